@@ -1,0 +1,76 @@
+"""The MessageBus contract that every backend honours (tests/bus/contract.py checks it).
+
+- `publish(topic, payload, key=, msg_id=)` stores the message and returns its id. `key` (the symbol)
+  decides the partition: messages with the same key reach a group's handler in publish order.
+- `subscribe(topic, group, handler)`: each group receives every message once (at least once on failure);
+  several consumers in one group share the messages, split by key. A new group starts from the
+  oldest retained message, so nothing published before a service started is missed.
+- A handler acknowledges by returning. An exception means retry (up to `max_attempts`, with backoff);
+  after that, or at once for a message that cannot be decoded, the raw message and the error are parked
+  on `deadletter.<topic>` and the group moves on. Message ids let handlers be idempotent.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from roottrading.messages import Message
+
+Handler = Callable[[Message], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    backoff_s: float = 0.01
+    backoff_max_s: float = 1.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.backoff_max_s, self.backoff_s * (2 ** (attempt - 1)))
+
+
+@dataclass
+class BusStats:
+    published: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class Subscription(Protocol):
+    topic: str
+    group: str
+
+    async def stop(self) -> None: ...
+
+
+class MessageBus(Protocol):
+    url: str
+    stats: BusStats
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None:
+        """Stop intake, let in-flight handlers finish and acknowledge, close connections."""
+
+    async def publish(self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None,
+                      ts: int = 0) -> str: ...
+
+    async def subscribe(self, topic: str, group: str, handler: Handler, *, consumer: str | None = None
+                        ) -> Subscription: ...
+
+    async def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until every published message has been handled (or parked). For tests and backtests."""
+
+    async def health(self) -> dict[str, Any]: ...
+
+
+def partition_of(key: str | None, partitions: int) -> int:
+    """Stable partition for a key (crc32: the same in every process, unlike hash())."""
+    if partitions <= 1 or key is None:
+        return 0
+    return zlib.crc32(key.encode()) % partitions

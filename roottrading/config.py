@@ -1,0 +1,212 @@
+"""One typed Settings object for the whole platform.
+
+Sources, highest priority first: environment variables, `.env`, the YAML file named by
+ROOTTRADING_CONFIG (default `roottrading.yaml` if present), then defaults. A bad value stops start-up
+with one message naming the variable (`load_settings` raises `ConfigError`). Secrets are `SecretStr`:
+they print as `**********` and `config show` masks them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from roottrading.domain.market import INTERVAL_MS
+
+SERVICE_PORTS: dict[str, int] = {
+    "gateway": 5000,
+    "analyzer": 5001,
+    "trader": 5002,
+    "coordinator": 5003,
+    "dispatcher": 5004,
+    "logger": 5005,
+    "pnl": 5006,
+    "risk": 5007,
+    "scheduler": 5008,
+    "portfolio": 8000,
+}
+
+
+class ConfigError(ValueError):
+    """Configuration that cannot start the platform; the message names the variable."""
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by ROOTTRADING_CONFIG (keys are the setting names, any case)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = os.environ.get("ROOTTRADING_CONFIG", "roottrading.yaml")
+        self._data: dict[str, Any] = {}
+        if Path(path).is_file():
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"ROOTTRADING_CONFIG {path}: top level must be a mapping")
+            self._data = {str(k).lower(): v for k, v in loaded.items()}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      case_sensitive=False)
+
+    # --- trading ---
+    trading_mode: Literal["live", "demo"] = Field("demo", description="live sends real orders; demo simulates them")
+    symbols: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"],
+                               description="comma-separated Binance symbols, e.g. BTCUSDT,ETHUSDT")
+    interval: str = Field("1m", description="base candle interval (1m, 5m, 15m, ...)")
+    quote_asset: str = Field("USDT", description="currency in which portfolio value is counted")
+    pocket_config: Annotated[dict[str, Decimal], NoDecode] = Field(
+        default_factory=lambda: {"active": Decimal(60), "buffer": Decimal(30), "safety": Decimal(10)},
+        description="capital pockets in percent, JSON or active:60,buffer:30,safety:10; must sum to 100")
+    strategies_dir: Path | None = Field(None, description="folder of user strategy files")
+
+    # --- exchange ---
+    binance_api_key: SecretStr = Field(SecretStr(""), description="Binance API key (live mode)")
+    binance_secret_key: SecretStr = Field(SecretStr(""), description="Binance API secret (live mode)")
+    binance_rest_url: str = Field("https://api.binance.com", description="Binance REST base URL")
+    binance_ws_url: str = Field("wss://stream.binance.com:9443", description="Binance WebSocket base URL")
+    binance_testnet: bool = Field(False, description="use Binance's spot testnet URLs")
+
+    # --- infrastructure ---
+    bus_url: str = Field("memory://", description="memory:// (embedded) or redis://host:6379/0")
+    database_url: str = Field("sqlite+aiosqlite:///./data/roottrading.db",
+                              description="sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for caches (and the bus if chosen)")
+
+    # --- HTTP ---
+    http_host: str = Field("127.0.0.1", description="bind address; 127.0.0.1 unless you mean to expose it")
+    http_port: int = Field(8000, ge=1, le=65535, description="port of the one-process server")
+    api_token: SecretStr = Field(SecretStr(""), description="bearer token for mutating routes (generated if empty)")
+    service_ports: dict[str, int] = Field(default_factory=lambda: dict(SERVICE_PORTS))
+
+    # --- logs ---
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO")
+    log_json: bool = Field(True, description="JSON logs (false: human-readable console)")
+    data_dir: Path = Field(Path("./data"), description="where the SQLite file, tokens and Parquet files live")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, dotenv_settings, _YamlSource(settings_cls), file_secret_settings
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [s for s in (p.strip() for p in v.split(",")) if s]
+        if isinstance(v, list):
+            out = [str(s).upper() for s in v]
+            for s in out:
+                if not s.isalnum():
+                    raise ValueError(f"symbol {s!r} must be letters and digits like BTCUSDT")
+            if not out:
+                raise ValueError("at least one symbol is required")
+            return out
+        return v
+
+    @field_validator("interval")
+    @classmethod
+    def _check_interval(cls, v: str) -> str:
+        if v not in INTERVAL_MS:
+            raise ValueError(f"unknown interval {v!r}; use one of {', '.join(INTERVAL_MS)}")
+        return v
+
+    @field_validator("pocket_config", mode="before")
+    @classmethod
+    def _parse_pockets(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().startswith("{"):
+            import json
+
+            try:
+                return json.loads(v)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON: {exc}") from None
+        if isinstance(v, str):
+            pairs = [p.split(":", 1) for p in v.split(",") if p.strip()]
+            if any(len(p) != 2 for p in pairs):
+                raise ValueError("expected name:percent pairs like active:60,buffer:30,safety:10")
+            return {k.strip(): v.strip() for k, v in pairs}
+        return v
+
+    @field_validator("pocket_config")
+    @classmethod
+    def _check_pockets(cls, v: dict[str, Decimal]) -> dict[str, Decimal]:
+        if any(p < 0 for p in v.values()):
+            raise ValueError("pocket percentages cannot be negative")
+        if sum(v.values()) != 100:
+            raise ValueError(f"pocket percentages must sum to 100, got {sum(v.values())}")
+        return v
+
+    @field_validator("bus_url")
+    @classmethod
+    def _check_bus(cls, v: str) -> str:
+        if v.split("://", 1)[0] not in ("memory", "redis", "rediss", "nats"):
+            raise ValueError("use memory://, redis://host:port/db or nats://host:port")
+        return v
+
+    @model_validator(mode="after")
+    def _live_needs_keys(self) -> "Settings":
+        if self.trading_mode == "live" and not (self.binance_api_key.get_secret_value()
+                                                 and self.binance_secret_key.get_secret_value()):
+            raise ValueError("TRADING_MODE=live needs BINANCE_API_KEY and BINANCE_SECRET_KEY")
+        return self
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting, secrets replaced by '**********' (or '' when unset)."""
+        out: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                out[name] = "**********" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            elif isinstance(value, dict):
+                out[name] = {k: str(v) for k, v in value.items()}
+            else:
+                out[name] = value
+        return out
+
+    def ensure_api_token(self) -> tuple[str, bool]:
+        """The API token; generated once and kept in data_dir/api_token when unset. Returns (token, created)."""
+        token = self.api_token.get_secret_value()
+        if token:
+            return token, False
+        path = self.data_dir / "api_token"
+        if path.is_file():
+            return path.read_text().strip(), False
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_urlsafe(32)
+        path.write_text(token + "\n")
+        path.chmod(0o600)
+        self.api_token = SecretStr(token)
+        return token, True
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings or raise ConfigError with one line per bad variable, named as in the environment."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "CONFIG"
+            lines.append(f"{name}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
+    except SettingsError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
