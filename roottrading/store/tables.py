@@ -1,0 +1,199 @@
+"""All tables. Names follow the reference (trade_executions, trade_cycles, market_data, ...).
+
+Time columns are UTC epoch milliseconds (BigInteger): one convention from the exchange to the dashboard.
+Change a table here, then `alembic revision --autogenerate` (see docs/store.md).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
+
+from roottrading.store.types import JsonDoc, Money
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+market_data = Table(
+    "market_data", metadata,
+    Column("symbol", String(20), primary_key=True),
+    Column("interval", String(4), primary_key=True),
+    Column("open_time", BigInteger, primary_key=True),
+    Column("close_time", BigInteger, nullable=False),
+    Column("open", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("close", Float, nullable=False),
+    Column("volume", Float, nullable=False),
+    Column("quote_volume", Float, nullable=False, default=0.0),
+    Column("trades", Integer, nullable=False, default=0),
+)
+
+trading_signals = Table(
+    "trading_signals", metadata,
+    Column("id", String(200), primary_key=True),
+    Column("time", BigInteger, nullable=False),
+    Column("symbol", String(20), nullable=False),
+    Column("strategy", String(80), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("strength", String(12), nullable=False),
+    Column("price", Float, nullable=False),
+    Column("interval", String(4), nullable=False),
+    Column("stop_loss", Float),
+    Column("take_profit", Float),
+    Column("trailing_pct", Float),
+    Column("regime", String(40)),
+    Column("meta", JsonDoc, nullable=False, default=dict),
+    Index("ix_trading_signals_symbol_time", "symbol", "time"),
+    Index("ix_trading_signals_strategy_time", "strategy", "time"),
+)
+
+trade_executions = Table(
+    "trade_executions", metadata,
+    Column("order_id", String(64), primary_key=True),  # our deterministic client order id
+    Column("exchange_order_id", String(64)),
+    Column("cycle_id", String(64)),
+    Column("symbol", String(20), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("type", String(24), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("time_in_force", String(4), nullable=False, default="GTC"),
+    Column("price", Money),
+    Column("stop_price", Money),
+    Column("quantity", Money, nullable=False),
+    Column("executed_quantity", Money, nullable=False),
+    Column("quote_quantity", Money, nullable=False),
+    Column("reject_reason", Text),
+    Column("demo", Boolean, nullable=False, default=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_trade_executions_symbol_created", "symbol", "created_at"),
+    Index("ix_trade_executions_status", "status"),
+    Index("ix_trade_executions_cycle", "cycle_id"),
+)
+
+trade_fills = Table(
+    "trade_fills", metadata,
+    Column("trade_id", String(64), primary_key=True),
+    Column("order_id", String(64), nullable=False),
+    Column("exchange_order_id", String(64)),
+    Column("symbol", String(20), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("price", Money, nullable=False),
+    Column("quantity", Money, nullable=False),
+    Column("quote_quantity", Money, nullable=False),
+    Column("commission", Money, nullable=False),
+    Column("commission_asset", String(12), nullable=False),
+    Column("is_maker", Boolean, nullable=False, default=False),
+    Column("time", BigInteger, nullable=False),
+    Index("ix_trade_fills_order", "order_id"),
+    Index("ix_trade_fills_symbol_time", "symbol", "time"),
+)
+
+trade_cycles = Table(
+    "trade_cycles", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("symbol", String(20), nullable=False),
+    Column("strategy", String(80), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("entry_order_id", String(64)),
+    Column("exit_order_id", String(64)),
+    Column("entry_price", Money),
+    Column("exit_price", Money),
+    Column("quantity", Money, nullable=False),
+    Column("stop_loss", Money),
+    Column("take_profit", Money),
+    Column("trailing_pct", Money),
+    Column("trailing_extreme", Money),
+    Column("fees", Money, nullable=False),
+    Column("profit_loss", Money),
+    Column("profit_loss_percent", Money),
+    Column("reservation_id", String(64)),
+    Column("signal_id", String(200)),
+    Column("close_reason", String(80)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_trade_cycles_status", "status"),
+    Index("ix_trade_cycles_symbol_strategy", "symbol", "strategy"),
+)
+
+portfolio_balances = Table(
+    "portfolio_balances", metadata,
+    Column("asset", String(12), primary_key=True),
+    Column("free", Money, nullable=False),
+    Column("locked", Money, nullable=False),
+    Column("total", Money, nullable=False),
+    Column("value_usdc", Money),  # value in the quote asset (name kept from the reference)
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+capital_pockets = Table(
+    "capital_pockets", metadata,
+    Column("pocket_type", String(20), primary_key=True),
+    Column("allocation_percent", Money, nullable=False),
+    Column("current_value", Money, nullable=False),
+    Column("used_value", Money, nullable=False),
+    Column("available_value", Money, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+pocket_reservations = Table(
+    "pocket_reservations", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("pocket_type", String(20), nullable=False),
+    Column("cycle_id", String(64)),
+    Column("amount", Money, nullable=False),
+    Column("status", String(12), nullable=False),  # reserved, consumed, released
+    Column("reason", String(200)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_pocket_reservations_status", "status"),
+)
+
+performance_stats = Table(
+    "performance_stats", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", BigInteger, nullable=False),
+    Column("period", String(10), nullable=False),
+    Column("scope", String(10), nullable=False),  # all, strategy, symbol
+    Column("scope_value", String(80), nullable=False, default=""),
+    Column("metrics", JsonDoc, nullable=False),
+    Index("ix_performance_stats_scope", "scope", "scope_value", "time"),
+)
+
+event_logs = Table(
+    "event_logs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(64), unique=True),
+    Column("time", BigInteger, nullable=False),
+    Column("level", String(10), nullable=False),
+    Column("service", String(40), nullable=False),
+    Column("event", Text, nullable=False),
+    Column("context", JsonDoc, nullable=False),
+    Index("ix_event_logs_time", "time"),
+    Index("ix_event_logs_service_level", "service", "level"),
+)
+
+decisions = Table(
+    "decisions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("signal_id", String(200), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("symbol", String(20), nullable=False),
+    Column("strategy", String(80), nullable=False),
+    Column("decision", String(12), nullable=False),  # accepted, rejected
+    Column("reason", Text, nullable=False),
+    Column("details", JsonDoc, nullable=False),
+    Index("ix_decisions_signal", "signal_id"),
+    Index("ix_decisions_time", "time"),
+)
+
+processed_messages = Table(
+    "processed_messages", metadata,
+    Column("consumer", String(80), primary_key=True),
+    Column("message_id", String(200), primary_key=True),
+    Column("time", BigInteger, nullable=False),
+)
