@@ -1,0 +1,27 @@
+"""Deterministic identifiers: the same input always gives the same id, so a retry or a replay can never
+create a second order, cycle or signal. Binance client order ids: at most 36 chars of [A-Za-z0-9._:/-]."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def _h(*parts: object, n: int = 20) -> str:
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:n]
+
+
+def signal_id(strategy: str, symbol: str, interval: str, open_time: int) -> str:
+    return f"{strategy}:{symbol}:{interval}:{open_time}"
+
+
+def request_id_for_signal(signal_id: str) -> str:
+    return f"req-{_h(signal_id)}"
+
+
+def client_order_id(request_id: str, leg: str = "entry") -> str:
+    """`rt` + 30 hex chars: unique per (request, leg), valid as Binance newClientOrderId."""
+    return f"rt{_h(request_id, leg, n=30)}"
+
+
+def cycle_id(request_id: str) -> str:
+    return f"cy-{_h(request_id, 'cycle', n=20)}"

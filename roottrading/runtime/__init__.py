@@ -1,0 +1,7 @@
+"""Service runtime: Service base, context, host, HTTP app."""
+
+from roottrading.runtime.context import Context
+from roottrading.runtime.host import Host
+from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
+
+__all__ = ["Consumes", "Context", "HealthStatus", "Host", "Job", "Service"]

@@ -1,0 +1,31 @@
+"""What a service can reach: settings, bus, database, clock, and (in one-process mode) its peers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from roottrading.bus.base import MessageBus
+from roottrading.clock import Clock
+from roottrading.config import Settings
+from roottrading.store import Database
+
+if TYPE_CHECKING:
+    from roottrading.runtime.service import Service
+
+
+@dataclass
+class Context:
+    settings: Settings
+    bus: MessageBus
+    db: Database
+    clock: Clock
+    services: dict[str, "Service"] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)  # shared resources, e.g. the exchange adapter
+
+    async def publish(self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None) -> str:
+        return await self.bus.publish(topic, payload, key=key, msg_id=msg_id, ts=self.clock.now_ms())
+
+    def peer(self, name: str) -> "Service | None":
+        """A service hosted in the same process, if any (never required: the bus is the contract)."""
+        return self.services.get(name)

@@ -1,0 +1,147 @@
+"""Hosts any subset of services in one process: bus, database, clock, lifecycle, HTTP, health.
+
+Start order: bus -> database (migrated) -> services' start() -> subscriptions -> jobs -> HTTP.
+Stop order (SIGINT/SIGTERM): HTTP stops taking requests -> subscriptions stop (intake ends; in-flight
+handlers finish and acknowledge) -> jobs cancelled -> services' stop() -> bus and database closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+import structlog
+import uvicorn
+
+from roottrading.bus import create_bus
+from roottrading.bus.base import MessageBus, Subscription
+from roottrading.clock import Clock, LiveClock
+from roottrading.config import Settings
+from roottrading.runtime.context import Context
+from roottrading.runtime.logsetup import SINK
+from roottrading.runtime.registry import DEFAULT_ORDER, load_service
+from roottrading.runtime.service import Job, Service
+from roottrading.store import Database
+
+log = structlog.get_logger("roottrading.host")
+
+
+class Host:
+    def __init__(self, settings: Settings, service_names: list[str] | None = None, *, bus: MessageBus | None = None,
+                 db: Database | None = None, clock: Clock | None = None, per_service_http: bool = False,
+                 extras: dict[str, Any] | None = None) -> None:
+        self.settings = settings
+        names = service_names or DEFAULT_ORDER
+        self.names = sorted(names, key=lambda n: DEFAULT_ORDER.index(n) if n in DEFAULT_ORDER else len(DEFAULT_ORDER))
+        self.bus = bus or create_bus(settings.bus_url)
+        self.db = db or Database(settings.database_url)
+        self.clock = clock or LiveClock()
+        self.per_service_http = per_service_http
+        self.api_token, self.token_created = settings.ensure_api_token()
+        self.ctx = Context(settings=settings, bus=self.bus, db=self.db, clock=self.clock, extras=extras or {})
+        self.services: dict[str, Service] = {}
+        self._subs: list[Subscription] = []
+        self._jobs: list[asyncio.Task[None]] = []
+        self._server: uvicorn.Server | None = None
+        self.started = False
+
+    async def start(self) -> None:
+        await self.bus.start()
+        await self.db.migrate()
+        SINK.attach(self.bus, self.clock)
+        for name in self.names:
+            self.services[name] = load_service(name)(self.ctx)
+        self.ctx.services = self.services
+        for svc in self.services.values():
+            await svc.start()
+        for svc in self.services.values():
+            for c in svc.consumes():
+                self._subs.append(await self.bus.subscribe(c.topic, c.group or svc.name, c.handler))
+        for svc in self.services.values():
+            for job in svc.jobs():
+                self._jobs.append(asyncio.create_task(self._run_job(svc, job), name=f"job:{svc.name}:{job.name}"))
+        self.started = True
+        log.info("host started", services=list(self.services), bus=self.bus.url.split("@")[-1],
+                 database=self.db.dialect)
+
+    async def _run_job(self, svc: Service, job: Job) -> None:
+        if not job.run_at_start:
+            await asyncio.sleep(job.interval_s)
+        while True:
+            try:
+                await job.fn()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one failing run must not stop the schedule
+                svc.log.error("job failed", job=job.name, error=repr(exc))
+            await asyncio.sleep(job.interval_s)
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        for sub in self._subs:
+            await sub.stop()
+        for t in self._jobs:
+            t.cancel()
+        for t in self._jobs:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        for svc in reversed(list(self.services.values())):
+            try:
+                await svc.stop()
+            except Exception as exc:  # noqa: BLE001 - keep shutting the others down
+                log.error("service stop failed", service=svc.name, error=repr(exc))
+        await SINK.detach()
+        await self.bus.close()
+        await self.db.close()
+        log.info("host stopped")
+
+    async def health(self) -> dict[str, Any]:
+        components: dict[str, Any] = {}
+        for name, svc in self.services.items():
+            try:
+                h = await asyncio.wait_for(svc.health(), 5)
+                components[name] = {"status": h.status, **h.details}
+            except (TimeoutError, ConnectionError, OSError, RuntimeError) as exc:
+                components[name] = {"status": "down", "error": repr(exc)}
+        try:
+            components["bus"] = await asyncio.wait_for(self.bus.health(), 5)
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            components["bus"] = {"status": "down", "error": repr(exc)}
+        try:
+            ok = await asyncio.wait_for(self.db.ping(), 5)
+            components["database"] = {"status": "ok" if ok else "down", "dialect": self.db.dialect}
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            components["database"] = {"status": "down", "error": repr(exc)}
+        infra_down = any(components[k].get("status") == "down" for k in ("bus", "database"))
+        degraded = any(c.get("status", "ok") != "ok" for c in components.values())
+        overall = "down" if infra_down else "degraded" if degraded else "ok"
+        return {"status": overall, "time": self.clock.now_ms(), "mode": self.settings.trading_mode,
+                "components": components}
+
+    async def serve(self, host: str | None = None, port: int | None = None) -> None:
+        """Start, serve HTTP until SIGINT/SIGTERM, then stop gracefully."""
+        from roottrading.runtime.http import build_app
+
+        await self.start()
+        app = build_app(self, per_service=self.per_service_http)
+        config = uvicorn.Config(app, host=host or self.settings.http_host, port=port or self.settings.http_port,
+                                log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self._request_exit)
+        try:
+            await self._server.serve()
+        finally:
+            await self.stop()
+
+    def _request_exit(self) -> None:
+        log.info("shutdown requested")
+        if self._server is not None:
+            self._server.should_exit = True

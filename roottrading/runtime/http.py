@@ -1,0 +1,77 @@
+"""The FastAPI app around a set of services.
+
+One-process mode: every service's routes under `/api/<service>/...`, `GET /api/health` aggregating all.
+Per-service mode: the reference paths at the root (`GET /health`, `GET /orders`, ...).
+Every mutating request (POST, PUT, PATCH, DELETE) needs `Authorization: Bearer <API_TOKEN>`; without it
+the middleware answers 401 before any route runs, so nothing can change.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+if TYPE_CHECKING:
+    from roottrading.runtime.host import Host
+
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+
+
+def build_app(host: "Host", *, per_service: bool = False) -> FastAPI:
+    app = FastAPI(title="RootTrading", version="0.1.0",
+                  description="Automated crypto trading platform. Mutating routes need a bearer token.")
+    token = host.api_token
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.method in MUTATING:
+            auth = request.headers.get("authorization", "")
+            given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+            if not given or not secrets.compare_digest(given.encode(), token.encode()):
+                return JSONResponse({"detail": "missing or invalid bearer token"}, status_code=401,
+                                    headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    prefix_health = "" if per_service else "/api"
+
+    @app.get(f"{prefix_health}/health", tags=["system"])
+    async def health() -> JSONResponse:
+        report = await host.health()
+        return JSONResponse(report, status_code=200 if report["status"] != "down" else 503)
+
+    for name, svc in host.services.items():
+        router = svc.router()
+        if router is None:
+            continue
+        app.include_router(router, prefix="" if per_service else f"/api/{name}", tags=[name])
+
+    if not per_service:
+        _mount_dashboard(app)
+    app.state.host = host
+    return app
+
+
+def _mount_dashboard(app: FastAPI) -> None:
+    """Serve the built React app at `/` (falls back to index.html for client-side routes)."""
+    index = WEB_DIR / "index.html"
+    if not index.is_file():
+        @app.get("/", include_in_schema=False)
+        async def no_dashboard() -> dict[str, Any]:
+            return {"message": "RootTrading API is running; the dashboard is not built (make web). See /docs."}
+        return
+    if (WEB_DIR / "assets").is_dir():
+        app.mount("/assets", StaticFiles(directory=WEB_DIR / "assets"), name="assets")
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def spa(path: str) -> FileResponse:
+        target = (WEB_DIR / path).resolve()
+        if path and target.is_file() and WEB_DIR in target.parents:
+            return FileResponse(target)
+        return FileResponse(index)

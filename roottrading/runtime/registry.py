@@ -1,0 +1,29 @@
+"""Where each service's class lives. Imported lazily so that `service trader` loads only what it needs."""
+
+from __future__ import annotations
+
+import importlib
+
+from roottrading.runtime.service import Service
+
+SERVICES: dict[str, str] = {
+    "logger": "roottrading.services.logger.service:LoggerService",
+    "scheduler": "roottrading.services.scheduler.service:SchedulerService",
+    "replay": "roottrading.services.replay.service:ReplayService",
+    "analyzer": "roottrading.services.analyzer.service:AnalyzerService",
+    "coordinator": "roottrading.services.coordinator.service:CoordinatorService",
+    "trader": "roottrading.services.trader.service:TraderService",
+    "portfolio": "roottrading.services.portfolio.service:PortfolioService",
+}
+
+# Order matters at start-up: consumers of a topic start before its producers (market data last).
+DEFAULT_ORDER = ["logger", "trader", "coordinator", "analyzer", "scheduler", "replay"]
+
+
+def load_service(name: str) -> type[Service]:
+    try:
+        path = SERVICES[name]
+    except KeyError:
+        raise ValueError(f"unknown service {name!r}; known: {', '.join(sorted(SERVICES))}") from None
+    module, cls = path.split(":")
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]

@@ -1,0 +1,101 @@
+"""The thin end-to-end slice: recorded candles -> bus -> strategy -> signal -> simulated fill -> store -> API."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+from roottrading.config import load_settings
+from roottrading.runtime import Host
+from roottrading.runtime.http import build_app
+from tests.runtime.helpers import lean_hourly_btcusdt
+
+TOKEN = "test-token-123"
+
+
+async def test_recorded_candles_become_trades_visible_through_the_api(tmp_path: Path, shared_data: Path) -> None:
+    candles = lean_hourly_btcusdt(shared_data)
+    settings = load_settings(symbols="BTCUSDT", interval="1h", database_url=f"sqlite+aiosqlite:///{tmp_path}/s.db",
+                             api_token=TOKEN, data_dir=tmp_path)
+    host = Host(settings, ["logger", "trader", "coordinator", "analyzer", "replay"],
+                extras={"replay_candles": candles, "replay_speed": 0})
+    await host.start()
+    try:
+        replay = host.services["replay"]
+        await asyncio.wait_for(replay.done.wait(), 30)  # type: ignore[attr-defined]
+        assert await host.bus.drain(30)
+        app = build_app(host)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            health = (await client.get("/api/health")).json()
+            assert health["status"] == "ok", health
+            signals = (await client.get("/api/analyzer/signals", params={"limit": 1000})).json()
+            assert signals, "the moving-average cross must fire on 120 real hourly candles"
+            cycles = (await client.get("/api/trader/cycles", params={"limit": 500})).json()
+            assert cycles["total"] >= 1
+            done = [c for c in cycles["items"] if c["status"] == "COMPLETED"]
+            assert done, cycles
+            c = done[0]
+            # PnL is exact Decimal arithmetic on the stored prices, fees included
+            entry, exit_, qty = Decimal(c["entry_price"]), Decimal(c["exit_price"]), Decimal(c["quantity"])
+            fees = entry * qty * Decimal("0.001") + exit_ * qty * Decimal("0.001")
+            assert Decimal(c["profit_loss"]) == exit_ * qty - entry * qty - fees
+            trades = (await client.get("/api/trader/trades")).json()
+            assert len(trades) == 2 * len(done) + (cycles["total"] - len(done))
+            decisions = (await client.get("/api/coordinator/decisions", params={"signal_id": signals[0]["id"]})).json()
+            assert decisions and decisions[0]["decision"] == "accepted"
+    finally:
+        await host.stop()
+
+
+async def test_replaying_twice_creates_nothing_new(tmp_path: Path, shared_data: Path) -> None:
+    """Candles carry their natural key as message id, and every id downstream is derived from it."""
+    candles = lean_hourly_btcusdt(shared_data)
+    settings = load_settings(symbols="BTCUSDT", interval="1h", database_url=f"sqlite+aiosqlite:///{tmp_path}/s.db",
+                             api_token=TOKEN, data_dir=tmp_path)
+    counts = []
+    for _ in range(2):
+        host = Host(settings, ["trader", "coordinator", "analyzer", "replay"],
+                    extras={"replay_candles": candles, "replay_speed": 0})
+        await host.start()
+        await asyncio.wait_for(host.services["replay"].done.wait(), 30)  # type: ignore[attr-defined]
+        assert await host.bus.drain(30)
+        page, total = await host.services["trader"].cycles.query(limit=1000)  # type: ignore[attr-defined]
+        counts.append((total, len(await host.services["trader"].orders.fills(limit=10_000))))  # type: ignore[attr-defined]
+        await host.stop()
+    assert counts[0] == counts[1] and counts[0][0] > 0
+
+
+async def test_mutating_route_without_token_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/s.db", api_token=TOKEN, data_dir=tmp_path)
+    host = Host(settings, ["trader"])
+    await host.start()
+    try:
+        app = build_app(host)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+                r = await client.post("/api/trader/config/pause", headers=headers)
+                assert r.status_code == 401
+            assert host.services["trader"].paused is False  # type: ignore[attr-defined]
+            r = await client.post("/api/trader/config/pause", headers={"Authorization": f"Bearer {TOKEN}"})
+            assert r.status_code == 200 and host.services["trader"].paused is True  # type: ignore[attr-defined]
+            assert (await client.get("/docs")).status_code == 200
+            assert (await client.get("/openapi.json")).json()["paths"]["/api/trader/cycles"]
+    finally:
+        await host.stop()
+
+
+async def test_per_service_mode_uses_reference_paths(tmp_path: Path) -> None:
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/s.db", api_token=TOKEN, data_dir=tmp_path)
+    host = Host(settings, ["trader"], per_service_http=True)
+    await host.start()
+    try:
+        app = build_app(host, per_service=True)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            assert (await client.get("/health")).status_code == 200
+            assert (await client.get("/orders")).json() == []
+            assert (await client.post("/config/resume")).status_code == 401
+    finally:
+        await host.stop()
