@@ -1,0 +1,40 @@
+# RootTrading: `make demo` runs the platform offline; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-py test-web web venv bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# The dashboard is built when Node is available; the API works without it.
+web:
+	@if [ -f frontend/package.json ] && command -v npm >/dev/null 2>&1; then \
+		cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build; \
+	else echo "dashboard not built (no frontend/ or no npm); the API still runs"; fi
+
+demo: $(STAMP) web
+	$(VENV)/bin/roottrading demo
+
+test: test-py test-web
+
+test-py: $(STAMP)
+	$(PY) -m pytest -q
+
+test-web: $(STAMP)
+	@if [ -f frontend/package.json ]; then $(MAKE) web && cd frontend && npm test; fi
+
+bench: $(STAMP)
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) data frontend/node_modules frontend/dist roottrading/web

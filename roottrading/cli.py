@@ -1,0 +1,130 @@
+"""The `roottrading` command (also `python -m roottrading`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from roottrading.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="RootTrading: automated crypto trading platform.")
+config_app = typer.Typer(no_args_is_help=True, help="Inspect configuration.")
+app.add_typer(config_app, name="config")
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _banner(settings: Settings, token: str, created: bool, port: int) -> None:
+    url = f"http://{settings.http_host}:{port}"
+    typer.echo(f"RootTrading ({settings.trading_mode} mode) on {url}  dashboard: {url}/  API docs: {url}/docs")
+    if created:
+        typer.echo(f"API token (shown once; stored in {settings.data_dir / 'api_token'}): {token}")
+
+
+def _serve(settings: Settings, services: list[str] | None, *, per_service: bool = False, port: int | None = None,
+           extras: dict[str, object] | None = None) -> None:
+    from roottrading.runtime import Host
+    from roottrading.runtime.logsetup import configure_logging
+
+    configure_logging(settings.log_level, settings.log_json)
+    host = Host(settings, services, per_service_http=per_service, extras=extras)
+    port = port or settings.http_port
+    _banner(settings, host.api_token, host.token_created, port)
+    try:
+        asyncio.run(host.serve(port=port))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def up(port: Annotated[Optional[int], typer.Option(help="HTTP port (default HTTP_PORT, 8000)")] = None) -> None:
+    """Run every service in one process (embedded defaults: memory bus, SQLite)."""
+    _serve(_settings(), None, port=port)
+
+
+@app.command()
+def service(name: Annotated[str, typer.Argument(help="gateway, analyzer, trader, coordinator, ...")],
+            port: Annotated[Optional[int], typer.Option(help="default: the service's reference port")] = None) -> None:
+    """Run one service in its own process (use BUS_URL=redis://... and DATABASE_URL=postgresql://...)."""
+    from roottrading.runtime.registry import SERVICES
+
+    settings = _settings()
+    if name not in SERVICES:
+        typer.echo(f"error: unknown service {name!r}; known: {', '.join(sorted(SERVICES))}", err=True)
+        raise typer.Exit(2)
+    if settings.bus_url.startswith("memory"):
+        typer.echo("warning: BUS_URL is memory://, so this service cannot talk to the others; "
+                   "set BUS_URL=redis://127.0.0.1:6379/0", err=True)
+    _serve(settings, [name], per_service=True, port=port or settings.service_ports.get(name, settings.http_port))
+
+
+@app.command()
+def demo(port: Annotated[Optional[int], typer.Option(help="HTTP port")] = None,
+         speed: Annotated[float, typer.Option(help="replayed candles per second")] = 20.0) -> None:
+    """Demo mode offline: the platform on a replay of bundled real market data, simulated orders."""
+    settings = _settings(trading_mode="demo", database_url=None)
+    _serve(settings, None, port=port, extras={"replay_speed": speed})
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (DATABASE_URL)."""
+    from roottrading.store import Database
+
+    settings = _settings()
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        await db.migrate()
+        await db.close()
+        typer.echo(f"database at head ({db.dialect}{', TimescaleDB' if db.timescale else ''})")
+
+    asyncio.run(run())
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective configuration as JSON, secrets masked."""
+    typer.echo(json.dumps(_settings().masked(), indent=2, default=str))
+
+
+@app.command()
+def status(url: Annotated[Optional[str], typer.Option(help="base URL of a running platform")] = None) -> None:
+    """Ask a running platform for its health report."""
+    import httpx
+
+    settings = _settings()
+    base = url or f"http://{settings.http_host}:{settings.http_port}"
+    try:
+        resp = httpx.get(f"{base}/api/health", timeout=5)
+    except httpx.HTTPError as exc:
+        typer.echo(f"not reachable at {base}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    report = resp.json()
+    typer.echo(f"{report['status'].upper()}  mode={report.get('mode')}")
+    for name, comp in report.get("components", {}).items():
+        typer.echo(f"  {name:<12} {comp.get('status', '?')}")
+    raise typer.Exit(0 if report["status"] == "ok" else 1)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:  # raised lazily by a service reading settings
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
