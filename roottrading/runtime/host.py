@@ -41,7 +41,9 @@ class Host:
         self.per_service_http = per_service_http
         self.api_token, self.token_created = settings.ensure_api_token()
         self.ctx = Context(settings=settings, bus=self.bus, db=self.db, clock=self.clock, extras=extras or {})
-        self.services: dict[str, Service] = {}
+        # Services are built here (no I/O in their constructors) so routes exist before start().
+        self.services: dict[str, Service] = {name: load_service(name)(self.ctx) for name in self.names}
+        self.ctx.services = self.services
         self._subs: list[Subscription] = []
         self._jobs: list[asyncio.Task[None]] = []
         self._server: uvicorn.Server | None = None
@@ -51,9 +53,6 @@ class Host:
         await self.bus.start()
         await self.db.migrate()
         SINK.attach(self.bus, self.clock)
-        for name in self.names:
-            self.services[name] = load_service(name)(self.ctx)
-        self.ctx.services = self.services
         for svc in self.services.values():
             await svc.start()
         for svc in self.services.values():

@@ -8,8 +8,9 @@ the middleware answers 401 before any route runs, so nothing can change.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,19 @@ WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 
 
 def build_app(host: "Host", *, per_service: bool = False) -> FastAPI:
-    app = FastAPI(title="RootTrading", version="0.1.0",
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        """When served by an external ASGI server (or a test client), the app owns the host's lifecycle."""
+        owned = not host.started
+        if owned:
+            await host.start()
+        try:
+            yield
+        finally:
+            if owned:
+                await host.stop()
+
+    app = FastAPI(title="RootTrading", version="0.1.0", lifespan=lifespan,
                   description="Automated crypto trading platform. Mutating routes need a bearer token.")
     token = host.api_token
 

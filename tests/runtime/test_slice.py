@@ -99,3 +99,24 @@ async def test_per_service_mode_uses_reference_paths(tmp_path: Path) -> None:
             assert (await client.post("/config/resume")).status_code == 401
     finally:
         await host.stop()
+
+
+def test_live_events_reach_a_websocket_client(tmp_path: Path) -> None:
+    """A signal published on the bus is pushed to a connected dashboard without polling."""
+    from fastapi.testclient import TestClient
+
+    from roottrading import messages as m
+    from roottrading.domain import Side, Signal, SignalStrength
+
+    settings = load_settings(symbols="BTCUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/s.db",
+                             api_token=TOKEN, data_dir=tmp_path)
+    host = Host(settings, ["stream"])
+    app = build_app(host)
+    with TestClient(app) as client:  # the app's lifespan starts and stops the host
+        with client.websocket_connect("/api/stream/ws") as ws:
+            assert ws.receive_json()["topic"] == "hello"
+            sig = Signal(id="s1", time=1, symbol="BTCUSDT", strategy="x", side=Side.BUY,
+                         strength=SignalStrength.STRONG, price=1.0)
+            client.portal.call(host.bus.publish, m.SIGNALS, sig)  # type: ignore[union-attr]
+            frame = ws.receive_json()
+            assert frame["topic"] == "signals" and frame["data"]["id"] == "s1"
