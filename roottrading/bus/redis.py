@@ -100,6 +100,7 @@ class RedisBus:
         self._consumers: list[_Consumer] = []
         self._streams: set[str] = set()
         self._closed = False
+        self.reclaimed = 0  # entries taken over from dead consumers (XAUTOCLAIM), for health and tests
 
     # --- connection ------------------------------------------------------------------------------------
     @property
@@ -300,7 +301,8 @@ class RedisBus:
         return {"status": status, "backend": "redis", "prefix": self.prefix, "partitions": self.partitions,
                 "consumers": {f"{c.topic}/{c.group}/{c.name}": sorted(c.held) for c in self._consumers},
                 "published": self.stats.published, "delivered": self.stats.delivered,
-                "dead_lettered": self.stats.dead_lettered, "errors": dict(self.stats.errors)}
+                "dead_lettered": self.stats.dead_lettered, "reclaimed": self.reclaimed,
+                "errors": dict(self.stats.errors)}
 
     async def close(self) -> None:
         """Stop reading, let in-flight batches finish and ack, give leases back, close the connection."""
@@ -444,6 +446,7 @@ class _Consumer:
                 if entries:
                     rows = await r.xpending_range(name, self.group, entries[0][0], entries[-1][0], len(entries))
                     attempts = {row["message_id"]: int(row["times_delivered"]) for row in rows}
+                    bus.reclaimed += len(entries)
                     log.info("reclaimed pending entries", stream=name, group=self.group, count=len(entries))
                     await self.process(p, entries, attempts)
                 if nxt in (b"0-0", "0-0"):
