@@ -33,12 +33,12 @@ def _banner(settings: Settings, token: str, created: bool, port: int) -> None:
 
 
 def _serve(settings: Settings, services: list[str] | None, *, per_service: bool = False, port: int | None = None,
-           extras: dict[str, object] | None = None) -> None:
+           extras: dict[str, object] | None = None, clock: object | None = None) -> None:
     from roottrading.runtime import Host
     from roottrading.runtime.logsetup import configure_logging
 
     configure_logging(settings.log_level, settings.log_json)
-    host = Host(settings, services, per_service_http=per_service, extras=extras)
+    host = Host(settings, services, per_service_http=per_service, extras=extras, clock=clock)  # type: ignore[arg-type]
     port = port or settings.http_port
     _banner(settings, host.api_token, host.token_created, port)
     try:
@@ -73,8 +73,11 @@ def service(name: Annotated[str, typer.Argument(help="gateway, analyzer, trader,
 def demo(port: Annotated[Optional[int], typer.Option(help="HTTP port")] = None,
          speed: Annotated[float, typer.Option(help="replayed candles per second")] = 20.0) -> None:
     """Demo mode offline: the platform on a replay of bundled real market data, simulated orders."""
+    from roottrading.clock import SimClock
+
     settings = _settings(trading_mode="demo", database_url=None)
-    _serve(settings, None, port=port, extras={"replay_speed": speed})
+    # the replayed market's time drives the clock, so signals, orders and cycles line up with the candles
+    _serve(settings, None, port=port, extras={"replay_speed": speed}, clock=SimClock())
 
 
 @app.command()

@@ -14,8 +14,33 @@ from typing import Any
 from fastapi import APIRouter
 
 from roottrading import messages as m
+from roottrading.clock import SimClock
 from roottrading.domain import Candle
 from roottrading.runtime.service import HealthStatus, Service
+
+
+def demo_candles(symbols: list[str], interval: str, n: int = 1440) -> list[Candle]:
+    """Bundled real candles where we have them (BTC 1m: LEAN's Binance BTC/BUSD day, relabelled for the demo),
+    a seeded synthetic market over the same hours for the other symbols. Ordered by close time."""
+    from roottrading.datasets import available, load_candles, synthetic_candles
+
+    have = set(available())
+    real: dict[str, list[Candle]] = {}
+    for sym in symbols:
+        if (sym, interval) in have:
+            real[sym] = load_candles(sym, interval)[:n]
+        elif sym.startswith("BTC") and interval == "1m" and ("BTCBUSD", "1m") in have:
+            real[sym] = load_candles("BTCBUSD", "1m", as_symbol=sym)[:n]
+    start = min((c[0].open_time for c in real.values() if c), default=None)
+    out: list[Candle] = []
+    for i, sym in enumerate(symbols):
+        if sym in real:
+            out.extend(real[sym])
+        else:
+            kwargs = {"start_ms": start} if start is not None else {}
+            price = 1500.0 if sym.startswith("ETH") else 100.0 * (i + 1)
+            out.extend(synthetic_candles(sym, interval, n, seed=7 + i, start_price=price, **kwargs))
+    return sorted(out, key=lambda c: (c.close_time, c.symbol))
 
 
 class ReplayService(Service):
@@ -34,12 +59,7 @@ class ReplayService(Service):
         given = self.ctx.extras.get("replay_candles")
         if given is not None:
             return list(given)
-        from roottrading.datasets import load_candles  # bundled, licence-clean data
-
-        out: list[Candle] = []
-        for symbol in self.ctx.settings.symbols:
-            out.extend(load_candles(symbol, self.ctx.settings.interval))
-        return sorted(out, key=lambda c: (c.close_time, c.symbol))
+        return demo_candles(self.ctx.settings.symbols, self.ctx.settings.interval)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="replay")
@@ -48,7 +68,10 @@ class ReplayService(Service):
         candles = self._source()
         self.total = len(candles)
         self.log.info("replay started", candles=self.total, speed=self.speed)
+        sim = self.ctx.clock if isinstance(self.ctx.clock, SimClock) else None
         for c in candles:
+            if sim is not None and c.close_time > sim.now_ms():
+                sim.set(c.close_time)  # market time drives the platform's clock during a replay
             await self.ctx.publish(m.candles_topic(c.symbol), c, key=c.symbol, msg_id=c.key)
             self.published += 1
             if self.speed > 0:

@@ -96,7 +96,8 @@ class TraderService(Service):
         cycle.fees += exit_value * FEE_RATE
         cycle.exit_order_id, cycle.exit_price = order.client_order_id, price
         cycle.profit_loss = exit_value - entry_value - cycle.fees
-        cycle.profit_loss_percent = (cycle.profit_loss / entry_value * 100) if entry_value else Decimal(0)
+        cycle.profit_loss_percent = ((cycle.profit_loss / entry_value * 100).quantize(Decimal("0.0001"))
+                                     if entry_value else Decimal(0))
         cycle.status, cycle.close_reason, cycle.updated_at = CycleStatus.COMPLETED, reason, self.ctx.clock.now_ms()
         await self.cycles.save(cycle)
         await self.ctx.publish(m.CYCLE_UPDATES, cycle, key=cycle.symbol, msg_id=f"{cycle.id}:COMPLETED")
