@@ -1,0 +1,334 @@
+"""Fills and market events: the half of the engine that moves money.
+
+Conventions (the module docstring of `roottrading.exchange.sim` is the user-facing summary):
+- A resting BUY limit at L fills at L (maker) when a trade prints at <= L, when the ask reaches <= L, or when
+  a candle's path passes through L. A SELL limit symmetrically at >= L.
+- An order that crosses on arrival fills at once as taker at the current reference price (ask/bid, else
+  last trade): a limit buy placed above the market pays the market, not its limit.
+- Stop orders trigger on the last trade price (or the mid of a book update). Inside a candle the path is
+  continuous, so a triggered stop sees the market *at its stop price*; across a gap (previous close -> open)
+  and on discrete ticks it sees the price that crossed it.
+- Fees: maker/taker rate times the amount received, charged in the received asset, rounded half-up to the
+  symbol's commission precision.
+"""
+
+from __future__ import annotations
+
+import heapq
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
+
+from roottrading.domain import Fill, OrderStatus, OrderType, Side, TimeInForce
+from roottrading.exchange.base import BalanceUpdate, OrderUpdate
+from roottrading.exchange.sim.state import WAITING_TRIGGER, WORKING, ZERO, SimOrder, SymbolBook
+
+if TYPE_CHECKING:
+    from roottrading.exchange.sim.config import SimConfig
+    from roottrading.exchange.sim.state import Ledger
+
+_heappush = heapq.heappush
+_heappop = heapq.heappop
+_BUY = Side.BUY
+_FILLED = OrderStatus.FILLED
+_PARTIAL = OrderStatus.PARTIALLY_FILLED
+_STOP_TYPES = (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
+
+
+def triggers_up(o: SimOrder) -> bool:
+    """True when the order triggers on price >= stop (buy stop-loss, sell take-profit)."""
+    return (o.type is OrderType.STOP_LOSS_LIMIT) is (o.side is _BUY)
+
+
+class MatchingCore:
+    """State shared with SimEngine plus everything that executes against the market."""
+
+    config: SimConfig
+    ledger: Ledger
+    books: dict[str, SymbolBook]
+    now: int
+    _next_trade_id: int
+    _open: dict[int, SimOrder]
+    _trades: dict[str, list[Fill]]
+    _lists: dict[int, list[SimOrder]]
+    _listeners: list
+    _touched: set[str]
+    _bps_up: Decimal
+    _bps_down: Decimal
+
+    # ------------------------------------------------------------------ notifications
+    def _emit(self, o: SimOrder, exec_type: str, fill: Fill | None = None) -> None:
+        ev = OrderUpdate(time=self.now, execution_type=exec_type, order=o.to_order(), fill=fill, order_list_id=o.list_id)
+        for cb in list(self._listeners):
+            cb(ev)
+
+    def _flush_balances(self) -> None:
+        if self._touched and self._listeners:
+            ev = BalanceUpdate(time=self.now, balances=tuple(self.ledger.balance(a) for a in sorted(self._touched)))
+            self._touched.clear()
+            for cb in list(self._listeners):
+                cb(ev)
+        else:
+            self._touched.clear()
+
+    # ------------------------------------------------------------------ order end of life
+    def _finish(self, o: SimOrder, status: OrderStatus, exec_type: str | None = None) -> None:
+        """Close an order (CANCELED / EXPIRED / FILLED): release its share of the lock, fix counters."""
+        o.status = status
+        o.updated_at = self.now
+        self._open.pop(o.order_id, None)
+        book = self.books[o.symbol]
+        book.open_count -= 1
+        if o.stage != WORKING and o.type in _STOP_TYPES:
+            book.algo_count -= 1
+        if o.in_heap:
+            book.dead += 1
+        lock = o.lock
+        if lock is not None:
+            lock.owners -= 1
+            if lock.owners == 0 and lock.amount:
+                self.ledger.unlock(lock.asset, lock.amount)
+                lock.amount = ZERO
+                if self._listeners:
+                    self._touched.add(lock.asset)
+        if exec_type is not None and self._listeners:
+            self._emit(o, exec_type)
+
+    def _expire_siblings(self, o: SimOrder) -> None:
+        """OCO: once a leg fills or triggers, the other leg expires (its lock share passes to this leg)."""
+        for leg in self._lists.get(o.list_id, ()):
+            if leg is not o and leg.is_open:
+                self._finish(leg, OrderStatus.EXPIRED, "EXPIRED")
+
+    # ------------------------------------------------------------------ fills
+    def _fill(self, o: SimOrder, book: SymbolBook, qty: Decimal, price: Decimal, maker: bool) -> Fill:
+        rules = book.rules
+        quote_asset, base_asset = rules.quote_asset, rules.base_asset
+        ledger = self.ledger
+        free, locked = ledger.free, ledger.locked
+        quote = price * qty
+        rate = self.config.maker_fee if maker else self.config.taker_fee
+        lock = o.lock
+        if o.side is _BUY:
+            if lock is not None:
+                use = o.price * qty  # type: ignore[operator]  # locked orders always have a price
+                if use > lock.amount:
+                    use = lock.amount
+                lock.amount -= use
+                locked[quote_asset] -= use
+                free[quote_asset] += use - quote
+            else:
+                free[quote_asset] -= quote
+            fee = (qty * rate).quantize(book.base_fee_exp, ROUND_HALF_UP) if rate else ZERO
+            free[base_asset] = free.get(base_asset, ZERO) + qty - fee
+            locked.setdefault(base_asset, ZERO)
+            fee_asset = base_asset
+        else:
+            if lock is not None:
+                lock.amount -= qty
+                locked[base_asset] -= qty
+            else:
+                free[base_asset] -= qty
+            fee = (quote * rate).quantize(book.quote_fee_exp, ROUND_HALF_UP) if rate else ZERO
+            free[quote_asset] = free.get(quote_asset, ZERO) + quote - fee
+            locked.setdefault(quote_asset, ZERO)
+            fee_asset = quote_asset
+        if book.budget is not None:
+            book.budget -= qty
+        self._next_trade_id += 1
+        fill = Fill(
+            trade_id=str(self._next_trade_id), order_id=str(o.order_id), client_order_id=o.client_order_id,
+            symbol=o.symbol, side=o.side, price=price, quantity=qty, quote_quantity=quote, commission=fee,
+            commission_asset=fee_asset, time=self.now, is_maker=maker,
+        )
+        self._trades[o.symbol].append(fill)
+        first = o.executed == 0
+        o.executed += qty
+        o.cum_quote += quote
+        o.updated_at = self.now
+        if self._listeners:
+            self._touched.add(quote_asset)
+            self._touched.add(base_asset)
+        if first and o.list_id >= 0:
+            self._expire_siblings(o)
+        if o.executed >= o.quantity:
+            self._finish(o, _FILLED)
+        else:
+            o.status = _PARTIAL
+        if self._listeners:
+            self._emit(o, "TRADE", fill)
+        return fill
+
+    def _available(self, book: SymbolBook, qty: Decimal) -> Decimal:
+        """How much of `qty` the liquidity cap allows now, on the LOT_SIZE grid."""
+        budget = book.budget
+        if budget is None or budget >= qty:
+            return qty
+        if budget <= 0:
+            return ZERO
+        return book.rules.round_quantity(budget)
+
+    def _market_price(self, book: SymbolBook, side: Side, ref: Decimal) -> Decimal:
+        """Reference price worsened by the configured slippage, rounded to the tick away from the trader."""
+        if not self.config.slippage_bps:
+            return ref
+        if side is _BUY:
+            return book.rules.round_price_up(ref * self._bps_up)
+        return book.rules.round_price(ref * self._bps_down)
+
+    def _take(self, o: SimOrder, book: SymbolBook, ref: Decimal | None = None) -> None:
+        """Execute an arriving (or just-triggered) order as taker as far as the market and liquidity allow."""
+        if ref is None:
+            ref = book.taker_price(o.side)
+            if ref is None:
+                return
+        if o.type is OrderType.MARKET:
+            price = self._market_price(book, o.side, ref)
+        else:
+            limit = o.price
+            if (ref > limit) if o.side is _BUY else (ref < limit):  # type: ignore[operator]
+                return
+            price = ref
+        qty = self._available(book, o.remaining)
+        if o.time_in_force is TimeInForce.FOK and qty < o.remaining:
+            return
+        if qty > 0:
+            self._fill(o, book, qty, price, maker=False)
+
+    def _rest(self, o: SimOrder, book: SymbolBook) -> None:
+        o.stage = WORKING
+        o.in_heap = True
+        if o.side is _BUY:
+            _heappush(book.bids, (-o.price, o.order_id, o))  # type: ignore[operator]
+        else:
+            _heappush(book.asks, (o.price, o.order_id, o))
+
+    def _arm(self, o: SimOrder, book: SymbolBook) -> None:
+        """Queue a stop order for its trigger."""
+        o.stage = WAITING_TRIGGER
+        o.in_heap = True
+        if triggers_up(o):
+            _heappush(book.stops_up, (o.stop_price, o.order_id, o))
+        else:
+            _heappush(book.stops_down, (-o.stop_price, o.order_id, o))  # type: ignore[operator]
+
+    def _work_limit(self, o: SimOrder, book: SymbolBook, ref: Decimal | None = None) -> None:
+        """A limit order reaching the engine (or a triggered stop): take what crosses, then rest or expire."""
+        self._take(o, book, ref)
+        if o.is_open:
+            if o.time_in_force is TimeInForce.GTC:
+                self._rest(o, book)
+            else:
+                o.stage = WORKING
+                self._finish(o, OrderStatus.EXPIRED, "EXPIRED")
+
+    def _triggered(self, o: SimOrder, book: SymbolBook, market: Decimal | None) -> None:
+        book.algo_count -= 1
+        o.stage = WORKING
+        o.in_heap = False
+        o.updated_at = self.now
+        if self._listeners:
+            self._emit(o, "TRIGGERED")
+        if o.list_id >= 0:
+            self._expire_siblings(o)
+        self._work_limit(o, book, market)
+
+    # ------------------------------------------------------------------ market moves
+    def _trade_point(self, book: SymbolBook, price: Decimal, prev: Decimal | None, interpolate: bool) -> None:
+        """The market trades at `price` (coming from `prev`): trigger stops, then fill crossed resting orders."""
+        book.last = price
+        self._trigger_stops(book, price, prev, interpolate)
+        self._match_bids(book, price)
+        self._match_asks(book, price)
+
+    def _trigger_stops(self, book: SymbolBook, price: Decimal, prev: Decimal | None, interpolate: bool,
+                       use_book: bool = False) -> None:
+        """Trigger every stop crossed by a move to `price`. The triggered limit then meets the market at its
+        stop price when the move was continuous (`interpolate`), at `price` otherwise, or at the current
+        bid/ask when `use_book`."""
+        up = book.stops_up
+        while up:
+            key, _, o = up[0]
+            if o.stage != WAITING_TRIGGER or not o.is_open:
+                _heappop(up)
+                book.dead -= 1
+                continue
+            if key > price:
+                break
+            _heappop(up)
+            mkt = key if interpolate and prev is not None and prev < key else price
+            self._triggered(o, book, None if use_book else mkt)
+        down = book.stops_down
+        while down:
+            key, _, o = down[0]
+            if o.stage != WAITING_TRIGGER or not o.is_open:
+                _heappop(down)
+                book.dead -= 1
+                continue
+            stop = -key
+            if stop < price:
+                break
+            _heappop(down)
+            mkt = stop if interpolate and prev is not None and prev > stop else price
+            self._triggered(o, book, None if use_book else mkt)
+
+    def _match_bids(self, book: SymbolBook, at: Decimal) -> None:
+        """Fill resting BUY limits priced >= `at` (best price first, then time)."""
+        heap = book.bids
+        back = []
+        while heap:
+            entry = heap[0]
+            o = entry[2]
+            if not o.is_open:
+                _heappop(heap)
+                book.dead -= 1
+                continue
+            if -entry[0] < at:
+                break
+            qty = self._available(book, o.remaining)
+            if qty <= 0:
+                break
+            _heappop(heap)
+            self._fill(o, book, qty, o.price, maker=True)  # type: ignore[arg-type]
+            if o.is_open:
+                back.append(entry)
+            else:
+                book.dead -= 1  # the entry just left the heap
+        for entry in back:
+            _heappush(heap, entry)
+
+    def _match_asks(self, book: SymbolBook, at: Decimal) -> None:
+        """Fill resting SELL limits priced <= `at`."""
+        heap = book.asks
+        back = []
+        while heap:
+            entry = heap[0]
+            o = entry[2]
+            if not o.is_open:
+                _heappop(heap)
+                book.dead -= 1
+                continue
+            if entry[0] > at:
+                break
+            qty = self._available(book, o.remaining)
+            if qty <= 0:
+                break
+            _heappop(heap)
+            self._fill(o, book, qty, o.price, maker=True)  # type: ignore[arg-type]
+            if o.is_open:
+                back.append(entry)
+            else:
+                book.dead -= 1
+        for entry in back:
+            _heappush(heap, entry)
+
+    def _compact(self, book: SymbolBook) -> None:
+        """Drop finished orders from the heaps once they outnumber the live ones (keeps heaps small)."""
+        for name in ("bids", "asks", "stops_up", "stops_down"):
+            heap = getattr(book, name)
+            live = [e for e in heap if e[2].is_open]
+            for e in heap:
+                if not e[2].is_open:
+                    e[2].in_heap = False
+            heapq.heapify(live)
+            setattr(book, name, live)
+        book.dead = 0
