@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -74,3 +76,23 @@ def partition_of(key: str | None, partitions: int) -> int:
     if partitions <= 1 or key is None:
         return 0
     return zlib.crc32(key.encode()) % partitions
+
+
+class _IdSource:
+    """Message ids ~15x cheaper than uuid4().hex (which costs ~3 us, more than encoding a message).
+
+    A random 64-bit per-process prefix plus a counter: unique across processes (re-seeded after fork)."""
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter):012x}"
+
+
+fast_message_id = _IdSource()
+os.register_at_fork(after_in_child=fast_message_id.reseed)

@@ -45,7 +45,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from roottrading import messages as m
-from roottrading.bus.base import BusStats, Handler, RetryPolicy, partition_of
+from roottrading.bus.base import BusStats, Handler, RetryPolicy, fast_message_id, partition_of
 
 log = structlog.get_logger(__name__)
 
@@ -141,7 +141,7 @@ class RedisBus:
     # --- publish ---------------------------------------------------------------------------------------
     async def publish(self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None,
                       ts: int = 0) -> str:
-        msg_id = msg_id or m.new_message_id()
+        msg_id = msg_id or fast_message_id()
         raw = m.encode(topic, payload, key=key, msg_id=msg_id, ts=ts or time.time_ns() // 1_000_000)
         await self.publish_raw(topic, raw, key)
         return msg_id
@@ -168,7 +168,7 @@ class RedisBus:
         ids: list[str] = []
         rows: list[tuple[str, bytes]] = []
         for payload, key in items:
-            msg_id = m.new_message_id()
+            msg_id = fast_message_id()
             ids.append(msg_id)
             rows.append((self.stream(topic, partition_of(key, self.partitions)),
                          m.encode(topic, payload, key=key, msg_id=msg_id, ts=now)))
@@ -251,7 +251,7 @@ class RedisBus:
         dl = m.DeadLetter(topic=topic, group=group, message_id=msg_id, error=error[:2000], attempts=attempts,
                           raw=raw.decode("utf-8", "replace"), time=time.time_ns() // 1_000_000)
         dl_topic = m.dead_letter_topic(topic)
-        raw_dl = m.encode(dl_topic, dl, key=group, ts=dl.time)
+        raw_dl = m.encode(dl_topic, dl, key=group, msg_id=fast_message_id(), ts=dl.time)
         name = self.stream(dl_topic, partition_of(group, self.partitions))
         self._streams.add(name)
         r = self.redis

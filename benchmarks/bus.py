@@ -1,0 +1,222 @@
+"""Bus benchmark: throughput and publish->handler latency of the memory and Redis Streams backends.
+
+Each number is printed next to a baseline measured in the same run, doing the minimum any bus must do:
+  memory: encode -> asyncio.Queue put/get -> decode (no retries, groups, acks);
+  redis:  encode -> raw redis-py XADD (pipelined) -> XREADGROUP (COUNT batches) -> decode -> XACK.
+Throughput = publish a batch of n, then wait until the handler saw all n. Latency = publish one, wait for its
+handler to run, repeat (so no queueing inflates it).
+
+    .venv/bin/python benchmarks/bus.py [--n 100000] [--latency-n 5000] [--backend memory|redis|all]
+                                       [--redis redis://127.0.0.1:6379/15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+
+from roottrading import messages as m
+from roottrading.bus.base import fast_message_id
+from roottrading.bus.memory import MemoryBus
+from roottrading.bus.redis import RedisBus
+
+TOPIC = "bench.bus"
+KEYS = [f"SYM{i}" for i in range(16)]
+
+
+def pct(samples_ns: list[int], q: float) -> float:
+    """Percentile in microseconds."""
+    s = sorted(samples_ns)
+    return s[min(len(s) - 1, int(q * len(s)))] / 1000
+
+
+def report(name: str, rate: float, base_rate: float, lat: list[int], base_lat: list[int]) -> None:
+    print(f"{name:7s} throughput {rate:>10,.0f} msg/s   baseline {base_rate:>10,.0f} msg/s   "
+          f"bus/baseline {rate / base_rate:5.2f}")
+    print(f"{name:7s} latency p50 {pct(lat, .5):8.1f} us  p99 {pct(lat, .99):8.1f} us   "
+          f"baseline p50 {pct(base_lat, .5):8.1f} us  p99 {pct(base_lat, .99):8.1f} us   "
+          f"p99 ratio {pct(lat, .99) / max(pct(base_lat, .99), 1e-9):5.2f}")
+
+
+class Counter:
+    """Handler: counts messages, records latency from the payload's send time, wakes a waiter at `target`."""
+
+    def __init__(self) -> None:
+        self.count, self.target = 0, 0
+        self.done: asyncio.Future[None] | None = None
+        self.lat: list[int] = []
+
+    def expect(self, target: int) -> asyncio.Future[None]:
+        self.target = target
+        self.done = asyncio.get_running_loop().create_future()
+        return self.done
+
+    async def __call__(self, msg: m.Message) -> None:
+        sent = msg.payload.sent_ns
+        if sent:
+            self.lat.append(time.perf_counter_ns() - sent)
+        self.count += 1
+        if self.count >= self.target and self.done is not None and not self.done.done():
+            self.done.set_result(None)
+
+
+async def latency_loop(n: int, publish: Callable[[int], Awaitable[object]], counter: Counter) -> list[int]:
+    counter.lat.clear()
+    for i in range(n):
+        fut = counter.expect(counter.count + 1)
+        await publish(i)
+        await fut
+    return list(counter.lat)
+
+
+# --- memory ---------------------------------------------------------------------------------------------
+async def bench_memory(n: int, lat_n: int) -> None:
+    bus = MemoryBus()
+    await bus.start()
+    c = Counter()
+    await bus.subscribe(TOPIC, "g", c)
+    ping = m.Ping(seq=0)
+    t0 = time.perf_counter()
+    fut = c.expect(n)
+    for i in range(n):
+        await bus.publish(TOPIC, ping, key=KEYS[i & 15])
+    await fut
+    rate = n / (time.perf_counter() - t0)
+
+    async def pub(i: int) -> None:
+        await bus.publish(TOPIC, m.Ping(seq=i, sent_ns=time.perf_counter_ns()), key=KEYS[i & 15])
+
+    c.count = 0
+    lat = await latency_loop(lat_n, pub, c)
+    await bus.close()
+    base_rate, base_lat = await baseline_queue(n, lat_n)
+    report("memory", rate, base_rate, lat, base_lat)
+
+
+async def baseline_queue(n: int, lat_n: int) -> tuple[float, list[int]]:
+    q: asyncio.Queue[bytes] = asyncio.Queue()
+    c = Counter()
+
+    async def consume() -> None:
+        while True:
+            await c(m.decode(await q.get()))
+
+    task = asyncio.create_task(consume())
+    ping = m.Ping(seq=0)
+    t0 = time.perf_counter()
+    fut = c.expect(n)
+    for i in range(n):
+        q.put_nowait(m.encode(TOPIC, ping, key=KEYS[i & 15], msg_id=fast_message_id(), ts=1))
+        await asyncio.sleep(0) if i & 1023 == 0 else None
+    await fut
+    rate = n / (time.perf_counter() - t0)
+
+    async def pub(i: int) -> None:
+        q.put_nowait(m.encode(TOPIC, m.Ping(seq=i, sent_ns=time.perf_counter_ns()), key=KEYS[i & 15],
+                               msg_id=fast_message_id(), ts=1))
+
+    c.count = 0
+    lat = await latency_loop(lat_n, pub, c)
+    task.cancel()
+    return rate, lat
+
+
+# --- redis ----------------------------------------------------------------------------------------------
+async def bench_redis(url: str, n: int, lat_n: int) -> None:
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    bus = RedisBus(url, prefix=prefix, partitions=4, maxlen=max(100_000, n * 2), block_ms=100)
+    await bus.start()
+    c = Counter()
+    await bus.subscribe(TOPIC, "g", c)
+    ping = m.Ping(seq=0)
+    try:
+        t0 = time.perf_counter()
+        fut = c.expect(n)
+        await bus.publish_many(TOPIC, [(ping, KEYS[i & 15]) for i in range(n)])
+        t_pub = time.perf_counter() - t0
+        await fut
+        rate = n / (time.perf_counter() - t0)
+
+        async def pub(i: int) -> None:
+            await bus.publish(TOPIC, m.Ping(seq=i, sent_ns=time.perf_counter_ns()), key=KEYS[i & 15])
+
+        c.count = 0
+        lat = await latency_loop(lat_n, pub, c)
+        await bus.close()
+        base_rate, base_lat = await baseline_redis(url, prefix, n, lat_n)
+        print(f"redis   (publish_many alone: {n / t_pub:,.0f} msg/s)")
+        report("redis", rate, base_rate, lat, base_lat)
+    finally:
+        r = aioredis.Redis.from_url(url)
+        keys = [k async for k in r.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await r.delete(*keys)
+        await r.aclose()
+
+
+async def baseline_redis(url: str, prefix: str, n: int, lat_n: int) -> tuple[float, list[int]]:
+    r = aioredis.Redis.from_url(url)
+    reader = aioredis.Redis.from_url(url)
+    name = f"{prefix}:raw"
+    await r.xgroup_create(name, "g", id="0", mkstream=True)
+    c = Counter()
+    stop = False
+
+    async def consume() -> None:
+        while not stop:
+            resp = await reader.xreadgroup("g", "c", {name: ">"}, count=1000, block=100)
+            for _, entries in resp or ():
+                for _eid, fields in entries:
+                    await c(m.decode(fields[b"d"]))
+                await reader.xack(name, "g", *[e[0] for e in entries])
+
+    task = asyncio.create_task(consume())
+    ping = m.Ping(seq=0)
+    t0 = time.perf_counter()
+    fut = c.expect(n)
+    for i in range(0, n, 1000):
+        pipe = r.pipeline(transaction=False)
+        for j in range(i, min(n, i + 1000)):
+            raw = m.encode(TOPIC, ping, key=KEYS[j & 15], msg_id=fast_message_id(), ts=1)
+            pipe.xadd(name, {b"d": raw}, maxlen=n * 2, approximate=True)
+        await pipe.execute()
+    await fut
+    rate = n / (time.perf_counter() - t0)
+
+    async def pub(i: int) -> None:
+        raw = m.encode(TOPIC, m.Ping(seq=i, sent_ns=time.perf_counter_ns()), key=KEYS[i & 15],
+                               msg_id=fast_message_id(), ts=1)
+        await r.xadd(name, {b"d": raw}, maxlen=n * 2, approximate=True)
+
+    c.count = 0
+    lat = await latency_loop(lat_n, pub, c)
+    stop = True
+    await task
+    await r.delete(name)
+    await r.aclose()
+    await reader.aclose()
+    return rate, lat
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=100_000, help="messages for the throughput runs")
+    ap.add_argument("--latency-n", type=int, default=5_000, help="round trips for the latency runs")
+    ap.add_argument("--backend", choices=("memory", "redis", "all"), default="all")
+    ap.add_argument("--redis", default="redis://127.0.0.1:6379/15")
+    a = ap.parse_args()
+    print(f"n={a.n} latency_n={a.latency_n}  (targets: memory >= 200k msg/s p99 < 100 us; "
+          f"redis >= 20k msg/s p99 < 2000 us)")
+    if a.backend in ("memory", "all"):
+        await bench_memory(a.n, a.latency_n)
+    if a.backend in ("redis", "all"):
+        await bench_redis(a.redis, a.n, a.latency_n)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
