@@ -83,6 +83,7 @@ class Settings(BaseSettings):
 
     # --- infrastructure ---
     bus_url: str = Field("memory://", description="memory:// (embedded) or redis://host:6379/0")
+    bus_prefix: str = Field("rt", description="namespace of the bus's streams (several platforms on one Redis)")
     database_url: str = Field("sqlite+aiosqlite:///./data/roottrading.db",
                               description="sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for caches (and the bus if chosen)")

@@ -35,7 +35,10 @@ class Host:
         self.settings = settings
         names = service_names or DEFAULT_ORDER
         self.names = sorted(names, key=lambda n: DEFAULT_ORDER.index(n) if n in DEFAULT_ORDER else len(DEFAULT_ORDER))
-        self.bus = bus or create_bus(settings.bus_url)
+        if bus is None:
+            kw = {"prefix": settings.bus_prefix} if settings.bus_url.startswith(("redis", "rediss")) else {}
+            bus = create_bus(settings.bus_url, **kw)
+        self.bus = bus
         self.db = db or Database(settings.database_url)
         self.clock = clock or LiveClock()
         self.per_service_http = per_service_http
