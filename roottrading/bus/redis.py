@@ -100,6 +100,7 @@ class RedisBus:
         self._consumers: list[_Consumer] = []
         self._streams: set[str] = set()
         self._closed = False
+        self._closing = False
         self.reclaimed = 0  # entries taken over from dead consumers (XAUTOCLAIM), for health and tests
 
     # --- connection ------------------------------------------------------------------------------------
@@ -110,7 +111,7 @@ class RedisBus:
         return self._redis
 
     async def start(self) -> None:
-        self._closed = False
+        self._closed = self._closing = False
         _ = self.redis
 
     def stream(self, topic: str, partition: int) -> str:
@@ -130,7 +131,9 @@ class RedisBus:
                 return result
             except _TRANSIENT as exc:
                 self.stats.errors["connection"] = self.stats.errors.get("connection", 0) + 1
-                if (deadline is not None and time.monotonic() >= deadline) or (self._closed and timeout_s is None):
+                if deadline is None and self._closing:  # close() must end even if Redis never comes back
+                    deadline = time.monotonic() + self.publish_timeout_s
+                if deadline is not None and time.monotonic() >= deadline:
                     raise
                 if not warned:
                     log.warning("redis unreachable, retrying", op=what, error=repr(exc))
@@ -306,6 +309,7 @@ class RedisBus:
 
     async def close(self) -> None:
         """Stop reading, let in-flight batches finish and ack, give leases back, close the connection."""
+        self._closing = True
         for c in list(self._consumers):
             await c.stop()
         self._closed = True
@@ -408,6 +412,24 @@ class _Consumer:
                 log.warning("consumer lost redis, retrying", topic=self.topic, group=self.group, error=repr(exc))
                 await asyncio.sleep(delay)
                 delay = min(1.0, delay * 2)
+            except ResponseError as exc:  # e.g. NOGROUP after Redis lost its data: recreate, never die
+                bus.stats.errors["response"] = bus.stats.errors.get("response", 0) + 1
+                log.error("consumer got a redis error", topic=self.topic, group=self.group, error=str(exc))
+                if "NOGROUP" in str(exc):
+                    await self.create_groups()
+                await asyncio.sleep(delay)
+                delay = min(1.0, delay * 2)
+
+    async def create_groups(self) -> None:
+        r = self.bus.redis
+        for p in range(self.bus.partitions):
+            try:
+                await r.xgroup_create(self.bus.stream(self.topic, p), self.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            except _TRANSIENT:
+                return  # the run loop retries
 
     async def process(self, p: int, entries: list[Any], attempts: dict[bytes, int] | None) -> None:
         """Handle entries of one partition in order; ack them in batches after their handler returned."""

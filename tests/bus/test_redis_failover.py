@@ -230,3 +230,20 @@ async def test_poison_message_that_keeps_killing_consumers_is_dead_lettered(redi
     [d] = dead
     assert d.message_id == msg_id and d.attempts == 4 and "without ack" in d.error
     await bus.close()
+
+
+async def test_consumer_recreates_its_group_when_redis_lost_the_streams(redis_url: str, prefix: str) -> None:
+    bus = make_redis_bus(redis_url, prefix, partitions=2)
+    await bus.start()
+    got: list[int] = []
+
+    async def rec(msg: m.Message) -> None:
+        got.append(msg.payload.seq)
+
+    await bus.subscribe("test.nogroup", "g", rec)
+    await bus.redis.delete(*(bus.stream("test.nogroup", p) for p in range(2)))  # as after a restart w/o disk
+    await asyncio.sleep(0.1)  # the reader hits NOGROUP and recreates the groups
+    await bus.publish("test.nogroup", m.Ping(seq=5), key="K")
+    await _wait_for(lambda: _true(got == [5]), 5, "delivery after the group was recreated")
+    assert bus.stats.errors.get("response", 0) >= 1
+    await bus.close()
