@@ -123,16 +123,26 @@ def shift(values: Array, n: int = 1) -> Array:
     return out
 
 
+_TIE = 1e-9  # relative: two series equal up to rounding were touching, not already crossed
+
+
 def crossed_above(a: Array, b: Array | float) -> Array:
-    """True where a moved from <= b on the previous bar to > b on this bar (NaN never crosses)."""
+    """True where a moved from <= b on the previous bar to > b on this bar (NaN never crosses).
+
+    Values within 1e-9 relative of each other are a tie: two series pinned together (e.g. both at
+    an extreme in a flat market) that then separate do count as a cross, and rounding noise
+    between equal series does not.
+    """
     a = as_f64(a)
     bb = np.full_like(a, float(b)) if np.isscalar(b) else as_f64(b)
+    pb = shift(bb)
     with np.errstate(invalid="ignore"):
-        return (a > bb) & (shift(a) <= shift(bb))
+        return (a > bb + _TIE * np.abs(bb)) & (shift(a) <= pb + _TIE * np.abs(pb))
 
 
 def crossed_below(a: Array, b: Array | float) -> Array:
     a = as_f64(a)
     bb = np.full_like(a, float(b)) if np.isscalar(b) else as_f64(b)
+    pb = shift(bb)
     with np.errstate(invalid="ignore"):
-        return (a < bb) & (shift(a) >= shift(bb))
+        return (a < bb - _TIE * np.abs(bb)) & (shift(a) >= pb - _TIE * np.abs(pb))
