@@ -35,7 +35,7 @@ from roottrading.exchange.errors import (
 )
 from roottrading.exchange.filters import SymbolRules
 from roottrading.exchange.sim.config import SimConfig
-from roottrading.exchange.sim.matching import MatchingCore, triggers_up
+from roottrading.exchange.sim.matching import MatchingCore, trade_to_fill, triggers_up
 from roottrading.exchange.sim.state import IN_FLIGHT, WORKING, ZERO, Ledger, Lock, SimOrder, SymbolBook
 
 _STOP_TYPES = (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
@@ -76,7 +76,8 @@ class SimEngine(MatchingCore):
         self._open: dict[int, SimOrder] = {}
         self._lists: dict[int, list[SimOrder]] = {}
         self._list_client_ids: dict[int, str] = {}
-        self._trades: dict[str, list[Fill]] = {s: [] for s in self.books}
+        self._trades: dict[str, list[tuple]] = {s: [] for s in self.books}
+        self._maker_fee, self._taker_fee = self.config.maker_fee, self.config.taker_fee
         self._pending: list[tuple[int, int, SimOrder]] = []
         self._listeners: list[Callable[[ExchangeUpdate], object]] = []
         self._touched: set[str] = set()
@@ -179,9 +180,11 @@ class SimEngine(MatchingCore):
             raise MandatoryParamMissing("Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!")
         if quantity is not None and quote_quantity is not None:
             raise ParamNotRequired.for_param("quoteOrderQty")
-        ref = book.taker_price(side)
+        ref = book.ask if side is Side.BUY else book.bid
         if ref is None:
-            raise NoMarketPrice()
+            ref = book.last
+            if ref is None:
+                raise NoMarketPrice()
         px = self._market_price(book, side, ref)
         if quote_quantity is not None:
             if not rules.quote_order_qty_market_allowed:
@@ -428,11 +431,12 @@ class SimEngine(MatchingCore):
         if trades is None:
             raise InvalidSymbol()
         out = [
-            f for f in trades
-            if (start_time is None or f.time >= start_time) and (end_time is None or f.time <= end_time)
-            and (from_id is None or int(f.trade_id) >= from_id)
+            t for t in trades
+            if (start_time is None or t[10] >= start_time) and (end_time is None or t[10] <= end_time)
+            and (from_id is None or t[0] >= from_id)
         ]
-        return out[:limit] if from_id is not None or start_time is not None else out[-limit:]
+        out = out[:limit] if from_id is not None or start_time is not None else out[-limit:]
+        return [trade_to_fill(t) for t in out]
 
     def last_price(self, symbol: str) -> Decimal | None:
         book = self.books.get(symbol)

@@ -34,6 +34,21 @@ _PARTIAL = OrderStatus.PARTIALLY_FILLED
 _STOP_TYPES = (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
 
 
+TradeRecord = tuple  # (trade_id, order_id, client_order_id, symbol, side, price, qty, quote, fee, fee_asset, time, maker)
+
+
+def trade_to_fill(t: TradeRecord) -> Fill:
+    return Fill(
+        trade_id=str(t[0]), order_id=str(t[1]), client_order_id=t[2], symbol=t[3], side=t[4], price=t[5],
+        quantity=t[6], quote_quantity=t[7], commission=t[8], commission_asset=t[9], time=t[10], is_maker=t[11],
+    )
+
+
+def fill_to_trade(f: Fill) -> TradeRecord:
+    return (int(f.trade_id), int(f.order_id), f.client_order_id, f.symbol, f.side, f.price, f.quantity,
+            f.quote_quantity, f.commission, f.commission_asset, f.time, f.is_maker)
+
+
 def triggers_up(o: SimOrder) -> bool:
     """True when the order triggers on price >= stop (buy stop-loss, sell take-profit)."""
     return (o.type is OrderType.STOP_LOSS_LIMIT) is (o.side is _BUY)
@@ -48,7 +63,9 @@ class MatchingCore:
     now: int
     _next_trade_id: int
     _open: dict[int, SimOrder]
-    _trades: dict[str, list[Fill]]
+    _trades: dict[str, list[TradeRecord]]
+    _maker_fee: Decimal
+    _taker_fee: Decimal
     _lists: dict[int, list[SimOrder]]
     _listeners: list
     _touched: set[str]
@@ -74,8 +91,9 @@ class MatchingCore:
     def _finish(self, o: SimOrder, status: OrderStatus, exec_type: str | None = None) -> None:
         """Close an order (CANCELED / EXPIRED / FILLED): release its share of the lock, fix counters."""
         o.status = status
+        o.is_open = False
         o.updated_at = self.now
-        self._open.pop(o.order_id, None)
+        del self._open[o.order_id]
         book = self.books[o.symbol]
         book.open_count -= 1
         if o.stage != WORKING and o.type in _STOP_TYPES:
@@ -100,13 +118,13 @@ class MatchingCore:
                 self._finish(leg, OrderStatus.EXPIRED, "EXPIRED")
 
     # ------------------------------------------------------------------ fills
-    def _fill(self, o: SimOrder, book: SymbolBook, qty: Decimal, price: Decimal, maker: bool) -> Fill:
+    def _fill(self, o: SimOrder, book: SymbolBook, qty: Decimal, price: Decimal, maker: bool) -> None:
         rules = book.rules
         quote_asset, base_asset = rules.quote_asset, rules.base_asset
         ledger = self.ledger
         free, locked = ledger.free, ledger.locked
         quote = price * qty
-        rate = self.config.maker_fee if maker else self.config.taker_fee
+        rate = self._maker_fee if maker else self._taker_fee
         lock = o.lock
         if o.side is _BUY:
             if lock is not None:
@@ -135,12 +153,9 @@ class MatchingCore:
         if book.budget is not None:
             book.budget -= qty
         self._next_trade_id += 1
-        fill = Fill(
-            trade_id=str(self._next_trade_id), order_id=str(o.order_id), client_order_id=o.client_order_id,
-            symbol=o.symbol, side=o.side, price=price, quantity=qty, quote_quantity=quote, commission=fee,
-            commission_asset=fee_asset, time=self.now, is_maker=maker,
-        )
-        self._trades[o.symbol].append(fill)
+        rec = (self._next_trade_id, o.order_id, o.client_order_id, o.symbol, o.side, price, qty, quote, fee,
+               fee_asset, self.now, maker)
+        self._trades[o.symbol].append(rec)  # a Fill is built only when someone reads it (hot path)
         first = o.executed == 0
         o.executed += qty
         o.cum_quote += quote
@@ -155,8 +170,7 @@ class MatchingCore:
         else:
             o.status = _PARTIAL
         if self._listeners:
-            self._emit(o, "TRADE", fill)
-        return fill
+            self._emit(o, "TRADE", trade_to_fill(rec))
 
     def _available(self, book: SymbolBook, qty: Decimal) -> Decimal:
         """How much of `qty` the liquidity cap allows now, on the LOT_SIZE grid."""
@@ -178,9 +192,11 @@ class MatchingCore:
     def _take(self, o: SimOrder, book: SymbolBook, ref: Decimal | None = None) -> None:
         """Execute an arriving (or just-triggered) order as taker as far as the market and liquidity allow."""
         if ref is None:
-            ref = book.taker_price(o.side)
+            ref = book.ask if o.side is _BUY else book.bid
             if ref is None:
-                return
+                ref = book.last
+                if ref is None:
+                    return
         if o.type is OrderType.MARKET:
             price = self._market_price(book, o.side, ref)
         else:

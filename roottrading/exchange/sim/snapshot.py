@@ -18,7 +18,8 @@ from roottrading.domain import Fill, OrderStatus, OrderType, Side, TimeInForce
 from roottrading.exchange.filters import SymbolRules
 from roottrading.exchange.sim.config import SimConfig
 from roottrading.exchange.sim.engine import SimEngine
-from roottrading.exchange.sim.state import IN_FLIGHT, WAITING_TRIGGER, WORKING, Lock, SimOrder
+from roottrading.exchange.sim.matching import fill_to_trade, trade_to_fill
+from roottrading.exchange.sim.state import IN_FLIGHT, OPEN_STATUSES, WAITING_TRIGGER, WORKING, Lock, SimOrder
 
 FORMAT_VERSION = 1
 
@@ -60,7 +61,7 @@ def snapshot(engine: SimEngine) -> dict[str, Any]:
         "locks": locks,
         "orders": orders,
         "lists": {str(k): [engine._list_client_ids[k], [o.order_id for o in v]] for k, v in engine._lists.items()},
-        "trades": {s: msgspec.to_builtins(t) for s, t in engine._trades.items() if t},
+        "trades": {s: [msgspec.to_builtins(trade_to_fill(x)) for x in t] for s, t in engine._trades.items() if t},
         "market": {
             s: {"last": _s(b.last), "bid": _s(b.bid), "ask": _s(b.ask), "budget": _s(b.budget)}
             for s, b in engine.books.items()
@@ -99,6 +100,7 @@ def restore(
         )
         o.executed, o.cum_quote = Decimal(x["executed"]), Decimal(x["cum_quote"])
         o.status, o.updated_at, o.stage = OrderStatus(x["status"]), x["updated_at"], x["stage"]
+        o.is_open = o.status in OPEN_STATUSES
         o.activate_at, o.list_id, o.reject_reason = x["activate_at"], x["list_id"], x["reject_reason"]
         o.lock = locks[x["lock"]] if x["lock"] is not None else None
         eng._orders[o.order_id] = o
@@ -120,7 +122,7 @@ def restore(
         eng._lists[int(k)] = [eng._orders[i] for i in ids]
         eng._list_client_ids[int(k)] = list_cid
     for sym, trades in data["trades"].items():
-        eng._trades[sym] = [msgspec.convert(t, Fill) for t in trades]
+        eng._trades[sym] = [fill_to_trade(msgspec.convert(t, Fill)) for t in trades]
     for sym, m in data["market"].items():
         if sym in eng.books:
             b = eng.books[sym]

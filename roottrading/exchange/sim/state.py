@@ -68,7 +68,7 @@ class SimOrder:
     __slots__ = (
         "order_id", "client_order_id", "symbol", "side", "type", "time_in_force", "quantity", "price",
         "stop_price", "quote_order_qty", "executed", "cum_quote", "status", "created_at", "updated_at",
-        "stage", "activate_at", "lock", "list_id", "reject_reason", "in_heap",
+        "stage", "activate_at", "lock", "list_id", "reject_reason", "in_heap", "is_open",
     )
 
     def __init__(
@@ -102,6 +102,7 @@ class SimOrder:
         self.updated_at = created_at
         self.stage = IN_FLIGHT
         self.in_heap = False
+        self.is_open = True  # status is NEW or PARTIALLY_FILLED (a plain attribute: read on every match)
         self.activate_at = created_at
         self.lock: Lock | None = None
         self.list_id = -1
@@ -110,10 +111,6 @@ class SimOrder:
     @property
     def remaining(self) -> Decimal:
         return self.quantity - self.executed
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
 
     def to_order(self) -> Order:
         return Order(
