@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from roottrading.indicators import atr, bbands, donchian, sar, shift, sma, vwap
+from roottrading.indicators import atr, bbands, donchian, highest, lowest, sar, shift, sma, vwap
 from roottrading.strategies.base import BaseStrategy, Bars, Entries, grade
 from roottrading.strategies.params import Param
 
@@ -150,8 +150,6 @@ class RangeBreakout(BaseStrategy):
         return self.lookback + 1
 
     def generate(self, bars: Bars) -> Entries:
-        from roottrading.indicators import highest, lowest
-
         hh, ll = _prior(highest(bars.high, self.lookback)), _prior(lowest(bars.low, self.lookback))
         avg_v = _prior(sma(bars.volume, self.lookback))
         c = bars.close
@@ -180,8 +178,6 @@ class ResistanceRejection(BaseStrategy):
         return self.lookback + 1
 
     def generate(self, bars: Bars) -> Entries:
-        from roottrading.indicators import highest, lowest
-
         res, sup = _prior(highest(bars.high, self.lookback)), _prior(lowest(bars.low, self.lookback))
         o, h, lo, c = bars.open, bars.high, bars.low, bars.close
         rng = h - lo

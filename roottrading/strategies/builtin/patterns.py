@@ -18,7 +18,7 @@ class MtfConfluence(BaseStrategy):
     RSI agrees (> 55 / < 45), VERY_STRONG when the base close is also on the right side of its EMA."""
 
     name = "mtf_confluence"
-    timeframes = ("htf = htf_factor x base interval",)
+    timeframes = ()  # the higher timeframe is resampled from the base candles (htf_factor)
     htf_factor = Param(12, 2, 96, doc="base bars per higher-timeframe bar (5m x 12 = 1h)")
     htf_ema = Param(20, 3, 200)
     rsi_period = Param(14, 2, 50)
