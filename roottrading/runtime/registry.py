@@ -11,6 +11,7 @@ SERVICES: dict[str, str] = {
     "scheduler": "roottrading.services.scheduler.service:SchedulerService",
     "replay": "roottrading.services.replay.service:ReplayService",
     "analyzer": "roottrading.services.analyzer.service:AnalyzerService",
+    "risk": "roottrading.services.risk.service:RiskService",
     "coordinator": "roottrading.services.coordinator.service:CoordinatorService",
     "trader": "roottrading.services.trader.service:TraderService",
     "portfolio": "roottrading.services.portfolio.service:PortfolioService",
@@ -18,7 +19,7 @@ SERVICES: dict[str, str] = {
 }
 
 # Order matters at start-up: consumers of a topic start before its producers (market data last).
-DEFAULT_ORDER = ["logger", "stream", "trader", "coordinator", "analyzer", "scheduler", "replay"]
+DEFAULT_ORDER = ["logger", "stream", "trader", "risk", "coordinator", "analyzer", "scheduler", "replay"]
 
 
 def load_service(name: str) -> type[Service]:

@@ -1,45 +1,306 @@
-"""Coordinator service (reference port 5003), first version: turns each signal into an order request of a
-fixed quote size. Sizing from equity and risk, filters, risk checks and pocket reservations come next."""
+"""Coordinator service (reference port 5003): signal -> filters -> size -> risk check -> reserve -> order.
+
+Entries (BUY): strength / regime / cooldown / one-open-cycle filters, size from equity and per-trade risk,
+the risk manager's verdict (may shrink), a pocket reservation (id derived from the signal id), then an
+OrderRequest on `order.requests`. Exits (SELL with an open cycle): an exit request for the cycle's quantity;
+no entry filter, no risk gate. Each dependency (risk, ledger, bus) sits behind a circuit breaker; funds
+reserved are released on any failure after the reservation. Every decision is stored with its reason
+(GET /decisions?signal_id=). A redelivered signal (same id) finds its decision and does nothing again.
+"""
 
 from __future__ import annotations
 
-from decimal import Decimal
+import asyncio
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from fastapi import APIRouter, Query
+from sqlalchemy.exc import SQLAlchemyError
 
 from roottrading import ids
 from roottrading import messages as m
-from roottrading.domain import OrderRequest, OrderType, Signal
+from roottrading.capital import InsufficientFunds, PocketLedger
+from roottrading.domain import CycleStatus, OrderRequest, OrderType, Side, Signal, TradeCycle
+from roottrading.domain.money import to_decimal
+from roottrading.risk import OrderIntent
 from roottrading.runtime.service import Consumes, HealthStatus, Service
-from roottrading.store import DecisionRepo
+from roottrading.services.coordinator import filters as f
+from roottrading.services.coordinator.breaker import CircuitBreaker
+from roottrading.services.coordinator.config import load_config
+from roottrading.services.coordinator.risk_client import RiskClient, RiskUnavailable
+from roottrading.services.coordinator.sizing import SizeRequest, Sizing, fixed_step_rounder, size_entry
+from roottrading.store import CycleRepo, DecisionRepo
 
-DEFAULT_QUOTE_SIZE = Decimal("100")
+LEDGER_ERRORS = (SQLAlchemyError, OSError, ConnectionError, TimeoutError)
+BUS_ERRORS = (ConnectionError, OSError, RuntimeError, TimeoutError)
+FINAL = ("accepted", "rejected", "failed")
+
+
+def reservation_id_for_signal(signal_id: str) -> str:
+    return f"res-{ids.request_id_for_signal(signal_id)[4:]}"
 
 
 class CoordinatorService(Service):
     name = "coordinator"
-    description = "Filters and sizes signals into order requests."
+    description = "Filters, sizes, risk-checks and funds signals into order requests."
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
+        self.cfg = load_config(ctx.extras)
         self.decisions = DecisionRepo(ctx.db)
+        self.cycles = CycleRepo(ctx.db)
+        self.ledger: Any = ctx.extras.get("pocket_ledger") or PocketLedger(ctx.db, ctx.clock,
+                                                                           dict(ctx.settings.pocket_config))
+        self.risk = RiskClient(ctx, url=self.cfg.risk_url, timeout_s=self.cfg.risk_timeout_s)
+        now = ctx.clock.now_ms
+        kw = {"failure_threshold": self.cfg.breaker_failures, "reset_timeout_s": self.cfg.breaker_reset_s}
+        self.breakers = {n: CircuitBreaker(n, now, **kw) for n in ("risk", "ledger", "bus")}
+        self.reported_equity: Decimal | None = None
+        self.last_entry: dict[tuple[str, str], int] = {}
+        self.pending: dict[tuple[str, str], tuple[str, int]] = {}  # accepted entry -> (cycle id, time)
+        self.counts = {"accepted": 0, "rejected": 0, "failed": 0, "duplicates": 0}
         self.requests_sent = 0
+        self._lock = asyncio.Lock()
 
     def consumes(self) -> list[Consumes]:
-        return [Consumes(m.SIGNALS, self.on_signal)]
+        return [Consumes(m.SIGNALS, self.on_signal), Consumes(m.PORTFOLIO_BALANCES, self.on_balances)]
 
+    async def start(self) -> None:
+        try:
+            await self.ledger.ensure_initialised(await self.equity())
+        except LEDGER_ERRORS as exc:
+            self.log.error("pockets could not be initialised; entries will fail until the ledger answers",
+                           error=repr(exc))
+
+    async def stop(self) -> None:
+        await self.risk.close()
+
+    async def on_balances(self, msg: m.Message) -> None:
+        b: m.BalancesUpdate = msg.payload
+        if b.total_value is not None:
+            self.reported_equity = b.total_value
+
+    async def equity(self) -> Decimal:
+        """Total portfolio value: the portfolio's last report, else the pockets' total, else the configured
+        starting equity."""
+        if self.reported_equity is not None:
+            return self.reported_equity
+        try:
+            pockets = await self.ledger.pockets()
+        except LEDGER_ERRORS:
+            pockets = []
+        total = sum((p.current_value for p in pockets), Decimal(0))
+        return total if total > 0 else self.cfg.initial_equity
+
+    # --- the pipeline ---------------------------------------------------------------------------------
     async def on_signal(self, msg: m.Message) -> None:
         s: Signal = msg.payload
-        req_id = ids.request_id_for_signal(s.id)
-        req = OrderRequest(id=req_id, time=s.time, symbol=s.symbol, side=s.side, type=OrderType.MARKET,
-                           quote_quantity=DEFAULT_QUOTE_SIZE, strategy=s.strategy, signal_id=s.id)
-        await self.decisions.add(signal_id=s.id, time=self.ctx.clock.now_ms(), symbol=s.symbol, strategy=s.strategy,
-                                 decision="accepted", reason=f"fixed size {DEFAULT_QUOTE_SIZE} quote",
-                                 details={"request_id": req_id})
-        await self.ctx.publish(m.ORDER_REQUESTS, req, key=s.symbol, msg_id=req_id)
-        self.requests_sent += 1
+        async with self._lock:  # one decision at a time: sizing reads what the previous one reserved
+            if await self._already_decided(s.id):
+                self.counts["duplicates"] += 1
+                self.log.info("signal already decided; redelivery ignored", signal=s.id)
+                return
+            if s.side is Side.SELL:
+                await self._exit(s)
+            else:
+                await self._entry(s)
 
+    async def _already_decided(self, signal_id: str) -> bool:
+        return any(d["decision"] in FINAL for d in await self.decisions.query(signal_id=signal_id, limit=5))
+
+    async def _record(self, s: Signal, decision: str, reason: str, **details: Any) -> None:
+        self.counts[decision] = self.counts.get(decision, 0) + 1
+        clean = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in details.items()}
+        await self.decisions.add(signal_id=s.id, time=self.ctx.clock.now_ms(), symbol=s.symbol,
+                                 strategy=s.strategy, decision=decision, reason=reason, details=clean)
+        log = self.log.info if decision == "accepted" else self.log.warning
+        log("signal " + decision, signal=s.id, symbol=s.symbol, strategy=s.strategy, reason=reason)
+
+    async def _open_cycles(self, s: Signal) -> list[TradeCycle]:
+        return [c for c in await self.cycles.open_cycles() if c.symbol == s.symbol and c.strategy == s.strategy]
+
+    async def _exit(self, s: Signal) -> None:
+        open_ = await self._open_cycles(s)
+        active = [c for c in open_ if c.status is CycleStatus.ACTIVE and c.quantity > 0]
+        if not active:
+            why = "no open position to exit (spot: no short selling)" if not open_ else \
+                "open cycle not ready to exit (entry not filled yet or exit already in progress)"
+            await self._record(s, "rejected", why, stage="exit")
+            return
+        qty = sum((c.quantity for c in active), Decimal(0))
+        req_id = ids.request_id_for_signal(s.id)
+        req = OrderRequest(id=req_id, time=s.time, symbol=s.symbol, side=Side.SELL, type=OrderType.MARKET,
+                           quantity=qty, strategy=s.strategy, signal_id=s.id)
+        if not await self._publish(s, req, stage="exit"):
+            return
+        self.pending.pop((s.symbol, s.strategy), None)
+        await self._record(s, "accepted", f"exit of {len(active)} cycle(s), quantity {qty}", stage="exit",
+                           request_id=req_id, quantity=qty, cycles=[c.id for c in active])
+
+    async def _entry(self, s: Signal) -> None:
+        key = (s.symbol, s.strategy)
+        for why in (f.strength_filter(s, self.cfg), f.regime_filter(s, self.cfg),
+                    f.cooldown_filter(s, self.cfg, self.last_entry.get(key)),
+                    f.open_cycle_filter(s, self.cfg, await self._open_count(s))):
+            if why:
+                await self._record(s, "rejected", why, stage="filter")
+                return
+        for dep in ("risk", "ledger", "bus"):  # fail fast, before reserving anything
+            if self.breakers[dep].state == "open":
+                await self._record(s, "rejected", f"circuit open: {dep}", stage="breaker")
+                return
+        sizing = await self._size(s)
+        if sizing is None:
+            return
+        qty = sizing.quantity
+        req_id = ids.request_id_for_signal(s.id)
+        verdict = await self._risk_check(s, req_id, qty)
+        if verdict is None:
+            return
+        if verdict.quantity < qty:
+            qty = self._round(s.symbol, verdict.quantity)
+            if qty * to_decimal(s.price) < self._min_notional(s.symbol):
+                await self._record(s, "rejected", f"risk shrank the order below min notional: "
+                                   f"{'; '.join(verdict.reasons)}", stage="risk", risk=verdict.reasons)
+                return
+        price = to_decimal(s.price)
+        amount = min(sizing.reserve_amount, (qty * price * (1 + self.cfg.fee_buffer_pct / 100)))
+        res_id = reservation_id_for_signal(s.id)
+        if not await self._reserve(s, res_id, amount, ids.cycle_id(req_id)):
+            return
+        req = OrderRequest(id=req_id, time=s.time, symbol=s.symbol, side=Side.BUY, type=OrderType.MARKET,
+                           quantity=qty, strategy=s.strategy, signal_id=s.id, reservation_id=res_id,
+                           stop_loss=sizing.stop, take_profit=_dec(s.take_profit), trailing_pct=_dec(s.trailing_pct))
+        if not await self._publish(s, req, stage="order", reservation_id=res_id):
+            return
+        self.last_entry[key] = s.time
+        self.pending[key] = (ids.cycle_id(req_id), self.ctx.clock.now_ms())
+        await self._record(s, "accepted", f"buy {qty} {s.symbol} (~{(qty * price).quantize(Decimal('0.01'))} "
+                           f"quote), risk {sizing.risk_amount.quantize(Decimal('0.01'))} to stop {sizing.stop}"
+                           + (f"; {'; '.join(verdict.reasons)}" if verdict.action == "shrink" else ""),
+                           stage="order", request_id=req_id, reservation_id=res_id, quantity=qty, price=price,
+                           stop_loss=sizing.stop, reserved=amount, risk_amount=qty * sizing.stop_distance,
+                           capped_by=sizing.capped_by, risk=verdict.reasons, risk_action=verdict.action)
+
+    async def _open_count(self, s: Signal) -> int:
+        open_ = await self._open_cycles(s)
+        pend = self.pending.get((s.symbol, s.strategy))
+        if pend is not None:
+            cycle_id, at = pend
+            known = any(c.id == cycle_id for c in open_) or await self.cycles.get(cycle_id) is not None
+            if known or self.ctx.clock.now_ms() - at > self.cfg.pending_ttl_s * 1000:
+                self.pending.pop((s.symbol, s.strategy), None)
+            else:
+                return len(open_) + 1
+        return len(open_)
+
+    # --- steps behind breakers ------------------------------------------------------------------------
+    def _rules(self, symbol: str) -> Any:
+        return (self.ctx.extras.get("symbol_rules") or {}).get(symbol)
+
+    def _round(self, symbol: str, qty: Decimal) -> Decimal:
+        r = self._rules(symbol)
+        return r.round_quantity(qty) if r is not None else fixed_step_rounder(self.cfg.default_step)(qty)
+
+    def _min_notional(self, symbol: str) -> Decimal:
+        r = self._rules(symbol)
+        return Decimal(r.min_notional) if r is not None else self.cfg.default_min_notional
+
+    async def _size(self, s: Signal) -> Sizing | None:
+        br = self.breakers["ledger"]
+        try:
+            br.check()
+            pockets = {p.pocket_type: p for p in await self.ledger.pockets()}
+            br.success()
+        except LEDGER_ERRORS as exc:
+            br.failure()
+            await self._record(s, "failed", f"ledger unavailable: {exc!r}", stage="sizing")
+            return None
+        except Exception as exc:  # CircuitOpen
+            await self._record(s, "rejected", str(exc), stage="breaker")
+            return None
+        pocket = pockets.get(self.cfg.pocket)
+        available = pocket.available_value if pocket is not None else Decimal(0)
+        sym = s.symbol.upper()
+        sizing = size_entry(SizeRequest(
+            equity=await self.equity(), price=to_decimal(s.price), stop=_dec(s.stop_loss), risk_pct=self.cfg.risk_pct,
+            default_stop_pct=self.cfg.default_stop_pct, available=available, fee_buffer_pct=self.cfg.fee_buffer_pct,
+            max_quantity=self.cfg.max_quantity.get(sym), max_notional=self.cfg.max_notional.get(sym)),
+            lambda q: self._round(s.symbol, q), self._min_notional(s.symbol))
+        if not sizing.ok:
+            await self._record(s, "rejected", f"sizing: {sizing.reject_reason}", stage="sizing",
+                               pocket=self.cfg.pocket, available=available)
+            return None
+        return sizing
+
+    async def _risk_check(self, s: Signal, req_id: str, qty: Decimal) -> Any:
+        br = self.breakers["risk"]
+        if not br.allow():
+            await self._record(s, "rejected", "circuit open: risk", stage="breaker")
+            return None
+        intent = OrderIntent(id=req_id, symbol=s.symbol, side=Side.BUY, quantity=qty, price=to_decimal(s.price),
+                             strategy=s.strategy, time=s.time)
+        try:
+            verdict = await self.risk.check(intent)
+        except RiskUnavailable as exc:
+            br.failure()
+            await self._record(s, "failed", f"risk unavailable: {exc}", stage="risk")
+            return None
+        br.success()
+        if not verdict.allowed:
+            await self._record(s, "rejected", "risk: " + "; ".join(verdict.reasons), stage="risk",
+                               risk_action=verdict.action, rule=verdict.rule)
+            return None
+        return verdict
+
+    async def _reserve(self, s: Signal, res_id: str, amount: Decimal, cycle_id: str) -> bool:
+        br = self.breakers["ledger"]
+        if not br.allow():
+            await self._record(s, "rejected", "circuit open: ledger", stage="breaker")
+            return False
+        try:
+            await self.ledger.reserve(res_id, amount, pocket=self.cfg.pocket, cycle_id=cycle_id,
+                                      reason=f"entry {s.symbol} {s.strategy}")
+        except InsufficientFunds as exc:
+            br.success()
+            await self._record(s, "rejected", f"insufficient funds: {exc}", stage="reserve")
+            return False
+        except LEDGER_ERRORS as exc:
+            br.failure()
+            await self._release(res_id, "reservation failed")
+            await self._record(s, "failed", f"ledger unavailable: {exc!r}", stage="reserve")
+            return False
+        br.success()
+        return True
+
+    async def _publish(self, s: Signal, req: OrderRequest, *, stage: str, reservation_id: str | None = None) -> bool:
+        br = self.breakers["bus"]
+        if not br.allow():
+            if reservation_id:
+                await self._release(reservation_id, "circuit open: bus")
+            await self._record(s, "rejected", "circuit open: bus", stage=stage)
+            return False
+        try:
+            await self.ctx.publish(m.ORDER_REQUESTS, req, key=req.symbol, msg_id=req.id)
+        except BUS_ERRORS as exc:
+            br.failure()
+            if reservation_id:
+                await self._release(reservation_id, f"order not sent: {exc!r}")
+            await self._record(s, "failed", f"bus unavailable: {exc!r}", stage=stage,
+                               released=bool(reservation_id))
+            return False
+        br.success()
+        self.requests_sent += 1
+        return True
+
+    async def _release(self, res_id: str, reason: str) -> None:
+        try:
+            await self.ledger.release(res_id, reason)
+        except LEDGER_ERRORS as exc:  # the portfolio's reconciliation frees it later
+            self.log.error("release failed; reservation left for reconciliation", reservation=res_id,
+                           error=repr(exc))
+
+    # --- HTTP -----------------------------------------------------------------------------------------
     def router(self) -> APIRouter:
         r = APIRouter()
 
@@ -50,9 +311,21 @@ class CoordinatorService(Service):
 
         @r.get("/health")
         async def health() -> dict[str, Any]:
-            return {"status": "ok", "requests": self.requests_sent}
+            h = await self.health()
+            return {"status": h.status, **h.details}
+
+        @r.get("/config")
+        async def config() -> dict[str, Any]:
+            return self.cfg.model_dump(mode="json")
 
         return r
 
     async def health(self) -> HealthStatus:
-        return HealthStatus(details={"requests": self.requests_sent})
+        breakers = {n: b.snapshot() for n, b in self.breakers.items()}
+        status = "degraded" if any(b["state"] != "closed" for b in breakers.values()) else "ok"
+        return HealthStatus(status=status, details={"requests": self.requests_sent, **self.counts,
+                                                    "risk_mode": self.risk.mode, "breakers": breakers})
+
+
+def _dec(x: float | None) -> Decimal | None:
+    return None if x is None else to_decimal(x).quantize(Decimal("0.00000001"), rounding=ROUND_DOWN)

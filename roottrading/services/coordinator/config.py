@@ -1,0 +1,54 @@
+"""Coordinator settings: environment variables COORDINATOR_* (e.g. COORDINATOR_RISK_PCT=0.5), overridden by
+`ctx.extras["coordinator"]` (a dict, handy in tests and embedded use). Validated by pydantic: a bad value
+stops start-up with a message naming the field."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from roottrading.domain import SignalStrength
+
+
+class CoordinatorConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COORDINATOR_", extra="ignore")
+
+    # filters (entries only; exits are never filtered)
+    min_strength: SignalStrength = Field(SignalStrength.MODERATE, description="weakest signal that may open")
+    blocked_regimes: list[str] = Field(default_factory=list, description="Signal.regime values that never open, "
+                                       "matched as prefixes (e.g. TREND_DOWN)")
+    cooldown_s: float = Field(60.0, ge=0, description="min seconds between entries per symbol+strategy")
+    allow_multiple_cycles: bool = Field(False, description="allow several open cycles per symbol+strategy")
+    pending_ttl_s: float = Field(120.0, gt=0, description="how long an accepted entry counts as open before the "
+                                 "trader's cycle appears in the store")
+    # sizing
+    risk_pct: Decimal = Field(Decimal(1), gt=0, le=100, description="% of equity lost if the stop is hit")
+    default_stop_pct: Decimal = Field(Decimal(2), gt=0, lt=100, description="stop distance when a signal has none")
+    fee_buffer_pct: Decimal = Field(Decimal("0.1"), ge=0, lt=10, description="reserved on top of the notional")
+    max_quantity: dict[str, Decimal] = Field(default_factory=dict, description="per symbol max base quantity")
+    max_notional: dict[str, Decimal] = Field(default_factory=dict, description="per symbol max quote notional")
+    pocket: str = Field("active", description="pocket funds are reserved in")
+    initial_equity: Decimal = Field(Decimal(10_000), gt=0, description="equity before any portfolio update")
+    default_step: Decimal = Field(Decimal("0.00001"), gt=0)
+    default_min_notional: Decimal = Field(Decimal(10), ge=0)
+    # dependencies
+    risk_url: str | None = Field(None, description="risk service base URL when not in this process "
+                                 "(default http://127.0.0.1:<risk port>)")
+    risk_timeout_s: float = Field(2.0, gt=0)
+    breaker_failures: int = Field(3, ge=1, description="consecutive failures that open a circuit")
+    breaker_reset_s: float = Field(30.0, gt=0, description="seconds a circuit stays open before a probe")
+
+    @field_validator("max_quantity", "max_notional")
+    @classmethod
+    def _upper(cls, v: dict[str, Decimal]) -> dict[str, Decimal]:
+        return {k.upper(): x for k, x in v.items()}
+
+
+def load_config(extras: dict[str, Any]) -> CoordinatorConfig:
+    given = extras.get("coordinator")
+    if isinstance(given, CoordinatorConfig):
+        return given
+    return CoordinatorConfig(**(given or {}))
