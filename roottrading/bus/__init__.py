@@ -18,4 +18,9 @@ def create_bus(url: str, **kwargs: object) -> MessageBus:
         from roottrading.bus.redis import RedisBus  # type: ignore[import-not-found]
 
         return RedisBus(url, **kwargs)  # type: ignore[no-any-return]
-    raise ValueError(f"BUS_URL {url!r}: unknown scheme {scheme!r} (use memory://, redis://host:port/db)")
+    if scheme == "nats":
+        from roottrading.bus.nats import NatsBus
+
+        return NatsBus(url, **kwargs)  # type: ignore[arg-type]
+    raise ValueError(f"BUS_URL {url!r}: unknown scheme {scheme!r} "
+                     "(use memory://, redis://host:port/db, nats://host:port)")
