@@ -1,0 +1,91 @@
+/**
+ * TanStack Query hooks, one per endpoint. Nothing here polls: the live stream (live/frames.ts)
+ * invalidates or patches these caches when the platform pushes an event.
+ */
+import { useMutation, useQuery, useQueryClient, type QueryKey } from '@tanstack/react-query'
+import { api, ApiError, qs } from './client'
+import type {
+  BalanceRow, Candle, Cycle, Decision, Fill, Health, LogRow, Order, Page, Performance, PocketRow,
+  PortfolioSummary, RiskRule, Signal, StrategyInfo, SymbolInfo,
+} from './types'
+
+export const keys = {
+  health: ['health'] as const,
+  traderHealth: ['trader', 'health'] as const,
+  cycles: (p: CycleParams) => ['cycles', p] as const,
+  orders: (p: OrderParams) => ['orders', p] as const,
+  trades: (p: { symbol?: string; order_id?: string }) => ['trades', p] as const,
+  signals: (p: { symbol?: string; strategy?: string; limit?: number }) => ['signals', p] as const,
+  decisions: (p: { signal_id?: string; limit?: number }) => ['decisions', p] as const,
+  logs: (p: LogParams) => ['logs', p] as const,
+  summary: ['portfolio', 'summary'] as const,
+  balances: ['portfolio', 'balances'] as const,
+  pockets: ['portfolio', 'pockets'] as const,
+  performance: (period: string) => ['portfolio', 'performance', period] as const,
+  riskRules: ['risk', 'rules'] as const,
+  strategies: ['strategies'] as const,
+  symbols: ['market', 'symbols'] as const,
+  candles: (symbol: string, interval: string) => ['market', 'candles', symbol, interval] as const,
+  liveCandles: (symbol: string) => ['live-candles', symbol] as const,
+  report: ['scheduler', 'report'] as const,
+}
+
+export interface CycleParams { status?: string; symbol?: string; strategy?: string; limit?: number; offset?: number }
+export interface OrderParams { symbol?: string; status?: string; limit?: number; offset?: number }
+export interface LogParams { level?: string; service?: string; q?: string; since?: number; limit?: number }
+
+/** Missing routes (404) and auth errors will not fix themselves on retry. */
+function retry(count: number, err: unknown): boolean {
+  if (err instanceof ApiError && [400, 401, 403, 404, 405, 422].includes(err.status)) return false
+  return count < 2
+}
+
+export const queryDefaults = { retry, staleTime: 30_000, refetchOnWindowFocus: false } as const
+
+export const useHealth = () => useQuery({ queryKey: keys.health, queryFn: () => api<Health>('/api/health') })
+export const useTraderHealth = () =>
+  useQuery({ queryKey: keys.traderHealth, queryFn: () => api<{ status: string; paused?: boolean }>('/api/trader/health') })
+export const useCycles = (p: CycleParams) =>
+  useQuery({ queryKey: keys.cycles(p), queryFn: () => api<Page<Cycle>>(`/api/trader/cycles${qs({ ...p })}`), placeholderData: (prev) => prev })
+export const useOrders = (p: OrderParams) =>
+  useQuery({ queryKey: keys.orders(p), queryFn: () => api<Order[]>(`/api/trader/orders${qs({ ...p })}`) })
+export const useTrades = (p: { symbol?: string; order_id?: string }, enabled = true) =>
+  useQuery({ queryKey: keys.trades(p), queryFn: () => api<Fill[]>(`/api/trader/trades${qs({ ...p })}`), enabled })
+export const useSignals = (p: { symbol?: string; strategy?: string; limit?: number }) =>
+  useQuery({ queryKey: keys.signals(p), queryFn: () => api<Signal[]>(`/api/analyzer/signals${qs({ ...p })}`) })
+export const useDecisions = (p: { signal_id?: string; limit?: number }) =>
+  useQuery({ queryKey: keys.decisions(p), queryFn: () => api<Decision[]>(`/api/coordinator/decisions${qs({ ...p })}`) })
+export const useLogs = (p: LogParams) =>
+  useQuery({ queryKey: keys.logs(p), queryFn: () => api<LogRow[]>(`/api/logger/logs${qs({ ...p })}`) })
+export const useSummary = () =>
+  useQuery({ queryKey: keys.summary, queryFn: () => api<PortfolioSummary>('/api/portfolio/summary') })
+export const useBalances = () =>
+  useQuery({ queryKey: keys.balances, queryFn: () => api<BalanceRow[]>('/api/portfolio/balances') })
+export const usePockets = () =>
+  useQuery({ queryKey: keys.pockets, queryFn: () => api<PocketRow[]>('/api/portfolio/pockets') })
+export const usePerformance = (period: string) =>
+  useQuery({ queryKey: keys.performance(period), queryFn: () => api<Performance>(`/api/portfolio/performance/${period}`) })
+export const useRiskRules = () =>
+  useQuery({ queryKey: keys.riskRules, queryFn: () => api<RiskRule[] | { rules: RiskRule[] }>('/api/risk/rules') })
+export const useStrategies = () =>
+  useQuery({ queryKey: keys.strategies, queryFn: () => api<StrategyInfo[]>('/api/analyzer/strategies') })
+export const useSymbols = () =>
+  useQuery({ queryKey: keys.symbols, queryFn: () => api<SymbolInfo[] | { symbols: SymbolInfo[] }>('/api/market/symbols') })
+export const useCandles = (symbol: string, interval: string) =>
+  useQuery({
+    queryKey: keys.candles(symbol, interval),
+    queryFn: () => api<Candle[]>(`/api/market/candles${qs({ symbol, interval, limit: 500 })}`),
+    enabled: !!symbol,
+  })
+/** Candles pushed by the stream (filled by live/frames.ts); never fetched. */
+export const useLiveCandles = (symbol: string) =>
+  useQuery({ queryKey: keys.liveCandles(symbol), queryFn: () => [] as Candle[], staleTime: Infinity, initialData: [] as Candle[] })
+
+/** A mutation that refreshes the given caches afterwards (success or not: state may have changed). */
+export function useAction<TVars, TOut = unknown>(fn: (v: TVars) => Promise<TOut>, invalidate: QueryKey[]) {
+  const qc = useQueryClient()
+  return useMutation({
+    mutationFn: fn,
+    onSettled: () => { invalidate.forEach((k) => qc.invalidateQueries({ queryKey: k })) },
+  })
+}

@@ -1,0 +1,149 @@
+/** JSON shapes of the platform's API (see roottrading/domain/*.py). Decimals arrive as strings. */
+export type Dec = string
+export type Side = 'BUY' | 'SELL'
+
+export interface Order {
+  client_order_id: string
+  symbol: string
+  side: Side
+  type: string
+  quantity: Dec
+  status: string
+  price: Dec | null
+  stop_price?: Dec | null
+  time_in_force?: string
+  exchange_order_id?: string | null
+  executed_quantity: Dec
+  cumulative_quote: Dec
+  cycle_id: string | null
+  created_at: number
+  updated_at: number
+  reject_reason?: string | null
+}
+
+export interface Cycle {
+  id: string
+  symbol: string
+  strategy: string
+  side: Side
+  status: string
+  created_at: number
+  updated_at: number
+  entry_order_id: string | null
+  exit_order_id: string | null
+  entry_price: Dec | null
+  exit_price: Dec | null
+  quantity: Dec
+  stop_loss?: Dec | null
+  take_profit?: Dec | null
+  fees: Dec
+  profit_loss: Dec | null
+  profit_loss_percent: Dec | null
+  signal_id?: string | null
+  close_reason?: string | null
+}
+
+export interface Page<T> { total: number; limit: number; offset: number; items: T[] }
+
+export interface Fill {
+  trade_id: string
+  order_id: string
+  symbol: string
+  side: Side
+  price: Dec
+  quantity: Dec
+  quote_quantity: Dec
+  commission: Dec
+  commission_asset: string
+  time: number
+  is_maker?: boolean
+}
+
+export interface Signal {
+  id: string
+  time: number
+  symbol: string
+  strategy: string
+  side: Side
+  strength: 'WEAK' | 'MODERATE' | 'STRONG' | 'VERY_STRONG'
+  price: number
+  interval: string
+  regime?: string | null
+  meta?: Record<string, unknown>
+}
+
+export interface Decision {
+  id: number
+  signal_id: string
+  time: number
+  symbol: string
+  strategy: string
+  decision: string
+  reason: string
+  details?: Record<string, unknown>
+}
+
+export interface LogRow {
+  id: number
+  time: number
+  level: string
+  service: string
+  event: string
+  context?: Record<string, unknown>
+}
+
+export interface ComponentHealth { status: string; [k: string]: unknown }
+export interface Health { status: string; time: number; mode: string; components: Record<string, ComponentHealth> }
+
+export interface Candle {
+  symbol?: string
+  interval?: string
+  open_time: number
+  close_time?: number
+  open: number
+  high: number
+  low: number
+  close: number
+  volume: number
+  closed?: boolean
+}
+
+export interface PortfolioSummary {
+  total_value?: Dec
+  quote_asset?: string
+  pnl_today?: Dec
+  pnl_total?: Dec
+  [k: string]: unknown
+}
+export interface BalanceRow { asset: string; free: Dec; locked: Dec; total?: Dec; value_quote?: Dec | null }
+export interface PocketRow {
+  pocket_type: string
+  allocation_percent: Dec
+  current_value: Dec
+  used_value: Dec
+  available_value: Dec
+}
+export interface EquityPoint { time: number; equity: number | string }
+export interface Performance { equity_curve?: EquityPoint[]; equity?: EquityPoint[]; [k: string]: unknown }
+
+export interface RiskRule {
+  name: string
+  limit: unknown
+  value: unknown
+  state: string
+  action: string
+  [k: string]: unknown
+}
+
+export interface StrategyInfo {
+  name: string
+  enabled: boolean
+  params: Record<string, unknown>
+  param_ranges?: Record<string, unknown>
+  symbols?: string[]
+}
+
+export interface SymbolInfo { symbol: string; [k: string]: unknown }
+
+/** One WebSocket frame of /api/stream/ws. */
+export interface Frame { topic: string; key?: string | null; id?: string; ts?: number; data: unknown }
