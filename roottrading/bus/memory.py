@@ -1,6 +1,9 @@
 """In-process bus: the embedded default, and (synchronous=True) the deterministic bus of backtests.
 
 Messages are encoded to bytes even here, so the memory bus validates exactly what Redis would carry.
+Competing consumers in a group share keys: a key is owned by one consumer while it lives (new keys go to
+the least loaded one), so per-key order holds when consumers join or leave. Each consumer drains its whole
+queue per wake-up (no Event round trip per message): >200k msg/s, see benchmarks/bus.py.
 """
 
 from __future__ import annotations

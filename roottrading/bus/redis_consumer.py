@@ -26,7 +26,48 @@ log = structlog.get_logger(__name__)
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 FIELD = b"d"
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+# Non-blocking XREADGROUP of every held stream inside Redis, returning per stream with entries:
+# index, "id id id", "<len>:<raw><len>:<raw>..." (len "-" = entry without the data field). Three bulk strings
+# per batch instead of five RESP elements per entry: redis-py's pure-Python parser was 75% of consumer CPU.
+_READ_MANY = """
+local out = {}
+for i = 1, #KEYS do
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[i], '>')
+  if r then
+    local ids, parts = {}, {}
+    for j, e in ipairs(r[1][2]) do
+      ids[j] = e[1]
+      local f, raw = e[2], nil
+      for k = 1, #f, 2 do if f[k] == 'd' then raw = f[k + 1] end end
+      if raw then parts[j] = #raw .. ':' .. raw else parts[j] = '-:' end
+    end
+    if #ids > 0 then
+      out[#out + 1] = tostring(i - 1)
+      out[#out + 1] = table.concat(ids, ' ')
+      out[#out + 1] = table.concat(parts)
+    end
+  end
+end
+return out
+"""
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def unpack(ids_blob: bytes, data: bytes) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """Entries of a _READ_MANY batch, in the (id, fields) shape XREADGROUP gives."""
+    out: list[tuple[bytes, dict[bytes, bytes]]] = []
+    pos = 0
+    for entry_id in ids_blob.split(b" "):
+        j = data.index(b":", pos)
+        size = data[pos:j]
+        if size == b"-":
+            out.append((entry_id, {}))
+            pos = j + 1
+        else:
+            end = j + 1 + int(size)
+            out.append((entry_id, {FIELD: data[j + 1:end]}))
+            pos = end
+    return out
 
 
 class RedisConsumer:
@@ -42,6 +83,7 @@ class RedisConsumer:
         self.members_key = f"{bus.prefix}:members:{topic}:{group}"
         self.next_balance = 0.0
         self.offset = random.randrange(bus.partitions)
+        self._read_many = bus.redis.register_script(_READ_MANY)
 
     def lease_key(self, p: int) -> str:
         return f"{self.bus.prefix}:lease:{self.topic}:{self.group}:{p}"
@@ -100,7 +142,7 @@ class RedisConsumer:
     # --- reading -------------------------------------------------------------------------------------
     async def run(self) -> None:
         bus, r = self.bus, self.bus.redis
-        delay = 0.02
+        delay, backlog = 0.02, False
         while not self.stopping:
             try:
                 if not self.held or time.monotonic() >= self.next_balance:
@@ -110,11 +152,23 @@ class RedisConsumer:
                 if not self.held:
                     await asyncio.sleep(bus.block_ms / 1000)
                     continue
-                streams = {bus.stream(self.topic, p): ">" for p in self.held}
-                resp = await r.xreadgroup(self.group, self.name, streams, count=bus.batch, block=bus.block_ms)
-                for name, entries in resp or ():
-                    p = int(name.rsplit(b":", 1)[1])
-                    await self.process(p, entries, None)
+                held = list(self.held)
+                names = [bus.stream(self.topic, p) for p in held]
+                # busy: one script call returns packed batches (cheap to parse); idle: block for new entries
+                packed = None
+                if backlog:
+                    packed = await self._read_many(keys=names, args=[self.group, self.name, bus.batch])
+                if packed:
+                    for i in range(0, len(packed), 3):
+                        await self.process(held[int(packed[i])], unpack(packed[i + 1], packed[i + 2]), None)
+                else:
+                    resp = await r.xreadgroup(self.group, self.name, dict.fromkeys(names, ">"), count=bus.batch,
+                                              block=bus.block_ms)
+                    got = 0
+                    for name, entries in resp or ():
+                        got += len(entries)
+                        await self.process(int(name.rsplit(b":", 1)[1]), entries, None)
+                    backlog = got >= 16  # a trickle stays on the blocking read: one round trip less per message
                 delay = 0.02
             except TRANSIENT as exc:
                 if self.stopping:
