@@ -44,23 +44,28 @@ async def _sender(ws: WebSocket, conn: Connection, state: FakeBinanceState, rng:
     lifetime = cfg.drop_every_s * rng.uniform(0.8, 1.2) if cfg.drop_every_s else None
     next_stall = started + cfg.stall_every_s * rng.uniform(0.8, 1.2) if cfg.stall_every_s else None
     held: bytes | None = None
+    stalling = False
     while True:
-        timeout = None if lifetime is None else max(0.0, started + lifetime - time.monotonic())
+        # a stalled connection stays open (that is the fault being simulated): no scheduled drop meanwhile
+        timeout = None if lifetime is None or stalling else max(0.0, started + lifetime - time.monotonic())
         try:
             stream, payload = await asyncio.wait_for(conn.queue.get(), timeout)
         except TimeoutError:
             stream = ""
         now = time.monotonic()
-        if conn.overflowed or (lifetime is not None and now - started >= lifetime):
+        if conn.overflowed or (lifetime is not None and not stalling and now - started >= lifetime):
             state.stats["drops"] += 1
             await ws.close(code=1001 if not conn.overflowed else 1008)
             return
         if not stream:
             continue
         if next_stall is not None and now >= next_stall:
+            if not stalling:
+                stalling = True
+                state.stats["stalls"] += 1
             if now < next_stall + cfg.stall_duration_s:
                 continue  # silent: the message is lost, the socket stays open
-            state.stats["stalls"] += 1
+            stalling = False
             next_stall = now + cfg.stall_every_s * rng.uniform(0.8, 1.2)  # type: ignore[operator]
         frame = _wrap(conn, stream, payload)
         if rng.random() < cfg.malformed_prob:
