@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from roottrading import messages as m
 from roottrading.bus import create_bus
@@ -246,4 +247,36 @@ async def test_consumer_recreates_its_group_when_redis_lost_the_streams(redis_ur
     await bus.publish("test.nogroup", m.Ping(seq=5), key="K")
     await _wait_for(lambda: _true(got == [5]), 5, "delivery after the group was recreated")
     assert bus.stats.errors.get("response", 0) >= 1
+    await bus.close()
+
+
+async def test_publish_raises_when_redis_stays_down_never_drops_silently() -> None:
+    bus = RedisBus(f"redis://127.0.0.1:{_free_port()}/0", prefix="rt-test-down", publish_timeout_s=0.3)
+    await bus.start()
+    t0 = time.monotonic()
+    with pytest.raises(RedisConnectionError):
+        await bus.publish("test.down", m.Ping(seq=1))
+    assert time.monotonic() - t0 >= 0.3  # retried until publish_timeout_s, then raised
+    assert bus.stats.published == 0 and bus.stats.errors["connection"] >= 2
+    assert (await bus.health())["status"] == "down"
+    await bus.close()
+
+
+async def test_entry_without_data_field_is_dead_lettered(redis_url: str, prefix: str) -> None:
+    bus = make_redis_bus(redis_url, prefix, partitions=1)
+    await bus.start()
+    got, dead = [], []
+
+    async def rec(msg: m.Message) -> None:
+        got.append(msg.payload.seq)
+
+    async def dl(msg: m.Message) -> None:
+        dead.append(msg.payload)
+
+    await bus.subscribe("test.nofield", "g", rec)
+    await bus.subscribe(m.dead_letter_topic("test.nofield"), "dl", dl)
+    await bus.redis.xadd(bus.stream("test.nofield", 0), {"other": "x"})  # written by some foreign tool
+    await bus.publish("test.nofield", m.Ping(seq=3))
+    assert await bus.drain(5)
+    assert got == [3] and len(dead) == 1 and "no 'd' field" in dead[0].error
     await bus.close()
