@@ -320,8 +320,7 @@ class RedisBus:
     async def close(self) -> None:
         """Stop reading, let in-flight batches finish and ack, give leases back, close the connection."""
         self._closing = True
-        for c in list(self._consumers):
-            await c.stop()
+        await asyncio.gather(*(c.stop() for c in list(self._consumers)))
         self._closed = True
         if self._redis is not None:
             await self._redis.aclose()

@@ -21,8 +21,8 @@ from roottrading import messages as m
 from roottrading.bus import create_bus
 from roottrading.bus.base import RetryPolicy
 from roottrading.bus.redis import RedisBus
-from tests.bus.conftest import delete_prefix, make_redis_bus
-from tests.bus.consumer_proc import make_handler
+from .conftest import delete_prefix, make_redis_bus
+from .consumer_proc import make_handler
 
 pytestmark = pytest.mark.redis
 ROOT = Path(__file__).resolve().parents[2]
