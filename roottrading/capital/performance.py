@@ -86,15 +86,9 @@ def performance(pnls: list[CyclePnl], *, start: Decimal, since: int | None, now:
 
 def grouped_json(pnls: list[CyclePnl], key: str) -> list[dict[str, Any]]:
     """Per strategy / symbol / day totals with win rate and profit factor, JSON-ready."""
-    by_key: dict[str, list[float]] = {}
-    for p in pnls:
-        if p.closed_at is not None:
-            k = getattr(p, key) if key != "day" else None
-            if k is not None:
-                by_key.setdefault(k, []).append(float(p.realised))
     out = []
     for k, g in sorted(group(pnls, key).items()):
-        pf = metrics.profit_factor(by_key.get(k, []))
+        pf = metrics.profit_factor(g["pnls"])
         out.append({key: k, "realised": fmt(g["realised"]), "unrealised": fmt(g["unrealised"]),
                     "total": fmt(g["realised"] + g["unrealised"]), "fees": fmt(g["fees"]),
                     "closed": g["closed"], "open": g["open"], "wins": g["wins"], "losses": g["losses"],

@@ -126,7 +126,8 @@ def group(pnls: Iterable[CyclePnl], key: str) -> dict[str, dict[str, Any]]:
     import datetime as dt
 
     out: dict[str, dict[str, Any]] = defaultdict(lambda: {"realised": ZERO, "unrealised": ZERO, "fees": ZERO,
-                                                           "closed": 0, "open": 0, "wins": 0, "losses": 0})
+                                                           "closed": 0, "open": 0, "wins": 0, "losses": 0,
+                                                           "pnls": []})
     for p in pnls:
         if key == "day":
             if p.closed_at is None:
@@ -142,6 +143,7 @@ def group(pnls: Iterable[CyclePnl], key: str) -> dict[str, dict[str, Any]]:
             g["open"] += 1
         else:
             g["closed"] += 1
+            g["pnls"].append(float(p.realised))
             g["wins"] += p.realised > 0
             g["losses"] += p.realised < 0
     return dict(out)

@@ -15,11 +15,12 @@ SERVICES: dict[str, str] = {
     "coordinator": "roottrading.services.coordinator.service:CoordinatorService",
     "trader": "roottrading.services.trader.service:TraderService",
     "portfolio": "roottrading.services.portfolio.service:PortfolioService",
+    "pnl": "roottrading.services.pnl.service:PnlService",
     "stream": "roottrading.services.stream.service:StreamService",
 }
 
 # Order matters at start-up: consumers of a topic start before its producers (market data last).
-DEFAULT_ORDER = ["logger", "stream", "trader", "risk", "coordinator", "analyzer", "scheduler", "replay"]
+DEFAULT_ORDER = ["logger", "stream", "portfolio", "pnl", "trader", "risk", "coordinator", "analyzer", "scheduler", "replay"]
 
 
 def load_service(name: str) -> type[Service]:

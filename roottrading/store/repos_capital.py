@@ -12,9 +12,10 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select
 
-from roottrading.domain import Balance, CycleStatus, TradeCycle
+from roottrading.domain import Balance, CycleStatus, Fill, Side, TradeCycle
 from roottrading.store.db import Database
 from roottrading.store.repos_orders import _cycle
+from roottrading.store.repos_system import Processed
 from roottrading.store.tables import performance_stats, portfolio_balances, trade_cycles, trade_executions, trade_fills
 
 _CHUNK = 500
@@ -39,6 +40,31 @@ class BalanceRepo:
             rows = (await conn.execute(select(portfolio_balances).order_by(portfolio_balances.c.asset))).mappings()
             return [Balance(asset=r["asset"], free=r["free"], locked=r["locked"], value_quote=r["value_usdc"])
                     for r in rows.all()]
+
+    async def apply_fill(self, fill: Fill, base: str, quote: str, claim: Processed, message_id: str,
+                         now: int) -> bool:
+        """Move a fill's quantities between the base and quote balances (fees taken from their asset),
+        exactly once per message: the claim and the change share one transaction. False if seen before."""
+        deltas: dict[str, Decimal] = defaultdict(Decimal)
+        sign = 1 if fill.side is Side.BUY else -1
+        deltas[base] += sign * fill.quantity
+        deltas[quote] -= sign * fill.quote_quantity
+        if fill.commission:
+            deltas[fill.commission_asset] -= fill.commission
+        async with self.db.begin() as conn:
+            if not await claim.claim(conn, message_id, now):
+                return False
+            rows = {r["asset"]: r for r in (await conn.execute(select(portfolio_balances).where(
+                portfolio_balances.c.asset.in_(list(deltas))))).mappings().all()}
+            out = []
+            for asset, delta in deltas.items():
+                r = rows.get(asset)
+                free = (r["free"] if r else Decimal(0)) + delta
+                locked = r["locked"] if r else Decimal(0)
+                out.append({"asset": asset, "free": free, "locked": locked, "total": free + locked,
+                            "value_usdc": r["value_usdc"] if r else None, "updated_at": now})
+            await conn.execute(self.db.upsert(portfolio_balances, out, ["asset"]))
+        return True
 
     async def remove_empty(self) -> None:
         async with self.db.begin() as conn:

@@ -1,0 +1,1 @@
+"""Portfolio service: balances, pockets, reconciliation, trades and performance."""

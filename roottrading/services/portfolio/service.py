@@ -1,0 +1,156 @@
+"""Portfolio service (reference port 8000): balances, their value, capital pockets and reconciliation.
+
+Balances come from two sources. `portfolio.balances` (BalancesUpdate, published by the trader after fills
+and on its periodic exchange sync) is authoritative: its rows overwrite ours. Until the first such update
+in this process, each `trade.executions` Fill is applied to the stored balances (once per message id), so
+a demo without exchange sync still has correct balances; after it, fills are left to the next sync (applying
+them too would count them twice). With no balance at all in demo mode, the account starts with
+`DEMO_START_CAPITAL` (10 000) of the quote asset, or `ctx.extras["portfolio_start_capital"]`.
+
+Values are in the quote asset from the last candle close of `<ASSET><QUOTE>` (loaded from market_data at
+start, then from `market.candles.<SYM>`). Jobs: revalue + reallocate the pockets when the total value moved
+by more than `REALLOCATE_THRESHOLD`, and reconcile reservations against cycles and balances.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter
+
+from roottrading import messages as m
+from roottrading.capital.ledger import PocketLedger, fmt
+from roottrading.capital.performance import DEMO_START_CAPITAL
+from roottrading.capital.pnl import split_symbol
+from roottrading.domain import Balance, Candle, Fill
+from roottrading.domain.money import to_decimal
+from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
+from roottrading.services.portfolio.reconcile import Reconciler
+from roottrading.store import CandleRepo
+from roottrading.store.repos_capital import BalanceRepo
+from roottrading.store.repos_system import Processed
+
+ZERO = Decimal(0)
+REALLOCATE_THRESHOLD = Decimal("0.001")  # 0.1 % of the total value
+
+
+class PortfolioService(Service):
+    name = "portfolio"
+    description = "Balances, portfolio value, capital pockets (reserve/release) and reconciliation."
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        s = ctx.settings
+        self.quote = s.quote_asset
+        self.ledger = PocketLedger(ctx.db, ctx.clock, dict(s.pocket_config))
+        self.balances = BalanceRepo(ctx.db)
+        self.processed = Processed(ctx.db, "portfolio")
+        self.prices: dict[str, Decimal] = {}  # symbol -> last close
+        self.exchange_synced = False
+        self.start_capital = to_decimal(ctx.extras.get("portfolio_start_capital", DEMO_START_CAPITAL))
+        self.reallocate_s = float(ctx.extras.get("portfolio_reallocate_s", 30))
+        self.reconcile_s = float(ctx.extras.get("portfolio_reconcile_s", 60))
+        self.reconciler = Reconciler(ctx.db, self.ledger, ctx.clock,
+                                     grace_ms=int(ctx.extras.get("portfolio_release_grace_ms", 30_000)),
+                                     stale_ms=int(ctx.extras.get("portfolio_stale_reservation_ms", 900_000)))
+        self.total_value: Decimal | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------------
+    def consumes(self) -> list[Consumes]:
+        subs = [Consumes(m.PORTFOLIO_BALANCES, self.on_balances), Consumes(m.TRADE_EXECUTIONS, self.on_fill)]
+        subs += [Consumes(m.candles_topic(sym), self.on_candle) for sym in self.ctx.settings.symbols]
+        return subs
+
+    def jobs(self) -> list[Job]:
+        return [Job("reallocate", self.reallocate_s, self.revalue_and_reallocate),
+                Job("reconcile", self.reconcile_s, self.reconcile)]
+
+    async def start(self) -> None:
+        candles = CandleRepo(self.ctx.db)
+        for sym in self.ctx.settings.symbols:
+            last = await candles.range(sym, self.ctx.settings.interval, limit=1)
+            if last:
+                self.prices[sym] = to_decimal(last[-1].close)
+        if not await self.balances.all() and self.ctx.settings.trading_mode == "demo":
+            await self.balances.upsert([Balance(asset=self.quote, free=self.start_capital, locked=ZERO,
+                                                value_quote=self.start_capital)], self.ctx.clock.now_ms())
+            self.log.info("demo account seeded", asset=self.quote, amount=fmt(self.start_capital))
+        total = await self.revalue()
+        await self.ledger.ensure_initialised(total)
+
+    # ---- consumers -------------------------------------------------------------------------------------
+    async def on_candle(self, msg: m.Message) -> None:
+        c: Candle = msg.payload
+        self.prices[c.symbol] = to_decimal(c.close)
+
+    async def on_balances(self, msg: m.Message) -> None:
+        upd: m.BalancesUpdate = msg.payload
+        self.exchange_synced = True
+        await self.balances.upsert([Balance(asset=b.asset, free=b.free, locked=b.locked,
+                                            value_quote=self.value_of(b.asset, b.total) if b.value_quote is None
+                                            else b.value_quote) for b in upd.balances], self.ctx.clock.now_ms())
+        await self.revalue()
+
+    async def on_fill(self, msg: m.Message) -> None:
+        f: Fill = msg.payload
+        self.prices[f.symbol] = f.price
+        if self.exchange_synced:
+            return
+        base, quote = split_symbol(f.symbol, self.quote)
+        if await self.balances.apply_fill(f, base, quote, self.processed, msg.id, self.ctx.clock.now_ms()):
+            await self.revalue()
+
+    # ---- valuation and pockets ---------------------------------------------------------------------------
+    def price_of(self, asset: str) -> Decimal | None:
+        """Price of one unit of `asset` in the quote asset (direct pair, or the inverse pair)."""
+        if asset == self.quote:
+            return Decimal(1)
+        if (p := self.prices.get(asset + self.quote)) is not None:
+            return p
+        inverse = self.prices.get(self.quote + asset)
+        return Decimal(1) / inverse if inverse else None
+
+    def value_of(self, asset: str, amount: Decimal) -> Decimal | None:
+        p = self.price_of(asset)
+        return None if p is None else amount * p
+
+    async def revalue(self) -> Decimal:
+        """Recompute every balance's quote value from the latest prices; returns the total."""
+        balances = await self.balances.all()
+        fresh = []
+        for b in balances:
+            v = self.value_of(b.asset, b.total)
+            fresh.append(Balance(asset=b.asset, free=b.free, locked=b.locked,
+                                 value_quote=v if v is not None else b.value_quote))
+        await self.balances.upsert(fresh, self.ctx.clock.now_ms())
+        self.total_value = sum((b.value_quote or ZERO for b in fresh), ZERO)
+        return self.total_value
+
+    async def revalue_and_reallocate(self, *, force: bool = False) -> bool:
+        """Reallocate the pockets when the total value moved by more than the threshold (or `force`)."""
+        total = await self.revalue()
+        await self.ledger.ensure_initialised(total)
+        pockets_sum = sum((p.current_value for p in await self.ledger.pockets()), ZERO)
+        moved = abs(total - pockets_sum)
+        if force or (total > 0 and moved > total * REALLOCATE_THRESHOLD) or (total == 0 and moved > 0):
+            await self.ledger.reallocate(total)
+            self.log.info("pockets reallocated", total_value=fmt(total), previous=fmt(pockets_sum))
+            return True
+        return False
+
+    async def reconcile(self) -> dict[str, Any]:
+        return await self.reconciler.run(await self.balances.all(), self.quote, self.price_of)
+
+    def router(self) -> APIRouter:
+        from roottrading.services.portfolio.api import build_router
+
+        return build_router(self)
+
+    async def health(self) -> HealthStatus:
+        last = self.reconciler.last  # drift is reported, not treated as an outage
+        return HealthStatus(details={
+            "total_value": fmt(self.total_value), "quote_asset": self.quote, "prices": len(self.prices),
+            "source": "exchange" if self.exchange_synced else "fills",
+            "last_reconcile": last.get("time") if last else None,
+            "drift_warnings": last.get("drift_warnings") if last else []})
