@@ -80,6 +80,25 @@ def demo(port: Annotated[Optional[int], typer.Option(help="HTTP port")] = None,
     _serve(settings, None, port=port, extras={"replay_speed": speed}, clock=SimClock())
 
 
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+@app.command("fake-binance", context_settings=_PASS_THROUGH)
+def fake_binance(ctx: typer.Context) -> None:
+    """Local Binance simulator (market + trading side). `roottrading fake-binance --help` for options."""
+    from roottrading.exchange.fake_binance.cli import main as fake_main
+
+    fake_main(list(ctx.args))
+
+
+@app.command("download-data", context_settings=_PASS_THROUGH)
+def download_data(ctx: typer.Context) -> None:
+    """Download or import historical candles (Binance REST, monthly CSV files). `--help` for options."""
+    from roottrading.history.cli import main as history_main
+
+    history_main(list(ctx.args))
+
+
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (DATABASE_URL)."""

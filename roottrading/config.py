@@ -73,6 +73,10 @@ class Settings(BaseSettings):
         default_factory=lambda: {"active": Decimal(60), "buffer": Decimal(30), "safety": Decimal(10)},
         description="capital pockets in percent, JSON or active:60,buffer:30,safety:10; must sum to 100")
     strategies_dir: Path | None = Field(None, description="folder of user strategy files")
+    strategies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated strategies to enable (empty: all loaded)")
+    analyzer_workers: int = Field(0, ge=0, le=64, description="strategy worker processes (0: in the service process)")
+    analyzer_consensus: int = Field(0, ge=0, description="publish a signal only when this many strategies agree (0/1: off)")
 
     # --- exchange ---
     binance_api_key: SecretStr = Field(SecretStr(""), description="Binance API key (live mode)")
@@ -120,6 +124,13 @@ class Settings(BaseSettings):
             if not out:
                 raise ValueError("at least one symbol is required")
             return out
+        return v
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _split_names(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [s.strip() for s in v.split(",") if s.strip()]
         return v
 
     @field_validator("interval")

@@ -131,18 +131,36 @@ def crossed_above(a: Array, b: Array | float) -> Array:
 
     Values within 1e-9 relative of each other are a tie: two series pinned together (e.g. both at
     an extreme in a flat market) that then separate do count as a cross, and rounding noise
-    between equal series does not.
+    between equal series does not. (Slices, not shifted copies: this runs for every strategy on
+    every candle.)
     """
-    a = as_f64(a)
-    bb = np.full_like(a, float(b)) if np.isscalar(b) else as_f64(b)
-    pb = shift(bb)
-    with np.errstate(invalid="ignore"):
-        return (a > bb + _TIE * np.abs(bb)) & (shift(a) <= pb + _TIE * np.abs(pb))
+    return _crossed(as_f64(a), b, above=True)
 
 
 def crossed_below(a: Array, b: Array | float) -> Array:
-    a = as_f64(a)
-    bb = np.full_like(a, float(b)) if np.isscalar(b) else as_f64(b)
-    pb = shift(bb)
+    return _crossed(as_f64(a), b, above=False)
+
+
+def _crossed(a: np.ndarray, b: Array | float, *, above: bool) -> np.ndarray:
+    n = len(a)
+    out = np.zeros(n, bool)
+    if n < 2:
+        return out
     with np.errstate(invalid="ignore"):
-        return (a < bb - _TIE * np.abs(bb)) & (shift(a) >= pb - _TIE * np.abs(pb))
+        if np.isscalar(b):
+            bf = float(b)  # type: ignore[arg-type]
+            hi, lo = bf + _TIE * abs(bf), bf - _TIE * abs(bf)
+            if above:
+                out[1:] = (a[1:] > hi) & (a[:-1] <= hi)
+            else:
+                out[1:] = (a[1:] < lo) & (a[:-1] >= lo)
+            return out
+        bb = as_f64(b)
+        tol = _TIE * np.abs(bb)
+        if above:
+            edge = bb + tol
+            out[1:] = (a[1:] > edge[1:]) & (a[:-1] <= edge[:-1])
+        else:
+            edge = bb - tol
+            out[1:] = (a[1:] < edge[1:]) & (a[:-1] >= edge[:-1])
+    return out

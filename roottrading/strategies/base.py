@@ -11,6 +11,7 @@ analyzer and the backtester cannot disagree about what the strategy said.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,8 +36,26 @@ class Bars:
     close: np.ndarray
     volume: np.ndarray
 
+    #: per-object memo of derived arrays shared by several strategies on the same candle (e.g. ATR for stops)
+    cache: dict[Any, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
     def __len__(self) -> int:
         return len(self.close)
+
+    def cached(self, key: Any, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """Compute once per Bars object: the live analyzer evaluates every strategy on one Bars per candle.
+        Callers must treat the returned array as read-only."""
+        v = self.cache.get(key)
+        if v is None:
+            v = self.cache[key] = compute()
+        return v
+
+    def tail(self, n: int) -> "Bars":
+        """The last `n` bars as views (no copy)."""
+        if n >= len(self):
+            return self
+        return Bars(open_time=self.open_time[-n:], open=self.open[-n:], high=self.high[-n:], low=self.low[-n:],
+                    close=self.close[-n:], volume=self.volume[-n:])
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> "Bars":
@@ -118,8 +137,10 @@ def _opt(x: float) -> float | None:
 
 def grade(score: np.ndarray, moderate: float, strong: float, very_strong: float) -> np.ndarray:
     """Map a non-negative score to a strength rank: < moderate WEAK, < strong MODERATE, ... (NaN -> WEAK)."""
-    s = np.nan_to_num(np.asarray(score, dtype=np.float64), nan=-np.inf)
-    return np.searchsorted(np.array([moderate, strong, very_strong]), s, side="right").astype(np.int8)
+    s = np.asarray(score, dtype=np.float64)
+    out = np.searchsorted(np.array([moderate, strong, very_strong]), s, side="right").astype(np.int8)
+    out[np.isnan(s)] = 0  # searchsorted sorts NaN last; a missing score is WEAK
+    return out
 
 
 class BaseStrategy:
@@ -196,7 +217,8 @@ class BaseStrategy:
     def stops(self, bars: Bars, side: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Default exits: ATR(14) multiples from the close; trailing in percent. Override for custom stops."""
         n = len(bars)
-        a = atr(bars.high, bars.low, bars.close, 14) if n > 14 else np.full(n, np.nan)
+        a = (bars.cached(("atr", 14), lambda: atr(bars.high, bars.low, bars.close, 14)) if n > 14
+             else np.full(n, np.nan))
         sgn = side.astype(np.float64)
         c = bars.close
         sl = c - sgn * self.sl_atr * a if self.sl_atr > 0 else np.full(n, np.nan)
@@ -217,23 +239,36 @@ class BaseStrategy:
         if ref is None:
             raise ValueError("entries() needs buy and/or sell")
         n = len(ref)
-        b = np.zeros(n, bool) if buy is None else np.asarray(buy, bool)
-        s = np.zeros(n, bool) if sell is None else np.asarray(sell, bool)
-        side = np.where(b & ~s, BUY, np.where(s & ~b, SELL, NONE)).astype(np.int8)
+        side = np.zeros(n, np.int8)
+        if buy is not None and sell is not None:
+            b, s = np.asarray(buy, bool), np.asarray(sell, bool)
+            side[b & ~s] = BUY
+            side[s & ~b] = SELL
+        elif buy is not None:
+            side[np.asarray(buy, bool)] = BUY
+        else:
+            side[np.asarray(sell, bool)] = SELL
         if isinstance(strength, SignalStrength):
             st = np.full(n, strength.rank, np.int8)
+        elif np.ndim(strength) == 0:
+            st = np.full(n, int(strength), np.int8)  # type: ignore[arg-type]
         else:
-            st = np.broadcast_to(np.asarray(strength, np.int8), (n,)).copy()
+            st = np.array(strength, np.int8)
         if buy_strength is not None:
-            st = np.where(side == BUY, buy_strength, st).astype(np.int8)
+            mask = side == BUY
+            st[mask] = np.asarray(buy_strength, np.int8)[mask]
         if sell_strength is not None:
-            st = np.where(side == SELL, sell_strength, st).astype(np.int8)
+            mask = side == SELL
+            st[mask] = np.asarray(sell_strength, np.int8)[mask]
         return Entries(side=side, strength=st, **extra)
 
     # ---- evaluation -------------------------------------------------------------------------
     def signals(self, frame: pd.DataFrame) -> SignalFrame:
         """Entries for every row of `frame` (vectorised). Rows before `warmup` never signal."""
-        bars = Bars.from_frame(frame)
+        return self.signals_bars(Bars.from_frame(frame))
+
+    def signals_bars(self, bars: Bars) -> SignalFrame:
+        """`signals` on arrays: the live analyzer's path (no pandas per strategy and candle)."""
         n = len(bars)
         if n == 0:
             e = Entries(np.zeros(0, np.int8), np.zeros(0, np.int8))
@@ -274,8 +309,21 @@ class BaseStrategy:
             frame = frame[frame["closed"].astype(bool)]
         if len(frame) <= self.warmup:
             return None
-        sf = self.signals(frame)
-        row = sf.row(len(sf) - 1)
+        return self.latest_signal_bars(Bars.from_frame(frame), symbol, interval)
+
+    def latest_signal_bars(self, bars: Bars, symbol: str, interval: str) -> Signal | None:
+        """`latest_signal` on arrays of closed candles (what the analyzer calls once per candle).
+
+        Same result as `signals_bars(bars).row(-1)` (a test holds it to that), but the stops are computed
+        for the last row only, which halves the cost per strategy in the live hot path.
+        """
+        n = len(bars)
+        if n <= self.warmup:
+            return None
+        if self.ride_or_react:  # regime adaptation needs whole arrays: take the general path
+            row = self.signals_bars(bars).row(n - 1)
+        else:
+            row = self._last_row(bars)
         if row is None:
             return None
         open_time = row["open_time"]
@@ -283,10 +331,33 @@ class BaseStrategy:
             id=f"{self.name}:{symbol}:{interval}:{open_time}",
             time=open_time + interval_ms(interval),
             symbol=symbol, strategy=self.name, side=row["side"], strength=row["strength"],
-            price=float(frame["close"].iloc[-1]), interval=interval,
+            price=float(bars.close[-1]), interval=interval,
             stop_loss=row["stop_loss"], take_profit=row["take_profit"], trailing_pct=row["trailing_pct"],
             regime=row["regime"], meta={"open_time": open_time},
         )
+
+    def _last_row(self, bars: Bars) -> dict[str, Any] | None:
+        n = len(bars)
+        e = self.generate(bars)
+        if len(e.side) != n or len(e.strength) != n:
+            raise ValueError(f"{self.name}: generate returned {len(e.side)} rows for a {n}-row frame")
+        side = int(e.side[-1])
+        if side == 0:
+            return None
+        sgn = 1.0 if side > 0 else -1.0
+        close = float(bars.close[-1])
+        a = (float(bars.cached(("atr", 14), lambda: atr(bars.high, bars.low, bars.close, 14))[-1]) if n > 14
+             else np.nan)
+        sl = close - sgn * self.sl_atr * a if self.sl_atr > 0 else np.nan
+        tp = close + sgn * self.tp_atr * a if self.tp_atr > 0 else np.nan
+        if e.stop_loss is not None and not np.isnan(e.stop_loss[-1]):
+            sl = float(e.stop_loss[-1])
+        if e.take_profit is not None and not np.isnan(e.take_profit[-1]):
+            tp = float(e.take_profit[-1])
+        return {"open_time": int(bars.open_time[-1]), "side": Side.BUY if side > 0 else Side.SELL,
+                "strength": SignalStrength.from_rank(int(min(3, max(0, int(e.strength[-1]))))),
+                "stop_loss": None if np.isnan(sl) else sl, "take_profit": None if np.isnan(tp) else tp,
+                "trailing_pct": float(self.trailing_pct) if self.trailing_pct > 0 else None, "regime": None}
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description (REST/dashboard): name, doc, style, warm-up, parameters and values."""

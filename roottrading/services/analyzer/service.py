@@ -1,23 +1,34 @@
-"""Analyzer service (reference port 5001), first version: consumes closed candles per symbol, keeps a
-rolling window, evaluates a trivial moving-average cross and publishes/stores Signals.
+"""Analyzer service (reference port 5001): candles in, strategy signals out.
 
-The full strategy engine (roottrading.strategies, parallel workers, regimes) replaces `_evaluate`.
+Consumes closed candles per symbol, keeps a rolling window per symbol (warmed from stored history at start),
+evaluates every enabled strategy (in worker processes partitioned by symbol when ANALYZER_WORKERS > 0),
+stores every signal in trading_signals and publishes them on `signals` (only consensus signals when
+ANALYZER_CONSENSUS > 1). Strategies can be enabled, disabled and re-parametrised per symbol at runtime.
+Higher timeframes are resampled from the base interval inside the strategies that declare them; the
+"Ride or React" regime adaptation is each strategy's `ride_or_react` parameter.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+import time
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
 
-from roottrading import ids
 from roottrading import messages as m
-from roottrading.domain import Candle, Side, Signal, SignalStrength
+from roottrading.domain import Candle
 from roottrading.runtime.service import Consumes, HealthStatus, Service
-from roottrading.store import SignalRepo
+from roottrading.services.analyzer.engine import EngineConfig
+from roottrading.services.analyzer.workers import WorkerPool
+from roottrading.store import CandleRepo, SignalRepo
+from roottrading.strategies.params import ParamError
 
-FAST, SLOW = 5, 20
+
+class StrategyUpdate(BaseModel):
+    enabled: bool | None = None
+    params: dict[str, Any] | None = None
+    symbol: str | None = None
 
 
 class AnalyzerService(Service):
@@ -26,43 +37,53 @@ class AnalyzerService(Service):
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
-        self.windows: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=SLOW + 1))
-        self.last_open: dict[str, int] = {}
-        self.repo = SignalRepo(ctx.db)
+        s = ctx.settings
+        self.config = EngineConfig(interval=s.interval, strategies_dir=str(s.strategies_dir) if s.strategies_dir else None,
+                                   enabled=s.strategies or None, consensus_k=s.analyzer_consensus,
+                                   **ctx.extras.get("analyzer_config", {}))
+        self.pool = WorkerPool(self.config, s.analyzer_workers)
+        self.signals = SignalRepo(ctx.db)
+        self.candles = CandleRepo(ctx.db)
         self.candles_seen = 0
         self.signals_sent = 0
+        self.latencies_us: list[float] = []
+        self.errors: list[str] = []
+
+    async def start(self) -> None:
+        await self.pool.start()
+        registry = self.pool.registry
+        window = self.config.window or max(64, 2 * registry.max_warmup() + 10)
+        for symbol in self.ctx.settings.symbols:
+            history = await self.candles.range(symbol, self.ctx.settings.interval, limit=window)
+            if history:
+                n = await self.pool.warm(symbol, history)
+                self.log.info("warmed from history", symbol=symbol, candles=n)
+
+    async def stop(self) -> None:
+        await self.pool.stop()
 
     def consumes(self) -> list[Consumes]:
         return [Consumes(m.candles_topic(s), self.on_candle) for s in self.ctx.settings.symbols]
 
     async def on_candle(self, msg: m.Message) -> None:
         c: Candle = msg.payload
-        if not c.closed or c.open_time <= self.last_open.get(c.symbol, -1):
-            return  # in-progress bar or a redelivery: nothing new to evaluate
-        self.last_open[c.symbol] = c.open_time
+        if not c.closed or c.interval != self.ctx.settings.interval:
+            return
+        t0 = time.perf_counter()
+        result = await self.pool.on_candle(c)
         self.candles_seen += 1
-        w = self.windows[c.symbol]
-        w.append(c.close)
-        signal = self._evaluate(c, w)
-        if signal is not None and await self.repo.add(signal):
-            await self.ctx.publish(m.SIGNALS, signal, key=signal.symbol, msg_id=signal.id)
+        for err in result.errors:
+            self.log.warning("strategy failed", error=err, symbol=c.symbol)
+            self.errors = (self.errors + [err])[-50:]
+        published = {s.id for s in result.signals}
+        for sig in result.evaluated:
+            if sig.id not in published:
+                await self.signals.add(sig)  # stored for transparency, not traded (consensus mode)
+        for sig in result.signals:
+            await self.signals.add(sig)
+            await self.ctx.publish(m.SIGNALS, sig, key=sig.symbol, msg_id=sig.id)
             self.signals_sent += 1
-
-    def _evaluate(self, c: Candle, w: deque[float]) -> Signal | None:
-        if len(w) < SLOW + 1:
-            return None
-        closes = list(w)
-        fast_now, slow_now = sum(closes[-FAST:]) / FAST, sum(closes[-SLOW:]) / SLOW
-        fast_prev, slow_prev = sum(closes[-FAST - 1:-1]) / FAST, sum(closes[-SLOW - 1:-1]) / SLOW
-        if fast_prev <= slow_prev and fast_now > slow_now:
-            side = Side.BUY
-        elif fast_prev >= slow_prev and fast_now < slow_now:
-            side = Side.SELL
-        else:
-            return None
-        return Signal(id=ids.signal_id("sma_cross", c.symbol, c.interval, c.open_time), time=c.close_time,
-                      symbol=c.symbol, strategy="sma_cross", side=side, strength=SignalStrength.MODERATE,
-                      price=c.close, interval=c.interval)
+        self.latencies_us = (self.latencies_us + [(time.perf_counter() - t0) * 1e6])[-1000:]
 
     def router(self) -> APIRouter:
         r = APIRouter()
@@ -72,12 +93,38 @@ class AnalyzerService(Service):
             h = await self.health()
             return {"status": h.status, **h.details}
 
+        @r.get("/strategies")
+        async def strategies(symbol: str | None = None) -> list[dict[str, Any]]:
+            """Every loaded strategy with its description, enabled flag and parameters (for `symbol` if given)."""
+            return self.pool.registry.describe(symbol)  # type: ignore[no-any-return]
+
+        @r.put("/strategies/{name}")
+        async def update(name: str, body: StrategyUpdate) -> dict[str, Any]:
+            """Enable/disable a strategy or set its parameters, for all symbols or one; no restart needed."""
+            if name not in self.pool.registry.names():
+                raise HTTPException(404, f"unknown strategy {name!r}")
+            try:
+                if body.params:
+                    await self.pool.control("params", name, body.symbol, body.params)
+                if body.enabled is not None:
+                    await self.pool.control("enable" if body.enabled else "disable", name, body.symbol)
+            except ParamError as exc:
+                raise HTTPException(422, str(exc)) from None
+            self.log.info("strategy updated", strategy=name, symbol=body.symbol, enabled=body.enabled,
+                          params=body.params)
+            desc = self.pool.registry.describe(body.symbol)
+            return next(d for d in desc if d["name"] == name)
+
         @r.get("/signals")
         async def signals(symbol: str | None = None, strategy: str | None = None,
                           limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
-            return [m.to_builtins(s) for s in await self.repo.query(symbol=symbol, strategy=strategy, limit=limit)]
+            return [m.to_builtins(s) for s in await self.signals.query(symbol=symbol, strategy=strategy, limit=limit)]
 
         return r
 
     async def health(self) -> HealthStatus:
-        return HealthStatus(details={"candles": self.candles_seen, "signals": self.signals_sent})
+        lat = sorted(self.latencies_us)
+        p99 = lat[int(len(lat) * 0.99) - 1] if len(lat) >= 100 else (lat[-1] if lat else 0.0)
+        return HealthStatus(details={"candles": self.candles_seen, "signals": self.signals_sent,
+                                     "workers": self.pool.n, "strategies": len(self.pool.registry.names()),
+                                     "p99_ms": round(p99 / 1000, 3), "recent_errors": self.errors[-5:]})

@@ -1,0 +1,96 @@
+"""Analyzer throughput and latency: all built-in strategies on many symbols.
+
+Prints candles/s for (a) the in-process engine and (b) the worker pool (one process per core), and the
+candle-in -> signals-out p50/p99 latency for one symbol through the worker pool. Baseline, measured in the
+same run: the same candles through the engine with a single trivial strategy, which isolates the framework
+cost from the strategies' own cost. Targets (issue #4): >= 2000 candles/s, p99 < 5 ms.
+
+    .venv/bin/python benchmarks/analyzer.py [--symbols 50] [--candles 40] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from roottrading.datasets import synthetic_candles  # noqa: E402
+from roottrading.services.analyzer.engine import AnalyzerEngine, EngineConfig  # noqa: E402
+from roottrading.services.analyzer.workers import WorkerPool  # noqa: E402
+
+
+def market(symbols: int, n: int) -> tuple[list, list]:
+    """History to warm each window, then `n` fresh candles per symbol, interleaved by time."""
+    warm, live = [], []
+    for i in range(symbols):
+        cs = synthetic_candles(f"S{i:03d}USDT", "1m", 900 + n, seed=i, start_price=50.0 + i)
+        warm.append(cs[:900])
+        live.extend(cs[900:])
+    live.sort(key=lambda c: (c.open_time, c.symbol))
+    return warm, live
+
+
+def bench_engine(config: EngineConfig, warm: list, live: list) -> float:
+    eng = AnalyzerEngine(config)
+    for cs in warm:
+        eng.warm(cs)
+    t = time.perf_counter()
+    for c in live:
+        eng.on_candle(c)
+    return len(live) / (time.perf_counter() - t)
+
+
+async def bench_pool(config: EngineConfig, workers: int, warm: list, live: list) -> tuple[float, list[float]]:
+    pool = WorkerPool(config, workers)
+    await pool.start()
+    try:
+        for cs in warm:
+            await pool.warm(cs[0].symbol, cs)
+        t = time.perf_counter()
+        await asyncio.gather(*(pool.on_candle(c) for c in live))  # symbols partitioned across workers
+        rate = len(live) / (time.perf_counter() - t)
+        one = [c for c in live if c.symbol == live[0].symbol]
+        lat = []
+        for c in one:  # one symbol, one candle at a time: the latency a trader sees
+            t0 = time.perf_counter()
+            await pool.on_candle(c.__class__(**{**{f: getattr(c, f) for f in c.__struct_fields__},
+                                                "open_time": c.open_time + 10**9, "close_time": c.close_time + 10**9}))
+            lat.append((time.perf_counter() - t0) * 1000)
+        return rate, lat
+    finally:
+        await pool.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--symbols", type=int, default=50)
+    ap.add_argument("--candles", type=int, default=40, help="fresh candles per symbol")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    a = ap.parse_args()
+    warm, live = market(a.symbols, a.candles)
+    import structlog
+    import logging
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    n_strats = len(AnalyzerEngine(EngineConfig()).registry.names())
+    base = bench_engine(EngineConfig(enabled=["roc_threshold"]), warm, live)
+    inproc = bench_engine(EngineConfig(), warm, live)
+    rate, lat = asyncio.run(bench_pool(EngineConfig(), a.workers, warm, live))
+    lat.sort()
+    p99 = lat[max(0, int(len(lat) * 0.99) - 1)]
+    print(f"symbols={a.symbols} candles={len(live)} strategies={n_strats} workers={a.workers} cores={os.cpu_count()}")
+    print(f"baseline (1 trivial strategy, in-process): {base:10.0f} candles/s")
+    print(f"all strategies, in-process:                {inproc:10.0f} candles/s  ({inproc / base:.3f}x baseline)")
+    print(f"all strategies, {a.workers} worker processes:        {rate:10.0f} candles/s  ({rate / inproc:.2f}x in-process)"
+          f"  target >= 2000: {'PASS' if rate >= 2000 else 'FAIL'}")
+    print(f"one symbol candle->signals latency: p50 {statistics.median(lat):.2f} ms  p99 {p99:.2f} ms"
+          f"  target p99 < 5 ms: {'PASS' if p99 < 5 else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""The analyzer's core, free of I/O: candles in, signals out, for a set of symbols.
+
+The same object runs inside the analyzer service (in-process or in a worker process) and inside the
+backtester, so live and backtest cannot disagree about what a strategy said.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from roottrading.domain import Candle, Signal, SignalStrength
+from roottrading.services.analyzer.window import CandleWindow
+from roottrading.strategies.base import Bars
+from roottrading.strategies.loader import StrategyRegistry, load_strategies
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class EngineConfig:
+    interval: str = "1m"
+    strategies_dir: str | None = None
+    enabled: list[str] | None = None  # None = all loaded strategies
+    window: int = 0  # 0 = derived from the strategies' warm-up
+    consensus_k: int = 0  # > 1: publish only when K strategies agree on a side
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)  # strategy -> params (all symbols)
+
+
+@dataclass
+class EngineResult:
+    signals: list[Signal]  # what should be published
+    evaluated: list[Signal]  # every individual strategy signal (stored for transparency)
+    errors: list[str]
+
+
+class AnalyzerEngine:
+    def __init__(self, config: EngineConfig, registry: StrategyRegistry | None = None) -> None:
+        self.config = config
+        if registry is None:
+            loaded = load_strategies(config.strategies_dir)
+            self.load_errors = [f"{e.source}: {e.error}" for e in loaded.errors]
+            registry = StrategyRegistry.from_load_result(loaded, config.enabled)
+        else:
+            self.load_errors = []
+        self.registry = registry
+        for name, params in config.params.items():
+            self.registry.set_params(name, params)
+        self.windows: dict[str, CandleWindow] = {}
+        self.failures: dict[str, int] = {}
+
+    def window_size(self) -> int:
+        return self.config.window or max(self.min_lookback, max(
+            (self.lookback(self.registry.get(n)) for n in self.registry.names()), default=self.min_lookback))
+
+    min_lookback = 100
+
+    def lookback(self, strat: Any) -> int:
+        """Candles a strategy is evaluated on: 3x its warm-up (EMA-type indicators converge well within
+        that), at least 100, at most the window. A backtest through this engine sees exactly the same."""
+        want = max(self.min_lookback, 3 * strat.warmup)
+        return min(want, self.config.window) if self.config.window else want
+
+    def window(self, symbol: str) -> CandleWindow:
+        w = self.windows.get(symbol)
+        if w is None:
+            w = self.windows[symbol] = CandleWindow(self.window_size())
+        return w
+
+    def warm(self, candles: list[Candle]) -> int:
+        """Load history without evaluating (start-up warm-up). Returns candles accepted."""
+        return sum(1 for c in candles if c.closed and self.window(c.symbol).append(c))
+
+    def on_candle(self, c: Candle) -> EngineResult:
+        if not c.closed or not self.window(c.symbol).append(c):
+            return EngineResult([], [], [])
+        bars = self.window(c.symbol).bars()
+        tails: dict[int, Bars] = {}  # strategies with the same lookback share one Bars (and its cached ATR)
+        out: list[Signal] = []
+        errors: list[str] = []
+        for strat in self.registry.active(c.symbol):
+            size = self.lookback(strat)
+            view = tails.get(size)
+            if view is None:
+                view = tails[size] = bars.tail(size)
+            try:
+                sig = strat.latest_signal_bars(view, c.symbol, c.interval)
+            except (ValueError, ArithmeticError, IndexError, KeyError, TypeError) as exc:
+                # a broken strategy is reported and skipped; the others keep running
+                self.failures[strat.name] = self.failures.get(strat.name, 0) + 1
+                errors.append(f"{strat.name}: {type(exc).__name__}: {exc}")
+                continue
+            if sig is not None:
+                out.append(sig)
+        return EngineResult(self._consensus(out, c), out, errors)
+
+    def _consensus(self, sigs: list[Signal], c: Candle) -> list[Signal]:
+        k = self.config.consensus_k
+        if k <= 1:
+            return sigs
+        published = []
+        for side in {s.side for s in sigs}:
+            agree = [s for s in sigs if s.side is side]
+            if len(agree) >= k:
+                rank = round(sum(s.strength.rank for s in agree) / len(agree))
+                published.append(Signal(
+                    id=f"consensus:{c.symbol}:{c.interval}:{c.open_time}:{side.value}", time=agree[0].time,
+                    symbol=c.symbol, strategy="consensus", side=side, strength=SignalStrength.from_rank(rank),
+                    price=c.close, interval=c.interval,
+                    stop_loss=_tightest(agree, side, "stop_loss"), take_profit=_tightest(agree, side, "take_profit"),
+                    meta={"agree": ",".join(sorted(s.strategy for s in agree)), "k": k}))
+        return published
+
+    # --- runtime control (also forwarded to worker processes) ---
+    def control(self, op: str, name: str, symbol: str | None = None, params: dict[str, Any] | None = None) -> Any:
+        if op == "enable":
+            self.registry.enable(name, symbol)
+        elif op == "disable":
+            self.registry.disable(name, symbol)
+        elif op == "params":
+            return self.registry.set_params(name, params or {}, symbol)
+        else:
+            raise ValueError(f"unknown control op {op!r}")
+        return None
+
+
+def _tightest(sigs: list[Signal], side: Any, attr: str) -> float | None:
+    vals = [getattr(s, attr) for s in sigs if getattr(s, attr) is not None]
+    if not vals:
+        return None
+    from roottrading.domain import Side
+
+    # the most conservative level: nearest stop, nearest target
+    return max(vals) if (side is Side.BUY) == (attr == "stop_loss") else min(vals)
