@@ -17,6 +17,7 @@ SERVICES: dict[str, str] = {
     "portfolio": "roottrading.services.portfolio.service:PortfolioService",
     "pnl": "roottrading.services.pnl.service:PnlService",
     "stream": "roottrading.services.stream.service:StreamService",
+    "dispatcher": "roottrading.services.dispatcher.service:DispatcherService",
 }
 
 # Order matters at start-up: consumers of a topic start before its producers (market data last).
