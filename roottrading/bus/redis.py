@@ -13,9 +13,10 @@ Layout and why
   leases, so competing consumers split the partitions; extra leases are given back at batch boundaries, after
   acking, so a graceful hand-over needs no reclaim.
 * Takeover after a crash: a dead consumer stops renewing; its lease expires; another consumer acquires it and,
-  before reading new entries (`>`), reclaims the partition's pending entries with XAUTOCLAIM (min-idle =
-  claim_idle_ms, default lease_ms) and re-processes them in id order. Entries still too fresh to claim are
-  waited for, so order is kept. XPENDING's delivery count becomes `Message.attempt`; a message delivered more
+  before reading new entries (`>`), reclaims the partition's pending entries (XPENDING in id order, then
+  XCLAIM of the prefix idle >= claim_idle_ms, default lease_ms; not XAUTOCLAIM, which skips fresh entries and
+  would reorder) and re-processes them in id order. lease_ms (default 10 s) bounds the takeover time; it is
+  generous so that an event loop starved by CPU-bound user code does not lose its leases. XPENDING's delivery count becomes `Message.attempt`; a message delivered more
   than `retry.max_attempts` times without an ack (a poison message that kills its consumers) is dead-lettered.
 * Ack: XACK after the handler returns (batched per stream). A raising handler is retried in place with backoff,
   then the raw entry and the error are published to `deadletter.<topic>` *before* the XACK. An entry that
@@ -81,7 +82,7 @@ class RedisBus:
 
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "rt", partitions: int = 4,
                  maxlen: int = 100_000, retry: RetryPolicy | None = None, block_ms: int = 100,
-                 lease_ms: int = 3_000, claim_idle_ms: int | None = None, batch: int = 256,
+                 lease_ms: int = 10_000, claim_idle_ms: int | None = None, batch: int = 256,
                  publish_timeout_s: float = 30.0, rebalance_ms: int | None = None) -> None:
         if partitions < 1:
             raise ValueError(f"partitions must be >= 1, got {partitions}")
@@ -178,27 +179,32 @@ class RedisBus:
             raise RuntimeError("bus is closed")
         now = time.time_ns() // 1_000_000
         ids: list[str] = []
-        per_stream: dict[str, list[bytes]] = {}
         P = self.partitions
-        for payload, key in items:
-            msg_id = fast_message_id()
-            ids.append(msg_id)
-            name = self.stream(topic, partition_of(key, P))
-            raws = per_stream.get(name)
-            if raws is None:
-                raws = per_stream[name] = []
-            raws.append(m.encode(topic, payload, key=key, msg_id=msg_id, ts=now))
         script = self._xadd_many
         if script is None:
             script = self._xadd_many = self.redis.register_script(_XADD_MANY)
-        for name, raws in per_stream.items():
-            self._streams.add(name)
-            for i in range(0, len(raws), chunk):
-                part = raws[i:i + chunk]
-                await self.call(lambda part=part, name=name: script(keys=[name], args=[self.maxlen, *part]),
+        it = iter(items)
+        while True:  # chunk by chunk: encoding 100k messages at once would starve the loop (and lease renewals)
+            per_stream: dict[str, list[bytes]] = {}
+            n = 0
+            for payload, key in it:
+                msg_id = fast_message_id()
+                ids.append(msg_id)
+                name = self.stream(topic, partition_of(key, P))
+                raws = per_stream.get(name)
+                if raws is None:
+                    raws = per_stream[name] = []
+                raws.append(m.encode(topic, payload, key=key, msg_id=msg_id, ts=now))
+                n += 1
+                if n >= chunk:
+                    break
+            if not n:
+                return ids
+            for name, raws in per_stream.items():
+                self._streams.add(name)
+                await self.call(lambda raws=raws, name=name: script(keys=[name], args=[self.maxlen, *raws]),
                                 "publish_many", self.publish_timeout_s)
-                self.stats.published += len(part)
-        return ids
+                self.stats.published += len(raws)
 
     # --- subscribe -------------------------------------------------------------------------------------
     async def subscribe(self, topic: str, group: str, handler: Handler, *, consumer: str | None = None

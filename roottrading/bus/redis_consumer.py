@@ -219,31 +219,39 @@ class RedisConsumer:
         await self.bus.call(lambda: r.xack(name, self.group, *ids), "xack")
 
     async def recover(self, p: int) -> None:
-        """Re-process what earlier holders of partition p left pending, in id order, before new entries."""
+        """Re-process what earlier holders of partition p left pending, in id order, before new entries.
+
+        XPENDING lists the pending entries in id order; the claimable prefix (ours from a lost lease, or idle
+        >= claim_idle_ms) is taken with XCLAIM and handled. XAUTOCLAIM is not used because it skips entries
+        that are too fresh and claims later ones, which would break per-key order; here we wait instead."""
         bus, r = self.bus, self.bus.redis
         name = bus.stream(self.topic, p)
+        me = self.name.encode()
         while p in self.held:
-            start: bytes | str = "0-0"
-            while True:
-                nxt, entries, deleted = await r.xautoclaim(name, self.group, self.name, bus.claim_idle_ms,
-                                                           start_id=start, count=bus.batch)
-                if deleted:
-                    bus.stats.errors["trimmed"] = bus.stats.errors.get("trimmed", 0) + len(deleted)
-                    log.error("pending entries trimmed before being handled", stream=name, count=len(deleted))
-                if entries:
-                    rows = await r.xpending_range(name, self.group, entries[0][0], entries[-1][0], len(entries))
-                    attempts = {row["message_id"]: int(row["times_delivered"]) for row in rows}
-                    bus.reclaimed += len(entries)
-                    log.info("reclaimed pending entries", stream=name, group=self.group, count=len(entries))
-                    await self.process(p, entries, attempts)
-                if nxt in (b"0-0", "0-0"):
-                    break
-                start = nxt
-            summary = await r.xpending(name, self.group)
-            if not summary["pending"]:
+            rows = await r.xpending_range(name, self.group, "-", "+", bus.batch)
+            if not rows:
                 self.held[p] = True
                 return
-            await asyncio.sleep(min(0.05, bus.claim_idle_ms / 4000))  # entries too fresh to claim: wait
+            ids: list[bytes] = []
+            attempts: dict[bytes, int] = {}
+            for row in rows:
+                if row["consumer"] != me and row["time_since_delivered"] < bus.claim_idle_ms:
+                    break  # an earlier holder may still be finishing it: wait rather than reorder
+                ids.append(row["message_id"])
+                attempts[row["message_id"]] = int(row["times_delivered"]) + 1  # XCLAIM counts a delivery
+            if not ids:
+                await asyncio.sleep(min(0.05, bus.claim_idle_ms / 4000))
+                continue
+            claimed = await r.xclaim(name, self.group, self.name, 0, ids)
+            entries = [(eid, fields) for eid, fields in claimed if fields is not None]
+            lost = len(ids) - len(entries)
+            if lost:  # trimmed by MAXLEN before anyone handled them; Redis 7 drops them from the PEL
+                bus.stats.errors["trimmed"] = bus.stats.errors.get("trimmed", 0) + lost
+                log.error("pending entries trimmed before being handled", stream=name, count=lost)
+                await r.xack(name, self.group, *(set(ids) - {eid for eid, _ in entries}))
+            bus.reclaimed += len(entries)
+            log.info("reclaimed pending entries", stream=name, group=self.group, count=len(entries))
+            await self.process(p, entries, attempts)
 
     async def stop(self) -> None:
         """Finish the current batch, ack it, give the leases back and leave the group's members."""

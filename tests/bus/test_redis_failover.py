@@ -280,3 +280,28 @@ async def test_entry_without_data_field_is_dead_lettered(redis_url: str, prefix:
     assert await bus.drain(5)
     assert got == [3] and len(dead) == 1 and "no 'd' field" in dead[0].error
     await bus.close()
+
+
+async def test_takeover_waits_for_fresh_pending_entries_instead_of_reordering(redis_url: str, prefix: str) -> None:
+    bus = make_redis_bus(redis_url, prefix, partitions=1, claim_idle_ms=300)
+    await bus.start()
+    name = bus.stream("test.reorder", 0)
+    await bus.redis.xgroup_create(name, "g", id="0", mkstream=True)
+    for i in range(6):
+        await bus.publish("test.reorder", m.Ping(seq=i), key="K")
+    await bus.redis.xreadgroup("g", "ghost-a", {name: ">"}, count=3)  # seq 0..2
+    await bus.redis.xreadgroup("g", "ghost-b", {name: ">"}, count=3)  # seq 3..5
+    await asyncio.sleep(0.35)
+    first3 = [row["message_id"] for row in await bus.redis.xpending_range(name, "g", "-", "+", 3)]
+    await bus.redis.xclaim(name, "g", "ghost-a", 0, first3)  # 0..2 look busy again, 3..5 look abandoned
+    got: list[int] = []
+
+    async def rec(msg: m.Message) -> None:
+        got.append(msg.payload.seq)
+
+    t0 = time.monotonic()
+    await bus.subscribe("test.reorder", "g", rec)
+    await _wait_for(lambda: _true(len(got) == 6), 5, "all six")
+    assert got == [0, 1, 2, 3, 4, 5]  # XAUTOCLAIM alone would have handled 3..5 first
+    assert time.monotonic() - t0 >= 0.25  # it waited for 0..2 to become claimable
+    await bus.close()
