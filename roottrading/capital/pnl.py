@@ -160,7 +160,8 @@ def equity_curve(pnls: Iterable[CyclePnl], start_equity: Decimal, *, since: int 
     from roottrading.capital.ledger import fmt
 
     closed = closed_sorted(pnls)
-    eq = start_equity + sum((p.realised for p in closed if since is not None and p.closed_at < since), ZERO)  # type: ignore[operator]
+    before = [p.realised for p in closed if since is not None and p.closed_at < since]  # type: ignore[operator]
+    eq = start_equity + sum(before, ZERO)
     first = since if since is not None else (closed[0].closed_at if closed else now)
     points = [{"time": first, "equity": fmt(eq)}] if first is not None else []
     for p in closed:

@@ -75,6 +75,7 @@ async def test_pnl_per_strategy_symbol_day_and_snapshots(tmp_path: Path) -> None
         await host.services["pnl"].snapshot()  # type: ignore[attr-defined]
         latest = await PerformanceRepo(host.db).latest("strategy", "ema")
         assert latest is not None and latest["metrics"]["realised"] == "9.78011"
-        assert (await PerformanceRepo(host.db).latest("all"))["metrics"]["total_pnl"] == "19.48011"  # type: ignore[index]
+        overall = await PerformanceRepo(host.db).latest("all")
+        assert overall is not None and overall["metrics"]["total_pnl"] == "19.48011"
     finally:
         await host.stop()

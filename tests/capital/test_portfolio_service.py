@@ -17,7 +17,7 @@ from roottrading.config import load_settings
 from roottrading.domain import Balance, Candle, CycleStatus, Fill, Side, TradeCycle
 from roottrading.runtime import Host
 from roottrading.runtime.http import build_app
-from roottrading.store import CycleRepo, OrderRepo
+from roottrading.store import CycleRepo, Database, OrderRepo
 
 D = Decimal
 TOKEN = "t0ken"
@@ -37,17 +37,25 @@ def buy_fill(trade_id: str, price: str, qty: str, t: int = T0) -> Fill:
                 commission_asset="BTC", time=t)
 
 
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[tuple[Host, httpx.AsyncClient, SimClock]]:
+@pytest.fixture(params=["sqlite", "postgres"])
+async def env(request: pytest.FixtureRequest, tmp_path: Path,
+              unique: str) -> AsyncIterator[tuple[Host, httpx.AsyncClient, SimClock]]:
     settings = load_settings(symbols="BTCUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db",
                              api_token=TOKEN, data_dir=tmp_path)
+    db = None
+    if request.param == "postgres":
+        db = Database(request.getfixturevalue("postgres_url"), schema=f"p_{unique}")
     clock = SimClock(T0)
-    host = Host(settings, ["portfolio"], clock=clock, extras={"portfolio_reallocate_s": 3600,
-                                                               "portfolio_reconcile_s": 3600})
+    host = Host(settings, ["portfolio"], clock=clock, db=db, extras={"portfolio_reallocate_s": 3600,
+                                                                      "portfolio_reconcile_s": 3600})
     await host.start()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(host)), base_url="http://t") as c:
-        yield host, c, clock
-    await host.stop()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(host)), base_url="http://t") as c:
+            yield host, c, clock
+    finally:
+        if db is not None:
+            await db.drop_schema()
+        await host.stop()
 
 
 async def publish(host: Host, topic: str, payload: Any, msg_id: str | None = None) -> None:

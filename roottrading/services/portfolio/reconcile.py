@@ -47,7 +47,8 @@ class Reconciler:
         async with self.db.connect() as conn:
             by_res = {}
             if ids or cycle_ids:
-                q = select(trade_cycles).where(trade_cycles.c.reservation_id.in_(ids) | trade_cycles.c.id.in_(cycle_ids))
+                q = select(trade_cycles).where(trade_cycles.c.reservation_id.in_(ids)
+                                               | trade_cycles.c.id.in_(cycle_ids))
                 for row in (await conn.execute(q)).mappings():
                     c = _cycle(row)
                     if c.reservation_id:
