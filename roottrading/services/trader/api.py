@@ -1,0 +1,181 @@
+"""Trader REST routes (reference: GET /health, /orders, POST /order, DELETE /order/{id}, POST /close/{id},
+POST /config/pause|resume) plus cycles, trades and symbol rules for the dashboard.
+
+Manual orders are validated against the symbol's Binance filters here, with a 422 that says which filter
+failed and what would pass, so the dashboard can show it next to the field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from roottrading import ids
+from roottrading import messages as m
+from roottrading.domain import OrderRequest, OrderType, Side, TimeInForce
+from roottrading.exchange.errors import BinanceError, FilterFailure
+from roottrading.exchange.filters import SymbolRules
+from roottrading.services.trader.orders import entry_order
+
+if TYPE_CHECKING:
+    from roottrading.services.trader.service import TraderService
+
+
+class ManualOrder(BaseModel):
+    symbol: str
+    side: Literal["BUY", "SELL"]
+    type: Literal["MARKET", "LIMIT"] = "MARKET"
+    quantity: Decimal | None = Field(None, gt=0)
+    quote_quantity: Decimal | None = Field(None, gt=0)
+    price: Decimal | None = Field(None, gt=0)
+    time_in_force: Literal["GTC", "IOC", "FOK"] = "GTC"
+    strategy: str = "manual"
+    request_id: str | None = Field(None, max_length=100, description="idempotency key: same id, same order")
+
+
+def explain(exc: BinanceError, r: SymbolRules, qty: Any, price: Any) -> str:
+    """A human message for a filter failure, with the limits that apply."""
+    if isinstance(exc, FilterFailure):
+        f = exc.filter_type
+        if f in ("LOT_SIZE", "MARKET_LOT_SIZE"):
+            return (f"quantity {qty} fails {f}: min {r.min_qty}, max {r.max_qty}, step {r.step_size} "
+                    f"(nearest valid: {r.round_quantity(Decimal(qty))})" if qty is not None else f"fails {f}")
+        if f == "PRICE_FILTER":
+            return (f"price {price} fails PRICE_FILTER: min {r.min_price}, max {r.max_price}, tick {r.tick_size}"
+                    + (f" (nearest valid: {r.round_price(Decimal(price))})" if price is not None else ""))
+        if f in ("MIN_NOTIONAL", "NOTIONAL"):
+            return f"order value fails {f}: at least {r.min_notional} {r.quote_asset} is required"
+        if f in ("PERCENT_PRICE_BY_SIDE", "PERCENT_PRICE"):
+            return f"price {price} is too far from the market ({f}: x{r.bid_multiplier_down}..x{r.bid_multiplier_up})"
+        return f"filter failure: {f}"
+    return f"{exc.code}: {exc.msg}"
+
+
+def build_router(svc: "TraderService") -> APIRouter:
+    r = APIRouter()
+    core = svc.core
+
+    @r.get("/health")
+    async def health() -> dict[str, Any]:
+        h = await svc.health()
+        return {"status": h.status, **h.details}
+
+    @r.get("/symbols")
+    async def symbols() -> list[dict[str, Any]]:
+        return [{"symbol": s.symbol, "base_asset": s.base_asset, "quote_asset": s.quote_asset,
+                 "status": s.status, "tick_size": str(s.tick_size), "min_price": str(s.min_price),
+                 "max_price": str(s.max_price), "step_size": str(s.step_size), "min_qty": str(s.min_qty),
+                 "max_qty": str(s.max_qty), "min_notional": str(s.min_notional),
+                 "order_types": sorted(s.order_types),
+                 "last_price": str(core.last_price[s.symbol]) if s.symbol in core.last_price else None}
+                for s in sorted(core.rules.values(), key=lambda x: x.symbol)]
+
+    @r.get("/orders")
+    async def orders(symbol: str | None = None, status: str | None = None,
+                     limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+        rows = await svc.orders.query(symbol=symbol, status=status.split(",") if status else None,
+                                      limit=limit, offset=offset)
+        return [m.to_builtins(o) for o in rows]
+
+    @r.post("/order")
+    async def place(body: ManualOrder) -> dict[str, Any]:
+        sym = body.symbol.upper()
+        rules = core.rules.get(sym)
+        if rules is None:
+            raise HTTPException(422, f"unknown symbol {sym}; tradable: {', '.join(sorted(core.rules))}")
+        if body.type == "LIMIT" and body.price is None:
+            raise HTTPException(422, "a LIMIT order needs a price")
+        if body.type == "MARKET" and body.price is not None:
+            raise HTTPException(422, "a MARKET order takes no price")
+        if (body.quantity is None) == (body.quote_quantity is None):
+            raise HTTPException(422, "give exactly one of quantity or quote_quantity")
+        req = OrderRequest(id=body.request_id or f"manual-{uuid.uuid4().hex}", time=svc.ctx.clock.now_ms(),
+                           symbol=sym, side=Side(body.side), type=OrderType(body.type), quantity=body.quantity,
+                           quote_quantity=body.quote_quantity, price=body.price,
+                           time_in_force=TimeInForce(body.time_in_force), strategy=body.strategy)
+        if req.side is Side.BUY:
+            for value, check in ((body.quantity, rules.round_quantity), (body.price, rules.round_price)):
+                if value is not None and check(value) != value:
+                    name = "quantity" if check == rules.round_quantity else "price"
+                    grid = rules.step_size if name == "quantity" else rules.tick_size
+                    raise HTTPException(422, f"{name} {value} is not on the {grid} grid (nearest valid: {check(value)})")
+            try:
+                entry_order(req, rules, core.last_price.get(sym), "check", "check", 0)
+            except BinanceError as exc:
+                raise HTTPException(422, explain(exc, rules, body.quantity, body.price)) from None
+            cycle = await core.handle_request(req)
+            order = await svc.orders.get(ids.client_order_id(req.id, "entry"))
+            if order is None or cycle is None:
+                raise HTTPException(409, cycle.close_reason if cycle else "order not created")
+            if order.reject_reason and cycle.status.value == "FAILED":
+                raise HTTPException(422, f"rejected by the exchange: {order.reject_reason}")
+            return m.to_builtins(order)
+        open_ids = [c.id for c in core.open.values() if c.symbol == sym and c.strategy == body.strategy]
+        await core.handle_request(req)
+        made = [o for o in [await svc.orders.get(ids.client_order_id(req.id, f"exit:{cid}")) for cid in open_ids] if o]
+        if not made:
+            raise HTTPException(409, f"no open {sym} position of strategy {body.strategy!r} to sell")
+        return m.to_builtins(made[0]) | {"orders": [m.to_builtins(o) for o in made]}
+
+    @r.delete("/order/{order_id}")
+    async def cancel(order_id: str) -> dict[str, Any]:
+        try:
+            return m.to_builtins(await core.cancel(order_id))
+        except KeyError:
+            raise HTTPException(404, f"order {order_id} not found") from None
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from None
+
+    @r.post("/close/{cycle_id}")
+    async def close(cycle_id: str) -> dict[str, Any]:
+        try:
+            return m.to_builtins(await core.close(cycle_id))
+        except KeyError:
+            raise HTTPException(404, f"cycle {cycle_id} not found") from None
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from None
+
+    @r.post("/config/pause")
+    async def pause() -> dict[str, Any]:
+        core.pause()
+        svc.log.info("trading paused: no new entries (exits still run)")
+        return {"paused": True}
+
+    @r.post("/config/resume")
+    async def resume() -> dict[str, Any]:
+        core.resume()
+        svc.log.info("trading resumed")
+        return {"paused": False}
+
+    @r.get("/cycles")
+    async def cycles(status: str | None = None, symbol: str | None = None, strategy: str | None = None,
+                     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+        page, total = await svc.cycles.query(status=status.split(",") if status else None, symbol=symbol,
+                                             strategy=strategy, limit=limit, offset=offset)
+        return {"total": total, "limit": limit, "offset": offset, "items": [m.to_builtins(c) for c in page]}
+
+    @r.get("/cycles/{cycle_id}")
+    async def cycle(cycle_id: str) -> dict[str, Any]:
+        c = await svc.cycles.get(cycle_id)
+        if c is None:
+            raise HTTPException(404, f"cycle {cycle_id} not found")
+        orders_ = await svc.orders.query(cycle_id=cycle_id, limit=1000)
+        fills = [f for o in orders_ for f in await svc.orders.fills(order_id=o.client_order_id, limit=10_000)]
+        return m.to_builtins(c) | {"orders": [m.to_builtins(o) for o in orders_],
+                                   "fills": [_plain(f) for f in fills]}
+
+    @r.get("/trades")
+    async def trades(symbol: str | None = None, order_id: str | None = None,
+                     limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+        return [_plain(row) for row in await svc.orders.fills(symbol=symbol, order_id=order_id, limit=limit,
+                                                              offset=offset)]
+
+    return r
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Decimal) else v for k, v in row.items()}

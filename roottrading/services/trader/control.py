@@ -1,0 +1,141 @@
+"""Reconciliation, kill switch, manual close/cancel: the trader's recovery and control paths.
+
+Why separate from core.py: these paths run rarely but must be obviously right. Reconciliation asks the
+exchange about every non-terminal order *by client order id* and adopts its answer; an intent the
+exchange never saw is re-sent with the SAME client id (entries only while still fresh; exits always, since
+an exit exists to reduce risk), so a crash at any line can neither lose nor double an order.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from roottrading.domain import CycleStatus, Order, OrderStatus, TradeCycle
+from roottrading.exchange.errors import NoSuchOrder
+
+if TYPE_CHECKING:
+    from roottrading.services.trader.core import TraderCore
+
+
+class ControlMixin:
+    async def reconcile(self: "TraderCore") -> dict[str, int]:  # type: ignore[misc]
+        """Align every non-terminal stored order and open cycle with the exchange. Returns counters."""
+        from roottrading.services.trader.core import RETRY_LATER, UNKNOWN_OUTCOME
+
+        out = {"checked": 0, "adopted": 0, "resent": 0, "abandoned": 0, "unreachable": 0}
+        async with self.lock:
+            await self._drain()
+            for stored in await self.orders.open_orders():
+                order = self.order_cache.get(stored.client_order_id, stored)
+                if order.status.is_terminal:
+                    continue
+                out["checked"] += 1
+                try:
+                    remote = await self.exchange.get_order(order.symbol, order.client_order_id)
+                except NoSuchOrder:
+                    await self._never_arrived(order, out)
+                    continue
+                except UNKNOWN_OUTCOME + RETRY_LATER as exc:
+                    out["unreachable"] += 1
+                    self.log.warning("reconcile: exchange unreachable", order=order.client_order_id, error=repr(exc))
+                    continue
+                out["adopted"] += 1
+                await self._apply_remote(remote, None, "RECONCILED")
+            for cid in list(self.open):
+                await self._advance(cid)
+            await self._drain()
+        if any(out[k] for k in ("resent", "abandoned")):
+            self.log.info("reconciled with the exchange", **out)
+        return out
+
+    async def _never_arrived(self: "TraderCore", order: Order, out: dict[str, int]) -> None:  # type: ignore[misc]
+        if order.status is not OrderStatus.PENDING_NEW:
+            gone = msgspec.structs.replace(order, status=OrderStatus.EXPIRED, updated_at=self.clock.now_ms(),
+                                           reject_reason="acknowledged earlier but unknown to the exchange now")
+            await self._save_order(gone, "EXPIRED")
+            out["abandoned"] += 1
+        else:
+            cycle = self.open.get(order.cycle_id or "")
+            is_exit = cycle is not None and cycle.entry_order_id != order.client_order_id
+            age = self.clock.now_ms() - order.created_at
+            if is_exit or age <= self.resend_window_ms:
+                out["resent"] += 1
+                self.stats["resent"] += 1
+                self.log.info("re-sending an intent the exchange never received", order=order.client_order_id,
+                              age_ms=age)
+                await self._send(order)  # same client id: never a new one
+                return
+            dead = msgspec.structs.replace(order, status=OrderStatus.REJECTED, updated_at=self.clock.now_ms(),
+                                           reject_reason=f"not sent: intent {age} ms old when the trader recovered "
+                                                         f"(limit {self.resend_window_ms} ms)")
+            await self._save_order(dead, "REJECTED")
+            out["abandoned"] += 1
+        if order.cycle_id:
+            await self._advance(order.cycle_id)
+
+    # ------------------------------------------------------------------ control
+    async def kill_switch(self: "TraderCore", reason: str) -> int:  # type: ignore[misc]
+        """Stop entries, cancel every open order, close every open cycle at market. Returns cycles touched."""
+        async with self.lock:
+            self.paused = self.killed = True
+            self.log.warning("kill switch: closing every open cycle", reason=reason)
+            touched = 0
+            for cid in list(self.open):
+                c = self.open.get(cid)
+                if c is None:
+                    continue
+                touched += 1
+                exit_ = self.order_cache.get(c.exit_order_id or "")
+                if exit_ is not None and not exit_.status.is_terminal and exit_.type.value != "MARKET":
+                    await self._cancel(exit_)  # a resting limit exit becomes a market exit
+                await self._advance(cid)
+                c = self.open.get(cid)
+                if c is not None and c.status in (CycleStatus.ACTIVE, CycleStatus.WAITING_ENTRY,
+                                                  CycleStatus.INITIATING):
+                    await self.start_exit(c, "kill_switch")
+            for o in [o for o in self.order_cache.values() if not o.status.is_terminal and o.type.value != "MARKET"
+                      and o.status is not OrderStatus.PENDING_NEW and o.cycle_id not in self.open]:
+                await self._cancel(o)
+            return touched
+
+    async def close(self: "TraderCore", cycle_id: str, reason: str = "manual") -> TradeCycle:  # type: ignore[misc]
+        """Manual close. Raises KeyError (unknown cycle) or ValueError (not closable now)."""
+        async with self.lock:
+            c = self.open.get(cycle_id)
+            if c is None:
+                stored = await self.cycles.get(cycle_id)
+                if stored is None:
+                    raise KeyError(cycle_id)
+                raise ValueError(f"cycle {cycle_id} is {stored.status.value}: nothing to close")
+            if c.status in (CycleStatus.WAITING_EXIT, CycleStatus.INITIATING):
+                raise ValueError(f"cycle {cycle_id} is {c.status.value}: wait for the pending order")
+            await self.start_exit(c, reason)
+            return self.open.get(cycle_id) or await self.cycles.get(cycle_id)  # type: ignore[return-value]
+
+    async def cancel(self: "TraderCore", client_order_id: str) -> Order:  # type: ignore[misc]
+        """Cancel one order by client id. KeyError: unknown; ValueError: already terminal."""
+        async with self.lock:
+            order = await self._order(client_order_id)
+            if order is None:
+                raise KeyError(client_order_id)
+            if order.status.is_terminal:
+                raise ValueError(f"order {client_order_id} is {order.status.value}")
+            await self._cancel(order)
+            if order.cycle_id:
+                await self._advance(order.cycle_id)
+            return await self._order(client_order_id) or order
+
+    def pause(self: "TraderCore", strategy: str | None = None) -> None:  # type: ignore[misc]
+        if strategy:
+            self.paused_strategies.add(strategy)
+        else:
+            self.paused = True
+
+    def resume(self: "TraderCore", strategy: str | None = None) -> None:  # type: ignore[misc]
+        if strategy:
+            self.paused_strategies.discard(strategy)
+        else:
+            self.paused = self.killed = False
+            self.paused_strategies.clear()

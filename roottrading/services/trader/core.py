@@ -1,0 +1,510 @@
+"""The trade-cycle state machine over the Exchange port (see docs/trade-cycle.md for states and transitions).
+
+Rules that make it crash-safe (DESIGN.md principle 3):
+- An order intent (deterministic client id, PENDING_NEW) is stored before it is sent; every later state
+  is stored before it is announced on the bus.
+- Exchange state arrives from three places (place_order answers, the update stream, reconciliation) and is
+  merged monotonically (orders.merge); fills are applied once, keyed by trade id.
+- One asyncio.Lock serialises every mutation, so the update stream, bus handlers, REST calls and jobs never
+  interleave inside a transition. Exchange updates are queued by a synchronous callback and applied under
+  the lock (inline after our own calls, or by the pump task for spontaneous ones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import structlog
+
+from roottrading import ids
+from roottrading import messages as m
+from roottrading.capital.pnl import split_symbol
+from roottrading.domain import CycleStatus, Fill, Order, OrderRequest, OrderStatus, OrderType, Side, TradeCycle
+from roottrading.exchange.base import BalanceUpdate, OrderUpdate
+from roottrading.exchange.errors import (
+    BinanceError,
+    CancelRejected,
+    Disconnected,
+    DuplicateOrder,
+    ExchangeError,
+    NoSuchOrder,
+    RateLimited,
+    TooManyOrders,
+)
+from roottrading.exchange.filters import SymbolRules
+from roottrading.services.trader.control import ControlMixin
+from roottrading.services.trader.orders import digest, entry_order, fill_from_row, merge
+from roottrading.services.trader.position import apply_fills, position, walk_exits
+
+# Outcome unknown: the order may or may not exist. Query by client id before any retry.
+UNKNOWN_OUTCOME = (Disconnected, TimeoutError, ConnectionError, OSError)
+# Certainly not accepted, try again later with the same client id.
+RETRY_LATER = (RateLimited, TooManyOrders)
+Publish = Callable[..., Awaitable[Any]]
+
+
+class TraderCore(ControlMixin):
+    """Cycles, orders and fills of one account. The Service wires it to the bus, the store and HTTP."""
+
+    def __init__(self, exchange: Any, orders: Any, cycles: Any, publish: Publish, clock: Any, *,
+                 quote_asset: str = "USDT", resend_window_ms: int = 60_000) -> None:
+        self.exchange, self.orders, self.cycles, self.publish, self.clock = exchange, orders, cycles, publish, clock
+        self.quote_asset = quote_asset
+        self.resend_window_ms = resend_window_ms
+        self.log = structlog.get_logger(__name__)
+        self.lock = asyncio.Lock()
+        self.rules: dict[str, SymbolRules] = {}
+        self.last_price: dict[str, Decimal] = {}
+        self.open: dict[str, TradeCycle] = {}  # non-terminal cycles by id
+        self.order_cache: dict[str, Order] = {}  # orders of open cycles by client id
+        self.fills: dict[str, list[Fill]] = {}  # cycle id -> its fills
+        self.seen_trades: set[tuple[str, str]] = set()
+        self.announced: dict[str, str] = {}  # cycle id -> digest of the last announced state
+        self.inbox: deque[Any] = deque()
+        self.wake = asyncio.Event()
+        self.paused = False
+        self.killed = False
+        self.paused_strategies: set[str] = set()
+        self.balances_dirty = False
+        self.stats = {"requests": 0, "duplicates": 0, "orders_sent": 0, "rejected": 0, "unknown_outcome": 0,
+                      "fills": 0, "resent": 0}
+        self._unsubscribe: Callable[[], None] | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.rules = dict(await self.exchange.exchange_info())
+        self._unsubscribe = self.exchange.subscribe_updates(self._on_update)
+        await self._load()
+        await self.reconcile()
+        await self.reannounce()
+        self._pump_task = asyncio.create_task(self._pump(), name="trader:exchange-updates")
+
+    async def stop(self) -> None:
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+            try:
+                await self._pump_task
+            except asyncio.CancelledError:
+                pass
+        async with self.lock:
+            await self._drain()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    async def _load(self) -> None:
+        for c in await self.cycles.open_cycles():
+            self.open[c.id] = c
+            self.announced[c.id] = digest(c)
+            for o in await self.orders.query(cycle_id=c.id, limit=10_000):
+                self.order_cache[o.client_order_id] = o
+                for row in await self.orders.fills(order_id=o.client_order_id, limit=100_000):
+                    f = fill_from_row(row)
+                    self.fills.setdefault(c.id, []).append(f)
+                    self.seen_trades.add((f.symbol, f.trade_id))
+
+    # ------------------------------------------------------------------ exchange updates
+    def _on_update(self, update: Any) -> None:
+        """Exchange callback (sync): queue, apply later under the lock."""
+        self.inbox.append(update)
+        self.wake.set()
+
+    async def _pump(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            async with self.lock:
+                await self._drain()
+
+    async def _drain(self) -> None:
+        while self.inbox:
+            u = self.inbox.popleft()
+            if isinstance(u, OrderUpdate):
+                await self._apply_remote(u.order, u.fill, u.execution_type)
+            elif isinstance(u, BalanceUpdate):
+                self.balances_dirty = True
+        if self.balances_dirty:
+            self.balances_dirty = False
+            await self.publish_balances()
+
+    async def settle(self) -> None:
+        """Apply every queued exchange update now (tests, benchmarks, shutdown)."""
+        async with self.lock:
+            await self._drain()
+
+    async def _apply_remote(self, remote: Order, fill: Fill | None, event: str) -> None:
+        local = await self._order(remote.client_order_id)
+        if local is None:
+            return  # not ours (another client on the account) or a cycle already closed
+        if fill is not None:
+            await self._apply_fill(local, fill)
+        merged = merge(local, remote)
+        if merged is not None:
+            await self._save_order(merged, event)
+        if local.cycle_id:
+            await self._advance(local.cycle_id)
+
+    async def _apply_fill(self, order: Order, fill: Fill) -> bool:
+        key = (fill.symbol, fill.trade_id)
+        if key in self.seen_trades:
+            return False
+        if fill.client_order_id != order.client_order_id:
+            fill = msgspec.structs.replace(fill, client_order_id=order.client_order_id)
+        new = await self.orders.add_fill(fill)
+        self.seen_trades.add(key)
+        if order.cycle_id:
+            self.fills.setdefault(order.cycle_id, []).append(fill)
+        if new:
+            self.stats["fills"] += 1
+            self.balances_dirty = True
+            await self.publish(m.TRADE_EXECUTIONS, fill, key=fill.symbol, msg_id=f"fill:{fill.symbol}:{fill.trade_id}")
+        return new
+
+    async def _fetch_fills(self, order: Order) -> None:
+        """Fills missed (while down, or not pushed yet): from my_trades, matched by client or exchange id."""
+        start = order.created_at - 60_000
+        from_id: int | None = None
+        while True:
+            try:
+                trades = await self.exchange.my_trades(order.symbol, start_time=None if from_id else start,
+                                                       from_id=from_id, limit=500)
+            except UNKNOWN_OUTCOME + RETRY_LATER as exc:
+                self.log.warning("my_trades failed; fills fetched on the next reconciliation", error=repr(exc))
+                return
+            for f in trades:
+                if f.client_order_id == order.client_order_id or (
+                        order.exchange_order_id and f.order_id == order.exchange_order_id):
+                    await self._apply_fill(order, f)
+            if len(trades) < 500 or not trades[-1].trade_id.isdigit():
+                return
+            from_id = int(trades[-1].trade_id) + 1
+
+    # ------------------------------------------------------------------ store + announce
+    async def _order(self, client_order_id: str) -> Order | None:
+        o = self.order_cache.get(client_order_id)
+        return o if o is not None else await self.orders.get(client_order_id)
+
+    async def _save_order(self, order: Order, event: str | None) -> None:
+        await self.orders.save(order)
+        if order.cycle_id in self.open or order.cycle_id is None:
+            self.order_cache[order.client_order_id] = order
+        if event is not None:
+            await self.publish(m.ORDER_UPDATES, m.OrderUpdate(event=event, order=order, time=self.clock.now_ms()),
+                               key=order.symbol,
+                               msg_id=f"{order.client_order_id}:{order.status.value}:{order.executed_quantity}")
+
+    async def _save_cycle(self, c: TradeCycle, announce: bool = True) -> None:
+        c.updated_at = max(c.updated_at, self.clock.now_ms())
+        await self.cycles.save(c)
+        if c.status.is_terminal:
+            self.open.pop(c.id, None)
+        else:
+            self.open[c.id] = c
+        if announce:
+            await self._announce(c)
+
+    async def _announce(self, c: TradeCycle) -> None:
+        d = digest(c)
+        if self.announced.get(c.id) == d:
+            return
+        await self.publish(m.CYCLE_UPDATES, c, key=c.symbol, msg_id=f"{c.id}:{c.status.value}:{d}")
+        if c.status.is_terminal:
+            self.announced.pop(c.id, None)
+            for o in [o for o in self.order_cache.values() if o.cycle_id == c.id]:
+                self.order_cache.pop(o.client_order_id, None)
+            self.fills.pop(c.id, None)
+        else:
+            self.announced[c.id] = d
+
+    async def reannounce(self) -> None:
+        """After a restart: announce the current state of every open cycle and of recently closed ones (a
+        crash between store and announce loses nothing; ids are content hashes, so consumers dedupe)."""
+        for c in list(self.open.values()):
+            await self.publish(m.CYCLE_UPDATES, c, key=c.symbol, msg_id=f"{c.id}:{c.status.value}:{digest(c)}")
+        terminal = [s.value for s in CycleStatus if s.is_terminal]
+        since = self.clock.now_ms() - 86_400_000
+        for c in (await self.cycles.query(status=terminal, limit=500))[0]:
+            if c.updated_at >= since:
+                await self.publish(m.CYCLE_UPDATES, c, key=c.symbol, msg_id=f"{c.id}:{c.status.value}:{digest(c)}")
+
+    async def publish_balances(self) -> None:
+        try:
+            bals = await self.exchange.balances()
+        except UNKNOWN_OUTCOME + RETRY_LATER as exc:
+            self.log.warning("balances unavailable", error=repr(exc))
+            return
+        out, total = [], Decimal(0)
+        for asset, b in sorted(bals.items()):
+            px = Decimal(1) if asset == self.quote_asset else self.last_price.get(f"{asset}{self.quote_asset}")
+            value = (b.free + b.locked) * px if px is not None else None
+            if value is None and b.free + b.locked > 0:
+                total = None  # type: ignore[assignment]  # an unpriced holding: total unknown
+            elif total is not None and value is not None:
+                total += value
+            out.append(msgspec.structs.replace(b, value_quote=value))
+        await self.publish(m.PORTFOLIO_BALANCES, m.BalancesUpdate(time=self.clock.now_ms(), balances=out,
+                           total_value=total, quote_asset=self.quote_asset), key="balances")
+
+    # ------------------------------------------------------------------ the state machine
+    def _cycle_orders(self, cycle_id: str) -> list[Order]:
+        return [o for o in self.order_cache.values() if o.cycle_id == cycle_id]
+
+    def _sellable(self, symbol: str, held: Decimal) -> Decimal | None:
+        """The quantity a MARKET sell of `held` may carry (rounded down), or None for dust."""
+        r = self.rules[symbol]
+        q = r.round_quantity(held, market=True)
+        if q <= 0 or q < r.min_qty:
+            return None
+        px = self.last_price.get(symbol)
+        if px is not None and r.notional_filter and r.min_notional_apply_to_market and q * px < r.min_notional:
+            return None
+        return q
+
+    async def _advance(self, cycle_id: str) -> None:
+        """Derive the cycle's status and figures from its orders and fills; store and announce a change."""
+        c = self.open.get(cycle_id)
+        if c is None:
+            return
+        entry = self.order_cache.get(c.entry_order_id or "")
+        if entry is None:
+            return
+        exit_ = self.order_cache.get(c.exit_order_id) if c.exit_order_id else None
+        for o in (entry, exit_):
+            if o is not None and o.executed_quantity > sum(
+                    (f.quantity for f in self.fills.get(c.id, []) if f.client_order_id == o.client_order_id),
+                    Decimal(0)):
+                await self._fetch_fills(o)
+                got = sum((f.quantity for f in self.fills.get(c.id, []) if f.client_order_id == o.client_order_id),
+                          Decimal(0))
+                if o.executed_quantity > got:
+                    return  # fills not visible yet: decide when they are
+        before = digest(c)
+        base, quote = split_symbol(c.symbol, self.rules[c.symbol].quote_asset)
+        pos = position(self.fills.get(c.id, []), base)
+        status = c.status
+        if exit_ is not None and not exit_.status.is_terminal:
+            status = CycleStatus.WAITING_EXIT
+        elif exit_ is not None and c.status is CycleStatus.WAITING_EXIT:
+            if self._sellable(c.symbol, pos.held) is None and exit_.executed_quantity > 0:
+                status = CycleStatus.COMPLETED
+            else:
+                status = CycleStatus.ACTIVE  # exit failed, expired or only reduced: still holding
+                if exit_.status is not OrderStatus.FILLED:
+                    self.log.warning("exit did not complete; position still open", cycle=c.id,
+                                     order=exit_.client_order_id, status=exit_.status.value,
+                                     reason=exit_.reject_reason)
+                c.close_reason = None
+        elif entry.status is OrderStatus.PENDING_NEW:
+            status = CycleStatus.INITIATING
+        elif not entry.status.is_terminal:
+            status = CycleStatus.ACTIVE if pos.bought > 0 else CycleStatus.WAITING_ENTRY
+        elif pos.bought > 0:
+            status = CycleStatus.ACTIVE
+        elif entry.status is OrderStatus.REJECTED or entry.type is OrderType.MARKET:
+            status = CycleStatus.FAILED
+            c.close_reason = c.close_reason or entry.reject_reason or f"entry {entry.status.value} without a fill"
+        else:
+            status = CycleStatus.CANCELED
+            c.close_reason = c.close_reason or f"entry {entry.status.value} without a fill"
+        if status is CycleStatus.ACTIVE and entry.status.is_terminal and self._sellable(c.symbol, pos.held) is None:
+            status = CycleStatus.COMPLETED
+            c.close_reason = c.close_reason or f"position {pos.held} below the exchange minimum (dust, not sold)"
+        if status is CycleStatus.ACTIVE and c.trailing_pct and c.trailing_extreme is None:
+            c.trailing_extreme = pos.entry_price
+        c.status = status
+        apply_fills(c, self.fills.get(c.id, []), base, quote)
+        if digest(c) != before or self.announced.get(c.id) != digest(c):
+            await self._save_cycle(c)
+
+    # ------------------------------------------------------------------ sending
+    async def _send(self, order: Order) -> None:
+        """Send a stored intent. Definite rejection -> REJECTED; unknown outcome -> stays PENDING_NEW."""
+        try:
+            remote = await self.exchange.place_order(
+                symbol=order.symbol, side=order.side, type=order.type, client_order_id=order.client_order_id,
+                quantity=order.quantity, price=order.price, time_in_force=order.time_in_force)
+        except DuplicateOrder:
+            await self._adopt(order)
+        except RETRY_LATER as exc:
+            self.log.warning("exchange busy; intent kept for the next reconciliation", order=order.client_order_id,
+                             error=str(exc))
+        except BinanceError as exc:
+            if isinstance(exc, UNKNOWN_OUTCOME):
+                await self._unknown(order, exc)
+                return
+            self.stats["rejected"] += 1
+            self.log.warning("order rejected", order=order.client_order_id, code=exc.code, reason=exc.msg)
+            rejected = msgspec.structs.replace(order, status=OrderStatus.REJECTED, reject_reason=f"{exc.code}: {exc.msg}",
+                                               updated_at=self.clock.now_ms())
+            await self._save_order(rejected, "REJECTED")
+        except (ExchangeError, *UNKNOWN_OUTCOME) as exc:
+            await self._unknown(order, exc)
+        else:
+            self.stats["orders_sent"] += 1
+            local = self.order_cache.get(order.client_order_id, order)
+            merged = merge(local, remote)
+            if merged is not None:
+                await self._save_order(merged, "NEW")
+        await self._drain()
+        if order.cycle_id:
+            await self._advance(order.cycle_id)
+
+    async def _unknown(self, order: Order, exc: BaseException) -> None:
+        self.stats["unknown_outcome"] += 1
+        self.log.warning("order outcome unknown; will query by client id", order=order.client_order_id,
+                         error=repr(exc))
+
+    async def _adopt(self, order: Order) -> None:
+        """The exchange already has this client id (a resend after an unknown outcome): take its state."""
+        try:
+            remote = await self.exchange.get_order(order.symbol, order.client_order_id)
+        except UNKNOWN_OUTCOME + RETRY_LATER as exc:
+            self.log.warning("cannot query order", order=order.client_order_id, error=repr(exc))
+            return
+        await self._apply_remote(remote, None, "RECONCILED")
+
+    async def _cancel(self, order: Order) -> None:
+        try:
+            remote = await self.exchange.cancel_order(order.symbol, order.client_order_id)
+        except (CancelRejected, NoSuchOrder):
+            try:
+                remote = await self.exchange.get_order(order.symbol, order.client_order_id)
+            except NoSuchOrder:
+                remote = msgspec.structs.replace(order, status=OrderStatus.REJECTED,
+                                                 reject_reason="canceled before it reached the exchange")
+        except UNKNOWN_OUTCOME + RETRY_LATER as exc:
+            self.log.warning("cancel failed; retried by reconciliation", order=order.client_order_id, error=repr(exc))
+            return
+        await self._drain()
+        await self._apply_remote(remote, None, "CANCELED")
+
+    # ------------------------------------------------------------------ requests
+    async def handle_request(self, req: OrderRequest) -> TradeCycle | None:
+        async with self.lock:
+            self.stats["requests"] += 1
+            if req.side is Side.BUY:
+                return await self._open(req)
+            await self._exit_request(req)
+            return None
+
+    async def _open(self, req: OrderRequest) -> TradeCycle | None:
+        cid = ids.cycle_id(req.id)
+        existing = self.open.get(cid) or await self.cycles.get(cid)
+        if existing is not None:
+            self.stats["duplicates"] += 1
+            return existing  # redelivered request: one cycle, one order
+        now = self.clock.now_ms()
+        coid = ids.client_order_id(req.id, "entry")
+        c = TradeCycle(id=cid, symbol=req.symbol, strategy=req.strategy, side=Side.BUY,
+                       status=CycleStatus.INITIATING, created_at=now, updated_at=now, entry_order_id=coid,
+                       stop_loss=req.stop_loss, take_profit=req.take_profit, trailing_pct=req.trailing_pct,
+                       signal_id=req.signal_id, reservation_id=req.reservation_id)
+        if self.paused or req.strategy in self.paused_strategies:
+            c.status, c.close_reason = CycleStatus.CANCELED, "trading paused: entry not sent"
+            await self._save_cycle(c)
+            return c
+        rules = self.rules.get(req.symbol)
+        if rules is None:
+            c.status, c.close_reason = CycleStatus.FAILED, f"unknown symbol {req.symbol}"
+            await self._save_cycle(c)
+            return c
+        try:
+            order = entry_order(req, rules, self.last_price.get(req.symbol), coid, cid, now)
+        except BinanceError as exc:
+            c.status, c.close_reason = CycleStatus.FAILED, f"{exc.code}: {exc.msg}"
+            await self.orders.save(Order(client_order_id=coid, symbol=req.symbol, side=Side.BUY, type=req.type,
+                                         quantity=req.quantity or Decimal(0), price=req.price, cycle_id=cid,
+                                         status=OrderStatus.REJECTED, reject_reason=c.close_reason,
+                                         created_at=now, updated_at=now))
+            await self._save_cycle(c)
+            return c
+        self.open[cid] = c
+        await self.cycles.save(c)  # the cycle, then the intent, both before anything is sent
+        await self._save_order(order, None)
+        await self._send(order)
+        await self._advance(cid)
+        return self.open.get(cid) or c
+
+    async def _exit_request(self, req: OrderRequest) -> None:
+        targets = sorted((c for c in self.open.values() if c.symbol == req.symbol and c.strategy == req.strategy
+                          and c.status in (CycleStatus.ACTIVE, CycleStatus.WAITING_ENTRY)),
+                         key=lambda c: c.created_at)
+        if not targets:
+            self.log.info("exit request without an open position", request=req.id, symbol=req.symbol,
+                          strategy=req.strategy)
+            return
+        remaining = req.quantity
+        for c in targets:
+            if remaining is not None and remaining <= 0:
+                break
+            coid = ids.client_order_id(req.id, f"exit:{c.id}")
+            if await self._order(coid) is not None:
+                self.stats["duplicates"] += 1
+                continue
+            reason = "manual" if req.strategy == "manual" else "signal"
+            order = await self.start_exit(c, reason, quantity=remaining, client_order_id=coid, type=req.type,
+                                          price=req.price)
+            if order is not None and remaining is not None:
+                remaining -= order.quantity
+
+    async def start_exit(self, c: TradeCycle, reason: str, *, quantity: Decimal | None = None,
+                         client_order_id: str | None = None, type: OrderType = OrderType.MARKET,
+                         price: Decimal | None = None) -> Order | None:
+        """Sell what the cycle holds (or `quantity` of it). Caller holds the lock. Returns the exit order,
+        None when there is nothing to sell (an unfilled entry is cancelled instead)."""
+        entry = self.order_cache.get(c.entry_order_id or "")
+        if entry is not None and not entry.status.is_terminal:
+            await self._cancel(entry)
+            await self._advance(c.id)
+        c = self.open.get(c.id)  # type: ignore[assignment]
+        if c is None or c.status is not CycleStatus.ACTIVE:
+            return None
+        rules = self.rules[c.symbol]
+        base, _ = split_symbol(c.symbol, rules.quote_asset)
+        held = position(self.fills.get(c.id, []), base).held
+        want = held if quantity is None else min(quantity, held)
+        market = type is OrderType.MARKET
+        qty = rules.round_quantity(want, market=market)
+        px = rules.round_price(price) if price is not None and not market else None
+        try:
+            rules.check(Side.SELL, type, qty, px, None, self.last_price.get(c.symbol))
+        except BinanceError as exc:
+            self.log.warning("exit not possible", cycle=c.id, quantity=str(qty), reason=exc.msg)
+            return None
+        n = sum(1 for o in self._cycle_orders(c.id) if o.side is Side.SELL)
+        coid = client_order_id or ids.client_order_id(c.id, f"exit:{n}")
+        now = self.clock.now_ms()
+        order = Order(client_order_id=coid, symbol=c.symbol, side=Side.SELL, type=type, quantity=qty, price=px,
+                      cycle_id=c.id, created_at=now, updated_at=now)
+        await self._save_order(order, None)
+        c.exit_order_id, c.close_reason, c.status = coid, reason, CycleStatus.WAITING_EXIT
+        await self._save_cycle(c)
+        await self._send(order)
+        return self.order_cache.get(coid, order)
+
+    # ------------------------------------------------------------------ prices
+    async def on_price(self, symbol: str, path: list[Decimal], feed: Callable[[], Awaitable[None]] | None = None
+                       ) -> None:
+        """New market prices in time order. `feed` pushes the same data into a simulated exchange first,
+        so resting orders fill before the local exits are checked."""
+        async with self.lock:
+            watched = [c.id for c in self.open.values() if c.symbol == symbol and c.status is CycleStatus.ACTIVE]
+            if feed is not None:
+                await feed()
+                await self._drain()
+            self.last_price[symbol] = path[-1]
+            for cid in watched:  # cycles activated by this very data wait for the next one
+                c = self.open.get(cid)
+                if c is None or c.status is not CycleStatus.ACTIVE:
+                    continue
+                extreme = c.trailing_extreme
+                reason, _ = walk_exits(c, path)
+                if reason is not None:
+                    await self.start_exit(c, reason)
+                elif c.trailing_extreme != extreme:
+                    await self.cycles.save(c)  # trailing stop moved: stored, not a transition

@@ -1,0 +1,99 @@
+"""Which exchange the trader talks to: one given by the host, the simulator (demo), or Binance (live).
+
+Why a factory: the trader's state machine only knows the `Exchange` port, so the mode decides nothing but
+this choice (DESIGN.md principle 1). Demo rules come from a real Binance exchangeInfo capture (BTCUSDT,
+basana, Apache-2.0) so the simulator rejects exactly what Binance would; other symbols get a clone of
+BTCUSDT's filters with the tick and step sizes scaled to the symbol's price, so a 100 USDT coin has a
+sensible grid instead of BTC's 0.01 tick.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from roottrading.capital.pnl import split_symbol
+from roottrading.exchange.filters import SymbolRules, load_exchange_info
+
+DATA = Path(__file__).parent / "data" / "binance_btc_usdt_exchange_info.json"
+DEMO_BALANCES: dict[str, Decimal] = {"USDT": Decimal(10_000)}
+# Reference prices used to scale cloned filters (the demo's synthetic market starts near these).
+REFERENCE_PRICES: dict[str, Decimal] = {"BTC": Decimal(20_000), "ETH": Decimal(1_500), "BNB": Decimal(300),
+                                        "SOL": Decimal(20), "XRP": Decimal("0.4"), "DOGE": Decimal("0.08")}
+DEFAULT_PRICE = Decimal(100)
+
+
+class LiveAdapterUnavailable(RuntimeError):
+    """Live mode was asked for but the Binance trading adapter cannot be imported."""
+
+
+def btcusdt_rules() -> SymbolRules:
+    """The bundled real BTCUSDT rules (exchangeInfo of 2022-12-11)."""
+    return load_exchange_info(DATA)["BTCUSDT"]
+
+
+def _pow10(x: Decimal) -> Decimal:
+    """The power of ten nearest to `x` (in log space), as an exact Decimal."""
+    return Decimal(1).scaleb(round(math.log10(float(x))))
+
+
+def derive_rules(symbol: str, template: SymbolRules, price: Decimal, quote_asset: str = "USDT") -> SymbolRules:
+    """Clone `template` for `symbol`, scaling tick/step so tick/price and step*price stay as in the template.
+
+    The template is assumed to be priced near REFERENCE_PRICES of its base asset."""
+    base, quote = split_symbol(symbol, quote_asset)
+    ref = REFERENCE_PRICES.get(template.base_asset, Decimal(20_000))
+    scale = price / ref
+    tick = max(_pow10(template.tick_size * scale), Decimal("1e-8"))
+    step = min(max(_pow10(template.step_size / scale), Decimal("1e-8")), Decimal(1))
+    max_qty = (template.max_qty / scale).quantize(step) if template.max_qty else template.max_qty
+    market_max = ((template.market_max_qty or Decimal(0)) / scale).quantize(step) or None
+    return dataclasses.replace(
+        template, symbol=symbol, base_asset=base, quote_asset=quote, tick_size=tick, min_price=tick,
+        step_size=step, min_qty=step, max_qty=max_qty, market_max_qty=market_max,
+        market_step_size=Decimal(0) if template.market_step_size is not None else None,
+        market_min_qty=Decimal(0) if template.market_min_qty is not None else None,
+    )
+
+
+def demo_rules(symbols: list[str], prices: dict[str, Any] | None = None, quote_asset: str = "USDT"
+               ) -> dict[str, SymbolRules]:
+    """Rules for every demo symbol: BTCUSDT verbatim, the others derived (see `derive_rules`)."""
+    template = btcusdt_rules()
+    out: dict[str, SymbolRules] = {}
+    for sym in symbols:
+        if sym == template.symbol:
+            out[sym] = template
+            continue
+        base, _ = split_symbol(sym, quote_asset)
+        given = (prices or {}).get(sym)
+        price = Decimal(str(given)) if given is not None else REFERENCE_PRICES.get(base, DEFAULT_PRICE)
+        out[sym] = derive_rules(sym, template, price, quote_asset)
+    return out
+
+
+def create_exchange(ctx: Any) -> tuple[Any, bool]:
+    """(exchange, feed_market_data). `feed_market_data` says the trader must push the candles/ticks it
+    consumes into the exchange (an in-process simulator has no market of its own)."""
+    given = ctx.extras.get("exchange")
+    if given is not None:
+        return given, bool(ctx.extras.get("trader_feeds_exchange", hasattr(given, "on_candle")))
+    if ctx.settings.trading_mode == "live":
+        try:
+            from roottrading.exchange.binance.adapter import BinanceExchange  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise LiveAdapterUnavailable(
+                f"live trading adapter not available (roottrading.exchange.binance.adapter: {exc}); "
+                "use TRADING_MODE=demo") from None
+        return BinanceExchange(ctx.settings, clock=ctx.clock), False
+    from roottrading.exchange.sim import SimConfig, SimEngine, SimExchange
+
+    rules = demo_rules(list(ctx.settings.symbols), ctx.extras.get("demo_prices"), ctx.settings.quote_asset)
+    balances = dict(DEMO_BALANCES)
+    for asset, amount in (ctx.extras.get("demo_balances") or {}).items():
+        balances[asset] = Decimal(str(amount))
+    engine = SimEngine(rules, ctx.extras.get("sim_config") or SimConfig(), balances, start_time=ctx.clock.now_ms())
+    return SimExchange(engine, ctx.clock), True
