@@ -123,6 +123,9 @@ class ControlMixin:
             if order.status.is_terminal:
                 raise ValueError(f"order {client_order_id} is {order.status.value}")
             await self._cancel(order)
+            cycle = self.open.get(order.cycle_id or "")
+            if cycle is not None and order.side.value == "SELL":
+                cycle.close_reason = None  # a user-cancelled exit is not retried
             if order.cycle_id:
                 await self._advance(order.cycle_id)
             return await self._order(client_order_id) or order

@@ -46,6 +46,7 @@ UNKNOWN_OUTCOME = (Disconnected, TimeoutError, ConnectionError, OSError)
 # Certainly not accepted, try again later with the same client id.
 RETRY_LATER = (RateLimited, TooManyOrders)
 Publish = Callable[..., Awaitable[Any]]
+MAX_EXIT_ATTEMPTS = 5  # per cycle; then the cycle waits for a human (close_reason says why)
 
 
 class TraderCore(ControlMixin):
@@ -294,11 +295,12 @@ class TraderCore(ControlMixin):
                 status = CycleStatus.COMPLETED
             else:
                 status = CycleStatus.ACTIVE  # exit failed, expired or only reduced: still holding
-                if exit_.status is not OrderStatus.FILLED:
-                    self.log.warning("exit did not complete; position still open", cycle=c.id,
+                if exit_.status is OrderStatus.FILLED:
+                    c.close_reason = None  # a reduce: nothing left to do
+                else:  # close_reason kept: the exit is retried on the next price (see on_price)
+                    self.log.warning("exit did not complete; retried on the next price", cycle=c.id,
                                      order=exit_.client_order_id, status=exit_.status.value,
                                      reason=exit_.reject_reason)
-                c.close_reason = None
         elif entry.status is OrderStatus.PENDING_NEW:
             status = CycleStatus.INITIATING
         elif not entry.status.is_terminal:
@@ -501,6 +503,10 @@ class TraderCore(ControlMixin):
             for cid in watched:  # cycles activated by this very data wait for the next one
                 c = self.open.get(cid)
                 if c is None or c.status is not CycleStatus.ACTIVE:
+                    continue
+                if c.close_reason is not None:  # an exit that expired or was rejected: try again
+                    if sum(1 for o in self._cycle_orders(cid) if o.side is Side.SELL) < MAX_EXIT_ATTEMPTS:
+                        await self.start_exit(c, c.close_reason)
                     continue
                 extreme = c.trailing_extreme
                 reason, _ = walk_exits(c, path)
