@@ -4,7 +4,8 @@ Each number is printed next to a baseline measured in the same run, doing the mi
   memory: encode -> asyncio.Queue put/get -> decode (no retries, groups, acks);
   redis:  encode -> raw redis-py XADD (pipelined) -> XREADGROUP (COUNT batches) -> decode -> XACK.
 Throughput = publish a batch of n, then wait until the handler saw all n. Latency = publish one, wait for its
-handler to run, repeat (so no queueing inflates it).
+handler to run, repeat (so no queueing inflates it). Each is run --repeat times, alternating with its
+baseline, and the best run of each (highest throughput, lowest p99) is compared: the host is shared and noisy.
 
     .venv/bin/python benchmarks/bus.py [--n 100000] [--latency-n 5000] [--backend memory|redis|all]
                                        [--redis redis://127.0.0.1:6379/15]
@@ -35,12 +36,15 @@ def pct(samples_ns: list[int], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))] / 1000
 
 
-def report(name: str, rate: float, base_rate: float, lat: list[int], base_lat: list[int]) -> None:
-    print(f"{name:7s} throughput {rate:>10,.0f} msg/s   baseline {base_rate:>10,.0f} msg/s   "
-          f"bus/baseline {rate / base_rate:5.2f}")
+def report(name: str, bus: tuple[float, float, list[int]], base: tuple[float, float, list[int]]) -> None:
+    (rate, cpu, lat), (brate, bcpu, blat) = bus, base
+    print(f"{name:7s} throughput {rate:>10,.0f} msg/s   baseline {brate:>10,.0f} msg/s   "
+          f"bus/baseline {rate / brate:5.2f}")
+    print(f"{name:7s} per CPU-s  {cpu:>10,.0f} msg/s   baseline {bcpu:>10,.0f} msg/s   "
+          f"bus/baseline {cpu / bcpu:5.2f}   (this process's CPU time only; stable on a busy host)")
     print(f"{name:7s} latency p50 {pct(lat, .5):8.1f} us  p99 {pct(lat, .99):8.1f} us   "
-          f"baseline p50 {pct(base_lat, .5):8.1f} us  p99 {pct(base_lat, .99):8.1f} us   "
-          f"p99 ratio {pct(lat, .99) / max(pct(base_lat, .99), 1e-9):5.2f}")
+          f"baseline p50 {pct(blat, .5):8.1f} us  p99 {pct(blat, .99):8.1f} us   "
+          f"p99 ratio {pct(lat, .99) / max(pct(blat, .99), 1e-9):5.2f}")
 
 
 class Counter:
@@ -75,18 +79,19 @@ async def latency_loop(n: int, publish: Callable[[int], Awaitable[object]], coun
 
 
 # --- memory ---------------------------------------------------------------------------------------------
-async def bench_memory(n: int, lat_n: int) -> None:
+async def bench_memory(n: int, lat_n: int) -> tuple[float, float, list[int]]:
     bus = MemoryBus()
     await bus.start()
     c = Counter()
     await bus.subscribe(TOPIC, "g", c)
     ping = m.Ping(seq=0)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fut = c.expect(n)
     for i in range(n):
         await bus.publish(TOPIC, ping, key=KEYS[i & 15])
+        await asyncio.sleep(0) if i & 1023 == 0 else None  # same pacing as the baseline
     await fut
-    rate = n / (time.perf_counter() - t0)
+    rate, cpu_rate = n / (time.perf_counter() - t0), n / max(time.process_time() - c0, 1e-9)
 
     async def pub(i: int) -> None:
         await bus.publish(TOPIC, m.Ping(seq=i, sent_ns=time.perf_counter_ns()), key=KEYS[i & 15])
@@ -94,11 +99,10 @@ async def bench_memory(n: int, lat_n: int) -> None:
     c.count = 0
     lat = await latency_loop(lat_n, pub, c)
     await bus.close()
-    base_rate, base_lat = await baseline_queue(n, lat_n)
-    report("memory", rate, base_rate, lat, base_lat)
+    return rate, cpu_rate, lat
 
 
-async def baseline_queue(n: int, lat_n: int) -> tuple[float, list[int]]:
+async def baseline_queue(n: int, lat_n: int) -> tuple[float, float, list[int]]:
     q: asyncio.Queue[bytes] = asyncio.Queue()
     c = Counter()
 
@@ -108,13 +112,13 @@ async def baseline_queue(n: int, lat_n: int) -> tuple[float, list[int]]:
 
     task = asyncio.create_task(consume())
     ping = m.Ping(seq=0)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fut = c.expect(n)
     for i in range(n):
         q.put_nowait(m.encode(TOPIC, ping, key=KEYS[i & 15], msg_id=fast_message_id(), ts=1))
         await asyncio.sleep(0) if i & 1023 == 0 else None
     await fut
-    rate = n / (time.perf_counter() - t0)
+    rate, cpu_rate = n / (time.perf_counter() - t0), n / max(time.process_time() - c0, 1e-9)
 
     async def pub(i: int) -> None:
         q.put_nowait(m.encode(TOPIC, m.Ping(seq=i, sent_ns=time.perf_counter_ns()), key=KEYS[i & 15],
@@ -123,11 +127,11 @@ async def baseline_queue(n: int, lat_n: int) -> tuple[float, list[int]]:
     c.count = 0
     lat = await latency_loop(lat_n, pub, c)
     task.cancel()
-    return rate, lat
+    return rate, cpu_rate, lat
 
 
 # --- redis ----------------------------------------------------------------------------------------------
-async def bench_redis(url: str, n: int, lat_n: int) -> None:
+async def bench_redis(url: str, n: int, lat_n: int) -> tuple[float, float, list[int]]:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     bus = RedisBus(url, prefix=prefix, partitions=4, maxlen=max(100_000, n * 2), block_ms=100)
     await bus.start()
@@ -135,12 +139,12 @@ async def bench_redis(url: str, n: int, lat_n: int) -> None:
     await bus.subscribe(TOPIC, "g", c)
     ping = m.Ping(seq=0)
     try:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fut = c.expect(n)
         await bus.publish_many(TOPIC, [(ping, KEYS[i & 15]) for i in range(n)])
         t_pub = time.perf_counter() - t0
         await fut
-        rate = n / (time.perf_counter() - t0)
+        rate, cpu_rate = n / (time.perf_counter() - t0), n / max(time.process_time() - c0, 1e-9)
 
         async def pub(i: int) -> None:
             await bus.publish(TOPIC, m.Ping(seq=i, sent_ns=time.perf_counter_ns()), key=KEYS[i & 15])
@@ -148,9 +152,8 @@ async def bench_redis(url: str, n: int, lat_n: int) -> None:
         c.count = 0
         lat = await latency_loop(lat_n, pub, c)
         await bus.close()
-        base_rate, base_lat = await baseline_redis(url, prefix, n, lat_n)
-        print(f"redis   (publish_many alone: {n / t_pub:,.0f} msg/s)")
-        report("redis", rate, base_rate, lat, base_lat)
+        print(f"  redis publish_many alone: {n / t_pub:,.0f} msg/s")
+        return rate, cpu_rate, lat
     finally:
         r = aioredis.Redis.from_url(url)
         keys = [k async for k in r.scan_iter(match=f"{prefix}:*", count=1000)]
@@ -159,7 +162,7 @@ async def bench_redis(url: str, n: int, lat_n: int) -> None:
         await r.aclose()
 
 
-async def baseline_redis(url: str, prefix: str, n: int, lat_n: int) -> tuple[float, list[int]]:
+async def baseline_redis(url: str, prefix: str, n: int, lat_n: int) -> tuple[float, float, list[int]]:
     r = aioredis.Redis.from_url(url)
     reader = aioredis.Redis.from_url(url)
     name = f"{prefix}:raw"
@@ -177,7 +180,7 @@ async def baseline_redis(url: str, prefix: str, n: int, lat_n: int) -> tuple[flo
 
     task = asyncio.create_task(consume())
     ping = m.Ping(seq=0)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fut = c.expect(n)
     for i in range(0, n, 1000):
         pipe = r.pipeline(transaction=False)
@@ -186,7 +189,7 @@ async def baseline_redis(url: str, prefix: str, n: int, lat_n: int) -> tuple[flo
             pipe.xadd(name, {b"d": raw}, maxlen=n * 2, approximate=True)
         await pipe.execute()
     await fut
-    rate = n / (time.perf_counter() - t0)
+    rate, cpu_rate = n / (time.perf_counter() - t0), n / max(time.process_time() - c0, 1e-9)
 
     async def pub(i: int) -> None:
         raw = m.encode(TOPIC, m.Ping(seq=i, sent_ns=time.perf_counter_ns()), key=KEYS[i & 15],
@@ -200,7 +203,7 @@ async def baseline_redis(url: str, prefix: str, n: int, lat_n: int) -> tuple[flo
     await r.delete(name)
     await r.aclose()
     await reader.aclose()
-    return rate, lat
+    return rate, cpu_rate, lat
 
 
 async def main() -> None:
@@ -209,13 +212,27 @@ async def main() -> None:
     ap.add_argument("--latency-n", type=int, default=5_000, help="round trips for the latency runs")
     ap.add_argument("--backend", choices=("memory", "redis", "all"), default="all")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/15")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each; best of them is reported (noisy host)")
     a = ap.parse_args()
     print(f"n={a.n} latency_n={a.latency_n}  (targets: memory >= 200k msg/s p99 < 100 us; "
           f"redis >= 20k msg/s p99 < 2000 us)")
-    if a.backend in ("memory", "all"):
-        await bench_memory(a.n, a.latency_n)
-    if a.backend in ("redis", "all"):
-        await bench_redis(a.redis, a.n, a.latency_n)
+    runs = {"memory": (bench_memory, baseline_queue), "redis": (bench_redis, baseline_redis)}
+    for name, (bus_run, base_run) in runs.items():
+        if a.backend not in (name, "all"):
+            continue
+        best: dict[str, tuple[float, float, list[int]]] = {}
+        for i in range(a.repeat):  # alternate bus and baseline so both see the same machine noise
+            for kind, run in (("bus", bus_run), ("base", base_run)):
+                args = (a.n, a.latency_n) if name == "memory" else (a.redis, a.n, a.latency_n)
+                if kind == "base" and name == "redis":
+                    args = (a.redis, f"bench-base-{uuid.uuid4().hex[:8]}", a.n, a.latency_n)
+                rate, cpu, lat = await run(*args)  # type: ignore[operator]
+                print(f"  run {i + 1} {name} {kind:4s}: {rate:>10,.0f} msg/s ({cpu:>10,.0f} per CPU-s)  "
+                      f"p50 {pct(lat, .5):7.1f} us  p99 {pct(lat, .99):8.1f} us")
+                old = best.get(kind)
+                best[kind] = (max(rate, old[0]) if old else rate, max(cpu, old[1]) if old else cpu,
+                              lat if old is None or pct(lat, .99) < pct(old[2], .99) else old[2])
+        report(name, best["bus"], best["base"])
 
 
 if __name__ == "__main__":

@@ -35,10 +35,11 @@ class _Consumer:
     task: asyncio.Task[None] | None = None
     busy: bool = False
     stopping: bool = False
+    aborting: bool = False  # shutdown: finish the in-flight message only
 
     async def run(self) -> None:
         """Drain the whole queue per wake-up: no Event round trip per message (the hot path of backtests)."""
-        bus, queue, deliver = self.bus, self.queue, self.bus._deliver
+        bus, queue, decode, stats = self.bus, self.queue, m.decode, self.bus.stats
         topic, group, handler = self.topic, self.group, self.handler
         while True:
             while not queue:
@@ -48,22 +49,43 @@ class _Consumer:
                 await self.wakeup.wait()
             self.busy = True
             try:
-                while queue:
+                while queue and not self.aborting:  # MemoryBus._deliver inlined: one coroutine frame less
                     raw = queue.popleft()
                     try:
-                        await deliver(topic, group, raw, handler)
+                        try:
+                            msg = decode(raw)
+                        except m.MessageError as exc:
+                            await bus._dead_letter(topic, group, "?", raw, f"MessageError: {exc}", 0)
+                            continue
+                        try:
+                            await handler(msg)
+                            stats.delivered += 1
+                        except asyncio.CancelledError:
+                            raise
+                        except Exception as exc:  # noqa: BLE001 - a handler's failure must not kill the consumer
+                            await bus._retry(topic, group, raw, msg, handler, exc)
                     finally:
                         bus._pending -= 1
             finally:
                 self.busy = False
                 if bus._pending == 0:
                     bus._idle.set()
+            if self.aborting:
+                return
 
-    async def stop(self) -> None:
+    async def stop(self, *, abort: bool = False) -> int:
+        """Stop after the queue is drained (hand-over keeps order), or with `abort` right after the
+        in-flight message (shutdown). Returns how many queued messages were discarded."""
         self.stopping = True
+        self.aborting = abort
         self.wakeup.set()
         if self.task is not None:
             await self.task
+        dropped = len(self.queue) if abort else 0
+        if dropped:
+            self.bus._pending -= dropped
+            self.queue.clear()
+        return dropped
 
 
 @dataclass
@@ -263,11 +285,18 @@ class MemoryBus:
             return False
 
     async def close(self) -> None:
+        """Stop intake; in-flight handlers finish. Queued messages are dropped: the memory bus is not durable
+        (the Redis bus keeps them pending for the next start)."""
         self._closed = True
+        dropped = 0
         for t in self._topics.values():
             for g in t.groups.values():
                 for c in list(g.consumers):
-                    await c.stop()
+                    dropped += await c.stop(abort=True)
+        if self._pending <= 0:
+            self._idle.set()
+        if dropped:
+            log.info("memory bus closed with undelivered messages", dropped=dropped)
 
     def retained_messages(self, topic: str) -> list[m.Message]:
         """Everything retained on a topic, decoded (for tests, the dead-letter viewer and the dispatcher)."""
