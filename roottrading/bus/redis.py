@@ -324,7 +324,11 @@ class RedisBus:
                 "errors": dict(self.stats.errors)}
 
     async def close(self) -> None:
-        """Stop reading, let in-flight batches finish and ack, give leases back, close the connection."""
+        """Stop reading, let in-flight batches finish and ack, give leases back, close the connection.
+
+        The current batch (at most `batch` entries already read into this consumer's pending list) is
+        finished rather than abandoned, so nothing waits claim_idle_ms for a takeover; with slow handlers,
+        use a small `batch` to keep close() short."""
         self._closing = True
         await asyncio.gather(*(c.stop() for c in list(self._consumers)))
         self._closed = True
