@@ -100,6 +100,17 @@ def download_data(ctx: typer.Context) -> None:
 
 
 @app.command()
+def report() -> None:
+    """Print performance: PnL, win rate, profit factor, Sharpe, Sortino, drawdown, Calmar, per strategy/symbol."""
+    from roottrading.capital.report import print_report
+    from roottrading.runtime.logsetup import configure_logging
+
+    settings = _settings()
+    configure_logging("WARNING", settings.log_json)  # logs to stderr, the report alone on stdout
+    typer.echo(print_report(settings))
+
+
+@app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (DATABASE_URL)."""
     from roottrading.store import Database

@@ -84,8 +84,8 @@ class Host:
         if not self.started:
             return
         self.started = False
-        for sub in self._subs:
-            await sub.stop()
+        # stop intake: in-flight handlers finish and acknowledge; nothing new is taken
+        await self.bus.close()
         for t in self._jobs:
             t.cancel()
         for t in self._jobs:
@@ -97,7 +97,6 @@ class Host:
             except Exception as exc:  # noqa: BLE001 - keep shutting the others down
                 log.error("service stop failed", service=svc.name, error=repr(exc))
         await SINK.detach()
-        await self.bus.close()
         await self.db.close()
         log.info("host stopped")
 
