@@ -54,21 +54,23 @@ async def test_losing_streak_pauses_entries_but_exits_still_run(tmp_path: Path) 
     try:
         await step("ETHUSDT", 100.0, sig("hold-in", symbol="ETHUSDT", strategy="holder", time=t))
         assert (await reason("hold-in"))["decision"] == "accepted"
-        for i in range(2):  # each loses ~5% of a 2000 position (+fees): ~104 per cycle
-            await step("BTCUSDT", 100.0, sig(f"in-{i}", strategy="loser", time=t + 1))
-            await step("BTCUSDT", 95.0, sig(f"out-{i}", Side.SELL, strategy="loser", price=95.0, time=t + 1))
+        for i in range(3):  # stop 90: 1% risk = 10 units; exit at 92 loses 80 + fees per cycle
+            await step("BTCUSDT", 100.0, sig(f"in-{i}", strategy="loser", stop=90.0, time=t + 1))
+            await step("BTCUSDT", 92.0, sig(f"out-{i}", Side.SELL, strategy="loser", price=92.0, time=t + 1))
+            if i < 2:
+                assert events == [], "not paused before the limit is crossed"
             assert (await reason(f"in-{i}"))["decision"] == "accepted"
             assert (await reason(f"out-{i}"))["decision"] == "accepted"
         cycles, _ = await host.services["trader"].cycles.query(strategy="loser")  # type: ignore[attr-defined]
         losses = [c.profit_loss for c in cycles]
-        assert len(losses) == 2 and all(pl < 0 for pl in losses) and sum(losses) <= Decimal(-200)
+        assert len(losses) == 3 and all(pl < 0 for pl in losses) and sum(losses) <= Decimal(-200)
         assert [e.action for e in events] == ["pause"] and "daily loss limit" in events[0].message
 
-        await step("BTCUSDT", 95.0, sig("in-2", strategy="loser", time=t + 1),
+        await step("BTCUSDT", 92.0, sig("in-3", strategy="loser", time=t + 1),
                    sig("fresh", strategy="newcomer", time=t + 1))
         rules = {r["name"]: r for r in host.services["risk"].rules_view()}  # type: ignore[attr-defined]
         assert rules["daily_loss_limit"]["state"] == "breached"
-        for sid in ("in-2", "fresh"):
+        for sid in ("in-3", "fresh"):
             row = await reason(sid)
             assert row["decision"] == "rejected" and "daily loss limit reached" in row["reason"], row
 
@@ -77,8 +79,7 @@ async def test_losing_streak_pauses_entries_but_exits_still_run(tmp_path: Path) 
         assert (await reason("hold-out"))["decision"] == "accepted"
         held, _ = await host.services["trader"].cycles.query(strategy="holder")  # type: ignore[attr-defined]
         assert held[0].status is CycleStatus.COMPLETED and held[0].profit_loss > 0
-        # the pause holds even though the profitable exit brought today's loss back under the limit
         rules = {r["name"]: r for r in host.services["risk"].rules_view()}  # type: ignore[attr-defined]
-        assert rules["daily_loss_limit"]["state"] == "warning" and rules["pause"]["state"] == "active"
+        assert rules["pause"]["state"] == "active"  # paused until resumed or the next UTC day
     finally:
         await host.stop()

@@ -80,15 +80,16 @@ class CoordinatorService(Service):
         if b.total_value is not None:
             self.reported_equity = b.total_value
 
-    async def equity(self) -> Decimal:
+    async def equity(self, pockets: list[Any] | None = None) -> Decimal:
         """Total portfolio value: the portfolio's last report, else the pockets' total, else the configured
         starting equity."""
         if self.reported_equity is not None:
             return self.reported_equity
-        try:
-            pockets = await self.ledger.pockets()
-        except LEDGER_ERRORS:
-            pockets = []
+        if pockets is None:
+            try:
+                pockets = await self.ledger.pockets()
+            except LEDGER_ERRORS:
+                pockets = []
         total = sum((p.current_value for p in pockets), Decimal(0))
         return total if total > 0 else self.cfg.initial_equity
 
@@ -117,7 +118,9 @@ class CoordinatorService(Service):
         log("signal " + decision, signal=s.id, symbol=s.symbol, strategy=s.strategy, reason=reason)
 
     async def _open_cycles(self, s: Signal) -> list[TradeCycle]:
-        return [c for c in await self.cycles.open_cycles() if c.symbol == s.symbol and c.strategy == s.strategy]
+        live = [st.value for st in CycleStatus if not st.is_terminal]
+        page, _ = await self.cycles.query(status=live, symbol=s.symbol, strategy=s.strategy, limit=1000)
+        return page
 
     async def _exit(self, s: Signal) -> None:
         open_ = await self._open_cycles(s)
@@ -210,8 +213,9 @@ class CoordinatorService(Service):
         br = self.breakers["ledger"]
         try:
             br.check()
-            pockets = {p.pocket_type: p for p in await self.ledger.pockets()}
+            listed = await self.ledger.pockets()
             br.success()
+            pockets = {p.pocket_type: p for p in listed}
         except LEDGER_ERRORS as exc:
             br.failure()
             await self._record(s, "failed", f"ledger unavailable: {exc!r}", stage="sizing")
@@ -223,7 +227,7 @@ class CoordinatorService(Service):
         available = pocket.available_value if pocket is not None else Decimal(0)
         sym = s.symbol.upper()
         sizing = size_entry(SizeRequest(
-            equity=await self.equity(), price=to_decimal(s.price), stop=_dec(s.stop_loss), risk_pct=self.cfg.risk_pct,
+            equity=await self.equity(listed), price=to_decimal(s.price), stop=_dec(s.stop_loss), risk_pct=self.cfg.risk_pct,
             default_stop_pct=self.cfg.default_stop_pct, available=available, fee_buffer_pct=self.cfg.fee_buffer_pct,
             max_quantity=self.cfg.max_quantity.get(sym), max_notional=self.cfg.max_notional.get(sym)),
             lambda q: self._round(s.symbol, q), self._min_notional(s.symbol))
