@@ -65,6 +65,7 @@ class SpillLog:
         self.spilled_total = 0
         self._sync = _SyncState()
         self._sync_task: asyncio.Task[None] | None = None
+        self._idx_task: asyncio.Task[None] | None = None
         self._loop_time_indexed = 0.0
         self._recover()
         self._f = open(self.log_path, "ab")  # noqa: SIM115 - held open for the life of the route
@@ -182,10 +183,14 @@ class SpillLog:
             self._compact()
 
     async def write_index(self) -> None:
+        """Persist forwarded_seq. One write at a time; a cancelled caller does not abort the write (the thread
+        finishes and the next call, e.g. close(), waits for it), so the index never goes backwards."""
+        while self._idx_task is not None:
+            await asyncio.gather(asyncio.shield(self._idx_task), return_exceptions=True)
         seq = self.forwarded_seq
-        if seq == self.indexed_seq:
+        if seq <= self.indexed_seq:
             return
-        tmp = self.idx_path.with_suffix(".idx.tmp")
+        tmp = self.idx_path.with_suffix(f".idx.{os.getpid()}.tmp")
 
         def write() -> None:
             with open(tmp, "w") as f:
@@ -194,9 +199,16 @@ class SpillLog:
                 os.fsync(f.fileno())
             os.replace(tmp, self.idx_path)
 
-        await asyncio.to_thread(write)
-        self.indexed_seq = seq
-        self._loop_time_indexed = asyncio.get_running_loop().time()
+        async def run() -> None:
+            try:
+                await asyncio.to_thread(write)
+                self.indexed_seq = max(self.indexed_seq, seq)
+                self._loop_time_indexed = asyncio.get_running_loop().time()
+            finally:
+                self._idx_task = None
+
+        self._idx_task = asyncio.create_task(run())
+        await asyncio.shield(self._idx_task)
 
     def _compact(self) -> None:
         """Everything forwarded: empty the log (seq keeps counting; the index stays valid)."""
