@@ -101,8 +101,9 @@ def build_router(svc: "TraderService") -> APIRouter:
             for value, check in ((body.quantity, rules.round_quantity), (body.price, rules.round_price)):
                 if value is not None and check(value) != value:
                     name = "quantity" if check == rules.round_quantity else "price"
-                    grid = rules.step_size if name == "quantity" else rules.tick_size
-                    raise HTTPException(422, f"{name} {value} is not on the {grid} grid (nearest valid: {check(value)})")
+                    grid = f"step size {rules.step_size}" if name == "quantity" else f"tick size {rules.tick_size}"
+                    raise HTTPException(422, f"{name} {value} is not a multiple of the {grid} "
+                                             f"(nearest valid: {check(value).normalize():f})")
             try:
                 entry_order(req, rules, core.last_price.get(sym), "check", "check", 0)
             except BinanceError as exc:
