@@ -88,6 +88,8 @@ class RedisBus:
             raise ValueError(f"partitions must be >= 1, got {partitions}")
         if maxlen < 1:
             raise ValueError(f"maxlen must be >= 1, got {maxlen}")
+        if batch < 1:
+            raise ValueError(f"batch must be >= 1, got {batch}")
         if block_ms < 1 or lease_ms < 50:
             raise ValueError(f"block_ms must be >= 1 and lease_ms >= 50 (got {block_ms}, {lease_ms})")
         self.url = url
@@ -108,7 +110,7 @@ class RedisBus:
         self._streams: set[str] = set()
         self._closed = False
         self._closing = False
-        self.reclaimed = 0  # entries taken over from dead consumers (XAUTOCLAIM), for health and tests
+        self.reclaimed = 0  # entries taken over from dead consumers (XPENDING + XCLAIM), for health and tests
 
     # --- connection ------------------------------------------------------------------------------------
     @property
