@@ -15,7 +15,7 @@ from decimal import ROUND_DOWN, Decimal
 import msgspec
 
 from roottrading.domain import Side
-from roottrading.risk.rules import RiskRules
+from roottrading.risk.rules import RiskRules, TradingHoursRule
 from roottrading.risk.state import RiskState
 
 QTY_QUANTUM = Decimal("0.00000001")
@@ -251,10 +251,7 @@ def _refuse(action: str, rule: str, reason: str) -> RiskDecision:
     return RiskDecision(allowed=False, action=action, quantity=Decimal(0), reasons=[f"{rule}: {reason}"], rule=rule)
 
 
-def _in_hours(now_ms: int, th: object) -> bool:
-    from roottrading.risk.rules import TradingHoursRule
-
-    assert isinstance(th, TradingHoursRule)
+def _in_hours(now_ms: int, th: TradingHoursRule) -> bool:
     t = dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.UTC)
     if t.weekday() not in th.weekdays:
         return False

@@ -25,7 +25,7 @@ from roottrading.domain.money import to_decimal
 from roottrading.risk import OrderIntent
 from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.services.coordinator import filters as f
-from roottrading.services.coordinator.breaker import CircuitBreaker
+from roottrading.services.coordinator.breaker import CircuitBreaker, CircuitOpen
 from roottrading.services.coordinator.config import load_config
 from roottrading.services.coordinator.risk_client import RiskClient, RiskUnavailable
 from roottrading.services.coordinator.sizing import SizeRequest, Sizing, fixed_step_rounder, size_entry
@@ -220,7 +220,7 @@ class CoordinatorService(Service):
             br.failure()
             await self._record(s, "failed", f"ledger unavailable: {exc!r}", stage="sizing")
             return None
-        except Exception as exc:  # CircuitOpen
+        except CircuitOpen as exc:
             await self._record(s, "rejected", str(exc), stage="breaker")
             return None
         pocket = pockets.get(self.cfg.pocket)
