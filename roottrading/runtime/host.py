@@ -36,7 +36,7 @@ class Host:
         names = service_names or DEFAULT_ORDER
         self.names = sorted(names, key=lambda n: DEFAULT_ORDER.index(n) if n in DEFAULT_ORDER else len(DEFAULT_ORDER))
         if bus is None:
-            kw = {"prefix": settings.bus_prefix} if settings.bus_url.startswith(("redis", "rediss")) else {}
+            kw = {"prefix": settings.bus_prefix} if settings.bus_url.startswith(("redis", "rediss", "nats")) else {}
             bus = create_bus(settings.bus_url, **kw)
         self.bus = bus
         self.db = db or Database(settings.database_url)

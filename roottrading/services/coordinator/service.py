@@ -63,7 +63,26 @@ class CoordinatorService(Service):
         self._lock = asyncio.Lock()
 
     def consumes(self) -> list[Consumes]:
-        return [Consumes(m.SIGNALS, self.on_signal), Consumes(m.PORTFOLIO_BALANCES, self.on_balances)]
+        return [Consumes(m.SIGNALS, self.on_signal), Consumes(m.PORTFOLIO_BALANCES, self.on_balances),
+                Consumes(m.CYCLE_UPDATES, self.on_cycle)]
+
+    async def on_cycle(self, msg: m.Message) -> None:
+        """Settle the reservation this coordinator made: consumed when the entry fills, released (with the
+        cycle's PnL) when the cycle ends, whatever the outcome. The ledger is idempotent, so redelivered or
+        repeated cycle updates move no money twice."""
+        c: TradeCycle = msg.payload
+        if not c.reservation_id:
+            return
+        try:
+            if c.status is CycleStatus.ACTIVE and c.entry_price is not None and c.quantity > 0:
+                await self.ledger.consume(c.reservation_id, c.entry_price * c.quantity + c.fees)
+            elif c.status.is_terminal:
+                await self.ledger.release(c.reservation_id, f"cycle {c.status.value.lower()}",
+                                          pnl=c.profit_loss or Decimal(0))
+        except LEDGER_ERRORS as exc:  # retried by the bus; reconciliation is the last resort
+            self.log.error("reservation settlement failed", reservation=c.reservation_id, cycle=c.id,
+                           error=repr(exc))
+            raise
 
     async def start(self) -> None:
         try:
