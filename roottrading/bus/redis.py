@@ -211,6 +211,8 @@ class RedisBus:
     # --- subscribe -------------------------------------------------------------------------------------
     async def subscribe(self, topic: str, group: str, handler: Handler, *, consumer: str | None = None
                         ) -> RedisSubscription:
+        """Join `group` on every partition stream of `topic` (created at id 0). `consumer` names this member in
+        XPENDING; it must be unique among live members (default: group + random suffix)."""
         if self._closed:
             raise RuntimeError("bus is closed")
         m.schema_for(topic)  # a clear error now for an undeclared topic, not a dead letter per message
