@@ -10,6 +10,8 @@ SERVICES: dict[str, str] = {
     "logger": "roottrading.services.logger.service:LoggerService",
     "scheduler": "roottrading.services.scheduler.service:SchedulerService",
     "replay": "roottrading.services.replay.service:ReplayService",
+    "gateway": "roottrading.services.gateway.service:GatewayService",
+    "market": "roottrading.services.market.service:MarketService",
     "analyzer": "roottrading.services.analyzer.service:AnalyzerService",
     "risk": "roottrading.services.risk.service:RiskService",
     "coordinator": "roottrading.services.coordinator.service:CoordinatorService",
@@ -21,7 +23,10 @@ SERVICES: dict[str, str] = {
 }
 
 # Order matters at start-up: consumers of a topic start before its producers (market data last).
-DEFAULT_ORDER = ["logger", "stream", "portfolio", "pnl", "trader", "risk", "coordinator", "analyzer", "scheduler", "replay"]
+# `replay` is not started by default (backtests and tests name it; unlisted names start last): the gateway
+# is the market-data source of `up` and `demo`.
+DEFAULT_ORDER = ["logger", "stream", "portfolio", "pnl", "trader", "risk", "coordinator", "analyzer", "scheduler",
+                 "market", "gateway"]
 
 
 def load_service(name: str) -> type[Service]:
