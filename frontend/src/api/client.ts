@@ -66,6 +66,9 @@ export async function api<T>(path: string, init: RequestInit & { json?: unknown 
     const msg = typeof detail === 'string' ? detail : detail ? JSON.stringify(detail) : res.statusText
     throw new ApiError(res.status, msg || `HTTP ${res.status}`, path)
   }
+  // The server's SPA fallback answers unknown paths with index.html: for the API that means "no such route".
+  const type = res.headers.get('content-type') ?? ''
+  if (text && !type.includes('json')) throw new ApiError(404, 'route not found on this server', path)
   return body as T
 }
 

@@ -23,7 +23,7 @@ export const keys = {
   pockets: ['portfolio', 'pockets'] as const,
   performance: (period: string) => ['portfolio', 'performance', period] as const,
   riskRules: ['risk', 'rules'] as const,
-  strategies: ['strategies'] as const,
+  strategies: (symbol?: string) => ['strategies', symbol ?? ''] as const,
   symbols: ['market', 'symbols'] as const,
   candles: (symbol: string, interval: string) => ['market', 'candles', symbol, interval] as const,
   liveCandles: (symbol: string) => ['live-candles', symbol] as const,
@@ -67,8 +67,8 @@ export const usePerformance = (period: string) =>
   useQuery({ queryKey: keys.performance(period), queryFn: () => api<Performance>(`/api/portfolio/performance/${period}`) })
 export const useRiskRules = () =>
   useQuery({ queryKey: keys.riskRules, queryFn: () => api<RiskRule[] | { rules: RiskRule[] }>('/api/risk/rules') })
-export const useStrategies = () =>
-  useQuery({ queryKey: keys.strategies, queryFn: () => api<StrategyInfo[]>('/api/analyzer/strategies') })
+export const useStrategies = (symbol?: string) =>
+  useQuery({ queryKey: keys.strategies(symbol), queryFn: () => api<StrategyInfo[]>(`/api/analyzer/strategies${qs({ symbol })}`) })
 export const useSymbols = () =>
   useQuery({ queryKey: keys.symbols, queryFn: () => api<SymbolInfo[] | { symbols: SymbolInfo[] }>('/api/market/symbols') })
 export const useCandles = (symbol: string, interval: string) =>

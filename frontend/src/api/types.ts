@@ -135,12 +135,16 @@ export interface RiskRule {
   [k: string]: unknown
 }
 
+/** A parameter is either a bare value or a described one ({value, low, high, step, type, choices, doc}). */
+export interface ParamSpec { value?: unknown; default?: unknown; low?: number | null; high?: number | null; step?: number | null; type?: string; choices?: unknown[] | null; doc?: string }
 export interface StrategyInfo {
   name: string
   enabled: boolean
   params: Record<string, unknown>
   param_ranges?: Record<string, unknown>
   symbols?: string[]
+  doc?: string
+  style?: string
 }
 
 export interface SymbolInfo { symbol: string; [k: string]: unknown }

@@ -1,0 +1,58 @@
+/**
+ * Features backed by routes other engineers are still writing. Each test is written against the documented
+ * API; a test is marked fixme only while its route is missing from the server (named in the comment).
+ */
+import { expect, test } from '@playwright/test'
+import { setToken, shot } from './helpers'
+
+// FIXME: POST /api/trader/order and DELETE /api/trader/order/{order_id} are not on the server yet (405/404).
+test.fixme('a manual LIMIT order is placed and cancelled', async ({ page, request }) => {
+  await page.goto('/orders')
+  await setToken(page)
+  const form = page.getByTestId('order-form')
+  await form.getByLabel('Type').selectOption('LIMIT')
+  await form.getByLabel('Quantity').fill('0.001')
+  // far below the market so it rests on the book
+  await form.getByLabel('Price').fill('1000')
+  await form.getByRole('button', { name: /^Buy / }).click()
+  await expect(form.getByRole('status')).toContainText('Order', { timeout: 15_000 })
+  const open = page.getByTestId('open-orders')
+  const row = open.locator('tbody tr').first()
+  await expect(row).toBeVisible()
+  const id = await row.getAttribute('data-row')
+  await shot(page, 'orders-open')
+  await row.getByRole('button', { name: 'Cancel' }).click()
+  await expect(open.locator(`tr[data-row="${id}"]`)).toHaveCount(0)
+  const orders = await (await request.get('/api/trader/orders?limit=200')).json()
+  expect(orders.find((o: { client_order_id: string }) => o.client_order_id === id)?.status).toBe('CANCELED')
+})
+
+test('overview shows portfolio value, balances and pockets', async ({ page }) => {
+  await page.goto('/')
+  await expect(page.getByTestId('stat-value')).not.toContainText('—')
+  await expect(page.getByTestId('balances').locator('tbody tr').first()).toBeVisible()
+  await expect(page.getByTestId('pockets')).toContainText('active')
+})
+
+test('risk page lists every rule with its live state', async ({ page }) => {
+  await page.goto('/risk')
+  await expect(page.getByTestId('risk-rules').locator('tbody tr').first()).toBeVisible()
+  await shot(page, 'risk')
+})
+
+// FIXME: GET /api/market/candles (and /api/market/symbols) are not on the server yet: no market service.
+test.fixme('market chart loads candle history', async ({ page }) => {
+  await page.goto('/market')
+  await expect(page.getByText('history + live')).toBeVisible()
+})
+
+test('a strategy can be disabled and re-enabled', async ({ page }) => {
+  await page.goto('/strategies')
+  await setToken(page)
+  const card = page.locator('[data-testid^="strategy-"]').first()
+  await expect(card).toBeVisible()
+  await card.getByRole('button', { name: 'Disable' }).click()
+  await expect(card.getByText('DISABLED')).toBeVisible()
+  await card.getByRole('button', { name: 'Enable' }).click()
+  await expect(card.getByText('ENABLED')).toBeVisible()
+})
