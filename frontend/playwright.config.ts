@@ -40,7 +40,8 @@ export default defineConfig({
     command: `.venv/bin/roottrading demo --port ${PORT} --speed 6`,
     cwd: '..',
     url: `http://127.0.0.1:${PORT}/api/health`,
-    reuseExistingServer: false,
+    // E2E_REUSE_SERVER=1: test a platform you started yourself on the same port (same token)
+    reuseExistingServer: !!process.env.E2E_REUSE_SERVER,
     timeout: 90_000,
     stdout: 'ignore',
     stderr: 'ignore',

@@ -26,7 +26,7 @@ export function DataTable<T>({ rows, columns, rowKey, empty = 'No rows.', onRowC
         <thead>
           <tr className="border-b border-line text-[11px] uppercase tracking-wider text-slate-500">
             {columns.map((c) => (
-              <th key={c.key} className={`px-4 py-2 font-medium ${c.hideOnMobile ? 'hidden md:table-cell' : ''} ${c.className ?? ''}`}>{c.header}</th>
+              <th key={c.key} className={`whitespace-nowrap px-3 py-2 font-medium first:pl-4 last:pr-4 ${c.hideOnMobile ? 'hidden md:table-cell' : ''} ${c.className ?? ''}`}>{c.header}</th>
             ))}
           </tr>
         </thead>
@@ -37,7 +37,7 @@ export function DataTable<T>({ rows, columns, rowKey, empty = 'No rows.', onRowC
               <tr key={k} data-row={k} onClick={onRowClick ? () => onRowClick(r) : undefined}
                 className={`border-b border-line/60 last:border-0 ${onRowClick ? 'cursor-pointer hover:bg-slate-800/40' : ''} ${selectedKey === k ? 'bg-sky-500/10' : ''}`}>
                 {columns.map((c) => (
-                  <td key={c.key} className={`num px-4 py-2 ${c.hideOnMobile ? 'hidden md:table-cell' : ''} ${c.className ?? ''}`}>{c.cell(r)}</td>
+                  <td key={c.key} className={`num whitespace-nowrap px-3 py-2 first:pl-4 last:pr-4 ${c.hideOnMobile ? 'hidden md:table-cell' : ''} ${c.className ?? ''}`}>{c.cell(r)}</td>
                 ))}
               </tr>
             )

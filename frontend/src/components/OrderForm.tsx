@@ -10,7 +10,8 @@ export function OrderForm({ symbols, filters, refPrice }: { symbols: string[]; f
   const [d, setD] = useState<OrderDraft>({ symbol: symbols[0] ?? '', side: 'BUY', type: 'MARKET', quantity: '', quote_quantity: '', price: '' })
   const [touched, setTouched] = useState(false)
   const symbol = d.symbol || symbols[0] || ''
-  const f = filters[symbol]
+  const raw = filters[symbol]
+  const f = raw && [raw.minQty, raw.stepSize, raw.tickSize, raw.minNotional, raw.minPrice].some((x) => x !== undefined) ? raw : undefined
   const errors = validateOrder({ ...d, symbol }, f, refPrice?.(symbol))
   const place = useAction((body: Record<string, string>) => api<Order>('/api/trader/order', { method: 'POST', json: body }), [['orders'], ['cycles'], ['trades']])
   const set = (k: keyof OrderDraft) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => setD({ ...d, [k]: e.target.value })

@@ -49,7 +49,7 @@ export default function Market() {
   const last = candles.at(-1)
   const prev = candles.at(-2)
   const change = last && prev ? ((last.close - prev.close) / prev.close) * 100 : undefined
-  const histMissing = hist.error && !hist.data
+  const histMissing = (hist.error && !hist.data) || (Array.isArray(hist.data) && hist.data.length === 0)
 
   return (
     <div className="space-y-4" data-testid="page-market">
@@ -79,12 +79,12 @@ export default function Market() {
         </div>}>
         {hist.isPending && !live.data.length ? <Loading label="Loading candles…" /> : candles.length === 0 ? (
           <div className="space-y-3 py-8 text-center text-sm text-slate-500">
-            {histMissing && <ErrorState error={hist.error} what="Candle history" />}
+            {hist.error && !hist.data && <ErrorState error={hist.error} what="Candle history" />}
             <p>Waiting for candles from the live stream…</p>
           </div>
         ) : (
           <>
-            {histMissing && <p className="mb-2 text-xs text-slate-500">Candle history is not available on this server yet; showing candles received live since this page opened.</p>}
+            {histMissing && <p className="mb-2 text-xs text-slate-500">No stored candle history for this symbol yet; showing candles received live since the dashboard opened.</p>}
             <Suspense fallback={<Loading label="Loading chart…" />}><CandleChart candles={candles} overlays={overlays} markers={markers} /></Suspense>
           </>
         )}
