@@ -44,6 +44,24 @@ class FakeBinanceConfig:
     fault_ban_s: float = 1.0  # length of a randomly injected 418 ban
     ws_ping_interval_s: float = 20.0  # protocol-level pings sent by the server (uvicorn)
     ws_queue_size: int = 10_000  # per-connection backlog; a client slower than this is disconnected
+    # --- trading side (fake_binance.trading; used only when its extension is installed) ----------------
+    api_key: str | None = None  # the one funded account; None: generated at start (printed by the CLI)
+    api_secret: str | None = None
+    balances: dict[str, str] = field(default_factory=lambda: {"USDT": "10000", "BTC": "1"})
+    state_file: str | None = None  # engine snapshot (JSON): restored at start, written on every change
+    maker_fee: str = "0.001"
+    taker_fee: str = "0.001"
+    order_limit_10s: int = 100  # Binance ORDERS rate limits (per account), answered with -1015
+    order_limit_1d: int = 200_000
+    listen_key_ttl_s: float = 3600.0  # a listenKey expires this long after its last keepalive
+    clock_skew_ms: int = 0  # the trading side's clock = wall clock + skew (timestamp/recvWindow checks)
+    # trading faults
+    order_timeout_prob: float = 0.0  # accept the order, then answer only after order_timeout_s
+    order_timeout_s: float = 12.0  # longer than the client's timeout: the client never sees the answer
+    order_5xx_prob: float = 0.0  # accept the order, then answer HTTP 500 (outcome unknown to the client)
+    timestamp_error_prob: float = 0.0  # answer -1021 to a signed request (before executing it)
+    insufficient_balance_prob: float = 0.0  # reject a new order with -2010 insufficient balance
+    user_stream_drop_every_s: float | None = None  # close every user-data WebSocket every N s
 
     def validate(self) -> None:
         from roottrading.domain.market import INTERVAL_MS
@@ -57,6 +75,7 @@ class FakeBinanceConfig:
         if self.updates_per_candle < 1:
             raise ValueError("updates_per_candle must be >= 1")
         for name in ("malformed_prob", "duplicate_prob", "out_of_order_prob", "rest_429_prob",
-                     "rest_418_prob", "rest_5xx_prob"):
+                     "rest_418_prob", "rest_5xx_prob", "order_timeout_prob", "order_5xx_prob",
+                     "timestamp_error_prob", "insufficient_balance_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1]")
