@@ -97,6 +97,7 @@ class GatewayService(Service):
         self._tasks: list[asyncio.Task[Any]] = []
         self._gap_task: asyncio.Task[None] | None = None
         self._dirty_ticks: set[str] = set()
+        self._closing = False
         self._started_at = time.monotonic()
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -120,8 +121,17 @@ class GatewayService(Service):
                       rest=s.binance_rest_url)
 
     async def stop(self) -> None:
+        """Stop intake, then let the flusher store and publish what it already took (a candle written but
+        not published would never be published: the next start resumes after the stored watermark)."""
         if self.client is not None:
             await self.client.stop()
+        for t in ([self._gap_task] if self._gap_task else []) + self._tasks[2:]:
+            t.cancel()  # no new backfill or exchange-info request
+        self._closing = True
+        self._wake.set()
+        if self._tasks:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._tasks[0]), 10)
         tasks = [*self._tasks, *([self._gap_task] if self._gap_task else [])]
         for t in tasks:
             t.cancel()
@@ -201,7 +211,7 @@ class GatewayService(Service):
 
     # --- ordered output -------------------------------------------------------------------------------
     async def _flush_loop(self) -> None:
-        while True:
+        while not (self._closing and not self._inbox):
             await self._wake.wait()
             self._wake.clear()
             while self._inbox:
@@ -240,6 +250,8 @@ class GatewayService(Service):
             st.last_published_open_time = c.open_time
 
     def _watch_gaps(self) -> None:
+        if self._closing:
+            return
         if any(seq.pending for seq in self.seqs.values()) and (self._gap_task is None or self._gap_task.done()):
             self._gap_task = asyncio.create_task(self._heal_gaps(), name="gateway:gap")
 
