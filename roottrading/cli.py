@@ -71,13 +71,20 @@ def service(name: Annotated[str, typer.Argument(help="gateway, analyzer, trader,
 
 @app.command()
 def demo(port: Annotated[Optional[int], typer.Option(help="HTTP port")] = None,
-         speed: Annotated[float, typer.Option(help="replayed candles per second")] = 20.0) -> None:
-    """Demo mode offline: the platform on a replay of bundled real market data, simulated orders."""
-    from roottrading.clock import SimClock
+         speed: Annotated[float, typer.Option(help="replayed candles per second and symbol")] = 20.0) -> None:
+    """Demo mode offline: a local fake Binance replays bundled real market data; the real gateway reads it
+    over WebSockets; simulated orders; the replayed market time drives the platform's clock."""
+    from roottrading.runtime.logsetup import configure_logging
+    from roottrading.services.gateway.demo import run_demo
 
     settings = _settings(trading_mode="demo", database_url=None)
-    # the replayed market's time drives the clock, so signals, orders and cycles line up with the candles
-    _serve(settings, None, port=port, extras={"replay_speed": speed}, clock=SimClock())
+    configure_logging(settings.log_level, settings.log_json)
+    port = port or settings.http_port
+    try:
+        asyncio.run(run_demo(settings, port=port, candles_per_s=speed,
+                             on_ready=lambda host: _banner(settings, host.api_token, host.token_created, port)))
+    except KeyboardInterrupt:
+        pass
 
 
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}

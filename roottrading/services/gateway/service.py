@@ -276,7 +276,8 @@ class GatewayService(Service):
             return book
         if book is None:
             return trade
-        return Tick(symbol=sym, time=max(trade.time, book.time), price=trade.price, quantity=trade.quantity,
+        # the trade's exchange time: spot bookTicker carries none (its time is our receive time)
+        return Tick(symbol=sym, time=trade.time, price=trade.price, quantity=trade.quantity,
                     bid=book.bid, ask=book.ask, trade_id=trade.trade_id, is_buyer_maker=trade.is_buyer_maker)
 
     async def _tick_loop(self) -> None:
