@@ -68,6 +68,7 @@ class TradingAccount:
                                     start_time=market.now_ms)
             for sym, price in market.last_price.items():  # a price before the first replayed trade
                 bid, ask = market.book[sym]
+                self.engine.on_trade(sym, market.now_ms, Decimal(repr(price)))
                 self.engine.on_book(sym, market.now_ms, Decimal(repr(bid)), Decimal(repr(ask)))
         self.listen_keys: dict[str, float] = {}  # key -> expiry (wall clock s)
         self.cancel_ids: dict[int, str] = {}  # order id -> client id of the cancel request (executionReport c)
