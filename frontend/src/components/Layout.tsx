@@ -55,11 +55,11 @@ export function Layout() {
       </aside>
       <div className="flex min-w-0 flex-1 flex-col">
         <header className="sticky top-0 z-20 border-b border-line bg-bg/90 backdrop-blur">
-          <div className="flex h-14 items-center justify-between gap-3 px-4">
+          <div className="flex min-h-14 flex-wrap items-center justify-between gap-x-3 gap-y-2 px-4 py-2">
             <div className="flex items-center gap-2 md:hidden">
               <span className="grid h-7 w-7 place-items-center rounded-md bg-gradient-to-br from-emerald-400 to-sky-500 text-xs font-black text-slate-950">RT</span>
             </div>
-            <StatusStrip />
+            <div className="order-3 w-full sm:order-none sm:w-auto"><StatusStrip /></div>
             <TokenField />
           </div>
           <nav className="flex gap-1 overflow-x-auto border-t border-line px-2 py-1.5 md:hidden" aria-label="Main mobile">

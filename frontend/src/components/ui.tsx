@@ -6,7 +6,7 @@ export function Card({ title, actions, children, className = '', testId }: {
   title?: ReactNode; actions?: ReactNode; children: ReactNode; className?: string; testId?: string
 }) {
   return (
-    <section data-testid={testId} className={`rounded-lg border border-line bg-panel/80 shadow-sm ${className}`}>
+    <section data-testid={testId} className={`min-w-0 rounded-lg border border-line bg-panel/80 shadow-sm ${className}`}>
       {(title || actions) && (
         <header className="flex items-center justify-between gap-2 border-b border-line px-4 py-2.5">
           <h2 className="text-xs font-semibold uppercase tracking-wider text-slate-400">{title}</h2>
@@ -120,7 +120,8 @@ export function ActionMessage({ error, success }: { error?: unknown; success?: R
   return null
 }
 
-export const inputCls = 'w-full rounded-md border border-line bg-panel2 px-2.5 py-1.5 text-sm text-slate-100 placeholder:text-slate-600 focus:border-sky-500 focus:outline-none'
+export const inputBase = 'rounded-md border border-line bg-panel2 px-2.5 py-1.5 text-sm text-slate-100 placeholder:text-slate-600 focus:border-sky-500 focus:outline-none'
+export const inputCls = `${inputBase} w-full`
 
 export function Field({ label, error, children, htmlFor }: { label: string; error?: string; children: ReactNode; htmlFor?: string }) {
   return (

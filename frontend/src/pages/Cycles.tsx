@@ -5,7 +5,7 @@ import { useAction, useCycles, useOrders, useTrades } from '../api/hooks'
 import type { Cycle } from '../api/types'
 import { DataTable, Pager } from '../components/DataTable'
 import { PageTitle } from '../components/Layout'
-import { ActionMessage, Button, Card, inputCls, QueryView, StatusBadge } from '../components/ui'
+import { ActionMessage, Button, Card, inputBase, QueryView, StatusBadge } from '../components/ui'
 import { fmtNum, fmtQty, fmtSigned, fmtTime, pnlClass, shortId } from '../lib/format'
 
 const STATUSES = ['', 'INITIATING,WAITING_ENTRY,ACTIVE,WAITING_EXIT', 'ACTIVE', 'COMPLETED', 'CANCELED', 'FAILED']
@@ -44,11 +44,11 @@ export function Cycles() {
       <div className="grid gap-4 2xl:grid-cols-3">
         <Card title="Trade cycles" className="2xl:col-span-2" actions={
           <div className="flex flex-wrap gap-2">
-            <select aria-label="status filter" className={`${inputCls} w-auto`} value={status} onChange={(e) => reset(() => setStatus(e.target.value))}>
+            <select aria-label="status filter" className={`${inputBase} w-auto`} value={status} onChange={(e) => reset(() => setStatus(e.target.value))}>
               {STATUSES.map((s) => <option key={s} value={s}>{s === '' ? 'All statuses' : s.includes(',') ? 'Open' : s}</option>)}
             </select>
-            <input aria-label="symbol filter" placeholder="Symbol" className={`${inputCls} w-28`} value={symbol} onChange={(e) => reset(() => setSymbol(e.target.value))} />
-            <input aria-label="strategy filter" placeholder="Strategy" className={`${inputCls} w-28`} value={strategy} onChange={(e) => reset(() => setStrategy(e.target.value))} />
+            <input aria-label="symbol filter" placeholder="Symbol" className={`${inputBase} w-28`} value={symbol} onChange={(e) => reset(() => setSymbol(e.target.value))} />
+            <input aria-label="strategy filter" placeholder="Strategy" className={`${inputBase} w-28`} value={strategy} onChange={(e) => reset(() => setStrategy(e.target.value))} />
           </div>}>
           <QueryView q={q} what="Cycles" isEmpty={() => false}>
             {(p) => <>

@@ -1,7 +1,7 @@
 import { lazy, Suspense, useMemo, useState } from 'react'
 import { useCandles, useCycles, useLiveCandles } from '../api/hooks'
 import { PageTitle } from '../components/Layout'
-import { Card, ErrorState, inputCls, Loading, Stat } from '../components/ui'
+import { Card, ErrorState, inputBase, Loading, Stat } from '../components/ui'
 import { INTERVAL_MS, mergeSeries, resample } from '../lib/candles'
 import { fmtNum, num, pnlClass } from '../lib/format'
 import { ema, sma } from '../lib/indicators'
@@ -54,7 +54,7 @@ export default function Market() {
   return (
     <div className="space-y-4" data-testid="page-market">
       <PageTitle title="Market" sub="Candles with client-side SMA/EMA and the entries/exits of trade cycles." actions={<>
-        <select aria-label="symbol" className={`${inputCls} w-auto`} value={sym} onChange={(e) => setSymbol(e.target.value)}>
+        <select aria-label="symbol" className={`${inputBase} w-auto`} value={sym} onChange={(e) => setSymbol(e.target.value)}>
           {symbols.map((s) => <option key={s}>{s}</option>)}
         </select>
         <div className="flex rounded-md ring-1 ring-line" role="group" aria-label="timeframe">
@@ -73,9 +73,9 @@ export default function Market() {
       <Card title={`${sym} · ${interval}`} actions={
         <div className="flex flex-wrap items-center gap-3 text-xs text-slate-400">
           <label className="flex items-center gap-1"><input type="checkbox" checked={showSma} onChange={(e) => setShowSma(e.target.checked)} />
-            <span className="text-amber-400">SMA</span><input aria-label="SMA period" type="number" min={2} max={500} value={smaP} onChange={(e) => setSmaP(Math.max(2, num(e.target.value) || 2))} className={`${inputCls} w-14 py-0.5 text-xs`} /></label>
+            <span className="text-amber-400">SMA</span><input aria-label="SMA period" type="number" min={2} max={500} value={smaP} onChange={(e) => setSmaP(Math.max(2, num(e.target.value) || 2))} className={`${inputBase} w-14 py-0.5 text-xs`} /></label>
           <label className="flex items-center gap-1"><input type="checkbox" checked={showEma} onChange={(e) => setShowEma(e.target.checked)} />
-            <span className="text-sky-400">EMA</span><input aria-label="EMA period" type="number" min={2} max={500} value={emaP} onChange={(e) => setEmaP(Math.max(2, num(e.target.value) || 2))} className={`${inputCls} w-14 py-0.5 text-xs`} /></label>
+            <span className="text-sky-400">EMA</span><input aria-label="EMA period" type="number" min={2} max={500} value={emaP} onChange={(e) => setEmaP(Math.max(2, num(e.target.value) || 2))} className={`${inputBase} w-14 py-0.5 text-xs`} /></label>
         </div>}>
         {hist.isPending && !live.data.length ? <Loading label="Loading candles…" /> : candles.length === 0 ? (
           <div className="space-y-3 py-8 text-center text-sm text-slate-500">

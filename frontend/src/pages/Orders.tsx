@@ -17,7 +17,7 @@ const orderColumns = (extra?: (o: Order) => React.ReactNode) => [
   { key: 'sym', header: 'Symbol', cell: (o: Order) => <span className="font-medium text-slate-100">{o.symbol}</span> },
   { key: 'side', header: 'Side', cell: (o: Order) => <StatusBadge status={o.side} /> },
   { key: 'type', header: 'Type', cell: (o: Order) => o.type, hideOnMobile: true },
-  { key: 'price', header: 'Price', cell: (o: Order) => fmtQty(o.price), className: 'text-right' },
+  { key: 'price', header: 'Price', cell: (o: Order) => fmtQty(o.price ?? (Number(o.executed_quantity) > 0 ? Number(o.cumulative_quote) / Number(o.executed_quantity) : null), 4), className: 'text-right' },
   { key: 'qty', header: 'Filled / Qty', cell: (o: Order) => `${fmtQty(o.executed_quantity)} / ${fmtQty(o.quantity)}`, className: 'text-right' },
   { key: 'quote', header: 'Quote', cell: (o: Order) => fmtNum(o.cumulative_quote), className: 'text-right', hideOnMobile: true },
   { key: 'status', header: 'Status', cell: (o: Order) => <StatusBadge status={o.status} /> },

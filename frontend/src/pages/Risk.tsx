@@ -4,7 +4,7 @@ import { useAction, useRiskRules, useTraderHealth } from '../api/hooks'
 import type { RiskRule } from '../api/types'
 import { DataTable } from '../components/DataTable'
 import { PageTitle } from '../components/Layout'
-import { ActionMessage, Badge, Button, Card, inputCls, QueryView, StatusBadge } from '../components/ui'
+import { ActionMessage, Badge, Button, Card, inputBase, QueryView, StatusBadge } from '../components/ui'
 
 const show = (v: unknown) => (v === null || v === undefined ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v))
 
@@ -39,7 +39,7 @@ export function Risk() {
           {!confirm ? <Button variant="danger" onClick={() => setConfirm(true)}>Activate kill switch…</Button> : (
             <div className="flex flex-wrap items-center gap-2 rounded-md bg-rose-500/10 p-3 ring-1 ring-rose-500/30" role="dialog" aria-label="confirm kill switch">
               <span className="text-sm text-rose-200">Type <b>KILL</b> to confirm:</span>
-              <input aria-label="confirmation" className={`${inputCls} w-24`} value={typed} onChange={(e) => setTyped(e.target.value)} />
+              <input aria-label="confirmation" className={`${inputBase} w-24`} value={typed} onChange={(e) => setTyped(e.target.value)} />
               <Button variant="danger" disabled={typed !== 'KILL' || kill.isPending} onClick={() => { kill.mutate(); setConfirm(false); setTyped('') }}>Confirm</Button>
               <Button variant="ghost" onClick={() => { setConfirm(false); setTyped('') }}>Cancel</Button>
             </div>

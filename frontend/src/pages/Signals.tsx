@@ -3,7 +3,7 @@ import { useDecisions, useSignals } from '../api/hooks'
 import type { Decision, Signal } from '../api/types'
 import { DataTable } from '../components/DataTable'
 import { PageTitle } from '../components/Layout'
-import { Badge, Card, inputCls, QueryView, StatusBadge } from '../components/ui'
+import { Badge, Card, inputBase, QueryView, StatusBadge } from '../components/ui'
 import { fmtQty, fmtTime } from '../lib/format'
 
 const STRENGTHS = ['WEAK', 'MODERATE', 'STRONG', 'VERY_STRONG'] as const
@@ -34,13 +34,13 @@ export function Signals() {
       <PageTitle title="Signals" sub="Live strategy signals and the coordinator's decision on each: traded, or why not." />
       <Card title="Signal feed" actions={
         <div className="flex flex-wrap gap-2">
-          <input aria-label="symbol" placeholder="Symbol" className={`${inputCls} w-28`} value={symbol} onChange={(e) => setSymbol(e.target.value)} />
-          <input aria-label="strategy" list="strategy-names" placeholder="Strategy" className={`${inputCls} w-32`} value={strategy} onChange={(e) => setStrategy(e.target.value)} />
+          <input aria-label="symbol" placeholder="Symbol" className={`${inputBase} w-28`} value={symbol} onChange={(e) => setSymbol(e.target.value)} />
+          <input aria-label="strategy" list="strategy-names" placeholder="Strategy" className={`${inputBase} w-32`} value={strategy} onChange={(e) => setStrategy(e.target.value)} />
           <datalist id="strategy-names">{strategies.map((s) => <option key={s} value={s} />)}</datalist>
-          <select aria-label="minimum strength" className={`${inputCls} w-auto`} value={minStrength} onChange={(e) => setMinStrength(Number(e.target.value))}>
+          <select aria-label="minimum strength" className={`${inputBase} w-auto`} value={minStrength} onChange={(e) => setMinStrength(Number(e.target.value))}>
             {STRENGTHS.map((s, i) => <option key={s} value={i}>{i === 0 ? 'Any strength' : `≥ ${s}`}</option>)}
           </select>
-          <select aria-label="side" className={`${inputCls} w-auto`} value={side} onChange={(e) => setSide(e.target.value)}>
+          <select aria-label="side" className={`${inputBase} w-auto`} value={side} onChange={(e) => setSide(e.target.value)}>
             <option value="">Both sides</option><option>BUY</option><option>SELL</option>
           </select>
         </div>}>

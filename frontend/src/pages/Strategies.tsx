@@ -3,7 +3,7 @@ import { api } from '../api/client'
 import { useAction, useStrategies } from '../api/hooks'
 import type { ParamSpec, StrategyInfo } from '../api/types'
 import { PageTitle } from '../components/Layout'
-import { ActionMessage, Badge, Button, Card, inputCls, QueryView } from '../components/ui'
+import { ActionMessage, Badge, Button, Card, inputBase, inputCls, QueryView } from '../components/ui'
 import { useSymbolUniverse } from '../lib/symbols'
 
 type Update = { name: string; body: { enabled?: boolean; params?: Record<string, unknown>; symbol?: string } }
@@ -74,8 +74,8 @@ export function Strategies() {
   return (
     <div className="space-y-4" data-testid="page-strategies">
       <PageTitle title="Strategies" sub="Enable or disable each strategy and tune its parameters, for all symbols or one." actions={<>
-        <input aria-label="find strategy" placeholder="Find…" className={`${inputCls} w-36`} value={filter} onChange={(e) => setFilter(e.target.value)} />
-        <select aria-label="scope symbol" className={`${inputCls} w-auto`} value={symbol} onChange={(e) => setSymbol(e.target.value)}>
+        <input aria-label="find strategy" placeholder="Find…" className={`${inputBase} w-36`} value={filter} onChange={(e) => setFilter(e.target.value)} />
+        <select aria-label="scope symbol" className={`${inputBase} w-auto`} value={symbol} onChange={(e) => setSymbol(e.target.value)}>
           <option value="">All symbols</option>{symbols.map((s) => <option key={s}>{s}</option>)}
         </select>
         {q.data && <Badge tone="blue">{q.data.filter((s) => s.enabled).length} / {q.data.length} enabled</Badge>}

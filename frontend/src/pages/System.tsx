@@ -3,7 +3,7 @@ import { useHealth, useLogs } from '../api/hooks'
 import type { LogParams } from '../api/hooks'
 import { DataTable } from '../components/DataTable'
 import { PageTitle } from '../components/Layout'
-import { Badge, Button, Card, inputCls, QueryView, Stat, StatusBadge, statusTone } from '../components/ui'
+import { Badge, Button, Card, inputBase, QueryView, Stat, StatusBadge, statusTone } from '../components/ui'
 import { fmtTime } from '../lib/format'
 
 const detail = (c: Record<string, unknown>) =>
@@ -35,11 +35,11 @@ export function System() {
       </Card>
       <Card title="Logs (event_logs)" testId="logs">
         <form className="mb-3 flex flex-wrap gap-2" onSubmit={(e) => { e.preventDefault(); setParams({ ...form }) }}>
-          <input aria-label="search logs" placeholder="Search text…" className={`${inputCls} w-48`} value={form.q ?? ''} onChange={(e) => setForm({ ...form, q: e.target.value || undefined })} />
-          <select aria-label="level" className={`${inputCls} w-auto`} value={form.level ?? ''} onChange={(e) => setForm({ ...form, level: e.target.value || undefined })}>
+          <input aria-label="search logs" placeholder="Search text…" className={`${inputBase} w-48`} value={form.q ?? ''} onChange={(e) => setForm({ ...form, q: e.target.value || undefined })} />
+          <select aria-label="level" className={`${inputBase} w-auto`} value={form.level ?? ''} onChange={(e) => setForm({ ...form, level: e.target.value || undefined })}>
             <option value="">All levels</option>{['debug', 'info', 'warning', 'error', 'critical'].map((l) => <option key={l}>{l}</option>)}
           </select>
-          <input aria-label="service" placeholder="Service" className={`${inputCls} w-32`} value={form.service ?? ''} onChange={(e) => setForm({ ...form, service: e.target.value || undefined })} />
+          <input aria-label="service" placeholder="Service" className={`${inputBase} w-32`} value={form.service ?? ''} onChange={(e) => setForm({ ...form, service: e.target.value || undefined })} />
           <Button type="submit" variant="primary">Search</Button>
         </form>
         <QueryView q={logs} what="Logs" empty="No log entry matches.">
