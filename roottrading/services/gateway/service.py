@@ -29,6 +29,7 @@ from roottrading.exchange.binance.rest_market import BinanceMarketRest, RestMark
 from roottrading.exchange.binance.ws import BinanceStreamClient, ConnectionState
 from roottrading.runtime.service import HealthStatus, Service
 from roottrading.services.gateway.sequencer import CandleSequencer
+from roottrading.services.gateway.writer import CandleWriter
 from roottrading.store.repos_market import CandleRepo
 
 
@@ -79,6 +80,7 @@ class GatewayService(Service):
         self.symbols = [x.upper() for x in s.symbols]
         self.interval = s.interval
         self.repo = CandleRepo(ctx.db)
+        self.writer = CandleWriter(ctx.db)
         self.seqs = {sym: CandleSequencer(sym, self.interval) for sym in self.symbols}
         self.sym_stats = {sym: SymbolStats() for sym in self.symbols}
         self.rest: BinanceMarketRest | None = None
@@ -230,7 +232,7 @@ class GatewayService(Service):
         delay = 0.05
         while True:
             try:
-                await self.repo.upsert(candles)
+                await self.writer.upsert(candles)
                 return
             except (SQLAlchemyError, OSError) as exc:  # keep order: retry the same batch until it is stored
                 self.write_errors += 1
