@@ -5,7 +5,8 @@
    on the synchronous SimEngine. Target >= 100 000 orders/s.
    Baseline, measured in the same run: inserting the same number of order records into a dict (the cheapest
    possible "order book"), so the ratio shows the engine's cost per order relative to bare Python work.
-2. signal -> order-sent p99: NOT measured yet, see `bench_signal_to_order_sent` (placeholder, clearly marked).
+2. signal -> order-sent p50/p99: `bench_signal_to_order_sent` (coordinator + risk + trader in one process on the
+   memory bus, SimExchange; baseline: the bus round trip alone, measured in the same run).
 """
 
 from __future__ import annotations
@@ -116,12 +117,141 @@ def bench_baseline(ops: list[tuple]) -> tuple[int, float]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# PLACEHOLDER: signal -> order-sent p99 latency.
-# To be added once the trader service exists: publish a Signal on a MemoryBus, run coordinator + risk +
-# trader in-process against SimExchange, and measure time from publish to SimExchange.place_order call.
+# signal -> order-sent latency (trader issue). One process, memory bus, SQLite file store.
 # ---------------------------------------------------------------------------------------------------------
-def bench_signal_to_order_sent() -> None:
-    print("signal -> order-sent p99: not measured yet (needs the trader service; placeholder)")
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+async def _signal_to_order(n: int) -> None:
+    import asyncio
+    import tempfile
+
+    import yaml
+
+    from roottrading import ids
+    from roottrading import messages as m
+    from roottrading.clock import SimClock
+    from roottrading.config import load_settings
+    from roottrading.domain import OrderRequest, Signal, SignalStrength
+    from roottrading.exchange.sim import SimExchange
+    from roottrading.runtime import Host
+    from roottrading.services.trader.exchange_factory import btcusdt_rules
+
+    class Timed(SimExchange):
+        """SimExchange that notes when place_order is called (the end of the measured path)."""
+
+        sent: dict[str, int] = {}
+        event = asyncio.Event()
+
+        async def place_order(self, **kw):  # type: ignore[no-untyped-def]
+            Timed.sent[kw["client_order_id"]] = time.perf_counter_ns()
+            Timed.event.set()
+            return await super().place_order(**kw)
+
+    tmp = Path(tempfile.mkdtemp())
+    rules = yaml.safe_load((Path(__file__).resolve().parents[1] / "roottrading/rules.yaml").read_text())
+    for r in rules["rules"].values():
+        r["enabled"] = False  # measure the pipeline, not the risk limits a benchmark would hit
+    (tmp / "rules.yaml").write_text(yaml.safe_dump(rules))
+    settings = load_settings(symbols="BTCUSDT", database_url=f"sqlite+aiosqlite:///{tmp}/b.db", api_token="t",
+                             data_dir=tmp)
+    clock = SimClock(1_700_000_000_000)
+    eng = SimEngine([btcusdt_rules()], SimConfig(), balances={"USDT": D(10) ** 9})
+    eng.on_trade(SYMBOL, clock.now_ms(), D(20000))
+    ex = Timed(eng, clock)
+
+    async def run(names: list[str], publish_one, n: int) -> tuple[list[float], int]:  # type: ignore[no-untyped-def]
+        host = Host(settings, names, clock=clock, extras={
+            "exchange": ex, "trader_reconcile_s": 3600, "trader_balances_s": 3600, "risk_rules_path": tmp / "rules.yaml",
+            "coordinator": {"risk_pct": "0.001", "cooldown_s": 0, "allow_multiple_cycles": True,
+                            "initial_equity": "100000000"}})
+        await host.start()
+        host.services["trader"].core.last_price[SYMBOL] = D(20000)
+        lat, missed = [], 0
+        try:
+            for i in range(n + 20):
+                Timed.event.clear()
+                clock.advance(61_000)
+                coid, t0 = await publish_one(host, i)
+                try:
+                    await asyncio.wait_for(Timed.event.wait(), 0.5)
+                except TimeoutError:
+                    missed += 1
+                    continue
+                if i >= 20 and coid in Timed.sent:  # first 20: warm-up
+                    lat.append((Timed.sent[coid] - t0) / 1e6)
+                await host.services["trader"].core.settle()
+        finally:
+            await host.stop()
+        return lat, missed
+
+    async def via_signal(host, i):  # type: ignore[no-untyped-def]
+        sig = Signal(id=f"bench:{i}:{clock.now_ms()}", time=clock.now_ms(), symbol=SYMBOL, strategy=f"b{i}",
+                     side=Side.BUY, strength=SignalStrength.STRONG, price=20000.0, stop_loss=19000.0)
+        coid = ids.client_order_id(ids.request_id_for_signal(sig.id), "entry")
+        t0 = time.perf_counter_ns()
+        await host.bus.publish(m.SIGNALS, sig, key=SYMBOL, msg_id=sig.id)
+        return coid, t0
+
+    async def via_request(host, i):  # type: ignore[no-untyped-def]
+        rq = OrderRequest(id=f"breq-{i}-{clock.now_ms()}", time=clock.now_ms(), symbol=SYMBOL, side=Side.BUY,
+                          quantity=D("0.001"), strategy=f"r{i}")
+        t0 = time.perf_counter_ns()
+        await host.bus.publish(m.ORDER_REQUESTS, rq, key=SYMBOL, msg_id=rq.id)
+        return ids.client_order_id(rq.id, "entry"), t0
+
+    # baseline: the bus round trip alone (publish -> a handler runs), same bus backend, same run
+    from roottrading.bus.memory import MemoryBus
+
+    bus = MemoryBus()
+    await bus.start()
+    got = asyncio.Event()
+    seen: dict[int, int] = {}
+
+    async def handler(msg: m.Message) -> None:
+        seen[msg.payload.seq] = time.perf_counter_ns()
+        got.set()
+
+    await bus.subscribe("bench.trader", "g", handler)
+    base = []
+    for i in range(n + 20):
+        got.clear()
+        t0 = time.perf_counter_ns()
+        await bus.publish("bench.trader", m.Ping(seq=i))
+        await got.wait()
+        if i >= 20:
+            base.append((seen[i] - t0) / 1e6)
+    await bus.close()
+
+    req_lat, req_missed = await run(["trader"], via_request, n)
+    sig_lat, sig_missed = await run(["trader", "risk", "coordinator"], via_signal, n)
+    b50, b99 = _pct(base, 0.5), _pct(base, 0.99)
+    print(f"bus round trip alone (baseline): p50 {b50:.3f} ms, p99 {b99:.3f} ms ({len(base)} samples)")
+    for label, lat, missed in (("order.requests -> trader -> place_order", req_lat, req_missed),
+                               ("signal -> coordinator(+risk in-process) -> trader -> place_order", sig_lat,
+                                sig_missed)):
+        if not lat:
+            print(f"{label}: no order reached the exchange ({missed} missed): coordinator not usable here")
+            continue
+        p50, p99 = _pct(lat, 0.5), _pct(lat, 0.99)
+        print(f"{label}: p50 {p50:.3f} ms, p99 {p99:.3f} ms ({len(lat)} samples, {missed} without an order); "
+              f"p99/baseline p99 = {p99 / b99:.1f}x; target p99 < 2 ms: {'PASS' if p99 < 2 else 'FAIL'}")
+
+
+def bench_signal_to_order_sent(n: int = 200) -> None:
+    """Signals published on a MemoryBus, coordinator + risk + trader in one Host, SimExchange: time from the
+    publish call to the moment the trader calls exchange.place_order (store writes of the cycle and the
+    order intent included, SQLite file). Also the trader alone (OrderRequest -> place_order) and the bus
+    round trip alone as the baseline."""
+    import asyncio
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    asyncio.run(_signal_to_order(n))
 
 
 def main() -> None:
