@@ -67,6 +67,8 @@ class TraderService(Service):
 
     async def stop(self) -> None:
         await self.core.stop()
+        if self.ctx.extras.get("exchange") is None:  # ours (demo sim or live adapter): close its connections
+            await self.exchange.close()
 
     # ------------------------------------------------------------------ bus handlers
     async def on_request(self, msg: m.Message) -> None:
