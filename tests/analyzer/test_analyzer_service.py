@@ -14,7 +14,7 @@ from roottrading.runtime import Host
 from roottrading.runtime.http import build_app
 from roottrading.services.analyzer.engine import AnalyzerEngine, EngineConfig
 from roottrading.services.analyzer.window import CandleWindow
-from roottrading.services.replay.service import demo_candles
+from roottrading.datasets.demo import demo_candles
 from roottrading.store import CandleRepo
 
 USER_STRATEGY = '''

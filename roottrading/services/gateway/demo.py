@@ -29,7 +29,7 @@ def demo_exchange_config(symbols: list[str], interval: str, candles_per_s: float
                          history: int = 300) -> FakeBinanceConfig:
     """The bundled real BTC day (relabelled for BTC* symbols) and a seeded synthetic market for the others,
     replayed at `candles_per_s` per symbol after `history` candles already closed (strategy warm-up)."""
-    from roottrading.services.replay.service import demo_candles
+    from roottrading.datasets.demo import demo_candles
 
     series: dict[str, list[Candle]] = {}
     for c in demo_candles(symbols, interval):

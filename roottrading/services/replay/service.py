@@ -15,32 +15,9 @@ from fastapi import APIRouter
 
 from roottrading import messages as m
 from roottrading.clock import SimClock
+from roottrading.datasets.demo import demo_candles
 from roottrading.domain import Candle
 from roottrading.runtime.service import HealthStatus, Service
-
-
-def demo_candles(symbols: list[str], interval: str, n: int = 1440) -> list[Candle]:
-    """Bundled real candles where we have them (BTC 1m: LEAN's Binance BTC/BUSD day, relabelled for the demo),
-    a seeded synthetic market over the same hours for the other symbols. Ordered by close time."""
-    from roottrading.datasets import available, load_candles, synthetic_candles
-
-    have = set(available())
-    real: dict[str, list[Candle]] = {}
-    for sym in symbols:
-        if (sym, interval) in have:
-            real[sym] = load_candles(sym, interval)[:n]
-        elif sym.startswith("BTC") and interval == "1m" and ("BTCBUSD", "1m") in have:
-            real[sym] = load_candles("BTCBUSD", "1m", as_symbol=sym)[:n]
-    start = min((c[0].open_time for c in real.values() if c), default=None)
-    out: list[Candle] = []
-    for i, sym in enumerate(symbols):
-        if sym in real:
-            out.extend(real[sym])
-        else:
-            kwargs = {"start_ms": start} if start is not None else {}
-            price = 1500.0 if sym.startswith("ETH") else 100.0 * (i + 1)
-            out.extend(synthetic_candles(sym, interval, n, seed=7 + i, start_price=price, **kwargs))
-    return sorted(out, key=lambda c: (c.close_time, c.symbol))
 
 
 class ReplayService(Service):
@@ -59,7 +36,7 @@ class ReplayService(Service):
         given = self.ctx.extras.get("replay_candles")
         if given is not None:
             return list(given)
-        return demo_candles(self.ctx.settings.symbols, self.ctx.settings.interval)
+        return demo_candles(self.ctx.settings.symbols, self.ctx.settings.interval, n=1440)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="replay")
