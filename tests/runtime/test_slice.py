@@ -8,20 +8,23 @@ from pathlib import Path
 
 import httpx
 
+from roottrading.clock import SimClock
 from roottrading.config import load_settings
 from roottrading.runtime import Host
 from roottrading.runtime.http import build_app
 from tests.runtime.helpers import lean_hourly_btcusdt
 
 TOKEN = "test-token-123"
+# the full signal-to-trade pipeline, with replayed candles standing in for the gateway
+PIPELINE = ["logger", "portfolio", "pnl", "risk", "trader", "coordinator", "analyzer", "replay"]
 
 
 async def test_recorded_candles_become_trades_visible_through_the_api(tmp_path: Path, shared_data: Path) -> None:
     candles = lean_hourly_btcusdt(shared_data)
     settings = load_settings(symbols="BTCUSDT", interval="1h", database_url=f"sqlite+aiosqlite:///{tmp_path}/s.db",
-                             api_token=TOKEN, data_dir=tmp_path)
-    host = Host(settings, ["logger", "trader", "coordinator", "analyzer", "replay"],
-                extras={"replay_candles": candles, "replay_speed": 0})
+                             api_token=TOKEN, data_dir=tmp_path, strategies="ema_cross,rsi_cross,macd_crossover")
+    host = Host(settings, PIPELINE, clock=SimClock(), extras={"replay_candles": candles, "replay_speed": 0,
+                                                              "coordinator": {"cooldown_s": 0}})
     await host.start()
     try:
         replay = host.services["replay"]
@@ -30,22 +33,33 @@ async def test_recorded_candles_become_trades_visible_through_the_api(tmp_path: 
         app = build_app(host)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             health = (await client.get("/api/health")).json()
-            assert health["status"] == "ok", health
+            assert health["status"] == "ok", {k: v["status"] for k, v in health["components"].items()}
             signals = (await client.get("/api/analyzer/signals", params={"limit": 1000})).json()
-            assert signals, "the moving-average cross must fire on 120 real hourly candles"
+            assert signals, "classic strategies must fire on 120 real hourly candles"
+            decisions = (await client.get("/api/coordinator/decisions", params={"limit": 1000})).json()
+            assert {d["signal_id"] for d in decisions} == {s["id"] for s in signals}  # every signal explained
+            accepted = [d for d in decisions if d["decision"] == "accepted"]
+            assert accepted
             cycles = (await client.get("/api/trader/cycles", params={"limit": 500})).json()
             assert cycles["total"] >= 1
             done = [c for c in cycles["items"] if c["status"] == "COMPLETED"]
             assert done, cycles
-            c = done[0]
-            # PnL is exact Decimal arithmetic on the stored prices, fees included
-            entry, exit_, qty = Decimal(c["entry_price"]), Decimal(c["exit_price"]), Decimal(c["quantity"])
-            fees = entry * qty * Decimal("0.001") + exit_ * qty * Decimal("0.001")
-            assert Decimal(c["profit_loss"]) == exit_ * qty - entry * qty - fees
-            trades = (await client.get("/api/trader/trades")).json()
-            assert len(trades) == 2 * len(done) + (cycles["total"] - len(done))
-            decisions = (await client.get("/api/coordinator/decisions", params={"signal_id": signals[0]["id"]})).json()
-            assert decisions and decisions[0]["decision"] == "accepted"
+            for c in done:  # the cycle's PnL is exact Decimal arithmetic over its own stored fills
+                detail = (await client.get(f"/api/trader/cycles/{c['id']}")).json()
+                fills = detail["fills"]
+                spent = sum(Decimal(f["quote_quantity"]) for f in fills if f["side"] == "BUY")
+                got = sum(Decimal(f["quote_quantity"]) for f in fills if f["side"] == "SELL")
+                quote_fees = sum(Decimal(f["commission"]) for f in fills if f["commission_asset"] == "USDT")
+                bought = sum(Decimal(f["quantity"]) for f in fills if f["side"] == "BUY")
+                sold = sum(Decimal(f["quantity"]) for f in fills if f["side"] == "SELL")
+                base_fees = sum(Decimal(f["commission"]) for f in fills if f["commission_asset"] == "BTC")
+                leftover = bought - sold - base_fees  # dust below the step size, valued at the exit price
+                expected = got - spent - quote_fees + leftover * Decimal(c["exit_price"])
+                assert abs(Decimal(c["profit_loss"]) - expected) < Decimal("1e-8"), (c, expected)
+            trades = (await client.get("/api/trader/trades", params={"limit": 1000})).json()
+            assert len(trades) >= 2 * len(done)
+            summary = (await client.get("/api/portfolio/summary")).json()
+            assert summary["closed_cycles"] == len(done)
     finally:
         await host.stop()
 
@@ -54,11 +68,11 @@ async def test_replaying_twice_creates_nothing_new(tmp_path: Path, shared_data: 
     """Candles carry their natural key as message id, and every id downstream is derived from it."""
     candles = lean_hourly_btcusdt(shared_data)
     settings = load_settings(symbols="BTCUSDT", interval="1h", database_url=f"sqlite+aiosqlite:///{tmp_path}/s.db",
-                             api_token=TOKEN, data_dir=tmp_path)
+                             api_token=TOKEN, data_dir=tmp_path, strategies="ema_cross,rsi_cross,macd_crossover")
     counts = []
     for _ in range(2):
-        host = Host(settings, ["trader", "coordinator", "analyzer", "replay"],
-                    extras={"replay_candles": candles, "replay_speed": 0})
+        host = Host(settings, PIPELINE, clock=SimClock(),
+                    extras={"replay_candles": candles, "replay_speed": 0, "coordinator": {"cooldown_s": 0}})
         await host.start()
         await asyncio.wait_for(host.services["replay"].done.wait(), 30)  # type: ignore[attr-defined]
         assert await host.bus.drain(30)
