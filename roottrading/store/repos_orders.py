@@ -66,14 +66,14 @@ class OrderRepo:
         return await self.query(status=live, limit=10_000)
 
     async def add_fill(self, fill: Fill) -> bool:
-        """Store a fill once (trade ids are unique per symbol). False if it was already known."""
+        """Store a fill once, keyed by (symbol, trade id) as Binance's trade ids are. False if already known."""
         row = msgspec.to_builtins(fill)
         for k in ("price", "quantity", "quote_quantity", "commission"):
             row[k] = getattr(fill, k)
         row["order_id"] = row.pop("client_order_id")
         row["exchange_order_id"] = fill.order_id
         async with self.db.begin() as conn:
-            res = await conn.execute(self.db.upsert(trade_fills, [row], ["trade_id"], update=[]))
+            res = await conn.execute(self.db.upsert(trade_fills, [row], ["symbol", "trade_id"], update=[]))
         return bool(res.rowcount)
 
     async def fills(self, *, order_id: str | None = None, symbol: str | None = None, limit: int = 500,

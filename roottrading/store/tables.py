@@ -76,10 +76,11 @@ trade_executions = Table(
 
 trade_fills = Table(
     "trade_fills", metadata,
+    # Binance trade ids are unique per symbol only, so the key is (symbol, trade_id)
+    Column("symbol", String(20), primary_key=True),
     Column("trade_id", String(64), primary_key=True),
     Column("order_id", String(64), nullable=False),
     Column("exchange_order_id", String(64)),
-    Column("symbol", String(20), nullable=False),
     Column("side", String(4), nullable=False),
     Column("price", Money, nullable=False),
     Column("quantity", Money, nullable=False),

@@ -143,3 +143,31 @@ async def test_money_round_trip_property(db: Database, value: Decimal) -> None:
     await repo.save(o)
     got = await repo.get("p")
     assert got is not None and got.quantity == value
+
+
+async def test_same_trade_id_on_two_symbols_are_two_fills(db: Database) -> None:
+    """Binance trade ids are unique per symbol: trade 7 on BTCUSDT and trade 7 on ETHUSDT are both real."""
+    repo = OrderRepo(db)
+    for sym in ("BTCUSDT", "ETHUSDT"):
+        f = Fill(trade_id="7", order_id="1", client_order_id=f"rt-{sym}", symbol=sym, side=Side.BUY,
+                 price=Decimal("1"), quantity=Decimal("1"), quote_quantity=Decimal("1"), commission=Decimal("0"),
+                 commission_asset="USDT", time=1)
+        assert await repo.add_fill(f) is True
+    assert len(await repo.fills(limit=10)) == 2
+
+
+async def test_migrations_produce_exactly_the_declared_tables(db: Database) -> None:
+    """A table changed in tables.py without a migration (or the reverse) fails here, on both databases."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from roottrading.store.tables import metadata
+
+    def diff(sync_conn):  # type: ignore[no-untyped-def]
+        ctx = MigrationContext.configure(sync_conn, opts={"compare_type": False})
+        return [d for d in compare_metadata(ctx, metadata) if not (isinstance(d, tuple) and d[0] == "remove_table"
+                                                                   and d[1].name == "alembic_version")]
+
+    async with db.connect() as conn:
+        changes = await conn.run_sync(diff)
+    assert changes == []
