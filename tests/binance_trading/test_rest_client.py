@@ -172,3 +172,24 @@ async def test_get_5xx_is_retried() -> None:
 
     assert (await make(handler, clock).request("GET", "/api/v3/time")) == {"serverTime": 5}
     assert len(n) == 3
+
+
+def test_adapter_from_settings_and_testnet_urls() -> None:
+    from types import SimpleNamespace
+
+    from pydantic import SecretStr
+
+    from roottrading.exchange.binance.adapter import BinanceExchange
+    from roottrading.exchange.binance.trading import TESTNET_REST, TESTNET_WS
+
+    s = SimpleNamespace(binance_api_key=SecretStr("APIKEY123"), binance_secret_key=SecretStr("topsecret"),
+                        binance_rest_url="http://localhost:9000", binance_ws_url="ws://localhost:9000",
+                        binance_testnet=False)
+    ex = BinanceExchange(s, clock=None)
+    assert str(ex.rest._client.base_url).startswith("http://localhost:9000") and ex.ws_url == "ws://localhost:9000"
+    assert "topsecret" not in repr(ex) and "APIKEY123" not in repr(ex)
+    s.binance_testnet = True
+    ex = BinanceExchange(s)
+    assert str(ex.rest._client.base_url).startswith(TESTNET_REST) and ex.ws_url == TESTNET_WS
+    with pytest.raises(ValueError):
+        BinanceExchange("key", "")

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import msgspec
 import structlog
 import websockets
@@ -25,6 +26,7 @@ import websockets
 from roottrading.domain import Balance, Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 from roottrading.exchange.base import BalanceUpdate, OrderUpdate
 from roottrading.exchange.binance.parse import ParseError
+from roottrading.exchange.errors import ExchangeError
 
 log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
@@ -237,9 +239,10 @@ class UserDataStream:
                 log.warning("binance.user_stream_closed")
             except asyncio.CancelledError:
                 raise
-            except (OSError, websockets.WebSocketException, TimeoutError, Exception) as exc:  # noqa: BLE001
-                # Any failure of one connection attempt (network, REST key creation, resync) must not
-                # kill the stream: log it and reconnect with backoff.
+            except (OSError, websockets.WebSocketException, TimeoutError, ExchangeError, httpx.HTTPError,
+                    KeyError, ValueError) as exc:
+                # A failed connection attempt (network, REST key creation, resync) must not kill the
+                # stream: log it and reconnect with backoff.
                 failures += 1
                 log.warning("binance.user_stream_error", error=type(exc).__name__, detail=str(exc)[:200])
             delay = self._rng.uniform(self.backoff_s, min(self.backoff_max_s, self.backoff_s * 2 ** failures))
@@ -251,7 +254,7 @@ class UserDataStream:
             try:
                 await self._keepalive(key)
                 self.stats["keepalives"] += 1
-            except Exception as exc:  # noqa: BLE001  # the next connection creates a fresh key
+            except (ExchangeError, OSError, httpx.HTTPError) as exc:  # the next connection creates a fresh key
                 log.warning("binance.listen_key_keepalive_failed", error=type(exc).__name__)
 
     async def _handle(self, frame: str | bytes) -> bool:
