@@ -5,15 +5,14 @@
 import { expect, test } from '@playwright/test'
 import { setToken, shot } from './helpers'
 
-// FIXME: POST /api/trader/order and DELETE /api/trader/order/{order_id} are not on the server yet (405/404).
-test.fixme('a manual LIMIT order is placed and cancelled', async ({ page, request }) => {
+test('a manual LIMIT order is placed and cancelled', async ({ page, request }) => {
   await page.goto('/orders')
   await setToken(page)
   const form = page.getByTestId('order-form')
   await form.getByLabel('Type').selectOption('LIMIT')
-  await form.getByLabel('Quantity').fill('0.001')
-  // far below the market so it rests on the book
-  await form.getByLabel('Price').fill('1000')
+  await form.getByLabel('Quantity').fill('0.01')
+  // well below the market (BTC ~17k in the demo) so it rests on the book, inside PERCENT_PRICE_BY_SIDE (x0.2)
+  await form.getByLabel('Price').fill('4000')
   await form.getByRole('button', { name: /^Buy / }).click()
   await expect(form.getByRole('status')).toContainText('Order', { timeout: 15_000 })
   const open = page.getByTestId('open-orders')
@@ -40,7 +39,8 @@ test('risk page lists every rule with its live state', async ({ page }) => {
   await shot(page, 'risk')
 })
 
-// FIXME: GET /api/market/candles (and /api/market/symbols) are not on the server yet: no market service.
+// FIXME: GET /api/market/candles exists but answers [] in `roottrading demo` (no market_data rows are served for
+// BTCUSDT 1m), so the chart can only show live candles; un-fixme once the demo serves stored history.
 test.fixme('market chart loads candle history', async ({ page }) => {
   await page.goto('/market')
   await expect(page.getByText('history + live')).toBeVisible()
