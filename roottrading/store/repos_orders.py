@@ -98,6 +98,20 @@ class CycleRepo:
         async with self.db.begin() as conn:
             await conn.execute(self.db.upsert(trade_cycles, [row], ["id"]))
 
+    async def create_with_order(self, cycle: TradeCycle, order: Order, *, demo: bool) -> bool:
+        """Store a new cycle and its entry intent in ONE transaction, only if the cycle id is new.
+
+        False (and nothing written) when the cycle already exists: the request was redelivered. One commit
+        instead of a read and two commits is what keeps signal -> order-sent short."""
+        row = {f: getattr(cycle, f) for f in _CYCLE_FIELDS}
+        row["side"], row["status"] = cycle.side.value, cycle.status.value
+        async with self.db.begin() as conn:
+            res = await conn.execute(self.db.upsert(trade_cycles, [row], ["id"], update=[]))
+            if not res.rowcount:
+                return False
+            await conn.execute(self.db.upsert(trade_executions, [_order_row(order, demo)], ["order_id"]))
+        return True
+
     async def get(self, cycle_id: str) -> TradeCycle | None:
         async with self.db.connect() as conn:
             r = (await conn.execute(select(trade_cycles).where(trade_cycles.c.id == cycle_id))).mappings().first()

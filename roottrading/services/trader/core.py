@@ -396,7 +396,7 @@ class TraderCore(ControlMixin):
 
     async def _open(self, req: OrderRequest) -> TradeCycle | None:
         cid = ids.cycle_id(req.id)
-        existing = self.open.get(cid) or await self.cycles.get(cid)
+        existing = self.open.get(cid)
         if existing is not None:
             self.stats["duplicates"] += 1
             return existing  # redelivered request: one cycle, one order
@@ -406,28 +406,36 @@ class TraderCore(ControlMixin):
                        status=CycleStatus.INITIATING, created_at=now, updated_at=now, entry_order_id=coid,
                        stop_loss=req.stop_loss, take_profit=req.take_profit, trailing_pct=req.trailing_pct,
                        signal_id=req.signal_id, reservation_id=req.reservation_id)
+        rules = self.rules.get(req.symbol)
+        order: Order | None = None
+        reason: str | None = None
         if self.paused or req.strategy in self.paused_strategies:
             c.status, c.close_reason = CycleStatus.CANCELED, "trading paused: entry not sent"
-            await self._save_cycle(c)
-            return c
-        rules = self.rules.get(req.symbol)
-        if rules is None:
+        elif rules is None:
             c.status, c.close_reason = CycleStatus.FAILED, f"unknown symbol {req.symbol}"
+        else:
+            try:
+                order = entry_order(req, rules, self.last_price.get(req.symbol), coid, cid, now)
+            except BinanceError as exc:
+                reason = f"{exc.code}: {exc.msg}"
+                c.status, c.close_reason = CycleStatus.FAILED, reason
+        if order is None:  # refused before sending: recorded once, never over an existing cycle
+            if await self.cycles.get(cid) is not None:
+                self.stats["duplicates"] += 1
+                return await self.cycles.get(cid)
+            if reason is not None:
+                await self.orders.save(Order(client_order_id=coid, symbol=req.symbol, side=Side.BUY, type=req.type,
+                                             quantity=req.quantity or Decimal(0), price=req.price, cycle_id=cid,
+                                             status=OrderStatus.REJECTED, reject_reason=reason,
+                                             created_at=now, updated_at=now))
             await self._save_cycle(c)
             return c
-        try:
-            order = entry_order(req, rules, self.last_price.get(req.symbol), coid, cid, now)
-        except BinanceError as exc:
-            c.status, c.close_reason = CycleStatus.FAILED, f"{exc.code}: {exc.msg}"
-            await self.orders.save(Order(client_order_id=coid, symbol=req.symbol, side=Side.BUY, type=req.type,
-                                         quantity=req.quantity or Decimal(0), price=req.price, cycle_id=cid,
-                                         status=OrderStatus.REJECTED, reject_reason=c.close_reason,
-                                         created_at=now, updated_at=now))
-            await self._save_cycle(c)
-            return c
+        # the cycle and the intent, in one transaction, before anything is sent
+        if not await self.cycles.create_with_order(c, order, demo=self.orders.demo):
+            self.stats["duplicates"] += 1
+            return await self.cycles.get(cid)
         self.open[cid] = c
-        await self.cycles.save(c)  # the cycle, then the intent, both before anything is sent
-        await self._save_order(order, None)
+        self.order_cache[order.client_order_id] = order
         await self._send(order)
         await self._advance(cid)
         return self.open.get(cid) or c
