@@ -1,6 +1,6 @@
 /**
  * Features backed by routes other engineers are still writing. Each test is written against the documented
- * API; a test is marked fixme only while its route is missing from the server (named in the comment).
+ * API (portfolio, risk, market, manual orders, strategies); mark a test fixme only while its route is missing.
  */
 import { expect, test } from '@playwright/test'
 import { setToken, shot } from './helpers'
@@ -39,11 +39,10 @@ test('risk page lists every rule with its live state', async ({ page }) => {
   await shot(page, 'risk')
 })
 
-// FIXME: GET /api/market/candles exists but answers [] in `roottrading demo` (no market_data rows are served for
-// BTCUSDT 1m), so the chart can only show live candles; un-fixme once the demo serves stored history.
-test.fixme('market chart loads candle history', async ({ page }) => {
+test('market chart loads candle history', async ({ page }) => {
   await page.goto('/market')
-  await expect(page.getByText('history + live')).toBeVisible()
+  await expect(page.getByText('history + live')).toBeVisible({ timeout: 30_000 })
+  await expect(page.getByTestId('candle-chart')).toBeVisible()
 })
 
 test('a strategy can be disabled and re-enabled', async ({ page }) => {

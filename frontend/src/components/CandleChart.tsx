@@ -64,7 +64,7 @@ export default function CandleChart({ candles, overlays, markers, height = 460 }
     }
     const ms: SeriesMarker<Time>[] = markers.map((m) => ({
       time: sec(m.time), position: m.side === 'BUY' ? 'belowBar' : 'aboveBar', shape: m.side === 'BUY' ? 'arrowUp' : 'arrowDown',
-      color: m.side === 'BUY' ? '#34d399' : '#f87171', text: m.text,
+      color: m.side === 'BUY' ? '#34d399' : '#f87171', text: markers.length <= 30 ? m.text : undefined, // labels only when readable
     }))
     markerApi.current?.setMarkers(ms.sort((a, b) => (a.time as number) - (b.time as number)))
     if (!fitted.current && candles.length) { c.timeScale().fitContent(); fitted.current = true }
