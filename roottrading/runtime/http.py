@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 if TYPE_CHECKING:
     from roottrading.runtime.host import Host
+    from roottrading.runtime.service import Service
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
@@ -61,14 +62,25 @@ def build_app(host: "Host", *, per_service: bool = False) -> FastAPI:
 
     for name, svc in host.services.items():
         router = svc.router()
-        if router is None:
-            continue
-        app.include_router(router, prefix="" if per_service else f"/api/{name}", tags=[name])
+        if not per_service:  # per-service mode: the root /health above already reports this service
+            app.add_api_route(f"/api/{name}/health", _service_health(svc), methods=["GET"], tags=[name],
+                              summary=f"{name} health")
+        if router is not None:
+            app.include_router(router, prefix="" if per_service else f"/api/{name}", tags=[name])
 
     if not per_service:
         _mount_dashboard(app)
     app.state.host = host
     return app
+
+
+def _service_health(svc: "Service") -> Callable[[], Awaitable[dict[str, Any]]]:
+    """Every service's `GET .../health`, from its `health()`: written once here, not in each service."""
+    async def health() -> dict[str, Any]:
+        h = await svc.health()
+        return {"status": h.status, **h.details}
+
+    return health
 
 
 def _mount_dashboard(app: FastAPI) -> None:

@@ -88,11 +88,6 @@ class AnalyzerService(Service):
     def router(self) -> APIRouter:
         r = APIRouter()
 
-        @r.get("/health")
-        async def health() -> dict[str, Any]:
-            h = await self.health()
-            return {"status": h.status, **h.details}
-
         @r.get("/strategies")
         async def strategies(symbol: str | None = None) -> list[dict[str, Any]]:
             """Every loaded strategy with its description, enabled flag and parameters (for `symbol` if given)."""

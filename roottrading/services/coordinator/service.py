@@ -332,11 +332,6 @@ class CoordinatorService(Service):
                             ) -> list[dict[str, Any]]:
             return await self.decisions.query(signal_id=signal_id, limit=limit)
 
-        @r.get("/health")
-        async def health() -> dict[str, Any]:
-            h = await self.health()
-            return {"status": h.status, **h.details}
-
         @r.get("/config")
         async def config() -> dict[str, Any]:
             return self.cfg.model_dump(mode="json")

@@ -61,11 +61,6 @@ class DispatcherService(Service):
             error, lag (ms from the message's timestamp to its forward, or of the oldest pending one)."""
             return self.engine.stats()
 
-        @r.get("/health")
-        async def health() -> dict[str, Any]:
-            h = await self.health()
-            return {"status": h.status, **h.details}
-
         return r
 
     async def health(self) -> HealthStatus:

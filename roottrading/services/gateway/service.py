@@ -325,11 +325,6 @@ class GatewayService(Service):
     def router(self) -> APIRouter:
         r = APIRouter()
 
-        @r.get("/health")
-        async def health() -> dict[str, Any]:
-            h = await self.health()
-            return {"status": h.status, **h.details}
-
         @r.get("/diagnostic")
         async def diagnostic() -> dict[str, Any]:
             """Per symbol and stream: state, last message age, reconnects, messages/s, backfilled, published,

@@ -41,11 +41,6 @@ class LoggerService(Service):
             """Search event_logs: level, service, since (epoch ms), free text `q`; newest first."""
             return await self.repo.query(level=level, service=service, since=since, q=q, limit=limit)
 
-        @r.get("/health")
-        async def health() -> dict[str, Any]:
-            h = await self.health()
-            return {"status": h.status, **h.details}
-
         return r
 
     async def health(self) -> HealthStatus:

@@ -173,11 +173,6 @@ class MarketService(Service):
             """Last price per symbol (latest tick, else the last stored candle's close)."""
             return await self.ticker(symbol)
 
-        @r.get("/health")
-        async def health() -> dict[str, Any]:
-            h = await self.health()
-            return {"status": h.status, **h.details}
-
         return r
 
     async def health(self) -> HealthStatus:

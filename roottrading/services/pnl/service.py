@@ -112,11 +112,6 @@ class PnlService(Service):
     def router(self) -> APIRouter:
         r = APIRouter()
 
-        @r.get("/health")
-        async def health() -> dict[str, Any]:
-            h = await self.health()
-            return {"status": h.status, **h.details}
-
         @r.get("/summary")
         async def summary() -> dict[str, Any]:
             """Realised, unrealised and total PnL (fees included) with the trade and return metrics."""

@@ -36,11 +36,6 @@ def build_router(svc: "PortfolioService") -> APIRouter:
     async def pnls(since: int | None = None) -> list[Any]:
         return await load_pnls(db, quote_asset=svc.quote, marks=svc.prices, since=since)
 
-    @r.get("/health")
-    async def health() -> dict[str, Any]:
-        h = await svc.health()
-        return {"status": h.status, **h.details}
-
     @r.get("/summary")
     async def summary() -> dict[str, Any]:
         """Total value, PnL today / total (realised + unrealised), pockets and the last reconciliation."""

@@ -67,10 +67,6 @@ class ReplayService(Service):
     def router(self) -> APIRouter:
         r = APIRouter()
 
-        @r.get("/health")
-        async def health() -> dict[str, Any]:
-            return {"status": "ok", "published": self.published, "total": self.total}
-
         return r
 
     async def health(self) -> HealthStatus:

@@ -181,11 +181,6 @@ class RiskService(Service):
     def router(self) -> APIRouter:
         r = APIRouter()
 
-        @r.get("/health")
-        async def health() -> dict[str, Any]:
-            h = await self.health()
-            return {"status": h.status, **h.details}
-
         @r.get("/rules")
         async def rules() -> list[dict[str, Any]]:
             return self.rules_view()

@@ -64,10 +64,6 @@ class SchedulerService(Service):
     def router(self) -> APIRouter:
         r = APIRouter()
 
-        @r.get("/health")
-        async def health() -> dict[str, Any]:
-            return {"status": "ok", "runs": self.runs}
-
         @r.get("/report")
         async def report() -> dict[str, Any]:
             """The latest global health report (computed now if none yet)."""

@@ -59,11 +59,6 @@ def build_router(svc: "TraderService") -> APIRouter:
     r = APIRouter()
     core = svc.core
 
-    @r.get("/health")
-    async def health() -> dict[str, Any]:
-        h = await svc.health()
-        return {"status": h.status, **h.details}
-
     @r.get("/symbols")
     async def symbols() -> list[dict[str, Any]]:
         return [{"symbol": s.symbol, "base_asset": s.base_asset, "quote_asset": s.quote_asset,
