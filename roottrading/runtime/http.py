@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -96,6 +96,8 @@ def _mount_dashboard(app: FastAPI) -> None:
 
     @app.get("/{path:path}", include_in_schema=False)
     async def spa(path: str) -> FileResponse:
+        if path == "api" or path.startswith("api/"):  # an unknown API route is a 404, not the dashboard
+            raise HTTPException(404, f"no such API route: /{path}")
         target = (WEB_DIR / path).resolve()
         if path and target.is_file() and WEB_DIR in target.parents:
             return FileResponse(target)

@@ -19,6 +19,7 @@ from roottrading import messages as m
 from roottrading.domain import Candle, Tick, interval_ms
 from roottrading.exchange.binance.rest_market import BinanceMarketRest, RestMarketError
 from roottrading.history.timeparse import parse_time
+from roottrading.exchange.filters import rules_to_binance
 from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.services.market.aggregate import aggregate, bucket_start, check_ratio
 from roottrading.store.repos_market import CandleRepo
@@ -78,6 +79,11 @@ class MarketService(Service):
 
     # --- symbols --------------------------------------------------------------------------------------
     async def exchange_info(self) -> dict[str, Any] | None:
+        """The filters orders are checked against: the trader's own symbol rules when it runs in this process
+        (in demo they are what the simulated exchange enforces), else the gateway's or the REST exchangeInfo."""
+        rules = self.ctx.extras.get("symbol_rules")
+        if rules:
+            return {"symbols": [rules_to_binance(r) for r in rules.values()]}
         gw = self.ctx.peer("gateway")
         info = getattr(gw, "exchange_info", None)
         if info:
