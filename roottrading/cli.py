@@ -47,6 +47,10 @@ def _serve(settings: Settings, services: list[str] | None, *, per_service: bool 
         pass
 
 
+DEMO_STRATEGIES = ("ema_cross", "macd_crossover", "rsi_cross", "bollinger_touch", "supertrend_reversal",
+                   "donchian_breakout", "adx_direction", "stochastic_oversold")
+
+
 @app.command()
 def up(port: Annotated[Optional[int], typer.Option(help="HTTP port (default HTTP_PORT, 8000)")] = None) -> None:
     """Run every service in one process (embedded defaults: memory bus, SQLite)."""
@@ -78,6 +82,8 @@ def demo(port: Annotated[Optional[int], typer.Option(help="HTTP port")] = None,
     from roottrading.services.gateway.demo import run_demo
 
     settings = _settings(trading_mode="demo", database_url=None)
+    if not settings.strategies:  # a readable demo: a classic set; the Strategies page enables the others live
+        settings.strategies = list(DEMO_STRATEGIES)
     configure_logging(settings.log_level, settings.log_json)
     port = port or settings.http_port
     try:
