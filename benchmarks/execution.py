@@ -255,6 +255,10 @@ def bench_signal_to_order_sent(n: int = 200) -> None:
 
 
 def main() -> None:
+    if "--signal" in sys.argv:  # only the signal -> order-sent part: `execution.py --signal [n]`
+        rest = [a for a in sys.argv[1:] if a != "--signal"]
+        bench_signal_to_order_sent(int(rest[0]) if rest else 200)
+        return
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
     ops = make_ops(n)
     bench_engine(make_ops(5_000, seed=1))  # warm-up

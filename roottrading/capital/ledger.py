@@ -20,15 +20,17 @@ conditional update on its status, so a repeated consume/release (a redelivered m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 
 import msgspec
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from roottrading.clock import Clock
 from roottrading.domain import Pocket
 from roottrading.store.db import Database
+from roottrading.store.repos_system import run_txn, upsert_stmt
 from roottrading.store.tables import capital_pockets, pocket_reservations
 
 log = structlog.get_logger(__name__)
@@ -211,30 +213,43 @@ class PocketLedger:
 
     # ---- reservations -----------------------------------------------------------------------------
     async def reserve(self, reservation_id: str, amount: Decimal, *, pocket: str = "active",
-                      cycle_id: str | None = None, reason: str = "") -> Reservation:
+                      cycle_id: str | None = None, reason: str = "",
+                      also: Callable[[Connection], None] | None = None) -> Reservation:
         """Set `amount` aside in `pocket`. Idempotent on `reservation_id`: a second call returns the
-        existing reservation (whatever its status) and moves no money. Raises InsufficientFunds."""
+        existing reservation (whatever its status) and moves no money. Raises InsufficientFunds.
+
+        `also(conn)`, when given, runs inside the same transaction once a NEW reservation is made (the
+        coordinator records its decision there: one commit, decision and funds together or neither)."""
         amount = q(amount)
         if amount <= 0:
             raise ValueError(f"reservation amount must be positive, got {amount}")
         now = self.clock.now_ms()
         row = {"id": reservation_id, "pocket_type": pocket, "cycle_id": cycle_id, "amount": amount,
                "status": RESERVED, "reason": reason[:200], "created_at": now, "updated_at": now}
-        async with self.db.begin() as conn:
+        insert = upsert_stmt(self.db, pocket_reservations, ["id"], update=[])
+
+        def txn(conn: Connection) -> Reservation | None:
             # The insert is the first write: it serialises callers that share an id (PK conflict).
-            res = await conn.execute(self.db.upsert(pocket_reservations, [row], ["id"], update=[]))
-            if not res.rowcount:
-                got = (await conn.execute(select(pocket_reservations).where(
-                    pocket_reservations.c.id == reservation_id))).mappings().one()
+            if not conn.execute(insert, row).rowcount:
+                got = conn.execute(select(pocket_reservations).where(
+                    pocket_reservations.c.id == reservation_id)).mappings().one()
                 return _reservation(got)
-            p = await _lock_pocket(conn, pocket)
+            p = conn.execute(select(capital_pockets).where(
+                capital_pockets.c.pocket_type == pocket).with_for_update()).mappings().first()
             if p is None:
                 raise ValueError(f"unknown pocket {pocket!r}; pockets are {sorted(self.config)}")
             if p["available_value"] < amount:
                 raise InsufficientFunds(pocket, amount, p["available_value"])  # rolls the row back
-            await _set_pocket(conn, pocket, now, used=p["used_value"] + amount,
-                              available=p["available_value"] - amount)
-        log.info("funds reserved", reservation=reservation_id, pocket=pocket, amount=str(amount), cycle=cycle_id)
+            conn.execute(update(capital_pockets).where(capital_pockets.c.pocket_type == pocket).values(
+                used_value=p["used_value"] + amount, available_value=p["available_value"] - amount, updated_at=now))
+            if also is not None:
+                also(conn)
+            return None
+
+        existing = await run_txn(self.db, txn)
+        if existing is not None:
+            return existing
+        log.debug("funds reserved", reservation=reservation_id, pocket=pocket, amount=str(amount), cycle=cycle_id)
         return Reservation(**row)
 
     async def consume(self, reservation_id: str, amount: Decimal | None = None) -> None:
@@ -297,8 +312,7 @@ class PocketLedger:
 
     # ---- reads --------------------------------------------------------------------------------------
     async def pockets(self) -> list[Pocket]:
-        async with self.db.connect() as conn:
-            rows = (await conn.execute(select(capital_pockets))).mappings().all()
+        rows = await run_txn(self.db, lambda conn: conn.execute(select(capital_pockets)).mappings().all())
         rows = sorted(rows, key=lambda r: (-r["allocation_percent"], r["pocket_type"]))
         return [Pocket(pocket_type=r["pocket_type"], allocation_percent=r["allocation_percent"],
                        current_value=r["current_value"], used_value=r["used_value"],

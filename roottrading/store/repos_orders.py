@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from roottrading.domain import CycleStatus, Fill, Order, OrderStatus, OrderType, Side, TimeInForce, TradeCycle
 from roottrading.store.db import Database
+from roottrading.store.repos_system import run_txn, upsert_stmt
 from roottrading.store.tables import trade_cycles, trade_executions, trade_fills
 
 _CYCLE_FIELDS = list(TradeCycle.__struct_fields__)
@@ -105,12 +106,17 @@ class CycleRepo:
         instead of a read and two commits is what keeps signal -> order-sent short."""
         row = {f: getattr(cycle, f) for f in _CYCLE_FIELDS}
         row["side"], row["status"] = cycle.side.value, cycle.status.value
-        async with self.db.begin() as conn:
-            res = await conn.execute(self.db.upsert(trade_cycles, [row], ["id"], update=[]))
-            if not res.rowcount:
+        cycle_ins = upsert_stmt(self.db, trade_cycles, ["id"], update=[])
+        order_ins = upsert_stmt(self.db, trade_executions, ["order_id"])
+        order_row = _order_row(order, demo)
+
+        def txn(conn: Connection) -> bool:
+            if not conn.execute(cycle_ins, row).rowcount:
                 return False
-            await conn.execute(self.db.upsert(trade_executions, [_order_row(order, demo)], ["order_id"]))
-        return True
+            conn.execute(order_ins, order_row)
+            return True
+
+        return await run_txn(self.db, txn)  # one thread hop on SQLite (see repos_system.SqliteLane)
 
     async def get(self, cycle_id: str) -> TradeCycle | None:
         async with self.db.connect() as conn:
