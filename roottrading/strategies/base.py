@@ -10,6 +10,7 @@ analyzer and the backtester cannot disagree about what the strategy said.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -23,6 +24,7 @@ from roottrading.strategies.params import Param, ParamError
 
 REQUIRED_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
 BUY, SELL, NONE = np.int8(1), np.int8(-1), np.int8(0)
+
 
 
 @dataclass(frozen=True)
@@ -162,11 +164,20 @@ class BaseStrategy:
         if params:
             self.set_params(**params)
 
+    #: optional cheap pre-check for the last row, see `may_fire`; None = always run `generate`
+    may_fire: ClassVar[Callable[..., bool] | None] = None
+    #: True when `may_fire` was written by the same class that wrote `generate` (a subclass that
+    #: overrides only `generate` must not inherit its parent's pre-check)
+    _fast_last: ClassVar[bool] = False
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for p in cls.__dict__.values():
             if isinstance(p, Param):
                 p.owner = cls.name or cls.__name__
+        gen = next(k for k in cls.__mro__ if "generate" in k.__dict__)
+        fast = next((k for k in cls.__mro__ if "may_fire" in k.__dict__), BaseStrategy)
+        cls._fast_last = fast is gen and fast.__dict__["may_fire"] is not None
 
     # ---- parameters -------------------------------------------------------------------------
     @classmethod
@@ -209,6 +220,12 @@ class BaseStrategy:
 
     def generate(self, bars: Bars) -> Entries:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must implement generate(bars)")
+
+    # `may_fire(self, bars) -> bool` (optional, class attribute above): False only when the last row of
+    # `generate(bars)` certainly has no signal, decided with a few scalars. The live analyzer runs 27
+    # strategies per candle and most are quiet; whole-array bookkeeping (masks, grades, shifts) on ~100
+    # rows costs more than the indicators. When it says True, `generate` decides as before, so results
+    # cannot change as long as it never says False wrongly (tests/strategies/test_fast_last.py).
 
     def indicators(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Optional: the series the strategy looks at, for charts and debugging."""
@@ -338,24 +355,29 @@ class BaseStrategy:
 
     def _last_row(self, bars: Bars) -> dict[str, Any] | None:
         n = len(bars)
+        if self._fast_last and not self.may_fire(bars):  # type: ignore[misc]
+            return None  # the usual case: most strategies are quiet on most candles
         e = self.generate(bars)
         if len(e.side) != n or len(e.strength) != n:
             raise ValueError(f"{self.name}: generate returned {len(e.side)} rows for a {n}-row frame")
         side = int(e.side[-1])
         if side == 0:
             return None
+        rank = int(e.strength[-1])
+        esl = math.nan if e.stop_loss is None else float(e.stop_loss[-1])
+        etp = math.nan if e.take_profit is None else float(e.take_profit[-1])
         sgn = 1.0 if side > 0 else -1.0
         close = float(bars.close[-1])
         a = (float(bars.cached(("atr", 14), lambda: atr(bars.high, bars.low, bars.close, 14))[-1]) if n > 14
              else np.nan)
         sl = close - sgn * self.sl_atr * a if self.sl_atr > 0 else np.nan
         tp = close + sgn * self.tp_atr * a if self.tp_atr > 0 else np.nan
-        if e.stop_loss is not None and not np.isnan(e.stop_loss[-1]):
-            sl = float(e.stop_loss[-1])
-        if e.take_profit is not None and not np.isnan(e.take_profit[-1]):
-            tp = float(e.take_profit[-1])
+        if not math.isnan(esl):
+            sl = esl
+        if not math.isnan(etp):
+            tp = etp
         return {"open_time": int(bars.open_time[-1]), "side": Side.BUY if side > 0 else Side.SELL,
-                "strength": SignalStrength.from_rank(int(min(3, max(0, int(e.strength[-1]))))),
+                "strength": SignalStrength.from_rank(int(min(3, max(0, rank)))),
                 "stop_loss": None if np.isnan(sl) else sl, "take_profit": None if np.isnan(tp) else tp,
                 "trailing_pct": float(self.trailing_pct) if self.trailing_pct > 0 else None, "regime": None}
 

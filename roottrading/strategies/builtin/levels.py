@@ -6,6 +6,7 @@ import numpy as np
 
 from roottrading.indicators import atr, bbands, donchian, highest, lowest, sar, shift, sma, vwap
 from roottrading.strategies.base import BaseStrategy, Bars, Entries, grade
+from roottrading.strategies.builtin._last import c_atr, c_highest, c_lowest, c_sma, div
 from roottrading.strategies.params import Param
 
 
@@ -27,6 +28,12 @@ class BollingerTouch(BaseStrategy):
     @property
     def warmup(self) -> int:
         return self.period
+
+    def may_fire(self, bars: Bars) -> bool:
+        up, _, lo = bbands(bars.close, self.period, self.nbdev)
+        u, d = float(up[-1]), float(lo[-1])
+        h, low, c = float(bars.high[-1]), float(bars.low[-1]), float(bars.close[-1])
+        return (low <= d and c > d) or (h >= u and c < u)
 
     def generate(self, bars: Bars) -> Entries:
         up, _, lo = bbands(bars.close, self.period, self.nbdev)
@@ -51,6 +58,12 @@ class DonchianBreakout(BaseStrategy):
     @property
     def warmup(self) -> int:
         return self.period + 1
+
+    def may_fire(self, bars: Bars) -> bool:
+        u0, u1 = c_highest(bars, "high", self.period)[-3:-1].tolist()  # the prior channel at rows -2, -1
+        l0, l1 = c_lowest(bars, "low", self.period)[-3:-1].tolist()
+        c0, c1 = bars.close[-2:].tolist()
+        return (c1 > u1 and not c0 > u0) or (c1 < l1 and not c0 < l0)
 
     def generate(self, bars: Bars) -> Entries:
         up, _, lo = donchian(bars.high, bars.low, self.period)
@@ -78,6 +91,12 @@ class AtrBreakout(BaseStrategy):
     def warmup(self) -> int:
         return self.period + 2
 
+    def may_fire(self, bars: Bars) -> bool:
+        a = float(c_atr(bars, self.period)[-2])
+        c0, c1 = bars.close[-2:].tolist()
+        k = div(c1 - c0, a)
+        return k > self.mult or k < -self.mult
+
     def generate(self, bars: Bars) -> Entries:
         a = _prior(atr(bars.high, bars.low, bars.close, self.period))
         move = bars.close - shift(bars.close)
@@ -97,6 +116,12 @@ class ParabolicSarBounce(BaseStrategy):
     @property
     def warmup(self) -> int:
         return 15
+
+    def may_fire(self, bars: Bars) -> bool:
+        s0, s1 = sar(bars.high, bars.low, self.acceleration, self.maximum)[-2:].tolist()
+        h0, h1 = bars.high[-2:].tolist()
+        l0, l1 = bars.low[-2:].tolist()
+        return (s1 < l1 and s0 > h0) or (s1 > h1 and s0 < l0)
 
     def generate(self, bars: Bars) -> Entries:
         s = sar(bars.high, bars.low, self.acceleration, self.maximum)
@@ -123,6 +148,12 @@ class VwapSupportResistance(BaseStrategy):
     def warmup(self) -> int:
         return self.window + 1
 
+    def may_fire(self, bars: Bars) -> bool:
+        v0, v1 = vwap(bars.high, bars.low, bars.close, bars.volume, window=self.window)[-2:].tolist()
+        c0, c1 = bars.close[-2:].tolist()
+        h, low = float(bars.high[-1]), float(bars.low[-1])
+        return (c0 > v0 and low <= v1 and c1 > v1) or (c0 < v0 and h >= v1 and c1 < v1)
+
     def generate(self, bars: Bars) -> Entries:
         v = vwap(bars.high, bars.low, bars.close, bars.volume, window=self.window)
         pv, pc = shift(v), shift(bars.close)
@@ -148,6 +179,16 @@ class RangeBreakout(BaseStrategy):
     @property
     def warmup(self) -> int:
         return self.lookback + 1
+
+    def may_fire(self, bars: Bars) -> bool:
+        hh = float(c_highest(bars, "high", self.lookback)[-2])
+        ll = float(c_lowest(bars, "low", self.lookback)[-2])
+        c = float(bars.close[-1])
+        if not (c > hh or c < ll):
+            return False
+        avg_v = float(c_sma(bars, "volume", self.lookback)[-2])
+        tight = div(hh - ll, ll) * 100 <= self.max_range_pct
+        return tight and div(float(bars.volume[-1]), avg_v) >= self.vol_mult
 
     def generate(self, bars: Bars) -> Entries:
         hh, ll = _prior(highest(bars.high, self.lookback)), _prior(lowest(bars.low, self.lookback))
@@ -176,6 +217,13 @@ class ResistanceRejection(BaseStrategy):
     @property
     def warmup(self) -> int:
         return self.lookback + 1
+
+    def may_fire(self, bars: Bars) -> bool:
+        res = float(c_highest(bars, "high", self.lookback)[-2])
+        sup = float(c_lowest(bars, "low", self.lookback)[-2])
+        o, h, lo, c = float(bars.open[-1]), float(bars.high[-1]), float(bars.low[-1]), float(bars.close[-1])
+        tol = self.tolerance_pct / 100
+        return ((h >= res * (1 - tol) and c < res and c < o) or (lo <= sup * (1 + tol) and c > sup and c > o))
 
     def generate(self, bars: Bars) -> Entries:
         res, sup = _prior(highest(bars.high, self.lookback)), _prior(lowest(bars.low, self.lookback))

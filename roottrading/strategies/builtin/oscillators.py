@@ -13,13 +13,13 @@ from roottrading.indicators import (
     lowest,
     highest,
     roc,
-    rsi,
     stoch,
     stochrsi,
     willr,
     zscore,
 )
 from roottrading.strategies.base import BaseStrategy, Bars, Entries, grade
+from roottrading.strategies.builtin._last import c_rsi, down_cross, last2, leaves, up_cross
 from roottrading.strategies.params import Param, ParamError
 
 
@@ -49,6 +49,9 @@ class _LevelRebound(BaseStrategy):
     def oscillator(self, bars: Bars) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def may_fire(self, bars: Bars) -> bool:
+        return leaves(self.oscillator(bars), self.oversold, self.overbought)  # type: ignore[attr-defined]
+
     def generate(self, bars: Bars) -> Entries:
         x = self.oscillator(bars)
         lo, hi = self.oversold, self.overbought  # type: ignore[attr-defined]
@@ -71,7 +74,7 @@ class RsiCross(_LevelRebound):
         return self.period + 1
 
     def oscillator(self, bars: Bars) -> np.ndarray:
-        return rsi(bars.close, self.period)
+        return c_rsi(bars, self.period)
 
 
 class WilliamsRRebound(_LevelRebound):
@@ -175,6 +178,13 @@ class StochasticOversold(BaseStrategy):
     def warmup(self) -> int:
         return self.k_period + self.k_smooth + self.d_period
 
+    def may_fire(self, bars: Bars) -> bool:
+        k, d = stoch(bars.high, bars.low, bars.close, self.k_period, self.k_smooth, self.d_period)
+        k1, k0 = last2(k)
+        d1, d0 = last2(d)
+        return ((d1 < self.oversold and up_cross(k1, k0, d1, d0))
+                or (d1 > self.overbought and down_cross(k1, k0, d1, d0)))
+
     def generate(self, bars: Bars) -> Entries:
         k, d = stoch(bars.high, bars.low, bars.close, self.k_period, self.k_smooth, self.d_period)
         with np.errstate(invalid="ignore"):
@@ -195,6 +205,9 @@ class RocThreshold(BaseStrategy):
     @property
     def warmup(self) -> int:
         return self.period + 1
+
+    def may_fire(self, bars: Bars) -> bool:
+        return leaves(roc(bars.close, self.period), self.threshold, -self.threshold)
 
     def generate(self, bars: Bars) -> Entries:
         r = roc(bars.close, self.period)

@@ -6,6 +6,7 @@ import numpy as np
 
 from roottrading.indicators import atr, crossed_above, crossed_below, ema, highest, lowest, rsi, shift, sma
 from roottrading.strategies.base import BaseStrategy, Bars, Entries, grade
+from roottrading.strategies.builtin._last import c_atr, c_highest, c_lowest, c_rsi, c_sma, div, leaves
 from roottrading.strategies.params import Param
 from roottrading.strategies.timeframes import align, resample_factor
 
@@ -26,6 +27,12 @@ class MtfConfluence(BaseStrategy):
     @property
     def warmup(self) -> int:
         return self.htf_factor * (self.htf_ema + 1) + self.rsi_period
+
+    def may_fire(self, bars: Bars) -> bool:
+        """Both sides need the base RSI crossing 50 on the last bar; the resampling waits for that."""
+        if len(bars) < 2 * self.htf_factor:
+            return False
+        return leaves(c_rsi(bars, self.rsi_period), 50.0, 50.0)
 
     def generate(self, bars: Bars) -> Entries:
         n = len(bars)
@@ -63,6 +70,13 @@ class SpikeReaction(BaseStrategy):
     def warmup(self) -> int:
         return self.period + 3
 
+    def may_fire(self, bars: Bars) -> bool:
+        """Both sides need a spike on the previous bar (sizes against the ATR and volume before it)."""
+        a = float(c_atr(bars, self.period)[-3])
+        avg_v = float(c_sma(bars, "volume", self.period)[-3])
+        size = div(float(bars.close[-2]) - float(bars.open[-2]), a)
+        return abs(size) >= self.spike_atr and float(bars.volume[-2]) >= self.vol_mult * avg_v
+
     def generate(self, bars: Bars) -> Entries:
         o, h, lo, c, v = bars.open, bars.high, bars.low, bars.close, bars.volume
         a = shift(atr(h, lo, c, self.period))
@@ -90,6 +104,12 @@ class LiquiditySweep(BaseStrategy):
     @property
     def warmup(self) -> int:
         return self.lookback + 1
+
+    def may_fire(self, bars: Bars) -> bool:
+        sup = float(c_lowest(bars, "low", self.lookback)[-2])
+        res = float(c_highest(bars, "high", self.lookback)[-2])
+        h, lo, c = float(bars.high[-1]), float(bars.low[-1]), float(bars.close[-1])
+        return (lo < sup and c > sup) or (h > res and c < res)
 
     def generate(self, bars: Bars) -> Entries:
         h, lo, c = bars.high, bars.low, bars.close
@@ -120,6 +140,21 @@ class PumpDump(BaseStrategy):
     @property
     def warmup(self) -> int:
         return 2 * self.window + 2
+
+    def may_fire(self, bars: Bars) -> bool:
+        """Both sides need a reversal bar and a pump or dump (|move| >= move_pct) in the `window` bars before."""
+        w = self.window
+        c, h, lo = bars.close, bars.high, bars.low
+        c1 = float(c[-1])
+        if not (c1 < float(lo[-2]) or c1 > float(h[-2])):
+            return False
+        closes = c[-2 * w - 2:].tolist()  # rows n-2w-2 .. n-1; move at row i needs the close w rows back
+        n = len(closes)
+        for i in range(n - 1 - w, n - 1):  # rows -1-w .. -2
+            move = (div(closes[i], closes[i - w]) - 1.0) * 100.0
+            if move >= self.move_pct or move <= -self.move_pct:
+                return True
+        return False
 
     def generate(self, bars: Bars) -> Entries:
         w = self.window

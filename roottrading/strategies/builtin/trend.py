@@ -25,6 +25,7 @@ from roottrading.indicators import (
     trix,
 )
 from roottrading.strategies.base import BaseStrategy, Bars, Entries, grade
+from roottrading.strategies.builtin._last import c_ema, crosses, last2, up_cross
 from roottrading.strategies.params import Param, ParamError
 
 
@@ -54,6 +55,9 @@ class EmaCross(BaseStrategy):
     def warmup(self) -> int:
         return self.slow + 1
 
+    def may_fire(self, bars: Bars) -> bool:
+        return crosses(c_ema(bars, self.fast), c_ema(bars, self.slow))
+
     def generate(self, bars: Bars) -> Entries:
         f, s = ema(bars.close, self.fast), ema(bars.close, self.slow)
         return self.entries(crossed_above(f, s), crossed_below(f, s),
@@ -76,6 +80,10 @@ class MacdCrossover(BaseStrategy):
     @property
     def warmup(self) -> int:
         return self.slow + self.signal
+
+    def may_fire(self, bars: Bars) -> bool:
+        line, sig, _ = macd(bars.close, self.fast, self.slow, self.signal)
+        return crosses(line, sig)
 
     def generate(self, bars: Bars) -> Entries:
         line, sig, _ = macd(bars.close, self.fast, self.slow, self.signal)
@@ -104,6 +112,10 @@ class PpoCrossover(BaseStrategy):
     def warmup(self) -> int:
         return self.slow + self.signal
 
+    def may_fire(self, bars: Bars) -> bool:
+        line, sig, _ = ppo_ema(bars.close, self.fast, self.slow, self.signal)
+        return crosses(line, sig)
+
     def generate(self, bars: Bars) -> Entries:
         line, sig, _ = ppo_ema(bars.close, self.fast, self.slow, self.signal)
         return self.entries(crossed_above(line, sig), crossed_below(line, sig),
@@ -121,10 +133,22 @@ class TrixCrossover(BaseStrategy):
     def warmup(self) -> int:
         return 3 * self.period + self.signal
 
+    def may_fire(self, bars: Bars) -> bool:
+        t = trix(bars.close, self.period)
+        return crosses(t, ema(t, self.signal))
+
     def generate(self, bars: Bars) -> Entries:
         t = trix(bars.close, self.period)
         s = ema(t, self.signal)
         return self.entries(crossed_above(t, s), crossed_below(t, s), grade(np.abs(t), 0.05, 0.1, 0.2))
+
+
+def _slope_turns_last(ma: np.ndarray, close: np.ndarray) -> bool:
+    """`up | down` of `_slope_turns` at the last row (needs >= 3 rows; callers are past warm-up)."""
+    m0, m1, m2 = ma[-3:].tolist()
+    c = float(close[-1])
+    slope, prev = m2 - m1, m1 - m0
+    return (slope > 0 and prev <= 0 and c > m2) or (slope < 0 and prev >= 0 and c < m2)
 
 
 def _slope_turns(ma: np.ndarray, close: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -147,6 +171,9 @@ class TemaSlope(BaseStrategy):
     def warmup(self) -> int:
         return 3 * self.period
 
+    def may_fire(self, bars: Bars) -> bool:
+        return _slope_turns_last(tema(bars.close, self.period), bars.close)
+
     def generate(self, bars: Bars) -> Entries:
         t = tema(bars.close, self.period)
         up, down, slope = _slope_turns(t, bars.close)
@@ -165,6 +192,9 @@ class HullSlope(BaseStrategy):
     @property
     def warmup(self) -> int:
         return self.period + int(self.period ** 0.5) + 2
+
+    def may_fire(self, bars: Bars) -> bool:
+        return _slope_turns_last(hma(bars.close, self.period), bars.close)
 
     def generate(self, bars: Bars) -> Entries:
         h = hma(bars.close, self.period)
@@ -186,6 +216,17 @@ class AdxDirection(BaseStrategy):
     @property
     def warmup(self) -> int:
         return 2 * self.period + 1
+
+    def may_fire(self, bars: Bars) -> bool:
+        h, lo, c = bars.high, bars.low, bars.close
+        a1, a0 = last2(adx(h, lo, c, self.period))
+        if not a1 >= self.adx_min:  # `strong` is required on both sides (NaN is not strong)
+            return False
+        if up_cross(a1, a0, self.adx_min, self.adx_min):  # ADX rising through adx_min: generate decides
+            return True
+        p1, p0 = last2(plus_di(h, lo, c, self.period))
+        m1, m0 = last2(minus_di(h, lo, c, self.period))
+        return up_cross(p1, p0, m1, m0) or up_cross(m1, m0, p1, p0)
 
     def generate(self, bars: Bars) -> Entries:
         h, lo, c = bars.high, bars.low, bars.close
@@ -210,6 +251,11 @@ class SupertrendReversal(BaseStrategy):
     def warmup(self) -> int:
         return self.period + 1
 
+    def may_fire(self, bars: Bars) -> bool:
+        _, d = supertrend(bars.high, bars.low, bars.close, self.period, self.multiplier)
+        d1, d0 = last2(d)
+        return d1 != d0 and d1 != 0.0 and d0 != 0.0
+
     def generate(self, bars: Bars) -> Entries:
         line, d = supertrend(bars.high, bars.low, bars.close, self.period, self.multiplier)
         prev = shift(d)
@@ -229,6 +275,10 @@ class ObvCrossover(BaseStrategy):
     @property
     def warmup(self) -> int:
         return self.period + 1
+
+    def may_fire(self, bars: Bars) -> bool:
+        o = obv(bars.close, bars.volume)
+        return crosses(o, sma(o, self.period))
 
     def generate(self, bars: Bars) -> Entries:
         o = obv(bars.close, bars.volume)
