@@ -50,6 +50,21 @@ class AnalyzerEngine:
             self.registry.set_params(name, params)
         self.windows: dict[str, CandleWindow] = {}
         self.failures: dict[str, int] = {}
+        # per symbol: [(strategy, its params dict, lookback)], so a candle does not go through the registry's
+        # lock 27 times; dropped by control() (every runtime change goes through it) or invalidate()
+        self._plans: dict[str, list[tuple[Any, Any, int]]] = {}
+
+    def invalidate(self) -> None:
+        """Forget the cached active-strategy lists: call after changing `registry` other than via control()."""
+        self._plans.clear()
+
+    def _plan(self, symbol: str) -> list[tuple[Any, Any, int]]:
+        plan = self._plans.get(symbol)
+        if plan is not None and all(getattr(st, "_param_values", None) is pv for st, pv, _ in plan):
+            return plan
+        plan = self._plans[symbol] = [(st, getattr(st, "_param_values", None), self.lookback(st))
+                                      for st in self.registry.active(symbol)]
+        return plan
 
     def window_size(self) -> int:
         return self.config.window or max(self.min_lookback, max(
@@ -74,19 +89,20 @@ class AnalyzerEngine:
         return sum(1 for c in candles if c.closed and self.window(c.symbol).append(c))
 
     def on_candle(self, c: Candle) -> EngineResult:
-        if not c.closed or not self.window(c.symbol).append(c):
+        w = self.windows.get(c.symbol) or self.window(c.symbol)
+        if not c.closed or not w.append(c):
             return EngineResult([], [], [])
-        bars = self.window(c.symbol).bars()
-        tails: dict[int, Bars] = {}  # strategies with the same lookback share one Bars (and its cached ATR)
+        bars = w.bars()
+        tails: dict[int, Bars] = {}  # strategies with the same lookback share one Bars (and its indicator cache)
         out: list[Signal] = []
         errors: list[str] = []
-        for strat in self.registry.active(c.symbol):
-            size = self.lookback(strat)
+        symbol, interval = c.symbol, c.interval
+        for strat, _, size in self._plan(symbol):
             view = tails.get(size)
             if view is None:
                 view = tails[size] = bars.tail(size)
             try:
-                sig = strat.latest_signal_bars(view, c.symbol, c.interval)
+                sig = strat.latest_signal_bars(view, symbol, interval)
             except (ValueError, ArithmeticError, IndexError, KeyError, TypeError) as exc:
                 # a broken strategy is reported and skipped; the others keep running
                 self.failures[strat.name] = self.failures.get(strat.name, 0) + 1
@@ -115,6 +131,7 @@ class AnalyzerEngine:
 
     # --- runtime control (also forwarded to worker processes) ---
     def control(self, op: str, name: str, symbol: str | None = None, params: dict[str, Any] | None = None) -> Any:
+        self._plans.clear()
         if op == "enable":
             self.registry.enable(name, symbol)
         elif op == "disable":
