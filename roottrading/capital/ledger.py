@@ -218,8 +218,9 @@ class PocketLedger:
         """Set `amount` aside in `pocket`. Idempotent on `reservation_id`: a second call returns the
         existing reservation (whatever its status) and moves no money. Raises InsufficientFunds.
 
-        `also(conn)`, when given, runs inside the same transaction once a NEW reservation is made (the
-        coordinator records its decision there: one commit, decision and funds together or neither)."""
+        `also(conn)`, when given, runs inside the same transaction once the reservation is made or found (the
+        coordinator records its decision there: one commit, decision and funds together or neither); it does
+        not run when the reservation is refused."""
         amount = q(amount)
         if amount <= 0:
             raise ValueError(f"reservation amount must be positive, got {amount}")
@@ -233,15 +234,15 @@ class PocketLedger:
             if not conn.execute(insert, row).rowcount:
                 got = conn.execute(select(pocket_reservations).where(
                     pocket_reservations.c.id == reservation_id)).mappings().one()
+                if also is not None:
+                    also(conn)
                 return _reservation(got)
-            p = conn.execute(select(capital_pockets).where(
-                capital_pockets.c.pocket_type == pocket).with_for_update()).mappings().first()
+            p = _lock_pocket(conn, pocket)
             if p is None:
                 raise ValueError(f"unknown pocket {pocket!r}; pockets are {sorted(self.config)}")
             if p["available_value"] < amount:
                 raise InsufficientFunds(pocket, amount, p["available_value"])  # rolls the row back
-            conn.execute(update(capital_pockets).where(capital_pockets.c.pocket_type == pocket).values(
-                used_value=p["used_value"] + amount, available_value=p["available_value"] - amount, updated_at=now))
+            _set_pocket(conn, pocket, now, used=p["used_value"] + amount, available=p["available_value"] - amount)
             if also is not None:
                 also(conn)
             return None
@@ -258,57 +259,70 @@ class PocketLedger:
         capped at the reservation (the ledger never takes unreserved funds silently) and logged.
         A repeated consume, or one after release, is a no-op."""
         now = self.clock.now_ms()
-        async with self.db.begin() as conn:
-            res = await conn.execute(update(pocket_reservations).where(
+
+        def txn(conn: Connection) -> str | None:
+            res = conn.execute(update(pocket_reservations).where(
                 pocket_reservations.c.id == reservation_id, pocket_reservations.c.status == RESERVED)
                 .values(status=CONSUMED, updated_at=now))
             if not res.rowcount:
-                log.info("consume ignored: reservation not in reserved state", reservation=reservation_id)
-                return
-            r = (await conn.execute(select(pocket_reservations).where(
-                pocket_reservations.c.id == reservation_id))).mappings().one()
+                return "not reserved"
+            r = conn.execute(select(pocket_reservations).where(
+                pocket_reservations.c.id == reservation_id)).mappings().one()
             if amount is None:
-                return
+                return None
             used = q(amount)
             if used > r["amount"]:
-                log.warning("consume above reservation capped", reservation=reservation_id,
-                            requested=str(used), reserved=str(r["amount"]))
-                return
+                return f"capped: requested {used}, reserved {r['amount']}"
             back = r["amount"] - max(used, ZERO)
             if back > 0:
-                await conn.execute(update(pocket_reservations).where(pocket_reservations.c.id == reservation_id)
-                                   .values(amount=r["amount"] - back))
-                p = await _lock_pocket(conn, r["pocket_type"])
+                conn.execute(update(pocket_reservations).where(pocket_reservations.c.id == reservation_id)
+                             .values(amount=r["amount"] - back))
+                p = _lock_pocket(conn, r["pocket_type"])
                 if p is not None:
-                    await _set_pocket(conn, r["pocket_type"], now, used=p["used_value"] - back,
-                                      available=p["available_value"] + back)
+                    _set_pocket(conn, r["pocket_type"], now, used=p["used_value"] - back,
+                                available=p["available_value"] + back)
+            return None
+
+        note = await run_txn(self.db, txn)
+        if note == "not reserved":
+            log.info("consume ignored: reservation not in reserved state", reservation=reservation_id)
+        elif note is not None:
+            log.warning("consume above reservation capped", reservation=reservation_id, detail=note)
 
     async def release(self, reservation_id: str, reason: str, *, pnl: Decimal = ZERO) -> None:
         """Return a reservation's funds to its pocket, plus the realised `pnl` (which changes the pocket's
         current value). A loss is capped at the amount reserved: a spot position cannot give back less
         than nothing. Idempotent: a second release (or an unknown id) is a no-op."""
         now = self.clock.now_ms()
-        async with self.db.begin() as conn:
-            res = await conn.execute(update(pocket_reservations).where(
+
+        def txn(conn: Connection) -> tuple[Decimal, Decimal, bool] | None:
+            res = conn.execute(update(pocket_reservations).where(
                 pocket_reservations.c.id == reservation_id,
                 pocket_reservations.c.status.in_([RESERVED, CONSUMED]))
                 .values(status=RELEASED, updated_at=now, reason=reason[:200]))
             if not res.rowcount:
-                log.info("release ignored: unknown or already released", reservation=reservation_id)
-                return
-            r = (await conn.execute(select(pocket_reservations).where(
-                pocket_reservations.c.id == reservation_id))).mappings().one()
+                return None
+            r = conn.execute(select(pocket_reservations).where(
+                pocket_reservations.c.id == reservation_id)).mappings().one()
             amount, gain = r["amount"], q(pnl)
-            if gain < -amount:
-                log.warning("loss larger than the reservation capped", reservation=reservation_id,
-                            pnl=str(pnl), amount=str(amount))
+            capped = gain < -amount
+            if capped:
                 gain = -amount
-            p = await _lock_pocket(conn, r["pocket_type"])
+            p = _lock_pocket(conn, r["pocket_type"])
             if p is not None:
-                await _set_pocket(conn, r["pocket_type"], now, used=p["used_value"] - amount,
-                                  available=p["available_value"] + amount + gain,
-                                  current=p["current_value"] + gain)
-        log.info("funds released", reservation=reservation_id, amount=str(amount), pnl=str(gain), reason=reason)
+                _set_pocket(conn, r["pocket_type"], now, used=p["used_value"] - amount,
+                            available=p["available_value"] + amount + gain, current=p["current_value"] + gain)
+            return amount, gain, capped
+
+        done = await run_txn(self.db, txn)
+        if done is None:
+            log.info("release ignored: unknown or already released", reservation=reservation_id)
+            return
+        amount, gain, capped = done
+        if capped:
+            log.warning("loss larger than the reservation capped", reservation=reservation_id,
+                        pnl=str(pnl), amount=str(amount))
+        log.debug("funds released", reservation=reservation_id, amount=str(amount), pnl=str(gain), reason=reason)
 
     # ---- reads --------------------------------------------------------------------------------------
     async def pockets(self) -> list[Pocket]:
@@ -333,21 +347,20 @@ class PocketLedger:
             return [_reservation(r) for r in (await conn.execute(stmt)).mappings().all()]
 
 
-async def _lock_pocket(conn: object, pocket: str) -> dict[str, Decimal] | None:
+def _lock_pocket(conn: Connection, pocket: str) -> dict[str, Decimal] | None:
     """Read a pocket for update. Arithmetic happens here in Python, never in SQL: SQLite stores Money
     as text, where `+` would go through floats and `>=` would compare strings."""
-    row = (await conn.execute(select(capital_pockets).where(  # type: ignore[attr-defined]
-        capital_pockets.c.pocket_type == pocket).with_for_update())).mappings().first()
+    row = conn.execute(select(capital_pockets).where(
+        capital_pockets.c.pocket_type == pocket).with_for_update()).mappings().first()
     return dict(row) if row else None
 
 
-async def _set_pocket(conn: object, pocket: str, now: int, *, used: Decimal, available: Decimal,
-                      current: Decimal | None = None) -> None:
+def _set_pocket(conn: Connection, pocket: str, now: int, *, used: Decimal, available: Decimal,
+                current: Decimal | None = None) -> None:
     values: dict[str, object] = {"used_value": used, "available_value": available, "updated_at": now}
     if current is not None:
         values["current_value"] = current
-    await conn.execute(update(capital_pockets).where(  # type: ignore[attr-defined]
-        capital_pockets.c.pocket_type == pocket).values(**values))
+    conn.execute(update(capital_pockets).where(capital_pockets.c.pocket_type == pocket).values(**values))
 
 
 def _reservation(r: object) -> Reservation:

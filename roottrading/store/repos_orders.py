@@ -40,8 +40,8 @@ class OrderRepo:
         self.db, self.demo = db, demo
 
     async def save(self, order: Order) -> None:
-        async with self.db.begin() as conn:
-            await conn.execute(self.db.upsert(trade_executions, [_order_row(order, self.demo)], ["order_id"]))
+        stmt, row = upsert_stmt(self.db, trade_executions, ["order_id"]), _order_row(order, self.demo)
+        await run_txn(self.db, lambda conn: conn.execute(stmt, row))
 
     async def get(self, client_order_id: str) -> Order | None:
         async with self.db.connect() as conn:
@@ -73,9 +73,8 @@ class OrderRepo:
             row[k] = getattr(fill, k)
         row["order_id"] = row.pop("client_order_id")
         row["exchange_order_id"] = fill.order_id
-        async with self.db.begin() as conn:
-            res = await conn.execute(self.db.upsert(trade_fills, [row], ["symbol", "trade_id"], update=[]))
-        return bool(res.rowcount)
+        stmt = upsert_stmt(self.db, trade_fills, ["symbol", "trade_id"], update=[])
+        return bool(await run_txn(self.db, lambda conn: conn.execute(stmt, row).rowcount))
 
     async def fills(self, *, order_id: str | None = None, symbol: str | None = None, limit: int = 500,
                     offset: int = 0) -> list[dict[str, Any]]:
@@ -96,8 +95,8 @@ class CycleRepo:
     async def save(self, cycle: TradeCycle) -> None:
         row = {f: getattr(cycle, f) for f in _CYCLE_FIELDS}
         row["side"], row["status"] = cycle.side.value, cycle.status.value
-        async with self.db.begin() as conn:
-            await conn.execute(self.db.upsert(trade_cycles, [row], ["id"]))
+        stmt = upsert_stmt(self.db, trade_cycles, ["id"])
+        await run_txn(self.db, lambda conn: conn.execute(stmt, row))
 
     async def create_with_order(self, cycle: TradeCycle, order: Order, *, demo: bool) -> bool:
         """Store a new cycle and its entry intent in ONE transaction, only if the cycle id is new.

@@ -5,7 +5,13 @@ the risk manager's verdict (may shrink), a pocket reservation (id derived from t
 OrderRequest on `order.requests`. Exits (SELL with an open cycle): an exit request for the cycle's quantity;
 no entry filter, no risk gate. Each dependency (risk, ledger, bus) sits behind a circuit breaker; funds
 reserved are released on any failure after the reservation. Every decision is stored with its reason
-(GET /decisions?signal_id=). A redelivered signal (same id) finds its decision and does nothing again.
+(GET /decisions?signal_id=) BEFORE its order request is published: an entry's "accepted" row is written in
+the reservation's own transaction (one commit on the hot path), and a publish failure adds a "failed" row.
+A redelivered signal (same id) finds its decision and does nothing again, except after a restart, where an
+"accepted" request whose publication cannot be known is published again (the trader dedupes by request id).
+
+Hot path without database reads (memory.py): decided signal ids and open cycles live in memory, loaded from
+the store at start and kept current from this service's own decisions and `trade.cycles` updates.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import asyncio
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+import msgspec
 from fastapi import APIRouter, Query
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -27,6 +34,7 @@ from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.services.coordinator import filters as f
 from roottrading.services.coordinator.breaker import CircuitBreaker, CircuitOpen
 from roottrading.services.coordinator.config import load_config
+from roottrading.services.coordinator.memory import DAY_MS, DecidedSignals, OpenCycles
 from roottrading.services.coordinator.risk_client import RiskClient, RiskUnavailable
 from roottrading.services.coordinator.sizing import SizeRequest, Sizing, fixed_step_rounder, size_entry
 from roottrading.store import CycleRepo, DecisionRepo
@@ -60,6 +68,8 @@ class CoordinatorService(Service):
         self.pending: dict[tuple[str, str], tuple[str, int]] = {}  # accepted entry -> (cycle id, time)
         self.counts = {"accepted": 0, "rejected": 0, "failed": 0, "duplicates": 0}
         self.requests_sent = 0
+        self.decided = DecidedSignals()
+        self.open_view = OpenCycles()
         self._lock = asyncio.Lock()
 
     def consumes(self) -> list[Consumes]:
@@ -71,6 +81,7 @@ class CoordinatorService(Service):
         cycle's PnL) when the cycle ends, whatever the outcome. The ledger is idempotent, so redelivered or
         repeated cycle updates move no money twice."""
         c: TradeCycle = msg.payload
+        self.open_view.update(c)
         if not c.reservation_id:
             return
         try:
@@ -85,6 +96,9 @@ class CoordinatorService(Service):
             raise
 
     async def start(self) -> None:
+        since = self.ctx.clock.now_ms() - DAY_MS
+        self.decided.load(since, await self.decisions.decided_since(since))
+        self.open_view.load(await self.cycles.open_cycles())
         try:
             await self.ledger.ensure_initialised(await self.equity())
         except LEDGER_ERRORS as exc:
@@ -116,27 +130,70 @@ class CoordinatorService(Service):
     async def on_signal(self, msg: m.Message) -> None:
         s: Signal = msg.payload
         async with self._lock:  # one decision at a time: sizing reads what the previous one reserved
-            if await self._already_decided(s.id):
+            prior = await self._prior_decision(s)
+            if prior in FINAL:
                 self.counts["duplicates"] += 1
-                self.log.info("signal already decided; redelivery ignored", signal=s.id)
+                if prior == "accepted" and s.id in self.decided.unsure:
+                    await self._republish(s)
+                else:
+                    self.log.info("signal already decided; redelivery ignored", signal=s.id)
                 return
             if s.side is Side.SELL:
                 await self._exit(s)
             else:
                 await self._entry(s)
 
-    async def _already_decided(self, signal_id: str) -> bool:
-        return any(d["decision"] in FINAL for d in await self.decisions.query(signal_id=signal_id, limit=5))
+    async def _prior_decision(self, s: Signal) -> str | None:
+        """The signal's latest decision: from memory when it covers the signal's time, else the store."""
+        known = self.decided.get(s.id)
+        if known is not None or self.decided.covers(s.time):
+            return known
+        rows = await self.decisions.query(signal_id=s.id, limit=5)
+        final = [d["decision"] for d in rows if d["decision"] in FINAL]
+        if final and final[0] == "accepted":
+            self.decided.unsure.add(s.id)
+        return final[0] if final else None
+
+    async def _republish(self, s: Signal) -> None:
+        """After a restart: the request of an accepted signal may never have left (crash between the commit
+        and the publish). Publish it again; the trader keys cycles and exits by request id."""
+        self.decided.unsure.discard(s.id)
+        rows = [d for d in await self.decisions.query(signal_id=s.id, limit=5) if d["decision"] in FINAL]
+        raw = (rows[0].get("details") or {}).get("request") if rows and rows[0]["decision"] == "accepted" else None
+        if raw is None:
+            return
+        req = msgspec.convert(raw, OrderRequest, strict=False)
+        try:
+            await self.ctx.publish(m.ORDER_REQUESTS, req, key=req.symbol, msg_id=req.id)
+        except BUS_ERRORS as exc:  # the next redelivery tries again
+            self.decided.unsure.add(s.id)
+            self.log.error("republish of an accepted request failed", signal=s.id, error=repr(exc))
+            raise
+        self.log.info("accepted request published again after a restart", signal=s.id, request=req.id)
+
+    def _decision_row(self, s: Signal, decision: str, reason: str, details: dict[str, Any]) -> dict[str, Any]:
+        """The stored row (noted in memory and counted here: the caller writes it)."""
+        now = self.ctx.clock.now_ms()
+        self.counts[decision] = self.counts.get(decision, 0) + 1
+        self.decided.note(s.id, decision, now)
+        clean = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in details.items()}
+        if decision == "accepted":  # per-signal line at debug: the row itself is the record
+            self.log.debug("signal accepted", signal=s.id, symbol=s.symbol, strategy=s.strategy, reason=reason)
+        else:
+            self.log.warning("signal " + decision, signal=s.id, symbol=s.symbol, strategy=s.strategy, reason=reason)
+        return {"signal_id": s.id, "time": now, "symbol": s.symbol, "strategy": s.strategy, "decision": decision,
+                "reason": reason, "details": clean}
 
     async def _record(self, s: Signal, decision: str, reason: str, **details: Any) -> None:
-        self.counts[decision] = self.counts.get(decision, 0) + 1
-        clean = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in details.items()}
-        await self.decisions.add(signal_id=s.id, time=self.ctx.clock.now_ms(), symbol=s.symbol,
-                                 strategy=s.strategy, decision=decision, reason=reason, details=clean)
-        log = self.log.info if decision == "accepted" else self.log.warning
-        log("signal " + decision, signal=s.id, symbol=s.symbol, strategy=s.strategy, reason=reason)
+        row = self._decision_row(s, decision, reason, details)
+        await self.decisions.add(**row)
+
+    def _unaccept(self) -> None:
+        """An accepted decision whose request could not be sent: counted as failed instead."""
+        self.counts["accepted"] -= 1
 
     async def _open_cycles(self, s: Signal) -> list[TradeCycle]:
+        """From the store (exits: the source of truth for what can be sold)."""
         live = [st.value for st in CycleStatus if not st.is_terminal]
         page, _ = await self.cycles.query(status=live, symbol=s.symbol, strategy=s.strategy, limit=1000)
         return page
@@ -153,17 +210,18 @@ class CoordinatorService(Service):
         req_id = ids.request_id_for_signal(s.id)
         req = OrderRequest(id=req_id, time=s.time, symbol=s.symbol, side=Side.SELL, type=OrderType.MARKET,
                            quantity=qty, strategy=s.strategy, signal_id=s.id)
+        await self._record(s, "accepted", f"exit of {len(active)} cycle(s), quantity {qty}", stage="exit",
+                           request_id=req_id, quantity=qty, cycles=[c.id for c in active],
+                           request=m.to_builtins(req))
         if not await self._publish(s, req, stage="exit"):
             return
         self.pending.pop((s.symbol, s.strategy), None)
-        await self._record(s, "accepted", f"exit of {len(active)} cycle(s), quantity {qty}", stage="exit",
-                           request_id=req_id, quantity=qty, cycles=[c.id for c in active])
 
     async def _entry(self, s: Signal) -> None:
         key = (s.symbol, s.strategy)
         for why in (f.strength_filter(s, self.cfg), f.regime_filter(s, self.cfg),
                     f.cooldown_filter(s, self.cfg, self.last_entry.get(key)),
-                    f.open_cycle_filter(s, self.cfg, await self._open_count(s))):
+                    f.open_cycle_filter(s, self.cfg, self._open_count(s))):
             if why:
                 await self._record(s, "rejected", why, stage="filter")
                 return
@@ -188,33 +246,39 @@ class CoordinatorService(Service):
         price = to_decimal(s.price)
         amount = min(sizing.reserve_amount, (qty * price * (1 + self.cfg.fee_buffer_pct / 100)))
         res_id = reservation_id_for_signal(s.id)
-        if not await self._reserve(s, res_id, amount, ids.cycle_id(req_id)):
-            return
         req = OrderRequest(id=req_id, time=s.time, symbol=s.symbol, side=Side.BUY, type=OrderType.MARKET,
                            quantity=qty, strategy=s.strategy, signal_id=s.id, reservation_id=res_id,
                            stop_loss=sizing.stop, take_profit=_dec(s.take_profit), trailing_pct=_dec(s.trailing_pct))
+        accepted = self._decision_row(
+            s, "accepted", f"buy {qty} {s.symbol} (~{(qty * price).quantize(Decimal('0.01'))} "
+            f"quote), risk {sizing.risk_amount.quantize(Decimal('0.01'))} to stop {sizing.stop}"
+            + (f"; {'; '.join(verdict.reasons)}" if verdict.action == "shrink" else ""),
+            {"stage": "order", "request_id": req_id, "reservation_id": res_id, "quantity": qty, "price": price,
+             "stop_loss": sizing.stop, "reserved": amount, "risk_amount": qty * sizing.stop_distance,
+             "capped_by": sizing.capped_by, "risk": verdict.reasons, "risk_action": verdict.action,
+             "request": m.to_builtins(req)})
+        # the decision is stored in the reservation's transaction: both or neither, before the publish
+        if not await self._reserve(s, res_id, amount, ids.cycle_id(req_id),
+                                   also=lambda conn: DecisionRepo.add_in(conn, accepted)):
+            self._unaccept()
+            return
         if not await self._publish(s, req, stage="order", reservation_id=res_id):
             return
         self.last_entry[key] = s.time
         self.pending[key] = (ids.cycle_id(req_id), self.ctx.clock.now_ms())
-        await self._record(s, "accepted", f"buy {qty} {s.symbol} (~{(qty * price).quantize(Decimal('0.01'))} "
-                           f"quote), risk {sizing.risk_amount.quantize(Decimal('0.01'))} to stop {sizing.stop}"
-                           + (f"; {'; '.join(verdict.reasons)}" if verdict.action == "shrink" else ""),
-                           stage="order", request_id=req_id, reservation_id=res_id, quantity=qty, price=price,
-                           stop_loss=sizing.stop, reserved=amount, risk_amount=qty * sizing.stop_distance,
-                           capped_by=sizing.capped_by, risk=verdict.reasons, risk_action=verdict.action)
 
-    async def _open_count(self, s: Signal) -> int:
-        open_ = await self._open_cycles(s)
+    def _open_count(self, s: Signal) -> int:
+        """Open cycles of the signal's symbol/strategy (memory view), plus an accepted entry the trader has
+        not announced yet."""
+        n = self.open_view.count(s.symbol, s.strategy)
         pend = self.pending.get((s.symbol, s.strategy))
         if pend is not None:
             cycle_id, at = pend
-            known = any(c.id == cycle_id for c in open_) or await self.cycles.get(cycle_id) is not None
-            if known or self.ctx.clock.now_ms() - at > self.cfg.pending_ttl_s * 1000:
+            if self.open_view.seen(cycle_id) or self.ctx.clock.now_ms() - at > self.cfg.pending_ttl_s * 1000:
                 self.pending.pop((s.symbol, s.strategy), None)
             else:
-                return len(open_) + 1
-        return len(open_)
+                return n + 1
+        return n
 
     # --- steps behind breakers ------------------------------------------------------------------------
     def _rules(self, symbol: str) -> Any:
@@ -276,14 +340,15 @@ class CoordinatorService(Service):
             return None
         return verdict
 
-    async def _reserve(self, s: Signal, res_id: str, amount: Decimal, cycle_id: str) -> bool:
+    async def _reserve(self, s: Signal, res_id: str, amount: Decimal, cycle_id: str,
+                       also: Any = None) -> bool:
         br = self.breakers["ledger"]
         if not br.allow():
             await self._record(s, "rejected", "circuit open: ledger", stage="breaker")
             return False
         try:
             await self.ledger.reserve(res_id, amount, pocket=self.cfg.pocket, cycle_id=cycle_id,
-                                      reason=f"entry {s.symbol} {s.strategy}")
+                                      reason=f"entry {s.symbol} {s.strategy}", also=also)
         except InsufficientFunds as exc:
             br.success()
             await self._record(s, "rejected", f"insufficient funds: {exc}", stage="reserve")
@@ -299,6 +364,7 @@ class CoordinatorService(Service):
     async def _publish(self, s: Signal, req: OrderRequest, *, stage: str, reservation_id: str | None = None) -> bool:
         br = self.breakers["bus"]
         if not br.allow():
+            self._unaccept()
             if reservation_id:
                 await self._release(reservation_id, "circuit open: bus")
             await self._record(s, "rejected", "circuit open: bus", stage=stage)
@@ -307,6 +373,7 @@ class CoordinatorService(Service):
             await self.ctx.publish(m.ORDER_REQUESTS, req, key=req.symbol, msg_id=req.id)
         except BUS_ERRORS as exc:
             br.failure()
+            self._unaccept()
             if reservation_id:
                 await self._release(reservation_id, f"order not sent: {exc!r}")
             await self._record(s, "failed", f"bus unavailable: {exc!r}", stage=stage,
