@@ -47,9 +47,8 @@ def resample_ms(bars: Bars, step: int) -> tuple[Bars, np.ndarray]:
     # a bucket is complete at the row whose close reaches the bucket's end
     complete_at = np.where((bars.open_time[ends - 1] + base) >= (bucket[starts] + 1) * step, ends - 1, -1)
     index_map = np.full(len(bars), -1, np.int64)
-    for k, row in enumerate(complete_at):
-        if row >= 0:
-            index_map[row] = k
+    done = complete_at >= 0
+    index_map[complete_at[done]] = np.flatnonzero(done)  # rows are distinct bucket ends
     index_map = np.maximum.accumulate(index_map)
     return htf, index_map
 

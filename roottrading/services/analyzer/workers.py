@@ -9,6 +9,7 @@ small setups, tests). Several analyzer *processes* share symbols through the bus
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import multiprocessing as mp
 import threading
@@ -29,26 +30,49 @@ _result_dec = msgspec.msgpack.Decoder(tuple[int, list[Signal], list[Signal], lis
 
 
 def _worker_main(config: dict[str, Any], inbox: Any, outbox: Any) -> None:
-    """Worker process loop: ('candle', seq, bytes) | ('warm', seq, [bytes]) | ('control', seq, args) | ('stop',)."""
+    """Worker process loop. Messages: ('candles', [(seq, bytes), ...]) | ('warm', seq, [bytes]) |
+    ('control', seq, args) | ('stop',). Replies are lists of encoded (seq, signals, evaluated, errors, extra):
+    a burst of candles for this worker costs one queue round trip, not one per candle."""
     engine = AnalyzerEngine(EngineConfig(**config))
+    warmed = frozen = False
+    seen = 0
     while True:
         item = inbox.get()
         kind = item[0]
         if kind == "stop":
             return
+        if kind == "candles":
+            outbox.put([_one_candle(engine, seq, raw) for seq, raw in item[1]])
+            seen += len(item[1])
+            if not frozen and seen >= 500:  # also when nothing was warmed: windows are full by now
+                gc.collect()
+                gc.freeze()
+                frozen = True
+            continue
         seq = item[1]
         try:
-            if kind == "candle":
-                r = engine.on_candle(_candle_dec.decode(item[2]))
-                outbox.put(_enc.encode((seq, r.signals, r.evaluated, r.errors, None)))
-            elif kind == "warm":
+            if kind == "warm":
                 n = engine.warm([_candle_dec.decode(b) for b in item[2]])
-                outbox.put(_enc.encode((seq, [], [], [], n)))
+                outbox.put([_enc.encode((seq, [], [], [], n))])
+                warmed = True
             elif kind == "control":
                 res = engine.control(*item[2])
-                outbox.put(_enc.encode((seq, [], [], [], res)))
+                outbox.put([_enc.encode((seq, [], [], [], res))])
         except (ValueError, KeyError, TypeError) as exc:
-            outbox.put(_enc.encode((seq, [], [], [f"{type(exc).__name__}: {exc}"], "error")))
+            outbox.put([_enc.encode((seq, [], [], [f"{type(exc).__name__}: {exc}"], "error"))])
+        if warmed:
+            # the windows and strategies are long-lived: move them out of the collector's reach so a
+            # full collection (a latency spike of several ms) does not walk them on a later candle
+            gc.collect()
+            gc.freeze()
+
+
+def _one_candle(engine: AnalyzerEngine, seq: int, raw: bytes) -> bytes:
+    try:
+        r = engine.on_candle(_candle_dec.decode(raw))
+        return _enc.encode((seq, r.signals, r.evaluated, r.errors, None))
+    except (ValueError, KeyError, TypeError, msgspec.DecodeError) as exc:
+        return _enc.encode((seq, [], [], [f"{type(exc).__name__}: {exc}"], "error"))
 
 
 class WorkerPool:
@@ -63,6 +87,7 @@ class WorkerPool:
         self._outboxes: list[Any] = []
         self._readers: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[list[tuple[int, bytes]]] = [[] for _ in range(workers)]
 
     @property
     def registry(self) -> Any:
@@ -92,13 +117,17 @@ class WorkerPool:
 
     def _read(self, outbox: Any) -> None:
         while True:
-            raw = outbox.get()
-            if raw is None:
+            batch = outbox.get()
+            if batch is None:
                 return
-            seq, signals, evaluated, errors, extra = _result_dec.decode(raw)
-            fut = self._futures.pop(seq, None)
-            if fut is not None and self._loop is not None:
-                self._loop.call_soon_threadsafe(_resolve, fut, (EngineResult(signals, evaluated, errors), extra))
+            done = []
+            for raw in batch:
+                seq, signals, evaluated, errors, extra = _result_dec.decode(raw)
+                fut = self._futures.pop(seq, None)
+                if fut is not None:
+                    done.append((fut, (EngineResult(signals, evaluated, errors), extra)))
+            if done and self._loop is not None:
+                self._loop.call_soon_threadsafe(_resolve_all, done)  # one loop wake-up per batch
 
     async def _call(self, worker: int, kind: str, payload: Any) -> tuple[EngineResult, Any]:
         assert self._loop is not None
@@ -111,8 +140,22 @@ class WorkerPool:
     async def on_candle(self, c: Candle) -> EngineResult:
         if self.local is not None:
             return self.local.on_candle(c)
-        res, _ = await self._call(partition_of(c.symbol, self.n), "candle", _enc.encode(c))
-        return res
+        assert self._loop is not None
+        worker = partition_of(c.symbol, self.n)
+        seq = next(self._seq)
+        fut = self._loop.create_future()
+        self._futures[seq] = fut
+        pending = self._pending[worker]
+        pending.append((seq, _enc.encode(c)))
+        if len(pending) == 1:  # first of this loop iteration: send them all once the callers yielded
+            self._loop.call_soon(self._flush, worker)
+        res, _ = await fut
+        return res  # type: ignore[no-any-return]
+
+    def _flush(self, worker: int) -> None:
+        batch, self._pending[worker] = self._pending[worker], []
+        if batch:
+            self._inboxes[worker].put(("candles", batch))
 
     async def warm(self, symbol: str, candles: list[Candle]) -> int:
         if self.local is not None:
@@ -143,6 +186,7 @@ class WorkerPool:
         self._procs.clear()
 
 
-def _resolve(fut: asyncio.Future[Any], value: Any) -> None:
-    if not fut.done():
-        fut.set_result(value)
+def _resolve_all(done: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for fut, value in done:
+        if not fut.done():
+            fut.set_result(value)

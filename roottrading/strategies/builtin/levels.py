@@ -223,7 +223,9 @@ class ResistanceRejection(BaseStrategy):
         sup = float(c_lowest(bars, "low", self.lookback)[-2])
         o, h, lo, c = float(bars.open[-1]), float(bars.high[-1]), float(bars.low[-1]), float(bars.close[-1])
         tol = self.tolerance_pct / 100
-        return ((h >= res * (1 - tol) and c < res and c < o) or (lo <= sup * (1 + tol) and c > sup and c > o))
+        rng = h - lo
+        return ((h >= res * (1 - tol) and c < res and c < o and div(h - max(o, c), rng) >= self.wick_ratio)
+                or (lo <= sup * (1 + tol) and c > sup and c > o and div(min(o, c) - lo, rng) >= self.wick_ratio))
 
     def generate(self, bars: Bars) -> Entries:
         res, sup = _prior(highest(bars.high, self.lookback)), _prior(lowest(bars.low, self.lookback))
