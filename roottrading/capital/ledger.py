@@ -326,7 +326,8 @@ class PocketLedger:
 
     # ---- reads --------------------------------------------------------------------------------------
     async def pockets(self) -> list[Pocket]:
-        rows = await run_txn(self.db, lambda conn: conn.execute(select(capital_pockets)).mappings().all())
+        rows = await run_txn(self.db, lambda conn: conn.execute(select(capital_pockets)).mappings().all(),
+                            read=True)
         rows = sorted(rows, key=lambda r: (-r["allocation_percent"], r["pocket_type"]))
         return [Pocket(pocket_type=r["pocket_type"], allocation_percent=r["allocation_percent"],
                        current_value=r["current_value"], used_value=r["used_value"],

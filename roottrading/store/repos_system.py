@@ -52,22 +52,29 @@ def _pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-_LANES: weakref.WeakKeyDictionary[Database, SqliteLane | None] = weakref.WeakKeyDictionary()
+_LANES: weakref.WeakKeyDictionary[Database, tuple[SqliteLane, SqliteLane] | None] = weakref.WeakKeyDictionary()
 
 
-def lane_for(db: Database) -> SqliteLane | None:
+def lane_for(db: Database, *, read: bool = False) -> SqliteLane | None:
     """The lane of a file-backed SQLite database (created once per Database), None for anything else
-    (PostgreSQL has no thread hops to save; an in-memory SQLite cannot be opened twice)."""
-    if db in _LANES:
-        return _LANES[db]
-    lane = None
-    url = db.url
-    if db.dialect == "sqlite" and ":///" in url and ":memory:" not in url and "mode=memory" not in url:
-        path = str(Path(url.split(":///", 1)[1].split("?", 1)[0]).expanduser())
-        lane = SqliteLane(path)
-        weakref.finalize(db, lane.close)
-    _LANES[db] = lane
-    return lane
+    (PostgreSQL has no thread hops to save; an in-memory SQLite cannot be opened twice). `read=True`: a
+    second lane for reads, so a read on the hot path never queues behind the writes in the first (WAL:
+    it sees the last committed state, as any other connection would)."""
+    if db not in _LANES:
+        lanes = None
+        url = db.url
+        if db.dialect == "sqlite" and ":///" in url and ":memory:" not in url and "mode=memory" not in url:
+            path = str(Path(url.split(":///", 1)[1].split("?", 1)[0]).expanduser())
+            lanes = (SqliteLane(path), SqliteLane(path))
+            weakref.finalize(db, _close, lanes)
+        _LANES[db] = lanes
+    got = _LANES[db]
+    return None if got is None else got[1 if read else 0]
+
+
+def _close(lanes: tuple[SqliteLane, ...]) -> None:
+    for lane in lanes:
+        lane.close()
 
 
 _UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...] | None], Any] = {}
@@ -88,10 +95,11 @@ def upsert_stmt(db: Database, table: Table, keys: Sequence[str], update: Sequenc
     return stmt
 
 
-async def run_txn(db: Database, fn: Callable[[Connection], T]) -> T:
+async def run_txn(db: Database, fn: Callable[[Connection], T], *, read: bool = False) -> T:
     """Run `fn(conn)` in one transaction (commit on return, rollback on exception): in one thread hop on a
-    file SQLite, else through the async engine (`run_sync`, same code, same semantics)."""
-    lane = lane_for(db)
+    file SQLite, else through the async engine (`run_sync`, same code, same semantics). `read=True` for a
+    function that only reads (it runs on the read lane)."""
+    lane = lane_for(db, read=read)
     if lane is not None:
         return await lane.run(fn)
     async with db.begin() as conn:

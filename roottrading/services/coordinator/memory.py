@@ -48,28 +48,33 @@ class DecidedSignals:
 
 
 class OpenCycles:
-    """Non-terminal cycles by id, from the store at start then from `trade.cycles` updates."""
+    """Non-terminal cycles by id (indexed by symbol/strategy), from the store at start then from
+    `trade.cycles` updates."""
 
     def __init__(self, max_closed: int = 100_000) -> None:
         self.open: dict[str, TradeCycle] = {}
+        self._by_key: dict[tuple[str, str], set[str]] = {}
         self._closed: OrderedDict[str, None] = OrderedDict()
         self.max_closed = max_closed
 
     def load(self, cycles: list[TradeCycle]) -> None:
         for c in cycles:
-            self.open[c.id] = c
+            self.update(c)
 
     def update(self, c: TradeCycle) -> None:
+        key = (c.symbol, c.strategy)
         if c.status.is_terminal:
-            self.open.pop(c.id, None)
+            if self.open.pop(c.id, None) is not None:
+                self._by_key[key].discard(c.id)
             self._closed[c.id] = None
             if len(self._closed) > self.max_closed:
                 self._closed.popitem(last=False)
         elif c.id not in self._closed:  # a late, older update never reopens a closed cycle
             self.open[c.id] = c
+            self._by_key.setdefault(key, set()).add(c.id)
 
     def seen(self, cycle_id: str) -> bool:
         return cycle_id in self.open or cycle_id in self._closed
 
     def count(self, symbol: str, strategy: str) -> int:
-        return sum(1 for c in self.open.values() if c.symbol == symbol and c.strategy == strategy)
+        return len(self._by_key.get((symbol, strategy), ()))
