@@ -6,6 +6,7 @@ is available (market_data becomes a compressed hypertable), detected and logged 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,9 @@ class Database:
             return (await conn.execute(text("SELECT 1"))).scalar() == 1
 
     async def close(self) -> None:
+        from roottrading.store.repos_system import close_lanes  # lanes are built lazily by the order path
+
+        await asyncio.to_thread(close_lanes, self)  # waits for queued lane transactions to finish
         await self.engine.dispose()
 
     async def drop_schema(self) -> None:

@@ -77,6 +77,13 @@ def _close(lanes: tuple[SqliteLane, ...]) -> None:
         lane.close()
 
 
+def close_lanes(db: Database) -> None:
+    """Called by Database.close(): the lanes' threads and connections end with the database, not at GC."""
+    lanes = _LANES.pop(db, None)
+    if lanes:
+        _close(lanes)
+
+
 _UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...] | None], Any] = {}
 
 
