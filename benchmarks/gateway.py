@@ -181,6 +181,7 @@ async def gateway(fr: list[bytes], rate: float, tmp: Path, tag: str) -> Result:
     await host.bus.start()
     await host.db.migrate()
     gw = host.services["gateway"]
+    gw.writer.prepare()
     n_closed = sum(1 for f in fr if is_closed(f))
     handled_ns = [0] * len(fr)
     pub_ns: dict[tuple[str, int], int] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -80,11 +81,14 @@ _json_decoder = msgspec.json.Decoder()
 
 def _f(obj: dict[str, Any], key: str, what: str) -> float:
     try:
-        return float(obj[key])
+        value = float(obj[key])
     except KeyError:
         raise ParseError(f"{what}: missing field {key!r}") from None
     except (TypeError, ValueError):
         raise ParseError(f"{what}: field {key!r} is not a number: {obj[key]!r}") from None
+    if not math.isfinite(value):
+        raise ParseError(f"{what}: field {key!r} is not a finite number: {obj[key]!r}")
+    return value
 
 
 def _i(obj: dict[str, Any], key: str, what: str) -> int:
@@ -235,6 +239,8 @@ _WS_HANDLERS = {
 
 
 def _check_candle(c: Candle, what: str) -> None:
+    if not all(map(math.isfinite, (c.open, c.high, c.low, c.close, c.volume, c.quote_volume))):
+        raise ParseError(f"{what}: non-finite value in o={c.open} h={c.high} l={c.low} c={c.close} v={c.volume}")
     if not (c.low <= min(c.open, c.close) and c.high >= max(c.open, c.close)):
         raise ParseError(f"{what}: inconsistent OHLC o={c.open} h={c.high} l={c.low} c={c.close}")
     if c.close_time < c.open_time:

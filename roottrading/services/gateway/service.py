@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,6 +110,7 @@ class GatewayService(Service):
                                       seed=self.opts.seed)
         for sym in self.symbols:
             self.seqs[sym].last = await self.repo.last_open_time(sym, self.interval)
+        self.writer.prepare()
         self.client = BinanceStreamClient(
             self.symbols, self.interval, on_event=self.on_event, on_connected=self.on_connected,
             base_url=s.binance_ws_url, trades=self.opts.trades, book_ticker=self.opts.book_ticker,
@@ -142,6 +144,7 @@ class GatewayService(Service):
                 await t
         if self.rest is not None:
             await self.rest.aclose()
+        await self.writer.close()
 
     # --- intake (called by the stream client; must stay cheap) ---------------------------------------
     async def on_event(self, ev: Candle | Tick) -> None:
@@ -234,7 +237,7 @@ class GatewayService(Service):
             try:
                 await self.writer.upsert(candles)
                 return
-            except (SQLAlchemyError, OSError) as exc:  # keep order: retry the same batch until it is stored
+            except (SQLAlchemyError, sqlite3.Error, OSError) as exc:  # keep order: retry the same batch until it is stored
                 self.write_errors += 1
                 self.log.error("market_data write failed; retrying", error=repr(exc), candles=len(candles))
                 await asyncio.sleep(delay)
