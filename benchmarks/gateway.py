@@ -114,7 +114,7 @@ def _sender_main(conn: Any, fr: list[bytes], rate: float) -> None:
             conn.send(server.sockets[0].getsockname()[1])
             await done.wait()
             conn.send_bytes(stamps.tobytes())
-            conn.recv()  # the receiver is finished
+            await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # the receiver is finished
 
     asyncio.run(run())
 
@@ -239,7 +239,7 @@ async def gateway(fr: list[bytes], rate: float, tmp: Path, tag: str) -> Result:
 def fmt_lat(xs: list[float]) -> str:
     if not xs:
         return "-"
-    return f"p50 {statistics.median(xs):7.3f}  p99 {pct(xs, 99):8.3f}  max {max(xs):8.2f} ms"
+    return f"p50 {statistics.median(xs):6.3f}  p95 {pct(xs, 95):6.3f}  p99 {pct(xs, 99):7.3f}  max {max(xs):7.2f} ms"
 
 
 async def main() -> None:
@@ -248,7 +248,8 @@ async def main() -> None:
     import structlog
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=40_000, help="frames per flood run (paced: min(n, 2 s of rate))")
+    ap.add_argument("--n", type=int, default=40_000, help="frames per flood run")
+    ap.add_argument("--seconds", type=float, default=3.0, help="length of a paced run")
     ap.add_argument("--rates", default="5000,20000", help="paced rates, msg/s (flood always runs)")
     ap.add_argument("--mixes", default="realistic,closed")
     ap.add_argument("--repeat", type=int, default=1, help="runs per cell; the best is reported with the range")
@@ -260,7 +261,7 @@ async def main() -> None:
         tmp = Path(d)
         for mix in args.mixes.split(","):
             for rate in rates:
-                n = args.n if not rate else min(args.n, int(rate * 2))
+                n = args.n if not rate else int(rate * args.seconds)
                 fr = frames(n, mix)
                 bs, gs = [], []
                 for r in range(args.repeat):

@@ -246,7 +246,9 @@ class GatewayService(Service):
     async def _publish(self, candles: list[Candle]) -> None:
         sim = self.ctx.clock if isinstance(self.ctx.clock, SimClock) else None
         bus, stats = self.ctx.bus, self.sym_stats
-        for c in candles:
+        for i, c in enumerate(candles):
+            if i and not i % 16:
+                await asyncio.sleep(0)  # a long batch must not hold back the frames arriving meanwhile
             if sim is not None and c.close_time > sim.now_ms():
                 sim.set(c.close_time)
             await bus.publish(m.candles_topic(c.symbol), c, key=c.symbol, msg_id=c.key, ts=self.ctx.clock.now_ms())
@@ -289,7 +291,9 @@ class GatewayService(Service):
         while True:
             await asyncio.sleep(self.opts.tick_interval_s)
             dirty, self._dirty_ticks = self._dirty_ticks, set()
-            for sym in dirty:
+            for i, sym in enumerate(dirty):
+                if i and not i % 8:
+                    await asyncio.sleep(0)  # many symbols: let the stream reader run between slices
                 tick = self.merged_tick(sym)
                 if tick is None:
                     continue
