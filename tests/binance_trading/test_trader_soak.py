@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.exceptions import ResponseError
 
 from roottrading import messages as m
 from roottrading.bus.redis import RedisBus
@@ -44,7 +45,7 @@ async def backlog(bus: RedisBus, topic: str) -> int:
     for p in range(bus.partitions):
         try:
             groups = await bus.redis.xinfo_groups(bus.stream(topic, p))
-        except Exception as exc:  # noqa: BLE001 - redis ResponseError "no such key": nothing published there
+        except ResponseError as exc:  # "no such key": nothing published on that partition
             if "no such key" in str(exc):
                 continue
             raise
@@ -130,7 +131,7 @@ async def test_trader_service_soak_sigkill(tmp_path: Path, redis_url: str, uniqu
         trader.start()
         while await backlog(bus, m.ORDER_REQUESTS):
             assert trader.alive(), trader.log.read_text(errors="replace")[-3000:]
-            assert time.monotonic() - started < 160, f"requests not handled in time; kills={kills}"
+            assert time.monotonic() - started < 170, f"requests not handled in time; kills={kills}"
             await asyncio.sleep(0.3)
         trader.kill()  # one more crash, right after the last request
         handled = time.monotonic() - started
@@ -155,7 +156,7 @@ async def test_trader_service_soak_sigkill(tmp_path: Path, redis_url: str, uniqu
         trades = await asyncio.to_thread(fake.my_trades)
         account = await asyncio.to_thread(fake.signed, "GET", "/api/v3/account", {})
         dead = [e for p in range(bus.partitions)
-                for e in await bus.redis.xrange(bus.stream(f"deadletter.{m.ORDER_REQUESTS}", p))]
+                for e in await bus.redis.xrange(bus.stream(m.dead_letter_topic(m.ORDER_REQUESTS), p))]
     finally:
         stop_feed.set()
         pub.cancel()
@@ -172,9 +173,64 @@ async def test_trader_service_soak_sigkill(tmp_path: Path, redis_url: str, uniqu
     print(f"\ntrader soak: {N_REQUESTS} requests ({len(buys)} BUY), all handled after {handled:.1f}s, "
           f"total {time.monotonic() - started:.1f}s, {len(kills)} SIGKILLs ({kills.count('start-up')} during "
           f"start-up), {trader.starts} starts\n  {result.counts}\n  log: {seen}")
-    problems = list(result.problems)
-    if dead:  # a request the trader gave up on: never handled (a SELL's exit lost, a BUY's cycle missing)
-        problems.append(f"{len(dead)} order requests dead-lettered: {[e[1] for e in dead][:3]}")
-    assert not problems, "\n".join(problems)
-    assert len(kills) >= 5
+    assert not result.problems, "\n".join(result.problems)
+    assert len(kills) >= MIN_KILLS
     assert result.counts["trades"] > 100 and result.counts["exchange_orders"] > 300  # it really traded
+    if dead:  # a request the trader gave up on: never handled (a SELL's exit lost, a BUY's cycle missing)
+        raw = [b"".join(e[1].values()) for e in dead]
+        if all(b"OrderFateUnknown" in r and b"cancel" in r for r in raw):  # only the bug documented below
+            pytest.xfail(f"{len(dead)} exit request(s) dead-lettered by the known TraderCore._cancel bug "
+                         "(see test_exit_request_survives_a_cancel_with_unknown_outcome)")
+        raise AssertionError(f"{len(dead)} order requests dead-lettered: {raw[:3]}")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A trader bug the soak found (a SELL request dead-lettered: "handler failed ... OrderFateUnknown('order rt... :
+# outcome unknown (cancel HTTP 503; order still open)')"). BinanceExchange.cancel_order raises OrderFateUnknown
+# (an ExchangeError, not an OSError) when the DELETE got a 5xx and the order is still open; TraderCore._cancel
+# only catches UNKNOWN_OUTCOME + RETRY_LATER, so the exception escapes start_exit -> _exit_request ->
+# handle_request: the bus retries the request and finally dead-letters it (the exit is lost), and the manual
+# cancel / close routes and the kill switch fail the same way.
+
+
+class CancelFateUnknown:
+    """A SimExchange whose cancels answer like BinanceExchange after a 5xx on DELETE with the order still open."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> object:
+        from roottrading.exchange.binance.adapter import OrderFateUnknown
+
+        raise OrderFateUnknown(symbol, client_order_id, "cancel HTTP 503; order still open")
+
+
+@pytest.mark.xfail(strict=True, reason="trader bug: TraderCore._cancel lets the adapter's OrderFateUnknown escape "
+                   "(an exit request is dead-lettered); fix in core._cancel, see the report")
+async def test_exit_request_survives_a_cancel_with_unknown_outcome(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from roottrading import ids
+    from roottrading.clock import SimClock
+    from roottrading.domain import CycleStatus, OrderStatus, OrderType
+    from roottrading.exchange.sim import SimExchange
+    from tests.trader.conftest import MIN, T0, Rig, new_engine, req
+
+    engine, clock = new_engine(), SimClock(T0 - MIN)
+    rig = Rig(tmp_path, engine, clock)
+    await rig.start(CancelFateUnknown(SimExchange(engine, clock)))
+    rig.core.last_price["BTCUSDT"] = Decimal(20000)
+    try:
+        await rig.send(req("e1", type=OrderType.LIMIT, price="19000"))  # rests: WAITING_ENTRY
+        assert (await rig.cycle(ids.cycle_id("e1"))).status is CycleStatus.WAITING_ENTRY
+        await rig.send(req("x1", Side.SELL, qty=None))  # the exit must first cancel the resting entry
+        # the request is handled (not raised back to the bus); nothing changed since the cancel did not happen
+        entry = await rig.svc.orders.get(ids.client_order_id("e1", "entry"))
+        assert entry.status is OrderStatus.NEW
+        assert [o.status for o in engine.all_orders("BTCUSDT")] == [OrderStatus.NEW]
+        assert (await rig.cycle(ids.cycle_id("e1"))).status is CycleStatus.WAITING_ENTRY
+    finally:
+        await rig.stop()
