@@ -37,7 +37,7 @@ STRATEGIES = ("alpha", "beta", "gamma")
 # an accepted-then-unanswered order blocks the trader ~10 s: kept rare. The request-weight window is 1 s so that
 # weight limits stay out of the way (the adapter paces on the fake's used-weight header before it has read
 # exchangeInfo's limits, and the trader spends a lot of weight: see the report on GET /account per fill).
-FAULTS = ["--order-timeout-prob", "0.002", "--order-timeout-s", "11", "--order-5xx-prob", "0.02",
+FAULTS = ["--order-timeout-prob", "0.0015", "--order-timeout-s", "11", "--order-5xx-prob", "0.02",
           "--timestamp-error-prob", "0.02", "--rest-5xx-prob", "0.01", "--user-stream-drop-every-s", "5"]
 
 
