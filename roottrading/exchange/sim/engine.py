@@ -12,7 +12,7 @@ import heapq
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
-from roottrading.domain import Balance, Candle, Fill, Order, OrderStatus, OrderType, Side, Tick, TimeInForce
+from roottrading.domain import Balance, Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 from roottrading.domain.money import to_decimal
 from roottrading.exchange.base import ExchangeUpdate, OrderList
 from roottrading.exchange.errors import (
@@ -35,12 +35,16 @@ from roottrading.exchange.errors import (
 )
 from roottrading.exchange.filters import SymbolRules
 from roottrading.exchange.sim.config import SimConfig
-from roottrading.exchange.sim.matching import MatchingCore, trade_to_fill, triggers_up
+from roottrading.exchange.sim.market import MarketFeed
+from roottrading.exchange.sim.matching import trade_to_fill, triggers_up
 from roottrading.exchange.sim.state import IN_FLIGHT, WORKING, ZERO, Ledger, Lock, SimOrder, SymbolBook
 
 _STOP_TYPES = (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
 _LIMIT_TYPES = (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
 _COMPACT_MIN = 256
+_BUY = Side.BUY
+_LIMIT, _MARKET = OrderType.LIMIT, OrderType.MARKET
+_GTC = TimeInForce.GTC
 
 
 def _enum(cls: type, value: object, err: type) -> object:
@@ -52,7 +56,7 @@ def _enum(cls: type, value: object, err: type) -> object:
         raise err() from None
 
 
-class SimEngine(MatchingCore):
+class SimEngine(MarketFeed):
     """A deterministic spot exchange for one account. See the package docstring for the execution model."""
 
     def __init__(
@@ -83,6 +87,8 @@ class SimEngine(MatchingCore):
         self._touched: set[str] = set()
         bps = self.config.slippage_bps / Decimal(10_000)
         self._bps_up, self._bps_down = 1 + bps, 1 - bps
+        self._slippage = bool(self.config.slippage_bps)  # the config is frozen: read once (hot path)
+        self._latency = self.config.latency_ms
         for asset, amount in (balances or {}).items():
             self.ledger.deposit(asset, to_decimal(amount))
 
@@ -140,38 +146,56 @@ class SimEngine(MatchingCore):
     ) -> Order:
         """Validate, reserve funds and submit one order; returns its state after acceptance.
 
-        Raises the Binance error the real exchange would give (-1121, -1102, -1013 filter failures, -2010)."""
+        Raises the Binance error the real exchange would give (-1121, -1102, -1013 filter failures, -2010).
+        Hot path (benchmarks/execution.py): helpers are inlined here, keep the order of the checks."""
         if time is not None and time > self.now:
             self.advance_to(time)
         book = self.books.get(symbol)
         if book is None:
             raise InvalidSymbol()
-        side = _enum(Side, side, InvalidSide)  # type: ignore[assignment]
-        type = _enum(OrderType, type, InvalidOrderType)  # type: ignore[assignment]
-        time_in_force = _enum(TimeInForce, time_in_force, InvalidTimeInForce)  # type: ignore[assignment]
+        if side.__class__ is not Side:  # enum members are never subclassed: same as isinstance
+            side = _enum(Side, side, InvalidSide)  # type: ignore[assignment]
+        if type.__class__ is not OrderType:
+            type = _enum(OrderType, type, InvalidOrderType)  # type: ignore[assignment]
+        if time_in_force.__class__ is not TimeInForce:
+            time_in_force = _enum(TimeInForce, time_in_force, InvalidTimeInForce)  # type: ignore[assignment]
         if not client_order_id:
             raise MandatoryParamMissing.for_param("newClientOrderId")
-        prev = self._by_client.get((symbol, client_order_id))
+        key = (symbol, client_order_id)
+        prev = self._by_client.get(key)
         if prev is not None and prev.is_open:
             raise DuplicateOrder()
-        rules = book.rules
-        if rules.max_num_orders is not None and book.open_count >= rules.max_num_orders:
+        max_orders = book.rules.max_num_orders
+        if max_orders is not None and book.open_count >= max_orders:
             raise FilterFailure("MAX_NUM_ORDERS")
-        if type is OrderType.MARKET:
+        if type is _MARKET:
             o = self._new_market(book, side, client_order_id, quantity, quote_quantity, price, stop_price)
         else:
             o = self._new_limit(book, side, type, client_order_id, quantity, quote_quantity, price, stop_price,
                                 time_in_force)
-        self._register(o, book)
+        oid = o.order_id  # register (see _register)
+        self._orders[oid] = o
+        self._by_client[key] = o
+        self._open[oid] = o
+        book.open_count += 1
+        if type in _STOP_TYPES:
+            book.algo_count += 1
         if self._listeners:
             self._emit(o, "NEW")
-        self._submit(o, book)
-        self._flush_balances()
+        if self._latency:
+            self._submit(o, book)
+        elif type is _LIMIT:  # the common case, without the _activate dispatch
+            self._work_limit(o, book)
+            if book.dead > _COMPACT_MIN and book.dead > len(self._open):
+                self._compact(book)
+        else:
+            self._activate(o, book)
+        if self._touched:
+            self._flush_balances()
         return o.to_order()
 
     def _new_market(self, book: SymbolBook, side: Side, cid: str, quantity: Decimal | None,
                     quote_quantity: Decimal | None, price: Decimal | None, stop_price: Decimal | None) -> SimOrder:
-        rules = book.rules
         if price is not None:
             raise ParamNotRequired.for_param("price")
         if stop_price is not None:
@@ -180,33 +204,33 @@ class SimEngine(MatchingCore):
             raise MandatoryParamMissing("Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!")
         if quantity is not None and quote_quantity is not None:
             raise ParamNotRequired.for_param("quoteOrderQty")
-        ref = book.ask if side is Side.BUY else book.bid
+        ref = book.ask if side is _BUY else book.bid
         if ref is None:
             ref = book.last
             if ref is None:
                 raise NoMarketPrice()
-        px = self._market_price(book, side, ref)
+        px = self._market_price(book, side, ref) if self._slippage else ref
         if quote_quantity is not None:
+            rules = book.rules
             if not rules.quote_order_qty_market_allowed:
                 raise NewOrderRejected("Quote order qty market orders are not support for this symbol.")
             if quote_quantity <= 0:
                 raise InvalidMessage("Invalid quoteOrderQty.")
             quantity = rules.round_quantity(quote_quantity / px, market=True)
         assert quantity is not None
-        rules.check(side, OrderType.MARKET, quantity, last_price=ref)
-        if side is Side.BUY:
-            if quantity * px > self.ledger.free.get(rules.quote_asset, ZERO):
+        book.fast.check(side, _MARKET, quantity, last_price=ref)
+        if side is _BUY:
+            if quantity * px > self.ledger.free.get(book.quote_asset, ZERO):
                 raise InsufficientBalance()
-        elif quantity > self.ledger.free.get(rules.base_asset, ZERO):
+        elif quantity > self.ledger.free.get(book.base_asset, ZERO):
             raise InsufficientBalance()
         self._next_order_id += 1
-        return SimOrder(self._next_order_id, cid, rules.symbol, side, OrderType.MARKET, quantity, None, None,
-                        TimeInForce.GTC, self.now, quote_quantity)
+        return SimOrder(self._next_order_id, cid, book.rules.symbol, side, _MARKET, quantity, None, None,
+                        _GTC, self.now, quote_quantity)
 
     def _new_limit(self, book: SymbolBook, side: Side, type: OrderType, cid: str, quantity: Decimal | None,
                    quote_quantity: Decimal | None, price: Decimal | None, stop_price: Decimal | None,
                    tif: TimeInForce) -> SimOrder:
-        rules = book.rules
         if quantity is None:
             raise MandatoryParamMissing.for_param("quantity")
         if price is None:
@@ -218,21 +242,37 @@ class SimEngine(MatchingCore):
             raise MandatoryParamMissing.for_param("stopPrice")
         if not is_stop and stop_price is not None:
             raise ParamNotRequired.for_param("stopPrice")
-        rules.check(side, type, quantity, price, stop_price, book.last)
+        book.fast.check(side, type, quantity, price, stop_price, book.last)
         if type is OrderType.LIMIT_MAKER:
-            tif = TimeInForce.GTC
+            tif = _GTC
             ref = book.taker_price(side)
-            if ref is not None and ((ref <= price) if side is Side.BUY else (ref >= price)):
+            if ref is not None and ((ref <= price) if side is _BUY else (ref >= price)):
                 raise WouldMatchAndTake()
         self._next_order_id += 1
-        o = SimOrder(self._next_order_id, cid, rules.symbol, side, type, quantity, price, stop_price, tif, self.now)
+        o = SimOrder(self._next_order_id, cid, book.rules.symbol, side, type, quantity, price, stop_price, tif,
+                     self.now)
         if is_stop:
+            rules = book.rules
             if rules.max_num_algo_orders is not None and book.algo_count >= rules.max_num_algo_orders:
                 raise FilterFailure("MAX_NUM_ALGO_ORDERS")
             last = book.last
             if last is not None and ((last >= stop_price) if triggers_up(o) else (last <= stop_price)):  # type: ignore[operator]
                 raise WouldTriggerImmediately()
-        self._lock_for(o, rules, price if side is Side.BUY else None)
+        # reserve the funds (inlined _lock_for): BUY price * quantity of quote, SELL quantity of base
+        if side is _BUY:
+            asset, amount = book.quote_asset, price * quantity
+        else:
+            asset, amount = book.base_asset, quantity
+        ledger = self.ledger
+        free = ledger.free.get(asset, ZERO)
+        if free < amount:
+            raise InsufficientBalance()
+        ledger.free[asset] = free - amount
+        locked = ledger.locked
+        locked[asset] = locked.get(asset, ZERO) + amount
+        if self._listeners:
+            self._touched.add(asset)
+        o.lock = Lock(asset, amount)
         return o
 
     def _lock_for(self, o: SimOrder, rules: SymbolRules, buy_price: Decimal | None, owners: int = 1) -> Lock:
@@ -255,7 +295,7 @@ class SimEngine(MatchingCore):
             book.algo_count += 1
 
     def _submit(self, o: SimOrder, book: SymbolBook) -> None:
-        latency = self.config.latency_ms
+        latency = self._latency
         if latency:
             o.activate_at = self.now + latency
             heapq.heappush(self._pending, (o.activate_at, o.order_id, o))
@@ -265,7 +305,9 @@ class SimEngine(MatchingCore):
     def _activate(self, o: SimOrder, book: SymbolBook) -> None:
         """The order reaches the matching engine."""
         t = o.type
-        if t is OrderType.MARKET:
+        if t is _LIMIT:
+            self._work_limit(o, book)
+        elif t is _MARKET:
             self._activate_market(o, book)
         elif t in _STOP_TYPES:
             last = book.last
@@ -287,19 +329,21 @@ class SimEngine(MatchingCore):
 
     def _activate_market(self, o: SimOrder, book: SymbolBook) -> None:
         o.stage = WORKING
-        ref = book.taker_price(o.side)
+        side = o.side
+        ref = book.ask if side is _BUY else book.bid
         if ref is None:
-            self._finish(o, OrderStatus.EXPIRED, "EXPIRED")
-            return
-        rules = book.rules
-        px = self._market_price(book, o.side, ref)
+            ref = book.last
+            if ref is None:
+                self._finish(o, OrderStatus.EXPIRED, "EXPIRED")
+                return
+        px = self._market_price(book, side, ref) if self._slippage else ref
         if o.quote_order_qty is not None and o.activate_at != o.created_at:  # price moved while in flight
-            o.quantity = rules.round_quantity(o.quote_order_qty / px, market=True)
-        if o.side is Side.BUY:
-            affordable = o.quantity * px <= self.ledger.free.get(rules.quote_asset, ZERO)
+            o.quantity = book.rules.round_quantity(o.quote_order_qty / px, market=True)
+        if side is _BUY:
+            affordable = o.quantity * px <= self.ledger.free.get(book.quote_asset, ZERO)
         else:
-            affordable = o.quantity <= self.ledger.free.get(rules.base_asset, ZERO)
-        if affordable and o.quantity > 0:
+            affordable = o.quantity <= self.ledger.free.get(book.base_asset, ZERO)
+        if affordable and o.quantity > ZERO:
             self._take(o, book, ref)
         if o.is_open:  # liquidity cap left a remainder, or funds vanished in flight
             self._finish(o, OrderStatus.EXPIRED, "EXPIRED")
@@ -443,64 +487,3 @@ class SimEngine(MatchingCore):
         if book is None:
             raise InvalidSymbol()
         return book.last
-
-    # ------------------------------------------------------------------ market data
-    def on_trade(self, symbol: str, time: int, price: Decimal, quantity: Decimal | None = None) -> None:
-        """One public trade. With a volume cap, `quantity * cap` is what the account may trade on it."""
-        book = self._book_at(symbol, time)
-        book.bid = book.ask = None
-        cap = self.config.volume_cap
-        book.budget = quantity * cap if cap is not None and quantity is not None else None
-        self._trade_point(book, price, book.last, interpolate=False)
-        self._flush_balances()
-
-    def on_book(self, symbol: str, time: int, bid: Decimal, ask: Decimal,
-                bid_qty: Decimal | None = None, ask_qty: Decimal | None = None) -> None:
-        """Best bid/ask update. Resting buys fill when ask <= their price, sells when bid >= it; stops
-        trigger on the mid price. With a volume cap and sizes, each side may take `size * cap`."""
-        book = self._book_at(symbol, time)
-        book.bid, book.ask = bid, ask
-        cap = self.config.volume_cap
-        mid = (bid + ask) / 2
-        book.budget = None
-        self._trigger_stops(book, mid, book.last, interpolate=False, use_book=True)
-        book.budget = ask_qty * cap if cap is not None and ask_qty is not None else None
-        self._match_bids(book, ask)
-        book.budget = bid_qty * cap if cap is not None and bid_qty is not None else None
-        self._match_asks(book, bid)
-        book.budget = None
-        self._flush_balances()
-
-    def on_tick(self, tick: Tick) -> None:
-        """A domain Tick: a book update when it carries bid and ask, else a trade."""
-        if tick.bid is not None and tick.ask is not None:
-            self.on_book(tick.symbol, tick.time, to_decimal(tick.bid), to_decimal(tick.ask))
-        else:
-            qty = to_decimal(tick.quantity) if tick.quantity else None
-            self.on_trade(tick.symbol, tick.time, to_decimal(tick.price), qty)
-
-    def on_candle(self, candle: Candle) -> None:
-        """Walk the candle's intra-bar path (see the package docstring): O->L->H->C when close >= open,
-        else O->H->L->C. Orders in flight that arrive by open_time see the whole path; the others arrive
-        after it (at close_time)."""
-        book = self._book_at(candle.symbol, candle.open_time)
-        book.bid = book.ask = None
-        cap = self.config.volume_cap
-        book.budget = to_decimal(candle.volume) * cap if cap is not None else None
-        o, h, lo, c = (to_decimal(candle.open), to_decimal(candle.high), to_decimal(candle.low),
-                       to_decimal(candle.close))
-        path = (o, lo, h, c) if c >= o else (o, h, lo, c)
-        prev = book.last
-        for i, p in enumerate(path):
-            if i and p == prev:
-                continue
-            self._trade_point(book, p, prev, interpolate=i > 0)
-            prev = p
-        self.advance_to(candle.close_time)
-
-    def _book_at(self, symbol: str, time: int) -> SymbolBook:
-        book = self.books.get(symbol)
-        if book is None:
-            raise InvalidSymbol()
-        self.advance_to(time)
-        return book

@@ -32,9 +32,13 @@ _BUY = Side.BUY
 _FILLED = OrderStatus.FILLED
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
 _STOP_TYPES = (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
+_MARKET = OrderType.MARKET
+_GTC, _FOK = TimeInForce.GTC, TimeInForce.FOK
 
 
-TradeRecord = tuple  # (trade_id, order_id, client_order_id, symbol, side, price, qty, quote, fee, fee_asset, time, maker)
+# (trade_id, order_id, client_order_id, symbol, side, price, qty, quote, fee, fee_asset, time, maker); the fake
+# Binance server reads these tuples directly (roottrading/exchange/fake_binance), keep the layout.
+TradeRecord = tuple
 
 
 def trade_to_fill(t: TradeRecord) -> Fill:
@@ -88,13 +92,15 @@ class MatchingCore:
             self._touched.clear()
 
     # ------------------------------------------------------------------ order end of life
-    def _finish(self, o: SimOrder, status: OrderStatus, exec_type: str | None = None) -> None:
+    def _finish(self, o: SimOrder, status: OrderStatus, exec_type: str | None = None,
+                book: SymbolBook | None = None) -> None:
         """Close an order (CANCELED / EXPIRED / FILLED): release its share of the lock, fix counters."""
         o.status = status
         o.is_open = False
         o.updated_at = self.now
         del self._open[o.order_id]
-        book = self.books[o.symbol]
+        if book is None:
+            book = self.books[o.symbol]
         book.open_count -= 1
         if o.stage != WORKING and o.type in _STOP_TYPES:
             book.algo_count -= 1
@@ -103,11 +109,16 @@ class MatchingCore:
         lock = o.lock
         if lock is not None:
             lock.owners -= 1
-            if lock.owners == 0 and lock.amount:
-                self.ledger.unlock(lock.asset, lock.amount)
+            amount = lock.amount
+            if lock.owners == 0 and amount:
+                asset = lock.asset
+                ledger = self.ledger
+                ledger.locked[asset] -= amount  # inlined Ledger.unlock
+                ledger.free[asset] += amount
                 lock.amount = ZERO
                 if self._listeners:
-                    self._touched.add(lock.asset)
+                    self._touched.add(asset)
+            o.lock = None  # a closed order holds nothing; fewer live objects for the garbage collector to scan
         if exec_type is not None and self._listeners:
             self._emit(o, exec_type)
 
@@ -119,8 +130,7 @@ class MatchingCore:
 
     # ------------------------------------------------------------------ fills
     def _fill(self, o: SimOrder, book: SymbolBook, qty: Decimal, price: Decimal, maker: bool) -> None:
-        rules = book.rules
-        quote_asset, base_asset = rules.quote_asset, rules.base_asset
+        quote_asset, base_asset = book.quote_asset, book.base_asset
         ledger = self.ledger
         free, locked = ledger.free, ledger.locked
         quote = price * qty
@@ -128,10 +138,12 @@ class MatchingCore:
         lock = o.lock
         if o.side is _BUY:
             if lock is not None:
-                use = o.price * qty  # type: ignore[operator]  # locked orders always have a price
-                if use > lock.amount:
-                    use = lock.amount
-                lock.amount -= use
+                limit = o.price  # locked orders always have a price
+                use = quote if price is limit else limit * qty  # type: ignore[operator]  # (same product)
+                amount = lock.amount
+                if use > amount:
+                    use = amount
+                lock.amount = amount - use
                 locked[quote_asset] -= use
                 free[quote_asset] += use - quote
             else:
@@ -156,20 +168,21 @@ class MatchingCore:
         rec = (self._next_trade_id, o.order_id, o.client_order_id, o.symbol, o.side, price, qty, quote, fee,
                fee_asset, self.now, maker)
         self._trades[o.symbol].append(rec)  # a Fill is built only when someone reads it (hot path)
-        first = o.executed == 0
-        o.executed += qty
+        first = not o.executed
+        executed = o.executed = o.executed + qty
         o.cum_quote += quote
         o.updated_at = self.now
-        if self._listeners:
+        listeners = self._listeners
+        if listeners:
             self._touched.add(quote_asset)
             self._touched.add(base_asset)
         if first and o.list_id >= 0:
             self._expire_siblings(o)
-        if o.executed >= o.quantity:
-            self._finish(o, _FILLED)
+        if executed >= o.quantity:
+            self._finish(o, _FILLED, None, book)
         else:
             o.status = _PARTIAL
-        if self._listeners:
+        if listeners:
             self._emit(o, "TRADE", trade_to_fill(rec))
 
     def _available(self, book: SymbolBook, qty: Decimal) -> Decimal:
@@ -191,24 +204,27 @@ class MatchingCore:
 
     def _take(self, o: SimOrder, book: SymbolBook, ref: Decimal | None = None) -> None:
         """Execute an arriving (or just-triggered) order as taker as far as the market and liquidity allow."""
+        side = o.side
         if ref is None:
-            ref = book.ask if o.side is _BUY else book.bid
+            ref = book.ask if side is _BUY else book.bid
             if ref is None:
                 ref = book.last
                 if ref is None:
                     return
-        if o.type is OrderType.MARKET:
-            price = self._market_price(book, o.side, ref)
+        if o.type is _MARKET:
+            price = self._market_price(book, side, ref)
         else:
             limit = o.price
-            if (ref > limit) if o.side is _BUY else (ref < limit):  # type: ignore[operator]
+            if (ref > limit) if side is _BUY else (ref < limit):  # type: ignore[operator]
                 return
             price = ref
-        qty = self._available(book, o.remaining)
-        if o.time_in_force is TimeInForce.FOK and qty < o.remaining:
+        remaining = o.quantity - o.executed
+        budget = book.budget
+        qty = remaining if budget is None or budget >= remaining else self._available(book, remaining)
+        if o.time_in_force is _FOK and qty < remaining:
             return
-        if qty > 0:
-            self._fill(o, book, qty, price, maker=False)
+        if qty > ZERO:
+            self._fill(o, book, qty, price, False)
 
     def _rest(self, o: SimOrder, book: SymbolBook) -> None:
         o.stage = WORKING
@@ -231,8 +247,13 @@ class MatchingCore:
         """A limit order reaching the engine (or a triggered stop): take what crosses, then rest or expire."""
         self._take(o, book, ref)
         if o.is_open:
-            if o.time_in_force is TimeInForce.GTC:
-                self._rest(o, book)
+            if o.time_in_force is _GTC:
+                o.stage = WORKING  # inlined _rest
+                o.in_heap = True
+                if o.side is _BUY:
+                    _heappush(book.bids, (-o.price, o.order_id, o))  # type: ignore[operator]
+                else:
+                    _heappush(book.asks, (o.price, o.order_id, o))
             else:
                 o.stage = WORKING
                 self._finish(o, OrderStatus.EXPIRED, "EXPIRED")
@@ -300,11 +321,13 @@ class MatchingCore:
                 continue
             if -entry[0] < at:
                 break
-            qty = self._available(book, o.remaining)
-            if qty <= 0:
+            remaining = o.quantity - o.executed
+            budget = book.budget
+            qty = remaining if budget is None or budget >= remaining else self._available(book, remaining)
+            if qty <= ZERO:
                 break
             _heappop(heap)
-            self._fill(o, book, qty, o.price, maker=True)  # type: ignore[arg-type]
+            self._fill(o, book, qty, o.price, True)  # type: ignore[arg-type]
             if o.is_open:
                 back.append(entry)
             else:
@@ -325,11 +348,13 @@ class MatchingCore:
                 continue
             if entry[0] > at:
                 break
-            qty = self._available(book, o.remaining)
-            if qty <= 0:
+            remaining = o.quantity - o.executed
+            budget = book.budget
+            qty = remaining if budget is None or budget >= remaining else self._available(book, remaining)
+            if qty <= ZERO:
                 break
             _heappop(heap)
-            self._fill(o, book, qty, o.price, maker=True)  # type: ignore[arg-type]
+            self._fill(o, book, qty, o.price, True)  # type: ignore[arg-type]
             if o.is_open:
                 back.append(entry)
             else:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from roottrading.domain import Balance, Order, OrderStatus, OrderType, Side, TimeInForce
 from roottrading.exchange.errors import InsufficientBalance
 from roottrading.exchange.filters import SymbolRules
+from roottrading.exchange.sim.fastrules import FastRules
 
 ZERO = Decimal(0)
 OPEN_STATUSES = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
@@ -135,7 +136,7 @@ class SymbolBook:
 
     __slots__ = (
         "rules", "last", "bid", "ask", "budget", "bids", "asks", "stops_up", "stops_down", "dead",
-        "open_count", "algo_count", "base_fee_exp", "quote_fee_exp",
+        "open_count", "algo_count", "base_fee_exp", "quote_fee_exp", "fast", "base_asset", "quote_asset",
     )
 
     def __init__(self, rules: SymbolRules) -> None:
@@ -153,6 +154,8 @@ class SymbolBook:
         self.algo_count = 0
         self.base_fee_exp = Decimal(1).scaleb(-rules.base_commission_precision)
         self.quote_fee_exp = Decimal(1).scaleb(-rules.quote_commission_precision)
+        self.fast = FastRules(rules)  # the filter checks, precomputed (hot path)
+        self.base_asset, self.quote_asset = rules.base_asset, rules.quote_asset
 
     def taker_price(self, side: Side) -> Decimal | None:
         """What a taker pays now: the ask for a buy, the bid for a sell, else the last trade."""
