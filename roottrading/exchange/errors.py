@@ -18,6 +18,22 @@ class ExchangeError(Exception):
     """Base of every exchange-side failure (Binance-coded or transport-level)."""
 
 
+class OrderFateUnknown(ExchangeError):
+    """A new order or a cancel got no answer and the exchange could not be asked about it yet: the order may
+    or may not exist. Part of the port's vocabulary so every caller treats it the same way: query by client
+    order id before any retry, never assume."""
+
+    def __init__(self, symbol: str, client_order_id: str, cause: str) -> None:
+        super().__init__(f"order {client_order_id} on {symbol}: outcome unknown ({cause})")
+        self.symbol = symbol
+        self.client_order_id = client_order_id
+        self.cause = cause
+
+
+class OrderNotFound(OrderFateUnknown):
+    """The exchange was asked after an unknown outcome and does not have the order: resend with the same id."""
+
+
 class BinanceError(ExchangeError):
     """An error answered by the exchange: `code` and `msg` exactly as in Binance's JSON body."""
 

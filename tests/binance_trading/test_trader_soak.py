@@ -178,14 +178,12 @@ async def test_trader_service_soak_sigkill(tmp_path: Path, redis_url: str, uniqu
     assert result.counts["trades"] > 100 and result.counts["exchange_orders"] > 300  # it really traded
     if dead:  # a request the trader gave up on: never handled (a SELL's exit lost, a BUY's cycle missing)
         raw = [b"".join(e[1].values()) for e in dead]
-        if all(b"OrderFateUnknown" in r and b"cancel" in r for r in raw):  # only the bug documented below
-            pytest.xfail(f"{len(dead)} exit request(s) dead-lettered by the known TraderCore._cancel bug "
-                         "(see test_exit_request_survives_a_cancel_with_unknown_outcome)")
         raise AssertionError(f"{len(dead)} order requests dead-lettered: {raw[:3]}")
 
 
 # --------------------------------------------------------------------------------------------------------------
-# A trader bug the soak found (a SELL request dead-lettered: "handler failed ... OrderFateUnknown('order rt... :
+# A trader bug the soak found (fixed: OrderFateUnknown is now part of the exchange port's errors and the trader
+# treats it as an unknown outcome everywhere) (a SELL request dead-lettered: "handler failed ... OrderFateUnknown('order rt... :
 # outcome unknown (cancel HTTP 503; order still open)')"). BinanceExchange.cancel_order raises OrderFateUnknown
 # (an ExchangeError, not an OSError) when the DELETE got a 5xx and the order is still open; TraderCore._cancel
 # only catches UNKNOWN_OUTCOME + RETRY_LATER, so the exception escapes start_exit -> _exit_request ->
@@ -208,8 +206,6 @@ class CancelFateUnknown:
         raise OrderFateUnknown(symbol, client_order_id, "cancel HTTP 503; order still open")
 
 
-@pytest.mark.xfail(strict=True, reason="trader bug: TraderCore._cancel lets the adapter's OrderFateUnknown escape "
-                   "(an exit request is dead-lettered); fix in core._cancel, see the report")
 async def test_exit_request_survives_a_cancel_with_unknown_outcome(tmp_path: Path) -> None:
     from decimal import Decimal
 

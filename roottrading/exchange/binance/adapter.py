@@ -31,24 +31,10 @@ from roottrading.exchange.binance.rest_orders import (
 )
 from roottrading.exchange.binance.signing import make_signer
 from roottrading.exchange.binance.user_stream import BalanceDelta, UserDataStream, UserEvent
-from roottrading.exchange.errors import ExchangeError, InvalidSymbol, NoSuchOrder
+from roottrading.exchange.errors import ExchangeError, InvalidSymbol, NoSuchOrder, OrderFateUnknown, OrderNotFound
 from roottrading.exchange.filters import SymbolRules, parse_exchange_info
 
 log = structlog.get_logger(__name__)
-
-
-class OrderFateUnknown(ExchangeError):
-    """A new order (or cancel) got no answer and the exchange could not be asked about it yet."""
-
-    def __init__(self, symbol: str, client_order_id: str, cause: str) -> None:
-        super().__init__(f"order {client_order_id} on {symbol}: outcome unknown ({cause})")
-        self.symbol = symbol
-        self.client_order_id = client_order_id
-        self.cause = cause
-
-
-class OrderNotFound(OrderFateUnknown):
-    """The exchange was asked after an unknown outcome and does not have the order: resend with the same id."""
 
 
 class BinanceExchange:

@@ -33,6 +33,7 @@ from roottrading.exchange.errors import (
     DuplicateOrder,
     ExchangeError,
     NoSuchOrder,
+    OrderFateUnknown,
     RateLimited,
     TooManyOrders,
 )
@@ -42,7 +43,7 @@ from roottrading.services.trader.orders import digest, entry_order, fill_from_ro
 from roottrading.services.trader.position import apply_fills, position, walk_exits
 
 # Outcome unknown: the order may or may not exist. Query by client id before any retry.
-UNKNOWN_OUTCOME = (Disconnected, TimeoutError, ConnectionError, OSError)
+UNKNOWN_OUTCOME = (OrderFateUnknown, Disconnected, TimeoutError, ConnectionError, OSError)
 # Certainly not accepted, try again later with the same client id.
 RETRY_LATER = (RateLimited, TooManyOrders)
 Publish = Callable[..., Awaitable[Any]]
