@@ -289,8 +289,9 @@ class MemoryBus:
         (the Redis bus keeps them pending for the next start)."""
         self._closed = True
         dropped = 0
-        for t in self._topics.values():
-            for g in t.groups.values():
+        # snapshots: an in-flight handler finishing during close may still touch topics and groups
+        for t in list(self._topics.values()):
+            for g in list(t.groups.values()):
                 for c in list(g.consumers):
                     dropped += await c.stop(abort=True)
         if self._pending <= 0:

@@ -77,3 +77,31 @@ def test_fast_message_ids_are_unique_and_short() -> None:
     ids = [fast_message_id() for _ in range(10_000)]
     assert len(set(ids)) == len(ids)
     assert all(len(i) == 28 for i in ids[:10])
+
+
+async def test_close_survives_a_handler_that_subscribes_and_publishes_while_finishing() -> None:
+    """Regression: close() iterated the live topic dict while an in-flight handler created a new topic
+    ('dictionary changed size during iteration', seen under SIGTERM of the demo)."""
+    import asyncio
+
+    from roottrading.bus.memory import MemoryBus
+    from roottrading.messages import Ping
+
+    bus = MemoryBus()
+    await bus.start()
+    started = asyncio.Event()
+
+    async def slow(msg):  # type: ignore[no-untyped-def]
+        started.set()
+        await asyncio.sleep(0.05)
+        for i in range(20):  # new topics and groups appear while close() is walking them
+            await bus.subscribe(f"test.late{i}", "g", slow_noop)
+        await bus.publish_raw("test.other", b"x", None)
+
+    async def slow_noop(msg):  # type: ignore[no-untyped-def]
+        return None
+
+    await bus.subscribe("test.a", "g", slow)
+    await bus.publish("test.a", Ping(seq=1))
+    await started.wait()
+    await bus.close()  # must not raise
