@@ -75,3 +75,23 @@ async def test_in_memory_database_uses_the_sqlalchemy_path(tmp_path: Path) -> No
     finally:
         await w.close()
         await db.close()
+
+
+async def test_checkpoint_runs_off_the_loop_after_enough_rows(tmp_path: Path) -> None:
+    db = await _db(tmp_path)
+    w = CandleWriter(db, checkpoint_rows=3, checkpoint_every_s=3600)
+    try:
+        await w.upsert([_candle(0), _candle(1)])
+        assert w.checkpoints == 0
+        await w.upsert([_candle(2)])
+        assert w.checkpoints == 1 and w._checkpoint is not None
+        await w._checkpoint  # ran in a worker thread
+        await w.upsert([_candle(3)])
+        assert w.checkpoints == 1  # counting restarted
+        with sqlite3.connect(f"{tmp_path}/w.db") as other:
+            busy, log_pages, done = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert busy == 0 and log_pages == done
+        assert len(await CandleRepo(db).range("BTCUSDT", "1m")) == 4
+    finally:
+        await w.close()
+        await db.close()

@@ -101,9 +101,11 @@ def _fast(raw: bytes | str, recv_ms: int | None) -> tuple[str, ParseResult] | No
         k = f.data.k
         if f.data.e != "kline" or not k.s or k.i not in INTERVAL_MS:
             return None
-        c = Candle(symbol=k.s, interval=k.i, open_time=k.t, close_time=k.T, open=_num(k.o), high=_num(k.h),
-                   low=_num(k.l), close=_num(k.c), volume=_num(k.v), quote_volume=_num(k.q), trades=k.n,
-                   closed=k.x)
+        o, h, lo, cl, v, q = float(k.o), float(k.h), float(k.l), float(k.c), float(k.v), float(k.q)
+        if not isfinite(o + h + lo + cl + v + q):  # nan/inf anywhere (or an overflowing sum): generic path
+            return None
+        c = Candle(symbol=k.s, interval=k.i, open_time=k.t, close_time=k.T, open=o, high=h, low=lo, close=cl,
+                   volume=v, quote_volume=q, trades=k.n, closed=k.x)
         _check_candle(c, "kline")
         return f.stream, c
     if b"@aggTrade" in head or b"@trade" in head:

@@ -8,7 +8,9 @@ Why two paths:
   fsync at commit) takes tens of microseconds. The connection never waits for a lock (busy_timeout=0):
   another writer holding SQLite's lock makes us yield to the loop and retry, so the loop is never blocked
   behind a transaction that needs the loop to finish. Automatic WAL checkpoints (which fsync) are off on this
-  connection; a passive checkpoint runs in a worker thread every `checkpoint_every_s` instead.
+  connection; a passive checkpoint runs in a worker thread after `checkpoint_rows` rows or
+  `checkpoint_every_s` instead. Not more often: a checkpoint's fsync measurably stalled the loop's own WAL
+  appends (filesystem journal), p99 1.3 ms -> 3-30 ms at 5 000 msg/s with one checkpoint a second.
 - anything else (PostgreSQL, in-memory SQLite): one compiled SQLAlchemy statement executed with a list of
   parameter sets (executemany) in one transaction.
 """
@@ -53,10 +55,13 @@ def sqlite_file(db: Database) -> str | None:
 class CandleWriter:
     """`upsert(candles)` stores the closed ones in one transaction; it returns once they are committed."""
 
-    def __init__(self, db: Database, *, checkpoint_every_s: float = 1.0, lock_retry_s: float = 0.001,
-                 lock_timeout_s: float = 30.0) -> None:
+    def __init__(self, db: Database, *, checkpoint_rows: int = 20_000, checkpoint_every_s: float = 60.0,
+                 lock_retry_s: float = 0.001, lock_timeout_s: float = 30.0) -> None:
         self.db = db
+        self.checkpoint_rows = checkpoint_rows
         self.checkpoint_every_s = checkpoint_every_s
+        self.checkpoints = 0
+        self._rows_since_checkpoint = 0
         self.lock_retry_s = lock_retry_s
         self.lock_timeout_s = lock_timeout_s
         self.lock_waits = 0  # times SQLite was locked by another writer and we yielded
@@ -129,16 +134,20 @@ class CandleWriter:
                     raise
                 self.lock_waits += 1
                 await asyncio.sleep(self.lock_retry_s)
+        self._rows_since_checkpoint += len(rows)
         self._maybe_checkpoint()
         return len(rows)
 
     def _maybe_checkpoint(self) -> None:
         now = time.monotonic()
-        if now - self._last_checkpoint < self.checkpoint_every_s:
+        if (self._rows_since_checkpoint < self.checkpoint_rows
+                and now - self._last_checkpoint < self.checkpoint_every_s):
             return
         if self._checkpoint is not None and not self._checkpoint.done():
             return
         self._last_checkpoint = now
+        self._rows_since_checkpoint = 0
+        self.checkpoints += 1
         self._checkpoint = asyncio.create_task(asyncio.to_thread(self._run_checkpoint), name="gateway:checkpoint")
 
     def _run_checkpoint(self) -> None:
