@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class ControlMixin:
     async def reconcile(self: "TraderCore") -> dict[str, int]:  # type: ignore[misc]
         """Align every non-terminal stored order and open cycle with the exchange. Returns counters."""
-        from roottrading.services.trader.core import RETRY_LATER, UNKNOWN_OUTCOME
+        from roottrading.services.trader.core import READ_RETRY
 
         out = {"checked": 0, "adopted": 0, "resent": 0, "abandoned": 0, "unreachable": 0}
         async with self.lock:
@@ -37,7 +37,7 @@ class ControlMixin:
                 except NoSuchOrder:
                     await self._never_arrived(order, out)
                     continue
-                except UNKNOWN_OUTCOME + RETRY_LATER as exc:
+                except READ_RETRY as exc:  # any failed read: the order is left as it is, retried next pass
                     out["unreachable"] += 1
                     self.log.warning("reconcile: exchange unreachable", order=order.client_order_id, error=repr(exc))
                     continue

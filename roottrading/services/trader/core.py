@@ -13,6 +13,7 @@ Rules that make it crash-safe (DESIGN.md principle 3):
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -46,6 +47,8 @@ from roottrading.services.trader.position import apply_fills, position, walk_exi
 UNKNOWN_OUTCOME = (OrderFateUnknown, Disconnected, TimeoutError, ConnectionError, OSError)
 # Certainly not accepted, try again later with the same client id.
 RETRY_LATER = (RateLimited, TooManyOrders)
+# A read (order, trades, balances) that failed for any exchange reason changes nothing: try again later.
+READ_RETRY = (ExchangeError, *UNKNOWN_OUTCOME)
 Publish = Callable[..., Awaitable[Any]]
 MAX_EXIT_ATTEMPTS = 5  # per cycle; then the cycle waits for a human (close_reason says why)
 
@@ -73,6 +76,8 @@ class TraderCore(ControlMixin):
         self.killed = False
         self.paused_strategies: set[str] = set()
         self.balances_dirty = False
+        self.balances_min_interval_s = 0.0  # the service sets 1 s for a remote exchange
+        self._balances_at = 0.0
         self.stats = {"requests": 0, "duplicates": 0, "orders_sent": 0, "rejected": 0, "unknown_outcome": 0,
                       "fills": 0, "resent": 0}
         self._unsubscribe: Callable[[], None] | None = None
@@ -130,8 +135,11 @@ class TraderCore(ControlMixin):
                 await self._apply_remote(u.order, u.fill, u.execution_type)
             elif isinstance(u, BalanceUpdate):
                 self.balances_dirty = True
-        if self.balances_dirty:
+        # an account query per fill batch would exceed a real exchange's weight budget: at most one per interval
+        # (the periodic balances job publishes whatever is still dirty)
+        if self.balances_dirty and time.monotonic() - self._balances_at >= self.balances_min_interval_s:
             self.balances_dirty = False
+            self._balances_at = time.monotonic()
             await self.publish_balances()
 
     async def settle(self) -> None:
@@ -175,7 +183,7 @@ class TraderCore(ControlMixin):
             try:
                 trades = await self.exchange.my_trades(order.symbol, start_time=None if from_id else start,
                                                        from_id=from_id, limit=500)
-            except UNKNOWN_OUTCOME + RETRY_LATER as exc:
+            except READ_RETRY as exc:
                 self.log.warning("my_trades failed; fills fetched on the next reconciliation", error=repr(exc))
                 return
             for f in trades:
@@ -237,7 +245,7 @@ class TraderCore(ControlMixin):
     async def publish_balances(self) -> None:
         try:
             bals = await self.exchange.balances()
-        except UNKNOWN_OUTCOME + RETRY_LATER as exc:
+        except READ_RETRY as exc:
             self.log.warning("balances unavailable", error=repr(exc))
             return
         out, total = [], Decimal(0)
@@ -366,7 +374,7 @@ class TraderCore(ControlMixin):
         """The exchange already has this client id (a resend after an unknown outcome): take its state."""
         try:
             remote = await self.exchange.get_order(order.symbol, order.client_order_id)
-        except UNKNOWN_OUTCOME + RETRY_LATER as exc:
+        except READ_RETRY as exc:
             self.log.warning("cannot query order", order=order.client_order_id, error=repr(exc))
             return
         await self._apply_remote(remote, None, "RECONCILED")

@@ -33,6 +33,8 @@ class TraderService(Service):
         self.core = TraderCore(self.exchange, self.orders, self.cycles, ctx.publish, ctx.clock,
                                quote_asset=ctx.settings.quote_asset,
                                resend_window_ms=int(ctx.extras.get("trader_resend_window_ms", 60_000)))
+        if not self.feed_market:  # a remote exchange: account queries cost request weight
+            self.core.balances_min_interval_s = float(ctx.extras.get("trader_balances_min_s", 1.0))
         self.reconcile_s = float(ctx.extras.get("trader_reconcile_s", 30.0))
         self.balances_s = float(ctx.extras.get("trader_balances_s", 30.0))
         self._last_candle: dict[str, int] = {}
