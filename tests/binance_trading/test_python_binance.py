@@ -8,7 +8,7 @@ import pytest
 
 from .conftest import API_KEY, API_SECRET
 
-binance = pytest.importorskip("binance")
+import binance  # noqa: E402  (a pinned test dependency: this test must run, never skip)
 
 
 async def test_python_binance_async_client_round_trip(fake_binance) -> None:
