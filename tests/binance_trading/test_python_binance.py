@@ -8,7 +8,6 @@ import pytest
 
 from .conftest import API_KEY, API_SECRET
 
-import binance  # noqa: E402  (a pinned test dependency: this test must run, never skip)
 
 
 async def test_python_binance_async_client_round_trip(fake_binance) -> None:

@@ -16,7 +16,7 @@ import msgspec
 
 from roottrading.domain import Candle, Tick
 from roottrading.domain.market import INTERVAL_MS
-from roottrading.exchange.binance.parse import ParseError, ParseResult, _check_candle, _decode, parse_ws_event
+from roottrading.exchange.binance.parse import ParseResult, _check_candle, _decode, parse_ws_event
 
 __all__ = ["parse_ws_frame"]
 
