@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from roottrading import messages as m
-from roottrading.bus.base import BusStats, Handler, RetryPolicy, fast_message_id
+from roottrading.bus.base import BusStats, Handler, RetryPolicy, dead_letter_for, fast_message_id
 
 log = structlog.get_logger("bus.memory")
 
@@ -265,15 +265,11 @@ class MemoryBus:
                 exc = e
 
     async def _dead_letter(self, topic: str, group: str, msg_id: str, raw: bytes, error: str, attempts: int) -> None:
-        self.stats.dead_lettered += 1
-        if topic.startswith(m.DEAD_LETTER):
+        letter = dead_letter_for(self.stats, topic, group, msg_id, raw, error, attempts)
+        if letter is None:
             log.error("dead letter itself failed; kept in log only", topic=topic, error=error)
             return
-        dl = m.DeadLetter(topic=topic, group=group, message_id=msg_id, error=error[:2000], attempts=attempts,
-                          raw=raw.decode("utf-8", "replace"), time=time.time_ns() // 1_000_000)
-        dl_topic = m.dead_letter_topic(topic)
-        await self._publish_raw(dl_topic, m.encode(dl_topic, dl, key=group, msg_id=fast_message_id(), ts=dl.time),
-                                group)
+        await self._publish_raw(letter[0], letter[1], group)
 
     async def drain(self, timeout: float = 10.0) -> bool:
         if self.synchronous:

@@ -46,7 +46,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
 
 from roottrading import messages as m
-from roottrading.bus.base import BusStats, Handler, RetryPolicy, fast_message_id, partition_of
+from roottrading.bus.base import BusStats, Handler, RetryPolicy, dead_letter_for, fast_message_id, partition_of
 
 log = structlog.get_logger(__name__)
 
@@ -406,17 +406,13 @@ class NatsBus:
             timer.cancel()
 
     async def _dead_letter(self, topic: str, group: str, msg_id: str, raw: bytes, error: str, attempts: int) -> None:
-        self.stats.dead_lettered += 1
-        if topic.startswith(m.DEAD_LETTER):
+        letter = dead_letter_for(self.stats, topic, group, msg_id, raw, error, attempts)
+        if letter is None:
             log.error("dead letter itself failed; left in its stream only", topic=topic, error=error)
             return
-        dl = m.DeadLetter(topic=topic, group=group, message_id=msg_id, error=error[:2000], attempts=attempts,
-                          raw=raw.decode("utf-8", "replace"), time=time.time_ns() // 1_000_000)
-        dl_topic = m.dead_letter_topic(topic)
-        dl_id = fast_message_id()
+        dl_topic, raw_dl, dl_id = letter
         # retried as long as needed (and while closing): the original is acked only once this is stored
-        await self._publish(dl_topic, m.encode(dl_topic, dl, key=group, msg_id=dl_id, ts=dl.time), group, dl_id,
-                            None)
+        await self._publish(dl_topic, raw_dl, group, dl_id, None)
 
     async def _leave(self, member: _Member) -> None:
         g = self._groups.get((member.topic, member.group))

@@ -46,7 +46,7 @@ import structlog
 from redis.exceptions import ResponseError
 
 from roottrading import messages as m
-from roottrading.bus.base import BusStats, Handler, RetryPolicy, fast_message_id, partition_of
+from roottrading.bus.base import BusStats, Handler, RetryPolicy, dead_letter_for, fast_message_id, partition_of
 from roottrading.bus.redis_consumer import FIELD as _FIELD
 from roottrading.bus.redis_consumer import TRANSIENT as _TRANSIENT
 from roottrading.bus.redis_consumer import RedisConsumer
@@ -267,14 +267,11 @@ class RedisBus:
                                 attempt=attempt)
 
     async def dead_letter(self, topic: str, group: str, msg_id: str, raw: bytes, error: str, attempts: int) -> None:
-        self.stats.dead_lettered += 1
-        if topic.startswith(m.DEAD_LETTER):
+        letter = dead_letter_for(self.stats, topic, group, msg_id, raw, error, attempts)
+        if letter is None:
             log.error("dead letter itself failed; left in its stream only", topic=topic, error=error)
             return
-        dl = m.DeadLetter(topic=topic, group=group, message_id=msg_id, error=error[:2000], attempts=attempts,
-                          raw=raw.decode("utf-8", "replace"), time=time.time_ns() // 1_000_000)
-        dl_topic = m.dead_letter_topic(topic)
-        raw_dl = m.encode(dl_topic, dl, key=group, msg_id=fast_message_id(), ts=dl.time)
+        dl_topic, raw_dl, _ = letter
         name = self.stream(dl_topic, partition_of(group, self.partitions))
         self._streams.add(name)
         r = self.redis

@@ -105,3 +105,22 @@ async def test_close_survives_a_handler_that_subscribes_and_publishes_while_fini
     await bus.publish("test.a", Ping(seq=1))
     await started.wait()
     await bus.close()  # must not raise
+
+
+def test_dead_letter_record_is_the_same_contract_for_every_backend() -> None:
+    """bus.base.dead_letter_for builds what all three backends park: raw bytes kept, error bounded, and a
+    failing dead letter is never dead-lettered again (no loops)."""
+    from roottrading import messages as m
+    from roottrading.bus.base import BusStats, dead_letter_for
+
+    stats = BusStats()
+    letter = dead_letter_for(stats, "signals", "coordinator", "id-1", b'{"broken"', "boom" * 1000, 3)
+    assert letter is not None
+    topic, raw, dl_id = letter
+    msg = m.decode(raw)
+    assert topic == "deadletter.signals" and msg.id == dl_id and msg.key == "coordinator"
+    dl = msg.payload
+    assert (dl.topic, dl.group, dl.message_id, dl.attempts, dl.raw) == ("signals", "coordinator", "id-1", 3, '{"broken"')
+    assert len(dl.error) == 2000
+    assert dead_letter_for(stats, "deadletter.signals", "g", "id-2", raw, "again", 1) is None
+    assert stats.dead_lettered == 2
