@@ -20,6 +20,7 @@ from roottrading.bus.base import MessageBus, Subscription
 from roottrading.clock import Clock, LiveClock
 from roottrading.config import Settings
 from roottrading.runtime.context import Context
+from roottrading.runtime.heap import settle_heap
 from roottrading.runtime.logsetup import SINK
 from roottrading.runtime.registry import DEFAULT_ORDER, load_service
 from roottrading.runtime.service import Job, Service
@@ -65,6 +66,7 @@ class Host:
             for job in svc.jobs():
                 self._jobs.append(asyncio.create_task(self._run_job(svc, job), name=f"job:{svc.name}:{job.name}"))
         self.started = True
+        settle_heap()  # the start-up object graph is long-lived: keep the collector off it (runtime/heap.py)
         log.info("host started", services=list(self.services), bus=self.bus.url.split("@")[-1],
                  database=self.db.dialect)
 

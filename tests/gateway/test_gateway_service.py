@@ -107,6 +107,56 @@ async def test_restart_continues_from_the_stored_watermark(tmp_path: Path) -> No
     assert first + second == src[: len(first) + len(second)]
 
 
+async def test_candles_published_but_not_stored_are_published_again_after_a_restart(tmp_path: Path) -> None:
+    """The store stops accepting writes mid-run (write-behind: publishing goes on) and the gateway dies
+    with candles published but not stored. The next start resumes after the last STORED candle: the
+    unstored ones are backfilled, stored and re-published with the same message ids; the store has no gap."""
+    app = build_app(_cfg(600, speed=60 * 100))
+    fake = app.state.fake
+    async with serve(app) as base:
+        settings = load_settings(symbols=",".join(SYMBOLS), database_url=f"sqlite+aiosqlite:///{tmp_path}/u.db",
+                                 api_token="t", data_dir=tmp_path, binance_rest_url=base,
+                                 binance_ws_url=base.replace("http", "ws"))
+        published: list[list[m.Message]] = []
+        unstored = 0
+        for run in range(2):
+            host = Host(settings, ["gateway"], extras={"gateway": {**FAST, "warmup_candles": 1000,
+                                                                    "store_close_timeout_s": 0.2}})
+            msgs: list[m.Message] = []
+
+            async def on_candle(msg: m.Message, msgs: list[m.Message] = msgs) -> None:
+                msgs.append(msg)
+
+            await host.bus.subscribe(m.candles_topic("BTCUSDT"), "t", on_candle)
+            await host.start()
+            gw = host.services["gateway"]
+            await asyncio.sleep(1.0)
+            if run == 0:
+                async def store_hangs(rows: object) -> None:
+                    await asyncio.Event().wait()
+
+                gw.writer._commit = store_hangs  # type: ignore[attr-defined,method-assign]
+                await asyncio.sleep(0.5)
+            await gw.stop()
+            unstored = unstored or gw.writer.pending_rows  # type: ignore[attr-defined]
+            assert await host.bus.drain(5)
+            await host.stop()
+            published.append(msgs)
+        assert await wait_for(lambda: fake.market.finished.is_set(), 20)
+        db = Database(settings.database_url)
+        stored = await CandleRepo(db).range("BTCUSDT", "1m")
+        await db.close()
+    first, second = ([msg.payload for msg in run] for run in published)
+    assert unstored > 0 and len(first) > 10
+    src = fake.market.series["BTCUSDT"]
+    # the second run re-published the first run's unstored tail, same candles, same ids, then went on
+    overlap = [c for c in second if c.open_time <= first[-1].open_time]
+    assert overlap and overlap == first[len(first) - len(overlap):]
+    assert {msg.id for msg in published[1][:len(overlap)]} == {msg.id for msg in published[0][-len(overlap):]}
+    assert second == src[len(first) - len(overlap): len(first) - len(overlap) + len(second)]
+    assert stored == src[: len(stored)] and stored[-1] == second[-1]
+
+
 async def test_sim_clock_follows_candle_close_times(tmp_path: Path) -> None:
     app = build_app(_cfg(300))
     async with serve(app) as base:

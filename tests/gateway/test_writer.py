@@ -1,5 +1,5 @@
-"""CandleWriter's direct SQLite path: one transaction per batch, upsert semantics, and it yields to the loop
-(never blocks it) while another connection holds SQLite's write lock."""
+"""CandleWriter: write-behind in submission order, group commit, upsert semantics, retries that keep order,
+and a SQLite writer thread that waits for another connection's lock without blocking the event loop."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from roottrading.domain import Candle
 from roottrading.services.gateway.writer import CandleWriter, sqlite_file
@@ -42,25 +43,80 @@ async def test_batch_upsert_stores_closed_candles_and_updates_on_conflict(tmp_pa
         await db.close()
 
 
-async def test_waits_for_another_writer_without_blocking_the_loop(tmp_path: Path) -> None:
+async def test_waits_for_another_writer_in_its_thread_without_blocking_the_loop(tmp_path: Path) -> None:
     db = await _db(tmp_path)
-    w = CandleWriter(db, lock_retry_s=0.001)
+    w = CandleWriter(db)
     w.prepare()
     other = sqlite3.connect(f"{tmp_path}/w.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another writer holds SQLite's lock
     try:
-        task = asyncio.create_task(w.upsert([_candle(0)]))
+        assert w.submit([_candle(0)]) == 1  # returns at once
+        flushed = asyncio.create_task(w.flush())
         ticks = 0
-        for _ in range(20):  # the loop keeps running while the writer waits
+        for _ in range(20):  # the loop keeps running while the writer thread waits for the lock
             await asyncio.sleep(0.002)
             ticks += 1
-        assert not task.done() and w.lock_waits > 0 and ticks == 20
+        assert not flushed.done() and ticks == 20 and w.pending_rows == 1
+        w.submit([_candle(1)])  # queued behind the blocked transaction: group-committed next
+        w.submit([_candle(2)])
         other.execute("COMMIT")
-        assert await asyncio.wait_for(task, 2) == 1
-        assert [c.open_time for c in await CandleRepo(db).range("BTCUSDT", "1m")] == [_candle(0).open_time]
+        await asyncio.wait_for(w.flush(), 5)
+        assert flushed.done() and w.pending_rows == 0 and w.committed_rows == 3
+        assert w.commits == 2  # [0] then [1, 2] in one transaction
+        stored = await CandleRepo(db).range("BTCUSDT", "1m")
+        assert [c.open_time for c in stored] == [_candle(i).open_time for i in range(3)]
     finally:
         other.close()
         await w.close()
+        await db.close()
+
+
+async def test_a_failing_write_is_retried_in_order_until_stored(tmp_path: Path) -> None:
+    db = await _db(tmp_path)
+    w = CandleWriter(db, busy_timeout_s=0.01, retry_initial_s=0.005, retry_max_s=0.02)
+    other = sqlite3.connect(f"{tmp_path}/w.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the writer's transactions fail ("database is locked") until released
+    try:
+        w.submit([_candle(0), _candle(1)])
+        await asyncio.sleep(0.1)
+        w.submit([_candle(1, close=99.0), _candle(2)])  # a later correction of 1 must win
+        assert w.write_errors >= 2 and "locked" in (w.last_error or "") and w.pending_rows == 4
+        other.execute("COMMIT")
+        await asyncio.wait_for(w.flush(), 5)
+        stored = await CandleRepo(db).range("BTCUSDT", "1m")
+        assert [(c.open_time, c.close) for c in stored] == [
+            (_candle(0).open_time, 101.0), (_candle(1).open_time, 99.0), (_candle(2).open_time, 101.0)]
+    finally:
+        other.close()
+        await w.close()
+        await db.close()
+
+
+async def test_close_commits_everything_submitted(tmp_path: Path) -> None:
+    db = await _db(tmp_path)
+    w = CandleWriter(db)
+    for i in range(50):
+        w.submit([_candle(i)])
+    await w.close()
+    assert w.pending_rows == 0
+    assert len(await CandleRepo(db).range("BTCUSDT", "1m")) == 50
+    with pytest.raises(RuntimeError, match="closed"):
+        w.submit([_candle(51)])
+    await db.close()
+
+
+async def test_close_gives_up_after_its_timeout_when_the_store_stays_locked(tmp_path: Path) -> None:
+    db = await _db(tmp_path)
+    w = CandleWriter(db, busy_timeout_s=0.01, retry_initial_s=0.005, retry_max_s=0.01)
+    other = sqlite3.connect(f"{tmp_path}/w.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        w.submit([_candle(0)])
+        await asyncio.wait_for(w.close(timeout_s=0.2), 5)  # returns; the next start backfills the candle
+        assert w.pending_rows == 1 and w.write_errors > 0
+    finally:
+        other.execute("COMMIT")
+        other.close()
         await db.close()
 
 
@@ -77,15 +133,14 @@ async def test_in_memory_database_uses_the_sqlalchemy_path(tmp_path: Path) -> No
         await db.close()
 
 
-async def test_checkpoint_runs_off_the_loop_after_enough_rows(tmp_path: Path) -> None:
+async def test_checkpoint_runs_on_the_writer_thread_after_enough_rows(tmp_path: Path) -> None:
     db = await _db(tmp_path)
     w = CandleWriter(db, checkpoint_rows=3, checkpoint_every_s=3600)
     try:
         await w.upsert([_candle(0), _candle(1)])
         assert w.checkpoints == 0
         await w.upsert([_candle(2)])
-        assert w.checkpoints == 1 and w._checkpoint is not None
-        await w._checkpoint  # ran in a worker thread
+        assert w.checkpoints == 1
         await w.upsert([_candle(3)])
         assert w.checkpoints == 1  # counting restarted
         with sqlite3.connect(f"{tmp_path}/w.db") as other:

@@ -9,7 +9,6 @@ small setups, tests). Several analyzer *processes* share symbols through the bus
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 import multiprocessing as mp
 import threading
@@ -20,6 +19,7 @@ import msgspec
 import structlog
 
 from roottrading.bus.base import partition_of
+from roottrading.runtime.heap import settle_heap
 from roottrading.domain import Candle, Signal
 from roottrading.services.analyzer.engine import AnalyzerEngine, EngineConfig, EngineResult
 
@@ -45,8 +45,7 @@ def _worker_main(config: dict[str, Any], inbox: Any, outbox: Any) -> None:
             outbox.put([_one_candle(engine, seq, raw) for seq, raw in item[1]])
             seen += len(item[1])
             if not frozen and seen >= 500:  # also when nothing was warmed: windows are full by now
-                gc.collect()
-                gc.freeze()
+                settle_heap()
                 frozen = True
             continue
         seq = item[1]
@@ -63,8 +62,7 @@ def _worker_main(config: dict[str, Any], inbox: Any, outbox: Any) -> None:
         if warmed:
             # the windows and strategies are long-lived: move them out of the collector's reach so a
             # full collection (a latency spike of several ms) does not walk them on a later candle
-            gc.collect()
-            gc.freeze()
+            settle_heap()
 
 
 def _one_candle(engine: AnalyzerEngine, seq: int, raw: bytes) -> bytes:

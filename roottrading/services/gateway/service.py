@@ -1,11 +1,13 @@
 """Gateway service (reference port 5000): Binance market data in, ordered closed candles and ticks out.
 
-Pipeline: BinanceStreamClient (kline, aggTrade, bookTicker; reconnect, watchdog) -> `on_event` (cheap:
-queue closed candles, keep the latest tick) -> one flusher task: CandleSequencer per symbol (dedupe, hold
-back out-of-order candles) -> one batched upsert into market_data -> publish `market.candles.<SYM>` in
-open-time order (msg_id = candle.key, key = symbol). Writing before publishing means a consumer never sees a
-candle the store does not have. Backfill from REST runs on start, after every (re)connect (the stream
-client's on_connected hook) and when a gap stays open for `gap_grace_s`; it starts at the contiguous
+Pipeline: BinanceStreamClient (kline, aggTrade, bookTicker; reconnect, watchdog) -> `on_event` (keeps the
+latest tick; releases a closed candle right there when nothing is queued, else queues it for the flusher
+task, so arrival order is kept) -> CandleSequencer per symbol (dedupe, hold back out-of-order candles) ->
+publish `market.candles.<SYM>` in open-time order (msg_id = candle.key, key = symbol), then the published
+candles go to the write-behind CandleWriter, which upserts them into market_data right after, in the same
+order (writer.py says why this loses nothing: a restart resumes after the last *stored* candle and
+re-publishes what was not stored, with the same ids). Backfill from REST runs on start, after every (re)connect (the
+stream client's on_connected hook) and when a gap stays open for `gap_grace_s`; it starts at the contiguous
 watermark (the last released candle, or the last stored one, or `warmup_candles` back when nothing is
 stored). Ticks are throttled: the latest per symbol every `tick_interval_s`.
 When the host runs on a SimClock (the offline demo), candle close times drive it, as the replay service did.
@@ -15,13 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy.exc import SQLAlchemyError
 
 from roottrading import messages as m
 from roottrading.clock import SimClock
@@ -50,6 +50,9 @@ class GatewayOptions:
     ping_interval_s: float | None = 20.0
     rest_max_ban_wait_s: float = 600.0
     fetch_exchange_info: bool = True
+    max_unstored: int = 100_000  # published-but-not-stored candles before publishing waits for the store
+    store_coalesce_s: float = 0.005  # the writer waits this long so a burst of closes commits once, after it
+    store_close_timeout_s: float = 30.0  # on stop, how long to wait for an unreachable store (then: backfill)
     seed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -81,7 +84,7 @@ class GatewayService(Service):
         self.symbols = [x.upper() for x in s.symbols]
         self.interval = s.interval
         self.repo = CandleRepo(ctx.db)
-        self.writer = CandleWriter(ctx.db)
+        self.writer = CandleWriter(ctx.db, coalesce_s=self.opts.store_coalesce_s)
         self.seqs = {sym: CandleSequencer(sym, self.interval) for sym in self.symbols}
         self.sym_stats = {sym: SymbolStats() for sym in self.symbols}
         self.rest: BinanceMarketRest | None = None
@@ -92,10 +95,10 @@ class GatewayService(Service):
         self.last_tick: dict[str, Tick] = {}  # merged trade + book, as last published
         self.backfills = 0
         self.backfill_errors = 0
-        self.write_errors = 0
         self.last_backfill_error: str | None = None
         self._inbox: list[Candle] = []
         self._wake = asyncio.Event()
+        self._releasing = asyncio.Lock()  # one releaser at a time (stream fast path or flusher): per-symbol order
         self._backfill_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[Any]] = []
         self._gap_task: asyncio.Task[None] | None = None
@@ -144,14 +147,20 @@ class GatewayService(Service):
                 await t
         if self.rest is not None:
             await self.rest.aclose()
-        await self.writer.close()
+        await self.writer.close(self.opts.store_close_timeout_s)
 
     # --- intake (called by the stream client; must stay cheap) ---------------------------------------
     async def on_event(self, ev: Candle | Tick) -> None:
         if isinstance(ev, Candle):
             if ev.closed and ev.interval == self.interval and ev.symbol in self.seqs:
-                self._inbox.append(ev)
-                self._wake.set()
+                if self._inbox or self._releasing.locked():
+                    self._inbox.append(ev)  # behind what is queued: the flusher keeps the order
+                    self._wake.set()
+                else:  # fast path: nothing queued, publish now (no hop through the flusher task)
+                    async with self._releasing:
+                        await self._release(self.seqs[ev.symbol].offer(ev))
+                    if self.seqs[ev.symbol].pending:
+                        self._watch_gaps()
             return
         if ev.bid is not None:
             self.last_book[ev.symbol] = ev
@@ -219,42 +228,47 @@ class GatewayService(Service):
         while not (self._closing and not self._inbox):
             await self._wake.wait()
             self._wake.clear()
-            while self._inbox:
-                batch, self._inbox = self._inbox, []
-                ready: list[Candle] = []
-                for c in batch:
-                    seq = self.seqs.get(c.symbol)
-                    if seq is not None:
-                        ready.extend(seq.offer(c))
-                if ready:
-                    await self._write(ready)
-                    await self._publish(ready)
+            async with self._releasing:
+                while self._inbox:
+                    batch, self._inbox = self._inbox, []
+                    ready: list[Candle] = []
+                    for c in batch:
+                        seq = self.seqs.get(c.symbol)
+                        if seq is not None:
+                            ready.extend(seq.offer(c))
+                    await self._release(ready)
             self._watch_gaps()
 
-    async def _write(self, candles: list[Candle]) -> None:
-        delay = 0.05
-        while True:
-            try:
-                await self.writer.upsert(candles)
-                return
-            except (SQLAlchemyError, sqlite3.Error, OSError) as exc:  # keep order: retry the same batch until it is stored
-                self.write_errors += 1
-                self.log.error("market_data write failed; retrying", error=repr(exc), candles=len(candles))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+    async def _release(self, ready: list[Candle]) -> None:
+        """Publish in-order candles, then hand them to the write-behind store. Callers hold `_releasing`."""
+        if not ready:
+            return
+        await self._publish(ready)
+        if self.writer.pending_rows > self.opts.max_unstored:
+            self.log.warning("store far behind; publishing waits", unstored=self.writer.pending_rows)
+            await self.writer.flush()  # bounded memory while the database is down
 
     async def _publish(self, candles: list[Candle]) -> None:
+        """Publish in order; what was published goes to the store (publish, then store: the store never holds
+        a candle that was not published, so if publishing fails, or the process dies, the next start's backfill
+        from the last stored candle publishes everything in doubt again, with the same ids)."""
         sim = self.ctx.clock if isinstance(self.ctx.clock, SimClock) else None
         bus, stats = self.ctx.bus, self.sym_stats
-        for i, c in enumerate(candles):
-            if i and not i % 16:
-                await asyncio.sleep(0)  # a long batch must not hold back the frames arriving meanwhile
-            if sim is not None and c.close_time > sim.now_ms():
-                sim.set(c.close_time)
-            await bus.publish(m.candles_topic(c.symbol), c, key=c.symbol, msg_id=c.key, ts=self.ctx.clock.now_ms())
-            st = stats[c.symbol]
-            st.published += 1
-            st.last_published_open_time = c.open_time
+        done = 0
+        try:
+            for c in candles:
+                if done and not done % 16:
+                    await asyncio.sleep(0)  # a long batch must not hold back the frames arriving meanwhile
+                if sim is not None and c.close_time > sim.now_ms():
+                    sim.set(c.close_time)
+                await bus.publish(m.candles_topic(c.symbol), c, key=c.symbol, msg_id=c.key, ts=self.ctx.clock.now_ms())
+                done += 1
+                st = stats[c.symbol]
+                st.published += 1
+                st.last_published_open_time = c.open_time
+        finally:
+            if done:
+                self.writer.submit(candles if done == len(candles) else candles[:done])
 
     def _watch_gaps(self) -> None:
         if self._closing:
@@ -319,7 +333,7 @@ class GatewayService(Service):
             }
         return {"connection": ws, "symbols": symbols, "backfills": self.backfills,
                 "backfill_errors": self.backfill_errors, "last_backfill_error": self.last_backfill_error,
-                "write_errors": self.write_errors, "rest": dict(self.rest.stats) if self.rest else {},
+                "store": self.writer.stats(), "rest": dict(self.rest.stats) if self.rest else {},
                 "uptime_s": round(time.monotonic() - self._started_at, 1)}
 
     async def health(self) -> HealthStatus:
@@ -327,7 +341,9 @@ class GatewayService(Service):
         status = "ok" if state is ConnectionState.CONNECTED else "degraded"
         return HealthStatus(status, {"connection": state.value,
                                      "reconnects": self.client.reconnects if self.client else 0,
-                                     "published": sum(s.published for s in self.sym_stats.values())})
+                                     "published": sum(s.published for s in self.sym_stats.values()),
+                                     "unstored": self.writer.pending_rows,
+                                     "store_write_errors": self.writer.write_errors})
 
     def router(self) -> APIRouter:
         r = APIRouter()
