@@ -182,7 +182,10 @@ async def _signal_to_order(n: int) -> None:
                     continue
                 if i >= 20 and coid in Timed.sent:  # first 20: warm-up
                     lat.append((Timed.sent[coid] - t0) / 1e6)
+                # one signal at a time on an idle pipeline: the fill, the cycle update and the coordinator's
+                # settlement of the reservation all finish before the next signal
                 await host.services["trader"].core.settle()
+                await host.bus.drain(5)
         finally:
             await host.stop()
         return lat, missed

@@ -18,6 +18,8 @@ from sqlalchemy import Connection, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from roottrading.store.checkpoint import WalCheckpointer
+
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -28,6 +30,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA wal_autocheckpoint=0")  # WalCheckpointer does it off the commit path (checkpoint.py)
     cur.close()
 
 
@@ -51,6 +54,9 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.timescale = False
+        self.checkpointer: WalCheckpointer | None = None
+        if self.dialect == "sqlite" and ":///" in url and ":memory:" not in url and "mode=memory" not in url:
+            self.checkpointer = WalCheckpointer(str(Path(url.split(":///", 1)[1].split("?", 1)[0]).expanduser()))
 
     def begin(self) -> Any:
         """A transaction: `async with db.begin() as conn:` commits on success, rolls back on error."""
@@ -70,16 +76,20 @@ class Database:
                 self.timescale = bool((await conn.execute(text(
                     "SELECT 1 FROM pg_extension WHERE extname='timescaledb'"))).scalar())
         log.info("database migrated", dialect=self.dialect, timescale=self.timescale)
+        if self.checkpointer is not None:
+            self.checkpointer.start()
 
     async def ping(self) -> bool:
         async with self.engine.connect() as conn:
             return (await conn.execute(text("SELECT 1"))).scalar() == 1
 
     async def close(self) -> None:
-        from roottrading.store.repos_system import close_lanes  # lanes are built lazily by the order path
+        from roottrading.store.lanes import close_lanes  # lanes are built lazily by the order path
 
         await asyncio.to_thread(close_lanes, self)  # waits for queued lane transactions to finish
         await self.engine.dispose()
+        if self.checkpointer is not None:
+            await self.checkpointer.stop()
 
     async def drop_schema(self) -> None:
         """Remove a test schema (PostgreSQL only)."""

@@ -115,7 +115,7 @@ class CycleRepo:
             conn.execute(order_ins, order_row)
             return True
 
-        return await run_txn(self.db, txn)  # one thread hop on SQLite (see repos_system.SqliteLane)
+        return await run_txn(self.db, txn)  # one step on SQLite (see store/lanes.py)
 
     async def get(self, cycle_id: str) -> TradeCycle | None:
         async with self.db.connect() as conn:

@@ -3,86 +3,17 @@ the order path uses."""
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table, create_engine, event, or_, select
+from sqlalchemy import Connection, Table, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from roottrading.store.db import Database
+from roottrading.store.lanes import lane_for
 from roottrading.store.tables import decisions, event_logs, processed_messages
 
 T = TypeVar("T")
-
-
-class SqliteLane:
-    """A synchronous connection to the same SQLite file, used from one dedicated thread.
-
-    Why: through aiosqlite every statement, the BEGIN, the COMMIT and the pool's reset are each a hop to the
-    connection's thread and back (~0.1 ms each, more when the loop is busy), so a three-statement transaction
-    costs ~1 ms. Here the whole transaction (a plain function over a sync SQLAlchemy Connection) runs in ONE
-    hop. Same file, same pragmas (WAL, busy_timeout), same SQLAlchemy types: other connections see an
-    ordinary SQLite writer, serialised by SQLite's lock as before."""
-
-    def __init__(self, path: str) -> None:
-        self.engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
-        event.listen(self.engine, "connect", _pragmas)
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-lane")
-
-    async def run(self, fn: Callable[[Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.pool, self._txn, fn)
-
-    def _txn(self, fn: Callable[[Connection], T]) -> T:
-        with self.engine.begin() as conn:
-            return fn(conn)
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True)
-        self.engine.dispose()
-
-
-def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
-        cur.execute(f"PRAGMA {pragma}")
-    cur.close()
-
-
-_LANES: weakref.WeakKeyDictionary[Database, tuple[SqliteLane, SqliteLane] | None] = weakref.WeakKeyDictionary()
-
-
-def lane_for(db: Database, *, read: bool = False) -> SqliteLane | None:
-    """The lane of a file-backed SQLite database (created once per Database), None for anything else
-    (PostgreSQL has no thread hops to save; an in-memory SQLite cannot be opened twice). `read=True`: a
-    second lane for reads, so a read on the hot path never queues behind the writes in the first (WAL:
-    it sees the last committed state, as any other connection would)."""
-    if db not in _LANES:
-        lanes = None
-        url = db.url
-        if db.dialect == "sqlite" and ":///" in url and ":memory:" not in url and "mode=memory" not in url:
-            path = str(Path(url.split(":///", 1)[1].split("?", 1)[0]).expanduser())
-            lanes = (SqliteLane(path), SqliteLane(path))
-            weakref.finalize(db, _close, lanes)
-        _LANES[db] = lanes
-    got = _LANES[db]
-    return None if got is None else got[1 if read else 0]
-
-
-def _close(lanes: tuple[SqliteLane, ...]) -> None:
-    for lane in lanes:
-        lane.close()
-
-
-def close_lanes(db: Database) -> None:
-    """Called by Database.close(): the lanes' threads and connections end with the database, not at GC."""
-    lanes = _LANES.pop(db, None)
-    if lanes:
-        _close(lanes)
-
 
 _UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...] | None], Any] = {}
 
@@ -103,9 +34,10 @@ def upsert_stmt(db: Database, table: Table, keys: Sequence[str], update: Sequenc
 
 
 async def run_txn(db: Database, fn: Callable[[Connection], T], *, read: bool = False) -> T:
-    """Run `fn(conn)` in one transaction (commit on return, rollback on exception): in one thread hop on a
-    file SQLite, else through the async engine (`run_sync`, same code, same semantics). `read=True` for a
-    function that only reads (it runs on the read lane)."""
+    """Run `fn(conn)` in one transaction (commit on return, rollback on exception): on a lane on a file
+    SQLite (lanes.py: on the loop, or in one thread hop when SQLite's lock is taken), else through the async
+    engine (`run_sync`, same code, same semantics). `read=True` for a function that only reads (the read
+    lane). `fn` may run twice only when a read-only function met SQLite's busy state on the loop."""
     lane = lane_for(db, read=read)
     if lane is not None:
         return await lane.run(fn)

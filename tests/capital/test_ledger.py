@@ -188,3 +188,24 @@ async def test_concurrent_reserves_never_overspend(db: Database) -> None:
     # concurrent double releases pay out once
     await asyncio.gather(*(ledger.release("same", "race", pnl=D(5)) for _ in range(20)))
     assert (await by_name(ledger))["buffer"] == (D(3005), D(0), D(3005))
+
+
+async def test_view_follows_own_writes_and_sees_other_writers_once_it_is_older_than_max_age(db: Database) -> None:
+    ledger = await fresh_ledger(db)
+    other = PocketLedger(db, SimClock(1_000), CONFIG)  # e.g. the portfolio service's ledger
+    assert (await by_name(ledger))["active"] == (D(6000), 0, D(6000))
+    view = {p.pocket_type: p for p in await ledger.pockets(max_age_s=60)}
+    assert view["active"].available_value == D(6000)
+    await ledger.reserve("r1", D(100))
+    await ledger.consume("r1", D(90))
+    await ledger.release("r1", "done", pnl=D(5))  # own writes: the view follows them exactly
+    fresh = {p.pocket_type: p for p in await ledger.pockets()}
+    assert {p.pocket_type: p for p in await ledger.pockets(max_age_s=60)} == fresh
+    assert fresh["active"].current_value == D(6005)
+    await other.reserve("r2", D(1000))  # another writer: not in this ledger's view yet ...
+    assert (await by_name(ledger))["active"][1] == D(1000)  # (a plain read always sees the store)
+    stale = {p.pocket_type: p for p in await ledger.pockets(max_age_s=60)}
+    assert stale["active"].used_value == D(1000)  # ... the plain read above refreshed the view
+    await other.release("r2", "gone")
+    assert {p.pocket_type: p for p in await ledger.pockets(max_age_s=60)}["active"].used_value == D(1000)
+    assert {p.pocket_type: p for p in await ledger.pockets(max_age_s=1e-9)}["active"].used_value == D(0)

@@ -135,3 +135,32 @@ def test_memory_views_bounded_and_fall_back_when_forgotten() -> None:
     assert v.count("BTCUSDT", "s1") == 1 and v.count("BTCUSDT", "s2") == 1
     v.update(cyc("p", CycleStatus.FAILED))
     assert v.count("BTCUSDT", "s1") == 0 and v.seen("p")
+
+
+async def test_entry_sized_from_a_stale_pocket_view_is_sized_again_from_the_store(tmp_path: Path) -> None:
+    """Sizing reads the ledger's view of the pockets (no database read on the hot path). Another writer takes
+    most of the funds; the view does not know. The reservation refuses, and the coordinator sizes the entry
+    again from the store instead of rejecting it."""
+    from roottrading.capital import PocketLedger
+
+    host = await make_host(tmp_path, ["risk", "coordinator"], pocket_view_s=3600)
+    try:
+        co: Any = host.services["coordinator"]
+        cap = Capture()
+        await host.bus.subscribe(m.ORDER_REQUESTS, "t", cap)
+        await co.on_signal(message(sig("v1", stop=99.0)))  # reads the pockets: the view is now fresh
+        view = {p.pocket_type: p for p in await co.ledger.pockets(max_age_s=3600)}["active"]
+        other = PocketLedger(host.db, host.clock, dict(host.settings.pocket_config))
+        left = D(50)
+        await other.reserve("elsewhere", view.available_value - left)  # the view still shows the funds
+        await co.on_signal(message(sig("v2", stop=99.0, strategy="s2")))
+        assert await host.bus.drain(5)
+        assert co.counts["accepted"] == 2 and co.counts["rejected"] == 0
+        second = [r for r in cap.requests if r.signal_id == "v2"]
+        assert len(second) == 1
+        res = await co.ledger.get(second[0].reservation_id)
+        assert res is not None and res.amount <= left  # sized to what the store really had
+        decided = [r["decision"] for r in await co.decisions.query(signal_id="v2")]
+        assert decided == ["accepted"]
+    finally:
+        await host.stop()

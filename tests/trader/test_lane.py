@@ -10,7 +10,8 @@ from sqlalchemy import Connection, select
 
 from roottrading.domain import CycleStatus, Order, OrderType, Side, TradeCycle
 from roottrading.store import CycleRepo, Database, OrderRepo
-from roottrading.store.repos_system import lane_for, run_txn, upsert_stmt
+from roottrading.store.lanes import lane_for
+from roottrading.store.repos_system import run_txn, upsert_stmt
 from roottrading.store.tables import decisions, trade_cycles
 
 
@@ -70,3 +71,38 @@ async def test_in_memory_sqlite_uses_the_async_engine() -> None:
         assert await run_txn(d, lambda c: c.exec_driver_sql("select 41 + 1").scalar()) == 42
     finally:
         await d.close()
+
+
+async def test_on_the_loop_when_free_in_the_thread_when_sqlite_is_locked_and_in_order(db: Database,
+                                                                                        tmp_path: Path) -> None:
+    import asyncio
+    import sqlite3
+
+    lane = lane_for(db)
+    assert lane is not None
+    await run_txn(db, lambda c: c.execute(decisions.insert(), row("a")))
+    assert (lane.on_loop, lane.in_thread) == (1, 0)  # uncontended: no thread hop
+
+    other = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds SQLite's lock
+    try:
+        first = asyncio.create_task(run_txn(db, lambda c: c.execute(decisions.insert(), row("b"))))
+        await asyncio.sleep(0.01)
+        assert lane.queued == 1 and not first.done()  # waiting in the lane's thread, the loop runs on
+        second = asyncio.create_task(run_txn(db, lambda c: c.execute(decisions.insert(), row("c"))))
+        await asyncio.sleep(0.01)
+        assert lane.queued == 2  # queued behind the first, not run on the loop ahead of it
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    await asyncio.wait_for(asyncio.gather(first, second), 5)
+    assert lane.in_thread == 2 and lane.queued == 0
+    async with db.connect() as conn:
+        got = (await conn.execute(select(decisions.c.signal_id).order_by(decisions.c.id))).scalars().all()
+    assert got == ["a", "b", "c"]
+    await run_txn(db, lambda c: c.execute(decisions.insert(), row("d")))
+    assert lane.on_loop == 2  # free again: back on the loop
+    read = lane_for(db, read=True)
+    assert read is not None
+    await run_txn(db, lambda c: c.execute(select(decisions.c.signal_id)).all(), read=True)
+    assert read.on_loop == 1

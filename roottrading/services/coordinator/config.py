@@ -31,6 +31,9 @@ class CoordinatorConfig(BaseSettings):
     max_quantity: dict[str, Decimal] = Field(default_factory=dict, description="per symbol max base quantity")
     max_notional: dict[str, Decimal] = Field(default_factory=dict, description="per symbol max quote notional")
     pocket: str = Field("active", description="pocket funds are reserved in")
+    pocket_view_s: float = Field(1.0, ge=0, description="sizing may use the ledger's view of the pockets this "
+                                 "old (0: read the store every time); the reservation always checks the funds "
+                                 "in its own transaction, and a refusal is sized again from the store")
     initial_equity: Decimal = Field(Decimal(10_000), gt=0, description="equity before any portfolio update")
     default_step: Decimal = Field(Decimal("0.00001"), gt=0)
     default_min_notional: Decimal = Field(Decimal(10), ge=0)

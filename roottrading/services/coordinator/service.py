@@ -44,6 +44,10 @@ BUS_ERRORS = (ConnectionError, OSError, RuntimeError, TimeoutError)
 FINAL = ("accepted", "rejected", "failed")
 
 
+class _SizedFromStaleView(Exception):
+    """The reservation found fewer funds than the ledger's view said: the entry is sized again, fresh."""
+
+
 def reservation_id_for_signal(signal_id: str) -> str:
     return f"res-{ids.request_id_for_signal(signal_id)[4:]}"
 
@@ -140,8 +144,11 @@ class CoordinatorService(Service):
                 return
             if s.side is Side.SELL:
                 await self._exit(s)
-            else:
+                return
+            try:
                 await self._entry(s)
+            except _SizedFromStaleView:  # funds moved since the view was read: size again from the store
+                await self._entry(s, fresh=True)
 
     async def _prior_decision(self, s: Signal) -> str | None:
         """The signal's latest decision: from memory when it covers the signal's time, else the store."""
@@ -217,7 +224,7 @@ class CoordinatorService(Service):
             return
         self.pending.pop((s.symbol, s.strategy), None)
 
-    async def _entry(self, s: Signal) -> None:
+    async def _entry(self, s: Signal, fresh: bool = False) -> None:
         key = (s.symbol, s.strategy)
         for why in (f.strength_filter(s, self.cfg), f.regime_filter(s, self.cfg),
                     f.cooldown_filter(s, self.cfg, self.last_entry.get(key)),
@@ -229,7 +236,7 @@ class CoordinatorService(Service):
             if self.breakers[dep].state == "open":
                 await self._record(s, "rejected", f"circuit open: {dep}", stage="breaker")
                 return
-        sizing = await self._size(s)
+        sizing = await self._size(s, fresh)
         if sizing is None:
             return
         qty = sizing.quantity
@@ -259,7 +266,7 @@ class CoordinatorService(Service):
              "request": m.to_builtins(req)})
         # the decision is stored in the reservation's transaction: both or neither, before the publish
         if not await self._reserve(s, res_id, amount, ids.cycle_id(req_id),
-                                   also=lambda conn: DecisionRepo.add_in(conn, accepted)):
+                                   also=lambda conn: DecisionRepo.add_in(conn, accepted), sized_from_view=not fresh):
             self._unaccept()
             return
         if not await self._publish(s, req, stage="order", reservation_id=res_id):
@@ -292,11 +299,11 @@ class CoordinatorService(Service):
         r = self._rules(symbol)
         return Decimal(r.min_notional) if r is not None else self.cfg.default_min_notional
 
-    async def _size(self, s: Signal) -> Sizing | None:
+    async def _size(self, s: Signal, fresh: bool = False) -> Sizing | None:
         br = self.breakers["ledger"]
         try:
             br.check()
-            listed = await self.ledger.pockets()
+            listed = await self.ledger.pockets(max_age_s=0.0 if fresh else self.cfg.pocket_view_s)
             br.success()
             pockets = {p.pocket_type: p for p in listed}
         except LEDGER_ERRORS as exc:
@@ -341,7 +348,7 @@ class CoordinatorService(Service):
         return verdict
 
     async def _reserve(self, s: Signal, res_id: str, amount: Decimal, cycle_id: str,
-                       also: Any = None) -> bool:
+                       also: Any = None, sized_from_view: bool = False) -> bool:
         br = self.breakers["ledger"]
         if not br.allow():
             await self._record(s, "rejected", "circuit open: ledger", stage="breaker")
@@ -351,6 +358,9 @@ class CoordinatorService(Service):
                                       reason=f"entry {s.symbol} {s.strategy}", also=also)
         except InsufficientFunds as exc:
             br.success()
+            if sized_from_view and self.cfg.pocket_view_s > 0:
+                self._unaccept()
+                raise _SizedFromStaleView from exc
             await self._record(s, "rejected", f"insufficient funds: {exc}", stage="reserve")
             return False
         except LEDGER_ERRORS as exc:
