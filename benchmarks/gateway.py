@@ -12,7 +12,8 @@ Message mixes:
 - closed: every frame is a closed kline (worst case: each one is stored and published).
 Rates: flood (the sender sends as fast as it can) and paced (default 5 000 and 20 000 msg/s, sent in 1 ms slices).
 
-Figures per run: throughput (messages/s until the last frame is handled and the last closed candle published),
+A second baseline, aiohttp's WebSocket client on the same frames (realistic mix, paced), shows what a faster
+client would leave to the gateway. Figures per run: throughput (messages/s until the last frame is handled and the last closed candle published),
 latency send -> handled (every frame: on_event returned, the end of ingest for ticks, which the gateway
 publishes throttled) and send -> published (closed candles: bus.publish returned, after the store commit).
 Run: .venv/bin/python benchmarks/gateway.py [--n 40000] [--rates 5000,20000] [--repeat 1]
@@ -175,6 +176,25 @@ async def baseline(fr: list[bytes], rate: float) -> Result:
     return Result(len(fr) / elapsed, lat, [])
 
 
+async def baseline_aiohttp(fr: list[bytes], rate: float) -> Result:
+    """The same recv loop with aiohttp's WebSocket client (a C frame reader): what a faster client would
+    leave to the gateway. Printed for comparison only; the gateway uses `websockets`."""
+    import aiohttp
+
+    snd = Sender(fr, rate)
+    recv_ns = [0] * len(fr)
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+            f"ws://127.0.0.1:{snd.port}/", compress=0, max_msg_size=0) as ws:
+        t0 = time.perf_counter()
+        for i in range(len(fr)):
+            await ws.receive()
+            recv_ns[i] = time.monotonic_ns()
+        elapsed = time.perf_counter() - t0
+        sent = snd.stamps()
+    snd.close()
+    return Result(len(fr) / elapsed, [(r - s) / 1e6 for r, s in zip(recv_ns, sent)], [])
+
+
 async def gateway(fr: list[bytes], rate: float, tmp: Path, tag: str) -> Result:
     from roottrading.config import load_settings
     from roottrading.domain import Candle
@@ -272,14 +292,16 @@ async def main() -> None:
             for rate in rates:
                 n = args.n if not rate else int(rate * args.seconds)
                 fr = frames(n, mix)
-                bs, gs = [], []
+                bs, gs, aio = [], [], []
                 for r in range(args.repeat):
                     bs.append(await baseline(fr, rate))
+                    if rate and mix == "realistic":
+                        aio.append(await baseline_aiohttp(fr, rate))
                     gs.append(await gateway(fr, rate, tmp, f"{mix}-{int(rate)}-{r}"))
-                rows.append((mix, rate, n, sum(map(is_closed, fr)), bs, gs))
+                rows.append((mix, rate, n, sum(map(is_closed, fr)), bs, gs, aio))
     print(f"load after:  {open('/proc/loadavg').read().strip()}")
     print("target: ingest >= 20,000 msg/s (flood) and p99 < 1 ms (paced); latency = best run of --repeat by p99")
-    for mix, rate, n, nc, bs, gs in rows:
+    for mix, rate, n, nc, bs, gs, aio in rows:
         label = "flood" if not rate else f"paced {rate:,.0f}/s"
         b, g = max(bs, key=lambda x: x.rate), max(gs, key=lambda x: x.rate)
         print(f"\n[{mix} mix, {label}] {n} frames, {nc} closed candles")
@@ -295,6 +317,8 @@ async def main() -> None:
         gp = min(gs, key=lambda x: pct(x.published, 99))
         h99, p99 = pct(gh.handled, 99), pct(gp.published, 99)
         print(f"  baseline send->recv      : {fmt_lat(b.handled)}")
+        if aio:
+            print(f"  (aiohttp client recv     : {fmt_lat(min(aio, key=lambda x: pct(x.handled, 99)).handled)})")
         print(f"  gateway  send->handled   : {fmt_lat(gh.handled)}  (p99 ratio {h99 / pct(b.handled, 99):.1f}x)"
               f"  p99 < 1 ms: {'PASS' if h99 < 1 else 'FAIL'}")
         print(f"  gateway  send->published : {fmt_lat(gp.published)}  (closed candles; stored right after)"
