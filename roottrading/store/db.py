@@ -54,9 +54,10 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.timescale = False
-        self.checkpointer: WalCheckpointer | None = None
+        self.sqlite_path: str | None = None  # the file of a file-backed SQLite database (lanes, writers, checkpoints)
         if self.dialect == "sqlite" and ":///" in url and ":memory:" not in url and "mode=memory" not in url:
-            self.checkpointer = WalCheckpointer(str(Path(url.split(":///", 1)[1].split("?", 1)[0]).expanduser()))
+            self.sqlite_path = str(Path(url.split(":///", 1)[1].split("?", 1)[0]).expanduser()) or None
+        self.checkpointer = WalCheckpointer(self.sqlite_path) if self.sqlite_path else None
 
     def begin(self) -> Any:
         """A transaction: `async with db.begin() as conn:` commits on success, rolls back on error."""

@@ -24,7 +24,6 @@ import sqlite3
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -126,10 +125,8 @@ def lane_for(db: Database, *, read: bool = False) -> SqliteLane | None:
     read lane."""
     if db not in _LANES:
         lanes = None
-        url = db.url
-        if db.dialect == "sqlite" and ":///" in url and ":memory:" not in url and "mode=memory" not in url:
-            path = str(Path(url.split(":///", 1)[1].split("?", 1)[0]).expanduser())
-            lanes = (SqliteLane(path), SqliteLane(path, read=True))
+        if db.sqlite_path is not None:
+            lanes = (SqliteLane(db.sqlite_path), SqliteLane(db.sqlite_path, read=True))
             weakref.finalize(db, _close, lanes)
         _LANES[db] = lanes
     got = _LANES[db]

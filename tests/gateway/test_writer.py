@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from roottrading.domain import Candle
-from roottrading.services.gateway.writer import CandleWriter, sqlite_file
+from roottrading.services.gateway.writer import CandleWriter
 from roottrading.store import Database
 from roottrading.store.repos_market import CandleRepo
 
@@ -31,7 +31,7 @@ async def _db(tmp_path: Path) -> Database:
 async def test_batch_upsert_stores_closed_candles_and_updates_on_conflict(tmp_path: Path) -> None:
     db = await _db(tmp_path)
     w = CandleWriter(db)
-    assert sqlite_file(db) == f"{tmp_path}/w.db"
+    assert db.sqlite_path == f"{tmp_path}/w.db"
     try:
         assert await w.upsert([_candle(0), _candle(1), _candle(2, closed=False)]) == 2
         assert await w.upsert([_candle(1, close=101.5), _candle(3)]) == 2  # 1 is replaced, not duplicated
@@ -125,28 +125,9 @@ async def test_in_memory_database_uses_the_sqlalchemy_path(tmp_path: Path) -> No
     await db.migrate()
     w = CandleWriter(db)
     try:
-        assert sqlite_file(db) is None
+        assert db.sqlite_path is None
         assert await w.upsert([_candle(0), _candle(0, close=100.5)]) == 2
         assert [c.close for c in await CandleRepo(db).range("BTCUSDT", "1m")] == [100.5]
-    finally:
-        await w.close()
-        await db.close()
-
-
-async def test_checkpoint_runs_on_the_writer_thread_after_enough_rows(tmp_path: Path) -> None:
-    db = await _db(tmp_path)
-    w = CandleWriter(db, checkpoint_rows=3, checkpoint_every_s=3600)
-    try:
-        await w.upsert([_candle(0), _candle(1)])
-        assert w.checkpoints == 0
-        await w.upsert([_candle(2)])
-        assert w.checkpoints == 1
-        await w.upsert([_candle(3)])
-        assert w.checkpoints == 1  # counting restarted
-        with sqlite3.connect(f"{tmp_path}/w.db") as other:
-            busy, log_pages, done = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        assert busy == 0 and log_pages == done
-        assert len(await CandleRepo(db).range("BTCUSDT", "1m")) == 4
     finally:
         await w.close()
         await db.close()

@@ -23,8 +23,8 @@ Two backends:
 - SQLite file (the embedded default): a dedicated thread with its own `sqlite3` connection. sqlite3 releases
   the GIL while SQLite works, so the event loop keeps reading the stream during a commit; the thread may
   wait for another writer's lock (busy_timeout) without blocking the loop. WAL with synchronous=NORMAL (no
-  fsync per commit); automatic checkpoints (which fsync) are off and a PASSIVE checkpoint runs in the same
-  thread after `checkpoint_rows` rows or `checkpoint_every_s`.
+  fsync per commit); automatic checkpoints (which fsync) are off: the database's background checkpointer
+  (store/checkpoint.py) does them, as for every other store connection.
 - anything else (PostgreSQL, in-memory SQLite): one compiled SQLAlchemy upsert executed with a list of
   parameter sets (executemany) in one transaction, awaited by the writer task.
 """
@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import operator
 import sqlite3
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -60,25 +59,13 @@ _SQLITE_UPSERT = (
 _WRITE_ERRORS = (SQLAlchemyError, sqlite3.Error, OSError)
 
 
-def sqlite_file(db: Database) -> str | None:
-    """The file path when `db` is a file-backed SQLite database, else None."""
-    url = db.url
-    if db.dialect != "sqlite" or ":memory:" in url or ":///" not in url:
-        return None
-    path = url.split(":///", 1)[1].split("?", 1)[0]
-    return path or None
-
-
 class CandleWriter:
     """`submit(candles)` queues the closed ones and returns at once; `flush()` waits until all are committed."""
 
-    def __init__(self, db: Database, *, checkpoint_rows: int = 20_000, checkpoint_every_s: float = 60.0,
-                 busy_timeout_s: float = 30.0, retry_initial_s: float = 0.05, retry_max_s: float = 5.0,
+    def __init__(self, db: Database, *, busy_timeout_s: float = 30.0, retry_initial_s: float = 0.05, retry_max_s: float = 5.0,
                  coalesce_s: float = 0.0) -> None:
         self.db = db
         self.coalesce_s = coalesce_s
-        self.checkpoint_rows = checkpoint_rows
-        self.checkpoint_every_s = checkpoint_every_s
         self.busy_timeout_s = busy_timeout_s
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
@@ -86,7 +73,6 @@ class CandleWriter:
         self.submitted_rows = 0
         self.committed_rows = 0
         self.commits = 0
-        self.checkpoints = 0
         self.write_errors = 0
         self.last_error: str | None = None
         self._queue: list[tuple[Any, ...]] = []
@@ -95,11 +81,9 @@ class CandleWriter:
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._closing = False
         self._stmt: Any = None
-        self._path = sqlite_file(db)
+        self._path = db.sqlite_path
         self._thread: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None  # used only on the writer thread
-        self._rows_since_checkpoint = 0
-        self._last_checkpoint = time.monotonic()
 
     @property
     def pending_rows(self) -> int:
@@ -108,7 +92,7 @@ class CandleWriter:
 
     def stats(self) -> dict[str, Any]:
         return {"pending": self.pending_rows, "committed": self.committed_rows, "commits": self.commits,
-                "checkpoints": self.checkpoints, "write_errors": self.write_errors, "last_error": self.last_error}
+                "write_errors": self.write_errors, "last_error": self.last_error}
 
     # --- intake ---------------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -225,7 +209,7 @@ class CandleWriter:
             conn = sqlite3.connect(self._path, isolation_level=None, timeout=self.busy_timeout_s)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints (fsync) only when we choose, see below
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints (fsync) run in the background (checkpoint.py)
             conn.execute("SELECT 1 FROM market_data LIMIT 1").fetchall()
             self._conn = conn
         return self._conn
@@ -240,31 +224,15 @@ class CandleWriter:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
-        self._rows_since_checkpoint += len(rows)
-        now = time.monotonic()
-        if (self._rows_since_checkpoint >= self.checkpoint_rows
-                or now - self._last_checkpoint >= self.checkpoint_every_s):
-            self._checkpoint(conn)
-            self._rows_since_checkpoint = 0
-            self._last_checkpoint = now
-
-    def _checkpoint(self, conn: sqlite3.Connection) -> None:
-        """Copy the WAL into the database without blocking other connections (PASSIVE)."""
-        try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            self.checkpoints += 1
-        except sqlite3.Error as exc:  # a checkpoint is an optimisation: the WAL still holds the data
-            log.warning("market_data checkpoint failed", error=str(exc))
 
     def _close_sqlite(self) -> None:
         if self._conn is not None:
-            self._checkpoint(self._conn)
             self._conn.close()
             self._conn = None
 
     # --- shutdown -------------------------------------------------------------------------------------
     async def close(self, timeout_s: float = 30.0) -> None:
-        """Commit everything submitted, run a last checkpoint and close the connection. If the store stays
+        """Commit everything submitted and close the connection. If the store stays
         unreachable for `timeout_s`, give up: those candles were published, and the next start backfills them
         (it resumes after the last stored candle)."""
         self._closing = True
