@@ -7,7 +7,9 @@ order-sent p99 5.3 ms with automatic checkpoints, 2.6-3.0 ms without (benchmarks
 So every connection the store opens turns automatic checkpoints off (`PRAGMA wal_autocheckpoint=0`) and
 this task checkpoints instead, in a worker thread on its own short-lived connection, when the WAL has grown
 past `max_wal_bytes` or `every_s` has passed since the last checkpoint with writes. PASSIVE: it copies what
-it can without waiting for readers or writers, so no transaction ever waits for it.
+it can without waiting for readers or writers, so no transaction ever waits for it. Its thread runs at a
+lower CPU priority (roottrading/threads.py): a checkpoint copies and fsyncs megabytes, and on a small machine it
+took a CPU from the event loop (the gateway's worst latency bursts coincided with checkpoints).
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ import contextlib
 import os
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import structlog
+
+from roottrading.threads import background_executor
 
 log = structlog.get_logger(__name__)
 
@@ -32,10 +37,16 @@ class WalCheckpointer:
         self.poll_s = poll_s
         self.checkpoints = 0
         self._task: asyncio.Task[None] | None = None
+        self._thread: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="sqlite:checkpoint")
+
+    async def _checkpoint_in_thread(self) -> None:
+        if self._thread is None:
+            self._thread = background_executor("sqlite-checkpoint")
+        await asyncio.get_running_loop().run_in_executor(self._thread, self.checkpoint)
 
     def _wal_size(self) -> int:
         try:
@@ -50,7 +61,7 @@ class WalCheckpointer:
             size = self._wal_size()
             due = time.monotonic() - last >= self.every_s and size != last_size
             if size >= self.max_wal_bytes or due:
-                await asyncio.to_thread(self.checkpoint)
+                await self._checkpoint_in_thread()
                 last, last_size = time.monotonic(), self._wal_size()
 
     def checkpoint(self) -> None:
@@ -72,4 +83,7 @@ class WalCheckpointer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-            await asyncio.to_thread(self.checkpoint)
+            await self._checkpoint_in_thread()
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None

@@ -37,6 +37,7 @@ async def test_gateway_under_every_fault_stores_and_publishes_the_exact_source(t
             (col.count(), total, host.services["gateway"].diagnostic())
         elapsed = time.monotonic() - t0
         gw = host.services["gateway"]
+        await gw.writer.flush()  # write-behind: a candle is stored right AFTER it is published
         diag = gw.diagnostic()
         repo = CandleRepo(host.db)
         for sym in SYMBOLS:

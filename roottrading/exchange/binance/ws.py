@@ -7,23 +7,28 @@ Why each piece exists:
 - `on_connected` after every (re)connect: the caller backfills the candles missed while disconnected
   over REST. It runs after the socket is open, so nothing closing meanwhile falls between the two.
 - malformed frames are dropped with a logged reason; duplicate closed candles are dropped.
-Protocol pings from Binance are answered by the `websockets` library; we also ping to detect dead peers.
+Why aiohttp's client (not `websockets`): its frame reader is C code; on the same frames its recv loop costs
+about half as much per message (benchmarks/gateway.py prints both baselines), and every microsecond here is
+on the path of every market event. Protocol pings from Binance are answered by aiohttp (autoping); we
+also ping after `ping_interval_s` without traffic and drop the connection when no pong comes back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import random
+import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
+import aiohttp
 import msgspec
 import structlog
-import websockets
-from websockets.exceptions import ConnectionClosed, WebSocketException
+from aiohttp import WSMsgType
 
 from roottrading.domain import Candle, Tick, interval_ms
 from roottrading.exchange.binance.parse import Ignored, ParseError
@@ -33,6 +38,21 @@ log = structlog.get_logger(__name__)
 
 EventCallback = Callable[[Candle | Tick], Awaitable[None]]
 ConnectedCallback = Callable[[], Awaitable[None]]
+
+
+_DATA = (WSMsgType.TEXT, WSMsgType.BINARY)
+_CONNECTION_ERRORS = (OSError, aiohttp.ClientError, TimeoutError)
+
+
+class StreamClosed(Exception):
+    """The server closed the stream, or it failed (no pong, protocol error): reconnect."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """`Type: message`, naming the OS error under aiohttp's connector error (e.g. ConnectionRefusedError)."""
+    text = f"{type(exc).__name__}: {exc}"
+    os_error = getattr(exc, "os_error", None)
+    return f"{text} ({type(os_error).__name__})" if os_error is not None else text
 
 
 class ConnectionState(str, enum.Enum):
@@ -95,7 +115,7 @@ class BinanceStreamClient:
                  base_url: str = "wss://stream.binance.com:9443", trades: str | None = "aggTrade",
                  book_ticker: bool = False, stale_after_s: float = 10.0, backoff_initial_s: float = 0.5,
                  backoff_max_s: float = 30.0, max_connection_age_s: float = 23.5 * 3600,
-                 ping_interval_s: float | None = 20.0, open_timeout_s: float = 10.0,
+                 ping_interval_s: float | None = 20.0, open_timeout_s: float = 10.0, close_timeout_s: float = 2.0,
                  dedupe_closed: bool = True, seed: int | None = None) -> None:
         self.streams = market_streams(symbols, interval, trades, book_ticker)
         if not self.streams:
@@ -109,6 +129,7 @@ class BinanceStreamClient:
         self.max_connection_age_s = max_connection_age_s
         self.ping_interval_s = ping_interval_s
         self.open_timeout_s = open_timeout_s
+        self.close_timeout_s = close_timeout_s
         self.dedupe_closed = dedupe_closed
         self.state = ConnectionState.IDLE
         self.reconnects = 0
@@ -119,9 +140,11 @@ class BinanceStreamClient:
         self._seen: dict[tuple[str, str], tuple[set[int], deque[int]]] = {}
         self._rng = random.Random(seed)
         self._stop = asyncio.Event()
-        self._ws: websockets.ClientConnection | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._last_rx = time.monotonic()
         self._close_reason: str | None = None  # set by the watchdog when it closes the socket
+        self._disconnected = asyncio.Event()  # no connection open (set when one ends)
+        self._disconnected.set()
 
     @property
     def url(self) -> str:
@@ -136,10 +159,18 @@ class BinanceStreamClient:
             **self.counters, "streams": {s: st.as_dict(now) for s, st in self._stats.items()},
         }
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 1.0) -> None:
+        """Stop reading and close the connection: with a closing handshake if the peer answers within
+        `grace_s`, else by dropping it (a dead peer must not hold up a shutdown)."""
         self._stop.set()
-        if self._ws is not None:
-            await self._ws.close()
+        ws = self._ws
+        if ws is None:
+            return
+        try:  # the handshake may finish in the reading task (it closes on its way out): wait for that
+            await asyncio.wait_for(ws.close(), grace_s)
+            await asyncio.wait_for(self._disconnected.wait(), grace_s)
+        except TimeoutError:
+            self._drop(ws)
 
     async def subscribe(self, streams: list[str]) -> None:
         """Add streams now (SUBSCRIBE) and on every later reconnect (they join the URL)."""
@@ -147,56 +178,65 @@ class BinanceStreamClient:
         self.streams.extend(new)
         self._stats.update({s: StreamStats(s) for s in new})
         if self._ws is not None and new:
-            await self._ws.send(msgspec.json.encode({"method": "SUBSCRIBE", "params": new, "id": 1}).decode())
+            await self._ws.send_str(msgspec.json.encode({"method": "SUBSCRIBE", "params": new, "id": 1}).decode())
 
     # --- main loop ------------------------------------------------------------------------------------
     async def run(self) -> None:
-        attempt = 0
-        while not self._stop.is_set():
-            self.state = ConnectionState.CONNECTING
-            got_message = False
-            try:
-                async with websockets.connect(self.url, ping_interval=self.ping_interval_s,
-                                              ping_timeout=self.ping_interval_s, open_timeout=self.open_timeout_s,
-                                              max_size=2**22, max_queue=4096) as ws:
-                    self._ws = ws
-                    self.state = ConnectionState.CONNECTED
-                    self.connected_at = time.monotonic()
-                    log.info("binance_ws.connected", streams=len(self.streams), reconnects=self.reconnects)
-                    if self.on_connected is not None:
-                        await self.on_connected()
-                    got_message = await self._read(ws)
-            except (OSError, WebSocketException, TimeoutError) as exc:
-                self.counters["errors"] += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("binance_ws.connection_error", error=self.last_error)
-            finally:
-                self._ws = None
-                self.connected_at = None
-            if self._stop.is_set():
-                break
-            self.reconnects += 1
-            attempt = 0 if got_message else attempt + 1
-            if attempt:
-                delay = self._rng.uniform(0, min(self.backoff_max_s, self.backoff_initial_s * 2 ** (attempt - 1)))
-                self.state = ConnectionState.BACKOFF
-                log.info("binance_ws.backoff", seconds=round(delay, 3), attempt=attempt)
-                try:
-                    await asyncio.wait_for(self._stop.wait(), delay)
-                except TimeoutError:
-                    pass
+        # No total timeout: it would end a healthy stream. The read timeout covers the opening handshake
+        # only (aiohttp lifts it once the connection is a WebSocket); staleness is the watchdog's job.
+        timeout = aiohttp.ClientTimeout(total=None, connect=self.open_timeout_s, sock_read=self.open_timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            attempt = 0
+            while not self._stop.is_set():
+                got_message = await self._connect_once(session)
+                if self._stop.is_set():
+                    break
+                self.reconnects += 1
+                attempt = 0 if got_message else attempt + 1
+                if attempt:
+                    delay = self._rng.uniform(0, min(self.backoff_max_s, self.backoff_initial_s * 2 ** (attempt - 1)))
+                    self.state = ConnectionState.BACKOFF
+                    log.info("binance_ws.backoff", seconds=round(delay, 3), attempt=attempt)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), delay)
         self.state = ConnectionState.STOPPED
 
-    async def _read(self, ws: websockets.ClientConnection) -> bool:
+    async def _connect_once(self, session: aiohttp.ClientSession) -> bool:
+        """One connection, from opening to closing. True if at least one frame arrived."""
+        self.state = ConnectionState.CONNECTING
+        got_message = False
+        try:
+            async with session.ws_connect(self.url, heartbeat=self.ping_interval_s, compress=0, max_msg_size=2**22,
+                                          decode_text=False,  # bytes: msgspec parses them without a str copy
+                                          timeout=aiohttp.ClientWSTimeout(ws_close=self.close_timeout_s)) as ws:
+                self._ws = ws
+                self._disconnected.clear()
+                self.state = ConnectionState.CONNECTED
+                self.connected_at = time.monotonic()
+                log.info("binance_ws.connected", streams=len(self.streams), reconnects=self.reconnects)
+                if self.on_connected is not None:
+                    await self.on_connected()
+                got_message = await self._read(ws)
+        except (*_CONNECTION_ERRORS, StreamClosed) as exc:
+            self.counters["errors"] += 1
+            self.last_error = describe_error(exc)
+            log.warning("binance_ws.connection_error", error=self.last_error)
+        finally:
+            self._ws = None
+            self.connected_at = None
+            self._disconnected.set()
+        return got_message  # False when the connection failed: the next attempt backs off
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
         """Read until stale, too old, closed or stopped. True if at least one frame arrived.
 
-        Why a watchdog task instead of a timeout per recv: `asyncio.wait_for` creates a task per call (on
-        Python 3.11) and forces a loop round trip per frame; with a plain `recv()` the frames already
-        buffered are handled back to back. The watchdog closes the socket when the feed is silent for
-        `stale_after_s` or the connection reaches its scheduled age; a callback in progress is never
-        interrupted (the next recv sees the closed connection)."""
-        got = False
+        Why a watchdog task instead of a timeout per receive: a timeout context per call costs as much as the
+        receive itself, and with a plain `receive()` the frames already buffered are handled back to back.
+        The watchdog ends the connection when the feed is silent for `stale_after_s` or the connection
+        reaches its scheduled age; a callback in progress is never interrupted (the next receive sees the
+        closed connection)."""
         assert self.connected_at is not None
+        got = False
         self._last_rx = time.monotonic()
         self._close_reason = None
         watchdog = asyncio.create_task(self._watch(ws, self.connected_at + self.max_connection_age_s),
@@ -204,19 +244,23 @@ class BinanceStreamClient:
         handle = self._handle
         try:
             while not self._stop.is_set():
-                try:
-                    raw = await ws.recv(decode=False)  # bytes: msgspec parses them without a str copy
-                except ConnectionClosed:
-                    if self._close_reason is not None or self._stop.is_set():
-                        return got
-                    raise
-                got = True
-                await handle(raw)
+                msg = await ws.receive()
+                if msg.type in _DATA:
+                    got = True
+                    await handle(msg.data)
+                    continue
+                if self._close_reason is not None or self._stop.is_set():
+                    break  # we closed it: the watchdog or stop()
+                if msg.type is WSMsgType.ERROR:
+                    raise StreamClosed(f"stream failed: {describe_error(msg.data)}")
+                raise StreamClosed(f"closed by the server (code {ws.close_code})")
         finally:
+            if self._close_reason == "scheduled" and not watchdog.done():
+                await watchdog  # let the closing handshake finish (bounded by close_timeout_s)
             watchdog.cancel()
         return got
 
-    async def _watch(self, ws: websockets.ClientConnection, deadline: float) -> None:
+    async def _watch(self, ws: aiohttp.ClientWebSocketResponse, deadline: float) -> None:
         while True:
             now = time.monotonic()
             silent = now - self._last_rx
@@ -225,7 +269,7 @@ class BinanceStreamClient:
                 self.last_error = f"stale: no message for {self.stale_after_s}s"
                 log.warning("binance_ws.stale", seconds=self.stale_after_s)
                 self._close_reason = "stale"
-                ws.transport.abort()  # a dead peer would not answer a closing handshake
+                self._drop(ws)
                 return
             if now >= deadline:
                 self.counters["scheduled"] += 1
@@ -234,6 +278,15 @@ class BinanceStreamClient:
                 await ws.close()
                 return
             await asyncio.sleep(max(0.001, min(self.stale_after_s - silent, deadline - now)))
+
+    @staticmethod
+    def _drop(ws: aiohttp.ClientWebSocketResponse) -> None:
+        """End the connection without a closing handshake: a dead peer would never answer one. Shutting the
+        socket down makes the pending receive see the end of the stream at once."""
+        sock = ws.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     async def _handle(self, raw: str | bytes) -> None:
         now = self._last_rx = time.monotonic()

@@ -22,9 +22,10 @@ gateway stop publishing when the store falls too far behind (bounded memory whil
 Two backends:
 - SQLite file (the embedded default): a dedicated thread with its own `sqlite3` connection. sqlite3 releases
   the GIL while SQLite works, so the event loop keeps reading the stream during a commit; the thread may
-  wait for another writer's lock (busy_timeout) without blocking the loop. WAL with synchronous=NORMAL (no
-  fsync per commit); automatic checkpoints (which fsync) are off: the database's background checkpointer
-  (store/checkpoint.py) does them, as for every other store connection.
+  wait for another writer's lock (busy_timeout) without blocking the loop. The thread runs at a lower CPU
+  priority, so on a busy machine the loop's ingest goes first (roottrading/threads.py). WAL with
+  synchronous=NORMAL (no fsync per commit); automatic checkpoints (which fsync) are off: the database's
+  background checkpointer (store/checkpoint.py) does them, as for every other store connection.
 - anything else (PostgreSQL, in-memory SQLite): one compiled SQLAlchemy upsert executed with a list of
   parameter sets (executemany) in one transaction, awaited by the writer task.
 """
@@ -44,6 +45,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from roottrading.domain import Candle
+from roottrading.threads import background_executor
 from roottrading.store import Database
 from roottrading.store.tables import market_data
 
@@ -200,7 +202,7 @@ class CandleWriter:
     # --- SQLite, on the writer thread -----------------------------------------------------------------
     def _executor(self) -> ThreadPoolExecutor:
         if self._thread is None:
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="candle-writer")
+            self._thread = background_executor("candle-writer")  # a lower CPU priority than the loop
         return self._thread
 
     def _connection(self) -> sqlite3.Connection:
