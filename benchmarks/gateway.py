@@ -306,7 +306,8 @@ async def main() -> None:
     for mix, rate, n, nc, bs, gs, wsl in rows:
         label = "flood" if not rate else f"paced {rate:,.0f}/s"
         b, g = max(bs, key=lambda x: x.rate), max(gs, key=lambda x: x.rate)
-        print(f"\n[{mix} mix, {label}] {n} frames, {nc} closed candles")
+        kind = " (stress: every frame a candle to publish and store)" if mix == "closed" else ""
+        print(f"\n[{mix} mix{kind}, {label}] {n} frames, {nc} closed candles")
         if not rate:
             g_rates = sorted(x.rate for x in gs)
             print(f"  throughput baseline recv     : {b.rate:>9,.0f} msg/s")
