@@ -45,9 +45,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from roottrading.domain import Candle
-from roottrading.threads import background_executor
 from roottrading.store import Database
 from roottrading.store.tables import market_data
+from roottrading.threads import background_executor
 
 log = structlog.get_logger(__name__)
 
