@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from roottrading.datasets import synthetic_candles  # noqa: E402
-from roottrading.services.analyzer.engine import AnalyzerEngine, EngineConfig  # noqa: E402
-from roottrading.services.analyzer.workers import WorkerPool  # noqa: E402
+from roottrading.datasets import synthetic_candles
+from roottrading.services.analyzer.engine import AnalyzerEngine, EngineConfig
+from roottrading.services.analyzer.workers import WorkerPool
 
 
 def market(symbols: int, n: int) -> tuple[list, list]:
@@ -61,8 +61,15 @@ async def bench_pool(config: EngineConfig, workers: int, warm: list, live: list)
         lat = []
         for c in one:  # one symbol, one candle at a time: the latency a trader sees
             t0 = time.perf_counter()
-            await pool.on_candle(c.__class__(**{**{f: getattr(c, f) for f in c.__struct_fields__},
-                                                "open_time": c.open_time + 10**9, "close_time": c.close_time + 10**9}))
+            await pool.on_candle(
+                c.__class__(
+                    **{
+                        **{f: getattr(c, f) for f in c.__struct_fields__},
+                        "open_time": c.open_time + 10**9,
+                        "close_time": c.close_time + 10**9,
+                    }
+                )
+            )
             lat.append((time.perf_counter() - t0) * 1000)
         return rate, lat
     finally:
@@ -76,8 +83,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     a = ap.parse_args()
     warm, live = market(a.symbols, a.candles)
-    import structlog
     import logging
+
+    import structlog
+
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     n_strats = len(AnalyzerEngine(EngineConfig()).registry.names())
     load = open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
@@ -86,15 +95,23 @@ def main() -> None:
     rate, lat = asyncio.run(bench_pool(EngineConfig(), a.workers, warm, live))
     lat.sort()
     p99 = lat[max(0, int(len(lat) * 0.99) - 1)]
-    print(f"symbols={a.symbols} candles={len(live)} strategies={n_strats} workers={a.workers} cores={os.cpu_count()}"
-          f" loadavg(1m) at start={load}")
+    print(
+        f"symbols={a.symbols} candles={len(live)} strategies={n_strats} workers={a.workers} cores={os.cpu_count()}"
+        f" loadavg(1m) at start={load}"
+    )
     print(f"baseline (1 trivial strategy, in-process): {base:10.0f} candles/s")
-    print(f"all strategies, in-process:                {inproc:10.0f} candles/s  ({inproc / base:.3f}x baseline)"
-          f"  cpu {cpu_us:.0f} us/candle")
-    print(f"all strategies, {a.workers} worker processes:        {rate:10.0f} candles/s  ({rate / inproc:.2f}x in-process)"
-          f"  target >= 2000: {'PASS' if rate >= 2000 else 'FAIL'}")
-    print(f"one symbol candle->signals latency: p50 {statistics.median(lat):.2f} ms  p99 {p99:.2f} ms"
-          f"  target p99 < 5 ms: {'PASS' if p99 < 5 else 'FAIL'}")
+    print(
+        f"all strategies, in-process:                {inproc:10.0f} candles/s  ({inproc / base:.3f}x baseline)"
+        f"  cpu {cpu_us:.0f} us/candle"
+    )
+    print(
+        f"all strategies, {a.workers} worker processes:        {rate:10.0f} candles/s  ({rate / inproc:.2f}x in-process)"
+        f"  target >= 2000: {'PASS' if rate >= 2000 else 'FAIL'}"
+    )
+    print(
+        f"one symbol candle->signals latency: p50 {statistics.median(lat):.2f} ms  p99 {p99:.2f} ms"
+        f"  target p99 < 5 ms: {'PASS' if p99 < 5 else 'FAIL'}"
+    )
 
 
 if __name__ == "__main__":

@@ -32,15 +32,27 @@ def free_port() -> int:
 async def place_many(ex, n: int, price: Decimal, prefix: str) -> float:
     t0 = time.perf_counter()
     for i in range(n):
-        await ex.place_order(symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT, client_order_id=f"{prefix}{i}",
-                             quantity=Decimal("0.001"), price=price)
+        await ex.place_order(
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            client_order_id=f"{prefix}{i}",
+            quantity=Decimal("0.001"),
+            price=price,
+        )
         await ex.cancel_order("BTCUSDT", f"{prefix}{i}")  # keep below MAX_NUM_ORDERS
     return time.perf_counter() - t0
 
 
 async def main(n: int) -> None:
-    cfg = FakeBinanceConfig(symbols=("BTCUSDT",), api_key=KEY, api_secret=SECRET, order_limit_10s=1_000_000,
-                            weight_limit=10_000_000, start_paused=True)
+    cfg = FakeBinanceConfig(
+        symbols=("BTCUSDT",),
+        api_key=KEY,
+        api_secret=SECRET,
+        order_limit_10s=1_000_000,
+        weight_limit=10_000_000,
+        start_paused=True,
+    )
     app = build_app(cfg, [trading_extension])
     acct = app.state.fake.trading
     port = free_port()
@@ -49,8 +61,9 @@ async def main(n: int) -> None:
     while not server.started:
         await asyncio.sleep(0.02)
     price = (acct.engine.last_price("BTCUSDT") / 2).quantize(Decimal("0.01"))
-    ex = BinanceExchange(KEY, SECRET, base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}",
-                         user_stream=False)
+    ex = BinanceExchange(
+        KEY, SECRET, base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}", user_stream=False
+    )
     await ex.exchange_info()
     # exchangeInfo advertises Binance's 100 orders / 10 s, which the client honours (10 orders/s); lift it to
     # measure the transport itself.
@@ -65,8 +78,10 @@ async def main(n: int) -> None:
     sim_s = await place_many(sim, n, price, "s")
     http_rate, sim_rate = 2 * n / http_s, 2 * n / sim_s
     print(f"requests (place+cancel): {2 * n}")
-    print(f"BinanceExchange over HTTP (signed, fake Binance, same host): {http_rate:,.0f} req/s "
-          f"({n / http_s:,.0f} orders/s incl. their cancels)")
+    print(
+        f"BinanceExchange over HTTP (signed, fake Binance, same host): {http_rate:,.0f} req/s "
+        f"({n / http_s:,.0f} orders/s incl. their cancels)"
+    )
     print(f"baseline SimExchange in-process:                             {sim_rate:,.0f} req/s")
     print(f"ratio HTTP / in-process: {http_rate / sim_rate:.4f}")
 

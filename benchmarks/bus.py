@@ -38,13 +38,18 @@ def pct(samples_ns: list[int], q: float) -> float:
 
 def report(name: str, bus: tuple[float, float, list[int]], base: tuple[float, float, list[int]]) -> None:
     (rate, cpu, lat), (brate, bcpu, blat) = bus, base
-    print(f"{name:7s} throughput {rate:>10,.0f} msg/s   baseline {brate:>10,.0f} msg/s   "
-          f"bus/baseline {rate / brate:5.2f}")
-    print(f"{name:7s} per CPU-s  {cpu:>10,.0f} msg/s   baseline {bcpu:>10,.0f} msg/s   "
-          f"bus/baseline {cpu / bcpu:5.2f}   (this process's CPU time only; stable on a busy host)")
-    print(f"{name:7s} latency p50 {pct(lat, .5):8.1f} us  p99 {pct(lat, .99):8.1f} us   "
-          f"baseline p50 {pct(blat, .5):8.1f} us  p99 {pct(blat, .99):8.1f} us   "
-          f"p99 ratio {pct(lat, .99) / max(pct(blat, .99), 1e-9):5.2f}")
+    print(
+        f"{name:7s} throughput {rate:>10,.0f} msg/s   baseline {brate:>10,.0f} msg/s   bus/baseline {rate / brate:5.2f}"
+    )
+    print(
+        f"{name:7s} per CPU-s  {cpu:>10,.0f} msg/s   baseline {bcpu:>10,.0f} msg/s   "
+        f"bus/baseline {cpu / bcpu:5.2f}   (this process's CPU time only; stable on a busy host)"
+    )
+    print(
+        f"{name:7s} latency p50 {pct(lat, 0.5):8.1f} us  p99 {pct(lat, 0.99):8.1f} us   "
+        f"baseline p50 {pct(blat, 0.5):8.1f} us  p99 {pct(blat, 0.99):8.1f} us   "
+        f"p99 ratio {pct(lat, 0.99) / max(pct(blat, 0.99), 1e-9):5.2f}"
+    )
 
 
 class Counter:
@@ -121,8 +126,11 @@ async def baseline_queue(n: int, lat_n: int) -> tuple[float, float, list[int]]:
     rate, cpu_rate = n / (time.perf_counter() - t0), n / max(time.process_time() - c0, 1e-9)
 
     async def pub(i: int) -> None:
-        q.put_nowait(m.encode(TOPIC, m.Ping(seq=i, sent_ns=time.perf_counter_ns()), key=KEYS[i & 15],
-                               msg_id=fast_message_id(), ts=1))
+        q.put_nowait(
+            m.encode(
+                TOPIC, m.Ping(seq=i, sent_ns=time.perf_counter_ns()), key=KEYS[i & 15], msg_id=fast_message_id(), ts=1
+            )
+        )
 
     c.count = 0
     lat = await latency_loop(lat_n, pub, c)
@@ -192,8 +200,9 @@ async def baseline_redis(url: str, prefix: str, n: int, lat_n: int) -> tuple[flo
     rate, cpu_rate = n / (time.perf_counter() - t0), n / max(time.process_time() - c0, 1e-9)
 
     async def pub(i: int) -> None:
-        raw = m.encode(TOPIC, m.Ping(seq=i, sent_ns=time.perf_counter_ns()), key=KEYS[i & 15],
-                               msg_id=fast_message_id(), ts=1)
+        raw = m.encode(
+            TOPIC, m.Ping(seq=i, sent_ns=time.perf_counter_ns()), key=KEYS[i & 15], msg_id=fast_message_id(), ts=1
+        )
         await r.xadd(name, {b"d": raw}, maxlen=n * 2, approximate=True)
 
     c.count = 0
@@ -214,8 +223,10 @@ async def main() -> None:
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/15")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each; best of them is reported (noisy host)")
     a = ap.parse_args()
-    print(f"n={a.n} latency_n={a.latency_n}  (targets: memory >= 200k msg/s p99 < 100 us; "
-          f"redis >= 20k msg/s p99 < 2000 us)")
+    print(
+        f"n={a.n} latency_n={a.latency_n}  (targets: memory >= 200k msg/s p99 < 100 us; "
+        f"redis >= 20k msg/s p99 < 2000 us)"
+    )
     runs = {"memory": (bench_memory, baseline_queue), "redis": (bench_redis, baseline_redis)}
     for name, (bus_run, base_run) in runs.items():
         if a.backend not in (name, "all"):
@@ -227,11 +238,16 @@ async def main() -> None:
                 if kind == "base" and name == "redis":
                     args = (a.redis, f"bench-base-{uuid.uuid4().hex[:8]}", a.n, a.latency_n)
                 rate, cpu, lat = await run(*args)  # type: ignore[operator]
-                print(f"  run {i + 1} {name} {kind:4s}: {rate:>10,.0f} msg/s ({cpu:>10,.0f} per CPU-s)  "
-                      f"p50 {pct(lat, .5):7.1f} us  p99 {pct(lat, .99):8.1f} us")
+                print(
+                    f"  run {i + 1} {name} {kind:4s}: {rate:>10,.0f} msg/s ({cpu:>10,.0f} per CPU-s)  "
+                    f"p50 {pct(lat, 0.5):7.1f} us  p99 {pct(lat, 0.99):8.1f} us"
+                )
                 old = best.get(kind)
-                best[kind] = (max(rate, old[0]) if old else rate, max(cpu, old[1]) if old else cpu,
-                              lat if old is None or pct(lat, .99) < pct(old[2], .99) else old[2])
+                best[kind] = (
+                    max(rate, old[0]) if old else rate,
+                    max(cpu, old[1]) if old else cpu,
+                    lat if old is None or pct(lat, 0.99) < pct(old[2], 0.99) else old[2],
+                )
         report(name, best["bus"], best["base"])
 
 

@@ -19,17 +19,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from roottrading.domain import OrderType, Side  # noqa: E402
-from roottrading.exchange.errors import BinanceError  # noqa: E402
-from roottrading.exchange.filters import SymbolRules  # noqa: E402
-from roottrading.exchange.sim import SimConfig, SimEngine  # noqa: E402
+from roottrading.domain import OrderType, Side
+from roottrading.exchange.errors import BinanceError
+from roottrading.exchange.filters import SymbolRules
+from roottrading.exchange.sim import SimConfig, SimEngine
 
 D = Decimal
 SYMBOL = "BTCUSDT"
 RULES = SymbolRules(
-    symbol=SYMBOL, base_asset="BTC", quote_asset="USDT", min_price=D("0.01"), max_price=D("1000000"),
-    tick_size=D("0.01"), min_qty=D("0.00001"), max_qty=D("9000"), step_size=D("0.00001"),
-    notional_filter="MIN_NOTIONAL", min_notional=D("10"),
+    symbol=SYMBOL,
+    base_asset="BTC",
+    quote_asset="USDT",
+    min_price=D("0.01"),
+    max_price=D("1000000"),
+    tick_size=D("0.01"),
+    min_qty=D("0.00001"),
+    max_qty=D("9000"),
+    step_size=D("0.00001"),
+    notional_filter="MIN_NOTIONAL",
+    min_notional=D("10"),
 )
 
 
@@ -155,18 +163,32 @@ async def _signal_to_order(n: int) -> None:
     for r in rules["rules"].values():
         r["enabled"] = False  # measure the pipeline, not the risk limits a benchmark would hit
     (tmp / "rules.yaml").write_text(yaml.safe_dump(rules))
-    settings = load_settings(symbols="BTCUSDT", database_url=f"sqlite+aiosqlite:///{tmp}/b.db", api_token="t",
-                             data_dir=tmp)
+    settings = load_settings(
+        symbols="BTCUSDT", database_url=f"sqlite+aiosqlite:///{tmp}/b.db", api_token="t", data_dir=tmp
+    )
     clock = SimClock(1_700_000_000_000)
     eng = SimEngine([btcusdt_rules()], SimConfig(), balances={"USDT": D(10) ** 9})
     eng.on_trade(SYMBOL, clock.now_ms(), D(20000))
     ex = Timed(eng, clock)
 
     async def run(names: list[str], publish_one, n: int) -> tuple[list[float], int]:  # type: ignore[no-untyped-def]
-        host = Host(settings, names, clock=clock, extras={
-            "exchange": ex, "trader_reconcile_s": 3600, "trader_balances_s": 3600, "risk_rules_path": tmp / "rules.yaml",
-            "coordinator": {"risk_pct": "0.001", "cooldown_s": 0, "allow_multiple_cycles": True,
-                            "initial_equity": "100000000"}})
+        host = Host(
+            settings,
+            names,
+            clock=clock,
+            extras={
+                "exchange": ex,
+                "trader_reconcile_s": 3600,
+                "trader_balances_s": 3600,
+                "risk_rules_path": tmp / "rules.yaml",
+                "coordinator": {
+                    "risk_pct": "0.001",
+                    "cooldown_s": 0,
+                    "allow_multiple_cycles": True,
+                    "initial_equity": "100000000",
+                },
+            },
+        )
         await host.start()
         host.services["trader"].core.last_price[SYMBOL] = D(20000)
         lat, missed = [], 0
@@ -191,16 +213,30 @@ async def _signal_to_order(n: int) -> None:
         return lat, missed
 
     async def via_signal(host, i):  # type: ignore[no-untyped-def]
-        sig = Signal(id=f"bench:{i}:{clock.now_ms()}", time=clock.now_ms(), symbol=SYMBOL, strategy=f"b{i}",
-                     side=Side.BUY, strength=SignalStrength.STRONG, price=20000.0, stop_loss=19000.0)
+        sig = Signal(
+            id=f"bench:{i}:{clock.now_ms()}",
+            time=clock.now_ms(),
+            symbol=SYMBOL,
+            strategy=f"b{i}",
+            side=Side.BUY,
+            strength=SignalStrength.STRONG,
+            price=20000.0,
+            stop_loss=19000.0,
+        )
         coid = ids.client_order_id(ids.request_id_for_signal(sig.id), "entry")
         t0 = time.perf_counter_ns()
         await host.bus.publish(m.SIGNALS, sig, key=SYMBOL, msg_id=sig.id)
         return coid, t0
 
     async def via_request(host, i):  # type: ignore[no-untyped-def]
-        rq = OrderRequest(id=f"breq-{i}-{clock.now_ms()}", time=clock.now_ms(), symbol=SYMBOL, side=Side.BUY,
-                          quantity=D("0.001"), strategy=f"r{i}")
+        rq = OrderRequest(
+            id=f"breq-{i}-{clock.now_ms()}",
+            time=clock.now_ms(),
+            symbol=SYMBOL,
+            side=Side.BUY,
+            quantity=D("0.001"),
+            strategy=f"r{i}",
+        )
         t0 = time.perf_counter_ns()
         await host.bus.publish(m.ORDER_REQUESTS, rq, key=SYMBOL, msg_id=rq.id)
         return ids.client_order_id(rq.id, "entry"), t0
@@ -232,15 +268,18 @@ async def _signal_to_order(n: int) -> None:
     sig_lat, sig_missed = await run(["trader", "risk", "coordinator"], via_signal, n)
     b50, b99 = _pct(base, 0.5), _pct(base, 0.99)
     print(f"bus round trip alone (baseline): p50 {b50:.3f} ms, p99 {b99:.3f} ms ({len(base)} samples)")
-    for label, lat, missed in (("order.requests -> trader -> place_order", req_lat, req_missed),
-                               ("signal -> coordinator(+risk in-process) -> trader -> place_order", sig_lat,
-                                sig_missed)):
+    for label, lat, missed in (
+        ("order.requests -> trader -> place_order", req_lat, req_missed),
+        ("signal -> coordinator(+risk in-process) -> trader -> place_order", sig_lat, sig_missed),
+    ):
         if not lat:
             print(f"{label}: no order reached the exchange ({missed} missed): coordinator not usable here")
             continue
         p50, p99 = _pct(lat, 0.5), _pct(lat, 0.99)
-        print(f"{label}: p50 {p50:.3f} ms, p99 {p99:.3f} ms ({len(lat)} samples, {missed} without an order); "
-              f"p99/baseline p99 = {p99 / b99:.1f}x; target p99 < 2 ms: {'PASS' if p99 < 2 else 'FAIL'}")
+        print(
+            f"{label}: p50 {p50:.3f} ms, p99 {p99:.3f} ms ({len(lat)} samples, {missed} without an order); "
+            f"p99/baseline p99 = {p99 / b99:.1f}x; target p99 < 2 ms: {'PASS' if p99 < 2 else 'FAIL'}"
+        )
 
 
 def bench_signal_to_order_sent(n: int = 200) -> None:
@@ -268,10 +307,14 @@ def main() -> None:
     base_orders, base_s = bench_baseline(ops)
     orders, secs, rejected, fills = bench_engine(ops)
     rate, base_rate = orders / secs, base_orders / base_s
-    print(f"matching engine: {orders} orders in {secs:.3f}s = {rate:,.0f} orders/s "
-          f"({fills} fills, {rejected} rejected cancels of already-filled orders)")
+    print(
+        f"matching engine: {orders} orders in {secs:.3f}s = {rate:,.0f} orders/s "
+        f"({fills} fills, {rejected} rejected cancels of already-filled orders)"
+    )
     print(f"baseline dict-insert loop: {base_orders} orders in {base_s:.3f}s = {base_rate:,.0f} orders/s")
-    print(f"ratio engine/baseline: {rate / base_rate:.3f} (engine is {base_rate / rate:.1f}x slower than a dict insert)")
+    print(
+        f"ratio engine/baseline: {rate / base_rate:.3f} (engine is {base_rate / rate:.1f}x slower than a dict insert)"
+    )
     print(f"target >= 100,000 orders/s: {'PASS' if rate >= 100_000 else 'FAIL'}")
     bench_signal_to_order_sent()
 

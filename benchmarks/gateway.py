@@ -43,10 +43,30 @@ STEP = 60_000
 # ----------------------------------------------------------------------------------------------- frames
 def _kline(sym: str, t: int, closed: bool, j: int) -> dict[str, Any]:
     c = 100.0 + (j % 7) * 0.01
-    return {"e": "kline", "E": t + STEP - 1 if closed else t + j * 500, "s": sym, "k": {
-        "t": t, "T": t + STEP - 1, "s": sym, "i": "1m", "f": 100, "L": 200 + j, "o": "100.00000000",
-        "c": f"{c:.8f}", "h": "102.00000000", "l": "99.00000000", "v": f"{12.5 + j:.8f}", "n": 42 + j,
-        "x": closed, "q": "1262.50000000", "V": "6.20000000", "Q": "620.00000000", "B": "0"}}
+    return {
+        "e": "kline",
+        "E": t + STEP - 1 if closed else t + j * 500,
+        "s": sym,
+        "k": {
+            "t": t,
+            "T": t + STEP - 1,
+            "s": sym,
+            "i": "1m",
+            "f": 100,
+            "L": 200 + j,
+            "o": "100.00000000",
+            "c": f"{c:.8f}",
+            "h": "102.00000000",
+            "l": "99.00000000",
+            "v": f"{12.5 + j:.8f}",
+            "n": 42 + j,
+            "x": closed,
+            "q": "1262.50000000",
+            "V": "6.20000000",
+            "Q": "620.00000000",
+            "B": "0",
+        },
+    }
 
 
 def frames(n: int, mix: str) -> list[bytes]:
@@ -69,13 +89,29 @@ def frames(n: int, mix: str) -> list[bytes]:
                 kind = j % 5 if j < 99 else 9
                 if kind in (0, 1):
                     a = (minute * 100 + j) * nsym + s
-                    d: dict[str, Any] = {"e": "aggTrade", "E": t + j * 600, "s": sym, "a": a,
-                                         "p": f"{100 + (j % 9) * 0.01:.8f}", "q": "0.01500000", "f": a * 2,
-                                         "l": a * 2 + 1, "T": t + j * 600, "m": bool(j & 1), "M": True}
+                    d: dict[str, Any] = {
+                        "e": "aggTrade",
+                        "E": t + j * 600,
+                        "s": sym,
+                        "a": a,
+                        "p": f"{100 + (j % 9) * 0.01:.8f}",
+                        "q": "0.01500000",
+                        "f": a * 2,
+                        "l": a * 2 + 1,
+                        "T": t + j * 600,
+                        "m": bool(j & 1),
+                        "M": True,
+                    }
                     out.append(enc({"stream": f"{low}@aggTrade", "data": d}))
                 elif kind in (2, 3):
-                    d = {"u": (minute * 100 + j) * nsym + s, "s": sym, "b": "99.99000000", "B": "1.20000000",
-                         "a": "100.01000000", "A": "3.40000000"}
+                    d = {
+                        "u": (minute * 100 + j) * nsym + s,
+                        "s": sym,
+                        "b": "99.99000000",
+                        "B": "1.20000000",
+                        "a": "100.01000000",
+                        "A": "3.40000000",
+                    }
                     out.append(enc({"stream": f"{low}@bookTicker", "data": d}))
                 else:
                     out.append(enc({"stream": f"{low}@kline_1m", "data": _kline(sym, t, kind == 9, j)}))
@@ -96,6 +132,7 @@ def _sender_main(conn: Any, fr: list[bytes], rate: float) -> None:
     latency (it showed up as 2-3 ms stalls hitting whole bursts)."""
     import array
     import gc
+
     gc.disable()
 
     async def run() -> None:
@@ -138,6 +175,7 @@ class Sender:
 
     def stamps(self) -> list[int]:
         import array
+
         a = array.array("q")
         a.frombytes(self.parent.recv_bytes())
         return a.tolist()
@@ -185,8 +223,10 @@ async def baseline(fr: list[bytes], rate: float) -> Result:
 
     snd = Sender(fr, rate)
     recv_ns = [0] * len(fr)
-    async with aiohttp.ClientSession() as session, session.ws_connect(
-            f"ws://127.0.0.1:{snd.port}/", compress=0, max_msg_size=2**22, decode_text=False) as ws:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"ws://127.0.0.1:{snd.port}/", compress=0, max_msg_size=2**22, decode_text=False) as ws,
+    ):
         t0 = time.perf_counter()
         for i in range(len(fr)):
             await ws.receive()
@@ -204,8 +244,9 @@ async def gateway(fr: list[bytes], rate: float, tmp: Path, tag: str) -> Result:
     from roottrading.runtime import Host
     from roottrading.runtime.heap import settle_heap
 
-    settings = load_settings(symbols=",".join(SYMBOLS), database_url=f"sqlite+aiosqlite:///{tmp}/{tag}.db",
-                             api_token="t", data_dir=tmp)
+    settings = load_settings(
+        symbols=",".join(SYMBOLS), database_url=f"sqlite+aiosqlite:///{tmp}/{tag}.db", api_token="t", data_dir=tmp
+    )
     host = Host(settings, ["gateway"])
     await host.bus.start()
     await host.db.migrate()
@@ -239,8 +280,15 @@ async def gateway(fr: list[bytes], rate: float, tmp: Path, tag: str) -> Result:
     snd = Sender(fr, rate)
     settle_heap()  # as Host.start() does once a process has started (runtime/heap.py)
     tasks = [asyncio.create_task(gw._flush_loop()), asyncio.create_task(gw._tick_loop())]  # no REST backfill
-    client = BinanceStreamClient(SYMBOLS, "1m", on_event=timed_on_event, base_url=f"ws://127.0.0.1:{snd.port}",
-                                 trades="aggTrade", book_ticker=True, stale_after_s=30)
+    client = BinanceStreamClient(
+        SYMBOLS,
+        "1m",
+        on_event=timed_on_event,
+        base_url=f"ws://127.0.0.1:{snd.port}",
+        trades="aggTrade",
+        book_ticker=True,
+        stale_after_s=30,
+    )
     run = asyncio.create_task(client.run())
     while client.state.value != "connected":
         await asyncio.sleep(0.001)
@@ -277,6 +325,7 @@ async def main() -> None:
     import logging
 
     import structlog
+
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=40_000, help="frames per flood run")
@@ -311,9 +360,11 @@ async def main() -> None:
         if not rate:
             g_rates = sorted(x.rate for x in gs)
             print(f"  throughput baseline recv     : {b.rate:>9,.0f} msg/s")
-            print(f"  throughput gateway           : {g.rate:>9,.0f} msg/s (range {g_rates[0]:,.0f}-{g_rates[-1]:,.0f})"
-                  f"  ratio gateway/baseline {g.rate / b.rate:.2f}   >= 20,000: "
-                  f"{'PASS' if g.rate >= 20_000 else 'FAIL'}")
+            print(
+                f"  throughput gateway           : {g.rate:>9,.0f} msg/s (range {g_rates[0]:,.0f}-{g_rates[-1]:,.0f})"
+                f"  ratio gateway/baseline {g.rate / b.rate:.2f}   >= 20,000: "
+                f"{'PASS' if g.rate >= 20_000 else 'FAIL'}"
+            )
             continue
         b = min(bs, key=lambda x: pct(x.handled, 99))
         gh = min(gs, key=lambda x: pct(x.handled, 99))
@@ -322,14 +373,20 @@ async def main() -> None:
         print(f"  baseline send->recv      : {fmt_lat(b.handled)}")
         if wsl:
             print(f"  (websockets client recv  : {fmt_lat(min(wsl, key=lambda x: pct(x.handled, 99)).handled)})")
-        print(f"  gateway  send->handled   : {fmt_lat(gh.handled)}  (p99 ratio {h99 / pct(b.handled, 99):.1f}x)"
-              f"  p99 < 1 ms: {'PASS' if h99 < 1 else 'FAIL'}")
-        print(f"  gateway  send->published : {fmt_lat(gp.published)}  (closed candles; stored right after)"
-              f"  p99 < 1 ms: {'PASS' if p99 < 1 else 'FAIL'}")
+        print(
+            f"  gateway  send->handled   : {fmt_lat(gh.handled)}  (p99 ratio {h99 / pct(b.handled, 99):.1f}x)"
+            f"  p99 < 1 ms: {'PASS' if h99 < 1 else 'FAIL'}"
+        )
+        print(
+            f"  gateway  send->published : {fmt_lat(gp.published)}  (closed candles; stored right after)"
+            f"  p99 < 1 ms: {'PASS' if p99 < 1 else 'FAIL'}"
+        )
         if len(gs) > 1:
-            print(f"    p99 range over runs: handled {min(pct(x.handled, 99) for x in gs):.3f}-"
-                  f"{max(pct(x.handled, 99) for x in gs):.3f} ms, published "
-                  f"{min(pct(x.published, 99) for x in gs):.3f}-{max(pct(x.published, 99) for x in gs):.3f} ms")
+            print(
+                f"    p99 range over runs: handled {min(pct(x.handled, 99) for x in gs):.3f}-"
+                f"{max(pct(x.handled, 99) for x in gs):.3f} ms, published "
+                f"{min(pct(x.published, 99) for x in gs):.3f}-{max(pct(x.published, 99) for x in gs):.3f} ms"
+            )
 
 
 if __name__ == "__main__":

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from roottrading.config import ConfigError, Settings, load_settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="RootTrading: automated crypto trading platform.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="RootTrading: automated crypto trading platform.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect configuration.")
 app.add_typer(config_app, name="config")
 
@@ -32,8 +31,15 @@ def _banner(settings: Settings, token: str, created: bool, port: int) -> None:
         typer.echo(f"API token (shown once; stored in {settings.data_dir / 'api_token'}): {token}")
 
 
-def _serve(settings: Settings, services: list[str] | None, *, per_service: bool = False, port: int | None = None,
-           extras: dict[str, object] | None = None, clock: object | None = None) -> None:
+def _serve(
+    settings: Settings,
+    services: list[str] | None,
+    *,
+    per_service: bool = False,
+    port: int | None = None,
+    extras: dict[str, object] | None = None,
+    clock: object | None = None,
+) -> None:
     from roottrading.runtime import Host
     from roottrading.runtime.logsetup import configure_logging
 
@@ -47,19 +53,29 @@ def _serve(settings: Settings, services: list[str] | None, *, per_service: bool 
         pass
 
 
-DEMO_STRATEGIES = ("ema_cross", "macd_crossover", "rsi_cross", "bollinger_touch", "supertrend_reversal",
-                   "donchian_breakout", "adx_direction", "stochastic_oversold")
+DEMO_STRATEGIES = (
+    "ema_cross",
+    "macd_crossover",
+    "rsi_cross",
+    "bollinger_touch",
+    "supertrend_reversal",
+    "donchian_breakout",
+    "adx_direction",
+    "stochastic_oversold",
+)
 
 
 @app.command()
-def up(port: Annotated[Optional[int], typer.Option(help="HTTP port (default HTTP_PORT, 8000)")] = None) -> None:
+def up(port: Annotated[int | None, typer.Option(help="HTTP port (default HTTP_PORT, 8000)")] = None) -> None:
     """Run every service in one process (embedded defaults: memory bus, SQLite)."""
     _serve(_settings(), None, port=port)
 
 
 @app.command()
-def service(name: Annotated[str, typer.Argument(help="gateway, analyzer, trader, coordinator, ...")],
-            port: Annotated[Optional[int], typer.Option(help="default: the service's reference port")] = None) -> None:
+def service(
+    name: Annotated[str, typer.Argument(help="gateway, analyzer, trader, coordinator, ...")],
+    port: Annotated[int | None, typer.Option(help="default: the service's reference port")] = None,
+) -> None:
     """Run one service in its own process (use BUS_URL=redis://... and DATABASE_URL=postgresql://...)."""
     from roottrading.runtime.registry import SERVICES
 
@@ -68,14 +84,19 @@ def service(name: Annotated[str, typer.Argument(help="gateway, analyzer, trader,
         typer.echo(f"error: unknown service {name!r}; known: {', '.join(sorted(SERVICES))}", err=True)
         raise typer.Exit(2)
     if settings.bus_url.startswith("memory"):
-        typer.echo("warning: BUS_URL is memory://, so this service cannot talk to the others; "
-                   "set BUS_URL=redis://127.0.0.1:6379/0", err=True)
+        typer.echo(
+            "warning: BUS_URL is memory://, so this service cannot talk to the others; "
+            "set BUS_URL=redis://127.0.0.1:6379/0",
+            err=True,
+        )
     _serve(settings, [name], per_service=True, port=port or settings.service_ports.get(name, settings.http_port))
 
 
 @app.command()
-def demo(port: Annotated[Optional[int], typer.Option(help="HTTP port")] = None,
-         speed: Annotated[float, typer.Option(help="replayed candles per second and symbol")] = 20.0) -> None:
+def demo(
+    port: Annotated[int | None, typer.Option(help="HTTP port")] = None,
+    speed: Annotated[float, typer.Option(help="replayed candles per second and symbol")] = 20.0,
+) -> None:
     """Demo mode offline: a local fake Binance replays bundled real market data; the real gateway reads it
     over WebSockets; simulated orders; the replayed market time drives the platform's clock."""
     from roottrading.runtime.logsetup import configure_logging
@@ -87,8 +108,14 @@ def demo(port: Annotated[Optional[int], typer.Option(help="HTTP port")] = None,
     configure_logging(settings.log_level, settings.log_json)
     port = port or settings.http_port
     try:
-        asyncio.run(run_demo(settings, port=port, candles_per_s=speed,
-                             on_ready=lambda host: _banner(settings, host.api_token, host.token_created, port)))
+        asyncio.run(
+            run_demo(
+                settings,
+                port=port,
+                candles_per_s=speed,
+                on_ready=lambda host: _banner(settings, host.api_token, host.token_created, port),
+            )
+        )
     except KeyboardInterrupt:
         pass
 
@@ -146,7 +173,7 @@ def config_show() -> None:
 
 
 @app.command()
-def status(url: Annotated[Optional[str], typer.Option(help="base URL of a running platform")] = None) -> None:
+def status(url: Annotated[str | None, typer.Option(help="base URL of a running platform")] = None) -> None:
     """Ask a running platform for its health report."""
     import httpx
 

@@ -60,23 +60,28 @@ class _YamlSource(PydanticBaseSettingsSource):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                                      case_sensitive=False)
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
 
     # --- trading ---
     trading_mode: Literal["live", "demo"] = Field("demo", description="live sends real orders; demo simulates them")
-    symbols: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"],
-                               description="comma-separated Binance symbols, e.g. BTCUSDT,ETHUSDT")
+    symbols: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["BTCUSDT", "ETHUSDT"],
+        description="comma-separated Binance symbols, e.g. BTCUSDT,ETHUSDT",
+    )
     interval: str = Field("1m", description="base candle interval (1m, 5m, 15m, ...)")
     quote_asset: str = Field("USDT", description="currency in which portfolio value is counted")
     pocket_config: Annotated[dict[str, Decimal], NoDecode] = Field(
         default_factory=lambda: {"active": Decimal(60), "buffer": Decimal(30), "safety": Decimal(10)},
-        description="capital pockets in percent, JSON or active:60,buffer:30,safety:10; must sum to 100")
+        description="capital pockets in percent, JSON or active:60,buffer:30,safety:10; must sum to 100",
+    )
     strategies_dir: Path | None = Field(None, description="folder of user strategy files")
     strategies: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="comma-separated strategies to enable (empty: all loaded)")
+        default_factory=list, description="comma-separated strategies to enable (empty: all loaded)"
+    )
     analyzer_workers: int = Field(0, ge=0, le=64, description="strategy worker processes (0: in the service process)")
-    analyzer_consensus: int = Field(0, ge=0, description="publish a signal only when this many strategies agree (0/1: off)")
+    analyzer_consensus: int = Field(
+        0, ge=0, description="publish a signal only when this many strategies agree (0/1: off)"
+    )
 
     # --- exchange ---
     binance_api_key: SecretStr = Field(SecretStr(""), description="Binance API key (live mode)")
@@ -88,8 +93,10 @@ class Settings(BaseSettings):
     # --- infrastructure ---
     bus_url: str = Field("memory://", description="memory:// (embedded) or redis://host:6379/0")
     bus_prefix: str = Field("rt", description="namespace of the bus's streams (several platforms on one Redis)")
-    database_url: str = Field("sqlite+aiosqlite:///./data/roottrading.db",
-                              description="sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db")
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./data/roottrading.db",
+        description="sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db",
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for caches (and the bus if chosen)")
 
     # --- HTTP ---
@@ -104,11 +111,14 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("./data"), description="where the SQLite file, tokens and Parquet files live")
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, dotenv_settings, _YamlSource(settings_cls), file_secret_settings
 
     @field_validator("symbols", mode="before")
@@ -174,9 +184,10 @@ class Settings(BaseSettings):
         return v
 
     @model_validator(mode="after")
-    def _live_needs_keys(self) -> "Settings":
-        if self.trading_mode == "live" and not (self.binance_api_key.get_secret_value()
-                                                 and self.binance_secret_key.get_secret_value()):
+    def _live_needs_keys(self) -> Settings:
+        if self.trading_mode == "live" and not (
+            self.binance_api_key.get_secret_value() and self.binance_secret_key.get_secret_value()
+        ):
             raise ValueError("TRADING_MODE=live needs BINANCE_API_KEY and BINANCE_SECRET_KEY")
         return self
 

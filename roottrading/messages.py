@@ -179,8 +179,9 @@ def encode(topic: str, payload: Any, *, key: str | None = None, msg_id: str | No
     if not isinstance(payload, expected):
         raise MessageError(f"topic {topic!r} carries {expected.__name__}, got {type(payload).__name__}")
     body = _encoder.encode(payload)
-    env = Envelope(v=SCHEMA_VERSION, id=msg_id or new_message_id(), topic=topic, key=key, ts=ts,
-                   payload=msgspec.Raw(body))
+    env = Envelope(
+        v=SCHEMA_VERSION, id=msg_id or new_message_id(), topic=topic, key=key, ts=ts, payload=msgspec.Raw(body)
+    )
     return _encoder.encode(env)
 
 

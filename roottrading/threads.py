@@ -36,13 +36,13 @@ def lower_this_thread(nice: int = BACKGROUND_NICE) -> bool:
     try:
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
     except OSError as exc:  # e.g. a sandbox forbidding it: the thread keeps working at normal priority
-        log.warning("could not lower a background thread's priority", thread=threading.current_thread().name,
-                    error=str(exc))
+        log.warning(
+            "could not lower a background thread's priority", thread=threading.current_thread().name, error=str(exc)
+        )
         return False
     return True
 
 
 def background_executor(name: str, nice: int = BACKGROUND_NICE) -> ThreadPoolExecutor:
     """A one-thread executor whose thread runs at a lower CPU priority (see the module docstring)."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=lower_this_thread,
-                              initargs=(nice,))
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=lower_this_thread, initargs=(nice,))

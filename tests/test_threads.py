@@ -34,8 +34,9 @@ def test_background_executor_thread_is_nicer_and_the_caller_is_not() -> None:
     assert _nice_of_this_thread() == before  # the calling thread (the event loop's) keeps its priority
 
 
-async def test_candle_commits_and_checkpoints_run_at_background_priority(tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_candle_commits_and_checkpoints_run_at_background_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     loop_nice = _nice_of_this_thread()
     seen: dict[str, int] = {}
     write, checkpoint = CandleWriter._write_sqlite, WalCheckpointer.checkpoint
@@ -54,8 +55,21 @@ async def test_candle_commits_and_checkpoints_run_at_background_priority(tmp_pat
     await db.migrate()  # starts the database's checkpointer
     writer = CandleWriter(db)
     t = 1_704_067_200_000
-    await writer.upsert([Candle(symbol="BTCUSDT", interval="1m", open_time=t, close_time=t + 59_999, open=1.0,
-                                high=1.0, low=1.0, close=1.0, volume=1.0)])
+    await writer.upsert(
+        [
+            Candle(
+                symbol="BTCUSDT",
+                interval="1m",
+                open_time=t,
+                close_time=t + 59_999,
+                open=1.0,
+                high=1.0,
+                low=1.0,
+                close=1.0,
+                volume=1.0,
+            )
+        ]
+    )
     await writer.close()
     await db.close()  # runs a last checkpoint
     expected = min(19, loop_nice + BACKGROUND_NICE)

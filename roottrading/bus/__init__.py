@@ -22,5 +22,6 @@ def create_bus(url: str, **kwargs: object) -> MessageBus:
         from roottrading.bus.nats import NatsBus
 
         return NatsBus(url, **kwargs)  # type: ignore[arg-type]
-    raise ValueError(f"BUS_URL {url!r}: unknown scheme {scheme!r} "
-                     "(use memory://, redis://host:port/db, nats://host:port)")
+    raise ValueError(
+        f"BUS_URL {url!r}: unknown scheme {scheme!r} (use memory://, redis://host:port/db, nats://host:port)"
+    )

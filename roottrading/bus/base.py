@@ -61,11 +61,13 @@ class MessageBus(Protocol):
     async def close(self) -> None:
         """Stop intake, let in-flight handlers finish and acknowledge, close connections."""
 
-    async def publish(self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None,
-                      ts: int = 0) -> str: ...
+    async def publish(
+        self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None, ts: int = 0
+    ) -> str: ...
 
-    async def subscribe(self, topic: str, group: str, handler: Handler, *, consumer: str | None = None
-                        ) -> Subscription: ...
+    async def subscribe(
+        self, topic: str, group: str, handler: Handler, *, consumer: str | None = None
+    ) -> Subscription: ...
 
     async def drain(self, timeout: float = 10.0) -> bool:
         """Wait until every published message has been handled (or parked). For tests and backtests."""
@@ -100,15 +102,23 @@ fast_message_id = _IdSource()
 os.register_at_fork(after_in_child=fast_message_id.reseed)
 
 
-def dead_letter_for(stats: BusStats, topic: str, group: str, msg_id: str, raw: bytes, error: str,
-                    attempts: int) -> tuple[str, bytes, str] | None:
+def dead_letter_for(
+    stats: BusStats, topic: str, group: str, msg_id: str, raw: bytes, error: str, attempts: int
+) -> tuple[str, bytes, str] | None:
     """The contract's dead letter, the same in every backend: (dead-letter topic, encoded DeadLetter, its id) carrying the
     raw message and the error, or None when the failing message is itself a dead letter (no dead letters of dead
     letters: it stays where it is and the error is logged by the caller). Counts it in `stats`."""
     stats.dead_lettered += 1
     if topic.startswith(m.DEAD_LETTER):
         return None
-    dl = m.DeadLetter(topic=topic, group=group, message_id=msg_id, error=error[:2000], attempts=attempts,
-                      raw=raw.decode("utf-8", "replace"), time=time.time_ns() // 1_000_000)
+    dl = m.DeadLetter(
+        topic=topic,
+        group=group,
+        message_id=msg_id,
+        error=error[:2000],
+        attempts=attempts,
+        raw=raw.decode("utf-8", "replace"),
+        time=time.time_ns() // 1_000_000,
+    )
     dl_topic, dl_id = m.dead_letter_topic(topic), fast_message_id()
     return dl_topic, m.encode(dl_topic, dl, key=group, msg_id=dl_id, ts=dl.time), dl_id

@@ -25,7 +25,7 @@ log = structlog.get_logger("bus.memory")
 
 @dataclass
 class _Consumer:
-    bus: "MemoryBus"
+    bus: MemoryBus
     topic: str
     group: str
     name: str
@@ -104,7 +104,7 @@ class _Topic:
 
 
 class MemorySubscription:
-    def __init__(self, bus: "MemoryBus", consumer: _Consumer) -> None:
+    def __init__(self, bus: MemoryBus, consumer: _Consumer) -> None:
         self.bus, self.consumer = bus, consumer
         self.topic, self.group = consumer.topic, consumer.group
 
@@ -115,8 +115,14 @@ class MemorySubscription:
 class MemoryBus:
     """`memory://` backend. `synchronous=True` delivers inside `publish` (depth first): deterministic."""
 
-    def __init__(self, url: str = "memory://", *, synchronous: bool = False, retained: int = 100_000,
-                 retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        url: str = "memory://",
+        *,
+        synchronous: bool = False,
+        retained: int = 100_000,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self.url = url
         self.synchronous = synchronous
         self.retained = retained
@@ -138,8 +144,9 @@ class MemoryBus:
             t = self._topics[topic] = _Topic(log=deque(maxlen=self.retained))
         return t
 
-    async def publish(self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None,
-                      ts: int = 0) -> str:
+    async def publish(
+        self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None, ts: int = 0
+    ) -> str:
         if self._closed:
             raise RuntimeError("bus is closed")
         msg_id = msg_id or fast_message_id()
@@ -192,8 +199,9 @@ class MemoryBus:
         if not c.busy:
             c.wakeup.set()
 
-    async def subscribe(self, topic: str, group: str, handler: Handler, *, consumer: str | None = None
-                        ) -> MemorySubscription:
+    async def subscribe(
+        self, topic: str, group: str, handler: Handler, *, consumer: str | None = None
+    ) -> MemorySubscription:
         t = self._topic(topic)
         g = t.groups.get(group)
         new_group = g is None
@@ -239,15 +247,22 @@ class MemoryBus:
             first = exc
         await self._retry(topic, group, raw, msg, handler, first)
 
-    async def _retry(self, topic: str, group: str, raw: bytes, msg: m.Message, handler: Handler,
-                     exc: Exception) -> None:
+    async def _retry(
+        self, topic: str, group: str, raw: bytes, msg: m.Message, handler: Handler, exc: Exception
+    ) -> None:
         attempt = 1
         while True:
             name = type(exc).__name__
             self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
             if attempt >= self.retry.max_attempts:
-                log.warning("handler failed, dead-lettering", topic=topic, group=group, id=msg.id,
-                            attempts=attempt, error=repr(exc))
+                log.warning(
+                    "handler failed, dead-lettering",
+                    topic=topic,
+                    group=group,
+                    id=msg.id,
+                    attempts=attempt,
+                    error=repr(exc),
+                )
                 await self._dead_letter(topic, group, msg.id, raw, f"{name}: {exc}", attempt)
                 return
             self.stats.retried += 1
@@ -302,9 +317,14 @@ class MemoryBus:
 
     async def health(self) -> dict[str, Any]:
         backlog = sum(len(c.queue) for t in self._topics.values() for g in t.groups.values() for c in g.consumers)
-        return {"status": "ok" if not self._closed else "down", "backend": "memory", "backlog": backlog,
-                "published": self.stats.published, "delivered": self.stats.delivered,
-                "dead_lettered": self.stats.dead_lettered}
+        return {
+            "status": "ok" if not self._closed else "down",
+            "backend": "memory",
+            "backlog": backlog,
+            "published": self.stats.published,
+            "delivered": self.stats.delivered,
+            "dead_lettered": self.stats.dead_lettered,
+        }
 
 
 def _with_attempt(msg: m.Message, attempt: int) -> m.Message:

@@ -50,10 +50,20 @@ from roottrading.bus.base import BusStats, Handler, RetryPolicy, dead_letter_for
 
 log = structlog.get_logger(__name__)
 
-_TRANSIENT = (nats.errors.ConnectionClosedError, nats.errors.TimeoutError, nats.errors.NoRespondersError,
-              nats.errors.NoServersError, nats.errors.StaleConnectionError, nats.errors.OutboundBufferLimitError,
-              nats.js.errors.ServiceUnavailableError, nats.js.errors.NoStreamResponseError,
-              nats.errors.ConnectionReconnectingError, asyncio.TimeoutError, ConnectionError, OSError)
+_TRANSIENT = (
+    nats.errors.ConnectionClosedError,
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.NoServersError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.js.errors.NoStreamResponseError,
+    nats.errors.ConnectionReconnectingError,
+    asyncio.TimeoutError,
+    ConnectionError,
+    OSError,
+)
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -79,7 +89,7 @@ def _safe(name: str) -> str:
 
 
 class NatsSubscription:
-    def __init__(self, bus: "NatsBus", member: "_Member") -> None:
+    def __init__(self, bus: NatsBus, member: _Member) -> None:
         self.bus, self.member = bus, member
         self.topic, self.group = member.topic, member.group
 
@@ -111,11 +121,23 @@ class _Group:
 class NatsBus:
     """MessageBus on NATS JetStream. See the module docstring for the guarantees and the design."""
 
-    def __init__(self, url: str = "nats://127.0.0.1:4222", *, prefix: str = "rt", partitions: int = 4,
-                 retry: RetryPolicy | None = None, max_msgs: int = 1_000_000, max_age_s: float = 0,
-                 duplicate_window_s: float = 120.0, ack_wait_s: float = 5.0, fetch_timeout_s: float = 0.25,
-                 publish_timeout_s: float = 30.0, request_timeout_s: float = 2.0, replicas: int = 1,
-                 max_ack_pending: int = 1) -> None:
+    def __init__(
+        self,
+        url: str = "nats://127.0.0.1:4222",
+        *,
+        prefix: str = "rt",
+        partitions: int = 4,
+        retry: RetryPolicy | None = None,
+        max_msgs: int = 1_000_000,
+        max_age_s: float = 0,
+        duplicate_window_s: float = 120.0,
+        ack_wait_s: float = 5.0,
+        fetch_timeout_s: float = 0.25,
+        publish_timeout_s: float = 30.0,
+        request_timeout_s: float = 2.0,
+        replicas: int = 1,
+        max_ack_pending: int = 1,
+    ) -> None:
         if partitions < 1:
             raise ValueError(f"partitions must be >= 1, got {partitions}")
         if not prefix or _SAFE.sub("", prefix.replace(".", "")) != prefix.replace(".", ""):
@@ -178,10 +200,19 @@ class NatsBus:
             self._stream_ready = False  # the server may have lost its store: re-ensure on next use
             log.info("nats reconnected", url=_redact(self.url))
 
-        nc = await nats.connect(servers=[self.url], max_reconnect_attempts=-1, reconnect_time_wait=0.1,
-                                connect_timeout=1, allow_reconnect=True, error_cb=on_error,
-                                disconnected_cb=on_disconnect, reconnected_cb=on_reconnect,
-                                ping_interval=5, max_outstanding_pings=2, name=f"roottrading-{self.prefix}")
+        nc = await nats.connect(
+            servers=[self.url],
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.1,
+            connect_timeout=1,
+            allow_reconnect=True,
+            error_cb=on_error,
+            disconnected_cb=on_disconnect,
+            reconnected_cb=on_reconnect,
+            ping_interval=5,
+            max_outstanding_pings=2,
+            name=f"roottrading-{self.prefix}",
+        )
         self._nc, self._js, self._connected = nc, nc.jetstream(timeout=self.request_timeout_s), True
         return nc
 
@@ -198,9 +229,16 @@ class NatsBus:
 
     async def _ensure_stream(self) -> None:
         assert self._js is not None
-        cfg = StreamConfig(name=self.stream_name, subjects=[f"{self.prefix}.>"], storage=StorageType.FILE,
-                           max_msgs=self.max_msgs, max_age=self.max_age_s or None, discard=DiscardPolicy.OLD,
-                           duplicate_window=self.duplicate_window_s, num_replicas=self.replicas)
+        cfg = StreamConfig(
+            name=self.stream_name,
+            subjects=[f"{self.prefix}.>"],
+            storage=StorageType.FILE,
+            max_msgs=self.max_msgs,
+            max_age=self.max_age_s or None,
+            discard=DiscardPolicy.OLD,
+            duplicate_window=self.duplicate_window_s,
+            num_replicas=self.replicas,
+        )
         try:
             await self._js.add_stream(cfg)
         except nats.js.errors.BadRequestError as exc:  # exists with another config: keep it, say so
@@ -213,8 +251,9 @@ class NatsBus:
         return f"{self.prefix}.{topic}.p{partition}"
 
     # --- publish ---------------------------------------------------------------------------------------
-    async def publish(self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None,
-                      ts: int = 0) -> str:
+    async def publish(
+        self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None, ts: int = 0
+    ) -> str:
         msg_id = msg_id or fast_message_id()
         raw = m.encode(topic, payload, key=key, msg_id=msg_id, ts=ts or time.time_ns() // 1_000_000)
         await self._publish(topic, raw, key, msg_id, self.publish_timeout_s)
@@ -226,8 +265,9 @@ class NatsBus:
             raise RuntimeError("bus is closed")
         await self._publish(topic, raw, key, envelope_id(raw), self.publish_timeout_s)
 
-    async def _publish(self, topic: str, raw: bytes, key: str | None, msg_id: str | None,
-                       timeout_s: float | None) -> None:
+    async def _publish(
+        self, topic: str, raw: bytes, key: str | None, msg_id: str | None, timeout_s: float | None
+    ) -> None:
         """Store one message, retrying with the same Nats-Msg-Id while NATS is unreachable.
 
         Raises the last error after timeout_s (None: retry until the bus closes, then publish_timeout_s)."""
@@ -266,8 +306,9 @@ class NatsBus:
     def durable(self, topic: str, group: str, partition: int) -> str:
         return _safe(f"{group}__{topic}__p{partition}")
 
-    async def subscribe(self, topic: str, group: str, handler: Handler, *, consumer: str | None = None
-                        ) -> NatsSubscription:
+    async def subscribe(
+        self, topic: str, group: str, handler: Handler, *, consumer: str | None = None
+    ) -> NatsSubscription:
         if self._closed:
             raise RuntimeError("bus is closed")
         m.schema_for(topic)  # a clear error now for an undeclared topic, not a dead letter per message
@@ -280,12 +321,15 @@ class NatsBus:
             for p in range(self.partitions):
                 await self._ensure_consumer(topic, group, p, self.publish_timeout_s)
             g.busy = [False] * self.partitions
-            g.tasks = [asyncio.create_task(self._fetch_loop(g, p), name=f"nats:{topic}:{group}:p{p}")
-                       for p in range(self.partitions)]
+            g.tasks = [
+                asyncio.create_task(self._fetch_loop(g, p), name=f"nats:{topic}:{group}:p{p}")
+                for p in range(self.partitions)
+            ]
         return NatsSubscription(self, member)
 
-    async def _ensure_consumer(self, topic: str, group: str, p: int, timeout_s: float | None
-                               ) -> JetStreamContext.PullSubscription:
+    async def _ensure_consumer(
+        self, topic: str, group: str, p: int, timeout_s: float | None
+    ) -> JetStreamContext.PullSubscription:
         """Create (or bind to) the partition's durable and return a pull subscription on it."""
         name = self.durable(topic, group, p)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -293,11 +337,18 @@ class NatsBus:
         while True:
             try:
                 js = await self._client(self.request_timeout_s)
-                cfg = ConsumerConfig(durable_name=name, deliver_policy=DeliverPolicy.ALL,
-                                     ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait_s, max_deliver=-1,
-                                     max_ack_pending=self.max_ack_pending, filter_subject=self.subject(topic, p))
-                psub = await js.pull_subscribe(self.subject(topic, p), durable=name, stream=self.stream_name,
-                                               config=cfg)
+                cfg = ConsumerConfig(
+                    durable_name=name,
+                    deliver_policy=DeliverPolicy.ALL,
+                    ack_policy=AckPolicy.EXPLICIT,
+                    ack_wait=self.ack_wait_s,
+                    max_deliver=-1,
+                    max_ack_pending=self.max_ack_pending,
+                    filter_subject=self.subject(topic, p),
+                )
+                psub = await js.pull_subscribe(
+                    self.subject(topic, p), durable=name, stream=self.stream_name, config=cfg
+                )
                 self._durables.add(name)
                 return psub
             except (*_TRANSIENT, nats.js.errors.NotFoundError) as exc:
@@ -317,14 +368,13 @@ class NatsBus:
                 if psub is None:
                     psub = await self._ensure_consumer(g.topic, g.group, p, None)
                 msgs = await psub.fetch(1, timeout=self.fetch_timeout_s)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.TimeoutError):
                 continue  # nothing new
             except (*_TRANSIENT, nats.js.errors.NotFoundError, nats.js.errors.APIError) as exc:
                 if g.stopping or self._closing:
                     break
                 self.stats.errors["fetch"] = self.stats.errors.get("fetch", 0) + 1
-                log.warning("nats fetch failed, retrying", topic=g.topic, group=g.group, partition=p,
-                            error=repr(exc))
+                log.warning("nats fetch failed, retrying", topic=g.topic, group=g.group, partition=p, error=repr(exc))
                 if isinstance(exc, nats.js.errors.NotFoundError | nats.js.errors.APIError):
                     psub = None  # consumer or stream gone (server lost its store): recreate
                     self._stream_ready = False
@@ -359,8 +409,14 @@ class NatsBus:
             await _quiet(msg.term())
             return
         if attempt > self.retry.max_attempts:
-            await self._dead_letter(topic, group, decoded.id, raw,
-                                    f"delivered {attempt} times without ack (consumer crashed each time?)", attempt)
+            await self._dead_letter(
+                topic,
+                group,
+                decoded.id,
+                raw,
+                f"delivered {attempt} times without ack (consumer crashed each time?)",
+                attempt,
+            )
             await _quiet(msg.term())
             return
         while True:
@@ -375,8 +431,14 @@ class NatsBus:
                 name = type(exc).__name__
                 self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
                 if attempt >= self.retry.max_attempts:
-                    log.warning("handler failed, dead-lettering", topic=topic, group=group, id=decoded.id,
-                                attempts=attempt, error=repr(exc))
+                    log.warning(
+                        "handler failed, dead-lettering",
+                        topic=topic,
+                        group=group,
+                        id=decoded.id,
+                        attempts=attempt,
+                        error=repr(exc),
+                    )
                     await self._dead_letter(topic, group, decoded.id, raw, f"{name}: {exc}", attempt)
                     await _quiet(msg.term())
                     return
@@ -384,8 +446,14 @@ class NatsBus:
                 await asyncio.sleep(self.retry.delay(attempt))
                 await _quiet(msg.in_progress())  # keep ack_wait from redelivering while we retry
                 attempt += 1
-                decoded = m.Message(id=decoded.id, topic=decoded.topic, key=decoded.key, ts=decoded.ts,
-                                    payload=decoded.payload, attempt=attempt)
+                decoded = m.Message(
+                    id=decoded.id,
+                    topic=decoded.topic,
+                    key=decoded.key,
+                    ts=decoded.ts,
+                    payload=decoded.payload,
+                    attempt=attempt,
+                )
 
     async def _run_handler(self, handler: Handler, decoded: m.Message, msg: Msg) -> None:
         """Run the handler; if it outlives a third of ack_wait, tell JetStream it is in progress (repeatedly),
@@ -458,12 +526,21 @@ class NatsBus:
             status = "ok" if not self._closed else "down"
         except (*_TRANSIENT, nats.js.errors.NotFoundError, nats.js.errors.APIError) as exc:
             stream = {"error": repr(exc)}
-        return {"status": status, "backend": "nats", "prefix": self.prefix, "stream": self.stream_name,
-                "partitions": self.partitions, "connected": self._connected, **stream,
-                "groups": sorted(f"{t}/{g}" for t, g in self._groups),
-                "published": self.stats.published, "delivered": self.stats.delivered,
-                "dead_lettered": self.stats.dead_lettered, "duplicates": self.duplicates,
-                "errors": dict(self.stats.errors)}
+        return {
+            "status": status,
+            "backend": "nats",
+            "prefix": self.prefix,
+            "stream": self.stream_name,
+            "partitions": self.partitions,
+            "connected": self._connected,
+            **stream,
+            "groups": sorted(f"{t}/{g}" for t, g in self._groups),
+            "published": self.stats.published,
+            "delivered": self.stats.delivered,
+            "dead_lettered": self.stats.dead_lettered,
+            "duplicates": self.duplicates,
+            "errors": dict(self.stats.errors),
+        }
 
     async def close(self) -> None:
         """Stop fetching, let in-flight handlers finish and ack, then close the connection."""
@@ -481,7 +558,7 @@ class NatsBus:
         if self._nc is not None:
             try:
                 await asyncio.wait_for(self._nc.close(), 5)
-            except (*_TRANSIENT, asyncio.TimeoutError):
+            except (TimeoutError, *_TRANSIENT):
                 log.warning("nats close did not finish cleanly", url=_redact(self.url))
         self._nc = self._js = None
         self._stream_ready = self._connected = False

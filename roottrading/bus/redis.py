@@ -80,10 +80,21 @@ class RedisSubscription:
 class RedisBus:
     """MessageBus on Redis Streams. See the module docstring for the guarantees and the design."""
 
-    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "rt", partitions: int = 4,
-                 maxlen: int = 100_000, retry: RetryPolicy | None = None, block_ms: int = 100,
-                 lease_ms: int = 10_000, claim_idle_ms: int | None = None, batch: int = 256,
-                 publish_timeout_s: float = 30.0, rebalance_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "rt",
+        partitions: int = 4,
+        maxlen: int = 100_000,
+        retry: RetryPolicy | None = None,
+        block_ms: int = 100,
+        lease_ms: int = 10_000,
+        claim_idle_ms: int | None = None,
+        batch: int = 256,
+        publish_timeout_s: float = 30.0,
+        rebalance_ms: int | None = None,
+    ) -> None:
         if partitions < 1:
             raise ValueError(f"partitions must be >= 1, got {partitions}")
         if maxlen < 1:
@@ -151,8 +162,9 @@ class RedisBus:
                 delay = min(1.0, delay * 2)
 
     # --- publish ---------------------------------------------------------------------------------------
-    async def publish(self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None,
-                      ts: int = 0) -> str:
+    async def publish(
+        self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None, ts: int = 0
+    ) -> str:
         msg_id = msg_id or fast_message_id()
         raw = m.encode(topic, payload, key=key, msg_id=msg_id, ts=ts or time.time_ns() // 1_000_000)
         await self.publish_raw(topic, raw, key)
@@ -165,12 +177,12 @@ class RedisBus:
         name = self.stream(topic, partition_of(key, self.partitions))
         self._streams.add(name)
         r = self.redis
-        await self.call(lambda: r.xadd(name, {_FIELD: raw}, maxlen=self.maxlen, approximate=True),
-                        "publish", self.publish_timeout_s)
+        await self.call(
+            lambda: r.xadd(name, {_FIELD: raw}, maxlen=self.maxlen, approximate=True), "publish", self.publish_timeout_s
+        )
         self.stats.published += 1
 
-    async def publish_many(self, topic: str, items: Iterable[tuple[Any, str | None]], chunk: int = 1000
-                           ) -> list[str]:
+    async def publish_many(self, topic: str, items: Iterable[tuple[Any, str | None]], chunk: int = 1000) -> list[str]:
         """Publish (payload, key) pairs; returns their message ids. For bulk producers (backfills, replays).
 
         Entries are grouped per partition stream and appended by one Lua script call per (stream, chunk):
@@ -204,13 +216,17 @@ class RedisBus:
                 return ids
             for name, raws in per_stream.items():
                 self._streams.add(name)
-                await self.call(lambda raws=raws, name=name: script(keys=[name], args=[self.maxlen, *raws]),
-                                "publish_many", self.publish_timeout_s)
+                await self.call(
+                    lambda raws=raws, name=name: script(keys=[name], args=[self.maxlen, *raws]),
+                    "publish_many",
+                    self.publish_timeout_s,
+                )
                 self.stats.published += len(raws)
 
     # --- subscribe -------------------------------------------------------------------------------------
-    async def subscribe(self, topic: str, group: str, handler: Handler, *, consumer: str | None = None
-                        ) -> RedisSubscription:
+    async def subscribe(
+        self, topic: str, group: str, handler: Handler, *, consumer: str | None = None
+    ) -> RedisSubscription:
         """Join `group` on every partition stream of `topic` (created at id 0). `consumer` names this member in
         XPENDING; it must be unique among live members (default: group + random suffix)."""
         if self._closed:
@@ -221,8 +237,11 @@ class RedisBus:
             name = self.stream(topic, p)
             self._streams.add(name)
             try:
-                await self.call(lambda name=name: r.xgroup_create(name, group, id="0", mkstream=True),
-                                "xgroup_create", self.publish_timeout_s)
+                await self.call(
+                    lambda name=name: r.xgroup_create(name, group, id="0", mkstream=True),
+                    "xgroup_create",
+                    self.publish_timeout_s,
+                )
             except ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
@@ -242,8 +261,14 @@ class RedisBus:
             await self.dead_letter(topic, group, "?", raw or b"", f"MessageError: {exc}", 0)
             return
         if attempt > self.retry.max_attempts:
-            await self.dead_letter(topic, group, msg.id, raw,
-                                   f"delivered {attempt} times without ack (consumer crashed each time?)", attempt)
+            await self.dead_letter(
+                topic,
+                group,
+                msg.id,
+                raw,
+                f"delivered {attempt} times without ack (consumer crashed each time?)",
+                attempt,
+            )
             return
         while True:
             try:
@@ -256,15 +281,22 @@ class RedisBus:
                 name = type(exc).__name__
                 self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
                 if attempt >= self.retry.max_attempts:
-                    log.warning("handler failed, dead-lettering", topic=topic, group=group, id=msg.id,
-                                attempts=attempt, error=repr(exc))
+                    log.warning(
+                        "handler failed, dead-lettering",
+                        topic=topic,
+                        group=group,
+                        id=msg.id,
+                        attempts=attempt,
+                        error=repr(exc),
+                    )
                     await self.dead_letter(topic, group, msg.id, raw, f"{name}: {exc}", attempt)
                     return
                 self.stats.retried += 1
                 await asyncio.sleep(self.retry.delay(attempt))
                 attempt += 1
-                msg = m.Message(id=msg.id, topic=msg.topic, key=msg.key, ts=msg.ts, payload=msg.payload,
-                                attempt=attempt)
+                msg = m.Message(
+                    id=msg.id, topic=msg.topic, key=msg.key, ts=msg.ts, payload=msg.payload, attempt=attempt
+                )
 
     async def dead_letter(self, topic: str, group: str, msg_id: str, raw: bytes, error: str, attempts: int) -> None:
         letter = dead_letter_for(self.stats, topic, group, msg_id, raw, error, attempts)
@@ -318,11 +350,18 @@ class RedisBus:
             status = "ok" if not self._closed else "down"
         except (*_TRANSIENT, TimeoutError):
             status = "down"
-        return {"status": status, "backend": "redis", "prefix": self.prefix, "partitions": self.partitions,
-                "consumers": {f"{c.topic}/{c.group}/{c.name}": sorted(c.held) for c in self._consumers},
-                "published": self.stats.published, "delivered": self.stats.delivered,
-                "dead_lettered": self.stats.dead_lettered, "reclaimed": self.reclaimed,
-                "errors": dict(self.stats.errors)}
+        return {
+            "status": status,
+            "backend": "redis",
+            "prefix": self.prefix,
+            "partitions": self.partitions,
+            "consumers": {f"{c.topic}/{c.group}/{c.name}": sorted(c.held) for c in self._consumers},
+            "published": self.stats.published,
+            "delivered": self.stats.delivered,
+            "dead_lettered": self.stats.dead_lettered,
+            "reclaimed": self.reclaimed,
+            "errors": dict(self.stats.errors),
+        }
 
     async def close(self) -> None:
         """Stop reading, let in-flight batches finish and ack, give leases back, close the connection.

@@ -65,7 +65,7 @@ def unpack(ids_blob: bytes, data: bytes) -> list[tuple[bytes, dict[bytes, bytes]
             pos = j + 1
         else:
             end = j + 1 + int(size)
-            out.append((entry_id, {FIELD: data[j + 1:end]}))
+            out.append((entry_id, {FIELD: data[j + 1 : end]}))
             pos = end
     return out
 
@@ -73,7 +73,7 @@ def unpack(ids_blob: bytes, data: bytes) -> list[tuple[bytes, dict[bytes, bytes]
 class RedisConsumer:
     """One member of a consumer group: holds partition leases and reads them sequentially."""
 
-    def __init__(self, bus: "RedisBus", topic: str, group: str, name: str, handler: Handler) -> None:
+    def __init__(self, bus: RedisBus, topic: str, group: str, name: str, handler: Handler) -> None:
         self.bus, self.topic, self.group, self.name, self.handler = bus, topic, group, name, handler
         self.token = f"{name}:{uuid.uuid4().hex}"
         self.held: dict[int, bool] = {}  # partition -> recovered (pending entries re-processed)
@@ -162,8 +162,9 @@ class RedisConsumer:
                     for i in range(0, len(packed), 3):
                         await self.process(held[int(packed[i])], unpack(packed[i + 1], packed[i + 2]), None)
                 else:
-                    resp = await r.xreadgroup(self.group, self.name, dict.fromkeys(names, ">"), count=bus.batch,
-                                              block=bus.block_ms)
+                    resp = await r.xreadgroup(
+                        self.group, self.name, dict.fromkeys(names, ">"), count=bus.batch, block=bus.block_ms
+                    )
                     got = 0
                     for name, entries in resp or ():
                         got += len(entries)

@@ -56,8 +56,9 @@ class InsufficientFunds(Exception):
     """A reservation larger than what the pocket has available."""
 
     def __init__(self, pocket: str, requested: Decimal, available: Decimal) -> None:
-        super().__init__(f"insufficient funds in pocket {pocket!r}: requested {fmt(requested)}, "
-                         f"available {fmt(available)}")
+        super().__init__(
+            f"insufficient funds in pocket {pocket!r}: requested {fmt(requested)}, available {fmt(available)}"
+        )
         self.pocket, self.requested, self.available = pocket, requested, available
 
 
@@ -158,9 +159,18 @@ class PocketLedger:
             if not missing:
                 return
             fresh = not existing
-            targets = split_total(q(total_value), self.config) if fresh else {n: ZERO for n in missing}
-            rows = [{"pocket_type": n, "allocation_percent": self.config[n], "current_value": targets[n],
-                     "used_value": ZERO, "available_value": targets[n], "updated_at": now} for n in missing]
+            targets = split_total(q(total_value), self.config) if fresh else dict.fromkeys(missing, ZERO)
+            rows = [
+                {
+                    "pocket_type": n,
+                    "allocation_percent": self.config[n],
+                    "current_value": targets[n],
+                    "used_value": ZERO,
+                    "available_value": targets[n],
+                    "updated_at": now,
+                }
+                for n in missing
+            ]
             await conn.execute(self.db.upsert(capital_pockets, rows, ["pocket_type"], update=[]))
         log.info("pockets initialised", created=missing, total_value=str(total_value) if fresh else None)
 
@@ -176,10 +186,23 @@ class PocketLedger:
             rows = (await conn.execute(select(capital_pockets))).mappings().all()
             have = {r["pocket_type"] for r in rows}
             for r in rows:
-                await conn.execute(update(capital_pockets).where(capital_pockets.c.pocket_type == r["pocket_type"])
-                                   .values(allocation_percent=new.get(r["pocket_type"], ZERO)))
-            fresh = [{"pocket_type": n, "allocation_percent": p, "current_value": ZERO, "used_value": ZERO,
-                      "available_value": ZERO, "updated_at": now} for n, p in new.items() if n not in have]
+                await conn.execute(
+                    update(capital_pockets)
+                    .where(capital_pockets.c.pocket_type == r["pocket_type"])
+                    .values(allocation_percent=new.get(r["pocket_type"], ZERO))
+                )
+            fresh = [
+                {
+                    "pocket_type": n,
+                    "allocation_percent": p,
+                    "current_value": ZERO,
+                    "used_value": ZERO,
+                    "available_value": ZERO,
+                    "updated_at": now,
+                }
+                for n, p in new.items()
+                if n not in have
+            ]
             if fresh:
                 await conn.execute(capital_pockets.insert().values(fresh))
             total = sum((r["current_value"] for r in rows), ZERO)
@@ -207,22 +230,40 @@ class PocketLedger:
         if sum(percents.values(), ZERO) != HUNDRED:  # stale rows only: spread over the configuration
             percents = {n: self.config.get(n, ZERO) for n in percents}
         if sum(used.values(), ZERO) > total:
-            log.warning("portfolio value below the capital in use; pockets left fully used",
-                        total_value=str(total), used=str(sum(used.values(), ZERO)))
+            log.warning(
+                "portfolio value below the capital in use; pockets left fully used",
+                total_value=str(total),
+                used=str(sum(used.values(), ZERO)),
+            )
         targets = fit_to_used(split_total(total, percents), used)
         for n, cur in targets.items():
             values = {"current_value": cur, "available_value": cur - used[n], "updated_at": now}
-            await conn.execute(update(capital_pockets).where(  # type: ignore[attr-defined]
-                capital_pockets.c.pocket_type == n).values(**values))
+            await conn.execute(
+                update(capital_pockets)
+                .where(  # type: ignore[attr-defined]
+                    capital_pockets.c.pocket_type == n
+                )
+                .values(**values)
+            )
         gone = [n for n in percents if percents[n] == 0 and used[n] == 0 and n not in self.config]
         if gone:
-            await conn.execute(delete(capital_pockets).where(  # type: ignore[attr-defined]
-                capital_pockets.c.pocket_type.in_(gone)))
+            await conn.execute(
+                delete(capital_pockets).where(  # type: ignore[attr-defined]
+                    capital_pockets.c.pocket_type.in_(gone)
+                )
+            )
 
     # ---- reservations -----------------------------------------------------------------------------
-    async def reserve(self, reservation_id: str, amount: Decimal, *, pocket: str = "active",
-                      cycle_id: str | None = None, reason: str = "",
-                      also: Callable[[Connection], None] | None = None) -> Reservation:
+    async def reserve(
+        self,
+        reservation_id: str,
+        amount: Decimal,
+        *,
+        pocket: str = "active",
+        cycle_id: str | None = None,
+        reason: str = "",
+        also: Callable[[Connection], None] | None = None,
+    ) -> Reservation:
         """Set `amount` aside in `pocket`. Idempotent on `reservation_id`: a second call returns the
         existing reservation (whatever its status) and moves no money. Raises InsufficientFunds.
 
@@ -233,16 +274,27 @@ class PocketLedger:
         if amount <= 0:
             raise ValueError(f"reservation amount must be positive, got {amount}")
         now = self.clock.now_ms()
-        row = {"id": reservation_id, "pocket_type": pocket, "cycle_id": cycle_id, "amount": amount,
-               "status": RESERVED, "reason": reason[:200], "created_at": now, "updated_at": now}
+        row = {
+            "id": reservation_id,
+            "pocket_type": pocket,
+            "cycle_id": cycle_id,
+            "amount": amount,
+            "status": RESERVED,
+            "reason": reason[:200],
+            "created_at": now,
+            "updated_at": now,
+        }
         insert = upsert_stmt(self.db, pocket_reservations, ["id"], update=[])
         touched: list[tuple[str, dict[str, object]]] = []
 
         def txn(conn: Connection) -> Reservation | None:
             # The insert is the first write: it serialises callers that share an id (PK conflict).
             if not conn.execute(insert, row).rowcount:
-                got = conn.execute(select(pocket_reservations).where(
-                    pocket_reservations.c.id == reservation_id)).mappings().one()
+                got = (
+                    conn.execute(select(pocket_reservations).where(pocket_reservations.c.id == reservation_id))
+                    .mappings()
+                    .one()
+                )
                 if also is not None:
                     also(conn)
                 return _reservation(got)
@@ -251,8 +303,9 @@ class PocketLedger:
                 raise ValueError(f"unknown pocket {pocket!r}; pockets are {sorted(self.config)}")
             if p["available_value"] < amount:
                 raise InsufficientFunds(pocket, amount, p["available_value"])  # rolls the row back
-            touched.append(_set_pocket(conn, pocket, now, used=p["used_value"] + amount,
-                                       available=p["available_value"] - amount))
+            touched.append(
+                _set_pocket(conn, pocket, now, used=p["used_value"] + amount, available=p["available_value"] - amount)
+            )
             if also is not None:
                 also(conn)
             return None
@@ -273,13 +326,18 @@ class PocketLedger:
         touched: list[tuple[str, dict[str, object]]] = []
 
         def txn(conn: Connection) -> str | None:
-            res = conn.execute(update(pocket_reservations).where(
-                pocket_reservations.c.id == reservation_id, pocket_reservations.c.status == RESERVED)
-                .values(status=CONSUMED, updated_at=now))
+            res = conn.execute(
+                update(pocket_reservations)
+                .where(pocket_reservations.c.id == reservation_id, pocket_reservations.c.status == RESERVED)
+                .values(status=CONSUMED, updated_at=now)
+            )
             if not res.rowcount:
                 return "not reserved"
-            r = conn.execute(select(pocket_reservations).where(
-                pocket_reservations.c.id == reservation_id)).mappings().one()
+            r = (
+                conn.execute(select(pocket_reservations).where(pocket_reservations.c.id == reservation_id))
+                .mappings()
+                .one()
+            )
             if amount is None:
                 return None
             used = q(amount)
@@ -287,12 +345,22 @@ class PocketLedger:
                 return f"capped: requested {used}, reserved {r['amount']}"
             back = r["amount"] - max(used, ZERO)
             if back > 0:
-                conn.execute(update(pocket_reservations).where(pocket_reservations.c.id == reservation_id)
-                             .values(amount=r["amount"] - back))
+                conn.execute(
+                    update(pocket_reservations)
+                    .where(pocket_reservations.c.id == reservation_id)
+                    .values(amount=r["amount"] - back)
+                )
                 p = _lock_pocket(conn, r["pocket_type"])
                 if p is not None:
-                    touched.append(_set_pocket(conn, r["pocket_type"], now, used=p["used_value"] - back,
-                                               available=p["available_value"] + back))
+                    touched.append(
+                        _set_pocket(
+                            conn,
+                            r["pocket_type"],
+                            now,
+                            used=p["used_value"] - back,
+                            available=p["available_value"] + back,
+                        )
+                    )
             return None
 
         note = await run_txn(self.db, txn)
@@ -310,23 +378,36 @@ class PocketLedger:
         touched: list[tuple[str, dict[str, object]]] = []
 
         def txn(conn: Connection) -> tuple[Decimal, Decimal, bool] | None:
-            res = conn.execute(update(pocket_reservations).where(
-                pocket_reservations.c.id == reservation_id,
-                pocket_reservations.c.status.in_([RESERVED, CONSUMED]))
-                .values(status=RELEASED, updated_at=now, reason=reason[:200]))
+            res = conn.execute(
+                update(pocket_reservations)
+                .where(
+                    pocket_reservations.c.id == reservation_id, pocket_reservations.c.status.in_([RESERVED, CONSUMED])
+                )
+                .values(status=RELEASED, updated_at=now, reason=reason[:200])
+            )
             if not res.rowcount:
                 return None
-            r = conn.execute(select(pocket_reservations).where(
-                pocket_reservations.c.id == reservation_id)).mappings().one()
+            r = (
+                conn.execute(select(pocket_reservations).where(pocket_reservations.c.id == reservation_id))
+                .mappings()
+                .one()
+            )
             amount, gain = r["amount"], q(pnl)
             capped = gain < -amount
             if capped:
                 gain = -amount
             p = _lock_pocket(conn, r["pocket_type"])
             if p is not None:
-                touched.append(_set_pocket(conn, r["pocket_type"], now, used=p["used_value"] - amount,
-                                           available=p["available_value"] + amount + gain,
-                                           current=p["current_value"] + gain))
+                touched.append(
+                    _set_pocket(
+                        conn,
+                        r["pocket_type"],
+                        now,
+                        used=p["used_value"] - amount,
+                        available=p["available_value"] + amount + gain,
+                        current=p["current_value"] + gain,
+                    )
+                )
             return amount, gain, capped
 
         done = await run_txn(self.db, txn)
@@ -336,8 +417,9 @@ class PocketLedger:
             return
         amount, gain, capped = done
         if capped:
-            log.warning("loss larger than the reservation capped", reservation=reservation_id,
-                        pnl=str(pnl), amount=str(amount))
+            log.warning(
+                "loss larger than the reservation capped", reservation=reservation_id, pnl=str(pnl), amount=str(amount)
+            )
         log.debug("funds released", reservation=reservation_id, amount=str(amount), pnl=str(gain), reason=reason)
 
     # ---- reads --------------------------------------------------------------------------------------
@@ -351,12 +433,18 @@ class PocketLedger:
         affects sizing: the reservation itself checks the funds inside its transaction."""
         if max_age_s > 0 and self._view is not None and time.monotonic() - self._view_at < max_age_s:
             return list(self._view.values())
-        rows = await run_txn(self.db, lambda conn: conn.execute(select(capital_pockets)).mappings().all(),
-                            read=True)
+        rows = await run_txn(self.db, lambda conn: conn.execute(select(capital_pockets)).mappings().all(), read=True)
         rows = sorted(rows, key=lambda r: (-r["allocation_percent"], r["pocket_type"]))
-        listed = [Pocket(pocket_type=r["pocket_type"], allocation_percent=r["allocation_percent"],
-                         current_value=r["current_value"], used_value=r["used_value"],
-                         available_value=r["available_value"]) for r in rows]
+        listed = [
+            Pocket(
+                pocket_type=r["pocket_type"],
+                allocation_percent=r["allocation_percent"],
+                current_value=r["current_value"],
+                used_value=r["used_value"],
+                available_value=r["available_value"],
+            )
+            for r in rows
+        ]
         self._view, self._view_at = {p.pocket_type: p for p in listed}, time.monotonic()
         return listed
 
@@ -373,8 +461,11 @@ class PocketLedger:
 
     async def get(self, reservation_id: str) -> Reservation | None:
         async with self.db.connect() as conn:
-            r = (await conn.execute(select(pocket_reservations).where(
-                pocket_reservations.c.id == reservation_id))).mappings().first()
+            r = (
+                (await conn.execute(select(pocket_reservations).where(pocket_reservations.c.id == reservation_id)))
+                .mappings()
+                .first()
+            )
         return _reservation(r) if r else None
 
     async def reservations(self, *, status: list[str] | None = None, limit: int = 10_000) -> list[Reservation]:
@@ -389,13 +480,17 @@ class PocketLedger:
 def _lock_pocket(conn: Connection, pocket: str) -> dict[str, Decimal] | None:
     """Read a pocket for update. Arithmetic happens here in Python, never in SQL: SQLite stores Money
     as text, where `+` would go through floats and `>=` would compare strings."""
-    row = conn.execute(select(capital_pockets).where(
-        capital_pockets.c.pocket_type == pocket).with_for_update()).mappings().first()
+    row = (
+        conn.execute(select(capital_pockets).where(capital_pockets.c.pocket_type == pocket).with_for_update())
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
-def _set_pocket(conn: Connection, pocket: str, now: int, *, used: Decimal, available: Decimal,
-                current: Decimal | None = None) -> tuple[str, dict[str, object]]:
+def _set_pocket(
+    conn: Connection, pocket: str, now: int, *, used: Decimal, available: Decimal, current: Decimal | None = None
+) -> tuple[str, dict[str, object]]:
     """Write a pocket's values; returns (pocket, values) for the ledger's view once the transaction commits."""
     values: dict[str, object] = {"used_value": used, "available_value": available, "updated_at": now}
     if current is not None:
@@ -406,6 +501,13 @@ def _set_pocket(conn: Connection, pocket: str, now: int, *, used: Decimal, avail
 
 def _reservation(r: object) -> Reservation:
     m = dict(r)  # type: ignore[call-overload]
-    return Reservation(id=m["id"], pocket_type=m["pocket_type"], amount=m["amount"], status=m["status"],
-                       cycle_id=m["cycle_id"], reason=m["reason"] or "", created_at=m["created_at"],
-                       updated_at=m["updated_at"])
+    return Reservation(
+        id=m["id"],
+        pocket_type=m["pocket_type"],
+        amount=m["amount"],
+        status=m["status"],
+        cycle_id=m["cycle_id"],
+        reason=m["reason"] or "",
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )

@@ -61,14 +61,29 @@ class CyclePnl:
     def as_dict(self) -> dict[str, Any]:
         from roottrading.capital.ledger import fmt
 
-        return {"cycle_id": self.cycle_id, "symbol": self.symbol, "strategy": self.strategy, "status": self.status,
-                "opened_at": self.opened_at, "closed_at": self.closed_at, "realised": fmt(self.realised),
-                "unrealised": fmt(self.unrealised), "fees": fmt(self.fees), "invested": fmt(self.invested),
-                "source": self.source}
+        return {
+            "cycle_id": self.cycle_id,
+            "symbol": self.symbol,
+            "strategy": self.strategy,
+            "status": self.status,
+            "opened_at": self.opened_at,
+            "closed_at": self.closed_at,
+            "realised": fmt(self.realised),
+            "unrealised": fmt(self.unrealised),
+            "fees": fmt(self.fees),
+            "invested": fmt(self.invested),
+            "source": self.source,
+        }
 
 
-def cycle_pnl(cycle: TradeCycle, fills: Sequence[Mapping[str, Any]], *, quote_asset: str = "USDT",
-              mark: Decimal | None = None, prices: Mapping[str, Decimal] | None = None) -> CyclePnl:
+def cycle_pnl(
+    cycle: TradeCycle,
+    fills: Sequence[Mapping[str, Any]],
+    *,
+    quote_asset: str = "USDT",
+    mark: Decimal | None = None,
+    prices: Mapping[str, Decimal] | None = None,
+) -> CyclePnl:
     """PnL of one cycle. `fills` are trade_fills rows (or dicts with the same keys); `prices` values third
     fee assets (asset -> price in quote)."""
     base, quote = split_symbol(cycle.symbol, quote_asset)
@@ -99,20 +114,56 @@ def cycle_pnl(cycle: TradeCycle, fills: Sequence[Mapping[str, Any]], *, quote_as
         realised, unrealised = cash + net * exit_price, ZERO
     else:
         realised, unrealised = ZERO, cash + net * (mark if mark is not None else last_price)
-    return CyclePnl(cycle.id, cycle.symbol, cycle.strategy, cycle.status.value, cycle.created_at, closed_at,
-                    realised, unrealised, fees, invested, net, "fills")
+    return CyclePnl(
+        cycle.id,
+        cycle.symbol,
+        cycle.strategy,
+        cycle.status.value,
+        cycle.created_at,
+        closed_at,
+        realised,
+        unrealised,
+        fees,
+        invested,
+        net,
+        "fills",
+    )
 
 
 def _from_cycle(cycle: TradeCycle, mark: Decimal | None, closed_at: int | None) -> CyclePnl:
     invested = (cycle.entry_price or ZERO) * cycle.quantity
     if cycle.status.is_terminal:
-        return CyclePnl(cycle.id, cycle.symbol, cycle.strategy, cycle.status.value, cycle.created_at, closed_at,
-                        cycle.profit_loss or ZERO, ZERO, cycle.fees, invested, ZERO, "cycle")
+        return CyclePnl(
+            cycle.id,
+            cycle.symbol,
+            cycle.strategy,
+            cycle.status.value,
+            cycle.created_at,
+            closed_at,
+            cycle.profit_loss or ZERO,
+            ZERO,
+            cycle.fees,
+            invested,
+            ZERO,
+            "cycle",
+        )
     unreal = ZERO
     if cycle.entry_price is not None and mark is not None and cycle.status is CycleStatus.ACTIVE:
         unreal = (mark - cycle.entry_price) * cycle.quantity - cycle.fees
-    return CyclePnl(cycle.id, cycle.symbol, cycle.strategy, cycle.status.value, cycle.created_at, None, ZERO,
-                    unreal, cycle.fees, invested, cycle.quantity, "cycle")
+    return CyclePnl(
+        cycle.id,
+        cycle.symbol,
+        cycle.strategy,
+        cycle.status.value,
+        cycle.created_at,
+        None,
+        ZERO,
+        unreal,
+        cycle.fees,
+        invested,
+        cycle.quantity,
+        "cycle",
+    )
 
 
 # ---- aggregation ------------------------------------------------------------------------------------
@@ -125,9 +176,18 @@ def group(pnls: Iterable[CyclePnl], key: str) -> dict[str, dict[str, Any]]:
     """Totals per `key` ("strategy", "symbol" or "day" — day of close, UTC, as YYYY-MM-DD)."""
     import datetime as dt
 
-    out: dict[str, dict[str, Any]] = defaultdict(lambda: {"realised": ZERO, "unrealised": ZERO, "fees": ZERO,
-                                                           "closed": 0, "open": 0, "wins": 0, "losses": 0,
-                                                           "pnls": []})
+    out: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {
+            "realised": ZERO,
+            "unrealised": ZERO,
+            "fees": ZERO,
+            "closed": 0,
+            "open": 0,
+            "wins": 0,
+            "losses": 0,
+            "pnls": [],
+        }
+    )
     for p in pnls:
         if key == "day":
             if p.closed_at is None:
@@ -153,8 +213,14 @@ def closed_sorted(pnls: Iterable[CyclePnl]) -> list[CyclePnl]:
     return sorted((p for p in pnls if p.closed_at is not None), key=lambda p: (p.closed_at, p.cycle_id))
 
 
-def equity_curve(pnls: Iterable[CyclePnl], start_equity: Decimal, *, since: int | None = None,
-                 now: int | None = None, unrealised: Decimal = ZERO) -> list[dict[str, Any]]:
+def equity_curve(
+    pnls: Iterable[CyclePnl],
+    start_equity: Decimal,
+    *,
+    since: int | None = None,
+    now: int | None = None,
+    unrealised: Decimal = ZERO,
+) -> list[dict[str, Any]]:
     """Realised equity after each cycle close ([{time, equity}]), starting at `start_equity` plus what was
     realised before `since`; the last point (at `now`) adds the open positions' `unrealised` PnL."""
     from roottrading.capital.ledger import fmt

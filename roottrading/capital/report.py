@@ -14,7 +14,13 @@ from typing import Any
 
 from roottrading.capital.ledger import PocketLedger, fmt
 from roottrading.capital.performance import (
-    PERIODS, grouped_json, load_pnls, performance, period_start, portfolio_value, start_equity,
+    PERIODS,
+    grouped_json,
+    load_pnls,
+    performance,
+    period_start,
+    portfolio_value,
+    start_equity,
 )
 from roottrading.config import Settings
 from roottrading.domain.money import to_decimal
@@ -22,11 +28,19 @@ from roottrading.store import CandleRepo, Database
 from roottrading.store.repos_capital import TradeReadRepo
 
 ZERO = Decimal(0)
-ROWS = [("cycles", "closed cycles", "{}"), ("win_rate", "win rate", "{:.1%}"),
-        ("profit_factor", "profit factor", "{:.2f}"), ("expectancy", "expectancy", "{:.2f}"),
-        ("realised_pnl", "realised PnL", "{}"), ("fees", "fees", "{}"), ("total_return", "total return", "{:.2%}"),
-        ("sharpe", "Sharpe (daily, x sqrt 365)", "{:.2f}"), ("sortino", "Sortino", "{:.2f}"),
-        ("max_drawdown", "max drawdown", "{:.2%}"), ("calmar", "Calmar", "{:.2f}")]
+ROWS = [
+    ("cycles", "closed cycles", "{}"),
+    ("win_rate", "win rate", "{:.1%}"),
+    ("profit_factor", "profit factor", "{:.2f}"),
+    ("expectancy", "expectancy", "{:.2f}"),
+    ("realised_pnl", "realised PnL", "{}"),
+    ("fees", "fees", "{}"),
+    ("total_return", "total return", "{:.2%}"),
+    ("sharpe", "Sharpe (daily, x sqrt 365)", "{:.2f}"),
+    ("sortino", "Sortino", "{:.2f}"),
+    ("max_drawdown", "max drawdown", "{:.2%}"),
+    ("calmar", "Calmar", "{:.2f}"),
+]
 
 
 def print_report(settings: Settings, *, now_ms: int | None = None) -> str:
@@ -60,8 +74,10 @@ def _money(value: str | Decimal | None) -> str:
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
-                                   for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+    line = lambda cells: "  ".join(
+        c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+    )
     return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
@@ -82,29 +98,56 @@ async def _report(db: Database, settings: Settings, now: int) -> str:
     out = [f"RootTrading report - {stamp} - mode {settings.trading_mode}, amounts in {quote}", ""]
     out.append(f"Portfolio value   {_money(value) if value is not None else 'unknown (no balances stored)'}")
     out.append(f"Starting equity   {_money(start)}")
-    out.append(f"PnL               realised {_money(realised)}  unrealised {_money(unreal)}  "
-               f"total {_money(realised + unreal)}  fees {_money(sum((p.fees for p in pnls), ZERO))}")
-    out.append(f"Cycles            {sum(p.closed_at is not None for p in pnls)} closed, "
-               f"{sum(p.closed_at is None for p in pnls)} open")
+    out.append(
+        f"PnL               realised {_money(realised)}  unrealised {_money(unreal)}  "
+        f"total {_money(realised + unreal)}  fees {_money(sum((p.fees for p in pnls), ZERO))}"
+    )
+    out.append(
+        f"Cycles            {sum(p.closed_at is not None for p in pnls)} closed, "
+        f"{sum(p.closed_at is None for p in pnls)} open"
+    )
     out.append("")
     reps = {k: performance(pnls, start=start, since=period_start(k, now), now=now, period=k) for k in PERIODS}
     out.append("Performance (rolling windows)")
-    out += _table(["metric", *PERIODS], [[label, *(_cell(reps[k][key], pat) for k in PERIODS)]
-                                         for key, label, pat in ROWS])
+    out += _table(
+        ["metric", *PERIODS], [[label, *(_cell(reps[k][key], pat) for k in PERIODS)] for key, label, pat in ROWS]
+    )
     pockets = await PocketLedger(db, _Now(now), settings.pocket_config).pockets()
     if pockets:
         out += ["", "Capital pockets"]
-        out += _table(["pocket", "alloc %", "current", "used", "available"],
-                      [[p.pocket_type, fmt(p.allocation_percent) or "0", _money(p.current_value),
-                        _money(p.used_value), _money(p.available_value)] for p in pockets])
+        out += _table(
+            ["pocket", "alloc %", "current", "used", "available"],
+            [
+                [
+                    p.pocket_type,
+                    fmt(p.allocation_percent) or "0",
+                    _money(p.current_value),
+                    _money(p.used_value),
+                    _money(p.available_value),
+                ]
+                for p in pockets
+            ],
+        )
     for key in ("strategy", "symbol"):
         groups = grouped_json(pnls, key)
         if groups:
             out += ["", f"By {key}"]
-            out += _table([key, "closed", "open", "win rate", "profit factor", "realised", "unrealised", "fees"],
-                          [[str(g[key]), str(g["closed"]), str(g["open"]), _cell(g["win_rate"], "{:.1%}"),
-                            _cell(g["profit_factor"], "{:.2f}"), _money(g["realised"]), _money(g["unrealised"]),
-                            _money(g["fees"])] for g in groups])
+            out += _table(
+                [key, "closed", "open", "win rate", "profit factor", "realised", "unrealised", "fees"],
+                [
+                    [
+                        str(g[key]),
+                        str(g["closed"]),
+                        str(g["open"]),
+                        _cell(g["win_rate"], "{:.1%}"),
+                        _cell(g["profit_factor"], "{:.2f}"),
+                        _money(g["realised"]),
+                        _money(g["unrealised"]),
+                        _money(g["fees"]),
+                    ]
+                    for g in groups
+                ],
+            )
     if not pnls:
         out += ["", "No trade cycles stored yet."]
     return "\n".join(out) + "\n"

@@ -5,7 +5,7 @@ shared data folder. Everything bundled comes from Apache-2.0 sources (see ATTRIB
 """
 
 from roottrading.datasets.bundled import DatasetInfo, available, dataset_info, load_candles
-from roottrading.datasets.synthetic import synthetic_candles
 from roottrading.datasets.demo import demo_candles
+from roottrading.datasets.synthetic import synthetic_candles
 
 __all__ = ["DatasetInfo", "available", "dataset_info", "demo_candles", "load_candles", "synthetic_candles"]

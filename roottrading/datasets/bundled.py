@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import msgspec
@@ -24,15 +24,24 @@ class DatasetInfo:
 
 _DATASETS: dict[tuple[str, str], DatasetInfo] = {
     ("BTCBUSD", "1m"): DatasetInfo(
-        "BTCBUSD", "1m", "QuantConnect/Lean Data/crypto/binance/minute/btcbusd/20221213_trade.zip (Apache-2.0)",
+        "BTCBUSD",
+        "1m",
+        "QuantConnect/Lean Data/crypto/binance/minute/btcbusd/20221213_trade.zip (Apache-2.0)",
         "Binance BTC/BUSD, 2022-12-13, 1,440 candles. BTC/BUSD, not BTC/USDT: pass as_symbol='BTCUSDT' to "
-        "present it under another name in a demo."),
+        "present it under another name in a demo.",
+    ),
     ("BTCUSDT", "1h"): DatasetInfo(
-        "BTCUSDT", "1h", "QuantConnect/Lean Data/crypto/binance/hour/btcusdt_trade.zip (Apache-2.0)",
-        "Binance BTC/USDT, 2018-05-01 00:00 .. 2018-05-05 23:00, 120 candles."),
+        "BTCUSDT",
+        "1h",
+        "QuantConnect/Lean Data/crypto/binance/hour/btcusdt_trade.zip (Apache-2.0)",
+        "Binance BTC/USDT, 2018-05-01 00:00 .. 2018-05-05 23:00, 120 candles.",
+    ),
     ("BTCUSDT", "1d"): DatasetInfo(
-        "BTCUSDT", "1d", "DaveSkender/Stock.Indicators tests/indicators/_testdata/quotes/bitcoin.csv (Apache-2.0)",
-        "Binance BTC/USDT daily 2017-08-17 .. 2021-01-13, 1,246 candles; dates shifted +1 day to Binance's."),
+        "BTCUSDT",
+        "1d",
+        "DaveSkender/Stock.Indicators tests/indicators/_testdata/quotes/bitcoin.csv (Apache-2.0)",
+        "Binance BTC/USDT daily 2017-08-17 .. 2021-01-13, 1,246 candles; dates shifted +1 day to Binance's.",
+    ),
 }
 
 
@@ -48,7 +57,7 @@ def dataset_info(symbol: str, interval: str) -> DatasetInfo:
         raise ValueError(f"no bundled dataset {symbol}/{interval}; available: {available()}") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(symbol: str, interval: str) -> tuple[Candle, ...]:
     step = interval_ms(interval)
     out = []
@@ -57,8 +66,19 @@ def _load(symbol: str, interval: str) -> tuple[Candle, ...]:
         for line in fh:
             t, o, h, lo, c, v = line.rstrip("\n").split(",")
             ot = int(t)
-            out.append(Candle(symbol=symbol, interval=interval, open_time=ot, close_time=ot + step - 1,
-                              open=float(o), high=float(h), low=float(lo), close=float(c), volume=float(v)))
+            out.append(
+                Candle(
+                    symbol=symbol,
+                    interval=interval,
+                    open_time=ot,
+                    close_time=ot + step - 1,
+                    open=float(o),
+                    high=float(h),
+                    low=float(lo),
+                    close=float(c),
+                    volume=float(v),
+                )
+            )
     return tuple(out)
 
 

@@ -19,9 +19,9 @@ def demo_candles(symbols: list[str], interval: str, n: int = 12_000) -> list[Can
     real: dict[str, list[Candle]] = {}
     for sym in symbols:
         if (sym, interval) in have:
-            real[sym] = load_candles(sym, interval)[:min(n, REAL_LIMIT)]
+            real[sym] = load_candles(sym, interval)[: min(n, REAL_LIMIT)]
         elif sym.startswith("BTC") and interval == "1m" and ("BTCBUSD", "1m") in have:
-            real[sym] = load_candles("BTCBUSD", "1m", as_symbol=sym)[:min(n, REAL_LIMIT)]
+            real[sym] = load_candles("BTCBUSD", "1m", as_symbol=sym)[: min(n, REAL_LIMIT)]
     start = min((c[0].open_time for c in real.values() if c), default=None)
     step = interval_ms(interval)
     out: list[Candle] = []
@@ -31,8 +31,16 @@ def demo_candles(symbols: list[str], interval: str, n: int = 12_000) -> list[Can
         if head:
             out.extend(head)
             if rest > 0:
-                out.extend(synthetic_candles(sym, interval, rest, seed=101 + i, start_ms=head[-1].open_time + step,
-                                             start_price=head[-1].close))
+                out.extend(
+                    synthetic_candles(
+                        sym,
+                        interval,
+                        rest,
+                        seed=101 + i,
+                        start_ms=head[-1].open_time + step,
+                        start_price=head[-1].close,
+                    )
+                )
         else:
             kwargs = {"start_ms": start} if start is not None else {}
             price = 1500.0 if sym.startswith("ETH") else 100.0 * (i + 1)

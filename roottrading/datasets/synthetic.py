@@ -26,10 +26,19 @@ def _q(x: float, d: int) -> float:
     return float(f"{x:.{d}f}")
 
 
-def synthetic_candles(symbol: str, interval: str = "1m", n: int = 1_000, *, seed: int = 0,
-                      start_ms: int = DEFAULT_START_MS, start_price: float = 100.0,
-                      annual_volatility: float = 0.8, annual_drift: float = 0.0,
-                      substeps: int = 12, base_volume: float = 50.0) -> list[Candle]:
+def synthetic_candles(
+    symbol: str,
+    interval: str = "1m",
+    n: int = 1_000,
+    *,
+    seed: int = 0,
+    start_ms: int = DEFAULT_START_MS,
+    start_price: float = 100.0,
+    annual_volatility: float = 0.8,
+    annual_drift: float = 0.0,
+    substeps: int = 12,
+    base_volume: float = 50.0,
+) -> list[Candle]:
     """`n` closed candles starting at `start_ms` (aligned down to the interval). Same args -> same candles;
     different symbols with the same seed get independent paths."""
     if n < 0 or start_price <= 0 or substeps < 1:
@@ -55,8 +64,20 @@ def synthetic_candles(symbol: str, interval: str = "1m", n: int = 1_000, *, seed
         lo = min(o, c, _q(float(path.min()), d))
         v = _q(float(vols[i]), 5)
         ot = start + i * step
-        out.append(Candle(symbol=symbol.upper(), interval=interval, open_time=ot, close_time=ot + step - 1,
-                          open=o, high=h, low=lo, close=c, volume=v,
-                          quote_volume=_q(v * (o + c) / 2, 4), trades=int(trades[i])))
+        out.append(
+            Candle(
+                symbol=symbol.upper(),
+                interval=interval,
+                open_time=ot,
+                close_time=ot + step - 1,
+                open=o,
+                high=h,
+                low=lo,
+                close=c,
+                volume=v,
+                quote_volume=_q(v * (o + c) / 2, 4),
+                trades=int(trades[i]),
+            )
+        )
         prev_close = c
     return out

@@ -14,7 +14,23 @@ from roottrading.domain.market import INTERVAL_MS, Candle, Tick, interval_ms
 from roottrading.domain.trading import Balance, Fill, Order, OrderRequest, Pocket, Signal, TradeCycle
 
 __all__ = [
-    "INTERVAL_MS", "Balance", "Candle", "CycleStatus", "Fill", "Order", "OrderRequest", "OrderStatus",
-    "OrderType", "Pocket", "PocketType", "Side", "Signal", "SignalStrength", "Tick", "TimeInForce",
-    "TradeCycle", "TradingMode", "interval_ms",
+    "INTERVAL_MS",
+    "Balance",
+    "Candle",
+    "CycleStatus",
+    "Fill",
+    "Order",
+    "OrderRequest",
+    "OrderStatus",
+    "OrderType",
+    "Pocket",
+    "PocketType",
+    "Side",
+    "Signal",
+    "SignalStrength",
+    "Tick",
+    "TimeInForce",
+    "TradeCycle",
+    "TradingMode",
+    "interval_ms",
 ]

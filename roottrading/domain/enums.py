@@ -10,7 +10,7 @@ class Side(str, Enum):
     SELL = "SELL"
 
     @property
-    def opposite(self) -> "Side":
+    def opposite(self) -> Side:
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
@@ -59,7 +59,7 @@ class SignalStrength(str, Enum):
         return _STRENGTH_RANK[self]
 
     @classmethod
-    def from_rank(cls, rank: int) -> "SignalStrength":
+    def from_rank(cls, rank: int) -> SignalStrength:
         rank = max(0, min(3, rank))
         return _RANK_STRENGTH[rank]
 

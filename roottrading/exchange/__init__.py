@@ -9,6 +9,15 @@ from roottrading.exchange.errors import BinanceError, ExchangeError, FilterFailu
 from roottrading.exchange.filters import SymbolRules, load_exchange_info, parse_exchange_info
 
 __all__ = [
-    "BalanceUpdate", "BinanceError", "Exchange", "ExchangeError", "ExchangeUpdate", "FilterFailure",
-    "OrderList", "OrderUpdate", "SymbolRules", "load_exchange_info", "parse_exchange_info",
+    "BalanceUpdate",
+    "BinanceError",
+    "Exchange",
+    "ExchangeError",
+    "ExchangeUpdate",
+    "FilterFailure",
+    "OrderList",
+    "OrderUpdate",
+    "SymbolRules",
+    "load_exchange_info",
+    "parse_exchange_info",
 ]

@@ -106,7 +106,7 @@ class MandatoryParamMissing(BinanceError):
     default_msg = "A mandatory parameter was not sent, was empty/null, or malformed."
 
     @classmethod
-    def for_param(cls, name: str) -> "MandatoryParamMissing":
+    def for_param(cls, name: str) -> MandatoryParamMissing:
         return cls(f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
 
 
@@ -115,7 +115,7 @@ class ParamNotRequired(BinanceError):
     default_msg = "A parameter was sent when not required."
 
     @classmethod
-    def for_param(cls, name: str) -> "ParamNotRequired":
+    def for_param(cls, name: str) -> ParamNotRequired:
         return cls(f"Parameter '{name}' sent when not required.")
 
 
@@ -219,10 +219,26 @@ class InvalidApiKey(BinanceError):
 _BY_CODE: dict[int, type[BinanceError]] = {
     cls.code: cls
     for cls in (
-        UnknownError, Disconnected, RateLimited, TooManyOrders, InvalidTimestamp, InvalidSignature,
-        IllegalParameter, MandatoryParamMissing, ParamNotRequired, BadPrecision, InvalidTimeInForce,
-        InvalidOrderType, InvalidSide, InvalidSymbol, InvalidMessage, NewOrderRejected, CancelRejected,
-        NoSuchOrder, BadApiKeyFormat, InvalidApiKey,
+        UnknownError,
+        Disconnected,
+        RateLimited,
+        TooManyOrders,
+        InvalidTimestamp,
+        InvalidSignature,
+        IllegalParameter,
+        MandatoryParamMissing,
+        ParamNotRequired,
+        BadPrecision,
+        InvalidTimeInForce,
+        InvalidOrderType,
+        InvalidSide,
+        InvalidSymbol,
+        InvalidMessage,
+        NewOrderRejected,
+        CancelRejected,
+        NoSuchOrder,
+        BadApiKeyFormat,
+        InvalidApiKey,
     )
 }
 _BY_MSG: dict[tuple[int, str], type[BinanceError]] = {

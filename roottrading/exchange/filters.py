@@ -87,7 +87,7 @@ class SymbolRules:
 
     # ------------------------------------------------------------------ parsing
     @classmethod
-    def from_binance(cls, info: dict[str, Any]) -> "SymbolRules":
+    def from_binance(cls, info: dict[str, Any]) -> SymbolRules:
         """Parse one exchangeInfo symbol object. Unknown filter types are ignored (Binance adds new ones)."""
         kw: dict[str, Any] = {
             "symbol": info["symbol"],
@@ -106,22 +106,27 @@ class SymbolRules:
         for f in info.get("filters", []):
             ft = f.get("filterType")
             if ft == "PRICE_FILTER":
-                kw.update(min_price=_d(f.get("minPrice")), max_price=_d(f.get("maxPrice")), tick_size=_d(f.get("tickSize")))
+                kw.update(
+                    min_price=_d(f.get("minPrice")), max_price=_d(f.get("maxPrice")), tick_size=_d(f.get("tickSize"))
+                )
             elif ft == "LOT_SIZE":
                 kw.update(min_qty=_d(f.get("minQty")), max_qty=_d(f.get("maxQty")), step_size=_d(f.get("stepSize")))
             elif ft == "MARKET_LOT_SIZE":
                 kw.update(
-                    market_min_qty=_d(f.get("minQty")), market_max_qty=_d(f.get("maxQty")),
+                    market_min_qty=_d(f.get("minQty")),
+                    market_max_qty=_d(f.get("maxQty")),
                     market_step_size=_d(f.get("stepSize")),
                 )
             elif ft == "MIN_NOTIONAL" and kw.get("notional_filter") != "NOTIONAL":
                 kw.update(
-                    notional_filter="MIN_NOTIONAL", min_notional=_d(f.get("minNotional")),
+                    notional_filter="MIN_NOTIONAL",
+                    min_notional=_d(f.get("minNotional")),
                     min_notional_apply_to_market=bool(f.get("applyToMarket", True)),
                 )
             elif ft == "NOTIONAL":
                 kw.update(
-                    notional_filter="NOTIONAL", min_notional=_d(f.get("minNotional")),
+                    notional_filter="NOTIONAL",
+                    min_notional=_d(f.get("minNotional")),
                     max_notional=_d(f.get("maxNotional")),
                     min_notional_apply_to_market=bool(f.get("applyMinToMarket", True)),
                     max_notional_apply_to_market=bool(f.get("applyMaxToMarket", False)),
@@ -129,14 +134,19 @@ class SymbolRules:
             elif ft == "PERCENT_PRICE_BY_SIDE":
                 kw.update(
                     percent_filter="PERCENT_PRICE_BY_SIDE",
-                    bid_multiplier_up=_d(f.get("bidMultiplierUp")), bid_multiplier_down=_d(f.get("bidMultiplierDown")),
-                    ask_multiplier_up=_d(f.get("askMultiplierUp")), ask_multiplier_down=_d(f.get("askMultiplierDown")),
+                    bid_multiplier_up=_d(f.get("bidMultiplierUp")),
+                    bid_multiplier_down=_d(f.get("bidMultiplierDown")),
+                    ask_multiplier_up=_d(f.get("askMultiplierUp")),
+                    ask_multiplier_down=_d(f.get("askMultiplierDown")),
                 )
             elif ft == "PERCENT_PRICE" and kw.get("percent_filter") != "PERCENT_PRICE_BY_SIDE":
                 up, down = _d(f.get("multiplierUp")), _d(f.get("multiplierDown"))
                 kw.update(
-                    percent_filter="PERCENT_PRICE", bid_multiplier_up=up, bid_multiplier_down=down,
-                    ask_multiplier_up=up, ask_multiplier_down=down,
+                    percent_filter="PERCENT_PRICE",
+                    bid_multiplier_up=up,
+                    bid_multiplier_down=down,
+                    ask_multiplier_up=up,
+                    ask_multiplier_down=down,
                 )
             elif ft == "MAX_NUM_ORDERS":
                 kw["max_num_orders"] = int(f["maxNumOrders"])
@@ -188,8 +198,10 @@ class SymbolRules:
     def check_quantity(self, quantity: Decimal, market: bool = False) -> None:
         if quantity <= 0:
             raise InvalidMessage("Invalid quantity.")
-        if (self.min_qty > 0 and quantity < self.min_qty) or (self.max_qty > 0 and quantity > self.max_qty) or (
-            self.step_size > 0 and (quantity - self.min_qty) % self.step_size != 0
+        if (
+            (self.min_qty > 0 and quantity < self.min_qty)
+            or (self.max_qty > 0 and quantity > self.max_qty)
+            or (self.step_size > 0 and (quantity - self.min_qty) % self.step_size != 0)
         ):
             raise FilterFailure("LOT_SIZE")
         if market and self.market_step_size is not None:
@@ -274,41 +286,89 @@ def load_exchange_info(path: str | Path) -> dict[str, SymbolRules]:
 
 def rules_to_binance(rules: SymbolRules) -> dict[str, Any]:
     """Render rules back to an exchangeInfo symbol object (the fake Binance server serves this)."""
+
     def s(v: Decimal | None) -> str:
         return f"{(v or ZERO):.8f}"
 
     filters: list[dict[str, Any]] = [
-        {"filterType": "PRICE_FILTER", "minPrice": s(rules.min_price), "maxPrice": s(rules.max_price),
-         "tickSize": s(rules.tick_size)},
-        {"filterType": "LOT_SIZE", "minQty": s(rules.min_qty), "maxQty": s(rules.max_qty), "stepSize": s(rules.step_size)},
+        {
+            "filterType": "PRICE_FILTER",
+            "minPrice": s(rules.min_price),
+            "maxPrice": s(rules.max_price),
+            "tickSize": s(rules.tick_size),
+        },
+        {
+            "filterType": "LOT_SIZE",
+            "minQty": s(rules.min_qty),
+            "maxQty": s(rules.max_qty),
+            "stepSize": s(rules.step_size),
+        },
     ]
     if rules.market_step_size is not None:
-        filters.append({"filterType": "MARKET_LOT_SIZE", "minQty": s(rules.market_min_qty),
-                        "maxQty": s(rules.market_max_qty), "stepSize": s(rules.market_step_size)})
+        filters.append(
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": s(rules.market_min_qty),
+                "maxQty": s(rules.market_max_qty),
+                "stepSize": s(rules.market_step_size),
+            }
+        )
     if rules.notional_filter == "MIN_NOTIONAL":
-        filters.append({"filterType": "MIN_NOTIONAL", "minNotional": s(rules.min_notional),
-                        "applyToMarket": rules.min_notional_apply_to_market, "avgPriceMins": 5})
+        filters.append(
+            {
+                "filterType": "MIN_NOTIONAL",
+                "minNotional": s(rules.min_notional),
+                "applyToMarket": rules.min_notional_apply_to_market,
+                "avgPriceMins": 5,
+            }
+        )
     elif rules.notional_filter == "NOTIONAL":
-        filters.append({"filterType": "NOTIONAL", "minNotional": s(rules.min_notional),
-                        "applyMinToMarket": rules.min_notional_apply_to_market, "maxNotional": s(rules.max_notional),
-                        "applyMaxToMarket": rules.max_notional_apply_to_market, "avgPriceMins": 5})
+        filters.append(
+            {
+                "filterType": "NOTIONAL",
+                "minNotional": s(rules.min_notional),
+                "applyMinToMarket": rules.min_notional_apply_to_market,
+                "maxNotional": s(rules.max_notional),
+                "applyMaxToMarket": rules.max_notional_apply_to_market,
+                "avgPriceMins": 5,
+            }
+        )
     if rules.percent_filter == "PERCENT_PRICE_BY_SIDE":
-        filters.append({"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": str(rules.bid_multiplier_up),
-                        "bidMultiplierDown": str(rules.bid_multiplier_down), "askMultiplierUp": str(rules.ask_multiplier_up),
-                        "askMultiplierDown": str(rules.ask_multiplier_down), "avgPriceMins": 5})
+        filters.append(
+            {
+                "filterType": "PERCENT_PRICE_BY_SIDE",
+                "bidMultiplierUp": str(rules.bid_multiplier_up),
+                "bidMultiplierDown": str(rules.bid_multiplier_down),
+                "askMultiplierUp": str(rules.ask_multiplier_up),
+                "askMultiplierDown": str(rules.ask_multiplier_down),
+                "avgPriceMins": 5,
+            }
+        )
     elif rules.percent_filter == "PERCENT_PRICE":
-        filters.append({"filterType": "PERCENT_PRICE", "multiplierUp": str(rules.bid_multiplier_up),
-                        "multiplierDown": str(rules.bid_multiplier_down), "avgPriceMins": 5})
+        filters.append(
+            {
+                "filterType": "PERCENT_PRICE",
+                "multiplierUp": str(rules.bid_multiplier_up),
+                "multiplierDown": str(rules.bid_multiplier_down),
+                "avgPriceMins": 5,
+            }
+        )
     if rules.max_num_orders is not None:
         filters.append({"filterType": "MAX_NUM_ORDERS", "maxNumOrders": rules.max_num_orders})
     if rules.max_num_algo_orders is not None:
         filters.append({"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": rules.max_num_algo_orders})
     return {
-        "symbol": rules.symbol, "status": rules.status, "baseAsset": rules.base_asset,
-        "baseAssetPrecision": rules.base_precision, "quoteAsset": rules.quote_asset,
-        "quotePrecision": rules.quote_precision, "quoteAssetPrecision": rules.quote_precision,
+        "symbol": rules.symbol,
+        "status": rules.status,
+        "baseAsset": rules.base_asset,
+        "baseAssetPrecision": rules.base_precision,
+        "quoteAsset": rules.quote_asset,
+        "quotePrecision": rules.quote_precision,
+        "quoteAssetPrecision": rules.quote_precision,
         "baseCommissionPrecision": rules.base_commission_precision,
         "quoteCommissionPrecision": rules.quote_commission_precision,
-        "orderTypes": sorted(rules.order_types), "ocoAllowed": rules.oco_allowed,
-        "quoteOrderQtyMarketAllowed": rules.quote_order_qty_market_allowed, "filters": filters,
+        "orderTypes": sorted(rules.order_types),
+        "ocoAllowed": rules.oco_allowed,
+        "quoteOrderQtyMarketAllowed": rules.quote_order_qty_market_allowed,
+        "filters": filters,
     }

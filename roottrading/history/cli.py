@@ -19,8 +19,9 @@ from roottrading.history.timeparse import parse_time
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="roottrading download-data", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="roottrading download-data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--symbols", help="comma-separated, e.g. BTCUSDT,ETHUSDT (default: SYMBOLS setting)")
     p.add_argument("--interval", help="kline interval, e.g. 1m, 1h (default: INTERVAL setting)")
     p.add_argument("--start", help="ISO date/time or epoch ms (inclusive)")
@@ -29,8 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--database-url", help="store to write (default: DATABASE_URL setting)")
     p.add_argument("--parquet", type=Path, metavar="DIR", help="also write <DIR>/<SYMBOL>_<interval>.parquet")
     p.add_argument("--no-store", action="store_true", help="do not write the database (needs --parquet)")
-    p.add_argument("--import-csv", nargs="+", metavar="FILES",
-                   help="data.binance.vision kline files (.zip/.csv, globs allowed) instead of downloading")
+    p.add_argument(
+        "--import-csv",
+        nargs="+",
+        metavar="FILES",
+        help="data.binance.vision kline files (.zip/.csv, globs allowed) instead of downloading",
+    )
     return p
 
 
@@ -78,9 +83,15 @@ async def _run(args: argparse.Namespace, settings: object) -> DownloadResult:
             raise ValueError("--start is required to download (e.g. --start 2024-01-01)")
         start = parse_time(args.start, name="--start")
         end = parse_time(args.end, name="--end") if args.end else time.time_ns() // 1_000_000
-        return await download(symbols or settings.symbols, args.interval or settings.interval,  # type: ignore[attr-defined]
-                              start, end, rest_url=args.rest_url or settings.binance_rest_url,  # type: ignore[attr-defined]
-                              to_store=db, to_parquet=args.parquet)
+        return await download(
+            symbols or settings.symbols,
+            args.interval or settings.interval,  # type: ignore[attr-defined]
+            start,
+            end,
+            rest_url=args.rest_url or settings.binance_rest_url,  # type: ignore[attr-defined]
+            to_store=db,
+            to_parquet=args.parquet,
+        )
     finally:
         if db is not None:
             await db.close()

@@ -28,9 +28,19 @@ from roottrading.store.repos_market import CandleRepo
 log = structlog.get_logger(__name__)
 
 _FIELDS = ["open_time", "close_time", "open", "high", "low", "close", "volume", "quote_volume", "trades"]
-_SCHEMA = pa.schema([("open_time", pa.int64()), ("close_time", pa.int64()), ("open", pa.float64()),
-                     ("high", pa.float64()), ("low", pa.float64()), ("close", pa.float64()),
-                     ("volume", pa.float64()), ("quote_volume", pa.float64()), ("trades", pa.int64())])
+_SCHEMA = pa.schema(
+    [
+        ("open_time", pa.int64()),
+        ("close_time", pa.int64()),
+        ("open", pa.float64()),
+        ("high", pa.float64()),
+        ("low", pa.float64()),
+        ("close", pa.float64()),
+        ("volume", pa.float64()),
+        ("quote_volume", pa.float64()),
+        ("trades", pa.int64()),
+    ]
+)
 _NAME_RE = re.compile(r"^([A-Z0-9]+)-(\d+[mhdwM])-")
 
 
@@ -66,8 +76,14 @@ def read_parquet(path: Path, symbol: str, interval: str) -> list[Candle]:
     return [Candle(symbol=symbol.upper(), interval=interval, **{f: cols[f][i] for f in _FIELDS}) for i in range(n)]
 
 
-async def _sink(candles: list[Candle], symbol: str, interval: str, to_store: Database | None,
-                to_parquet: Path | None, result: DownloadResult) -> None:
+async def _sink(
+    candles: list[Candle],
+    symbol: str,
+    interval: str,
+    to_store: Database | None,
+    to_parquet: Path | None,
+    result: DownloadResult,
+) -> None:
     if to_store is not None and candles:
         result.stored += await CandleRepo(to_store).upsert(candles)
     if to_parquet is not None and candles:
@@ -76,9 +92,17 @@ async def _sink(candles: list[Candle], symbol: str, interval: str, to_store: Dat
             result.parquet_files.append(path)
 
 
-async def download(symbols: Sequence[str], interval: str, start: int, end: int, *, rest_url: str,
-                   to_store: Database | None = None, to_parquet: Path | None = None,
-                   rest: BinanceMarketRest | None = None) -> DownloadResult:
+async def download(
+    symbols: Sequence[str],
+    interval: str,
+    start: int,
+    end: int,
+    *,
+    rest_url: str,
+    to_store: Database | None = None,
+    to_parquet: Path | None = None,
+    rest: BinanceMarketRest | None = None,
+) -> DownloadResult:
     """Closed candles with start <= open_time < end (UTC ms) for each symbol, via paginated REST klines
     (weight-aware, waits out 429/418). A candle still in progress at the server's time is left out."""
     interval_ms(interval)
@@ -134,14 +158,21 @@ def infer_symbol_interval(path: Path) -> tuple[str, str]:
     """data.binance.vision names files like BTCUSDT-1m-2024-01.zip."""
     m = _NAME_RE.match(path.name)
     if not m:
-        raise ValueError(f"{path.name}: cannot infer symbol/interval from the name "
-                         "(expected e.g. BTCUSDT-1m-2024-01.zip); pass them explicitly")
+        raise ValueError(
+            f"{path.name}: cannot infer symbol/interval from the name "
+            "(expected e.g. BTCUSDT-1m-2024-01.zip); pass them explicitly"
+        )
     return m.group(1), m.group(2)
 
 
-async def import_monthly_csv(path_or_glob: str | Path | Sequence[str | Path], symbol: str | None = None,
-                             interval: str | None = None, *, to_store: Database | None = None,
-                             to_parquet: Path | None = None) -> DownloadResult:
+async def import_monthly_csv(
+    path_or_glob: str | Path | Sequence[str | Path],
+    symbol: str | None = None,
+    interval: str | None = None,
+    *,
+    to_store: Database | None = None,
+    to_parquet: Path | None = None,
+) -> DownloadResult:
     """Import Binance's public kline files (data.binance.vision monthly/daily, .zip or .csv; ms or us
     timestamps, with or without a header). Symbol/interval default to what the file name says."""
     if to_store is None and to_parquet is None:

@@ -19,8 +19,9 @@ def parse_time(value: str | int, *, name: str = "time") -> int:
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{name}: {value!r} is neither an ISO date (2024-01-01, 2024-01-01T12:00) "
-                         "nor epoch milliseconds") from None
+        raise ValueError(
+            f"{name}: {value!r} is neither an ISO date (2024-01-01, 2024-01-01T12:00) nor epoch milliseconds"
+        ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)

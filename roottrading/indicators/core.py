@@ -18,9 +18,33 @@ import talib
 Array = np.ndarray
 
 
-_RAW_NAMES = ("ADX", "ATR", "BBANDS", "CCI", "EMA", "MACD", "MAX", "MIN", "MINUS_DI", "NATR", "OBV", "PLUS_DI",
-              "PPO", "ROC", "RSI", "SAR", "SMA", "STDDEV", "STOCH", "STOCHRSI", "TEMA", "TRANGE", "TRIX", "WILLR",
-              "WMA")
+_RAW_NAMES = (
+    "ADX",
+    "ATR",
+    "BBANDS",
+    "CCI",
+    "EMA",
+    "MACD",
+    "MAX",
+    "MIN",
+    "MINUS_DI",
+    "NATR",
+    "OBV",
+    "PLUS_DI",
+    "PPO",
+    "ROC",
+    "RSI",
+    "SAR",
+    "SMA",
+    "STDDEV",
+    "STOCH",
+    "STOCHRSI",
+    "TEMA",
+    "TRANGE",
+    "TRIX",
+    "WILLR",
+    "WMA",
+)
 
 
 class _Raw:
@@ -80,40 +104,60 @@ def rsi(close: Array, period: int = 14) -> Array:
     return _ta.RSI(as_f64(close, "close"), timeperiod=_period(period, minimum=2))
 
 
-def stoch(high: Array, low: Array, close: Array, k_period: int = 14, k_smooth: int = 3,
-          d_period: int = 3) -> tuple[Array, Array]:
+def stoch(
+    high: Array, low: Array, close: Array, k_period: int = 14, k_smooth: int = 3, d_period: int = 3
+) -> tuple[Array, Array]:
     """Slow stochastic (slow %K, slow %D), SMA smoothing as TA-Lib's default matype=0."""
-    return _ta.STOCH(as_f64(high, "high"), as_f64(low, "low"), as_f64(close, "close"),
-                       fastk_period=_period(k_period), slowk_period=_period(k_smooth), slowk_matype=0,
-                       slowd_period=_period(d_period), slowd_matype=0)
+    return _ta.STOCH(
+        as_f64(high, "high"),
+        as_f64(low, "low"),
+        as_f64(close, "close"),
+        fastk_period=_period(k_period),
+        slowk_period=_period(k_smooth),
+        slowk_matype=0,
+        slowd_period=_period(d_period),
+        slowd_matype=0,
+    )
 
 
 def stochrsi(close: Array, period: int = 14, k_period: int = 14, d_period: int = 3) -> tuple[Array, Array]:
     """TA-Lib STOCHRSI (fast %K, fast %D) on a 0..100 scale."""
-    return _ta.STOCHRSI(as_f64(close, "close"), timeperiod=_period(period, minimum=2),
-                          fastk_period=_period(k_period), fastd_period=_period(d_period), fastd_matype=0)
+    return _ta.STOCHRSI(
+        as_f64(close, "close"),
+        timeperiod=_period(period, minimum=2),
+        fastk_period=_period(k_period),
+        fastd_period=_period(d_period),
+        fastd_matype=0,
+    )
 
 
 def willr(high: Array, low: Array, close: Array, period: int = 14) -> Array:
-    return _ta.WILLR(as_f64(high, "high"), as_f64(low, "low"), as_f64(close, "close"),
-                       timeperiod=_period(period, minimum=2))
+    return _ta.WILLR(
+        as_f64(high, "high"), as_f64(low, "low"), as_f64(close, "close"), timeperiod=_period(period, minimum=2)
+    )
 
 
 def cci(high: Array, low: Array, close: Array, period: int = 20) -> Array:
-    return _ta.CCI(as_f64(high, "high"), as_f64(low, "low"), as_f64(close, "close"),
-                     timeperiod=_period(period, minimum=2))
+    return _ta.CCI(
+        as_f64(high, "high"), as_f64(low, "low"), as_f64(close, "close"), timeperiod=_period(period, minimum=2)
+    )
 
 
 def macd(close: Array, fast: int = 12, slow: int = 26, signal: int = 9) -> tuple[Array, Array, Array]:
     """(macd, signal, histogram). TA-Lib aligns the fast EMA's seed with the slow one's."""
-    return _ta.MACD(as_f64(close, "close"), fastperiod=_period(fast, "fast", 2),
-                      slowperiod=_period(slow, "slow", 2), signalperiod=_period(signal, "signal"))
+    return _ta.MACD(
+        as_f64(close, "close"),
+        fastperiod=_period(fast, "fast", 2),
+        slowperiod=_period(slow, "slow", 2),
+        signalperiod=_period(signal, "signal"),
+    )
 
 
 def ppo(close: Array, fast: int = 12, slow: int = 26) -> Array:
     """TA-Lib PPO with matype=0 (SMA!), as TA-Lib's default; see ppo_ema for the StockCharts form."""
-    return _ta.PPO(as_f64(close, "close"), fastperiod=_period(fast, "fast", 2),
-                     slowperiod=_period(slow, "slow", 2), matype=0)
+    return _ta.PPO(
+        as_f64(close, "close"), fastperiod=_period(fast, "fast", 2), slowperiod=_period(slow, "slow", 2), matype=0
+    )
 
 
 def ppo_ema(close: Array, fast: int = 12, slow: int = 26, signal: int = 9) -> tuple[Array, Array, Array]:
@@ -132,8 +176,13 @@ def roc(close: Array, period: int = 10) -> Array:
 
 def bbands(close: Array, period: int = 20, nbdev: float = 2.0) -> tuple[Array, Array, Array]:
     """(upper, middle, lower): SMA +- nbdev * population standard deviation."""
-    return _ta.BBANDS(as_f64(close, "close"), timeperiod=_period(period, minimum=2),
-                        nbdevup=float(nbdev), nbdevdn=float(nbdev), matype=0)
+    return _ta.BBANDS(
+        as_f64(close, "close"),
+        timeperiod=_period(period, minimum=2),
+        nbdevup=float(nbdev),
+        nbdevdn=float(nbdev),
+        matype=0,
+    )
 
 
 def stddev(close: Array, period: int = 20) -> Array:
@@ -155,8 +204,9 @@ def natr(high: Array, low: Array, close: Array, period: int = 14) -> Array:
 
 
 def adx(high: Array, low: Array, close: Array, period: int = 14) -> Array:
-    return _ta.ADX(as_f64(high, "high"), as_f64(low, "low"), as_f64(close, "close"),
-                     timeperiod=_period(period, minimum=2))
+    return _ta.ADX(
+        as_f64(high, "high"), as_f64(low, "low"), as_f64(close, "close"), timeperiod=_period(period, minimum=2)
+    )
 
 
 def plus_di(high: Array, low: Array, close: Array, period: int = 14) -> Array:
@@ -164,13 +214,11 @@ def plus_di(high: Array, low: Array, close: Array, period: int = 14) -> Array:
 
 
 def minus_di(high: Array, low: Array, close: Array, period: int = 14) -> Array:
-    return _ta.MINUS_DI(as_f64(high, "high"), as_f64(low, "low"), as_f64(close, "close"),
-                          timeperiod=_period(period))
+    return _ta.MINUS_DI(as_f64(high, "high"), as_f64(low, "low"), as_f64(close, "close"), timeperiod=_period(period))
 
 
 def sar(high: Array, low: Array, acceleration: float = 0.02, maximum: float = 0.2) -> Array:
-    return _ta.SAR(as_f64(high, "high"), as_f64(low, "low"), acceleration=float(acceleration),
-                     maximum=float(maximum))
+    return _ta.SAR(as_f64(high, "high"), as_f64(low, "low"), acceleration=float(acceleration), maximum=float(maximum))
 
 
 def obv(close: Array, volume: Array) -> Array:

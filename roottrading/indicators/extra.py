@@ -22,15 +22,16 @@ def hma(close: Array, period: int = 20) -> Array:
     n = _period(period, minimum=4)
     c = as_f64(close, "close")
     raw = 2.0 * wma(c, n // 2) - wma(c, n)
-    return wma(raw, max(2, int(math.isqrt(n))))
+    return wma(raw, max(2, math.isqrt(n)))
 
 
 def typical_price(high: Array, low: Array, close: Array) -> Array:
     return (as_f64(high, "high") + as_f64(low, "low") + as_f64(close, "close")) / 3.0
 
 
-def vwap(high: Array, low: Array, close: Array, volume: Array, window: int | None = None,
-         anchor: Array | None = None) -> Array:
+def vwap(
+    high: Array, low: Array, close: Array, volume: Array, window: int | None = None, anchor: Array | None = None
+) -> Array:
     """Volume-weighted average of the typical price.
 
     window: None = cumulative from the start (or from each anchor change), n = rolling n bars.
@@ -69,8 +70,7 @@ def vwap(high: Array, low: Array, close: Array, volume: Array, window: int | Non
         return np.where(cv > 0, cpv / cv, np.nan)
 
 
-def supertrend(high: Array, low: Array, close: Array, period: int = 10,
-               multiplier: float = 3.0) -> tuple[Array, Array]:
+def supertrend(high: Array, low: Array, close: Array, period: int = 10, multiplier: float = 3.0) -> tuple[Array, Array]:
     """(line, direction): direction +1 = uptrend (line is the lower band), -1 = downtrend; NaN/0 in warm-up."""
     h, lo, c = as_f64(high, "high"), as_f64(low, "low"), as_f64(close, "close")
     a = atr(h, lo, c, period)

@@ -52,7 +52,7 @@ class RollingFrame:
         if last is not None and open_time < last:
             raise ValueError(f"candle at {open_time} is older than the last one ({last})")
         if self._end == len(self._buf):  # compact: keep the newest capacity-1 rows at the front
-            keep = self._buf[self._end - (self.capacity - 1): self._end].copy()
+            keep = self._buf[self._end - (self.capacity - 1) : self._end].copy()
             self._buf[: len(keep)] = keep
             self._start, self._end = 0, len(keep)
         self._buf[self._end] = row
@@ -64,11 +64,11 @@ class RollingFrame:
         self.append(candle.open_time, candle.open, candle.high, candle.low, candle.close, candle.volume)
 
     def column(self, name: str) -> np.ndarray:
-        return self._buf[self._start: self._end, COLUMNS.index(name)]
+        return self._buf[self._start : self._end, COLUMNS.index(name)]
 
     def to_frame(self) -> pd.DataFrame:
         """A copy as the DataFrame strategies take (open_time as int64 ms)."""
-        data = self._buf[self._start: self._end]
+        data = self._buf[self._start : self._end]
         df = pd.DataFrame(data.copy(), columns=list(COLUMNS))
         df["open_time"] = df["open_time"].astype(np.int64)
         return df

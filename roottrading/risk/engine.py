@@ -79,29 +79,50 @@ class RiskEngine:
         r = self.rules.rules
         out: list[Trigger] = []
         if r.daily_loss_limit.enabled and state.daily_loss_pct >= r.daily_loss_limit.limit_pct:
-            out.append(Trigger("daily_loss_limit", r.daily_loss_limit.action,
-                               f"daily loss limit reached: realised {state.realised_pnl_today} today = "
-                               f"-{_pct(state.daily_loss_pct)} of equity (limit {r.daily_loss_limit.limit_pct}%)"))
+            out.append(
+                Trigger(
+                    "daily_loss_limit",
+                    r.daily_loss_limit.action,
+                    f"daily loss limit reached: realised {state.realised_pnl_today} today = "
+                    f"-{_pct(state.daily_loss_pct)} of equity (limit {r.daily_loss_limit.limit_pct}%)",
+                )
+            )
         if r.max_drawdown.enabled and state.drawdown_pct >= r.max_drawdown.limit_pct:
-            out.append(Trigger("max_drawdown", r.max_drawdown.action,
-                               f"max drawdown reached: {_pct(state.drawdown_pct)} below the peak "
-                               f"{state.equity_peak} (limit {r.max_drawdown.limit_pct}%)"))
+            out.append(
+                Trigger(
+                    "max_drawdown",
+                    r.max_drawdown.action,
+                    f"max drawdown reached: {_pct(state.drawdown_pct)} below the peak "
+                    f"{state.equity_peak} (limit {r.max_drawdown.limit_pct}%)",
+                )
+            )
         if r.strategy_loss_streak.enabled:
             for strat, n in sorted(state.loss_streaks.items()):
                 if n >= r.strategy_loss_streak.max_consecutive_losses and strat not in state.disabled_strategies:
-                    out.append(Trigger("strategy_loss_streak", r.strategy_loss_streak.action,
-                                       f"strategy {strat} lost {n} cycles in a row (limit "
-                                       f"{r.strategy_loss_streak.max_consecutive_losses})", strategy=strat))
+                    out.append(
+                        Trigger(
+                            "strategy_loss_streak",
+                            r.strategy_loss_streak.action,
+                            f"strategy {strat} lost {n} cycles in a row (limit "
+                            f"{r.strategy_loss_streak.max_consecutive_losses})",
+                            strategy=strat,
+                        )
+                    )
         return out
 
     # --- one order ------------------------------------------------------------------------------------
     def check(self, intent: OrderIntent, state: RiskState) -> RiskDecision:
         if intent.is_exit:
-            return RiskDecision(allowed=True, action="allow", quantity=intent.quantity,
-                                reasons=["exit: closing a position is never blocked"])
+            return RiskDecision(
+                allowed=True,
+                action="allow",
+                quantity=intent.quantity,
+                reasons=["exit: closing a position is never blocked"],
+            )
         if intent.quantity <= 0 or intent.price <= 0:
-            return _refuse("reject", "invalid_order", f"quantity {intent.quantity} and price {intent.price} "
-                           "must be positive")
+            return _refuse(
+                "reject", "invalid_order", f"quantity {intent.quantity} and price {intent.price} must be positive"
+            )
         refusal = self._gates(intent, state)
         if refusal is not None:
             return refusal
@@ -114,8 +135,11 @@ class RiskEngine:
         if state.paused:
             return _refuse("pause", "pause", f"new entries paused: {state.pause_reason or 'paused by user'}")
         if intent.strategy in state.disabled_strategies:
-            return _refuse("disable_strategy", "strategy_loss_streak",
-                           f"strategy {intent.strategy} is disabled by the risk manager")
+            return _refuse(
+                "disable_strategy",
+                "strategy_loss_streak",
+                f"strategy {intent.strategy} is disabled by the risk manager",
+            )
         if r.symbol_blacklist.enabled and intent.symbol.upper() in r.symbol_blacklist.symbols:
             return _refuse("reject", "symbol_blacklist", f"{intent.symbol} is blacklisted")
         if r.trading_hours.enabled and not _in_hours(state.now_ms, r.trading_hours):
@@ -125,11 +149,15 @@ class RiskEngine:
             if t.strategy is None or t.strategy == intent.strategy:
                 return _refuse(t.action, t.rule, t.message)
         if r.max_open_cycles.enabled and len(state.positions) >= r.max_open_cycles.limit:
-            return _refuse("reject", "max_open_cycles", f"{len(state.positions)} open cycles, limit "
-                           f"{r.max_open_cycles.limit}")
+            return _refuse(
+                "reject", "max_open_cycles", f"{len(state.positions)} open cycles, limit {r.max_open_cycles.limit}"
+            )
         if r.max_orders_per_minute.enabled and state.orders_last_minute() >= r.max_orders_per_minute.limit:
-            return _refuse("reject", "max_orders_per_minute", f"{state.orders_last_minute()} orders in the last "
-                           f"minute, limit {r.max_orders_per_minute.limit}")
+            return _refuse(
+                "reject",
+                "max_orders_per_minute",
+                f"{state.orders_last_minute()} orders in the last minute, limit {r.max_orders_per_minute.limit}",
+            )
         return None
 
     def _size(self, intent: OrderIntent, state: RiskState) -> RiskDecision:
@@ -177,8 +205,9 @@ class RiskEngine:
             why = f"total exposure would exceed {te.limit_pct}% of equity"
             if (d := cap("max_total_exposure", te.action, room / price, why)) is not None:
                 return d
-        return RiskDecision(allowed=True, action="shrink" if shrunk else "allow", quantity=qty,
-                            reasons=reasons or ["within every rule"])
+        return RiskDecision(
+            allowed=True, action="shrink" if shrunk else "allow", quantity=qty, reasons=reasons or ["within every rule"]
+        )
 
     # --- live view for GET /rules ---------------------------------------------------------------------
     def status(self, state: RiskState) -> list[RuleStatus]:
@@ -201,48 +230,115 @@ class RiskEngine:
         ps = r.max_position_size
         th = r.trading_hours
         rows = [
-            RuleStatus("max_exposure_per_asset", ea.enabled, f"{ea.limit_pct}%", _pct(worst_asset),
-                       level(worst_asset, ea.limit_pct, ea.enabled), ea.action)
-            for ea in [r.max_exposure_per_asset]]
+            RuleStatus(
+                "max_exposure_per_asset",
+                ea.enabled,
+                f"{ea.limit_pct}%",
+                _pct(worst_asset),
+                level(worst_asset, ea.limit_pct, ea.enabled),
+                ea.action,
+            )
+            for ea in [r.max_exposure_per_asset]
+        ]
         total = state.exposure() / eq * 100
         rows += [
-            RuleStatus("max_total_exposure", r.max_total_exposure.enabled, f"{r.max_total_exposure.limit_pct}%",
-                       _pct(total), level(total, r.max_total_exposure.limit_pct, r.max_total_exposure.enabled),
-                       r.max_total_exposure.action),
-            RuleStatus("max_open_cycles", r.max_open_cycles.enabled, str(r.max_open_cycles.limit),
-                       str(len(state.positions)), level(Decimal(len(state.positions)), Decimal(r.max_open_cycles.limit),
-                                                        r.max_open_cycles.enabled), r.max_open_cycles.action),
-            RuleStatus("max_position_size", ps.enabled, f"{ps.limit_pct}%" + (f" / {ps.limit_quote}" if ps.limit_quote
-                                                                              else ""),
-                       f"{(state.equity * ps.limit_pct / 100).quantize(Decimal('0.01'))} quote max per order",
-                       "ok" if ps.enabled else "disabled", ps.action),
-            RuleStatus("daily_loss_limit", r.daily_loss_limit.enabled, f"{r.daily_loss_limit.limit_pct}%",
-                       _pct(state.daily_loss_pct), level(state.daily_loss_pct, r.daily_loss_limit.limit_pct,
-                                                         r.daily_loss_limit.enabled), r.daily_loss_limit.action),
-            RuleStatus("max_drawdown", r.max_drawdown.enabled, f"{r.max_drawdown.limit_pct}%",
-                       _pct(state.drawdown_pct), level(state.drawdown_pct, r.max_drawdown.limit_pct,
-                                                       r.max_drawdown.enabled), r.max_drawdown.action),
-            RuleStatus("volatility", r.volatility.enabled, f"ATR {r.volatility.max_atr_pct}%", _pct(worst_atr),
-                       level(worst_atr, r.volatility.max_atr_pct, r.volatility.enabled), r.volatility.action),
-            RuleStatus("max_orders_per_minute", r.max_orders_per_minute.enabled, str(r.max_orders_per_minute.limit),
-                       str(state.orders_last_minute()),
-                       level(Decimal(state.orders_last_minute()), Decimal(r.max_orders_per_minute.limit),
-                             r.max_orders_per_minute.enabled), r.max_orders_per_minute.action),
-            RuleStatus("symbol_blacklist", r.symbol_blacklist.enabled, ",".join(r.symbol_blacklist.symbols) or "-",
-                       str(len(r.symbol_blacklist.symbols)),
-                       ("active" if r.symbol_blacklist.symbols else "ok") if r.symbol_blacklist.enabled
-                       else "disabled", r.symbol_blacklist.action),
-            RuleStatus("trading_hours", th.enabled, f"{th.start}-{th.end} UTC",
-                       "open" if _in_hours(state.now_ms, th) else "closed",
-                       ("ok" if _in_hours(state.now_ms, th) else "breached") if th.enabled else "disabled",
-                       th.action),
-            RuleStatus("strategy_loss_streak", r.strategy_loss_streak.enabled,
-                       str(r.strategy_loss_streak.max_consecutive_losses), str(max_streak),
-                       level(Decimal(max_streak), Decimal(r.strategy_loss_streak.max_consecutive_losses),
-                             r.strategy_loss_streak.enabled), r.strategy_loss_streak.action),
+            RuleStatus(
+                "max_total_exposure",
+                r.max_total_exposure.enabled,
+                f"{r.max_total_exposure.limit_pct}%",
+                _pct(total),
+                level(total, r.max_total_exposure.limit_pct, r.max_total_exposure.enabled),
+                r.max_total_exposure.action,
+            ),
+            RuleStatus(
+                "max_open_cycles",
+                r.max_open_cycles.enabled,
+                str(r.max_open_cycles.limit),
+                str(len(state.positions)),
+                level(Decimal(len(state.positions)), Decimal(r.max_open_cycles.limit), r.max_open_cycles.enabled),
+                r.max_open_cycles.action,
+            ),
+            RuleStatus(
+                "max_position_size",
+                ps.enabled,
+                f"{ps.limit_pct}%" + (f" / {ps.limit_quote}" if ps.limit_quote else ""),
+                f"{(state.equity * ps.limit_pct / 100).quantize(Decimal('0.01'))} quote max per order",
+                "ok" if ps.enabled else "disabled",
+                ps.action,
+            ),
+            RuleStatus(
+                "daily_loss_limit",
+                r.daily_loss_limit.enabled,
+                f"{r.daily_loss_limit.limit_pct}%",
+                _pct(state.daily_loss_pct),
+                level(state.daily_loss_pct, r.daily_loss_limit.limit_pct, r.daily_loss_limit.enabled),
+                r.daily_loss_limit.action,
+            ),
+            RuleStatus(
+                "max_drawdown",
+                r.max_drawdown.enabled,
+                f"{r.max_drawdown.limit_pct}%",
+                _pct(state.drawdown_pct),
+                level(state.drawdown_pct, r.max_drawdown.limit_pct, r.max_drawdown.enabled),
+                r.max_drawdown.action,
+            ),
+            RuleStatus(
+                "volatility",
+                r.volatility.enabled,
+                f"ATR {r.volatility.max_atr_pct}%",
+                _pct(worst_atr),
+                level(worst_atr, r.volatility.max_atr_pct, r.volatility.enabled),
+                r.volatility.action,
+            ),
+            RuleStatus(
+                "max_orders_per_minute",
+                r.max_orders_per_minute.enabled,
+                str(r.max_orders_per_minute.limit),
+                str(state.orders_last_minute()),
+                level(
+                    Decimal(state.orders_last_minute()),
+                    Decimal(r.max_orders_per_minute.limit),
+                    r.max_orders_per_minute.enabled,
+                ),
+                r.max_orders_per_minute.action,
+            ),
+            RuleStatus(
+                "symbol_blacklist",
+                r.symbol_blacklist.enabled,
+                ",".join(r.symbol_blacklist.symbols) or "-",
+                str(len(r.symbol_blacklist.symbols)),
+                ("active" if r.symbol_blacklist.symbols else "ok") if r.symbol_blacklist.enabled else "disabled",
+                r.symbol_blacklist.action,
+            ),
+            RuleStatus(
+                "trading_hours",
+                th.enabled,
+                f"{th.start}-{th.end} UTC",
+                "open" if _in_hours(state.now_ms, th) else "closed",
+                ("ok" if _in_hours(state.now_ms, th) else "breached") if th.enabled else "disabled",
+                th.action,
+            ),
+            RuleStatus(
+                "strategy_loss_streak",
+                r.strategy_loss_streak.enabled,
+                str(r.strategy_loss_streak.max_consecutive_losses),
+                str(max_streak),
+                level(
+                    Decimal(max_streak),
+                    Decimal(r.strategy_loss_streak.max_consecutive_losses),
+                    r.strategy_loss_streak.enabled,
+                ),
+                r.strategy_loss_streak.action,
+            ),
             RuleStatus("pause", True, "-", state.pause_reason or "-", "active" if state.paused else "ok", "pause"),
-            RuleStatus("kill_switch", True, "-", "engaged" if state.killed else "-",
-                       "active" if state.killed else "ok", "kill_switch"),
+            RuleStatus(
+                "kill_switch",
+                True,
+                "-",
+                "engaged" if state.killed else "-",
+                "active" if state.killed else "ok",
+                "kill_switch",
+            ),
         ]
         return rows
 

@@ -32,15 +32,15 @@ class _Rule(BaseModel):
     ALLOWED: ClassVar[tuple[str, ...]] = ACTIONS
 
     @model_validator(mode="after")
-    def _action_fits(self) -> "_Rule":
+    def _action_fits(self) -> _Rule:
         if self.action not in self.ALLOWED:
-            raise ValueError(f"action {self.action!r} is not valid for this rule; use one of "
-                             f"{', '.join(self.ALLOWED)}")
+            raise ValueError(f"action {self.action!r} is not valid for this rule; use one of {', '.join(self.ALLOWED)}")
         return self
 
 
 class ExposurePerAssetRule(_Rule):
     """Notional of open positions plus the new order in one symbol, as % of equity."""
+
     limit_pct: Decimal = Field(Decimal(30), gt=0, le=100)
     action: Action = "shrink"
     ALLOWED: ClassVar[tuple[str, ...]] = ("reject", "shrink")
@@ -59,6 +59,7 @@ class MaxOpenCyclesRule(_Rule):
 
 class PositionSizeRule(_Rule):
     """One order's notional: % of equity, optionally an absolute quote cap, optionally per symbol."""
+
     limit_pct: Decimal = Field(Decimal(20), gt=0, le=100)
     limit_quote: Decimal | None = Field(None, gt=0)
     per_symbol_quote: dict[str, Decimal] = Field(default_factory=dict)
@@ -76,6 +77,7 @@ class PositionSizeRule(_Rule):
 
 class DailyLossRule(_Rule):
     """Realised loss since 00:00 UTC, as % of the equity at the start of the day."""
+
     limit_pct: Decimal = Field(Decimal(3), gt=0, le=100)
     action: Action = "pause"
     ALLOWED: ClassVar[tuple[str, ...]] = ("reject", "pause", "kill_switch")
@@ -83,6 +85,7 @@ class DailyLossRule(_Rule):
 
 class DrawdownRule(_Rule):
     """Fall of equity from its peak, in %."""
+
     limit_pct: Decimal = Field(Decimal(10), gt=0, le=100)
     action: Action = "pause"
     ALLOWED: ClassVar[tuple[str, ...]] = ("reject", "pause", "kill_switch")
@@ -90,6 +93,7 @@ class DrawdownRule(_Rule):
 
 class VolatilityRule(_Rule):
     """ATR (Wilder, `atr_period` closed candles) as % of the close."""
+
     max_atr_pct: Decimal = Field(Decimal(5), gt=0)
     atr_period: int = Field(14, ge=2, le=500)
     shrink_factor: Decimal = Field(Decimal("0.5"), gt=0, le=1)
@@ -113,6 +117,7 @@ class BlacklistRule(_Rule):
 
 class TradingHoursRule(_Rule):
     """New entries only between `start` and `end` (HH:MM, UTC; end may be 24:00; start > end wraps midnight)."""
+
     start: str = "00:00"
     end: str = "24:00"
     weekdays: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 5, 6])  # Monday = 0
@@ -136,11 +141,13 @@ class TradingHoursRule(_Rule):
         def m(s: str) -> int:
             h, mm = s.split(":")
             return int(h) * 60 + int(mm)
+
         return m(self.start), m(self.end)
 
 
 class StrategyLossStreakRule(_Rule):
     """A strategy that loses `max_consecutive_losses` cycles in a row is disabled until re-enabled."""
+
     max_consecutive_losses: int = Field(5, ge=1)
     action: Action = "disable_strategy"
     ALLOWED: ClassVar[tuple[str, ...]] = ("disable_strategy", "pause")
@@ -163,6 +170,7 @@ class RuleSet(BaseModel):
 
 class RiskRules(BaseModel):
     """The whole file: `version: 1`, `rules: {...}`."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     version: Literal[1] = 1
     rules: RuleSet = RuleSet()

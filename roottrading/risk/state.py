@@ -77,8 +77,11 @@ class _Atr:
         if not c.closed or c.open_time <= self.last_open:
             return
         self.last_open = c.open_time
-        tr = c.high - c.low if self.prev_close is None else max(
-            c.high - c.low, abs(c.high - self.prev_close), abs(c.low - self.prev_close))
+        tr = (
+            c.high - c.low
+            if self.prev_close is None
+            else max(c.high - c.low, abs(c.high - self.prev_close), abs(c.low - self.prev_close))
+        )
         self.prev_close, self.last_close = c.close, c.close
         if self.atr is None:
             self.trs.append(tr)
@@ -187,9 +190,18 @@ class StateTracker:
     def snapshot(self, now_ms: int) -> RiskState:
         self._roll_day(now_ms)
         atr = {s: p for s, a in self.atr.items() if (p := a.pct()) is not None}
-        return RiskState(now_ms=now_ms, equity=self.equity, equity_peak=max(self.equity_peak, self.equity),
-                         day_start_equity=self.day_start_equity, realised_pnl_today=self.realised_today,
-                         positions=tuple(self.positions.values()),
-                         recent_order_times=tuple(t for t, _ in self.orders), atr_pct=atr,
-                         loss_streaks=dict(self.loss_streaks), paused=self.paused, pause_reason=self.pause_reason,
-                         killed=self.killed, disabled_strategies=frozenset(self.disabled))
+        return RiskState(
+            now_ms=now_ms,
+            equity=self.equity,
+            equity_peak=max(self.equity_peak, self.equity),
+            day_start_equity=self.day_start_equity,
+            realised_pnl_today=self.realised_today,
+            positions=tuple(self.positions.values()),
+            recent_order_times=tuple(t for t, _ in self.orders),
+            atr_pct=atr,
+            loss_streaks=dict(self.loss_streaks),
+            paused=self.paused,
+            pause_reason=self.pause_reason,
+            killed=self.killed,
+            disabled_strategies=frozenset(self.disabled),
+        )

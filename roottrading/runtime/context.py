@@ -20,12 +20,12 @@ class Context:
     bus: MessageBus
     db: Database
     clock: Clock
-    services: dict[str, "Service"] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)  # shared resources, e.g. the exchange adapter
 
     async def publish(self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None) -> str:
         return await self.bus.publish(topic, payload, key=key, msg_id=msg_id, ts=self.clock.now_ms())
 
-    def peer(self, name: str) -> "Service | None":
+    def peer(self, name: str) -> Service | None:
         """A service hosted in the same process, if any (never required: the bus is the contract)."""
         return self.services.get(name)

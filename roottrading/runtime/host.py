@@ -30,9 +30,17 @@ log = structlog.get_logger("roottrading.host")
 
 
 class Host:
-    def __init__(self, settings: Settings, service_names: list[str] | None = None, *, bus: MessageBus | None = None,
-                 db: Database | None = None, clock: Clock | None = None, per_service_http: bool = False,
-                 extras: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        service_names: list[str] | None = None,
+        *,
+        bus: MessageBus | None = None,
+        db: Database | None = None,
+        clock: Clock | None = None,
+        per_service_http: bool = False,
+        extras: dict[str, Any] | None = None,
+    ) -> None:
         self.settings = settings
         names = service_names or DEFAULT_ORDER
         self.names = sorted(names, key=lambda n: DEFAULT_ORDER.index(n) if n in DEFAULT_ORDER else len(DEFAULT_ORDER))
@@ -67,8 +75,9 @@ class Host:
                 self._jobs.append(asyncio.create_task(self._run_job(svc, job), name=f"job:{svc.name}:{job.name}"))
         self.started = True
         settle_heap()  # the start-up object graph is long-lived: keep the collector off it (runtime/heap.py)
-        log.info("host started", services=list(self.services), bus=self.bus.url.split("@")[-1],
-                 database=self.db.dialect)
+        log.info(
+            "host started", services=list(self.services), bus=self.bus.url.split("@")[-1], database=self.db.dialect
+        )
 
     async def _run_job(self, svc: Service, job: Job) -> None:
         if not job.run_at_start:
@@ -122,8 +131,12 @@ class Host:
         infra_down = any(components[k].get("status") == "down" for k in ("bus", "database"))
         degraded = any(c.get("status", "ok") != "ok" for c in components.values())
         overall = "down" if infra_down else "degraded" if degraded else "ok"
-        return {"status": overall, "time": self.clock.now_ms(), "mode": self.settings.trading_mode,
-                "components": components}
+        return {
+            "status": overall,
+            "time": self.clock.now_ms(),
+            "mode": self.settings.trading_mode,
+            "components": components,
+        }
 
     async def serve(self, host: str | None = None, port: int | None = None) -> None:
         """Start, serve HTTP until SIGINT/SIGTERM, then stop gracefully."""
@@ -131,8 +144,13 @@ class Host:
 
         await self.start()
         app = build_app(self, per_service=self.per_service_http)
-        config = uvicorn.Config(app, host=host or self.settings.http_host, port=port or self.settings.http_port,
-                                log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            app,
+            host=host or self.settings.http_host,
+            port=port or self.settings.http_port,
+            log_level="warning",
+            lifespan="off",
+        )
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         loop = asyncio.get_running_loop()

@@ -26,7 +26,7 @@ MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 
 
-def build_app(host: "Host", *, per_service: bool = False) -> FastAPI:
+def build_app(host: Host, *, per_service: bool = False) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         """When served by an external ASGI server (or a test client), the app owns the host's lifecycle."""
@@ -39,8 +39,12 @@ def build_app(host: "Host", *, per_service: bool = False) -> FastAPI:
             if owned:
                 await host.stop()
 
-    app = FastAPI(title="RootTrading", version="0.1.0", lifespan=lifespan,
-                  description="Automated crypto trading platform. Mutating routes need a bearer token.")
+    app = FastAPI(
+        title="RootTrading",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Automated crypto trading platform. Mutating routes need a bearer token.",
+    )
     token = host.api_token
 
     @app.middleware("http")
@@ -49,8 +53,11 @@ def build_app(host: "Host", *, per_service: bool = False) -> FastAPI:
             auth = request.headers.get("authorization", "")
             given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
             if not given or not secrets.compare_digest(given.encode(), token.encode()):
-                return JSONResponse({"detail": "missing or invalid bearer token"}, status_code=401,
-                                    headers={"WWW-Authenticate": "Bearer"})
+                return JSONResponse(
+                    {"detail": "missing or invalid bearer token"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
         return await call_next(request)
 
     prefix_health = "" if per_service else "/api"
@@ -63,8 +70,9 @@ def build_app(host: "Host", *, per_service: bool = False) -> FastAPI:
     for name, svc in host.services.items():
         router = svc.router()
         if not per_service:  # per-service mode: the root /health above already reports this service
-            app.add_api_route(f"/api/{name}/health", _service_health(svc), methods=["GET"], tags=[name],
-                              summary=f"{name} health")
+            app.add_api_route(
+                f"/api/{name}/health", _service_health(svc), methods=["GET"], tags=[name], summary=f"{name} health"
+            )
         if router is not None:
             app.include_router(router, prefix="" if per_service else f"/api/{name}", tags=[name])
 
@@ -74,8 +82,9 @@ def build_app(host: "Host", *, per_service: bool = False) -> FastAPI:
     return app
 
 
-def _service_health(svc: "Service") -> Callable[[], Awaitable[dict[str, Any]]]:
+def _service_health(svc: Service) -> Callable[[], Awaitable[dict[str, Any]]]:
     """Every service's `GET .../health`, from its `health()`: written once here, not in each service."""
+
     async def health() -> dict[str, Any]:
         h = await svc.health()
         return {"status": h.status, **h.details}
@@ -87,9 +96,11 @@ def _mount_dashboard(app: FastAPI) -> None:
     """Serve the built React app at `/` (falls back to index.html for client-side routes)."""
     index = WEB_DIR / "index.html"
     if not index.is_file():
+
         @app.get("/", include_in_schema=False)
         async def no_dashboard() -> dict[str, Any]:
             return {"message": "RootTrading API is running; the dashboard is not built (make web). See /docs."}
+
         return
     if (WEB_DIR / "assets").is_dir():
         app.mount("/assets", StaticFiles(directory=WEB_DIR / "assets"), name="assets")

@@ -47,11 +47,20 @@ class BusLogSink:
             return event_dict
         if len(self.queue) == self.queue.maxlen:
             self.dropped += 1
-        ctx = {k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
-               for k, v in event_dict.items() if k not in ("event", "level", "timestamp", "service")}
-        self.queue.append(m.LogRecord(time=self.clock.now_ms() if self.clock else 0, level=level,
-                                      service=str(event_dict.get("service", event_dict.get("logger", "?"))),
-                                      event=str(event_dict.get("event", "")), context=ctx))
+        ctx = {
+            k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
+            for k, v in event_dict.items()
+            if k not in ("event", "level", "timestamp", "service")
+        }
+        self.queue.append(
+            m.LogRecord(
+                time=self.clock.now_ms() if self.clock else 0,
+                level=level,
+                service=str(event_dict.get("service", event_dict.get("logger", "?"))),
+                event=str(event_dict.get("event", "")),
+                context=ctx,
+            )
+        )
         self._wake.set()
         return event_dict
 

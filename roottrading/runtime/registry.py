@@ -25,8 +25,19 @@ SERVICES: dict[str, str] = {
 # Order matters at start-up: consumers of a topic start before its producers (market data last).
 # `replay` is not started by default (backtests and tests name it; unlisted names start last): the gateway
 # is the market-data source of `up` and `demo`.
-DEFAULT_ORDER = ["logger", "stream", "portfolio", "pnl", "trader", "risk", "coordinator", "analyzer", "scheduler",
-                 "market", "gateway"]
+DEFAULT_ORDER = [
+    "logger",
+    "stream",
+    "portfolio",
+    "pnl",
+    "trader",
+    "risk",
+    "coordinator",
+    "analyzer",
+    "scheduler",
+    "market",
+    "gateway",
+]
 
 
 def load_service(name: str) -> type[Service]:

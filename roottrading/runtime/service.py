@@ -49,7 +49,7 @@ class Service:
     name: ClassVar[str] = "service"
     description: ClassVar[str] = ""
 
-    def __init__(self, ctx: "Context") -> None:
+    def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.log = structlog.get_logger(f"roottrading.{self.name}").bind(service=self.name)
 

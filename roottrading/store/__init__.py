@@ -5,5 +5,13 @@ from roottrading.store.repos_market import CandleRepo, SignalRepo
 from roottrading.store.repos_orders import CycleRepo, OrderRepo
 from roottrading.store.repos_system import DecisionRepo, EventLogRepo, Processed
 
-__all__ = ["CandleRepo", "CycleRepo", "Database", "DecisionRepo", "EventLogRepo", "OrderRepo", "Processed",
-           "SignalRepo"]
+__all__ = [
+    "CandleRepo",
+    "CycleRepo",
+    "Database",
+    "DecisionRepo",
+    "EventLogRepo",
+    "OrderRepo",
+    "Processed",
+    "SignalRepo",
+]

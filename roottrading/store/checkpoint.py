@@ -29,8 +29,7 @@ log = structlog.get_logger(__name__)
 
 
 class WalCheckpointer:
-    def __init__(self, path: str, *, max_wal_bytes: int = 8 << 20, every_s: float = 30.0,
-                 poll_s: float = 1.0) -> None:
+    def __init__(self, path: str, *, max_wal_bytes: int = 8 << 20, every_s: float = 30.0, poll_s: float = 1.0) -> None:
         self.path = path
         self.max_wal_bytes = max_wal_bytes
         self.every_s = every_s

@@ -74,8 +74,9 @@ class Database:
         async with self.engine.begin() as conn:
             await conn.run_sync(_upgrade)
             if self.dialect == "postgresql":
-                self.timescale = bool((await conn.execute(text(
-                    "SELECT 1 FROM pg_extension WHERE extname='timescaledb'"))).scalar())
+                self.timescale = bool(
+                    (await conn.execute(text("SELECT 1 FROM pg_extension WHERE extname='timescaledb'"))).scalar()
+                )
         log.info("database migrated", dialect=self.dialect, timescale=self.timescale)
         if self.checkpointer is not None:
             self.checkpointer.start()
@@ -98,8 +99,9 @@ class Database:
             async with self.engine.begin() as conn:
                 await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
 
-    def upsert(self, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str],
-               update: Sequence[str] | None = None) -> Any:
+    def upsert(
+        self, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str], update: Sequence[str] | None = None
+    ) -> Any:
         """INSERT ... ON CONFLICT (keys) DO UPDATE (or DO NOTHING when `update` is empty)."""
         ins = (postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)).values(list(rows))
         cols = [c.name for c in table.columns if c.name not in keys] if update is None else list(update)
@@ -118,4 +120,3 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def _upgrade(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
-

@@ -32,8 +32,12 @@ from sqlalchemy.exc import OperationalError
 from roottrading.store.db import Database
 
 T = TypeVar("T")
-_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-            "wal_autocheckpoint=0")  # checkpoints run off the commit path (store/checkpoint.py)
+_PRAGMAS = (
+    "journal_mode=WAL",
+    "synchronous=NORMAL",
+    "foreign_keys=ON",
+    "wal_autocheckpoint=0",
+)  # checkpoints run off the commit path (store/checkpoint.py)
 
 
 class _Busy(Exception):

@@ -30,19 +30,29 @@ class BalanceRepo:
     async def upsert(self, balances: list[Balance], now: int) -> None:
         if not balances:
             return
-        rows = [{"asset": b.asset, "free": b.free, "locked": b.locked, "total": b.free + b.locked,
-                 "value_usdc": b.value_quote, "updated_at": now} for b in balances]
+        rows = [
+            {
+                "asset": b.asset,
+                "free": b.free,
+                "locked": b.locked,
+                "total": b.free + b.locked,
+                "value_usdc": b.value_quote,
+                "updated_at": now,
+            }
+            for b in balances
+        ]
         async with self.db.begin() as conn:
             await conn.execute(self.db.upsert(portfolio_balances, rows, ["asset"]))
 
     async def all(self) -> list[Balance]:
         async with self.db.connect() as conn:
             rows = (await conn.execute(select(portfolio_balances).order_by(portfolio_balances.c.asset))).mappings()
-            return [Balance(asset=r["asset"], free=r["free"], locked=r["locked"], value_quote=r["value_usdc"])
-                    for r in rows.all()]
+            return [
+                Balance(asset=r["asset"], free=r["free"], locked=r["locked"], value_quote=r["value_usdc"])
+                for r in rows.all()
+            ]
 
-    async def apply_fill(self, fill: Fill, base: str, quote: str, claim: Processed, message_id: str,
-                         now: int) -> bool:
+    async def apply_fill(self, fill: Fill, base: str, quote: str, claim: Processed, message_id: str, now: int) -> bool:
         """Move a fill's quantities between the base and quote balances (fees taken from their asset),
         exactly once per message: the claim and the change share one transaction. False if seen before."""
         deltas: dict[str, Decimal] = defaultdict(Decimal)
@@ -54,15 +64,29 @@ class BalanceRepo:
         async with self.db.begin() as conn:
             if not await claim.claim(conn, message_id, now):
                 return False
-            rows = {r["asset"]: r for r in (await conn.execute(select(portfolio_balances).where(
-                portfolio_balances.c.asset.in_(list(deltas))))).mappings().all()}
+            rows = {
+                r["asset"]: r
+                for r in (
+                    await conn.execute(select(portfolio_balances).where(portfolio_balances.c.asset.in_(list(deltas))))
+                )
+                .mappings()
+                .all()
+            }
             out = []
             for asset, delta in deltas.items():
                 r = rows.get(asset)
                 free = (r["free"] if r else Decimal(0)) + delta
                 locked = r["locked"] if r else Decimal(0)
-                out.append({"asset": asset, "free": free, "locked": locked, "total": free + locked,
-                            "value_usdc": r["value_usdc"] if r else None, "updated_at": now})
+                out.append(
+                    {
+                        "asset": asset,
+                        "free": free,
+                        "locked": locked,
+                        "total": free + locked,
+                        "value_usdc": r["value_usdc"] if r else None,
+                        "updated_at": now,
+                    }
+                )
             await conn.execute(self.db.upsert(portfolio_balances, out, ["asset"]))
         return True
 
@@ -87,8 +111,9 @@ class PerformanceRepo:
                 await conn.execute(performance_stats.insert().values(rows))
 
     async def latest(self, scope: str, scope_value: str = "", period: str | None = None) -> dict[str, Any] | None:
-        stmt = select(performance_stats).where(performance_stats.c.scope == scope,
-                                               performance_stats.c.scope_value == scope_value)
+        stmt = select(performance_stats).where(
+            performance_stats.c.scope == scope, performance_stats.c.scope_value == scope_value
+        )
         if period:
             stmt = stmt.where(performance_stats.c.period == period)
         stmt = stmt.order_by(performance_stats.c.time.desc(), performance_stats.c.id.desc()).limit(1)
@@ -115,8 +140,9 @@ class TradeReadRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def cycles(self, *, since: int | None = None, symbol: str | None = None,
-                     strategy: str | None = None) -> list[TradeCycle]:
+    async def cycles(
+        self, *, since: int | None = None, symbol: str | None = None, strategy: str | None = None
+    ) -> list[TradeCycle]:
         """Open cycles, and terminal ones updated at or after `since` (all when None)."""
         conds = []
         if since is not None:
@@ -139,22 +165,33 @@ class TradeReadRepo:
                     order_cycle[oid] = c.id
         async with self.db.connect() as conn:
             for i in range(0, len(ids), _CHUNK):
-                rows = await conn.execute(select(trade_executions.c.order_id, trade_executions.c.cycle_id).where(
-                    trade_executions.c.cycle_id.in_(ids[i:i + _CHUNK])))
+                rows = await conn.execute(
+                    select(trade_executions.c.order_id, trade_executions.c.cycle_id).where(
+                        trade_executions.c.cycle_id.in_(ids[i : i + _CHUNK])
+                    )
+                )
                 order_cycle.update({oid: cid for oid, cid in rows.all()})
             out: dict[str, list[dict[str, Any]]] = defaultdict(list)
             oids = list(order_cycle)
             for i in range(0, len(oids), _CHUNK):
-                rows = await conn.execute(select(trade_fills).where(trade_fills.c.order_id.in_(oids[i:i + _CHUNK])))
+                rows = await conn.execute(select(trade_fills).where(trade_fills.c.order_id.in_(oids[i : i + _CHUNK])))
                 for r in rows.mappings():
                     out[order_cycle[r["order_id"]]].append(dict(r))
         return dict(out)
 
-    async def fills_page(self, *, symbol: str | None = None, since: int | None = None, strategy: str | None = None,
-                         limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    async def fills_page(
+        self,
+        *,
+        symbol: str | None = None,
+        since: int | None = None,
+        strategy: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
         """Fills newest first with their cycle id and strategy, plus the total count for pagination."""
-        j = trade_fills.outerjoin(trade_executions, trade_executions.c.order_id == trade_fills.c.order_id) \
-            .outerjoin(trade_cycles, trade_cycles.c.id == trade_executions.c.cycle_id)
+        j = trade_fills.outerjoin(trade_executions, trade_executions.c.order_id == trade_fills.c.order_id).outerjoin(
+            trade_cycles, trade_cycles.c.id == trade_executions.c.cycle_id
+        )
         conds = []
         if symbol:
             conds.append(trade_fills.c.symbol == symbol)
@@ -168,8 +205,15 @@ class TradeReadRepo:
         if conds:
             count = count.where(and_(*conds))
         async with self.db.connect() as conn:
-            rows = (await conn.execute(stmt.order_by(trade_fills.c.time.desc(), trade_fills.c.trade_id)
-                                       .limit(limit).offset(offset))).mappings().all()
+            rows = (
+                (
+                    await conn.execute(
+                        stmt.order_by(trade_fills.c.time.desc(), trade_fills.c.trade_id).limit(limit).offset(offset)
+                    )
+                )
+                .mappings()
+                .all()
+            )
             total = int((await conn.execute(count)).scalar() or 0)
         return [dict(r) for r in rows], total
 

@@ -26,11 +26,12 @@ class CandleRepo:
             return 0
         async with self.db.begin() as conn:
             for i in range(0, len(rows), 500):  # stay under SQLite's bound-parameter limit
-                await conn.execute(self.db.upsert(market_data, rows[i:i + 500], ["symbol", "interval", "open_time"]))
+                await conn.execute(self.db.upsert(market_data, rows[i : i + 500], ["symbol", "interval", "open_time"]))
         return len(rows)
 
-    async def range(self, symbol: str, interval: str, start: int | None = None, end: int | None = None,
-                    limit: int | None = None) -> list[Candle]:
+    async def range(
+        self, symbol: str, interval: str, start: int | None = None, end: int | None = None, limit: int | None = None
+    ) -> list[Candle]:
         """Candles with start <= open_time <= end, oldest first; with only `limit`, the latest `limit`."""
         q = select(market_data).where(market_data.c.symbol == symbol, market_data.c.interval == interval)
         if start is not None:
@@ -51,14 +52,18 @@ class CandleRepo:
         return out
 
     async def last_open_time(self, symbol: str, interval: str) -> int | None:
-        q = select(func.max(market_data.c.open_time)).where(market_data.c.symbol == symbol,
-                                                             market_data.c.interval == interval)
+        q = select(func.max(market_data.c.open_time)).where(
+            market_data.c.symbol == symbol, market_data.c.interval == interval
+        )
         async with self.db.connect() as conn:
             return (await conn.execute(q)).scalar()
 
     async def count(self, symbol: str, interval: str) -> int:
-        q = select(func.count()).select_from(market_data).where(market_data.c.symbol == symbol,
-                                                                 market_data.c.interval == interval)
+        q = (
+            select(func.count())
+            .select_from(market_data)
+            .where(market_data.c.symbol == symbol, market_data.c.interval == interval)
+        )
         async with self.db.connect() as conn:
             return int((await conn.execute(q)).scalar() or 0)
 
@@ -74,8 +79,9 @@ class SignalRepo:
             res = await conn.execute(self.db.upsert(trading_signals, [row], ["id"], update=[]))
         return bool(res.rowcount)
 
-    async def query(self, *, symbol: str | None = None, strategy: str | None = None, limit: int = 50,
-                    before: int | None = None) -> list[Signal]:
+    async def query(
+        self, *, symbol: str | None = None, strategy: str | None = None, limit: int = 50, before: int | None = None
+    ) -> list[Signal]:
         q = select(trading_signals)
         if symbol:
             q = q.where(trading_signals.c.symbol == symbol)
@@ -90,12 +96,23 @@ class SignalRepo:
 
 
 def _signal(r: Any) -> Signal:
-    return Signal(id=r["id"], time=r["time"], symbol=r["symbol"], strategy=r["strategy"], side=Side(r["side"]),
-                  strength=SignalStrength(r["strength"]), price=r["price"], interval=r["interval"],
-                  stop_loss=r["stop_loss"], take_profit=r["take_profit"], trailing_pct=r["trailing_pct"],
-                  regime=r["regime"], meta=r["meta"] or {})
+    return Signal(
+        id=r["id"],
+        time=r["time"],
+        symbol=r["symbol"],
+        strategy=r["strategy"],
+        side=Side(r["side"]),
+        strength=SignalStrength(r["strength"]),
+        price=r["price"],
+        interval=r["interval"],
+        stop_loss=r["stop_loss"],
+        take_profit=r["take_profit"],
+        trailing_pct=r["trailing_pct"],
+        regime=r["regime"],
+        meta=r["meta"] or {},
+    )
 
 
 def chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), n):
-        yield seq[i:i + n]
+        yield seq[i : i + n]

@@ -18,21 +18,45 @@ _CYCLE_FIELDS = list(TradeCycle.__struct_fields__)
 
 def _order_row(o: Order, demo: bool) -> dict[str, Any]:
     return {
-        "order_id": o.client_order_id, "exchange_order_id": o.exchange_order_id, "cycle_id": o.cycle_id,
-        "symbol": o.symbol, "side": o.side.value, "type": o.type.value, "status": o.status.value,
-        "time_in_force": o.time_in_force.value, "price": o.price, "stop_price": o.stop_price,
-        "quantity": o.quantity, "executed_quantity": o.executed_quantity, "quote_quantity": o.cumulative_quote,
-        "reject_reason": o.reject_reason, "demo": demo, "created_at": o.created_at, "updated_at": o.updated_at,
+        "order_id": o.client_order_id,
+        "exchange_order_id": o.exchange_order_id,
+        "cycle_id": o.cycle_id,
+        "symbol": o.symbol,
+        "side": o.side.value,
+        "type": o.type.value,
+        "status": o.status.value,
+        "time_in_force": o.time_in_force.value,
+        "price": o.price,
+        "stop_price": o.stop_price,
+        "quantity": o.quantity,
+        "executed_quantity": o.executed_quantity,
+        "quote_quantity": o.cumulative_quote,
+        "reject_reason": o.reject_reason,
+        "demo": demo,
+        "created_at": o.created_at,
+        "updated_at": o.updated_at,
     }
 
 
 def _order(r: Any) -> Order:
-    return Order(client_order_id=r["order_id"], exchange_order_id=r["exchange_order_id"], cycle_id=r["cycle_id"],
-                 symbol=r["symbol"], side=Side(r["side"]), type=OrderType(r["type"]),
-                 status=OrderStatus(r["status"]), time_in_force=TimeInForce(r["time_in_force"]), price=r["price"],
-                 stop_price=r["stop_price"], quantity=r["quantity"], executed_quantity=r["executed_quantity"],
-                 cumulative_quote=r["quote_quantity"], reject_reason=r["reject_reason"],
-                 created_at=r["created_at"], updated_at=r["updated_at"])
+    return Order(
+        client_order_id=r["order_id"],
+        exchange_order_id=r["exchange_order_id"],
+        cycle_id=r["cycle_id"],
+        symbol=r["symbol"],
+        side=Side(r["side"]),
+        type=OrderType(r["type"]),
+        status=OrderStatus(r["status"]),
+        time_in_force=TimeInForce(r["time_in_force"]),
+        price=r["price"],
+        stop_price=r["stop_price"],
+        quantity=r["quantity"],
+        executed_quantity=r["executed_quantity"],
+        cumulative_quote=r["quote_quantity"],
+        reject_reason=r["reject_reason"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
 
 
 class OrderRepo:
@@ -45,12 +69,22 @@ class OrderRepo:
 
     async def get(self, client_order_id: str) -> Order | None:
         async with self.db.connect() as conn:
-            r = (await conn.execute(select(trade_executions).where(
-                trade_executions.c.order_id == client_order_id))).mappings().first()
+            r = (
+                (await conn.execute(select(trade_executions).where(trade_executions.c.order_id == client_order_id)))
+                .mappings()
+                .first()
+            )
         return _order(r) if r else None
 
-    async def query(self, *, symbol: str | None = None, status: list[str] | None = None,
-                    cycle_id: str | None = None, limit: int = 100, offset: int = 0) -> list[Order]:
+    async def query(
+        self,
+        *,
+        symbol: str | None = None,
+        status: list[str] | None = None,
+        cycle_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Order]:
         q = select(trade_executions)
         if symbol:
             q = q.where(trade_executions.c.symbol == symbol)
@@ -76,8 +110,9 @@ class OrderRepo:
         stmt = upsert_stmt(self.db, trade_fills, ["symbol", "trade_id"], update=[])
         return bool(await run_txn(self.db, lambda conn: conn.execute(stmt, row).rowcount))
 
-    async def fills(self, *, order_id: str | None = None, symbol: str | None = None, limit: int = 500,
-                    offset: int = 0) -> list[dict[str, Any]]:
+    async def fills(
+        self, *, order_id: str | None = None, symbol: str | None = None, limit: int = 500, offset: int = 0
+    ) -> list[dict[str, Any]]:
         q = select(trade_fills)
         if order_id:
             q = q.where(trade_fills.c.order_id == order_id)
@@ -122,9 +157,16 @@ class CycleRepo:
             r = (await conn.execute(select(trade_cycles).where(trade_cycles.c.id == cycle_id))).mappings().first()
         return _cycle(r) if r else None
 
-    async def query(self, *, status: list[str] | None = None, symbol: str | None = None,
-                    strategy: str | None = None, limit: int = 50, offset: int = 0,
-                    since: int | None = None) -> tuple[list[TradeCycle], int]:
+    async def query(
+        self,
+        *,
+        status: list[str] | None = None,
+        symbol: str | None = None,
+        strategy: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        since: int | None = None,
+    ) -> tuple[list[TradeCycle], int]:
         """A page of cycles (newest first) and the total count matching the filters."""
         conds = []
         if status:

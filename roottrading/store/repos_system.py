@@ -27,8 +27,11 @@ def upsert_stmt(db: Database, table: Table, keys: Sequence[str], update: Sequenc
     if stmt is None:
         ins = postgresql.insert(table) if db.dialect == "postgresql" else sqlite.insert(table)
         cols = [c.name for c in table.columns if c.name not in keys] if update is None else list(update)
-        stmt = ins.on_conflict_do_nothing(index_elements=list(keys)) if not cols else ins.on_conflict_do_update(
-            index_elements=list(keys), set_={c: ins.excluded[c] for c in cols})
+        stmt = (
+            ins.on_conflict_do_nothing(index_elements=list(keys))
+            if not cols
+            else ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in cols})
+        )
         _UPSERTS[k] = stmt
     return stmt
 
@@ -57,8 +60,15 @@ class EventLogRepo:
             res = await conn.execute(self.db.upsert(event_logs, rows, ["message_id"], update=[]))
         return int(res.rowcount or 0)
 
-    async def query(self, *, level: str | None = None, service: str | None = None, since: int | None = None,
-                    q: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    async def query(
+        self,
+        *,
+        level: str | None = None,
+        service: str | None = None,
+        since: int | None = None,
+        q: str | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
         stmt = select(event_logs)
         if level:
             stmt = stmt.where(event_logs.c.level == level.lower())
@@ -77,10 +87,26 @@ class DecisionRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def add(self, *, signal_id: str, time: int, symbol: str, strategy: str, decision: str, reason: str,
-                  details: dict[str, Any] | None = None) -> None:
-        row = {"signal_id": signal_id, "time": time, "symbol": symbol, "strategy": strategy, "decision": decision,
-               "reason": reason, "details": details or {}}
+    async def add(
+        self,
+        *,
+        signal_id: str,
+        time: int,
+        symbol: str,
+        strategy: str,
+        decision: str,
+        reason: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        row = {
+            "signal_id": signal_id,
+            "time": time,
+            "symbol": symbol,
+            "strategy": strategy,
+            "decision": decision,
+            "reason": reason,
+            "details": details or {},
+        }
         await run_txn(self.db, lambda conn: self.add_in(conn, row))
 
     @staticmethod
@@ -90,8 +116,11 @@ class DecisionRepo:
 
     async def decided_since(self, since: int) -> dict[str, str]:
         """signal id -> its latest decision, for the decisions recorded at or after `since` (epoch ms)."""
-        stmt = select(decisions.c.signal_id, decisions.c.decision).where(decisions.c.time >= since).order_by(
-            decisions.c.time, decisions.c.id)
+        stmt = (
+            select(decisions.c.signal_id, decisions.c.decision)
+            .where(decisions.c.time >= since)
+            .order_by(decisions.c.time, decisions.c.id)
+        )
         async with self.db.connect() as conn:
             return {r[0]: r[1] for r in (await conn.execute(stmt)).all()}
 
@@ -113,7 +142,12 @@ class Processed:
 
     async def claim(self, conn: Any, message_id: str, time: int) -> bool:
         """Inside the caller's transaction: True if this message is new (and is now marked done)."""
-        res = await conn.execute(self.db.upsert(processed_messages, [
-            {"consumer": self.consumer, "message_id": message_id, "time": time}], ["consumer", "message_id"],
-            update=[]))
+        res = await conn.execute(
+            self.db.upsert(
+                processed_messages,
+                [{"consumer": self.consumer, "message_id": message_id, "time": time}],
+                ["consumer", "message_id"],
+                update=[],
+            )
+        )
         return bool(res.rowcount)

@@ -10,14 +10,17 @@ from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaD
 
 from roottrading.store.types import JsonDoc, Money
 
-metadata = MetaData(naming_convention={
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "pk": "pk_%(table_name)s",
-})
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
 
 market_data = Table(
-    "market_data", metadata,
+    "market_data",
+    metadata,
     Column("symbol", String(20), primary_key=True),
     Column("interval", String(4), primary_key=True),
     Column("open_time", BigInteger, primary_key=True),
@@ -32,7 +35,8 @@ market_data = Table(
 )
 
 trading_signals = Table(
-    "trading_signals", metadata,
+    "trading_signals",
+    metadata,
     Column("id", String(200), primary_key=True),
     Column("time", BigInteger, nullable=False),
     Column("symbol", String(20), nullable=False),
@@ -51,7 +55,8 @@ trading_signals = Table(
 )
 
 trade_executions = Table(
-    "trade_executions", metadata,
+    "trade_executions",
+    metadata,
     Column("order_id", String(64), primary_key=True),  # our deterministic client order id
     Column("exchange_order_id", String(64)),
     Column("cycle_id", String(64)),
@@ -75,7 +80,8 @@ trade_executions = Table(
 )
 
 trade_fills = Table(
-    "trade_fills", metadata,
+    "trade_fills",
+    metadata,
     # Binance trade ids are unique per symbol only, so the key is (symbol, trade_id)
     Column("symbol", String(20), primary_key=True),
     Column("trade_id", String(64), primary_key=True),
@@ -94,7 +100,8 @@ trade_fills = Table(
 )
 
 trade_cycles = Table(
-    "trade_cycles", metadata,
+    "trade_cycles",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("symbol", String(20), nullable=False),
     Column("strategy", String(80), nullable=False),
@@ -122,7 +129,8 @@ trade_cycles = Table(
 )
 
 portfolio_balances = Table(
-    "portfolio_balances", metadata,
+    "portfolio_balances",
+    metadata,
     Column("asset", String(12), primary_key=True),
     Column("free", Money, nullable=False),
     Column("locked", Money, nullable=False),
@@ -132,7 +140,8 @@ portfolio_balances = Table(
 )
 
 capital_pockets = Table(
-    "capital_pockets", metadata,
+    "capital_pockets",
+    metadata,
     Column("pocket_type", String(20), primary_key=True),
     Column("allocation_percent", Money, nullable=False),
     Column("current_value", Money, nullable=False),
@@ -142,7 +151,8 @@ capital_pockets = Table(
 )
 
 pocket_reservations = Table(
-    "pocket_reservations", metadata,
+    "pocket_reservations",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("pocket_type", String(20), nullable=False),
     Column("cycle_id", String(64)),
@@ -155,7 +165,8 @@ pocket_reservations = Table(
 )
 
 performance_stats = Table(
-    "performance_stats", metadata,
+    "performance_stats",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("time", BigInteger, nullable=False),
     Column("period", String(10), nullable=False),
@@ -166,7 +177,8 @@ performance_stats = Table(
 )
 
 event_logs = Table(
-    "event_logs", metadata,
+    "event_logs",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("message_id", String(64), unique=True),
     Column("time", BigInteger, nullable=False),
@@ -179,7 +191,8 @@ event_logs = Table(
 )
 
 decisions = Table(
-    "decisions", metadata,
+    "decisions",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("signal_id", String(200), nullable=False),
     Column("time", BigInteger, nullable=False),
@@ -193,7 +206,8 @@ decisions = Table(
 )
 
 processed_messages = Table(
-    "processed_messages", metadata,
+    "processed_messages",
+    metadata,
     Column("consumer", String(80), primary_key=True),
     Column("message_id", String(200), primary_key=True),
     Column("time", BigInteger, nullable=False),

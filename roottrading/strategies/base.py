@@ -11,8 +11,8 @@ analyzer and the backtester cannot disagree about what the strategy said.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,7 +24,6 @@ from roottrading.strategies.params import Param, ParamError
 
 REQUIRED_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
 BUY, SELL, NONE = np.int8(1), np.int8(-1), np.int8(0)
-
 
 
 @dataclass(frozen=True)
@@ -52,15 +51,21 @@ class Bars:
             v = self.cache[key] = compute()
         return v
 
-    def tail(self, n: int) -> "Bars":
+    def tail(self, n: int) -> Bars:
         """The last `n` bars as views (no copy)."""
         if n >= len(self):
             return self
-        return Bars(open_time=self.open_time[-n:], open=self.open[-n:], high=self.high[-n:], low=self.low[-n:],
-                    close=self.close[-n:], volume=self.volume[-n:])
+        return Bars(
+            open_time=self.open_time[-n:],
+            open=self.open[-n:],
+            high=self.high[-n:],
+            low=self.low[-n:],
+            close=self.close[-n:],
+            volume=self.volume[-n:],
+        )
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> "Bars":
+    def from_frame(cls, frame: pd.DataFrame) -> Bars:
         missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
         if missing:
             raise ValueError(f"candle frame is missing columns {missing}; need {list(REQUIRED_COLUMNS)}")
@@ -118,16 +123,25 @@ class SignalFrame:
             "open_time": int(self.open_time[i]),
             "side": Side.BUY if self.side[i] == BUY else Side.SELL,
             "strength": SignalStrength.from_rank(int(self.strength[i])),
-            "stop_loss": _opt(self.stop_loss[i]), "take_profit": _opt(self.take_profit[i]),
+            "stop_loss": _opt(self.stop_loss[i]),
+            "take_profit": _opt(self.take_profit[i]),
             "trailing_pct": _opt(self.trailing_pct[i]),
             "regime": None if self.regime is None else self.regime[i],
         }
 
     def to_pandas(self) -> pd.DataFrame:
-        df = pd.DataFrame({"open_time": self.open_time, "side": self.side, "strength": self.strength,
-                           "exit_long": self.exit_long, "exit_short": self.exit_short,
-                           "stop_loss": self.stop_loss, "take_profit": self.take_profit,
-                           "trailing_pct": self.trailing_pct})
+        df = pd.DataFrame(
+            {
+                "open_time": self.open_time,
+                "side": self.side,
+                "strength": self.strength,
+                "exit_long": self.exit_long,
+                "exit_short": self.exit_short,
+                "stop_loss": self.stop_loss,
+                "take_profit": self.take_profit,
+                "trailing_pct": self.trailing_pct,
+            }
+        )
         if self.regime is not None:
             df["regime"] = self.regime
         return df
@@ -209,7 +223,7 @@ class BaseStrategy:
     def check_params(self, values: dict[str, Any]) -> None:
         """Cross-parameter rules (e.g. fast < slow); raise ParamError. Override when needed."""
 
-    def with_params(self, **params: Any) -> "BaseStrategy":
+    def with_params(self, **params: Any) -> BaseStrategy:
         return type(self)(**{**self._param_values, **params})
 
     # ---- the contract -----------------------------------------------------------------------
@@ -234,8 +248,7 @@ class BaseStrategy:
     def stops(self, bars: Bars, side: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Default exits: ATR(14) multiples from the close; trailing in percent. Override for custom stops."""
         n = len(bars)
-        a = (bars.cached(("atr", 14), lambda: atr(bars.high, bars.low, bars.close, 14)) if n > 14
-             else np.full(n, np.nan))
+        a = bars.cached(("atr", 14), lambda: atr(bars.high, bars.low, bars.close, 14)) if n > 14 else np.full(n, np.nan)
         sgn = side.astype(np.float64)
         c = bars.close
         sl = c - sgn * self.sl_atr * a if self.sl_atr > 0 else np.full(n, np.nan)
@@ -247,10 +260,14 @@ class BaseStrategy:
 
     # ---- helpers for generate ---------------------------------------------------------------
     @staticmethod
-    def entries(buy: np.ndarray | None = None, sell: np.ndarray | None = None,
-                strength: np.ndarray | SignalStrength | int = SignalStrength.MODERATE,
-                buy_strength: np.ndarray | None = None, sell_strength: np.ndarray | None = None,
-                **extra: Any) -> Entries:
+    def entries(
+        buy: np.ndarray | None = None,
+        sell: np.ndarray | None = None,
+        strength: np.ndarray | SignalStrength | int = SignalStrength.MODERATE,
+        buy_strength: np.ndarray | None = None,
+        sell_strength: np.ndarray | None = None,
+        **extra: Any,
+    ) -> Entries:
         """Build Entries from boolean masks. A row that is both buy and sell gets no signal."""
         ref = buy if buy is not None else sell
         if ref is None:
@@ -312,9 +329,17 @@ class BaseStrategy:
         if e.take_profit is not None:
             tp = np.where(np.isnan(e.take_profit), tp, e.take_profit)
         sl[side == NONE] = tp[side == NONE] = np.nan
-        return SignalFrame(open_time=bars.open_time, side=side, strength=strength, exit_long=exit_long,
-                           exit_short=exit_short, stop_loss=sl, take_profit=tp, trailing_pct=tr,
-                           regime=regime_labels)
+        return SignalFrame(
+            open_time=bars.open_time,
+            side=side,
+            strength=strength,
+            exit_long=exit_long,
+            exit_short=exit_short,
+            stop_loss=sl,
+            take_profit=tp,
+            trailing_pct=tr,
+            regime=regime_labels,
+        )
 
     def latest_signal(self, frame: pd.DataFrame, symbol: str, interval: str) -> Signal | None:
         """The signal of the last closed candle, or None. Deterministic id: replays deduplicate.
@@ -347,10 +372,17 @@ class BaseStrategy:
         return Signal(
             id=f"{self.name}:{symbol}:{interval}:{open_time}",
             time=open_time + interval_ms(interval),
-            symbol=symbol, strategy=self.name, side=row["side"], strength=row["strength"],
-            price=float(bars.close[-1]), interval=interval,
-            stop_loss=row["stop_loss"], take_profit=row["take_profit"], trailing_pct=row["trailing_pct"],
-            regime=row["regime"], meta={"open_time": open_time},
+            symbol=symbol,
+            strategy=self.name,
+            side=row["side"],
+            strength=row["strength"],
+            price=float(bars.close[-1]),
+            interval=interval,
+            stop_loss=row["stop_loss"],
+            take_profit=row["take_profit"],
+            trailing_pct=row["trailing_pct"],
+            regime=row["regime"],
+            meta={"open_time": open_time},
         )
 
     def _last_row(self, bars: Bars) -> dict[str, Any] | None:
@@ -368,22 +400,30 @@ class BaseStrategy:
         etp = math.nan if e.take_profit is None else float(e.take_profit[-1])
         sgn = 1.0 if side > 0 else -1.0
         close = float(bars.close[-1])
-        a = (float(bars.cached(("atr", 14), lambda: atr(bars.high, bars.low, bars.close, 14))[-1]) if n > 14
-             else np.nan)
+        a = float(bars.cached(("atr", 14), lambda: atr(bars.high, bars.low, bars.close, 14))[-1]) if n > 14 else np.nan
         sl = close - sgn * self.sl_atr * a if self.sl_atr > 0 else np.nan
         tp = close + sgn * self.tp_atr * a if self.tp_atr > 0 else np.nan
         if not math.isnan(esl):
             sl = esl
         if not math.isnan(etp):
             tp = etp
-        return {"open_time": int(bars.open_time[-1]), "side": Side.BUY if side > 0 else Side.SELL,
-                "strength": SignalStrength.from_rank(int(min(3, max(0, rank)))),
-                "stop_loss": None if np.isnan(sl) else sl, "take_profit": None if np.isnan(tp) else tp,
-                "trailing_pct": float(self.trailing_pct) if self.trailing_pct > 0 else None, "regime": None}
+        return {
+            "open_time": int(bars.open_time[-1]),
+            "side": Side.BUY if side > 0 else Side.SELL,
+            "strength": SignalStrength.from_rank(int(min(3, max(0, rank)))),
+            "stop_loss": None if np.isnan(sl) else sl,
+            "take_profit": None if np.isnan(tp) else tp,
+            "trailing_pct": float(self.trailing_pct) if self.trailing_pct > 0 else None,
+            "regime": None,
+        }
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description (REST/dashboard): name, doc, style, warm-up, parameters and values."""
-        return {"name": self.name, "doc": (type(self).__doc__ or "").strip(), "style": self.style,
-                "timeframes": list(self.timeframes), "warmup": self.warmup,
-                "params": {k: {**p.describe(), "value": self._param_values[k]}
-                           for k, p in self.param_specs().items()}}
+        return {
+            "name": self.name,
+            "doc": (type(self).__doc__ or "").strip(),
+            "style": self.style,
+            "timeframes": list(self.timeframes),
+            "warmup": self.warmup,
+            "params": {k: {**p.describe(), "value": self._param_values[k]} for k, p in self.param_specs().items()},
+        }

@@ -49,8 +49,9 @@ class LoadResult:
 
 
 def _error(source: str, exc: BaseException) -> LoadError:
-    err = LoadError(source, f"{type(exc).__name__}: {exc}",
-                    "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    err = LoadError(
+        source, f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    )
     log.error("strategy_load_failed", source=source, error=err.error)
     return err
 
@@ -72,9 +73,15 @@ def check_strategy_class(cls: type[BaseStrategy]) -> None:
 
 def strategy_classes(module: ModuleType) -> list[type[BaseStrategy]]:
     """Concrete BaseStrategy subclasses *defined* in `module` (imported ones are not re-registered)."""
-    return [obj for _, obj in inspect.getmembers(module, inspect.isclass)
-            if issubclass(obj, BaseStrategy) and obj is not BaseStrategy and obj.__module__ == module.__name__
-            and not obj.__name__.startswith("_") and getattr(obj, "name", "")]
+    return [
+        obj
+        for _, obj in inspect.getmembers(module, inspect.isclass)
+        if issubclass(obj, BaseStrategy)
+        and obj is not BaseStrategy
+        and obj.__module__ == module.__name__
+        and not obj.__name__.startswith("_")
+        and getattr(obj, "name", "")
+    ]
 
 
 def _add(result: LoadResult, cls: type[BaseStrategy], origin: str) -> None:
@@ -84,8 +91,12 @@ def _add(result: LoadResult, cls: type[BaseStrategy], origin: str) -> None:
         result.errors.append(_error(origin, exc))
         return
     if cls.name in result.strategies and result.strategies[cls.name] is not cls:
-        result.errors.append(_error(origin, ValueError(
-            f"duplicate strategy name {cls.name!r} (already loaded from {result.origins[cls.name]})")))
+        result.errors.append(
+            _error(
+                origin,
+                ValueError(f"duplicate strategy name {cls.name!r} (already loaded from {result.origins[cls.name]})"),
+            )
+        )
         return
     result.strategies[cls.name] = cls
     result.origins[cls.name] = origin
@@ -154,8 +165,9 @@ def load_entry_points(result: LoadResult | None = None, group: str = ENTRY_POINT
     return result
 
 
-def load_strategies(user_dir: Path | str | None = None, *, builtins: bool = True,
-                    use_entry_points: bool = True) -> LoadResult:
+def load_strategies(
+    user_dir: Path | str | None = None, *, builtins: bool = True, use_entry_points: bool = True
+) -> LoadResult:
     """Built-ins first, then entry points, then the user folder. A later duplicate name is an error."""
     result = LoadResult()
     if builtins:
@@ -189,7 +201,7 @@ class StrategyRegistry:
         self._instances: dict[tuple[str, str | None], BaseStrategy] = {}
 
     @classmethod
-    def from_load_result(cls, result: LoadResult, enabled: Iterable[str] | None = None) -> "StrategyRegistry":
+    def from_load_result(cls, result: LoadResult, enabled: Iterable[str] | None = None) -> StrategyRegistry:
         return cls(result.strategies, enabled)
 
     def names(self) -> list[str]:

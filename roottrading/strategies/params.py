@@ -24,8 +24,16 @@ class Param(Generic[T]):
     are accepted (JSON/YAML often gives 12.0); anything else is rejected, never silently rounded.
     """
 
-    def __init__(self, default: T, low: T | None = None, high: T | None = None, step: T | None = None, *,
-                 choices: tuple[T, ...] | None = None, doc: str = "") -> None:
+    def __init__(
+        self,
+        default: T,
+        low: T | None = None,
+        high: T | None = None,
+        step: T | None = None,
+        *,
+        choices: tuple[T, ...] | None = None,
+        doc: str = "",
+    ) -> None:
         self.type: type = type(default)
         if self.type not in (int, float, bool, str):
             raise TypeError(f"Param default must be int, float, bool or str, got {type(default).__name__}")
@@ -42,7 +50,7 @@ class Param(Generic[T]):
         self.owner = getattr(owner, "name", "") or owner.__name__
 
     @overload
-    def __get__(self, obj: None, objtype: type | None = None) -> "Param[T]": ...
+    def __get__(self, obj: None, objtype: type | None = None) -> Param[T]: ...
     @overload
     def __get__(self, obj: object, objtype: type | None = None) -> T: ...
     def __get__(self, obj: object | None, objtype: type | None = None) -> Any:
@@ -98,5 +106,12 @@ class Param(Generic[T]):
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {"type": self.type.__name__, "default": self.default, "low": self.low, "high": self.high,
-                "step": self.step, "choices": list(self.choices) if self.choices else None, "doc": self.doc}
+        return {
+            "type": self.type.__name__,
+            "default": self.default,
+            "low": self.low,
+            "high": self.high,
+            "step": self.step,
+            "choices": list(self.choices) if self.choices else None,
+            "doc": self.doc,
+        }

@@ -1,4 +1,4 @@
-""""Ride or React": detect the market regime and adapt signals to it.
+""" "Ride or React": detect the market regime and adapt signals to it.
 
 Regime per row, computed from closed bars only (no look-ahead):
 - trend: ADX(14) >= `trend_adx` -> TREND_UP when +DI > -DI, TREND_DOWN otherwise; else RANGE.
@@ -41,15 +41,22 @@ class RegimeFrame:
 
     def labels(self) -> np.ndarray:
         """e.g. 'TREND_UP/HIGH_VOL' per row (object array), the value put in Signal.regime."""
-        return np.array([f"{_TREND_NAMES[int(t)]}/{_VOL_NAMES[int(v)]}"
-                         for t, v in zip(self.trend, self.volatility)], dtype=object)
+        return np.array(
+            [f"{_TREND_NAMES[int(t)]}/{_VOL_NAMES[int(v)]}" for t, v in zip(self.trend, self.volatility)], dtype=object
+        )
 
     def label(self, i: int = -1) -> str:
         return f"{_TREND_NAMES[int(self.trend[i])]}/{_VOL_NAMES[int(self.volatility[i])]}"
 
 
-def detect_regime(bars: "Bars | pd.DataFrame", period: int = 14, trend_adx: float = 25.0,
-                  vol_lookback: int = 100, high_pct: float = 0.8, low_pct: float = 0.2) -> RegimeFrame:
+def detect_regime(
+    bars: Bars | pd.DataFrame,
+    period: int = 14,
+    trend_adx: float = 25.0,
+    vol_lookback: int = 100,
+    high_pct: float = 0.8,
+    low_pct: float = 0.2,
+) -> RegimeFrame:
     if isinstance(bars, pd.DataFrame):
         from roottrading.strategies.base import Bars as _Bars
 
@@ -71,8 +78,7 @@ def detect_regime(bars: "Bars | pd.DataFrame", period: int = 14, trend_adx: floa
     return RegimeFrame(trend.astype(np.int8), vol.astype(np.int8), a, nat)
 
 
-def adapt(side: np.ndarray, strength: np.ndarray, regime: RegimeFrame,
-          style: str) -> tuple[np.ndarray, np.ndarray]:
+def adapt(side: np.ndarray, strength: np.ndarray, regime: RegimeFrame, style: str) -> tuple[np.ndarray, np.ndarray]:
     """New (side, strength) arrays with the Ride-or-React rules applied (see module docstring)."""
     side = np.asarray(side, np.int8)
     delta = np.zeros(len(side), np.int16)

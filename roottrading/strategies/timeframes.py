@@ -42,8 +42,9 @@ def resample_ms(bars: Bars, step: int) -> tuple[Bars, np.ndarray]:
     hi = np.maximum.reduceat(bars.high, starts)
     lo = np.minimum.reduceat(bars.low, starts)
     vol = np.add.reduceat(bars.volume, starts)
-    htf = Bars(open_time=bucket[starts] * step, open=bars.open[starts], high=hi, low=lo,
-               close=bars.close[ends - 1], volume=vol)
+    htf = Bars(
+        open_time=bucket[starts] * step, open=bars.open[starts], high=hi, low=lo, close=bars.close[ends - 1], volume=vol
+    )
     # a bucket is complete at the row whose close reaches the bucket's end
     complete_at = np.where((bars.open_time[ends - 1] + base) >= (bucket[starts] + 1) * step, ends - 1, -1)
     index_map = np.full(len(bars), -1, np.int64)

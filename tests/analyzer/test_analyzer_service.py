@@ -9,12 +9,12 @@ import pytest
 
 from roottrading import messages as m
 from roottrading.config import load_settings
+from roottrading.datasets.demo import demo_candles
 from roottrading.domain import Candle
 from roottrading.runtime import Host
 from roottrading.runtime.http import build_app
 from roottrading.services.analyzer.engine import AnalyzerEngine, EngineConfig
 from roottrading.services.analyzer.window import CandleWindow
-from roottrading.datasets.demo import demo_candles
 from roottrading.store import CandleRepo
 
 USER_STRATEGY = '''
@@ -91,8 +91,9 @@ def test_consensus_needs_k_agreeing_strategies() -> None:
 
 
 async def _host(tmp_path: Path, **kw: object) -> Host:
-    settings = load_settings(symbols="BTCUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/a.db", api_token="t",
-                             data_dir=tmp_path, **kw)
+    settings = load_settings(
+        symbols="BTCUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/a.db", api_token="t", data_dir=tmp_path, **kw
+    )
     return Host(settings, ["analyzer"])
 
 
@@ -139,8 +140,9 @@ async def test_runtime_control_and_user_strategy_folder(tmp_path: Path) -> None:
             assert r.status_code == 404
             # only the user strategy runs for BTCUSDT
             for name in names - {"every_tenth"}:
-                await c.put(f"/api/analyzer/strategies/{name}", json={"enabled": False, "symbol": "BTCUSDT"},
-                            headers=auth)
+                await c.put(
+                    f"/api/analyzer/strategies/{name}", json={"enabled": False, "symbol": "BTCUSDT"}, headers=auth
+                )
             for cd in candles(60):
                 await host.bus.publish(m.candles_topic("BTCUSDT"), cd, key="BTCUSDT", msg_id=cd.key)
             await host.bus.drain(10)
@@ -156,9 +158,14 @@ async def test_worker_processes_give_the_same_signals_as_in_process(tmp_path: Pa
     cs = sorted(demo_candles(["BTCUSDT", "ETHUSDT"], "1m", n=150), key=lambda c: c.open_time)
     results = []
     for workers in (0, 2):
-        settings = load_settings(symbols="BTCUSDT,ETHUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/w{workers}.db",
-                                 api_token="t", data_dir=tmp_path, analyzer_workers=workers,
-                                 strategies="ema_cross,rsi_cross,bollinger_touch")
+        settings = load_settings(
+            symbols="BTCUSDT,ETHUSDT",
+            database_url=f"sqlite+aiosqlite:///{tmp_path}/w{workers}.db",
+            api_token="t",
+            data_dir=tmp_path,
+            analyzer_workers=workers,
+            strategies="ema_cross,rsi_cross,bollinger_touch",
+        )
         host = Host(settings, ["analyzer"])
         await host.start()
         try:
@@ -187,12 +194,18 @@ def test_fast_last_row_path_equals_the_vectorised_row_for_every_strategy() -> No
         strat = cls()
         size = max(100, 3 * strat.warmup)
         for end in range(size, len(cs), 7):
-            b = Bars(open_time=full.open_time[end - size:end], open=full.open[end - size:end],
-                     high=full.high[end - size:end], low=full.low[end - size:end],
-                     close=full.close[end - size:end], volume=full.volume[end - size:end])
+            b = Bars(
+                open_time=full.open_time[end - size : end],
+                open=full.open[end - size : end],
+                high=full.high[end - size : end],
+                low=full.low[end - size : end],
+                close=full.close[end - size : end],
+                volume=full.volume[end - size : end],
+            )
             fast = strat.latest_signal_bars(b, "BTCUSDT", "1m")
-            row = strat.signals_bars(Bars(**{k: getattr(b, k) for k in
-                                             ("open_time", "open", "high", "low", "close", "volume")})).row(size - 1)
+            row = strat.signals_bars(
+                Bars(**{k: getattr(b, k) for k in ("open_time", "open", "high", "low", "close", "volume")})
+            ).row(size - 1)
             checked += 1
             if row is None:
                 assert fast is None, (cls.name, end)

@@ -39,8 +39,16 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def run_server(**overrides: Any) -> AsyncIterator[Server]:
-    cfg = FakeBinanceConfig(**{"symbols": ("BTCUSDT",), "synthetic_count": 3000, "speed": 600.0,
-                               "api_key": API_KEY, "api_secret": API_SECRET, **overrides})
+    cfg = FakeBinanceConfig(
+        **{
+            "symbols": ("BTCUSDT",),
+            "synthetic_count": 3000,
+            "speed": 600.0,
+            "api_key": API_KEY,
+            "api_secret": API_SECRET,
+            **overrides,
+        }
+    )
     app = build_app(cfg, [trading_extension])
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))

@@ -41,31 +41,47 @@ class Client:
         self.db.executescript(SCHEMA)
         self.total, self.seed = total, seed
         ws = url.replace("http://", "ws://")
-        self.ex = BinanceExchange(API_KEY, API_SECRET, base_url=url, ws_url=ws, timeout_s=1.5,
-                                  fate_query_delay_s=0.2)
+        self.ex = BinanceExchange(API_KEY, API_SECRET, base_url=url, ws_url=ws, timeout_s=1.5, fate_query_delay_s=0.2)
 
     # ------------------------------------------------------------------ records
     def store_fill(self, f: Fill) -> None:
-        self.db.execute("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?)", (
-            f.trade_id, f.client_order_id, f.order_id, f.side.value, str(f.price), str(f.quantity),
-            str(f.quote_quantity), str(f.commission), f.commission_asset))
+        self.db.execute(
+            "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                f.trade_id,
+                f.client_order_id,
+                f.order_id,
+                f.side.value,
+                str(f.price),
+                str(f.quantity),
+                str(f.quote_quantity),
+                str(f.commission),
+                f.commission_asset,
+            ),
+        )
 
     def on_update(self, u: object) -> None:
         if isinstance(u, OrderUpdate) and u.fill is not None:
             self.store_fill(u.fill)
 
     def settle(self, cid: str, state: str, order: Order | None = None, error: str | None = None) -> None:
-        self.db.execute("UPDATE intents SET state=?, status=?, executed=?, error=? WHERE cid=?", (
-            state, order.status.value if order else None, str(order.executed_quantity) if order else None,
-            error, cid))
+        self.db.execute(
+            "UPDATE intents SET state=?, status=?, executed=?, error=? WHERE cid=?",
+            (state, order.status.value if order else None, str(order.executed_quantity) if order else None, error, cid),
+        )
 
     # ------------------------------------------------------------------ sending
     async def send_new(self, cid: str, side: str, type_: str, qty: str, price: str | None) -> None:
         while True:
             try:
-                o = await self.ex.place_order(symbol=SYMBOL, side=Side(side), type=OrderType(type_),
-                                              client_order_id=cid, quantity=Decimal(qty),
-                                              price=Decimal(price) if price else None)
+                o = await self.ex.place_order(
+                    symbol=SYMBOL,
+                    side=Side(side),
+                    type=OrderType(type_),
+                    client_order_id=cid,
+                    quantity=Decimal(qty),
+                    price=Decimal(price) if price else None,
+                )
             except OrderNotFound:
                 continue  # the exchange does not have it: resend with the same id
             except OrderFateUnknown:
@@ -104,8 +120,9 @@ class Client:
         return True
 
     async def reconcile(self) -> None:
-        rows = self.db.execute("SELECT cid, action, side, type, qty, price, target FROM intents WHERE state='pending'"
-                               " ORDER BY seq").fetchall()
+        rows = self.db.execute(
+            "SELECT cid, action, side, type, qty, price, target FROM intents WHERE state='pending' ORDER BY seq"
+        ).fetchall()
         for cid, action, side, type_, qty, price, target in rows:
             if action == "new":
                 if not await self.query_pending(cid):
@@ -119,8 +136,12 @@ class Client:
         side = rng.choice(("BUY", "SELL"))
         qty = str(Decimal(rng.randint(5, 40)) / 10_000)
         if r < 0.2:
-            open_ = [c for (c,) in self.db.execute(
-                "SELECT cid FROM intents WHERE action='new' AND type='LIMIT' AND state='acked' AND status='NEW'")]
+            open_ = [
+                c
+                for (c,) in self.db.execute(
+                    "SELECT cid FROM intents WHERE action='new' AND type='LIMIT' AND state='acked' AND status='NEW'"
+                )
+            ]
             if open_:
                 return ("cancel", None, None, None, None, rng.choice(sorted(open_)))
         if r < 0.55:
@@ -138,8 +159,10 @@ class Client:
             last = Decimal((await self.ex.rest.request("GET", "/api/v3/ticker/price", {"symbol": SYMBOL}))["price"])
             action, side, type_, qty, price, target = self.intent(n, last)
             cid = f"soak-{n}"
-            self.db.execute("INSERT INTO intents VALUES (?,?,?,?,?,?,?,?,?,NULL,NULL,NULL)",
-                            (n, cid, action, side, type_, qty, price, target, "pending"))
+            self.db.execute(
+                "INSERT INTO intents VALUES (?,?,?,?,?,?,?,?,?,NULL,NULL,NULL)",
+                (n, cid, action, side, type_, qty, price, target, "pending"),
+            )
             if action == "new":
                 await self.send_new(cid, side, type_, qty, price)
             else:
@@ -163,8 +186,10 @@ class Client:
                 break
             from_id = int(trades[-1].trade_id) + 1
         for o in await self.ex.all_orders(SYMBOL):
-            self.db.execute("UPDATE intents SET status=?, executed=? WHERE cid=? AND state='acked'",
-                            (o.status.value, str(o.executed_quantity), o.client_order_id))
+            self.db.execute(
+                "UPDATE intents SET status=?, executed=? WHERE cid=? AND state='acked'",
+                (o.status.value, str(o.executed_quantity), o.client_order_id),
+            )
         await self.ex.close()
 
 

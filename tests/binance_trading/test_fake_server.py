@@ -35,21 +35,35 @@ async def test_place_fill_cancel_round_trip_over_http_and_ws(fake_binance) -> No
         before = await ex.balances()
         last = srv.state.trading.engine.last_price("BTCUSDT")
         # a resting limit far below the market, with a price off the tick grid (rounded down before sending)
-        o = await ex.place_order(symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT, client_order_id="rt-1",
-                                 quantity=Decimal("0.0123456"), price=last / 2 + Decimal("0.0049"))
+        o = await ex.place_order(
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            client_order_id="rt-1",
+            quantity=Decimal("0.0123456"),
+            price=last / 2 + Decimal("0.0049"),
+        )
         assert o.status is OrderStatus.NEW and o.quantity == Decimal("0.01234")
         assert o.price == (last / 2 + Decimal("0.0049")).quantize(Decimal("0.01"), rounding="ROUND_DOWN")
-        m = await ex.place_order(symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, client_order_id="rt-2",
-                                 quantity=Decimal("0.01"))
+        m = await ex.place_order(
+            symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, client_order_id="rt-2", quantity=Decimal("0.01")
+        )
         assert m.status is OrderStatus.FILLED
         c = await ex.cancel_order("BTCUSDT", "rt-1")
         assert c.status is OrderStatus.CANCELED and c.client_order_id == "rt-1"
         await wait_for(lambda: any(isinstance(u, OrderUpdate) and u.execution_type == "CANCELED" for u in ups))
         orders = [u for u in ups if isinstance(u, OrderUpdate)]
         assert [(u.order.client_order_id, u.execution_type) for u in orders] == [
-            ("rt-1", "NEW"), ("rt-2", "TRADE"), ("rt-2", "NEW"), ("rt-2", "TRADE"), ("rt-1", "CANCELED")] or \
-            sorted((u.order.client_order_id, u.execution_type) for u in orders if u.execution_type != "NEW") == [
-            ("rt-1", "CANCELED"), ("rt-2", "TRADE"), ("rt-2", "TRADE")]
+            ("rt-1", "NEW"),
+            ("rt-2", "TRADE"),
+            ("rt-2", "NEW"),
+            ("rt-2", "TRADE"),
+            ("rt-1", "CANCELED"),
+        ] or sorted((u.order.client_order_id, u.execution_type) for u in orders if u.execution_type != "NEW") == [
+            ("rt-1", "CANCELED"),
+            ("rt-2", "TRADE"),
+            ("rt-2", "TRADE"),
+        ]
         fills = [u.fill for u in orders if u.fill is not None]
         assert len(fills) == 1  # the FULL answer's fill and the stream's copy are one trade
         f = fills[0]
@@ -65,16 +79,24 @@ async def test_place_fill_cancel_round_trip_over_http_and_ws(fake_binance) -> No
         with pytest.raises(NoSuchOrder):
             await ex.get_order("BTCUSDT", "never-sent")
         with pytest.raises(FilterFailure):
-            await ex.place_order(symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT, client_order_id="rt-3",
-                                 quantity=Decimal("0.00001"), price=last / 2)  # notional < 5 USDT
+            await ex.place_order(
+                symbol="BTCUSDT",
+                side=Side.BUY,
+                type=OrderType.LIMIT,
+                client_order_id="rt-3",
+                quantity=Decimal("0.00001"),
+                price=last / 2,
+            )  # notional < 5 USDT
         with pytest.raises(InsufficientBalance):
-            await ex.place_order(symbol="BTCUSDT", side=Side.SELL, type=OrderType.MARKET, client_order_id="rt-4",
-                                 quantity=Decimal(5))
+            await ex.place_order(
+                symbol="BTCUSDT", side=Side.SELL, type=OrderType.MARKET, client_order_id="rt-4", quantity=Decimal(5)
+            )
         await ex.close()
 
 
-async def _raw(srv, method: str, path: str, params: dict, *, key: str | None = API_KEY,
-               secret: str = API_SECRET, sign: bool = True) -> httpx.Response:
+async def _raw(
+    srv, method: str, path: str, params: dict, *, key: str | None = API_KEY, secret: str = API_SECRET, sign: bool = True
+) -> httpx.Response:
     headers = {"X-MBX-APIKEY": key} if key is not None else {}
     query = signed_query(params, HmacSigner(secret)) if sign else "&".join(f"{k}={v}" for k, v in params.items())
     async with httpx.AsyncClient(base_url=srv.url) as c:
@@ -97,21 +119,49 @@ async def test_auth_and_validation_errors_match_binance(fake_binance) -> None:
         for kw, params, status, code in cases:
             r = await _raw(srv, "GET", "/api/v3/openOrders", params, **kw)
             assert (r.status_code, r.json()["code"]) == (status, code), (kw, params, r.text)
-        r = await _raw(srv, "POST", "/api/v3/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
-                                                      "quantity": "0.01", "price": "1000", "timestamp": now})
-        assert r.json() == {"code": -1102, "msg": "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed."}
+        r = await _raw(
+            srv,
+            "POST",
+            "/api/v3/order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "quantity": "0.01",
+                "price": "1000",
+                "timestamp": now,
+            },
+        )
+        assert r.json() == {
+            "code": -1102,
+            "msg": "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.",
+        }
         r = await _raw(srv, "GET", "/api/v3/order", {"symbol": "BTCUSDT", "origClientOrderId": "zz", "timestamp": now})
         assert r.json() == {"code": -2013, "msg": "Order does not exist."}
-        r = await _raw(srv, "DELETE", "/api/v3/order", {"symbol": "BTCUSDT", "origClientOrderId": "zz", "timestamp": now})
+        r = await _raw(
+            srv, "DELETE", "/api/v3/order", {"symbol": "BTCUSDT", "origClientOrderId": "zz", "timestamp": now}
+        )
         assert r.json() == {"code": -2011, "msg": "Unknown order sent."}
         # response shapes
         last = srv.state.trading.engine.last_price("BTCUSDT")
         shapes = {}
         for i, rt in enumerate(("ACK", "RESULT", "FULL")):
-            r = await _raw(srv, "POST", "/api/v3/order", {
-                "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
-                "price": str((last / 2).quantize(Decimal("0.01"))), "newClientOrderId": f"shape-{i}",
-                "newOrderRespType": rt, "timestamp": int(time.time() * 1000)})
+            r = await _raw(
+                srv,
+                "POST",
+                "/api/v3/order",
+                {
+                    "symbol": "BTCUSDT",
+                    "side": "BUY",
+                    "type": "LIMIT",
+                    "timeInForce": "GTC",
+                    "quantity": "0.01",
+                    "price": str((last / 2).quantize(Decimal("0.01"))),
+                    "newClientOrderId": f"shape-{i}",
+                    "newOrderRespType": rt,
+                    "timestamp": int(time.time() * 1000),
+                },
+            )
             assert r.status_code == 200, r.text
             assert r.headers["x-mbx-order-count-10s"] == str(i + 1) and "x-mbx-used-weight-1m" in r.headers
             shapes[rt] = set(r.json())
@@ -128,8 +178,9 @@ async def test_auth_and_validation_errors_match_binance(fake_binance) -> None:
 async def test_fate_unknown_is_recovered_by_client_id_without_duplicate(fake_binance, fault: str) -> None:
     async with fake_binance(**{fault: 1.0, "order_timeout_s": 1.5}) as srv:
         ex = srv.exchange(timeout_s=0.5, fate_query_delay_s=0.1)
-        o = await ex.place_order(symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, client_order_id="fu-1",
-                                 quantity=Decimal("0.01"))
+        o = await ex.place_order(
+            symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, client_order_id="fu-1", quantity=Decimal("0.01")
+        )
         assert o.client_order_id == "fu-1" and o.status is OrderStatus.FILLED
         assert ex.stats["fate_unknown"] == 1 and ex.stats["recovered"] == 1
         engine = srv.state.trading.engine
@@ -149,8 +200,9 @@ async def test_order_never_accepted_raises_order_not_found(fake_binance) -> None
 
         srv.state.limiter.check = fail_new_orders
         with pytest.raises(OrderNotFound):
-            await ex.place_order(symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, client_order_id="nf-1",
-                                 quantity=Decimal("0.01"))
+            await ex.place_order(
+                symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, client_order_id="nf-1", quantity=Decimal("0.01")
+            )
         assert srv.state.trading.engine.all_orders("BTCUSDT") == []
         assert ex.stats["not_found"] == 1
         await ex.close()
@@ -163,8 +215,14 @@ async def test_dropped_user_stream_reconnects_and_resyncs(fake_binance) -> None:
         ex.subscribe_updates(ups.append)
         await ex.wait_stream_connected()
         last = srv.state.trading.engine.last_price("BTCUSDT")
-        await ex.place_order(symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT, client_order_id="dr-1",
-                             quantity=Decimal("0.01"), price=(last / 2).quantize(Decimal("0.01")))
+        await ex.place_order(
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            client_order_id="dr-1",
+            quantity=Decimal("0.01"),
+            price=(last / 2).quantize(Decimal("0.01")),
+        )
         await wait_for(lambda: any(isinstance(u, OrderUpdate) for u in ups))
         stream = ex._stream
         assert stream is not None
@@ -172,8 +230,14 @@ async def test_dropped_user_stream_reconnects_and_resyncs(fake_binance) -> None:
         await wait_for(lambda: not stream.connected.is_set())
         srv.state.trading.engine.cancel_order("BTCUSDT", "dr-1")  # happens while the socket is down
         await wait_for(lambda: stream.stats["connects"] >= 2 and ex.stats["resyncs"] >= 1, timeout=10)
-        await wait_for(lambda: any(isinstance(u, OrderUpdate) and u.order.client_order_id == "dr-1"
-                                   and u.order.status is OrderStatus.CANCELED for u in ups))
+        await wait_for(
+            lambda: any(
+                isinstance(u, OrderUpdate)
+                and u.order.client_order_id == "dr-1"
+                and u.order.status is OrderStatus.CANCELED
+                for u in ups
+            )
+        )
         await ex.close()
 
 
@@ -182,8 +246,14 @@ async def test_state_file_survives_a_restart(fake_binance, tmp_path) -> None:
     async with fake_binance(state_file=str(state)) as srv:
         ex = srv.exchange(user_stream=False)
         last = srv.state.trading.engine.last_price("BTCUSDT")
-        await ex.place_order(symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT, client_order_id="ps-1",
-                             quantity=Decimal("0.01"), price=(last / 2).quantize(Decimal("0.01")))
+        await ex.place_order(
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            client_order_id="ps-1",
+            quantity=Decimal("0.01"),
+            price=(last / 2).quantize(Decimal("0.01")),
+        )
         bal = await ex.balances()
         await ex.close()
     async with fake_binance(state_file=str(state)) as srv:

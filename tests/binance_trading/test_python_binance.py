@@ -9,7 +9,6 @@ import pytest
 from .conftest import API_KEY, API_SECRET
 
 
-
 async def test_python_binance_async_client_round_trip(fake_binance) -> None:
     from binance import AsyncClient
     from binance.exceptions import BinanceAPIException
@@ -22,8 +21,15 @@ async def test_python_binance_async_client_round_trip(fake_binance) -> None:
         try:
             last = srv.state.trading.engine.last_price("BTCUSDT")
             price = str((last / 2).quantize(Decimal("0.01")))
-            o = await client.create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
-                                          quantity="0.01", price=price, newClientOrderId="pb-1")
+            o = await client.create_order(
+                symbol="BTCUSDT",
+                side="BUY",
+                type="LIMIT",
+                timeInForce="GTC",
+                quantity="0.01",
+                price=price,
+                newClientOrderId="pb-1",
+            )
             assert o["status"] == "NEW" and o["clientOrderId"] == "pb-1" and o["fills"] == []
             got = await client.get_order(symbol="BTCUSDT", origClientOrderId="pb-1")
             assert got["price"] == f"{Decimal(price):.8f}" and got["isWorking"] is True

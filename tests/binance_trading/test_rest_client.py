@@ -76,7 +76,9 @@ async def test_minus_1021_resyncs_and_retries_once() -> None:
         calls["account"] += 1
         server_now = int(clock.t * 1000) + 4000
         if server_now - int(q(req)["timestamp"]) > 1000:  # outside recvWindow -> -1021
-            return httpx.Response(400, json={"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."})
+            return httpx.Response(
+                400, json={"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}
+            )
         return httpx.Response(200, json={"ok": True})
 
     rest = make(handler, clock, recv_window=1000)
@@ -90,7 +92,9 @@ async def test_minus_1021_twice_raises() -> None:
     def handler(req: httpx.Request) -> httpx.Response:
         if req.url.path == "/api/v3/time":
             return httpx.Response(200, json={"serverTime": int(clock.t * 1000)})
-        return httpx.Response(400, json={"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."})
+        return httpx.Response(
+            400, json={"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}
+        )
 
     with pytest.raises(InvalidTimestamp):
         await make(handler, clock).account()
@@ -157,8 +161,9 @@ async def test_order_post_5xx_and_timeout_are_fate_unknown_not_retried() -> None
     rest = make(handler, clock)
     for _ in range(2):
         with pytest.raises(FateUnknown):
-            await rest.new_order({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "1",
-                                  "newClientOrderId": "x"})
+            await rest.new_order(
+                {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "1", "newClientOrderId": "x"}
+            )
     assert len(posts) == 2
 
 
@@ -182,9 +187,13 @@ def test_adapter_from_settings_and_testnet_urls() -> None:
     from roottrading.exchange.binance.adapter import BinanceExchange
     from roottrading.exchange.binance.trading import TESTNET_REST, TESTNET_WS
 
-    s = SimpleNamespace(binance_api_key=SecretStr("APIKEY123"), binance_secret_key=SecretStr("topsecret"),
-                        binance_rest_url="http://localhost:9000", binance_ws_url="ws://localhost:9000",
-                        binance_testnet=False)
+    s = SimpleNamespace(
+        binance_api_key=SecretStr("APIKEY123"),
+        binance_secret_key=SecretStr("topsecret"),
+        binance_rest_url="http://localhost:9000",
+        binance_ws_url="ws://localhost:9000",
+        binance_testnet=False,
+    )
     ex = BinanceExchange(s, clock=None)
     assert str(ex.rest._client.base_url).startswith("http://localhost:9000") and ex.ws_url == "ws://localhost:9000"
     assert "topsecret" not in repr(ex) and "APIKEY123" not in repr(ex)

@@ -20,10 +20,15 @@ from roottrading.exchange.binance.signing import (
 
 # Binance spot API docs, "SIGNED Endpoint Examples for POST /api/v3/order" (HMAC keys).
 DOC_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
-DOC_QUERY = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+DOC_QUERY = (
+    "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+)
 DOC_SIG = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
 # Example 3: part in the query string, part in the body -> totalParams is their plain concatenation.
-DOC_MIXED = ("symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC", "quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559")
+DOC_MIXED = (
+    "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC",
+    "quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559",
+)
 DOC_MIXED_SIG = "0fd168b8ddb4876a0358a8d14d0c9f3da0e9b20c5d52b2a00fcf7d1c602f9a77"
 
 
@@ -33,8 +38,16 @@ def test_hmac_matches_binance_documented_signature() -> None:
 
 
 def test_signed_query_and_server_verification_agree() -> None:
-    params = {"symbol": "LTCBTC", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": 1,
-              "price": "0.1", "recvWindow": 5000, "timestamp": 1499827319559}
+    params = {
+        "symbol": "LTCBTC",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": 1,
+        "price": "0.1",
+        "recvWindow": 5000,
+        "timestamp": 1499827319559,
+    }
     q = signed_query(params, HmacSigner(DOC_SECRET))
     assert q == f"{DOC_QUERY}&signature={DOC_SIG}"
     payload, sig = split_signature(q)
@@ -46,8 +59,9 @@ def test_signed_query_and_server_verification_agree() -> None:
 
 def test_ed25519_signature_verifies_with_the_public_key() -> None:
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     signer = make_signer(pem)
     assert isinstance(signer, Ed25519Signer)
     sig = signer.sign(DOC_QUERY)

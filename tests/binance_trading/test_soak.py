@@ -30,15 +30,49 @@ from .soak_client import API_KEY, API_SECRET, SYMBOL
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 N_ORDERS = 1000
-FAULTS = ["--order-timeout-prob", "0.01", "--order-timeout-s", "2.5", "--order-5xx-prob", "0.02",
-          "--timestamp-error-prob", "0.02", "--insufficient-balance-prob", "0.02", "--rest-5xx-prob", "0.01",
-          "--rest-429-prob", "0.002", "--user-stream-drop-every-s", "4"]
+FAULTS = [
+    "--order-timeout-prob",
+    "0.01",
+    "--order-timeout-s",
+    "2.5",
+    "--order-5xx-prob",
+    "0.02",
+    "--timestamp-error-prob",
+    "0.02",
+    "--insufficient-balance-prob",
+    "0.02",
+    "--rest-5xx-prob",
+    "0.01",
+    "--rest-429-prob",
+    "0.002",
+    "--user-stream-drop-every-s",
+    "4",
+]
 
 
 def start_server(port: int, state: Path, log: Path) -> subprocess.Popen:
-    cmd = [PY, "-m", "roottrading.exchange.fake_binance.cli", "--port", str(port), "--symbols", SYMBOL,
-           "--api-key", API_KEY, "--api-secret", API_SECRET, "--state", str(state), "--speed", "300",
-           "--order-limit-10s", "10000", "--synthetic-count", "20000", *FAULTS]
+    cmd = [
+        PY,
+        "-m",
+        "roottrading.exchange.fake_binance.cli",
+        "--port",
+        str(port),
+        "--symbols",
+        SYMBOL,
+        "--api-key",
+        API_KEY,
+        "--api-secret",
+        API_SECRET,
+        "--state",
+        str(state),
+        "--speed",
+        "300",
+        "--order-limit-10s",
+        "10000",
+        "--synthetic-count",
+        "20000",
+        *FAULTS,
+    ]
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -74,9 +108,21 @@ def test_soak_kill_restart_exactly_once(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     try:
         while True:
-            client = subprocess.Popen([PY, "-m", "tests.binance_trading.soak_client", f"http://127.0.0.1:{port}",
-                                       str(db), str(N_ORDERS), "3"], cwd=ROOT, env=env,
-                                      stdout=(tmp_path / "client.log").open("ab"), stderr=subprocess.STDOUT)
+            client = subprocess.Popen(
+                [
+                    PY,
+                    "-m",
+                    "tests.binance_trading.soak_client",
+                    f"http://127.0.0.1:{port}",
+                    str(db),
+                    str(N_ORDERS),
+                    "3",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=(tmp_path / "client.log").open("ab"),
+                stderr=subprocess.STDOUT,
+            )
             try:
                 rc = client.wait(timeout=rng.uniform(2.0, 7.0))
             except subprocess.TimeoutExpired:
@@ -93,8 +139,13 @@ def test_soak_kill_restart_exactly_once(tmp_path: Path) -> None:
             break
         elapsed = time.monotonic() - started
         orders = signed_get(port, "/api/v3/allOrders", {"symbol": SYMBOL, "orderId": 1, "limit": 1000})
-        more = signed_get(port, "/api/v3/allOrders", {"symbol": SYMBOL, "orderId": orders[-1]["orderId"] + 1,
-                                                      "limit": 1000}) if len(orders) == 1000 else []
+        more = (
+            signed_get(
+                port, "/api/v3/allOrders", {"symbol": SYMBOL, "orderId": orders[-1]["orderId"] + 1, "limit": 1000}
+            )
+            if len(orders) == 1000
+            else []
+        )
         orders = orders + more
         trades = signed_get(port, "/api/v3/myTrades", {"symbol": SYMBOL, "fromId": 0, "limit": 1000})
         account = signed_get(port, "/api/v3/account", {})
@@ -124,10 +175,19 @@ def test_soak_kill_restart_exactly_once(tmp_path: Path) -> None:
     actual = {b["asset"]: Decimal(b["free"]) + Decimal(b["locked"]) for b in account["balances"]}
     assert actual == expected
     clog = (tmp_path / "client.log").read_text()
-    seen = {k: clog.count(k) for k in ("binance.order_fate_unknown", "binance.order_fate_recovered",
-                                       "binance.timestamp_rejected_resync", "binance.user_stream_closed")}
-    print(f"\nsoak: {N_ORDERS} intents, {len(orders)} orders, {len(trades)} trades, {kills} client kills, "
-          f"server restarted={server_restarted}, {elapsed:.1f}s, client saw {seen}")
+    seen = {
+        k: clog.count(k)
+        for k in (
+            "binance.order_fate_unknown",
+            "binance.order_fate_recovered",
+            "binance.timestamp_rejected_resync",
+            "binance.user_stream_closed",
+        )
+    }
+    print(
+        f"\nsoak: {N_ORDERS} intents, {len(orders)} orders, {len(trades)} trades, {kills} client kills, "
+        f"server restarted={server_restarted}, {elapsed:.1f}s, client saw {seen}"
+    )
     assert kills >= 3 and server_restarted
     assert seen["binance.order_fate_unknown"] > 0 and seen["binance.order_fate_recovered"] > 0
     assert seen["binance.timestamp_rejected_resync"] > 0

@@ -65,8 +65,12 @@ async def price_feed(fake: FakeBinance, bus: RedisBus, stop: asyncio.Event, last
                     px = r.json()["price"]
                     last["price"] = px
                     now = int(time.time() * 1000)
-                    await bus.publish(m.ticks_topic(SYMBOL), Tick(symbol=SYMBOL, time=now, price=float(px)),
-                                      key=SYMBOL, msg_id=f"tick:{now}")
+                    await bus.publish(
+                        m.ticks_topic(SYMBOL),
+                        Tick(symbol=SYMBOL, time=now, price=float(px)),
+                        key=SYMBOL,
+                        msg_id=f"tick:{now}",
+                    )
             except httpx.TransportError:
                 pass  # the simulator restarting
             await asyncio.sleep(0.4)
@@ -155,8 +159,11 @@ async def test_trader_service_soak_sigkill(tmp_path: Path, redis_url: str, uniqu
         orders = await asyncio.to_thread(fake.all_orders)
         trades = await asyncio.to_thread(fake.my_trades)
         account = await asyncio.to_thread(fake.signed, "GET", "/api/v3/account", {})
-        dead = [e for p in range(bus.partitions)
-                for e in await bus.redis.xrange(bus.stream(m.dead_letter_topic(m.ORDER_REQUESTS), p))]
+        dead = [
+            e
+            for p in range(bus.partitions)
+            for e in await bus.redis.xrange(bus.stream(m.dead_letter_topic(m.ORDER_REQUESTS), p))
+        ]
     finally:
         stop_feed.set()
         pub.cancel()
@@ -168,11 +175,22 @@ async def test_trader_service_soak_sigkill(tmp_path: Path, redis_url: str, uniqu
 
     result = audit(trader.db, orders, trades, account, buys)
     log = trader.log.read_text(errors="replace")
-    seen = {k: log.count(k) for k in ("binance.order_fate_unknown", "binance.order_fate_recovered",
-                                      "timestamp", "user_stream", "re-sending an intent", "reclaimed pending")}
-    print(f"\ntrader soak: {N_REQUESTS} requests ({len(buys)} BUY), all handled after {handled:.1f}s, "
-          f"total {time.monotonic() - started:.1f}s, {len(kills)} SIGKILLs ({kills.count('start-up')} during "
-          f"start-up), {trader.starts} starts\n  {result.counts}\n  log: {seen}")
+    seen = {
+        k: log.count(k)
+        for k in (
+            "binance.order_fate_unknown",
+            "binance.order_fate_recovered",
+            "timestamp",
+            "user_stream",
+            "re-sending an intent",
+            "reclaimed pending",
+        )
+    }
+    print(
+        f"\ntrader soak: {N_REQUESTS} requests ({len(buys)} BUY), all handled after {handled:.1f}s, "
+        f"total {time.monotonic() - started:.1f}s, {len(kills)} SIGKILLs ({kills.count('start-up')} during "
+        f"start-up), {trader.starts} starts\n  {result.counts}\n  log: {seen}"
+    )
     assert not result.problems, "\n".join(result.problems)
     assert len(kills) >= MIN_KILLS
     assert result.counts["trades"] > 100 and result.counts["exchange_orders"] > 300  # it really traded

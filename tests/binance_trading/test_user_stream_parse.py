@@ -65,15 +65,43 @@ def test_cancel_uses_the_original_client_id_and_odd_statuses_map(shared_data: Pa
     assert stp.order.status is OrderStatus.EXPIRED and stp.fill is None  # EXPIRED_IN_MATCH, t=-1
     exp = _load(shared_data, "ws_spot_execution_report_expired.json")
     assert exp.order.time_in_force is TimeInForce.GTC  # GTD has no platform equivalent
-    cancel = {"e": "executionReport", "E": 1, "s": "BTCUSDT", "c": "cancel-req-1", "C": "my-order-7", "S": "SELL",
-              "o": "LIMIT", "f": "GTC", "q": "1", "p": "10", "P": "0", "x": "CANCELED", "X": "CANCELED", "r": "NONE",
-              "i": 5, "l": "0", "z": "0", "L": "0", "n": "0", "N": None, "T": 2, "t": -1, "O": 1, "Z": "0"}
+    cancel = {
+        "e": "executionReport",
+        "E": 1,
+        "s": "BTCUSDT",
+        "c": "cancel-req-1",
+        "C": "my-order-7",
+        "S": "SELL",
+        "o": "LIMIT",
+        "f": "GTC",
+        "q": "1",
+        "p": "10",
+        "P": "0",
+        "x": "CANCELED",
+        "X": "CANCELED",
+        "r": "NONE",
+        "i": 5,
+        "l": "0",
+        "z": "0",
+        "L": "0",
+        "n": "0",
+        "N": None,
+        "T": 2,
+        "t": -1,
+        "O": 1,
+        "Z": "0",
+    }
     assert parse_user_event(cancel).order.client_order_id == "my-order-7"  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("name", ["ws_spot_execution_report_trade_l_zero.json",
-                                  "ws_spot_execution_report_trade_l_zero_canceled.json",
-                                  "ws_spot_execution_report_trade_l_zero_partial.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ws_spot_execution_report_trade_l_zero.json",
+        "ws_spot_execution_report_trade_l_zero_canceled.json",
+        "ws_spot_execution_report_trade_l_zero_partial.json",
+    ],
+)
 def test_trade_without_price_or_quantity_updates_state_only(shared_data: Path, name: str) -> None:
     assert _load(shared_data, name).fill is None
 
@@ -88,8 +116,9 @@ def test_account_position_and_balance_update(shared_data: Path) -> None:
     assert isinstance(parse_user_event(b'{"e":"listenKeyExpired","E":5}'), StreamControl)
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b'{"e":"mystery"}', b'[1,2]',
-                                 b'{"e":"executionReport","s":"X","S":"BUY","x":"NEW","i":1}'])
+@pytest.mark.parametrize(
+    "raw", [b"{not json", b'{"e":"mystery"}', b"[1,2]", b'{"e":"executionReport","s":"X","S":"BUY","x":"NEW","i":1}']
+)
 def test_bad_frames_raise_parse_error(raw: bytes) -> None:
     with pytest.raises(ParseError):
         parse_user_event(raw)

@@ -37,8 +37,20 @@ STRATEGIES = ("alpha", "beta", "gamma")
 # an accepted-then-unanswered order blocks the trader ~10 s: kept rare. The request-weight window is 1 s so that
 # weight limits stay out of the way (the adapter paces on the fake's used-weight header before it has read
 # exchangeInfo's limits, and the trader spends a lot of weight: see the report on GET /account per fill).
-FAULTS = ["--order-timeout-prob", "0.0015", "--order-timeout-s", "11", "--order-5xx-prob", "0.02",
-          "--timestamp-error-prob", "0.02", "--rest-5xx-prob", "0.01", "--user-stream-drop-every-s", "5"]
+FAULTS = [
+    "--order-timeout-prob",
+    "0.0015",
+    "--order-timeout-s",
+    "11",
+    "--order-5xx-prob",
+    "0.02",
+    "--timestamp-error-prob",
+    "0.02",
+    "--rest-5xx-prob",
+    "0.01",
+    "--user-stream-drop-every-s",
+    "5",
+]
 
 
 def wait_http(url: str, deadline_s: float, proc: subprocess.Popen | None = None, log: Path | None = None) -> Any:
@@ -70,18 +82,42 @@ class FakeBinance:
     # myTrades(startTime = order created_at - 60 s by the wall clock), as is right on Binance, so the replay
     # must never be behind the wall clock: it starts 3 h ahead (more than the adapter's 1 h limit on
     # following a server clock, so signing keeps the wall clock, which is what the fake checks).
-    start_ms: int = field(default_factory=lambda: (int(time.time()) // 60) * 60_000 - 500 * 60_000
-                          + 3 * 3_600_000)
+    start_ms: int = field(default_factory=lambda: (int(time.time()) // 60) * 60_000 - 500 * 60_000 + 3 * 3_600_000)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, faults: bool) -> None:
-        cmd = [PY, "-m", "roottrading.exchange.fake_binance.cli", "--port", str(self.port), "--symbols", SYMBOL,
-               "--api-key", API_KEY, "--api-secret", API_SECRET, "--state", str(self.state), "--speed", "300",
-               "--synthetic-count", "20000", "--start-ms", str(self.start_ms), "--order-limit-10s", "100000", "--weight-limit", "1000000", "--weight-window-s", "1",
-               *[f"--balance={a}={v}" for a, v in INITIAL.items()], *(FAULTS if faults else [])]
+        cmd = [
+            PY,
+            "-m",
+            "roottrading.exchange.fake_binance.cli",
+            "--port",
+            str(self.port),
+            "--symbols",
+            SYMBOL,
+            "--api-key",
+            API_KEY,
+            "--api-secret",
+            API_SECRET,
+            "--state",
+            str(self.state),
+            "--speed",
+            "300",
+            "--synthetic-count",
+            "20000",
+            "--start-ms",
+            str(self.start_ms),
+            "--order-limit-10s",
+            "100000",
+            "--weight-limit",
+            "1000000",
+            "--weight-window-s",
+            "1",
+            *[f"--balance={a}={v}" for a, v in INITIAL.items()],
+            *(FAULTS if faults else []),
+        ]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
         wait_http(f"{self.url}/api/v3/ping", 20, self.proc, self.log)
 
@@ -156,23 +192,39 @@ class Trader:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "BUS_", "DATABASE_"))}
-        env.update({
-            "PYTHONPATH": str(ROOT), "TRADING_MODE": "live", "SYMBOLS": SYMBOL, "QUOTE_ASSET": "USDT",
-            "BINANCE_API_KEY": API_KEY, "BINANCE_SECRET_KEY": API_SECRET, "BINANCE_REST_URL": self.exchange_url,
-            "BINANCE_WS_URL": self.exchange_url.replace("http://", "ws://"), "BUS_URL": self.bus_url,
-            "BUS_PREFIX": self.bus_prefix, "DATABASE_URL": f"sqlite+aiosqlite:///{self.db}",
-            "DATA_DIR": str(self.tmp), "API_TOKEN": "soak-token", "LOG_LEVEL": "INFO", "LOG_JSON": "true",
-            "ROOTTRADING_CONFIG": str(self.tmp / "none.yaml"),
-        })
+        env.update(
+            {
+                "PYTHONPATH": str(ROOT),
+                "TRADING_MODE": "live",
+                "SYMBOLS": SYMBOL,
+                "QUOTE_ASSET": "USDT",
+                "BINANCE_API_KEY": API_KEY,
+                "BINANCE_SECRET_KEY": API_SECRET,
+                "BINANCE_REST_URL": self.exchange_url,
+                "BINANCE_WS_URL": self.exchange_url.replace("http://", "ws://"),
+                "BUS_URL": self.bus_url,
+                "BUS_PREFIX": self.bus_prefix,
+                "DATABASE_URL": f"sqlite+aiosqlite:///{self.db}",
+                "DATA_DIR": str(self.tmp),
+                "API_TOKEN": "soak-token",
+                "LOG_LEVEL": "INFO",
+                "LOG_JSON": "true",
+                "ROOTTRADING_CONFIG": str(self.tmp / "none.yaml"),
+            }
+        )
         return env
 
     def start(self) -> None:
         self.starts += 1
         with self.log.open("ab") as f:
             f.write(f"\n===== trader start #{self.starts} =====\n".encode())
-        self.proc = subprocess.Popen([PY, "-m", "roottrading", "service", "trader", "--port", str(self.http_port)],
-                                     cwd=self.tmp, env=self.env(), stdout=self.log.open("ab"),
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [PY, "-m", "roottrading", "service", "trader", "--port", str(self.http_port)],
+            cwd=self.tmp,
+            env=self.env(),
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -193,8 +245,9 @@ class Trader:
     def kill(self) -> None:
         assert self.proc is not None
         if self.proc.poll() is not None:  # it died by itself: that is a failure of the soak
-            raise AssertionError(f"trader exited with {self.proc.returncode}:\n"
-                                 f"{self.log.read_text(errors='replace')[-3000:]}")
+            raise AssertionError(
+                f"trader exited with {self.proc.returncode}:\n{self.log.read_text(errors='replace')[-3000:]}"
+            )
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
@@ -219,8 +272,7 @@ def make_request(i: int, last: Decimal, now_ms: int) -> OrderRequest:
     tick = Decimal("0.01")
     if rng.random() < 0.6:  # an entry
         typ = OrderType.MARKET if rng.random() < 0.5 else OrderType.LIMIT
-        price = (last * (1 + Decimal(rng.randint(-40, 15)) / 10_000)).quantize(tick) if typ is OrderType.LIMIT \
-            else None
+        price = (last * (1 + Decimal(rng.randint(-40, 15)) / 10_000)).quantize(tick) if typ is OrderType.LIMIT else None
         qty = quote = None
         if rng.random() < 0.6:
             qty = Decimal(rng.randint(30, 120)) / 100_000
@@ -228,17 +280,30 @@ def make_request(i: int, last: Decimal, now_ms: int) -> OrderRequest:
             quote = Decimal(rng.randint(15, 50))
         stops: dict[str, Any] = {}
         if rng.random() < 0.5:
-            stops = {"stop_loss": (last * Decimal("0.997")).quantize(tick),
-                     "take_profit": (last * Decimal("1.003")).quantize(tick)}
+            stops = {
+                "stop_loss": (last * Decimal("0.997")).quantize(tick),
+                "take_profit": (last * Decimal("1.003")).quantize(tick),
+            }
         elif rng.random() < 0.3:
             stops = {"trailing_pct": Decimal("0.2")}
-        return OrderRequest(id=rid, time=now_ms, symbol=SYMBOL, side=Side.BUY, type=typ, quantity=qty,
-                            quote_quantity=quote, price=price, strategy=strategy, **stops)
+        return OrderRequest(
+            id=rid,
+            time=now_ms,
+            symbol=SYMBOL,
+            side=Side.BUY,
+            type=typ,
+            quantity=qty,
+            quote_quantity=quote,
+            price=price,
+            strategy=strategy,
+            **stops,
+        )
     typ = OrderType.MARKET if rng.random() < 0.7 else OrderType.LIMIT
     price = (last * (1 + Decimal(rng.randint(-15, 30)) / 10_000)).quantize(tick) if typ is OrderType.LIMIT else None
     qty = None if rng.random() < 0.5 else Decimal(rng.randint(30, 200)) / 100_000
-    return OrderRequest(id=rid, time=now_ms, symbol=SYMBOL, side=Side.SELL, type=typ, quantity=qty, price=price,
-                        strategy=strategy)
+    return OrderRequest(
+        id=rid, time=now_ms, symbol=SYMBOL, side=Side.SELL, type=typ, quantity=qty, price=price, strategy=strategy
+    )
 
 
 @dataclass
@@ -253,16 +318,27 @@ class Audit:
             self.problems.append(what)
 
 
-def audit(db: Path, orders: list[dict[str, Any]], trades: list[dict[str, Any]], account: dict[str, Any],
-          buy_request_ids: list[str]) -> Audit:
+def audit(
+    db: Path,
+    orders: list[dict[str, Any]],
+    trades: list[dict[str, Any]],
+    account: dict[str, Any],
+    buy_request_ids: list[str],
+) -> Audit:
     from roottrading import ids
 
     a = Audit()
     con = sqlite3.connect(db)
-    rows = {r[0]: r for r in con.execute(
-        "SELECT order_id, exchange_order_id, status, executed_quantity, quantity, reject_reason FROM trade_executions")}
-    fills = con.execute("SELECT trade_id, order_id, exchange_order_id, side, price, quantity, quote_quantity, "
-                        "commission, commission_asset FROM trade_fills").fetchall()
+    rows = {
+        r[0]: r
+        for r in con.execute(
+            "SELECT order_id, exchange_order_id, status, executed_quantity, quantity, reject_reason FROM trade_executions"
+        )
+    }
+    fills = con.execute(
+        "SELECT trade_id, order_id, exchange_order_id, side, price, quantity, quote_quantity, "
+        "commission, commission_asset FROM trade_fills"
+    ).fetchall()
     cycles = {r[0]: r[1] for r in con.execute("SELECT id, status FROM trade_cycles")}
     con.close()
 
@@ -274,16 +350,27 @@ def audit(db: Path, orders: list[dict[str, Any]], trades: list[dict[str, Any]], 
     missing_locally = sorted(set(exchange) - set(rows))
     a.check(not missing_locally, f"exchange orders the trader has no record of: {missing_locally[:10]}")
     never_sent = sorted(on_exchange_rows - set(exchange))
-    a.check(not never_sent, "trader records (not REJECTED) the exchange does not have: "
-            f"{[(c, rows[c][2], rows[c][5]) for c in never_sent[:10]]}")
+    a.check(
+        not never_sent,
+        "trader records (not REJECTED) the exchange does not have: "
+        f"{[(c, rows[c][2], rows[c][5]) for c in never_sent[:10]]}",
+    )
     rejected_but_there = sorted(cid for cid, r in rows.items() if r[2] == "REJECTED" and cid in exchange)
-    a.check(not rejected_but_there, "recorded REJECTED but on the exchange: "
-            f"{[(c, exchange[c], rows[c][5]) for c in rejected_but_there[:10]]}")
-    differ = [(cid, exchange[cid], (rows[cid][2], Decimal(rows[cid][3]))) for cid in sorted(exchange)
-              if cid in rows and (rows[cid][2], Decimal(rows[cid][3])) != exchange[cid]]
+    a.check(
+        not rejected_but_there,
+        f"recorded REJECTED but on the exchange: {[(c, exchange[c], rows[c][5]) for c in rejected_but_there[:10]]}",
+    )
+    differ = [
+        (cid, exchange[cid], (rows[cid][2], Decimal(rows[cid][3])))
+        for cid in sorted(exchange)
+        if cid in rows and (rows[cid][2], Decimal(rows[cid][3])) != exchange[cid]
+    ]
     a.check(not differ, f"status/executedQty differ (exchange, trader) for {len(differ)} orders: {differ[:10]}")
-    exid = [(cid, o["orderId"], rows[cid][1]) for o in orders if (cid := o["clientOrderId"]) in rows
-            and str(rows[cid][1]) != str(o["orderId"])]
+    exid = [
+        (cid, o["orderId"], rows[cid][1])
+        for o in orders
+        if (cid := o["clientOrderId"]) in rows and str(rows[cid][1]) != str(o["orderId"])
+    ]
     a.check(not exid, f"exchange order id not recorded: {exid[:10]}")
     open_local = [(cid, r[2]) for cid, r in rows.items() if r[2] in ("PENDING_NEW", "NEW", "PARTIALLY_FILLED")]
     a.check(not open_local, f"orders still open in the trader after settling: {open_local[:10]}")
@@ -300,17 +387,25 @@ def audit(db: Path, orders: list[dict[str, Any]], trades: list[dict[str, Any]], 
     bad = []
     for tid in set(ex_trades) & set(local):
         t, f = ex_trades[tid], local[tid]
-        if (by_oid.get(str(t["orderId"])) != f[1] or Decimal(t["qty"]) != Decimal(f[5])
-                or Decimal(t["price"]) != Decimal(f[4]) or Decimal(t["commission"]) != Decimal(f[7])
-                or t["commissionAsset"] != f[8] or ("BUY" if t["isBuyer"] else "SELL") != f[3]):
+        if (
+            by_oid.get(str(t["orderId"])) != f[1]
+            or Decimal(t["qty"]) != Decimal(f[5])
+            or Decimal(t["price"]) != Decimal(f[4])
+            or Decimal(t["commission"]) != Decimal(f[7])
+            or t["commissionAsset"] != f[8]
+            or ("BUY" if t["isBuyer"] else "SELL") != f[3]
+        ):
             bad.append(tid)
     a.check(not bad, f"trade_fills rows that differ from the exchange's trade: {sorted(bad)[:10]}")
     # executedQty of every order == the sum of its recorded fills
     per_order: dict[str, Decimal] = {}
     for f in fills:
         per_order[f[1]] = per_order.get(f[1], Decimal(0)) + Decimal(f[5])
-    sums = [(cid, ex[1], per_order.get(cid, Decimal(0))) for cid, ex in exchange.items()
-            if ex[1] != per_order.get(cid, Decimal(0))]
+    sums = [
+        (cid, ex[1], per_order.get(cid, Decimal(0)))
+        for cid, ex in exchange.items()
+        if ex[1] != per_order.get(cid, Decimal(0))
+    ]
     a.check(not sums, f"executedQty != sum of trade_fills: {sums[:10]}")
 
     # 3. balances == initial + fills - commissions, to the last unit (Binance shows 8 decimals). The quote of
@@ -336,7 +431,13 @@ def audit(db: Path, orders: list[dict[str, Any]], trades: list[dict[str, Any]], 
     lost = [rid for rid in buy_request_ids if ids.cycle_id(rid) not in cycles]
     a.check(not lost, f"{len(lost)} BUY requests without a cycle: {lost[:10]}")
     st = Counter(rows[c][2] for c in rows)
-    a.counts = {"exchange_orders": len(orders), "trader_orders": len(rows), "trades": len(trades),
-                "fills": len(fills), "cycles": len(cycles), **{f"orders_{k}": v for k, v in sorted(st.items())},
-                **{f"cycles_{k}": v for k, v in sorted(Counter(cycles.values()).items())}}
+    a.counts = {
+        "exchange_orders": len(orders),
+        "trader_orders": len(rows),
+        "trades": len(trades),
+        "fills": len(fills),
+        "cycles": len(cycles),
+        **{f"orders_{k}": v for k, v in sorted(st.items())},
+        **{f"cycles_{k}": v for k, v in sorted(Counter(cycles.values()).items())},
+    }
     return a

@@ -33,8 +33,14 @@ def make_handler(bus: RedisBus, prefix: str, delay: float):  # type: ignore[no-u
 
 
 async def main(url: str, prefix: str, topic: str, group: str, lease_ms: int) -> None:
-    bus = RedisBus(url, prefix=prefix, lease_ms=lease_ms, block_ms=20, rebalance_ms=20,
-                   retry=RetryPolicy(max_attempts=5, backoff_s=0.001))
+    bus = RedisBus(
+        url,
+        prefix=prefix,
+        lease_ms=lease_ms,
+        block_ms=20,
+        rebalance_ms=20,
+        retry=RetryPolicy(max_attempts=5, backoff_s=0.001),
+    )
     await bus.start()
     await bus.subscribe(topic, group, make_handler(bus, prefix, 0.002), consumer="child")
     print("subscribed", flush=True)

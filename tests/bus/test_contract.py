@@ -16,25 +16,102 @@ from roottrading.domain.enums import CycleStatus, OrderStatus, OrderType, Side, 
 T0 = 1_700_000_000_000
 
 SAMPLES: list[tuple[str, Any]] = [
-    (m.candles_topic("BTCUSDT"), Candle(symbol="BTCUSDT", interval="1m", open_time=T0, close_time=T0 + 59_999,
-                                        open=1.5, high=2.25, low=1.0, close=2.0, volume=10.0, trades=3)),
+    (
+        m.candles_topic("BTCUSDT"),
+        Candle(
+            symbol="BTCUSDT",
+            interval="1m",
+            open_time=T0,
+            close_time=T0 + 59_999,
+            open=1.5,
+            high=2.25,
+            low=1.0,
+            close=2.0,
+            volume=10.0,
+            trades=3,
+        ),
+    ),
     (m.ticks_topic("ETHUSDT"), Tick(symbol="ETHUSDT", time=T0, price=2000.5, quantity=0.1, bid=2000.0, ask=2001.0)),
-    (m.SIGNALS, Signal(id="s1", time=T0, symbol="BTCUSDT", strategy="ema_cross", side=Side.BUY,
-                       strength=SignalStrength.STRONG, price=42000.0, meta={"fast": 12, "note": "x"})),
-    (m.ORDER_REQUESTS, OrderRequest(id="r1", time=T0, symbol="BTCUSDT", side=Side.SELL, type=OrderType.LIMIT,
-                                    quantity=Decimal("0.00100000"), price=Decimal("42000.01"))),
-    (m.ORDER_UPDATES, m.OrderUpdate(event="NEW", time=T0, order=Order(
-        client_order_id="c1", symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, quantity=Decimal("0.5"),
-        status=OrderStatus.NEW, executed_quantity=Decimal("0.1"), cumulative_quote=Decimal("4200.00")))),
-    (m.TRADE_EXECUTIONS, Fill(trade_id="t1", order_id="o1", client_order_id="c1", symbol="BTCUSDT", side=Side.BUY,
-                              price=Decimal("42000.10"), quantity=Decimal("0.001"), quote_quantity=Decimal("42.0001"),
-                              commission=Decimal("0.000001"), commission_asset="BTC", time=T0)),
-    (m.CYCLE_UPDATES, TradeCycle(id="cy1", symbol="BTCUSDT", strategy="rsi", side=Side.BUY,
-                                 status=CycleStatus.ACTIVE, created_at=T0, updated_at=T0,
-                                 entry_price=Decimal("100.5"), quantity=Decimal("2"))),
-    (m.PORTFOLIO_BALANCES, m.BalancesUpdate(time=T0, balances=[Balance(asset="USDT", free=Decimal("100.25"),
-                                                                       locked=Decimal("0"))],
-                                            total_value=Decimal("100.25"))),
+    (
+        m.SIGNALS,
+        Signal(
+            id="s1",
+            time=T0,
+            symbol="BTCUSDT",
+            strategy="ema_cross",
+            side=Side.BUY,
+            strength=SignalStrength.STRONG,
+            price=42000.0,
+            meta={"fast": 12, "note": "x"},
+        ),
+    ),
+    (
+        m.ORDER_REQUESTS,
+        OrderRequest(
+            id="r1",
+            time=T0,
+            symbol="BTCUSDT",
+            side=Side.SELL,
+            type=OrderType.LIMIT,
+            quantity=Decimal("0.00100000"),
+            price=Decimal("42000.01"),
+        ),
+    ),
+    (
+        m.ORDER_UPDATES,
+        m.OrderUpdate(
+            event="NEW",
+            time=T0,
+            order=Order(
+                client_order_id="c1",
+                symbol="BTCUSDT",
+                side=Side.BUY,
+                type=OrderType.MARKET,
+                quantity=Decimal("0.5"),
+                status=OrderStatus.NEW,
+                executed_quantity=Decimal("0.1"),
+                cumulative_quote=Decimal("4200.00"),
+            ),
+        ),
+    ),
+    (
+        m.TRADE_EXECUTIONS,
+        Fill(
+            trade_id="t1",
+            order_id="o1",
+            client_order_id="c1",
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            price=Decimal("42000.10"),
+            quantity=Decimal("0.001"),
+            quote_quantity=Decimal("42.0001"),
+            commission=Decimal("0.000001"),
+            commission_asset="BTC",
+            time=T0,
+        ),
+    ),
+    (
+        m.CYCLE_UPDATES,
+        TradeCycle(
+            id="cy1",
+            symbol="BTCUSDT",
+            strategy="rsi",
+            side=Side.BUY,
+            status=CycleStatus.ACTIVE,
+            created_at=T0,
+            updated_at=T0,
+            entry_price=Decimal("100.5"),
+            quantity=Decimal("2"),
+        ),
+    ),
+    (
+        m.PORTFOLIO_BALANCES,
+        m.BalancesUpdate(
+            time=T0,
+            balances=[Balance(asset="USDT", free=Decimal("100.25"), locked=Decimal("0"))],
+            total_value=Decimal("100.25"),
+        ),
+    ),
     (m.RISK_EVENTS, m.RiskEvent(time=T0, rule="max_drawdown", action="pause", message="drawdown 12%")),
     (m.logs_topic("error"), m.LogRecord(time=T0, level="error", service="trader", event="boom", context={"a": 1})),
     (m.SYSTEM_HEALTH, m.HealthReport(time=T0, status="ok", components={"bus": {"status": "ok"}})),
@@ -159,7 +236,11 @@ async def test_failing_handler_is_retried_then_dead_lettered(bus: Any) -> None:
     assert isinstance(dl.payload, m.DeadLetter)
     assert dl.payload.error == "ValueError: boom 42"
     assert (dl.payload.message_id, dl.payload.topic, dl.payload.group, dl.payload.attempts) == (
-        msg_id, "test.fail", "g", 3)
+        msg_id,
+        "test.fail",
+        "g",
+        3,
+    )
     assert m.decode(dl.payload.raw).payload == m.Ping(seq=42)  # the original is kept, nothing lost
     assert bus.stats.dead_lettered == 1 and bus.stats.retried == 2
     del after

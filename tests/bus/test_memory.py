@@ -56,6 +56,7 @@ async def test_consumer_leaving_hands_its_keys_over_in_order() -> None:
         async def h(msg: m.Message) -> None:
             await asyncio.sleep(delay)
             log.append((name, msg.key, msg.payload.seq))
+
         return h
 
     sub_a = await bus.subscribe("test.move", "g", rec("a", 0.001))
@@ -120,7 +121,13 @@ def test_dead_letter_record_is_the_same_contract_for_every_backend() -> None:
     msg = m.decode(raw)
     assert topic == "deadletter.signals" and msg.id == dl_id and msg.key == "coordinator"
     dl = msg.payload
-    assert (dl.topic, dl.group, dl.message_id, dl.attempts, dl.raw) == ("signals", "coordinator", "id-1", 3, '{"broken"')
+    assert (dl.topic, dl.group, dl.message_id, dl.attempts, dl.raw) == (
+        "signals",
+        "coordinator",
+        "id-1",
+        3,
+        '{"broken"',
+    )
     assert len(dl.error) == 2000
     assert dead_letter_for(stats, "deadletter.signals", "g", "id-2", raw, "again", 1) is None
     assert stats.dead_lettered == 2

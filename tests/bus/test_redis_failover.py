@@ -21,6 +21,7 @@ from roottrading import messages as m
 from roottrading.bus import create_bus
 from roottrading.bus.base import RetryPolicy
 from roottrading.bus.redis import RedisBus
+
 from .conftest import delete_prefix, make_redis_bus
 from .consumer_proc import make_handler
 
@@ -51,8 +52,7 @@ async def test_create_bus_builds_a_redis_bus(redis_url: str) -> None:
     await bus.close()
 
 
-async def test_sigkilled_consumer_is_taken_over_nothing_lost_nothing_applied_twice(redis_url: str,
-                                                                                   prefix: str) -> None:
+async def test_sigkilled_consumer_is_taken_over_nothing_lost_nothing_applied_twice(redis_url: str, prefix: str) -> None:
     topic, group, keys, per_key = "test.kill", "workers", [f"K{i}" for i in range(6)], 100
     n = len(keys) * per_key
     pub = make_redis_bus(redis_url, prefix, lease_ms=600)
@@ -60,8 +60,11 @@ async def test_sigkilled_consumer_is_taken_over_nothing_lost_nothing_applied_twi
     r = pub.redis
     await pub.redis.delete(f"{prefix}:seen")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen([sys.executable, str(Path(__file__).with_name("consumer_proc.py")), redis_url, prefix,
-                              topic, group, "600"], env=env, stdout=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("consumer_proc.py")), redis_url, prefix, topic, group, "600"],
+        env=env,
+        stdout=subprocess.PIPE,
+    )
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == b"subscribed"
         await pub.publish_many(topic, [(m.Ping(seq=i), k) for i in range(per_key) for k in keys])
@@ -95,9 +98,23 @@ def _free_port() -> int:
 
 
 def _start_redis(port: int, data: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "yes", "--dir", str(data)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--dir",
+            str(data),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
@@ -122,7 +139,8 @@ def private_redis(tmp_path: Path, redis_url: str) -> Iterator[tuple[int, Path, l
 
 
 async def test_redis_killed_and_restarted_mid_stream_every_message_arrives(
-        private_redis: tuple[int, Path, list[subprocess.Popen[bytes]]]) -> None:
+    private_redis: tuple[int, Path, list[subprocess.Popen[bytes]]],
+) -> None:
     port, data, procs = private_redis
     bus = make_redis_bus(f"redis://127.0.0.1:{port}/0", "rt-restart", lease_ms=400, publish_timeout_s=20)
     await bus.start()
@@ -206,8 +224,9 @@ async def test_streams_are_bounded_by_maxlen(redis_url: str, prefix: str) -> Non
 
 
 async def test_poison_message_that_keeps_killing_consumers_is_dead_lettered(redis_url: str, prefix: str) -> None:
-    bus = make_redis_bus(redis_url, prefix, partitions=1, claim_idle_ms=0,
-                         retry=RetryPolicy(max_attempts=3, backoff_s=0.001))
+    bus = make_redis_bus(
+        redis_url, prefix, partitions=1, claim_idle_ms=0, retry=RetryPolicy(max_attempts=3, backoff_s=0.001)
+    )
     await bus.start()
     name = bus.stream("test.poison", 0)
     await bus.redis.xgroup_create(name, "g", id="0", mkstream=True)

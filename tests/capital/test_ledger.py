@@ -11,7 +11,11 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from roottrading.capital.ledger import (
-    InsufficientFunds, PocketLedger, fit_to_used, split_total, validate_allocation,
+    InsufficientFunds,
+    PocketLedger,
+    fit_to_used,
+    split_total,
+    validate_allocation,
 )
 from roottrading.clock import SimClock
 from roottrading.store import Database
@@ -36,8 +40,11 @@ async def by_name(ledger: PocketLedger) -> dict[str, tuple[Decimal, Decimal, Dec
 
 async def test_initialise_splits_by_percent_and_is_not_repeated(db: Database) -> None:
     ledger = await fresh_ledger(db)
-    assert await by_name(ledger) == {"active": (D(6000), 0, D(6000)), "buffer": (D(3000), 0, D(3000)),
-                                     "safety": (D(1000), 0, D(1000))}
+    assert await by_name(ledger) == {
+        "active": (D(6000), 0, D(6000)),
+        "buffer": (D(3000), 0, D(3000)),
+        "safety": (D(1000), 0, D(1000)),
+    }
     await ledger.reserve("r1", D(100))
     await ledger.ensure_initialised(D(50))  # already there: nothing is reset
     assert (await by_name(ledger))["active"] == (D(6000), D(100), D(5900))
@@ -89,8 +96,11 @@ async def test_loss_is_capped_at_reservation_and_reallocate_keeps_used(db: Datab
 
 async def test_set_allocation_validates_and_respreads(db: Database) -> None:
     ledger = await fresh_ledger(db)
-    for bad, msg in (({"active": D(70), "buffer": D(20)}, "sum to 100, got 90"),
-                     ({"active": D(110), "buffer": D(-10)}, "cannot be negative"), ({}, "empty")):
+    for bad, msg in (
+        ({"active": D(70), "buffer": D(20)}, "sum to 100, got 90"),
+        ({"active": D(110), "buffer": D(-10)}, "cannot be negative"),
+        ({}, "empty"),
+    ):
         with pytest.raises(ValueError, match=msg):
             await ledger.set_allocation(bad)
     await ledger.reserve("r", D(10), pocket="safety")
@@ -117,12 +127,16 @@ def test_split_and_fit_are_exact() -> None:
 # ---- property: random operation sequences keep every invariant ----------------------------------------
 ids = st.sampled_from(["r0", "r1", "r2", "r3", "r4", "r5"])
 money = st.decimals(min_value=D("0.01"), max_value=D(4000), places=2)
-ops = st.lists(st.one_of(
-    st.tuples(st.just("reserve"), ids, money, st.sampled_from(["active", "buffer", "safety"])),
-    st.tuples(st.just("consume"), ids, st.one_of(st.none(), money)),
-    st.tuples(st.just("release"), ids, st.decimals(min_value=D(-5000), max_value=D(500), places=2)),
-    st.tuples(st.just("reallocate"), st.decimals(min_value=D(0), max_value=D(20_000), places=2)),
-), min_size=1, max_size=14)
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("reserve"), ids, money, st.sampled_from(["active", "buffer", "safety"])),
+        st.tuples(st.just("consume"), ids, st.one_of(st.none(), money)),
+        st.tuples(st.just("release"), ids, st.decimals(min_value=D(-5000), max_value=D(500), places=2)),
+        st.tuples(st.just("reallocate"), st.decimals(min_value=D(0), max_value=D(20_000), places=2)),
+    ),
+    min_size=1,
+    max_size=14,
+)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

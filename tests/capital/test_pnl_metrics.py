@@ -18,14 +18,29 @@ D = Decimal
 
 
 def cycle(status: CycleStatus = CycleStatus.COMPLETED, **kw: object) -> TradeCycle:
-    base = {"id": "c1", "symbol": "BTCUSDT", "strategy": "ema", "side": Side.BUY, "status": status,
-            "created_at": 0, "updated_at": 1000}
+    base = {
+        "id": "c1",
+        "symbol": "BTCUSDT",
+        "strategy": "ema",
+        "side": Side.BUY,
+        "status": status,
+        "created_at": 0,
+        "updated_at": 1000,
+    }
     return TradeCycle(**{**base, **kw})  # type: ignore[arg-type]
 
 
 def fill(side: str, price: str, qty: str, fee: str, asset: str, t: int = 0) -> dict[str, object]:
-    return {"trade_id": f"{side}{t}", "side": side, "price": D(price), "quantity": D(qty),
-            "quote_quantity": D(price) * D(qty), "commission": D(fee), "commission_asset": asset, "time": t}
+    return {
+        "trade_id": f"{side}{t}",
+        "side": side,
+        "price": D(price),
+        "quantity": D(qty),
+        "quote_quantity": D(price) * D(qty),
+        "commission": D(fee),
+        "commission_asset": asset,
+        "time": t,
+    }
 
 
 def test_long_cycle_fees_in_quote() -> None:
@@ -35,8 +50,9 @@ def test_long_cycle_fees_in_quote() -> None:
 
 def test_long_cycle_buy_fee_in_base_then_sell_what_is_held() -> None:
     # 1 BTC bought, 0.001 BTC fee -> 0.999 held; 0.999 sold at 110 with a 0.1% quote fee (0.10989)
-    p = cycle_pnl(cycle(), [fill("BUY", "100", "1", "0.001", "BTC"),
-                            fill("SELL", "110", "0.999", "0.10989", "USDT", 1)])
+    p = cycle_pnl(
+        cycle(), [fill("BUY", "100", "1", "0.001", "BTC"), fill("SELL", "110", "0.999", "0.10989", "USDT", 1)]
+    )
     assert p.realised == D("109.89") - D(100) - D("0.10989") == D("9.78011")
     assert p.fees == D("0.1") + D("0.10989") and p.net_qty == 0
 
@@ -47,8 +63,9 @@ def test_long_cycle_base_fee_covered_by_other_holdings_is_charged_at_exit_price(
 
 
 def test_third_asset_fee_valued_at_its_price_and_open_cycle_is_unrealised() -> None:
-    p = cycle_pnl(cycle(CycleStatus.ACTIVE), [fill("BUY", "100", "2", "0.0004", "BNB")], mark=D("105"),
-                  prices={"BNB": D("500")})
+    p = cycle_pnl(
+        cycle(CycleStatus.ACTIVE), [fill("BUY", "100", "2", "0.0004", "BNB")], mark=D("105"), prices={"BNB": D("500")}
+    )
     assert p.closed_at is None and p.realised == 0
     assert p.unrealised == D(2) * D(5) - D("0.2") == D("9.8") and p.fees == D("0.2")
     q = cycle_pnl(cycle(CycleStatus.ACTIVE), [fill("BUY", "100", "1", "0.001", "BTC")], mark=D("105"))
@@ -61,14 +78,29 @@ def test_cycle_without_fills_falls_back_to_trader_numbers() -> None:
 
 
 def pnl(realised: str, closed_at: int | None, strategy: str = "ema", cid: str = "x") -> CyclePnl:
-    return CyclePnl(cid, "BTCUSDT", strategy, "COMPLETED" if closed_at is not None else "ACTIVE", 0, closed_at,
-                    D(realised) if closed_at is not None else D(0),
-                    D(0) if closed_at is not None else D(realised), D("0.1"), D(100), D(0), "fills")
+    return CyclePnl(
+        cid,
+        "BTCUSDT",
+        strategy,
+        "COMPLETED" if closed_at is not None else "ACTIVE",
+        0,
+        closed_at,
+        D(realised) if closed_at is not None else D(0),
+        D(0) if closed_at is not None else D(realised),
+        D("0.1"),
+        D(100),
+        D(0),
+        "fills",
+    )
 
 
 def test_grouping_equity_curve_and_daily_series() -> None:
-    ps = [pnl("10", DAY_MS + 5, cid="a"), pnl("-4", DAY_MS + 9, "rsi", "b"), pnl("6", 3 * DAY_MS + 1, cid="c"),
-          pnl("2", None, cid="d")]
+    ps = [
+        pnl("10", DAY_MS + 5, cid="a"),
+        pnl("-4", DAY_MS + 9, "rsi", "b"),
+        pnl("6", 3 * DAY_MS + 1, cid="c"),
+        pnl("2", None, cid="d"),
+    ]
     g = group(ps, "strategy")
     assert g["ema"]["realised"] == D(16) and g["ema"]["unrealised"] == D(2) and g["ema"]["open"] == 1
     assert g["rsi"]["losses"] == 1

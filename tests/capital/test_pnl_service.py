@@ -22,40 +22,103 @@ T0 = 1_700_000_000_000 - 1_700_000_000_000 % DAY + 12 * 3_600_000  # noon UTC
 
 
 def fill(oid: str, side: Side, price: str, qty: str, fee: str, asset: str, t: int, symbol: str = "BTCUSDT") -> Fill:
-    return Fill(trade_id=oid, order_id=oid, client_order_id=oid, symbol=symbol, side=side, price=D(price),
-                quantity=D(qty), quote_quantity=D(price) * D(qty), commission=D(fee), commission_asset=asset, time=t)
+    return Fill(
+        trade_id=oid,
+        order_id=oid,
+        client_order_id=oid,
+        symbol=symbol,
+        side=side,
+        price=D(price),
+        quantity=D(qty),
+        quote_quantity=D(price) * D(qty),
+        commission=D(fee),
+        commission_asset=asset,
+        time=t,
+    )
 
 
 async def test_pnl_per_strategy_symbol_day_and_snapshots(tmp_path: Path) -> None:
-    settings = load_settings(symbols="BTCUSDT,ETHUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db",
-                             api_token="t", data_dir=tmp_path)
+    settings = load_settings(
+        symbols="BTCUSDT,ETHUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db", api_token="t", data_dir=tmp_path
+    )
     clock = SimClock(T0)
     host = Host(settings, ["pnl"], clock=clock, extras={"pnl_snapshot_s": 3600})
     await host.start()
     try:
         cycles, orders = CycleRepo(host.db), OrderRepo(host.db)
         # closed yesterday, buy fee in base: 0.999 * 110 - 100 - 0.10989 = 9.78011
-        await cycles.save(TradeCycle(id="a", symbol="BTCUSDT", strategy="ema", side=Side.BUY,
-                                     status=CycleStatus.COMPLETED, created_at=T0 - DAY, updated_at=T0 - DAY + 5,
-                                     entry_order_id="a1", exit_order_id="a2", quantity=D(1)))
+        await cycles.save(
+            TradeCycle(
+                id="a",
+                symbol="BTCUSDT",
+                strategy="ema",
+                side=Side.BUY,
+                status=CycleStatus.COMPLETED,
+                created_at=T0 - DAY,
+                updated_at=T0 - DAY + 5,
+                entry_order_id="a1",
+                exit_order_id="a2",
+                quantity=D(1),
+            )
+        )
         await orders.add_fill(fill("a1", Side.BUY, "100", "1", "0.001", "BTC", T0 - DAY))
         await orders.add_fill(fill("a2", Side.SELL, "110", "0.999", "0.10989", "USDT", T0 - DAY + 5))
         # closed today with a loss, linked through trade_executions.cycle_id only
-        await cycles.save(TradeCycle(id="b", symbol="ETHUSDT", strategy="rsi", side=Side.BUY,
-                                     status=CycleStatus.COMPLETED, created_at=T0 - 10, updated_at=T0 - 5,
-                                     quantity=D(2)))
+        await cycles.save(
+            TradeCycle(
+                id="b",
+                symbol="ETHUSDT",
+                strategy="rsi",
+                side=Side.BUY,
+                status=CycleStatus.COMPLETED,
+                created_at=T0 - 10,
+                updated_at=T0 - 5,
+                quantity=D(2),
+            )
+        )
         for oid, side, px in (("b1", Side.BUY, "50"), ("b2", Side.SELL, "45")):
-            await orders.save(Order(client_order_id=oid, symbol="ETHUSDT", side=side, type=OrderType.MARKET,
-                                    quantity=D(2), cycle_id="b", created_at=T0, updated_at=T0))
+            await orders.save(
+                Order(
+                    client_order_id=oid,
+                    symbol="ETHUSDT",
+                    side=side,
+                    type=OrderType.MARKET,
+                    quantity=D(2),
+                    cycle_id="b",
+                    created_at=T0,
+                    updated_at=T0,
+                )
+            )
             await orders.add_fill(fill(oid, side, px, "2", "0.1", "USDT", T0 - 8, "ETHUSDT"))
         # open, marked by the latest candle
-        await cycles.save(TradeCycle(id="c", symbol="BTCUSDT", strategy="ema", side=Side.BUY,
-                                     status=CycleStatus.ACTIVE, created_at=T0 - 3, updated_at=T0 - 3,
-                                     entry_order_id="c1", quantity=D(1)))
+        await cycles.save(
+            TradeCycle(
+                id="c",
+                symbol="BTCUSDT",
+                strategy="ema",
+                side=Side.BUY,
+                status=CycleStatus.ACTIVE,
+                created_at=T0 - 3,
+                updated_at=T0 - 3,
+                entry_order_id="c1",
+                quantity=D(1),
+            )
+        )
         await orders.add_fill(fill("c1", Side.BUY, "100", "1", "0.1", "USDT", T0 - 3))
-        await host.bus.publish(m.candles_topic("BTCUSDT"), Candle(
-            symbol="BTCUSDT", interval="1m", open_time=T0 - 60_000, close_time=T0 - 1, open=120, high=120, low=120,
-            close=120.0, volume=1))
+        await host.bus.publish(
+            m.candles_topic("BTCUSDT"),
+            Candle(
+                symbol="BTCUSDT",
+                interval="1m",
+                open_time=T0 - 60_000,
+                close_time=T0 - 1,
+                open=120,
+                high=120,
+                low=120,
+                close=120.0,
+                volume=1,
+            ),
+        )
         assert await host.bus.drain(10)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(host)), base_url="http://t") as c:
             s = (await c.get("/api/pnl/summary")).json()

@@ -26,28 +26,54 @@ T0 = 1_700_000_000_000
 
 
 def candle(close: float, t: int = T0) -> Candle:
-    return Candle(symbol="BTCUSDT", interval="1m", open_time=t - 60_000, close_time=t - 1, open=close, high=close,
-                  low=close, close=close, volume=1.0)
+    return Candle(
+        symbol="BTCUSDT",
+        interval="1m",
+        open_time=t - 60_000,
+        close_time=t - 1,
+        open=close,
+        high=close,
+        low=close,
+        close=close,
+        volume=1.0,
+    )
 
 
 def buy_fill(trade_id: str, price: str, qty: str, t: int = T0) -> Fill:
     p, q = D(price), D(qty)
-    return Fill(trade_id=trade_id, order_id=trade_id, client_order_id=f"o-{trade_id}", symbol="BTCUSDT",
-                side=Side.BUY, price=p, quantity=q, quote_quantity=p * q, commission=q * D("0.001"),
-                commission_asset="BTC", time=t)
+    return Fill(
+        trade_id=trade_id,
+        order_id=trade_id,
+        client_order_id=f"o-{trade_id}",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        price=p,
+        quantity=q,
+        quote_quantity=p * q,
+        commission=q * D("0.001"),
+        commission_asset="BTC",
+        time=t,
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def env(request: pytest.FixtureRequest, tmp_path: Path,
-              unique: str) -> AsyncIterator[tuple[Host, httpx.AsyncClient, SimClock]]:
-    settings = load_settings(symbols="BTCUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db",
-                             api_token=TOKEN, data_dir=tmp_path)
+async def env(
+    request: pytest.FixtureRequest, tmp_path: Path, unique: str
+) -> AsyncIterator[tuple[Host, httpx.AsyncClient, SimClock]]:
+    settings = load_settings(
+        symbols="BTCUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db", api_token=TOKEN, data_dir=tmp_path
+    )
     db = None
     if request.param == "postgres":
         db = Database(request.getfixturevalue("postgres_url"), schema=f"p_{unique}")
     clock = SimClock(T0)
-    host = Host(settings, ["portfolio"], clock=clock, db=db, extras={"portfolio_reallocate_s": 3600,
-                                                                      "portfolio_reconcile_s": 3600})
+    host = Host(
+        settings,
+        ["portfolio"],
+        clock=clock,
+        db=db,
+        extras={"portfolio_reallocate_s": 3600, "portfolio_reconcile_s": 3600},
+    )
     await host.start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(host)), base_url="http://t") as c:
@@ -86,8 +112,10 @@ async def test_demo_capital_pockets_and_fills(env: tuple[Host, httpx.AsyncClient
 async def test_exchange_balances_are_authoritative(env: tuple[Host, httpx.AsyncClient, SimClock]) -> None:
     host, c, clock = env
     await publish(host, m.candles_topic("BTCUSDT"), candle(200.0))
-    upd = m.BalancesUpdate(time=clock.now_ms(), balances=[Balance(asset="USDT", free=D(500), locked=D(100)),
-                                                          Balance(asset="BTC", free=D(1), locked=D(0))])
+    upd = m.BalancesUpdate(
+        time=clock.now_ms(),
+        balances=[Balance(asset="USDT", free=D(500), locked=D(100)), Balance(asset="BTC", free=D(1), locked=D(0))],
+    )
     await publish(host, m.PORTFOLIO_BALANCES, upd)
     await publish(host, m.TRADE_EXECUTIONS, buy_fill("f2", "200", "1"), msg_id="f2")  # left to the next sync
     bal = {b["asset"]: b for b in (await c.get("/api/portfolio/balances")).json()}
@@ -102,8 +130,9 @@ async def test_allocation_is_validated(env: tuple[Host, httpx.AsyncClient, SimCl
     assert r.status_code == 422 and "sum to 100, got 90" in r.json()["detail"]
     r = await c.put("/api/portfolio/pockets/allocation", json={"active": 110, "safety": -10}, headers=AUTH)
     assert r.status_code == 422 and "negative" in r.json()["detail"]
-    r = await c.put("/api/portfolio/pockets/allocation", json={"allocation": {"active": 75, "buffer": 25}},
-                    headers=AUTH)
+    r = await c.put(
+        "/api/portfolio/pockets/allocation", json={"allocation": {"active": 75, "buffer": 25}}, headers=AUTH
+    )
     assert r.status_code == 200
     assert {p["pocket_type"]: p["current_value"] for p in r.json()} == {"active": "7500", "buffer": "2500"}
 
@@ -112,14 +141,38 @@ async def seed_cycles(host: Host) -> None:
     cycles, orders = CycleRepo(host.db), OrderRepo(host.db)
     for i, (entry, exit_, strat) in enumerate([("100", "110", "ema"), ("100", "95", "rsi"), ("100", "120", "ema")]):
         t = T0 - (3 - i) * 86_400_000
-        cy = TradeCycle(id=f"c{i}", symbol="BTCUSDT", strategy=strat, side=Side.BUY, status=CycleStatus.COMPLETED,
-                        created_at=t, updated_at=t + 1000, entry_order_id=f"e{i}", exit_order_id=f"x{i}",
-                        entry_price=D(entry), exit_price=D(exit_), quantity=D(1), reservation_id=f"r{i}")
+        cy = TradeCycle(
+            id=f"c{i}",
+            symbol="BTCUSDT",
+            strategy=strat,
+            side=Side.BUY,
+            status=CycleStatus.COMPLETED,
+            created_at=t,
+            updated_at=t + 1000,
+            entry_order_id=f"e{i}",
+            exit_order_id=f"x{i}",
+            entry_price=D(entry),
+            exit_price=D(exit_),
+            quantity=D(1),
+            reservation_id=f"r{i}",
+        )
         await cycles.save(cy)
         for oid, side, px in ((f"e{i}", Side.BUY, entry), (f"x{i}", Side.SELL, exit_)):
-            await orders.add_fill(Fill(trade_id=oid, order_id=oid, client_order_id=oid, symbol="BTCUSDT", side=side,
-                                       price=D(px), quantity=D(1), quote_quantity=D(px), commission=D("0.1"),
-                                       commission_asset="USDT", time=t + (0 if side is Side.BUY else 1000)))
+            await orders.add_fill(
+                Fill(
+                    trade_id=oid,
+                    order_id=oid,
+                    client_order_id=oid,
+                    symbol="BTCUSDT",
+                    side=side,
+                    price=D(px),
+                    quantity=D(1),
+                    quote_quantity=D(px),
+                    commission=D("0.1"),
+                    commission_asset="USDT",
+                    time=t + (0 if side is Side.BUY else 1000),
+                )
+            )
 
 
 async def test_trades_and_performance(env: tuple[Host, httpx.AsyncClient, SimClock]) -> None:
@@ -141,16 +194,28 @@ async def test_trades_and_performance(env: tuple[Host, httpx.AsyncClient, SimClo
 
 
 async def test_reconciliation_releases_reservations_of_finished_cycles(
-        env: tuple[Host, httpx.AsyncClient, SimClock]) -> None:
+    env: tuple[Host, httpx.AsyncClient, SimClock],
+) -> None:
     host, c, clock = env
     svc = host.services["portfolio"]
     ledger = svc.ledger  # type: ignore[attr-defined]
     await ledger.reserve("r0", D(100), reason="cycle c0")
     await ledger.reserve("orphan", D(50))
     await ledger.reserve("r-open", D(100))
-    await CycleRepo(host.db).save(TradeCycle(
-        id="open", symbol="BTCUSDT", strategy="ema", side=Side.BUY, status=CycleStatus.ACTIVE, created_at=T0,
-        updated_at=T0, entry_price=D(100), quantity=D(1), reservation_id="r-open"))
+    await CycleRepo(host.db).save(
+        TradeCycle(
+            id="open",
+            symbol="BTCUSDT",
+            strategy="ema",
+            side=Side.BUY,
+            status=CycleStatus.ACTIVE,
+            created_at=T0,
+            updated_at=T0,
+            entry_price=D(100),
+            quantity=D(1),
+            reservation_id="r-open",
+        )
+    )
     await seed_cycles(host)  # c0 completed with reservation r0
     clock.advance(3_600_000)
     report = (await c.put("/api/portfolio/pockets/sync", headers=AUTH)).json()["reconciliation"]

@@ -24,13 +24,36 @@ async def seed(url: str) -> None:
     cycles, orders = CycleRepo(db), OrderRepo(db)
     for i, (entry, exit_, strat) in enumerate([("100", "110", "ema"), ("100", "95", "rsi")]):
         t = T0 - (2 - i) * 3_600_000
-        await cycles.save(TradeCycle(id=f"c{i}", symbol="BTCUSDT", strategy=strat, side=Side.BUY,
-                                     status=CycleStatus.COMPLETED, created_at=t, updated_at=t + 1000,
-                                     entry_order_id=f"e{i}", exit_order_id=f"x{i}", quantity=D(1)))
+        await cycles.save(
+            TradeCycle(
+                id=f"c{i}",
+                symbol="BTCUSDT",
+                strategy=strat,
+                side=Side.BUY,
+                status=CycleStatus.COMPLETED,
+                created_at=t,
+                updated_at=t + 1000,
+                entry_order_id=f"e{i}",
+                exit_order_id=f"x{i}",
+                quantity=D(1),
+            )
+        )
         for oid, side, px in ((f"e{i}", Side.BUY, entry), (f"x{i}", Side.SELL, exit_)):
-            await orders.add_fill(Fill(trade_id=oid, order_id=oid, client_order_id=oid, symbol="BTCUSDT", side=side,
-                                       price=D(px), quantity=D(1), quote_quantity=D(px), commission=D("0.1"),
-                                       commission_asset="USDT", time=t))
+            await orders.add_fill(
+                Fill(
+                    trade_id=oid,
+                    order_id=oid,
+                    client_order_id=oid,
+                    symbol="BTCUSDT",
+                    side=side,
+                    price=D(px),
+                    quantity=D(1),
+                    quote_quantity=D(px),
+                    commission=D("0.1"),
+                    commission_asset="USDT",
+                    time=t,
+                )
+            )
     await BalanceRepo(db).upsert([Balance(asset="USDT", free=D(10_004), locked=D(0), value_quote=D(10_004))], T0)
     await PocketLedger(db, SimClock(T0), {"active": D(60), "buffer": D(40)}).ensure_initialised(D(10_004))
     await db.close()
@@ -54,6 +77,7 @@ def test_report_lists_metrics_pockets_and_groups(tmp_path: Path) -> None:
 
 
 def test_report_on_an_empty_store(tmp_path: Path) -> None:
-    text = print_report(load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/e.db", data_dir=tmp_path),
-                        now_ms=T0)
+    text = print_report(
+        load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/e.db", data_dir=tmp_path), now_ms=T0
+    )
     assert "unknown (no balances stored)" in text and "No trade cycles stored yet." in text

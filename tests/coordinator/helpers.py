@@ -16,27 +16,62 @@ TOKEN = "t"
 T0 = int(dt.datetime(2024, 5, 6, 10, 0, tzinfo=dt.UTC).timestamp() * 1000)
 
 
-def sig(sid: str, side: Side = Side.BUY, *, price: float = 100.0, strategy: str = "s1", symbol: str = "BTCUSDT",
-        strength: SignalStrength = SignalStrength.STRONG, time: int = T0, stop: float | None = None,
-        regime: str | None = None) -> Signal:
-    return Signal(id=sid, time=time, symbol=symbol, strategy=strategy, side=side, strength=strength, price=price,
-                  stop_loss=stop, regime=regime)
+def sig(
+    sid: str,
+    side: Side = Side.BUY,
+    *,
+    price: float = 100.0,
+    strategy: str = "s1",
+    symbol: str = "BTCUSDT",
+    strength: SignalStrength = SignalStrength.STRONG,
+    time: int = T0,
+    stop: float | None = None,
+    regime: str | None = None,
+) -> Signal:
+    return Signal(
+        id=sid,
+        time=time,
+        symbol=symbol,
+        strategy=strategy,
+        side=side,
+        strength=strength,
+        price=price,
+        stop_loss=stop,
+        regime=regime,
+    )
 
 
 def candle(symbol: str, close: float, open_time: int) -> Candle:
-    return Candle(symbol=symbol, interval="1m", open_time=open_time, close_time=open_time + 59_999, open=close,
-                  high=close, low=close, close=close, volume=1.0)
+    return Candle(
+        symbol=symbol,
+        interval="1m",
+        open_time=open_time,
+        close_time=open_time + 59_999,
+        open=close,
+        high=close,
+        low=close,
+        close=close,
+        volume=1.0,
+    )
 
 
-async def make_host(tmp_path: Path, names: list[str], *, rules: str | None = None, symbols: str = "BTCUSDT",
-                    clock: SimClock | None = None, **coordinator: Any) -> Host:
+async def make_host(
+    tmp_path: Path,
+    names: list[str],
+    *,
+    rules: str | None = None,
+    symbols: str = "BTCUSDT",
+    clock: SimClock | None = None,
+    **coordinator: Any,
+) -> Host:
     extras: dict[str, Any] = {"coordinator": {"cooldown_s": 0, **coordinator}, "risk_reload_s": 3600}
     if rules is not None:
         path = tmp_path / "rules.yaml"
         path.write_text(rules)
         extras["risk_rules_path"] = str(path)
-    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/c.db", api_token=TOKEN,
-                             data_dir=tmp_path, symbols=symbols)
+    settings = load_settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/c.db", api_token=TOKEN, data_dir=tmp_path, symbols=symbols
+    )
     host = Host(settings, names, clock=clock or SimClock(T0), extras=extras)
     await host.start()
     return host

@@ -26,13 +26,22 @@ class Crash(BaseException):
 
 
 def cyc(cid: str, status: CycleStatus, strategy: str = "s1") -> TradeCycle:
-    return TradeCycle(id=cid, symbol="BTCUSDT", strategy=strategy, side=Side.BUY, status=status, created_at=T0,
-                      updated_at=T0, quantity=D(1), entry_price=D(100))
+    return TradeCycle(
+        id=cid,
+        symbol="BTCUSDT",
+        strategy=strategy,
+        side=Side.BUY,
+        status=status,
+        created_at=T0,
+        updated_at=T0,
+        quantity=D(1),
+        entry_price=D(100),
+    )
 
 
-async def test_decision_and_reservation_are_stored_before_the_request_is_published(tmp_path: Path,
-                                                                                  monkeypatch: pytest.MonkeyPatch
-                                                                                  ) -> None:
+async def test_decision_and_reservation_are_stored_before_the_request_is_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     host = await make_host(tmp_path, ["risk", "coordinator"])
     try:
         co: Any = host.services["coordinator"]
@@ -56,8 +65,9 @@ async def test_decision_and_reservation_are_stored_before_the_request_is_publish
         await host.stop()
 
 
-async def test_request_lost_in_a_crash_is_published_again_after_restart_once(tmp_path: Path,
-                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_request_lost_in_a_crash_is_published_again_after_restart_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock = SimClock(T0)
     host = await make_host(tmp_path, ["risk", "coordinator"], clock=clock)
     co: Any = host.services["coordinator"]
@@ -93,8 +103,9 @@ async def test_old_signal_is_checked_against_the_store(tmp_path: Path) -> None:
     try:
         co: Any = host.services["coordinator"]
         old = T0 - 3 * 86_400_000  # before what the coordinator loaded at start
-        await DecisionRepo(host.db).add(signal_id="old", time=old, symbol="BTCUSDT", strategy="s1",
-                                        decision="rejected", reason="r")
+        await DecisionRepo(host.db).add(
+            signal_id="old", time=old, symbol="BTCUSDT", strategy="s1", decision="rejected", reason="r"
+        )
         await co.on_signal(message(sig("old", time=old)))
         assert await host.bus.drain(5)
         assert cap.requests == [] and co.counts["duplicates"] == 1

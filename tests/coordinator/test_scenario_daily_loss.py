@@ -21,8 +21,9 @@ rules:
 
 async def test_losing_streak_pauses_entries_but_exits_still_run(tmp_path: Path) -> None:
     clock = SimClock(T0)
-    host = await make_host(tmp_path, ["trader", "risk", "coordinator"], rules=RULES, clock=clock,
-                           symbols="BTCUSDT,ETHUSDT")
+    host = await make_host(
+        tmp_path, ["trader", "risk", "coordinator"], rules=RULES, clock=clock, symbols="BTCUSDT,ETHUSDT"
+    )
     co: Any = host.services["coordinator"]
     events: list[m.RiskEvent] = []
 
@@ -66,16 +67,18 @@ async def test_losing_streak_pauses_entries_but_exits_still_run(tmp_path: Path) 
         assert len(losses) == 3 and all(pl < 0 for pl in losses) and sum(losses) <= Decimal(-200)
         assert [e.action for e in events] == ["pause"] and "daily loss limit" in events[0].message
 
-        await step("BTCUSDT", 92.0, sig("in-3", strategy="loser", time=t + 1),
-                   sig("fresh", strategy="newcomer", time=t + 1))
+        await step(
+            "BTCUSDT", 92.0, sig("in-3", strategy="loser", time=t + 1), sig("fresh", strategy="newcomer", time=t + 1)
+        )
         rules = {r["name"]: r for r in host.services["risk"].rules_view()}  # type: ignore[attr-defined]
         assert rules["daily_loss_limit"]["state"] == "breached"
         for sid in ("in-3", "fresh"):
             row = await reason(sid)
             assert row["decision"] == "rejected" and "daily loss limit reached" in row["reason"], row
 
-        await step("ETHUSDT", 101.0, sig("hold-out", Side.SELL, symbol="ETHUSDT", strategy="holder", price=101.0,
-                                         time=t + 1))
+        await step(
+            "ETHUSDT", 101.0, sig("hold-out", Side.SELL, symbol="ETHUSDT", strategy="holder", price=101.0, time=t + 1)
+        )
         assert (await reason("hold-out"))["decision"] == "accepted"
         held, _ = await host.services["trader"].cycles.query(strategy="holder")  # type: ignore[attr-defined]
         assert held[0].status is CycleStatus.COMPLETED and held[0].profit_loss > 0

@@ -83,9 +83,19 @@ async def test_exit_for_open_cycle_and_sell_without_position(tmp_path: Path) -> 
         co: Any = host.services["coordinator"]
         await co.on_signal(message(sig("sell-0", Side.SELL)))
         assert "no open position" in (await decisions(host, "sell-0"))[0]["reason"]
-        await CycleRepo(host.db).save(TradeCycle(id="cy1", symbol="BTCUSDT", strategy="s1", side=Side.BUY,
-                                                 status=CycleStatus.ACTIVE, created_at=T0, updated_at=T0,
-                                                 quantity=D("1.5"), entry_price=D(100)))
+        await CycleRepo(host.db).save(
+            TradeCycle(
+                id="cy1",
+                symbol="BTCUSDT",
+                strategy="s1",
+                side=Side.BUY,
+                status=CycleStatus.ACTIVE,
+                created_at=T0,
+                updated_at=T0,
+                quantity=D("1.5"),
+                entry_price=D(100),
+            )
+        )
         # exits skip entry filters: this WEAK signal is below min_strength VERY_STRONG
         await co.on_signal(message(sig("sell-1", Side.SELL, strength=SignalStrength.WEAK)))
         assert await host.bus.drain(5)
@@ -96,8 +106,9 @@ async def test_exit_for_open_cycle_and_sell_without_position(tmp_path: Path) -> 
 
 
 async def test_risk_rejection_reserves_nothing(tmp_path: Path) -> None:
-    host = await make_host(tmp_path, ["risk", "coordinator"],
-                           rules="version: 1\nrules:\n  symbol_blacklist: {symbols: [BTCUSDT]}\n")
+    host = await make_host(
+        tmp_path, ["risk", "coordinator"], rules="version: 1\nrules:\n  symbol_blacklist: {symbols: [BTCUSDT]}\n"
+    )
     try:
         co: Any = host.services["coordinator"]
         await co.on_signal(message(sig("b1")))
@@ -108,8 +119,7 @@ async def test_risk_rejection_reserves_nothing(tmp_path: Path) -> None:
         await host.stop()
 
 
-async def test_funds_released_when_the_order_cannot_be_sent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
+async def test_funds_released_when_the_order_cannot_be_sent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     host = await make_host(tmp_path, ["risk", "coordinator"], breaker_failures=2)
     try:
         co: Any = host.services["coordinator"]
@@ -135,8 +145,15 @@ async def test_funds_released_when_the_order_cannot_be_sent(tmp_path: Path, monk
 
 async def test_risk_over_http_unreachable_opens_the_circuit_then_probes(tmp_path: Path) -> None:
     clock = SimClock(T0)
-    host = await make_host(tmp_path, ["coordinator"], clock=clock, risk_url="http://127.0.0.1:9",
-                           risk_timeout_s=0.5, breaker_failures=2, breaker_reset_s=30)
+    host = await make_host(
+        tmp_path,
+        ["coordinator"],
+        clock=clock,
+        risk_url="http://127.0.0.1:9",
+        risk_timeout_s=0.5,
+        breaker_failures=2,
+        breaker_reset_s=30,
+    )
     try:
         co: Any = host.services["coordinator"]
         assert co.risk.mode == "http"

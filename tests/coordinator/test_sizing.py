@@ -14,8 +14,14 @@ STEP = D("0.00001")
 
 
 def req(**kw: object) -> SizeRequest:
-    base: dict[str, object] = {"equity": D(10_000), "price": D(100), "stop": D(98), "risk_pct": D(1),
-                               "default_stop_pct": D(2), "available": D(6000)}
+    base: dict[str, object] = {
+        "equity": D(10_000),
+        "price": D(100),
+        "stop": D(98),
+        "risk_pct": D(1),
+        "default_stop_pct": D(2),
+        "available": D(6000),
+    }
     base.update(kw)
     return SizeRequest(**base)  # type: ignore[arg-type]
 
@@ -53,20 +59,31 @@ def test_symbol_rules_rounder_is_used() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(equity=st.decimals(min_value=D(50), max_value=D(10_000_000), places=2),
-       price=st.decimals(min_value=D("0.0001"), max_value=D(200_000), places=4),
-       stop_frac=st.one_of(st.none(), st.decimals(min_value=D("0.5"), max_value=D("0.9999"), places=4)),
-       risk_pct=st.decimals(min_value=D("0.01"), max_value=D(5), places=2),
-       avail_frac=st.decimals(min_value=D(0), max_value=D(1), places=3),
-       fee=st.decimals(min_value=D(0), max_value=D(1), places=2),
-       step=st.sampled_from([D("0.00001"), D("0.001"), D(1)]))
-def test_never_exceeds_pocket_or_risk_budget(equity: Decimal, price: Decimal, stop_frac: Decimal | None,
-                                              risk_pct: Decimal, avail_frac: Decimal, fee: Decimal,
-                                              step: Decimal) -> None:
+@given(
+    equity=st.decimals(min_value=D(50), max_value=D(10_000_000), places=2),
+    price=st.decimals(min_value=D("0.0001"), max_value=D(200_000), places=4),
+    stop_frac=st.one_of(st.none(), st.decimals(min_value=D("0.5"), max_value=D("0.9999"), places=4)),
+    risk_pct=st.decimals(min_value=D("0.01"), max_value=D(5), places=2),
+    avail_frac=st.decimals(min_value=D(0), max_value=D(1), places=3),
+    fee=st.decimals(min_value=D(0), max_value=D(1), places=2),
+    step=st.sampled_from([D("0.00001"), D("0.001"), D(1)]),
+)
+def test_never_exceeds_pocket_or_risk_budget(
+    equity: Decimal,
+    price: Decimal,
+    stop_frac: Decimal | None,
+    risk_pct: Decimal,
+    avail_frac: Decimal,
+    fee: Decimal,
+    step: Decimal,
+) -> None:
     available = equity * avail_frac
     stop = None if stop_frac is None else price * stop_frac
-    s = size_entry(req(equity=equity, price=price, stop=stop, risk_pct=risk_pct, available=available,
-                       fee_buffer_pct=fee), fixed_step_rounder(step), D(10))
+    s = size_entry(
+        req(equity=equity, price=price, stop=stop, risk_pct=risk_pct, available=available, fee_buffer_pct=fee),
+        fixed_step_rounder(step),
+        D(10),
+    )
     if not s.ok:
         assert s.quantity == 0
         return

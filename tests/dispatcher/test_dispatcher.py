@@ -61,8 +61,12 @@ async def test_routes_forward_with_ids_keys_and_transforms(tmp_path: Path) -> No
 
 async def test_a_transform_that_raises_is_dead_lettered_on_the_source(tmp_path: Path) -> None:
     source, target = MemoryBus(retry=FAST_RETRY), MemoryBus(retry=FAST_RETRY)
-    cfg = load_routes({"targets": {"t": {"url": "memory://"}}, "routes": [
-        {"name": "bad", "match": "test.y", "target": "t", "target_topic": "signals"}]})  # Ping is no Signal
+    cfg = load_routes(
+        {
+            "targets": {"t": {"url": "memory://"}},
+            "routes": [{"name": "bad", "match": "test.y", "target": "t", "target_topic": "signals"}],
+        }
+    )  # Ping is no Signal
     d = Dispatcher(cfg, data_dir=tmp_path, symbols=[], source=source, targets={"t": target})
     dead = Recorder()
     await source.subscribe(m.dead_letter_topic("test.y"), "dl", dead)
@@ -75,20 +79,30 @@ async def test_a_transform_that_raises_is_dead_lettered_on_the_source(tmp_path: 
 
 
 async def test_service_in_a_host_serves_stats_and_health(tmp_path: Path) -> None:
-    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db", api_token="t", data_dir=tmp_path,
-                             symbols="BTCUSDT,ETHUSDT")
+    settings = load_settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db", api_token="t", data_dir=tmp_path, symbols="BTCUSDT,ETHUSDT"
+    )
     target = MemoryBus()
     rec = Recorder()
     await target.subscribe(m.candles_topic("ETHUSDT"), "check", rec)
-    host = Host(settings, ["dispatcher"], extras={
-        "dispatcher_routes": {"targets": {"t": {"url": "memory://"}},
-                              "routes": [{"name": "candles", "match": "market.candles.*", "target": "t"}]},
-        "dispatcher_targets": {"t": target}})
+    host = Host(
+        settings,
+        ["dispatcher"],
+        extras={
+            "dispatcher_routes": {
+                "targets": {"t": {"url": "memory://"}},
+                "routes": [{"name": "candles", "match": "market.candles.*", "target": "t"}],
+            },
+            "dispatcher_targets": {"t": target},
+        },
+    )
     await host.start()
     try:
         from roottrading.domain import Candle
-        c = Candle(symbol="ETHUSDT", interval="1m", open_time=0, close_time=59_999, open=1, high=2, low=1, close=2,
-                   volume=1)
+
+        c = Candle(
+            symbol="ETHUSDT", interval="1m", open_time=0, close_time=59_999, open=1, high=2, low=1, close=2, volume=1
+        )
         await host.bus.publish(m.candles_topic("ETHUSDT"), c, key="ETHUSDT")
         assert await host.bus.drain(5) and await target.drain(5)
         assert [x.payload for x in rec.msgs] == [c]
@@ -131,8 +145,9 @@ async def test_spill_log_keeps_order_across_memory_limit_reopen_and_torn_line(tm
     await third.close()
 
 
-async def test_target_down_spills_to_disk_then_forwards_in_order_after_restart(tmp_path: Path,
-                                                                              private_nats: object) -> None:
+async def test_target_down_spills_to_disk_then_forwards_in_order_after_restart(
+    tmp_path: Path, private_nats: object
+) -> None:
     """Disk spill across a dispatcher restart: the target is down for the first dispatcher, which spills and
     acks the source; a second dispatcher object (same data dir) forwards everything once the target is back."""
     from roottrading.bus.nats import NatsBus
@@ -142,10 +157,15 @@ async def test_target_down_spills_to_disk_then_forwards_in_order_after_restart(t
     srv.kill()
     source = MemoryBus(retry=FAST_RETRY)
     await source.start()
-    cfg = load_routes({"targets": {"durable": {"url": srv.url, "prefix": "spill",
-                                               "options": {"publish_timeout_s": 1.0}}},
-                       "topics": ["test.s"], "memory_max": 5, "forward_timeout_s": 0.3,
-                       "routes": [{"name": "s", "match": "test.s", "target": "durable"}]})
+    cfg = load_routes(
+        {
+            "targets": {"durable": {"url": srv.url, "prefix": "spill", "options": {"publish_timeout_s": 1.0}}},
+            "topics": ["test.s"],
+            "memory_max": 5,
+            "forward_timeout_s": 0.3,
+            "routes": [{"name": "s", "match": "test.s", "target": "durable"}],
+        }
+    )
     d1 = Dispatcher(cfg, data_dir=tmp_path, symbols=[], source=source)
     await d1.start(subscribe=True)
     n = 40

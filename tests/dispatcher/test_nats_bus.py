@@ -78,7 +78,8 @@ async def test_two_processes_sharing_a_group_keep_per_key_order(nats_url: str, b
 
 
 async def test_message_left_unacked_by_a_dead_consumer_is_redelivered_with_its_attempt_count(
-        nats_url: str, bus: NatsBus) -> None:
+    nats_url: str, bus: NatsBus
+) -> None:
     """A consumer that dies mid-handler never acks; after ack_wait another one gets it with attempt=2."""
     dying = make_nats_bus(nats_url, bus.prefix, ack_wait_s=0.5)
     await dying.start()

@@ -25,10 +25,14 @@ N = 800
 
 
 def routes(target_url: str, prefix: str) -> Any:
-    return load_routes({"targets": {"t": {"url": target_url, "prefix": prefix,
-                                          "options": {"publish_timeout_s": 1.0}}},
-                        "topics": ["test.flow"], "forward_timeout_s": 0.5,
-                        "routes": [{"name": "flow", "match": "test.*", "target": "t"}]})
+    return load_routes(
+        {
+            "targets": {"t": {"url": target_url, "prefix": prefix, "options": {"publish_timeout_s": 1.0}}},
+            "topics": ["test.flow"],
+            "forward_timeout_s": 0.5,
+            "routes": [{"name": "flow", "match": "test.*", "target": "t"}],
+        }
+    )
 
 
 async def run_flow(source: Any, d: Dispatcher, srv: PrivateServer) -> list[str]:
@@ -68,7 +72,8 @@ def check_order(msgs: list[m.Message], ids: list[str]) -> int:
 
 
 async def test_nats_target_killed_and_restarted_every_message_once_in_order(
-        tmp_path: Path, nats_url: str, unique: str, private_nats: PrivateServer) -> None:
+    tmp_path: Path, nats_url: str, unique: str, private_nats: PrivateServer
+) -> None:
     source = make_nats_bus(nats_url, f"rtsrc{unique}")
     await source.start()
     d = Dispatcher(routes(private_nats.url, "tgt"), data_dir=tmp_path, symbols=[], source=source)
@@ -87,10 +92,12 @@ async def test_nats_target_killed_and_restarted_every_message_once_in_order(
         assert await check.drain(20)
         dupes = check_order(rec.msgs, ids)
         stored = info.state.messages
-        print(f"\nNATS->NATS: {N} msgs in {elapsed:.1f}s incl. 1 s outage; forwarded={st['forwarded']} "
-              f"(direct {st['forwarded_direct']}, from spill {st['forwarded_from_spill']}), spilled={st['spilled']}, "
-              f"failed={st['failed']}; target stream stored {stored} (duplicates in stream: {stored - N}); "
-              f"raw duplicates seen by the checker: {dupes}")
+        print(
+            f"\nNATS->NATS: {N} msgs in {elapsed:.1f}s incl. 1 s outage; forwarded={st['forwarded']} "
+            f"(direct {st['forwarded_direct']}, from spill {st['forwarded_from_spill']}), spilled={st['spilled']}, "
+            f"failed={st['failed']}; target stream stored {stored} (duplicates in stream: {stored - N}); "
+            f"raw duplicates seen by the checker: {dupes}"
+        )
         assert st["spilled"] > 0 and st["failed"] > 0  # the outage really happened mid-flow
         assert stored == N  # Nats-Msg-Id dedupe: re-forwarded messages were not stored twice
         await check.close()
@@ -103,7 +110,8 @@ async def test_nats_target_killed_and_restarted_every_message_once_in_order(
 
 
 async def test_redis_target_killed_and_restarted_every_message_once_in_order(
-        tmp_path: Path, redis_url: str, unique: str, private_redis: PrivateServer) -> None:
+    tmp_path: Path, redis_url: str, unique: str, private_redis: PrivateServer
+) -> None:
     prefix = f"rt-src-{unique}"
     source: RedisBus = make_redis_bus(redis_url, prefix)
     await source.start()
@@ -124,10 +132,12 @@ async def test_redis_target_killed_and_restarted_every_message_once_in_order(
         await check.subscribe("test.flow", "check", rec)
         assert await check.drain(20)
         dupes = check_order(rec.msgs, ids)  # Redis has no broker-side dedupe: handlers dedupe by id
-        print(f"\nRedis->Redis: {N} msgs in {elapsed:.1f}s incl. 1 s outage; forwarded={st['forwarded']} "
-              f"(direct {st['forwarded_direct']}, from spill {st['forwarded_from_spill']}), spilled={st['spilled']}, "
-              f"failed={st['failed']}; target streams stored {stored} (raw duplicates: {stored - N}, "
-              f"seen by the checker: {dupes})")
+        print(
+            f"\nRedis->Redis: {N} msgs in {elapsed:.1f}s incl. 1 s outage; forwarded={st['forwarded']} "
+            f"(direct {st['forwarded_direct']}, from spill {st['forwarded_from_spill']}), spilled={st['spilled']}, "
+            f"failed={st['failed']}; target streams stored {stored} (raw duplicates: {stored - N}, "
+            f"seen by the checker: {dupes})"
+        )
         assert st["spilled"] > 0 and st["failed"] > 0
         await check.close()
     finally:

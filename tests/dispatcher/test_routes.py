@@ -33,20 +33,29 @@ def test_yaml_file_is_loaded(tmp_path: Path) -> None:
     assert load_routes(str(p)) == cfg == load_routes(GOOD)
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("routes: [{name: a, match: x, target: nowhere}]", "unknown target 'nowhere'"),
-    ("targets: {t: {url: 'http://x'}}", "use memory://, redis://"),
-    ("targets: {t: {url: 'memory://'}}\nroutes: [{name: a, match: signals, target: t, transform: 'nope'}]",
-     "transform 'nope'"),
-    ("targets: {t: {url: 'memory://'}}\nroutes: [{name: a, match: signals, target: t, transform: 'no.such:f'}]",
-     "cannot import 'no.such'"),
-    ("targets: {t: {url: 'memory://'}}\nroutes: [{name: a, match: s, target: t}, {name: a, match: s, target: t}]",
-     "route names must be unique"),
-    ("targets: {t: {url: 'memory://'}}\nroutes: [{name: 'a b', match: s, target: t}]", "routes.0.name"),
-    ("routes: [1, 2", "invalid YAML"),
-    ("- just a list", "expected a mapping"),
-    ("targets: {}\nsurprise: 1", "surprise: Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("routes: [{name: a, match: x, target: nowhere}]", "unknown target 'nowhere'"),
+        ("targets: {t: {url: 'http://x'}}", "use memory://, redis://"),
+        (
+            "targets: {t: {url: 'memory://'}}\nroutes: [{name: a, match: signals, target: t, transform: 'nope'}]",
+            "transform 'nope'",
+        ),
+        (
+            "targets: {t: {url: 'memory://'}}\nroutes: [{name: a, match: signals, target: t, transform: 'no.such:f'}]",
+            "cannot import 'no.such'",
+        ),
+        (
+            "targets: {t: {url: 'memory://'}}\nroutes: [{name: a, match: s, target: t}, {name: a, match: s, target: t}]",
+            "route names must be unique",
+        ),
+        ("targets: {t: {url: 'memory://'}}\nroutes: [{name: 'a b', match: s, target: t}]", "routes.0.name"),
+        ("routes: [1, 2", "invalid YAML"),
+        ("- just a list", "expected a mapping"),
+        ("targets: {}\nsurprise: 1", "surprise: Extra inputs are not permitted"),
+    ],
+)
 def test_bad_routes_say_what_is_wrong(text: str, needle: str) -> None:
     with pytest.raises(RoutesError, match=None) as err:
         load_routes(text)
@@ -58,17 +67,20 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
         load_routes(tmp_path / "absent.yaml")
 
 
-@pytest.mark.parametrize(("pattern", "topic", "ok"), [
-    ("market.candles.*", "market.candles.BTCUSDT", True),
-    ("market.candles.*", "market.candles", False),
-    ("market.*", "market.candles.BTCUSDT", False),
-    ("market.>", "market.candles.BTCUSDT", True),
-    ("market.>", "market", False),
-    ("signals", "signals", True),
-    ("market.candles.BTC*", "market.candles.BTCUSDT", True),  # fnmatch style
-    ("market.candles.BTC*", "market.candles.ETHUSDT", False),
-    ("logs.?nfo", "logs.info", True),
-])
+@pytest.mark.parametrize(
+    ("pattern", "topic", "ok"),
+    [
+        ("market.candles.*", "market.candles.BTCUSDT", True),
+        ("market.candles.*", "market.candles", False),
+        ("market.*", "market.candles.BTCUSDT", False),
+        ("market.>", "market.candles.BTCUSDT", True),
+        ("market.>", "market", False),
+        ("signals", "signals", True),
+        ("market.candles.BTC*", "market.candles.BTCUSDT", True),  # fnmatch style
+        ("market.candles.BTC*", "market.candles.ETHUSDT", False),
+        ("logs.?nfo", "logs.info", True),
+    ],
+)
 def test_topic_patterns(pattern: str, topic: str, ok: bool) -> None:
     assert topic_matches(pattern, topic) is ok
 

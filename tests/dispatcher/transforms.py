@@ -10,8 +10,9 @@ def tag_odd_drop_seven(msg: m.Message) -> m.Message | None:
     if msg.payload.seq == 7:
         return None
     if msg.payload.seq % 2:
-        return m.Message(id=msg.id, topic=msg.topic, key=msg.key, ts=msg.ts,
-                         payload=m.Ping(seq=msg.payload.seq, note="odd"))
+        return m.Message(
+            id=msg.id, topic=msg.topic, key=msg.key, ts=msg.ts, payload=m.Ping(seq=msg.payload.seq, note="odd")
+        )
     return msg
 
 

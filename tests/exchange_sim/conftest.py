@@ -21,9 +21,17 @@ def btc_rules(shared_data: Path) -> SymbolRules:
 def simple_rules(symbol: str = "BTCUSDT") -> SymbolRules:
     """Hand-made rules with BTCUSDT's grid (no data file needed, used by property tests)."""
     return SymbolRules(
-        symbol=symbol, base_asset="BTC", quote_asset="USDT", min_price=D("0.01"), max_price=D("1000000"),
-        tick_size=D("0.01"), min_qty=D("0.00001"), max_qty=D("9000"), step_size=D("0.00001"),
-        notional_filter="MIN_NOTIONAL", min_notional=D("10"),
+        symbol=symbol,
+        base_asset="BTC",
+        quote_asset="USDT",
+        min_price=D("0.01"),
+        max_price=D("1000000"),
+        tick_size=D("0.01"),
+        min_qty=D("0.00001"),
+        max_qty=D("9000"),
+        step_size=D("0.00001"),
+        notional_filter="MIN_NOTIONAL",
+        min_notional=D("10"),
     )
 
 

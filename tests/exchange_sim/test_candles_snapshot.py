@@ -16,8 +16,9 @@ S = "BTCUSDT"
 
 
 def candle(t: int, o: float, h: float, lo: float, c: float, v: float = 10.0) -> Candle:
-    return Candle(symbol=S, interval="1m", open_time=t, close_time=t + 59_999, open=o, high=h, low=lo, close=c,
-                  volume=v)
+    return Candle(
+        symbol=S, interval="1m", open_time=t, close_time=t + 59_999, open=o, high=h, low=lo, close=c, volume=v
+    )
 
 
 def _both_orders() -> SimEngine:

@@ -59,7 +59,7 @@ def test_crossing_limit_takes_at_market_price_and_returns_improvement(engine: Si
     engine.place_order(S, BUY, OrderType.LIMIT, "l1", quantity=D("0.1"), price=D("21000"))
     f = engine.my_trades(S)[-1]
     assert f.price == D(20000) and not f.is_maker
-    assert engine.balance("USDT") .free == D(8000) and engine.balance("USDT").locked == 0
+    assert engine.balance("USDT").free == D(8000) and engine.balance("USDT").locked == 0
 
 
 def test_cancel_unlocks_and_errors(engine: SimEngine) -> None:
@@ -87,8 +87,9 @@ def test_rejections_use_binance_codes(engine: SimEngine) -> None:
     with pytest.raises(e.WouldMatchAndTake):
         engine.place_order(S, BUY, OrderType.LIMIT_MAKER, "mk", quantity=D("0.01"), price=D(20001))
     with pytest.raises(e.WouldTriggerImmediately):
-        engine.place_order(S, SELL, OrderType.STOP_LOSS_LIMIT, "sl", quantity=D("0.01"), price=D(20500),
-                           stop_price=D(20100))
+        engine.place_order(
+            S, SELL, OrderType.STOP_LOSS_LIMIT, "sl", quantity=D("0.01"), price=D(20500), stop_price=D(20100)
+        )
     with pytest.raises(e.MandatoryParamMissing):
         engine.place_order(S, BUY, OrderType.LIMIT, "np", quantity=D("0.01"))
     engine.place_order(S, BUY, OrderType.LIMIT, "dup", quantity=D("0.01"), price=D(19000))
@@ -100,12 +101,14 @@ def test_rejections_use_binance_codes(engine: SimEngine) -> None:
 def test_ioc_and_fok_with_volume_cap() -> None:
     eng = SimEngine([simple_rules()], SimConfig(volume_cap=D("0.1")), balances={"USDT": D(100000)})
     eng.on_trade(S, 1, D(20000), quantity=D(1))  # 0.1 BTC tradable on this print
-    ioc = eng.place_order(S, BUY, OrderType.LIMIT, "ioc", quantity=D("0.3"), price=D(20000),
-                          time_in_force=TimeInForce.IOC)
+    ioc = eng.place_order(
+        S, BUY, OrderType.LIMIT, "ioc", quantity=D("0.3"), price=D(20000), time_in_force=TimeInForce.IOC
+    )
     assert ioc.status is OrderStatus.EXPIRED and ioc.executed_quantity == D("0.1")
     eng.on_trade(S, 2, D(20000), quantity=D(1))
-    fok = eng.place_order(S, BUY, OrderType.LIMIT, "fok", quantity=D("0.3"), price=D(20000),
-                          time_in_force=TimeInForce.FOK)
+    fok = eng.place_order(
+        S, BUY, OrderType.LIMIT, "fok", quantity=D("0.3"), price=D(20000), time_in_force=TimeInForce.FOK
+    )
     assert fok.status is OrderStatus.EXPIRED and fok.executed_quantity == 0
     gtc = eng.place_order(S, BUY, OrderType.LIMIT, "gtc", quantity=D("0.3"), price=D(20000))
     assert gtc.status is OrderStatus.PARTIALLY_FILLED and gtc.executed_quantity == D("0.1")
@@ -119,8 +122,9 @@ def test_ioc_and_fok_with_volume_cap() -> None:
 
 def test_stop_loss_and_take_profit_trigger(engine: SimEngine) -> None:
     engine.place_order(S, SELL, OrderType.STOP_LOSS_LIMIT, "sl", quantity=D("0.1"), price=D(18900), stop_price=D(19000))
-    engine.place_order(S, SELL, OrderType.TAKE_PROFIT_LIMIT, "tp", quantity=D("0.1"), price=D(21000),
-                       stop_price=D(21000))
+    engine.place_order(
+        S, SELL, OrderType.TAKE_PROFIT_LIMIT, "tp", quantity=D("0.1"), price=D(21000), stop_price=D(21000)
+    )
     assert engine.balance("BTC").locked == D("0.2")
     engine.on_trade(S, 2, D(19500))
     assert engine.get_order(S, "sl").status is OrderStatus.NEW
@@ -132,16 +136,27 @@ def test_stop_loss_and_take_profit_trigger(engine: SimEngine) -> None:
 
 
 def test_oco_one_leg_fills_other_expires(engine: SimEngine) -> None:
-    lst = engine.place_oco(S, SELL, D("0.5"), price=D(22000), stop_price=D(19000), stop_limit_price=D(18900),
-                           list_client_order_id="L", limit_client_order_id="tp", stop_client_order_id="sl")
+    lst = engine.place_oco(
+        S,
+        SELL,
+        D("0.5"),
+        price=D(22000),
+        stop_price=D(19000),
+        stop_limit_price=D(18900),
+        list_client_order_id="L",
+        limit_client_order_id="tp",
+        stop_client_order_id="sl",
+    )
     assert lst.list_status == "EXEC_STARTED" and {o.type for o in lst.orders} == {
-        OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT}
+        OrderType.LIMIT_MAKER,
+        OrderType.STOP_LOSS_LIMIT,
+    }
     assert engine.balance("BTC").locked == D("0.5")  # one lock for both legs
     engine.on_trade(S, 2, D(22000))
     assert engine.get_order(S, "tp").status is OrderStatus.FILLED
     assert engine.get_order(S, "sl").status is OrderStatus.EXPIRED
     assert engine.order_list(lst.order_list_id).list_status == "ALL_DONE"
-    assert engine.balance("BTC") .locked == 0 and engine.balance("BTC").free == D("0.5")
+    assert engine.balance("BTC").locked == 0 and engine.balance("BTC").free == D("0.5")
 
 
 def test_oco_stop_trigger_expires_limit_and_cancel_cancels_both(engine: SimEngine) -> None:
@@ -187,6 +202,7 @@ def test_updates_stream(engine: SimEngine) -> None:
 
 def test_max_num_orders(engine: SimEngine) -> None:
     import dataclasses
+
     eng = SimEngine([dataclasses.replace(simple_rules(), max_num_orders=2)], balances={"USDT": D(10000)})
     eng.on_trade(S, 1, D(20000))
     for i in range(2):

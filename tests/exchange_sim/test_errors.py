@@ -7,7 +7,9 @@ from roottrading.exchange import errors as e
 
 def test_errors_carry_binance_code_and_text() -> None:
     assert (e.InsufficientBalance().code, e.InsufficientBalance().msg) == (
-        -2010, "Account has insufficient balance for requested action.")
+        -2010,
+        "Account has insufficient balance for requested action.",
+    )
     assert e.FilterFailure("LOT_SIZE").to_body() == {"code": -1013, "msg": "Filter failure: LOT_SIZE"}
     assert e.CancelRejected().to_body() == {"code": -2011, "msg": "Unknown order sent."}
     assert e.NoSuchOrder().to_body() == {"code": -2013, "msg": "Order does not exist."}
@@ -16,12 +18,22 @@ def test_errors_carry_binance_code_and_text() -> None:
     assert e.InvalidApiKey().code == -2015 and e.InvalidApiKey().http_status == 401
     assert e.RateLimited().code == -1003 and e.RateLimited().http_status == 429
     assert msgspec.json.decode(e.WouldMatchAndTake().to_json()) == {
-        "code": -2010, "msg": "Order would immediately match and take."}
+        "code": -2010,
+        "msg": "Order would immediately match and take.",
+    }
 
 
 def test_error_from_body_maps_back_to_specific_class() -> None:
-    for err in (e.InsufficientBalance(), e.FilterFailure("MIN_NOTIONAL"), e.CancelRejected(), e.NoSuchOrder(),
-                e.InvalidSymbol(), e.RateLimited(), e.InvalidApiKey(), e.DuplicateOrder()):
+    for err in (
+        e.InsufficientBalance(),
+        e.FilterFailure("MIN_NOTIONAL"),
+        e.CancelRejected(),
+        e.NoSuchOrder(),
+        e.InvalidSymbol(),
+        e.RateLimited(),
+        e.InvalidApiKey(),
+        e.DuplicateOrder(),
+    ):
         back = e.error_from_body(err.to_json())
         assert type(back) is type(err) and back == err
     assert e.error_from_body({"code": -2010, "msg": "something new"}).__class__ is e.NewOrderRejected

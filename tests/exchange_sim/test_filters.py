@@ -24,7 +24,9 @@ def test_parse_basana_btcusdt(btc_rules: SymbolRules) -> None:
     assert (r.step_size, r.min_qty, r.max_qty) == (D("0.00001"), D("0.00001"), D("9000"))
     assert r.market_max_qty == D("328.37710865") and r.market_step_size == 0
     assert (r.notional_filter, r.min_notional, r.min_notional_apply_to_market) == ("MIN_NOTIONAL", D("10"), True)
-    assert r.percent_filter == "PERCENT_PRICE_BY_SIDE" and r.bid_multiplier_up == 5 and r.ask_multiplier_down == D("0.2")
+    assert (
+        r.percent_filter == "PERCENT_PRICE_BY_SIDE" and r.bid_multiplier_up == 5 and r.ask_multiplier_down == D("0.2")
+    )
     assert r.max_num_orders == 200 and r.max_num_algo_orders == 5 and "LIMIT_MAKER" in r.order_types
 
 
@@ -37,12 +39,27 @@ def test_parse_cryptofeed_full_exchange_info(shared_data: Path) -> None:
 
 
 def test_notional_filter_and_render_roundtrip() -> None:
-    doc = {"symbols": [{
-        "symbol": "ETHUSDC", "baseAsset": "ETH", "quoteAsset": "USDC", "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "100000", "tickSize": "0.01"},
-            {"filterType": "LOT_SIZE", "minQty": "0.0001", "maxQty": "9000", "stepSize": "0.0001"},
-            {"filterType": "NOTIONAL", "minNotional": "5", "applyMinToMarket": True, "maxNotional": "9000",
-             "applyMaxToMarket": False, "avgPriceMins": 5}]}]}
+    doc = {
+        "symbols": [
+            {
+                "symbol": "ETHUSDC",
+                "baseAsset": "ETH",
+                "quoteAsset": "USDC",
+                "filters": [
+                    {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "100000", "tickSize": "0.01"},
+                    {"filterType": "LOT_SIZE", "minQty": "0.0001", "maxQty": "9000", "stepSize": "0.0001"},
+                    {
+                        "filterType": "NOTIONAL",
+                        "minNotional": "5",
+                        "applyMinToMarket": True,
+                        "maxNotional": "9000",
+                        "applyMaxToMarket": False,
+                        "avgPriceMins": 5,
+                    },
+                ],
+            }
+        ]
+    }
     r = parse_exchange_info(doc)["ETHUSDC"]
     assert (r.notional_filter, r.min_notional, r.max_notional) == ("NOTIONAL", D(5), D(9000))
     with pytest.raises(FilterFailure, match="NOTIONAL"):

@@ -21,16 +21,30 @@ price_st = st.integers(min_value=15000, max_value=25000).map(lambda c: D(c) + D(
 qty_st = st.integers(min_value=60, max_value=40000).map(lambda k: D(k) * D("0.00001"))
 side_st = st.sampled_from([Side.BUY, Side.SELL])
 
-place = st.tuples(st.just("place"), side_st,
-                  st.sampled_from([OrderType.MARKET, OrderType.LIMIT, OrderType.LIMIT_MAKER,
-                                   OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT]),
-                  qty_st, price_st, price_st, st.sampled_from(list(TimeInForce)))
+place = st.tuples(
+    st.just("place"),
+    side_st,
+    st.sampled_from(
+        [
+            OrderType.MARKET,
+            OrderType.LIMIT,
+            OrderType.LIMIT_MAKER,
+            OrderType.STOP_LOSS_LIMIT,
+            OrderType.TAKE_PROFIT_LIMIT,
+        ]
+    ),
+    qty_st,
+    price_st,
+    price_st,
+    st.sampled_from(list(TimeInForce)),
+)
 oco = st.tuples(st.just("oco"), side_st, qty_st, st.integers(1, 3000), st.integers(1, 3000))
 cancel = st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=60))
 trade = st.tuples(st.just("trade"), price_st, st.one_of(st.none(), qty_st))
 book = st.tuples(st.just("book"), price_st, st.integers(1, 50))
-candle = st.tuples(st.just("candle"), price_st, st.integers(0, 800), st.integers(0, 800), st.integers(-600, 600),
-                   qty_st)
+candle = st.tuples(
+    st.just("candle"), price_st, st.integers(0, 800), st.integers(0, 800), st.integers(-600, 600), qty_st
+)
 ops_st = st.lists(st.one_of(place, oco, cancel, trade, book, candle), min_size=5, max_size=60)
 config_st = st.builds(
     SimConfig,
@@ -64,8 +78,18 @@ def apply(eng: SimEngine, ops: list, t0: int = 0) -> None:
                 _, side, qty, a, b = op
                 last = eng.last_price(S) or D(20000)
                 sign = 1 if side is Side.SELL else -1
-                eng.place_oco(S, side, qty, last + sign * a, last - sign * b, last - sign * (b + 10),
-                              f"L{t0}-{i}", f"lim{t0}-{i}", f"stp{t0}-{i}", time=t)
+                eng.place_oco(
+                    S,
+                    side,
+                    qty,
+                    last + sign * a,
+                    last - sign * b,
+                    last - sign * (b + 10),
+                    f"L{t0}-{i}",
+                    f"lim{t0}-{i}",
+                    f"stp{t0}-{i}",
+                    time=t,
+                )
             elif kind == "cancel":
                 opened = eng.open_orders(S)
                 if opened:
@@ -77,9 +101,19 @@ def apply(eng: SimEngine, ops: list, t0: int = 0) -> None:
             else:
                 _, o, up, down, move, vol = op
                 c = o + move
-                eng.on_candle(Candle(symbol=S, interval="1m", open_time=t, close_time=t + 39, open=float(o),
-                                     high=float(max(o, c) + up), low=float(min(o, c) - down), close=float(c),
-                                     volume=float(vol)))
+                eng.on_candle(
+                    Candle(
+                        symbol=S,
+                        interval="1m",
+                        open_time=t,
+                        close_time=t + 39,
+                        open=float(o),
+                        high=float(max(o, c) + up),
+                        low=float(min(o, c) - down),
+                        close=float(c),
+                        volume=float(vol),
+                    )
+                )
         except BinanceError:
             pass  # rejections are fine; invariants must hold regardless
         check_invariants(eng)
@@ -108,14 +142,40 @@ def check_invariants(eng: SimEngine) -> None:
     assert total["BTC"] == START["BTC"] + d_base - fee_base
     assert total["USDT"] == START["USDT"] + d_quote - fee_quote
     # value at fill prices: quote change + base change valued at each fill's price == -fees (valued)
-    value_change = sum(((-f.quote_quantity + f.price * f.quantity) if f.side is Side.BUY
-                        else (f.quote_quantity - f.price * f.quantity)) for f in trades) if trades else D(0)
+    value_change = (
+        sum(
+            (
+                (-f.quote_quantity + f.price * f.quantity)
+                if f.side is Side.BUY
+                else (f.quote_quantity - f.price * f.quantity)
+            )
+            for f in trades
+        )
+        if trades
+        else D(0)
+    )
     assert value_change == 0
-    fees_valued = sum(((f.commission * f.price) if f.commission_asset == "BTC" else f.commission) for f in trades) \
-        if trades else D(0)
-    valued_delta = (total["USDT"] - START["USDT"]) + sum(
-        (f.price * ((f.quantity - (f.commission if f.commission_asset == "BTC" else 0)) if f.side is Side.BUY
-                    else -f.quantity)) for f in trades) if trades else D(0)
+    fees_valued = (
+        sum(((f.commission * f.price) if f.commission_asset == "BTC" else f.commission) for f in trades)
+        if trades
+        else D(0)
+    )
+    valued_delta = (
+        (total["USDT"] - START["USDT"])
+        + sum(
+            (
+                f.price
+                * (
+                    (f.quantity - (f.commission if f.commission_asset == "BTC" else 0))
+                    if f.side is Side.BUY
+                    else -f.quantity
+                )
+            )
+            for f in trades
+        )
+        if trades
+        else D(0)
+    )
     assert valued_delta == -fees_valued
 
 

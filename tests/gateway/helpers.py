@@ -38,15 +38,25 @@ class BusCollector:
 
 
 @contextlib.asynccontextmanager
-async def gateway_env(tmp_path: Path, cfg: FakeBinanceConfig, services: list[str] | None = None,
-                      gateway: dict[str, Any] | None = None, db_name: str = "g.db"
-                      ) -> AsyncIterator[tuple[Host, BusCollector, Any]]:
+async def gateway_env(
+    tmp_path: Path,
+    cfg: FakeBinanceConfig,
+    services: list[str] | None = None,
+    gateway: dict[str, Any] | None = None,
+    db_name: str = "g.db",
+) -> AsyncIterator[tuple[Host, BusCollector, Any]]:
     """Yields (host, collector, fake state); the host is started, and stopped on exit."""
     app = build_app(cfg)
     async with serve(app) as base:
-        settings = load_settings(symbols=",".join(cfg.symbols), interval=cfg.interval,
-                                 database_url=f"sqlite+aiosqlite:///{tmp_path}/{db_name}", api_token="t",
-                                 data_dir=tmp_path, binance_rest_url=base, binance_ws_url=base.replace("http", "ws"))
+        settings = load_settings(
+            symbols=",".join(cfg.symbols),
+            interval=cfg.interval,
+            database_url=f"sqlite+aiosqlite:///{tmp_path}/{db_name}",
+            api_token="t",
+            data_dir=tmp_path,
+            binance_rest_url=base,
+            binance_ws_url=base.replace("http", "ws"),
+        )
         host = Host(settings, services or ["gateway"], extras={"gateway": gateway or {}})
         col = BusCollector()
         for sym in cfg.symbols:

@@ -23,17 +23,35 @@ from tests.marketdata.helpers import serve
 from .helpers import BusCollector, gateway_env, wait_for
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
-FAST = {"stale_after_s": 0.5, "backoff_initial_s": 0.02, "backoff_max_s": 0.2, "tick_interval_s": 0.05,
-        "gap_grace_s": 0.1}
+FAST = {
+    "stale_after_s": 0.5,
+    "backoff_initial_s": 0.02,
+    "backoff_max_s": 0.2,
+    "tick_interval_s": 0.05,
+    "gap_grace_s": 0.1,
+}
 
 
 def _cfg(n: int = 400, **kw: object) -> FakeBinanceConfig:
-    return FakeBinanceConfig(**{"symbols": SYMBOLS, "synthetic_count": n, "history_candles": 100,
-                                "speed": 60 * 200, "updates_per_candle": 2, "seed": 1, **kw})
+    return FakeBinanceConfig(
+        **{
+            "symbols": SYMBOLS,
+            "synthetic_count": n,
+            "history_candles": 100,
+            "speed": 60 * 200,
+            "updates_per_candle": 2,
+            "seed": 1,
+            **kw,
+        }
+    )
 
 
 async def test_routes_candles_symbols_ticker_and_diagnostic(tmp_path: Path) -> None:
-    async with gateway_env(tmp_path, _cfg(), ["market", "gateway"], {**FAST, "warmup_candles": 1000}) as (host, col, fake):
+    async with gateway_env(tmp_path, _cfg(), ["market", "gateway"], {**FAST, "warmup_candles": 1000}) as (
+        host,
+        col,
+        fake,
+    ):
         total = sum(len(s) for s in fake.market.series.values())
         assert await wait_for(lambda: col.count() >= total, 30)
         await asyncio.sleep(0.2)  # a last tick round
@@ -53,9 +71,17 @@ async def test_routes_candles_symbols_ticker_and_diagnostic(tmp_path: Path) -> N
             assert msgspec.convert(got, list[type(src[0])]) == src
             last3 = (await client.get("/api/market/candles", params={"symbol": "btcusdt", "limit": 3})).json()
             assert [c["open_time"] for c in last3] == [c.open_time for c in src[-3:]]
-            five = (await client.get("/api/market/candles", params={
-                "symbol": "BTCUSDT", "interval": "5m", "start": str(src[0].open_time),
-                "end": "2024-01-01T02:00:00Z"})).json()
+            five = (
+                await client.get(
+                    "/api/market/candles",
+                    params={
+                        "symbol": "BTCUSDT",
+                        "interval": "5m",
+                        "start": str(src[0].open_time),
+                        "end": "2024-01-01T02:00:00Z",
+                    },
+                )
+            ).json()
             expected = [c for c in aggregate(src, "5m", "1m") if c.open_time <= src[0].open_time + 7_200_000]
             assert msgspec.convert(five, list[type(src[0])]) == expected and len(expected) == 25
             assert all(c["closed"] for c in five)
@@ -80,9 +106,14 @@ async def test_restart_continues_from_the_stored_watermark(tmp_path: Path) -> No
     app = build_app(_cfg(600, speed=60 * 100))
     fake = app.state.fake
     async with serve(app) as base:
-        settings = load_settings(symbols=",".join(SYMBOLS), database_url=f"sqlite+aiosqlite:///{tmp_path}/r.db",
-                                 api_token="t", data_dir=tmp_path, binance_rest_url=base,
-                                 binance_ws_url=base.replace("http", "ws"))
+        settings = load_settings(
+            symbols=",".join(SYMBOLS),
+            database_url=f"sqlite+aiosqlite:///{tmp_path}/r.db",
+            api_token="t",
+            data_dir=tmp_path,
+            binance_rest_url=base,
+            binance_ws_url=base.replace("http", "ws"),
+        )
         published: list[BusCollector] = []
         for _ in range(2):
             host = Host(settings, ["gateway"], extras={"gateway": {**FAST, "warmup_candles": 1000}})
@@ -114,14 +145,22 @@ async def test_candles_published_but_not_stored_are_published_again_after_a_rest
     app = build_app(_cfg(600, speed=60 * 100))
     fake = app.state.fake
     async with serve(app) as base:
-        settings = load_settings(symbols=",".join(SYMBOLS), database_url=f"sqlite+aiosqlite:///{tmp_path}/u.db",
-                                 api_token="t", data_dir=tmp_path, binance_rest_url=base,
-                                 binance_ws_url=base.replace("http", "ws"))
+        settings = load_settings(
+            symbols=",".join(SYMBOLS),
+            database_url=f"sqlite+aiosqlite:///{tmp_path}/u.db",
+            api_token="t",
+            data_dir=tmp_path,
+            binance_rest_url=base,
+            binance_ws_url=base.replace("http", "ws"),
+        )
         published: list[list[m.Message]] = []
         unstored = 0
         for run in range(2):
-            host = Host(settings, ["gateway"], extras={"gateway": {**FAST, "warmup_candles": 1000,
-                                                                    "store_close_timeout_s": 0.2}})
+            host = Host(
+                settings,
+                ["gateway"],
+                extras={"gateway": {**FAST, "warmup_candles": 1000, "store_close_timeout_s": 0.2}},
+            )
             msgs: list[m.Message] = []
 
             async def on_candle(msg: m.Message, msgs: list[m.Message] = msgs) -> None:
@@ -132,6 +171,7 @@ async def test_candles_published_but_not_stored_are_published_again_after_a_rest
             gw = host.services["gateway"]
             await asyncio.sleep(1.0)
             if run == 0:
+
                 async def store_hangs(rows: object) -> None:
                     await asyncio.Event().wait()
 
@@ -151,18 +191,23 @@ async def test_candles_published_but_not_stored_are_published_again_after_a_rest
     src = fake.market.series["BTCUSDT"]
     # the second run re-published the first run's unstored tail, same candles, same ids, then went on
     overlap = [c for c in second if c.open_time <= first[-1].open_time]
-    assert overlap and overlap == first[len(first) - len(overlap):]
-    assert {msg.id for msg in published[1][:len(overlap)]} == {msg.id for msg in published[0][-len(overlap):]}
-    assert second == src[len(first) - len(overlap): len(first) - len(overlap) + len(second)]
+    assert overlap and overlap == first[len(first) - len(overlap) :]
+    assert {msg.id for msg in published[1][: len(overlap)]} == {msg.id for msg in published[0][-len(overlap) :]}
+    assert second == src[len(first) - len(overlap) : len(first) - len(overlap) + len(second)]
     assert stored == src[: len(stored)] and stored[-1] == second[-1]
 
 
 async def test_sim_clock_follows_candle_close_times(tmp_path: Path) -> None:
     app = build_app(_cfg(300))
     async with serve(app) as base:
-        settings = load_settings(symbols=",".join(SYMBOLS), database_url=f"sqlite+aiosqlite:///{tmp_path}/c.db",
-                                 api_token="t", data_dir=tmp_path, binance_rest_url=base,
-                                 binance_ws_url=base.replace("http", "ws"))
+        settings = load_settings(
+            symbols=",".join(SYMBOLS),
+            database_url=f"sqlite+aiosqlite:///{tmp_path}/c.db",
+            api_token="t",
+            data_dir=tmp_path,
+            binance_rest_url=base,
+            binance_ws_url=base.replace("http", "ws"),
+        )
         clock = SimClock()
         host = Host(settings, ["gateway"], clock=clock, extras={"gateway": {**FAST, "warmup_candles": 1000}})
         await host.start()

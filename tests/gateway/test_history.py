@@ -21,8 +21,14 @@ T0 = 1_704_067_200_000  # 2024-01-01
 
 def _fake(n: int = 3000) -> FakeBinanceConfig:
     # everything already closed and the replay paused: a fixed history, like a past day on Binance
-    return FakeBinanceConfig(symbols=("BTCUSDT", "ETHUSDT"), synthetic_count=n, history_candles=n - 1,
-                             start_paused=True, rest_5xx_prob=0.05, seed=2)
+    return FakeBinanceConfig(
+        symbols=("BTCUSDT", "ETHUSDT"),
+        synthetic_count=n,
+        history_candles=n - 1,
+        start_paused=True,
+        rest_5xx_prob=0.05,
+        seed=2,
+    )
 
 
 async def test_download_to_store_and_parquet_is_exact_and_idempotent(tmp_path: Path) -> None:
@@ -33,8 +39,9 @@ async def test_download_to_store_and_parquet_is_exact_and_idempotent(tmp_path: P
     async with serve(app) as base:
         end = parse_time("2024-01-02")
         for _ in range(2):  # twice: nothing duplicated
-            res = await download(["BTCUSDT", "ethusdt"], "1m", T0, end, rest_url=base, to_store=db,
-                                 to_parquet=tmp_path / "pq")
+            res = await download(
+                ["BTCUSDT", "ethusdt"], "1m", T0, end, rest_url=base, to_store=db, to_parquet=tmp_path / "pq"
+            )
         assert res.counts == {"BTCUSDT": 1440, "ETHUSDT": 1440}  # 2 pages of 1000 each, end exclusive
     repo = CandleRepo(db)
     assert await repo.range("BTCUSDT", "1m") == series["BTCUSDT"][:1440]
@@ -52,8 +59,11 @@ async def test_download_refuses_bad_input(tmp_path: Path) -> None:
 
 def _vision_zip(path: Path, candles: list, micro: bool = False) -> Path:
     k = 1000 if micro else 1
-    lines = [f"{c.open_time * k},{c.open:.8f},{c.high:.8f},{c.low:.8f},{c.close:.8f},{c.volume:.8f},"
-             f"{c.close_time * k},{c.quote_volume:.8f},{c.trades},0,0,0" for c in candles]
+    lines = [
+        f"{c.open_time * k},{c.open:.8f},{c.high:.8f},{c.low:.8f},{c.close:.8f},{c.volume:.8f},"
+        f"{c.close_time * k},{c.quote_volume:.8f},{c.trades},0,0,0"
+        for c in candles
+    ]
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr(path.with_suffix(".csv").name, "\n".join(lines) + "\n")
     return path
@@ -78,25 +88,42 @@ async def test_import_monthly_zip_files_by_glob_infers_symbol_and_interval(tmp_p
         await import_monthly_csv(str(tmp_path / "nothing-*.zip"), "BTCUSDT", "1m", to_parquet=tmp_path)
 
 
-async def test_cli_downloads_from_the_fake_exchange_to_parquet(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                                               ) -> None:
+async def test_cli_downloads_from_the_fake_exchange_to_parquet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     app = build_app(_fake(600))
     async with serve(app) as base:
-        argv = ["--symbols", "BTCUSDT", "--interval", "1m", "--start", "2024-01-01T00:00", "--end", str(T0 + 3_600_000),
-                "--rest-url", base, "--parquet", str(tmp_path / "pq"), "--no-store"]
+        argv = [
+            "--symbols",
+            "BTCUSDT",
+            "--interval",
+            "1m",
+            "--start",
+            "2024-01-01T00:00",
+            "--end",
+            str(T0 + 3_600_000),
+            "--rest-url",
+            base,
+            "--parquet",
+            str(tmp_path / "pq"),
+            "--no-store",
+        ]
         await asyncio.to_thread(main, argv)
     out = capsys.readouterr().out
     assert "BTCUSDT: 60 candles" in out and "BTCUSDT_1m.parquet" in out
-    assert read_parquet(tmp_path / "pq" / "BTCUSDT_1m.parquet", "BTCUSDT", "1m") == app.state.fake.market.series[
-        "BTCUSDT"][:60]
+    assert (
+        read_parquet(tmp_path / "pq" / "BTCUSDT_1m.parquet", "BTCUSDT", "1m")
+        == app.state.fake.market.series["BTCUSDT"][:60]
+    )
 
 
 def test_cli_errors_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for argv, msg in [(["--start", "someday", "--no-store", "--parquet", str(tmp_path)], "--start: 'someday'"),
-                      (["--no-store"], "--no-store needs --parquet"),
-                      (["--no-store", "--parquet", str(tmp_path)], "--start is required"),
-                      (["--import-csv", str(tmp_path / "none.zip"), "--no-store", "--parquet", str(tmp_path)],
-                       "no such file")]:
+    for argv, msg in [
+        (["--start", "someday", "--no-store", "--parquet", str(tmp_path)], "--start: 'someday'"),
+        (["--no-store"], "--no-store needs --parquet"),
+        (["--no-store", "--parquet", str(tmp_path)], "--start is required"),
+        (["--import-csv", str(tmp_path / "none.zip"), "--no-store", "--parquet", str(tmp_path)], "no such file"),
+    ]:
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 2

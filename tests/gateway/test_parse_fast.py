@@ -71,15 +71,50 @@ def _safe_fast(raw: bytes | str, recv_ms: int | None) -> bool:
         return False
 
 
-KLINE = {"t": 1_704_067_200_000, "T": 1_704_067_259_999, "s": "BTCUSDT", "i": "1m", "f": 1, "L": 2,
-         "o": "42000.10", "c": "42010.00", "h": "42020.00", "l": "41990.00", "v": "12.5", "n": 42, "x": True,
-         "q": "525000.0", "V": "1", "Q": "2", "B": "0"}
-AGG = {"e": "aggTrade", "E": 1, "s": "BTCUSDT", "a": 5, "p": "42000.1", "q": "0.01", "f": 1, "l": 2,
-       "T": 1_704_067_200_123, "m": True, "M": True}
-TRADE = {"e": "trade", "E": 1, "s": "BTCUSDT", "t": 7, "p": "42000.1", "q": "0.01", "T": 1_704_067_200_123,
-         "m": False, "M": True}
-BOOK = {"u": 400900217, "s": "BNBUSDT", "b": "25.35190000", "B": "31.21000000", "a": "25.36520000",
-        "A": "40.66000000"}
+KLINE = {
+    "t": 1_704_067_200_000,
+    "T": 1_704_067_259_999,
+    "s": "BTCUSDT",
+    "i": "1m",
+    "f": 1,
+    "L": 2,
+    "o": "42000.10",
+    "c": "42010.00",
+    "h": "42020.00",
+    "l": "41990.00",
+    "v": "12.5",
+    "n": 42,
+    "x": True,
+    "q": "525000.0",
+    "V": "1",
+    "Q": "2",
+    "B": "0",
+}
+AGG = {
+    "e": "aggTrade",
+    "E": 1,
+    "s": "BTCUSDT",
+    "a": 5,
+    "p": "42000.1",
+    "q": "0.01",
+    "f": 1,
+    "l": 2,
+    "T": 1_704_067_200_123,
+    "m": True,
+    "M": True,
+}
+TRADE = {
+    "e": "trade",
+    "E": 1,
+    "s": "BTCUSDT",
+    "t": 7,
+    "p": "42000.1",
+    "q": "0.01",
+    "T": 1_704_067_200_123,
+    "m": False,
+    "M": True,
+}
+BOOK = {"u": 400900217, "s": "BNBUSDT", "b": "25.35190000", "B": "31.21000000", "a": "25.36520000", "A": "40.66000000"}
 
 ODD_VALUES = st.sampled_from([None, True, False, 0, -1, 1.5, "", "abc", "1", "nan", "1e3", [], {}, 10**20])
 
@@ -116,12 +151,21 @@ def test_fast_path_agrees_with_generic_parser_on_mutated_frames(frame: bytes, re
 
 
 def test_typical_frames_take_the_typed_path_and_give_the_expected_values() -> None:
-    kline = msgspec.json.encode({"stream": "btcusdt@kline_1m", "data": {"e": "kline", "E": 1, "s": "BTCUSDT",
-                                                                        "k": KLINE}})
+    kline = msgspec.json.encode(
+        {"stream": "btcusdt@kline_1m", "data": {"e": "kline", "E": 1, "s": "BTCUSDT", "k": KLINE}}
+    )
     stream, c = parse_fast._fast(kline, None)  # type: ignore[misc]
     assert stream == "btcusdt@kline_1m" and isinstance(c, Candle)
     assert (c.open, c.high, c.low, c.close, c.volume, c.quote_volume, c.trades, c.closed) == (
-        42000.10, 42020.0, 41990.0, 42010.0, 12.5, 525000.0, 42, True)
+        42000.10,
+        42020.0,
+        41990.0,
+        42010.0,
+        12.5,
+        525000.0,
+        42,
+        True,
+    )
     book = msgspec.json.encode({"stream": "bnbusdt@bookTicker", "data": BOOK})
     stream, t = parse_fast._fast(book, 123)  # type: ignore[misc]
     assert isinstance(t, Tick) and t.time == 123 and t.bid == 25.3519 and t.ask == 25.3652
@@ -130,15 +174,18 @@ def test_typical_frames_take_the_typed_path_and_give_the_expected_values() -> No
     assert isinstance(t, Tick) and t.trade_id == 5 and t.is_buyer_maker is True and t.bid is None
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"stream":"x@kline_1m","data":{"e":"kline","k":{"t":1,"T":2,"s":"X","i":"1m","o":"2","h":"1","l":"1",'
-    b'"c":"1","v":"1","x":true}}}',
-    b'{"stream":"x@kline_1m","data":{"e":"kline","k":{"t":1,"T":2,"s":"X","i":"7m","o":"1","h":"1","l":"1",'
-    b'"c":"1","v":"1","x":true}}}',
-    b'{"stream":"x@trade","data":{"e":"trade","s":"X","t":1,"p":"abc","q":"1","T":1}}',
-    b'{"stream":"x@bookTicker","data":{"u":1,"s":"X","b":"1","a":"2"}}',
-    b'{"stream":"x@kline_1m","data":',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"stream":"x@kline_1m","data":{"e":"kline","k":{"t":1,"T":2,"s":"X","i":"1m","o":"2","h":"1","l":"1",'
+        b'"c":"1","v":"1","x":true}}}',
+        b'{"stream":"x@kline_1m","data":{"e":"kline","k":{"t":1,"T":2,"s":"X","i":"7m","o":"1","h":"1","l":"1",'
+        b'"c":"1","v":"1","x":true}}}',
+        b'{"stream":"x@trade","data":{"e":"trade","s":"X","t":1,"p":"abc","q":"1","T":1}}',
+        b'{"stream":"x@bookTicker","data":{"u":1,"s":"X","b":"1","a":"2"}}',
+        b'{"stream":"x@kline_1m","data":',
+    ],
+)
 def test_bad_frames_raise_the_generic_reason(raw: bytes) -> None:
     with pytest.raises(ParseError) as fast:
         parse_ws_frame(raw)

@@ -18,8 +18,20 @@ from roottrading.store.repos_market import CandleRepo
 
 def _candle(i: int, close: float = 101.0, closed: bool = True) -> Candle:
     t = 1_704_067_200_000 + i * 60_000
-    return Candle(symbol="BTCUSDT", interval="1m", open_time=t, close_time=t + 59_999, open=100.0, high=102.0,
-                  low=99.0, close=close, volume=1.5, quote_volume=150.0, trades=3, closed=closed)
+    return Candle(
+        symbol="BTCUSDT",
+        interval="1m",
+        open_time=t,
+        close_time=t + 59_999,
+        open=100.0,
+        high=102.0,
+        low=99.0,
+        close=close,
+        volume=1.5,
+        quote_volume=150.0,
+        trades=3,
+        closed=closed,
+    )
 
 
 async def _db(tmp_path: Path) -> Database:
@@ -85,7 +97,10 @@ async def test_a_failing_write_is_retried_in_order_until_stored(tmp_path: Path) 
         await asyncio.wait_for(w.flush(), 5)
         stored = await CandleRepo(db).range("BTCUSDT", "1m")
         assert [(c.open_time, c.close) for c in stored] == [
-            (_candle(0).open_time, 101.0), (_candle(1).open_time, 99.0), (_candle(2).open_time, 101.0)]
+            (_candle(0).open_time, 101.0),
+            (_candle(1).open_time, 99.0),
+            (_candle(2).open_time, 101.0),
+        ]
     finally:
         other.close()
         await w.close()

@@ -25,7 +25,9 @@ def test_supertrend_flips_with_the_trend() -> None:
 
 
 def test_vwap_cumulative_anchored_and_rolling() -> None:
-    h = np.array([2.0, 4, 6, 8]); lo = h - 2; c = h - 1  # typical price = h - 1
+    h = np.array([2.0, 4, 6, 8])
+    lo = h - 2
+    c = h - 1  # typical price = h - 1
     v = np.array([1.0, 1, 2, 0])
     np.testing.assert_allclose(ti.vwap(h, lo, c, v), [1, 2, 3.5, 3.5])
     np.testing.assert_allclose(ti.vwap(h, lo, c, v, anchor=np.array([0, 0, 1, 1])), [1, 2, 5, 5])

@@ -15,8 +15,10 @@ from roottrading.domain import Candle
 
 @pytest.fixture(scope="module")
 def btc(shared_dir: Path) -> pd.DataFrame:
-    df = pd.read_csv(shared_dir / "indicators/talib_generated/talib_binance_btcusdt_1d.csv.gz",
-                     usecols=["open", "high", "low", "close", "volume"])
+    df = pd.read_csv(
+        shared_dir / "indicators/talib_generated/talib_binance_btcusdt_1d.csv.gz",
+        usecols=["open", "high", "low", "close", "volume"],
+    )
     df.insert(0, "open_time", np.arange(len(df), dtype=np.int64) * 86_400_000)
     return df.iloc[:300].reset_index(drop=True)
 
@@ -67,8 +69,20 @@ def test_rolling_frame_window_indicators_stay_exact_after_eviction(btc: pd.DataF
 
 def test_rolling_frame_replaces_same_open_time_and_rejects_older() -> None:
     rf = ti.RollingFrame(capacity=3)
-    rf.append_candle(Candle(symbol="X", interval="1m", open_time=60_000, close_time=119_999, open=1, high=2,
-                            low=0.5, close=1.5, volume=10, closed=False))
+    rf.append_candle(
+        Candle(
+            symbol="X",
+            interval="1m",
+            open_time=60_000,
+            close_time=119_999,
+            open=1,
+            high=2,
+            low=0.5,
+            close=1.5,
+            volume=10,
+            closed=False,
+        )
+    )
     rf.append(60_000, 1, 3, 0.5, 2.5, 12)
     assert len(rf) == 1 and rf.column("close")[-1] == 2.5
     with pytest.raises(ValueError, match="older"):

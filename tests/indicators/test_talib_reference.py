@@ -83,8 +83,8 @@ def test_zscore_and_donchian_from_talib_pieces(ref: pd.DataFrame) -> None:
     assert_matches(z, want, "zscore")
     up, mid, dn = ti.donchian(ref.high, ref.low, 20)
     i = 500
-    assert up[i] == ref.high.iloc[i - 19: i + 1].max()
-    assert dn[i] == ref.low.iloc[i - 19: i + 1].min()
+    assert up[i] == ref.high.iloc[i - 19 : i + 1].max()
+    assert dn[i] == ref.low.iloc[i - 19 : i + 1].min()
     assert mid[i] == (up[i] + dn[i]) / 2
     assert np.isnan(up[18]) and not np.isnan(up[19])
 

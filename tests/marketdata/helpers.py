@@ -21,8 +21,11 @@ def free_port() -> int:
 async def serve(app: Starlette) -> AsyncIterator[str]:
     """Yields the base URL "http://127.0.0.1:<port>"; shuts the server down afterwards."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws_ping_interval=5, ws_ping_timeout=10, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", ws_ping_interval=5, ws_ping_timeout=10, lifespan="on"
+        )
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -20,8 +20,10 @@ def test_available_and_bundle_is_small() -> None:
     assert (DATA_DIR.parent / "ATTRIBUTION.md").read_text().count("Apache") >= 3
 
 
-@pytest.mark.parametrize(("symbol", "interval", "n", "step"), [
-    ("BTCBUSD", "1m", 1440, 60_000), ("BTCUSDT", "1h", 120, 3_600_000), ("BTCUSDT", "1d", 1246, 86_400_000)])
+@pytest.mark.parametrize(
+    ("symbol", "interval", "n", "step"),
+    [("BTCBUSD", "1m", 1440, 60_000), ("BTCUSDT", "1h", 120, 3_600_000), ("BTCUSDT", "1d", 1246, 86_400_000)],
+)
 def test_bundled_series_are_contiguous(symbol: str, interval: str, n: int, step: int) -> None:
     candles = load_candles(symbol, interval)
     assert len(candles) == n
@@ -46,6 +48,7 @@ def test_daily_matches_basana_after_date_shift(shared_data: Path) -> None:
     with open(shared_data / "ohlcv/basana/binance_btcusdt_day_2020.csv") as fh:
         rows = list(csv.DictReader(fh))
     from datetime import UTC, datetime
+
     matched = 0
     for r in rows:
         t = int(datetime.strptime(r["datetime"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp() * 1000)

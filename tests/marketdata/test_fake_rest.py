@@ -19,30 +19,48 @@ SERIES = {"BTCUSDT": synthetic_candles("BTCUSDT", "1m", 3000, seed=3, start_pric
 
 
 async def test_klines_binance_semantics() -> None:
-    http, state = client_for(FakeBinanceConfig(symbols=("BTCUSDT",), source="candles", candles=SERIES,
-                                               history_candles=2500))
+    http, state = client_for(
+        FakeBinanceConfig(symbols=("BTCUSDT",), source="candles", candles=SERIES, history_candles=2500)
+    )
     src = SERIES["BTCUSDT"]
     async with http:
         r = await http.get("/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m"})
         rows = r.json()
         assert len(rows) == 500 and rows[-1][0] == src[2499].open_time  # latest 500 CLOSED candles
-        assert rows[-1] == [src[2499].open_time, f"{src[2499].open:.8f}", f"{src[2499].high:.8f}",
-                            f"{src[2499].low:.8f}", f"{src[2499].close:.8f}", f"{src[2499].volume:.8f}",
-                            src[2499].close_time, f"{src[2499].quote_volume:.8f}", src[2499].trades,
-                            "0.00000000", "0.00000000", "0"]
-        r = await http.get("/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m",
-                                                      "startTime": src[10].open_time + 1, "limit": 1000})
+        assert rows[-1] == [
+            src[2499].open_time,
+            f"{src[2499].open:.8f}",
+            f"{src[2499].high:.8f}",
+            f"{src[2499].low:.8f}",
+            f"{src[2499].close:.8f}",
+            f"{src[2499].volume:.8f}",
+            src[2499].close_time,
+            f"{src[2499].quote_volume:.8f}",
+            src[2499].trades,
+            "0.00000000",
+            "0.00000000",
+            "0",
+        ]
+        r = await http.get(
+            "/api/v3/klines",
+            params={"symbol": "BTCUSDT", "interval": "1m", "startTime": src[10].open_time + 1, "limit": 1000},
+        )
         assert [x[0] for x in r.json()] == [c.open_time for c in src[11:1011]]
-        r = await http.get("/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m",
-                                                      "endTime": src[100].open_time, "limit": 5})
+        r = await http.get(
+            "/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m", "endTime": src[100].open_time, "limit": 5}
+        )
         assert [x[0] for x in r.json()] == [c.open_time for c in src[96:101]]
-        r = await http.get("/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m",
-                                                      "startTime": src[2490].open_time})
+        r = await http.get(
+            "/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m", "startTime": src[2490].open_time}
+        )
         assert len(r.json()) == 10  # nothing beyond simulated now
-        for params, code in [({"symbol": "NOPE", "interval": "1m"}, -1121), ({"symbol": "BTCUSDT"}, -1102),
-                             ({"symbol": "BTCUSDT", "interval": "7m"}, -1120),
-                             ({"symbol": "BTCUSDT", "interval": "1m", "limit": 1001}, -1130),
-                             ({"symbol": "BTCUSDT", "interval": "1m", "startTime": 5, "endTime": 1}, -1023)]:
+        for params, code in [
+            ({"symbol": "NOPE", "interval": "1m"}, -1121),
+            ({"symbol": "BTCUSDT"}, -1102),
+            ({"symbol": "BTCUSDT", "interval": "7m"}, -1120),
+            ({"symbol": "BTCUSDT", "interval": "1m", "limit": 1001}, -1130),
+            ({"symbol": "BTCUSDT", "interval": "1m", "startTime": 5, "endTime": 1}, -1023),
+        ]:
             r = await http.get("/api/v3/klines", params=params)
             assert r.status_code == 400 and r.json()["code"] == code, params
         assert (await http.get("/api/v3/time")).json() == {"serverTime": state.market.now_ms}
@@ -56,8 +74,9 @@ async def test_klines_binance_semantics() -> None:
 
 
 async def test_rest_client_paginates_and_backfills_exactly() -> None:
-    http, state = client_for(FakeBinanceConfig(symbols=("BTCUSDT",), source="candles", candles=SERIES,
-                                               history_candles=2999))
+    http, state = client_for(
+        FakeBinanceConfig(symbols=("BTCUSDT",), source="candles", candles=SERIES, history_candles=2999)
+    )
     src = SERIES["BTCUSDT"]
     rest = BinanceMarketRest(client=http)
     got = await rest.klines("BTCUSDT", "1m", src[0].open_time, src[2998].open_time)
@@ -70,8 +89,11 @@ async def test_rest_client_paginates_and_backfills_exactly() -> None:
 
 
 async def test_real_binance_open_candle_is_not_backfilled() -> None:
-    http, state = client_for(FakeBinanceConfig(symbols=("BTCUSDT",), source="candles", candles=SERIES,
-                                               history_candles=100, rest_include_open_candle=True))
+    http, state = client_for(
+        FakeBinanceConfig(
+            symbols=("BTCUSDT",), source="candles", candles=SERIES, history_candles=100, rest_include_open_candle=True
+        )
+    )
     state.market.now_ms += 30_000  # mid-candle, like real Binance between closes
     rest = BinanceMarketRest(client=http)
     rows = (await http.get("/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m", "limit": 3})).json()
@@ -81,8 +103,16 @@ async def test_real_binance_open_candle_is_not_backfilled() -> None:
 
 
 async def test_weight_limit_429_then_418_ban() -> None:
-    http, state = client_for(FakeBinanceConfig(symbols=("BTCUSDT",), weight_limit=10, weight_window_s=3600,
-                                               ban_s=300, synthetic_count=50, history_candles=10))
+    http, state = client_for(
+        FakeBinanceConfig(
+            symbols=("BTCUSDT",),
+            weight_limit=10,
+            weight_window_s=3600,
+            ban_s=300,
+            synthetic_count=50,
+            history_candles=10,
+        )
+    )
     async with http:
         for i in range(10):
             r = await http.get("/api/v3/ping")
@@ -96,8 +126,16 @@ async def test_weight_limit_429_then_418_ban() -> None:
 
 
 async def test_client_waits_out_429_and_retries_5xx_without_hammering() -> None:
-    cfg = FakeBinanceConfig(symbols=("BTCUSDT",), synthetic_count=3000, history_candles=2500, seed=5,
-                            rest_429_prob=0.2, rest_5xx_prob=0.2, rest_418_prob=0.05, fault_ban_s=30)
+    cfg = FakeBinanceConfig(
+        symbols=("BTCUSDT",),
+        synthetic_count=3000,
+        history_candles=2500,
+        seed=5,
+        rest_429_prob=0.2,
+        rest_5xx_prob=0.2,
+        rest_418_prob=0.05,
+        fault_ban_s=30,
+    )
     http, state = client_for(cfg)
     now = [1_000_000.0]
     state.limiter.clock = lambda: now[0]  # the server's wall clock moves only when the client sleeps
@@ -110,7 +148,7 @@ async def test_client_waits_out_429_and_retries_5xx_without_hammering() -> None:
     rest = BinanceMarketRest(client=http, sleep=fake_sleep, seed=1, max_retries=20)
     src = state.market.series["BTCUSDT"]
     for i in range(0, 2500, 100):  # 25 pages of 100 -> many requests, many faults
-        assert await rest.klines("BTCUSDT", "1m", src[i].open_time, src[i + 99].open_time) == src[i:i + 100]
+        assert await rest.klines("BTCUSDT", "1m", src[i].open_time, src[i + 99].open_time) == src[i : i + 100]
     assert rest.stats["429"] > 0 and rest.stats["418"] > 0 and rest.stats["5xx"] > 0
     assert len(slept) == rest.stats["429"] + rest.stats["418"] + rest.stats["retries"]  # a wait before each retry
     assert state.limiter.counts["while_banned"] == 0  # never hammers: no request sent during a ban
@@ -118,8 +156,9 @@ async def test_client_waits_out_429_and_retries_5xx_without_hammering() -> None:
 
 
 async def test_client_slows_down_near_limit_and_raises_on_4xx() -> None:
-    http, _ = client_for(FakeBinanceConfig(symbols=("BTCUSDT",), weight_limit=10, synthetic_count=50,
-                                           history_candles=10))
+    http, _ = client_for(
+        FakeBinanceConfig(symbols=("BTCUSDT",), weight_limit=10, synthetic_count=50, history_candles=10)
+    )
     slept: list[float] = []
 
     async def fake_sleep(s: float) -> None:
@@ -137,7 +176,8 @@ async def test_client_slows_down_near_limit_and_raises_on_4xx() -> None:
 
 
 def test_bundled_source_serves_real_candles() -> None:
-    app = build_app(FakeBinanceConfig(symbols=("BTCUSDT",), source="bundled", aliases={"BTCUSDT": "BTCBUSD"},
-                                      history_candles=100))
+    app = build_app(
+        FakeBinanceConfig(symbols=("BTCUSDT",), source="bundled", aliases={"BTCUSDT": "BTCBUSD"}, history_candles=100)
+    )
     m = app.state.fake.market
     assert m.closed_candles("BTCUSDT") == load_candles("BTCBUSD", "1m", as_symbol="BTCUSDT")[:100]

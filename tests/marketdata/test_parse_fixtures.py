@@ -23,19 +23,43 @@ from roottrading.exchange.binance.parse import (
 
 # Files in the folder that are not Binance wire samples (licences, nautilus' own metadata and formats).
 NOT_SAMPLES = {
-    "LICENSE", "README.md", "SOURCES.md", "Apache-2.0-RealLogic-SBE.txt", "__init__.py", "manifest.json",
-    "btcusdt-depth-snap.csv", "btcusdt-depth-update.csv", "btcusdt-quotes.parquet", "btcusdt-trades.parquet",
+    "LICENSE",
+    "README.md",
+    "SOURCES.md",
+    "Apache-2.0-RealLogic-SBE.txt",
+    "__init__.py",
+    "manifest.json",
+    "btcusdt-depth-snap.csv",
+    "btcusdt-depth-update.csv",
+    "btcusdt-quotes.parquet",
+    "btcusdt-trades.parquet",
 }
 
 SPOT_HTTP = {  # nautilus python http_responses/http_spot_*, rust spot/http_json/* -> real endpoint
-    "agg_trades": "/api/v3/aggTrades", "avg_price": "/api/v3/avgPrice", "book_ticker": "/api/v3/ticker/bookTicker",
-    "depth": "/api/v3/depth", "exchange_info": "/api/v3/exchangeInfo", "historical_trades": "/api/v3/historicalTrades",
-    "klines": "/api/v3/klines", "ping": "/api/v3/ping", "ticker_price": "/api/v3/ticker/price", "time": "/api/v3/time",
-    "server_time": "/api/v3/time", "trades": "/api/v3/trades", "ticker_24hr": "/api/v3/ticker/24hr",
-    "account": "/api/v3/account", "wallet_account": "/api/v3/account", "account_trades": "/api/v3/myTrades",
-    "all_orders": "/api/v3/allOrders", "cancel_open_orders": "/api/v3/openOrders", "open_orders": "/api/v3/openOrders",
-    "cancel_order": "/api/v3/order", "new_order_full": "/api/v3/order", "order": "/api/v3/order",
-    "wallet_trading_fee": "/sapi/v1/asset/tradeFee", "wallet_trading_fees": "/sapi/v1/asset/tradeFee",
+    "agg_trades": "/api/v3/aggTrades",
+    "avg_price": "/api/v3/avgPrice",
+    "book_ticker": "/api/v3/ticker/bookTicker",
+    "depth": "/api/v3/depth",
+    "exchange_info": "/api/v3/exchangeInfo",
+    "historical_trades": "/api/v3/historicalTrades",
+    "klines": "/api/v3/klines",
+    "ping": "/api/v3/ping",
+    "ticker_price": "/api/v3/ticker/price",
+    "time": "/api/v3/time",
+    "server_time": "/api/v3/time",
+    "trades": "/api/v3/trades",
+    "ticker_24hr": "/api/v3/ticker/24hr",
+    "account": "/api/v3/account",
+    "wallet_account": "/api/v3/account",
+    "account_trades": "/api/v3/myTrades",
+    "all_orders": "/api/v3/allOrders",
+    "cancel_open_orders": "/api/v3/openOrders",
+    "open_orders": "/api/v3/openOrders",
+    "cancel_order": "/api/v3/order",
+    "new_order_full": "/api/v3/order",
+    "order": "/api/v3/order",
+    "wallet_trading_fee": "/sapi/v1/asset/tradeFee",
+    "wallet_trading_fees": "/sapi/v1/asset/tradeFee",
 }
 BASANA = {
     "binance_btc_usdt_exchange_info.json": "/api/v3/exchangeInfo",
@@ -128,8 +152,7 @@ def test_every_fixture_parses_or_is_rejected_with_a_reason(shared_data: Path) ->
     assert not unclaimed, f"fixtures no rule claims: {unclaimed}"
     # Hand-written doc-style samples that are internally inconsistent are rejected, with the reason.
     assert rejected == {
-        "nautilus/rust_crate/futures/market_data_json/kline_stream_open.json":
-            "kline: inconsistent OHLC o=0.001 h=0.0025 l=0.0015 c=0.002",
+        "nautilus/rust_crate/futures/market_data_json/kline_stream_open.json": "kline: inconsistent OHLC o=0.001 h=0.0025 l=0.0015 c=0.002",
     }
     # Real captures: exact counts of what the recordings hold.
     assert outcomes["cf_ws:candle"] == 2 + 67  # spot kline_1m + futures kline
@@ -144,19 +167,38 @@ def test_every_fixture_parses_or_is_rejected_with_a_reason(shared_data: Path) ->
 def test_spot_kline_and_trade_values(shared_data: Path) -> None:
     d = shared_data / "binance_fixtures/nautilus"
     trade = parse_ws_message((d / "python_integration/ws_messages/ws_spot_trade.json").read_bytes())
-    assert trade == Tick(symbol="ETHUSDT", time=1639351062243, price=4149.74, quantity=0.4387,
-                         trade_id=705291099, is_buyer_maker=True)
+    assert trade == Tick(
+        symbol="ETHUSDT", time=1639351062243, price=4149.74, quantity=0.4387, trade_id=705291099, is_buyer_maker=True
+    )
     closed_k = parse_ws_message((d / "rust_crate/futures/market_data_json/kline_stream_closed.json").read_bytes())
     assert isinstance(closed_k, Candle) and closed_k.closed
     with pytest.raises(ParseError, match="inconsistent OHLC"):  # doc sample has low > open
         parse_ws_message((d / "rust_crate/futures/market_data_json/kline_stream_open.json").read_bytes())
     assert (closed_k.open_time, closed_k.close_time, closed_k.high, closed_k.trades) == (
-        1638747660000, 1638747719999, 0.0025, 100)
-    rows = parse_rest("/api/v3/klines", (d / "python_integration/http_responses/http_spot_market_klines.json")
-                      .read_bytes(), symbol="BTCUSDT", interval="1m")
+        1638747660000,
+        1638747719999,
+        0.0025,
+        100,
+    )
+    rows = parse_rest(
+        "/api/v3/klines",
+        (d / "python_integration/http_responses/http_spot_market_klines.json").read_bytes(),
+        symbol="BTCUSDT",
+        interval="1m",
+    )
     assert isinstance(rows, list) and rows[0] == Candle(
-        symbol="BTCUSDT", interval="1m", open_time=1634943780000, close_time=1634943839999, open=60685.22,
-        high=60729.84, low=60670.90, close=60719.27, volume=21.63272, quote_volume=1313200.0134041, trades=617)
+        symbol="BTCUSDT",
+        interval="1m",
+        open_time=1634943780000,
+        close_time=1634943839999,
+        open=60685.22,
+        high=60729.84,
+        low=60670.90,
+        close=60719.27,
+        volume=21.63272,
+        quote_volume=1313200.0134041,
+        trades=617,
+    )
     assert all(b.open_time - a.open_time == 60_000 for a, b in zip(rows, rows[1:]))
 
 
@@ -179,16 +221,21 @@ def test_kline_csv_ms_and_microseconds(shared_data: Path) -> None:
     assert read_kline_csv([header, micro], "ADABTC", "1m") == [candles[0]]
 
 
-@pytest.mark.parametrize(("raw", "reason"), [
-    (b"{not json", "malformed JSON"),
-    (b"[1,2]", "expected a JSON object"),
-    (b'{"e":"kline","E":1,"s":"X"}', "missing object 'k'"),
-    (b'{"e":"trade","s":"X","t":1,"p":"abc","q":"1","T":1}', "not a number"),
-    (b'{"e":"nope"}', "unknown WebSocket event type"),
-    (b'{"e":"kline","k":{"t":1,"T":2,"s":"X","i":"1m","o":"2","h":"1","l":"1","c":"1","v":"1","x":true}}',
-     "inconsistent OHLC"),
-    (b"\x00\x01\xfe binary", "binary"),
-])
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "malformed JSON"),
+        (b"[1,2]", "expected a JSON object"),
+        (b'{"e":"kline","E":1,"s":"X"}', "missing object 'k'"),
+        (b'{"e":"trade","s":"X","t":1,"p":"abc","q":"1","T":1}', "not a number"),
+        (b'{"e":"nope"}', "unknown WebSocket event type"),
+        (
+            b'{"e":"kline","k":{"t":1,"T":2,"s":"X","i":"1m","o":"2","h":"1","l":"1","c":"1","v":"1","x":true}}',
+            "inconsistent OHLC",
+        ),
+        (b"\x00\x01\xfe binary", "binary"),
+    ],
+)
 def test_bad_messages_raise_parse_error_with_reason(raw: bytes, reason: str) -> None:
     with pytest.raises(ParseError, match=reason):
         parse_ws_message(raw)

@@ -55,9 +55,18 @@ async def _run_for(client: BinanceStreamClient, seconds: float) -> None:
 
 async def test_stale_feed_is_dropped_without_waiting_for_a_closing_handshake() -> None:
     async with silent_peer() as (base, connected):
-        client = BinanceStreamClient(["BTCUSDT"], "1m", on_event=_never, base_url=base, stale_after_s=0.2,
-                                     ping_interval_s=None, close_timeout_s=5.0, backoff_initial_s=0.01,
-                                     backoff_max_s=0.02, seed=1)
+        client = BinanceStreamClient(
+            ["BTCUSDT"],
+            "1m",
+            on_event=_never,
+            base_url=base,
+            stale_after_s=0.2,
+            ping_interval_s=None,
+            close_timeout_s=5.0,
+            backoff_initial_s=0.01,
+            backoff_max_s=0.02,
+            seed=1,
+        )
         await _run_for(client, 1.5)
     # a graceful close would wait close_timeout_s (5 s) for the peer's answer each time
     assert client.counters["stale"] >= 3 and len(connected) >= 4
@@ -66,8 +75,17 @@ async def test_stale_feed_is_dropped_without_waiting_for_a_closing_handshake() -
 
 async def test_a_peer_that_does_not_answer_pings_is_dropped() -> None:
     async with silent_peer() as (base, connected):
-        client = BinanceStreamClient(["BTCUSDT"], "1m", on_event=_never, base_url=base, stale_after_s=30,
-                                     ping_interval_s=0.2, backoff_initial_s=0.01, backoff_max_s=0.02, seed=1)
+        client = BinanceStreamClient(
+            ["BTCUSDT"],
+            "1m",
+            on_event=_never,
+            base_url=base,
+            stale_after_s=30,
+            ping_interval_s=0.2,
+            backoff_initial_s=0.01,
+            backoff_max_s=0.02,
+            seed=1,
+        )
         await _run_for(client, 1.5)
     assert client.counters["stale"] == 0  # the watchdog did not fire: the missing pong did
     assert len(connected) >= 3 and client.counters["errors"] >= 2

@@ -54,9 +54,17 @@ async def test_client_scheduled_reconnect_calls_on_connected_each_time() -> None
         events.append(ev)
 
     async with serve(build_app(FakeBinanceConfig(**CFG))) as base:
-        client = BinanceStreamClient(["BTCUSDT"], "1m", on_event=on_event, on_connected=on_connected,
-                                     base_url=base.replace("http", "ws"), trades="trade", book_ticker=True,
-                                     max_connection_age_s=0.3, stale_after_s=2)
+        client = BinanceStreamClient(
+            ["BTCUSDT"],
+            "1m",
+            on_event=on_event,
+            on_connected=on_connected,
+            base_url=base.replace("http", "ws"),
+            trades="trade",
+            book_ticker=True,
+            max_connection_age_s=0.3,
+            stale_after_s=2,
+        )
         task = asyncio.create_task(client.run())
         await asyncio.sleep(1.2)
         stats = client.stats()
@@ -73,8 +81,16 @@ async def test_client_backs_off_with_jitter_when_server_is_down() -> None:
     async def never(_: Candle | Tick) -> None:
         raise AssertionError
 
-    client = BinanceStreamClient(["BTCUSDT"], "1m", on_event=never, base_url=f"ws://127.0.0.1:{free_port()}",
-                                 backoff_initial_s=0.02, backoff_max_s=0.1, open_timeout_s=0.5, seed=1)
+    client = BinanceStreamClient(
+        ["BTCUSDT"],
+        "1m",
+        on_event=never,
+        base_url=f"ws://127.0.0.1:{free_port()}",
+        backoff_initial_s=0.02,
+        backoff_max_s=0.1,
+        open_timeout_s=0.5,
+        seed=1,
+    )
     task = asyncio.create_task(client.run())
     await asyncio.sleep(0.6)
     states = client.state

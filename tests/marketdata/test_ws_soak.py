@@ -22,7 +22,7 @@ class Collector:
 
     def __init__(self, symbols: list[str], first_open: int, rest: BinanceMarketRest) -> None:
         self.candles: dict[tuple[str, int], Candle] = {}
-        self.watermark = {s: first_open - STEP for s in symbols}
+        self.watermark = dict.fromkeys(symbols, first_open - STEP)
         self.rest = rest
         self.ticks = 0
         self.backfilled = 0
@@ -53,18 +53,39 @@ async def test_ws_client_survives_faults_and_loses_nothing() -> None:
     symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
     prices = {"BTCUSDT": 42000.0, "ETHUSDT": 2300.0, "SOLUSDT": 95.0}
     source = {s: synthetic_candles(s, "1m", 1500, seed=11, start_price=prices[s]) for s in symbols}
-    cfg = FakeBinanceConfig(symbols=tuple(symbols), source="candles", candles=source, history_candles=60,
-                            speed=60 * 70, updates_per_candle=2, seed=3,
-                            drop_every_s=1.0, stall_every_s=1.0, stall_duration_s=0.6,
-                            malformed_prob=0.01, duplicate_prob=0.01, out_of_order_prob=0.01)
+    cfg = FakeBinanceConfig(
+        symbols=tuple(symbols),
+        source="candles",
+        candles=source,
+        history_candles=60,
+        speed=60 * 70,
+        updates_per_candle=2,
+        seed=3,
+        drop_every_s=1.0,
+        stall_every_s=1.0,
+        stall_duration_s=0.6,
+        malformed_prob=0.01,
+        duplicate_prob=0.01,
+        out_of_order_prob=0.01,
+    )
     app = build_app(cfg)
     state = app.state.fake
     async with serve(app) as base:
         rest = BinanceMarketRest(base, seed=1)
         col = Collector(symbols, source["BTCUSDT"][0].open_time, rest)
-        client = BinanceStreamClient(symbols, "1m", on_event=col.on_event, on_connected=col.on_connected,
-                                     base_url=base.replace("http", "ws"), trades="aggTrade", book_ticker=True,
-                                     stale_after_s=0.25, backoff_initial_s=0.05, backoff_max_s=0.5, seed=2)
+        client = BinanceStreamClient(
+            symbols,
+            "1m",
+            on_event=col.on_event,
+            on_connected=col.on_connected,
+            base_url=base.replace("http", "ws"),
+            trades="aggTrade",
+            book_ticker=True,
+            stale_after_s=0.25,
+            backoff_initial_s=0.05,
+            backoff_max_s=0.5,
+            seed=2,
+        )
         task = asyncio.create_task(client.run())
         expected = {(c.symbol, c.open_time): c for cs in source.values() for c in cs}
         t0 = time.monotonic()
@@ -87,5 +108,7 @@ async def test_ws_client_survives_faults_and_loses_nothing() -> None:
     assert col.backfilled > 60 and col.ticks > 1000
     per_stream = stats["streams"]
     assert per_stream["btcusdt@kline_1m"]["messages"] > 1000
-    print(f"\nsoak: {len(expected)} candles, {time.monotonic() - t0:.1f}s, server={dict(state.stats)}, "
-          f"client={ {k: v for k, v in stats.items() if k != 'streams'} }, backfilled={col.backfilled}")
+    print(
+        f"\nsoak: {len(expected)} candles, {time.monotonic() - t0:.1f}s, server={dict(state.stats)}, "
+        f"client={ {k: v for k, v in stats.items() if k != 'streams'} }, backfilled={col.backfilled}"
+    )

@@ -21,8 +21,13 @@ def engine(yaml_rules: str = "") -> RiskEngine:
 
 
 def state(**kw: object) -> RiskState:
-    base: dict[str, object] = {"now_ms": NOON, "equity": D(10_000), "equity_peak": D(10_000),
-                               "day_start_equity": D(10_000), "realised_pnl_today": D(0)}
+    base: dict[str, object] = {
+        "now_ms": NOON,
+        "equity": D(10_000),
+        "equity_peak": D(10_000),
+        "day_start_equity": D(10_000),
+        "realised_pnl_today": D(0),
+    }
     base.update(kw)
     return RiskState(**base)  # type: ignore[arg-type]
 
@@ -32,8 +37,9 @@ def buy(qty: str = "0.01", price: str = "50000", symbol: str = "BTCUSDT", strate
 
 
 def sell_exit(strategy: str = "s1") -> OrderIntent:
-    return OrderIntent(id="x1", symbol="BTCUSDT", side=Side.SELL, quantity=D("0.5"), price=D(50000),
-                       strategy=strategy, is_exit=True)
+    return OrderIntent(
+        id="x1", symbol="BTCUSDT", side=Side.SELL, quantity=D("0.5"), price=D(50000), strategy=strategy, is_exit=True
+    )
 
 
 def test_small_order_is_allowed_unchanged() -> None:
@@ -152,9 +158,11 @@ def test_status_shows_live_values() -> None:
     assert {r.name: r for r in RiskEngine(load_rules()).status(state())}["trading_hours"].state == "disabled"
 
 
-@given(qty=st.decimals(min_value=D("0.0001"), max_value=D(10), places=4),
-       price=st.decimals(min_value=D(1), max_value=D(100_000), places=2),
-       exposure=st.decimals(min_value=D(0), max_value=D(9000), places=2))
+@given(
+    qty=st.decimals(min_value=D("0.0001"), max_value=D(10), places=4),
+    price=st.decimals(min_value=D(1), max_value=D(100_000), places=2),
+    exposure=st.decimals(min_value=D(0), max_value=D(9000), places=2),
+)
 def test_allowed_orders_never_break_the_size_limits(qty: Decimal, price: Decimal, exposure: Decimal) -> None:
     s = state(positions=(Position("c", "BTCUSDT", "s0", exposure),))
     d = engine().check(buy(qty=str(qty), price=str(price)), s)

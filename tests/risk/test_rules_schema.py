@@ -21,17 +21,23 @@ def test_packaged_defaults_load_and_match_the_schema() -> None:
     assert r.trading_hours.enabled is False
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("rules: {max_drawdwon: {limit_pct: 5}}", "rules.max_drawdwon: Extra inputs are not permitted"),
-    ("rules: {max_open_cycles: {action: shrink}}", "action 'shrink' is not valid for this rule; use one of reject"),
-    ("rules: {daily_loss_limit: {limit_pct: -1}}", "rules.daily_loss_limit.limit_pct: Input should be greater than 0"),
-    ("rules: {trading_hours: {start: '25:00'}}", "'25:00' is not a time HH:MM"),
-    ("rules: {max_open_cycles: {limit: many}}", "rules.max_open_cycles.limit"),
-    ("version: 2", "version"),
-    ("rules: {max_open_cycles: {allowed_actions: [shrink]}}", "Extra inputs are not permitted"),
-    ("rules: [", "not valid YAML"),
-    ("- just a list", "top level must be a mapping"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("rules: {max_drawdwon: {limit_pct: 5}}", "rules.max_drawdwon: Extra inputs are not permitted"),
+        ("rules: {max_open_cycles: {action: shrink}}", "action 'shrink' is not valid for this rule; use one of reject"),
+        (
+            "rules: {daily_loss_limit: {limit_pct: -1}}",
+            "rules.daily_loss_limit.limit_pct: Input should be greater than 0",
+        ),
+        ("rules: {trading_hours: {start: '25:00'}}", "'25:00' is not a time HH:MM"),
+        ("rules: {max_open_cycles: {limit: many}}", "rules.max_open_cycles.limit"),
+        ("version: 2", "version"),
+        ("rules: {max_open_cycles: {allowed_actions: [shrink]}}", "Extra inputs are not permitted"),
+        ("rules: [", "not valid YAML"),
+        ("- just a list", "top level must be a mapping"),
+    ],
+)
 def test_bad_yaml_gives_a_clear_error(text: str, expected: str) -> None:
     with pytest.raises(RulesError) as err:
         parse_rules(text, "my-rules.yaml")

@@ -27,8 +27,9 @@ def write(path: Path, text: str, mtime: int) -> None:
 
 
 async def make_host(tmp_path: Path, rules: Path, **extras: Any) -> Host:
-    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/r.db", api_token=TOKEN,
-                             data_dir=tmp_path, symbols="BTCUSDT")
+    settings = load_settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/r.db", api_token=TOKEN, data_dir=tmp_path, symbols="BTCUSDT"
+    )
     host = Host(settings, ["risk"], extras={"risk_rules_path": str(rules), "risk_reload_s": 3600, **extras})
     await host.start()
     return host
@@ -76,8 +77,9 @@ async def test_routes_check_rules_kill_switch_and_resume(tmp_path: Path) -> None
             names = {r["name"]: r for r in rows}
             assert {"limit", "value", "state", "action"} <= set(names["daily_loss_limit"])
             assert names["symbol_blacklist"]["limit"] == "DOGEUSDT"
-            intent = m.to_builtins(OrderIntent(id="a", symbol="DOGEUSDT", side=Side.BUY, quantity=Decimal(100),
-                                               price=Decimal("0.1")))
+            intent = m.to_builtins(
+                OrderIntent(id="a", symbol="DOGEUSDT", side=Side.BUY, quantity=Decimal(100), price=Decimal("0.1"))
+            )
             assert (await c.post("/api/risk/check", json=intent)).status_code == 401
             d = (await c.post("/api/risk/check", json=intent, headers=AUTH)).json()
             assert d["allowed"] is False and d["rule"] == "symbol_blacklist"
@@ -113,9 +115,19 @@ async def test_losses_on_the_bus_pause_and_announce(tmp_path: Path) -> None:
     try:
         now = host.clock.now_ms()
         for i in range(3):
-            c = TradeCycle(id=f"c{i}", symbol="BTCUSDT", strategy="s", side=Side.BUY, status=CycleStatus.COMPLETED,
-                           created_at=now, updated_at=now, quantity=Decimal(1), entry_price=Decimal(100),
-                           exit_price=Decimal(99), profit_loss=Decimal(-8))
+            c = TradeCycle(
+                id=f"c{i}",
+                symbol="BTCUSDT",
+                strategy="s",
+                side=Side.BUY,
+                status=CycleStatus.COMPLETED,
+                created_at=now,
+                updated_at=now,
+                quantity=Decimal(1),
+                entry_price=Decimal(100),
+                exit_price=Decimal(99),
+                profit_loss=Decimal(-8),
+            )
             await host.bus.publish(m.CYCLE_UPDATES, c, key="BTCUSDT")
             await host.bus.publish(m.CYCLE_UPDATES, c, key="BTCUSDT")  # redelivery counted once
         assert await host.bus.drain(5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from roottrading.domain import Candle
@@ -18,8 +18,19 @@ def lean_hourly_btcusdt(shared_data: Path) -> list[Candle]:
         text = zf.read(zf.namelist()[0]).decode()
     out = []
     for row in csv.reader(io.StringIO(text)):
-        t = int(datetime.strptime(row[0], "%Y%m%d %H:%M").replace(tzinfo=timezone.utc).timestamp() * 1000)
+        t = int(datetime.strptime(row[0], "%Y%m%d %H:%M").replace(tzinfo=UTC).timestamp() * 1000)
         o, h, lo, c, v = (float(x) for x in row[1:6])
-        out.append(Candle(symbol="BTCUSDT", interval="1h", open_time=t, close_time=t + 3_599_999, open=o, high=h,
-                          low=lo, close=c, volume=v))
+        out.append(
+            Candle(
+                symbol="BTCUSDT",
+                interval="1h",
+                open_time=t,
+                close_time=t + 3_599_999,
+                open=o,
+                high=h,
+                low=lo,
+                close=c,
+                volume=v,
+            )
+        )
     return out

@@ -19,17 +19,21 @@ def test_defaults_are_embedded_and_safe(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert s.pocket_config == {"active": Decimal(60), "buffer": Decimal(30), "safety": Decimal(10)}
 
 
-@pytest.mark.parametrize(("env", "value", "needle"), [
-    ("INTERVAL", "7m", "INTERVAL"),
-    ("TRADING_MODE", "yolo", "TRADING_MODE"),
-    ("POCKET_CONFIG", "active:70,buffer:40", "sum to 100"),
-    ("POCKET_CONFIG", "active:110,buffer:-10", "negative"),
-    ("SYMBOLS", "BTC-USDT", "SYMBOLS"),
-    ("HTTP_PORT", "70000", "HTTP_PORT"),
-    ("BUS_URL", "kafka://x", "BUS_URL"),
-])
-def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: str, value: str,
-                                      needle: str) -> None:
+@pytest.mark.parametrize(
+    ("env", "value", "needle"),
+    [
+        ("INTERVAL", "7m", "INTERVAL"),
+        ("TRADING_MODE", "yolo", "TRADING_MODE"),
+        ("POCKET_CONFIG", "active:70,buffer:40", "sum to 100"),
+        ("POCKET_CONFIG", "active:110,buffer:-10", "negative"),
+        ("SYMBOLS", "BTC-USDT", "SYMBOLS"),
+        ("HTTP_PORT", "70000", "HTTP_PORT"),
+        ("BUS_URL", "kafka://x", "BUS_URL"),
+    ],
+)
+def test_bad_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: str, value: str, needle: str
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(env, value)
     with pytest.raises(ConfigError) as exc:
@@ -62,15 +66,26 @@ def test_secrets_are_masked_everywhere(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert "sec-xyz-789" not in repr(s) and "sec-xyz-789" not in str(s.model_dump())
     masked = s.masked()
     assert masked["binance_secret_key"] == "**********" and masked["binance_api_key"] == "**********"
-    out = subprocess.run([sys.executable, "-m", "roottrading", "config", "show"], capture_output=True, text=True,
-                         cwd=tmp_path, env={"BINANCE_SECRET_KEY": "sec-xyz-789", "PATH": "/usr/bin"}, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "roottrading", "config", "show"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"BINANCE_SECRET_KEY": "sec-xyz-789", "PATH": "/usr/bin"},
+        check=True,
+    )
     assert "sec-xyz-789" not in out.stdout
     assert json.loads(out.stdout)["binance_secret_key"] == "**********"
 
 
 def test_cli_refuses_bad_config_with_exit_code_2(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "roottrading", "config", "show"], capture_output=True, text=True,
-                         cwd=tmp_path, env={"INTERVAL": "9m", "PATH": "/usr/bin"})
+    out = subprocess.run(
+        [sys.executable, "-m", "roottrading", "config", "show"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"INTERVAL": "9m", "PATH": "/usr/bin"},
+    )
     assert out.returncode == 2
     assert "INTERVAL" in out.stderr and "Traceback" not in out.stderr
 

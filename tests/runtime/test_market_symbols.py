@@ -12,8 +12,9 @@ from roottrading.runtime.http import build_app
 
 
 async def test_symbols_carry_the_enforced_filters_and_unknown_api_is_404(tmp_path: Path) -> None:
-    settings = load_settings(symbols="BTCUSDT,ETHUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/m.db",
-                             api_token="t", data_dir=tmp_path)
+    settings = load_settings(
+        symbols="BTCUSDT,ETHUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/m.db", api_token="t", data_dir=tmp_path
+    )
     host = Host(settings, ["trader", "market"])
     await host.start()
     try:

@@ -55,20 +55,44 @@ async def pg_database(postgres_url: str, unique: str):  # type: ignore[no-untype
     await conn.close()
 
 
-async def test_trader_as_its_own_process_on_redis_and_postgres(redis_url: str, pg_database: str, unique: str,
-                                                               tmp_path: Path) -> None:
+async def test_trader_as_its_own_process_on_redis_and_postgres(
+    redis_url: str, pg_database: str, unique: str, tmp_path: Path
+) -> None:
     port = free_port()
     prefix = f"rt-proc-{unique}"
-    env = {**os.environ, "BUS_URL": redis_url, "BUS_PREFIX": prefix, "DATABASE_URL": pg_database,
-           "SYMBOLS": "BTCUSDT", "API_TOKEN": "proc-token", "DATA_DIR": str(tmp_path), "LOG_JSON": "true"}
-    proc = subprocess.Popen([sys.executable, "-m", "roottrading", "service", "trader", "--port", str(port)],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "BUS_URL": redis_url,
+        "BUS_PREFIX": prefix,
+        "DATABASE_URL": pg_database,
+        "SYMBOLS": "BTCUSDT",
+        "API_TOKEN": "proc-token",
+        "DATA_DIR": str(tmp_path),
+        "LOG_JSON": "true",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "roottrading", "service", "trader", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     bus = RedisBus(redis_url, prefix=prefix)
     try:
         await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/health", proc)
         await bus.start()
-        candle = Candle(symbol="BTCUSDT", interval="1m", open_time=0, close_time=59_999, open=100, high=101,
-                        low=99, close=100.5, volume=3)
+        candle = Candle(
+            symbol="BTCUSDT",
+            interval="1m",
+            open_time=0,
+            close_time=59_999,
+            open=100,
+            high=101,
+            low=99,
+            close=100.5,
+            volume=3,
+        )
         await bus.publish(m.candles_topic("BTCUSDT"), candle, key="BTCUSDT", msg_id=candle.key)
         req = OrderRequest(id="req-proc-1", time=1, symbol="BTCUSDT", side=Side.BUY, quote_quantity=Decimal("50"))
         await bus.publish(m.ORDER_REQUESTS, req, key="BTCUSDT", msg_id=req.id)
@@ -91,10 +115,21 @@ async def test_trader_as_its_own_process_on_redis_and_postgres(redis_url: str, p
 
 def test_sigterm_stops_gracefully(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "DATA_DIR": str(tmp_path), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/g.db",
-           "API_TOKEN": "x", "LOG_JSON": "true"}
-    proc = subprocess.Popen([sys.executable, "-m", "roottrading", "demo", "--port", str(port), "--speed", "500"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/g.db",
+        "API_TOKEN": "x",
+        "LOG_JSON": "true",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "roottrading", "demo", "--port", str(port), "--speed", "500"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/api/health", proc)
         time.sleep(1.0)  # let work be in flight

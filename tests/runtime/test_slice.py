@@ -21,10 +21,20 @@ PIPELINE = ["logger", "portfolio", "pnl", "risk", "trader", "coordinator", "anal
 
 async def test_recorded_candles_become_trades_visible_through_the_api(tmp_path: Path, shared_data: Path) -> None:
     candles = lean_hourly_btcusdt(shared_data)
-    settings = load_settings(symbols="BTCUSDT", interval="1h", database_url=f"sqlite+aiosqlite:///{tmp_path}/s.db",
-                             api_token=TOKEN, data_dir=tmp_path, strategies="ema_cross,rsi_cross,macd_crossover")
-    host = Host(settings, PIPELINE, clock=SimClock(), extras={"replay_candles": candles, "replay_speed": 0,
-                                                              "coordinator": {"cooldown_s": 0}})
+    settings = load_settings(
+        symbols="BTCUSDT",
+        interval="1h",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/s.db",
+        api_token=TOKEN,
+        data_dir=tmp_path,
+        strategies="ema_cross,rsi_cross,macd_crossover",
+    )
+    host = Host(
+        settings,
+        PIPELINE,
+        clock=SimClock(),
+        extras={"replay_candles": candles, "replay_speed": 0, "coordinator": {"cooldown_s": 0}},
+    )
     await host.start()
     try:
         replay = host.services["replay"]
@@ -67,12 +77,22 @@ async def test_recorded_candles_become_trades_visible_through_the_api(tmp_path: 
 async def test_replaying_twice_creates_nothing_new(tmp_path: Path, shared_data: Path) -> None:
     """Candles carry their natural key as message id, and every id downstream is derived from it."""
     candles = lean_hourly_btcusdt(shared_data)
-    settings = load_settings(symbols="BTCUSDT", interval="1h", database_url=f"sqlite+aiosqlite:///{tmp_path}/s.db",
-                             api_token=TOKEN, data_dir=tmp_path, strategies="ema_cross,rsi_cross,macd_crossover")
+    settings = load_settings(
+        symbols="BTCUSDT",
+        interval="1h",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/s.db",
+        api_token=TOKEN,
+        data_dir=tmp_path,
+        strategies="ema_cross,rsi_cross,macd_crossover",
+    )
     counts = []
     for _ in range(2):
-        host = Host(settings, PIPELINE, clock=SimClock(),
-                    extras={"replay_candles": candles, "replay_speed": 0, "coordinator": {"cooldown_s": 0}})
+        host = Host(
+            settings,
+            PIPELINE,
+            clock=SimClock(),
+            extras={"replay_candles": candles, "replay_speed": 0, "coordinator": {"cooldown_s": 0}},
+        )
         await host.start()
         await asyncio.wait_for(host.services["replay"].done.wait(), 30)  # type: ignore[attr-defined]
         assert await host.bus.drain(30)
@@ -122,15 +142,23 @@ def test_live_events_reach_a_websocket_client(tmp_path: Path) -> None:
     from roottrading import messages as m
     from roottrading.domain import Side, Signal, SignalStrength
 
-    settings = load_settings(symbols="BTCUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/s.db",
-                             api_token=TOKEN, data_dir=tmp_path)
+    settings = load_settings(
+        symbols="BTCUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/s.db", api_token=TOKEN, data_dir=tmp_path
+    )
     host = Host(settings, ["stream"])
     app = build_app(host)
     with TestClient(app) as client:  # the app's lifespan starts and stops the host
         with client.websocket_connect("/api/stream/ws") as ws:
             assert ws.receive_json()["topic"] == "hello"
-            sig = Signal(id="s1", time=1, symbol="BTCUSDT", strategy="x", side=Side.BUY,
-                         strength=SignalStrength.STRONG, price=1.0)
+            sig = Signal(
+                id="s1",
+                time=1,
+                symbol="BTCUSDT",
+                strategy="x",
+                side=Side.BUY,
+                strength=SignalStrength.STRONG,
+                price=1.0,
+            )
             client.portal.call(host.bus.publish, m.SIGNALS, sig)  # type: ignore[union-attr]
             frame = ws.receive_json()
             assert frame["topic"] == "signals" and frame["data"]["id"] == "s1"

@@ -25,8 +25,13 @@ async def test_commits_never_checkpoint_and_the_background_task_does(tmp_path: P
         before = db.checkpointer.checkpoints
         for i in range(300):  # ~1 MB of WAL: far past SQLite's own 1000-page automatic threshold
             async with db.begin() as conn:
-                await conn.execute(text("INSERT INTO event_logs (message_id, time, level, service, event, context) "
-                                        "VALUES (:id, 0, 'info', 't', :ev, '{}')"), {"id": f"m{i}", "ev": "x" * 3000})
+                await conn.execute(
+                    text(
+                        "INSERT INTO event_logs (message_id, time, level, service, event, context) "
+                        "VALUES (:id, 0, 'info', 't', :ev, '{}')"
+                    ),
+                    {"id": f"m{i}", "ev": "x" * 3000},
+                )
         for _ in range(200):
             if db.checkpointer.checkpoints > before:
                 break

@@ -8,21 +8,57 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from roottrading.domain import (
-    Candle, CycleStatus, Fill, Order, OrderStatus, OrderType, Side, Signal, SignalStrength, TradeCycle,
+    Candle,
+    CycleStatus,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    Signal,
+    SignalStrength,
+    TradeCycle,
 )
-from roottrading.store import CandleRepo, CycleRepo, Database, DecisionRepo, EventLogRepo, OrderRepo, Processed, SignalRepo
+from roottrading.store import (
+    CandleRepo,
+    CycleRepo,
+    Database,
+    DecisionRepo,
+    EventLogRepo,
+    OrderRepo,
+    Processed,
+    SignalRepo,
+)
 
 
 def candle(t: int, close: float = 100.0, symbol: str = "BTCUSDT") -> Candle:
-    return Candle(symbol=symbol, interval="1m", open_time=t * 60_000, close_time=t * 60_000 + 59_999,
-                  open=close - 1, high=close + 2, low=close - 3, close=close, volume=1.5, trades=3)
+    return Candle(
+        symbol=symbol,
+        interval="1m",
+        open_time=t * 60_000,
+        close_time=t * 60_000 + 59_999,
+        open=close - 1,
+        high=close + 2,
+        low=close - 3,
+        close=close,
+        volume=1.5,
+        trades=3,
+    )
 
 
 async def test_migrate_is_idempotent_and_creates_reference_tables(db: Database) -> None:
     await db.migrate()
     async with db.connect() as conn:
-        for table in ("trade_executions", "trade_cycles", "market_data", "portfolio_balances", "capital_pockets",
-                      "performance_stats", "trading_signals", "event_logs"):
+        for table in (
+            "trade_executions",
+            "trade_cycles",
+            "market_data",
+            "portfolio_balances",
+            "capital_pockets",
+            "performance_stats",
+            "trading_signals",
+            "event_logs",
+        ):
             assert (await conn.execute(text(f"SELECT COUNT(*) FROM {table}"))).scalar() == 0
 
 
@@ -49,8 +85,16 @@ async def test_in_progress_candles_are_not_stored(db: Database) -> None:
 
 async def test_signal_stored_once(db: Database) -> None:
     repo = SignalRepo(db)
-    s = Signal(id="ema:BTCUSDT:1m:60000", time=60_000, symbol="BTCUSDT", strategy="ema", side=Side.BUY,
-               strength=SignalStrength.STRONG, price=101.5, meta={"fast": 9})
+    s = Signal(
+        id="ema:BTCUSDT:1m:60000",
+        time=60_000,
+        symbol="BTCUSDT",
+        strategy="ema",
+        side=Side.BUY,
+        strength=SignalStrength.STRONG,
+        price=101.5,
+        meta={"fast": 9},
+    )
     assert await repo.add(s) is True
     assert await repo.add(s) is False
     got = await repo.query(symbol="BTCUSDT")
@@ -59,8 +103,16 @@ async def test_signal_stored_once(db: Database) -> None:
 
 async def test_order_decimal_values_round_trip_exactly(db: Database) -> None:
     repo = OrderRepo(db)
-    o = Order(client_order_id="rt-1", symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT,
-              quantity=Decimal("0.00012345"), price=Decimal("43210.12345678"), created_at=1, updated_at=1)
+    o = Order(
+        client_order_id="rt-1",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        quantity=Decimal("0.00012345"),
+        price=Decimal("43210.12345678"),
+        created_at=1,
+        updated_at=1,
+    )
     await repo.save(o)
     o.status, o.executed_quantity, o.cumulative_quote = OrderStatus.FILLED, Decimal("0.00012345"), Decimal("5.33")
     await repo.save(o)
@@ -73,9 +125,19 @@ async def test_order_decimal_values_round_trip_exactly(db: Database) -> None:
 
 async def test_fill_recorded_once(db: Database) -> None:
     repo = OrderRepo(db)
-    f = Fill(trade_id="t1", order_id="9", client_order_id="rt-1", symbol="BTCUSDT", side=Side.BUY,
-             price=Decimal("100.1"), quantity=Decimal("0.5"), quote_quantity=Decimal("50.05"),
-             commission=Decimal("0.0005"), commission_asset="BTC", time=5)
+    f = Fill(
+        trade_id="t1",
+        order_id="9",
+        client_order_id="rt-1",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        price=Decimal("100.1"),
+        quantity=Decimal("0.5"),
+        quote_quantity=Decimal("50.05"),
+        commission=Decimal("0.0005"),
+        commission_asset="BTC",
+        time=5,
+    )
     assert await repo.add_fill(f) is True
     assert await repo.add_fill(f) is False
     rows = await repo.fills(order_id="rt-1")
@@ -85,10 +147,19 @@ async def test_fill_recorded_once(db: Database) -> None:
 async def test_cycles_filter_and_paginate(db: Database) -> None:
     repo = CycleRepo(db)
     for i in range(7):
-        await repo.save(TradeCycle(id=f"c{i}", symbol="BTCUSDT" if i % 2 else "ETHUSDT", strategy="ema",
-                                   side=Side.BUY, status=CycleStatus.ACTIVE if i < 3 else CycleStatus.COMPLETED,
-                                   created_at=i, updated_at=i, quantity=Decimal("1"),
-                                   profit_loss=Decimal("-1.5") if i == 4 else None))
+        await repo.save(
+            TradeCycle(
+                id=f"c{i}",
+                symbol="BTCUSDT" if i % 2 else "ETHUSDT",
+                strategy="ema",
+                side=Side.BUY,
+                status=CycleStatus.ACTIVE if i < 3 else CycleStatus.COMPLETED,
+                created_at=i,
+                updated_at=i,
+                quantity=Decimal("1"),
+                profit_loss=Decimal("-1.5") if i == 4 else None,
+            )
+        )
     page, total = await repo.query(status=["COMPLETED"], limit=2, offset=1)
     assert total == 4 and [c.id for c in page] == ["c5", "c4"]
     assert page[1].profit_loss == Decimal("-1.5")
@@ -97,9 +168,17 @@ async def test_cycles_filter_and_paginate(db: Database) -> None:
 
 async def test_event_logs_query_and_dedupe(db: Database) -> None:
     repo = EventLogRepo(db)
-    rows = [{"message_id": f"m{i}", "time": i, "level": "error" if i % 3 == 0 else "info",
-             "service": "trader" if i % 2 else "gateway", "event": f"order {i} placed 100%", "context": {"i": i}}
-            for i in range(10)]
+    rows = [
+        {
+            "message_id": f"m{i}",
+            "time": i,
+            "level": "error" if i % 3 == 0 else "info",
+            "service": "trader" if i % 2 else "gateway",
+            "event": f"order {i} placed 100%",
+            "context": {"i": i},
+        }
+        for i in range(10)
+    ]
     assert await repo.add_many(rows) == 10
     await repo.add_many(rows[:3])  # redelivered by the bus
     assert len(await repo.query(limit=100)) == 10
@@ -112,8 +191,15 @@ async def test_event_logs_query_and_dedupe(db: Database) -> None:
 
 async def test_decisions_are_queryable_by_signal(db: Database) -> None:
     repo = DecisionRepo(db)
-    await repo.add(signal_id="s1", time=1, symbol="BTCUSDT", strategy="ema", decision="rejected",
-                   reason="strength WEAK below MODERATE", details={"min": "MODERATE"})
+    await repo.add(
+        signal_id="s1",
+        time=1,
+        symbol="BTCUSDT",
+        strategy="ema",
+        decision="rejected",
+        reason="strength WEAK below MODERATE",
+        details={"min": "MODERATE"},
+    )
     await repo.add(signal_id="s2", time=2, symbol="BTCUSDT", strategy="ema", decision="accepted", reason="ok")
     got = await repo.query(signal_id="s1")
     assert len(got) == 1 and got[0]["reason"].startswith("strength") and got[0]["details"] == {"min": "MODERATE"}
@@ -138,8 +224,15 @@ async def test_processed_claim_is_exactly_once_within_transaction(db: Database) 
 @given(st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("1e12"), places=8, allow_nan=False))
 async def test_money_round_trip_property(db: Database, value: Decimal) -> None:
     repo = OrderRepo(db)
-    o = Order(client_order_id="p", symbol="BTCUSDT", side=Side.SELL, type=OrderType.MARKET, quantity=value,
-              created_at=0, updated_at=0)
+    o = Order(
+        client_order_id="p",
+        symbol="BTCUSDT",
+        side=Side.SELL,
+        type=OrderType.MARKET,
+        quantity=value,
+        created_at=0,
+        updated_at=0,
+    )
     await repo.save(o)
     got = await repo.get("p")
     assert got is not None and got.quantity == value
@@ -149,9 +242,19 @@ async def test_same_trade_id_on_two_symbols_are_two_fills(db: Database) -> None:
     """Binance trade ids are unique per symbol: trade 7 on BTCUSDT and trade 7 on ETHUSDT are both real."""
     repo = OrderRepo(db)
     for sym in ("BTCUSDT", "ETHUSDT"):
-        f = Fill(trade_id="7", order_id="1", client_order_id=f"rt-{sym}", symbol=sym, side=Side.BUY,
-                 price=Decimal("1"), quantity=Decimal("1"), quote_quantity=Decimal("1"), commission=Decimal("0"),
-                 commission_asset="USDT", time=1)
+        f = Fill(
+            trade_id="7",
+            order_id="1",
+            client_order_id=f"rt-{sym}",
+            symbol=sym,
+            side=Side.BUY,
+            price=Decimal("1"),
+            quantity=Decimal("1"),
+            quote_quantity=Decimal("1"),
+            commission=Decimal("0"),
+            commission_asset="USDT",
+            time=1,
+        )
         assert await repo.add_fill(f) is True
     assert len(await repo.fills(limit=10)) == 2
 
@@ -165,8 +268,11 @@ async def test_migrations_produce_exactly_the_declared_tables(db: Database) -> N
 
     def diff(sync_conn):  # type: ignore[no-untyped-def]
         ctx = MigrationContext.configure(sync_conn, opts={"compare_type": False})
-        return [d for d in compare_metadata(ctx, metadata) if not (isinstance(d, tuple) and d[0] == "remove_table"
-                                                                   and d[1].name == "alembic_version")]
+        return [
+            d
+            for d in compare_metadata(ctx, metadata)
+            if not (isinstance(d, tuple) and d[0] == "remove_table" and d[1].name == "alembic_version")
+        ]
 
     async with db.connect() as conn:
         changes = await conn.run_sync(diff)

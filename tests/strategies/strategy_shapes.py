@@ -8,17 +8,32 @@ import pandas as pd
 MINUTE = 60_000
 
 
-def frame(close: np.ndarray | list[float], *, open_: np.ndarray | None = None, high: np.ndarray | None = None,
-          low: np.ndarray | None = None, volume: np.ndarray | float = 100.0, spread: float = 0.1,
-          step_ms: int = MINUTE) -> pd.DataFrame:
+def frame(
+    close: np.ndarray | list[float],
+    *,
+    open_: np.ndarray | None = None,
+    high: np.ndarray | None = None,
+    low: np.ndarray | None = None,
+    volume: np.ndarray | float = 100.0,
+    spread: float = 0.1,
+    step_ms: int = MINUTE,
+) -> pd.DataFrame:
     """Candles from closes: open = previous close, wicks `spread` beyond the body (overridable)."""
     c = np.asarray(close, dtype=np.float64)
     o = np.r_[c[0], c[:-1]] if open_ is None else np.asarray(open_, np.float64)
     h = np.maximum(o, c) + spread if high is None else np.asarray(high, np.float64)
     lo = np.minimum(o, c) - spread if low is None else np.asarray(low, np.float64)
     v = np.broadcast_to(np.asarray(volume, np.float64), c.shape).copy()
-    return pd.DataFrame({"open_time": np.arange(len(c), dtype=np.int64) * step_ms,
-                         "open": o, "high": h, "low": lo, "close": c, "volume": v})
+    return pd.DataFrame(
+        {
+            "open_time": np.arange(len(c), dtype=np.int64) * step_ms,
+            "open": o,
+            "high": h,
+            "low": lo,
+            "close": c,
+            "volume": v,
+        }
+    )
 
 
 def line(start: float, end: float, n: int) -> np.ndarray:

@@ -98,7 +98,7 @@ def test_latest_signal_ignores_unclosed_bar_and_is_deterministic() -> None:
     assert a == b and a is not None
     assert a.time == int(cut.open_time.iloc[-1]) + MINUTE and a.price == cut.close.iloc[-1]
     assert a.stop_loss is not None and a.stop_loss < a.price < (a.take_profit or 0)
-    live = pd.concat([cut, df.iloc[i + 1: i + 2]]).assign(closed=[True] * (i + 1) + [False])
+    live = pd.concat([cut, df.iloc[i + 1 : i + 2]]).assign(closed=[True] * (i + 1) + [False])
     assert s.latest_signal(live, "BTCUSDT", "1m") == a  # the in-progress bar is not evaluated
     assert s.latest_signal(df.iloc[:10], "BTCUSDT", "1m") is None  # not warm
 

@@ -44,8 +44,8 @@ def _vol(n: int, spikes: dict[int, float]) -> np.ndarray:
 
 
 def _pump(reverse: bool) -> pd.DataFrame:
-    c = np.r_[zigzag(30), 100 * 1.03 ** np.arange(1, 6), 100 * 1.03 ** 5 * 1.01]
-    df = frame(c, volume=_vol(len(c), {i: 600.0 for i in range(30, 36)}))
+    c = np.r_[zigzag(30), 100 * 1.03 ** np.arange(1, 6), 100 * 1.03**5 * 1.01]
+    df = frame(c, volume=_vol(len(c), dict.fromkeys(range(30, 36), 600.0)))
     if reverse:  # last bar closes below the previous bar's low: exhaustion
         df = _bar(df, -1, close=df.low.iloc[-2] - 1.0, low=df.low.iloc[-2] - 1.2, open=df.close.iloc[-2])
     return df
@@ -70,17 +70,20 @@ def _rejection(reject: bool) -> pd.DataFrame:
 
 
 def _vwap_dip(dip: bool) -> pd.DataFrame:
-    c = np.r_[geometric(40, 100, 0.01), 100 * 1.01 ** 40]
+    c = np.r_[geometric(40, 100, 0.01), 100 * 1.01**40]
     df = frame(c)
     return _bar(df, -1, low=80.0) if dip else df
 
 
 def _mtf(up: bool) -> pd.DataFrame:
     if up:
-        c = np.r_[geometric(100, 100, 0.01), 100 * 1.01 ** 99 * (1 - 0.01 * np.arange(1, 5)),
-                  100 * 1.01 ** 99 * 0.96 * (1 + 0.02 * np.arange(1, 4))]
+        c = np.r_[
+            geometric(100, 100, 0.01),
+            100 * 1.01**99 * (1 - 0.01 * np.arange(1, 5)),
+            100 * 1.01**99 * 0.96 * (1 + 0.02 * np.arange(1, 4)),
+        ]
     else:
-        c = np.r_[geometric(100, 100, -0.01), 100 * 0.99 ** 99 * (1 + 0.02 * np.arange(1, 4))]
+        c = np.r_[geometric(100, 100, -0.01), 100 * 0.99**99 * (1 + 0.02 * np.arange(1, 4))]
     return frame(c)
 
 
@@ -93,28 +96,26 @@ CASES: dict[str, Case] = {
     "trix_crossover": Case(lambda: frame(v_shape()), BUY, 60, lambda: frame(geometric())),
     "tema_slope": Case(lambda: frame(v_shape()), BUY, 60, lambda: frame(geometric())),
     "hull_slope": Case(lambda: frame(v_shape()), BUY, 60, lambda: frame(geometric())),
-    "adx_direction": Case(lambda: frame(np.r_[sine(60), line(100, 160, 40)]), BUY, 60,
-                          lambda: frame(sine(150))),
+    "adx_direction": Case(lambda: frame(np.r_[sine(60), line(100, 160, 40)]), BUY, 60, lambda: frame(sine(150))),
     "supertrend_reversal": Case(lambda: frame(v_shape()), BUY, 60, lambda: frame(geometric())),
     "obv_crossover": Case(lambda: frame(v_shape()), BUY, 60, lambda: frame(geometric())),
-    "rsi_cross": Case(lambda: frame(np.r_[line(200, 150, 40), line(150, 170, 21)[1:]]), BUY, 40,
-                      lambda: frame(geometric())),
+    "rsi_cross": Case(
+        lambda: frame(np.r_[line(200, 150, 40), line(150, 170, 21)[1:]]), BUY, 40, lambda: frame(geometric())
+    ),
     "stochastic_oversold": Case(lambda: frame(v_shape()), BUY, 60, lambda: frame(geometric())),
     "stochrsi_rebound": Case(lambda: frame(v_shape()), BUY, 60, lambda: frame(geometric())),
     "williams_r_rebound": Case(lambda: frame(v_shape()), BUY, 60, lambda: frame(geometric())),
     "cci_reversal": Case(lambda: frame(inverted_v()), SELL, 60, lambda: frame(geometric())),
-    "roc_threshold": Case(lambda: frame(np.r_[zigzag(40), line(100.5, 104, 4)]), BUY, 40,
-                          lambda: frame(zigzag(80))),
-    "zscore_reversal": Case(lambda: frame(np.r_[zigzag(40), 96.0, 95.0, 99.0]), BUY, 40,
-                            lambda: frame(zigzag(80))),
-    "bollinger_touch": Case(lambda: _bar(_flat_then([99.6]), -1, low=97.0), BUY, 40,
-                            lambda: frame(zigzag(80))),
+    "roc_threshold": Case(lambda: frame(np.r_[zigzag(40), line(100.5, 104, 4)]), BUY, 40, lambda: frame(zigzag(80))),
+    "zscore_reversal": Case(lambda: frame(np.r_[zigzag(40), 96.0, 95.0, 99.0]), BUY, 40, lambda: frame(zigzag(80))),
+    "bollinger_touch": Case(lambda: _bar(_flat_then([99.6]), -1, low=97.0), BUY, 40, lambda: frame(zigzag(80))),
     "donchian_breakout": Case(lambda: _flat_then([103.0]), BUY, 40, lambda: frame(zigzag(80))),
     "atr_breakout": Case(lambda: _flat_then([104.0]), BUY, 40, lambda: frame(zigzag(80))),
     "parabolic_sar_bounce": Case(lambda: frame(v_shape()), BUY, 60, lambda: frame(geometric())),
     "vwap_support_resistance": Case(lambda: _vwap_dip(True), BUY, 40, lambda: _vwap_dip(False)),
-    "range_breakout": Case(lambda: _flat_then([103.0], volume=_vol(41, {40: 500.0})), BUY, 40,
-                           lambda: _flat_then([103.0])),
+    "range_breakout": Case(
+        lambda: _flat_then([103.0], volume=_vol(41, {40: 500.0})), BUY, 40, lambda: _flat_then([103.0])
+    ),
     "resistance_rejection": Case(lambda: _rejection(True), SELL, 40, lambda: _rejection(False)),
     "mtf_confluence": Case(lambda: _mtf(True), BUY, 100, lambda: _mtf(False), MTF),
     "spike_reaction": Case(lambda: _spike(True), BUY, 41, lambda: _spike(False)),
@@ -140,9 +141,10 @@ def test_fires_on_crafted_input(name: str) -> None:
     sf = _make(name).signals(case.fire())
     rows = np.flatnonzero(sf.side != 0)
     assert rows.size, f"{name} did not fire"
-    assert (sf.side[case.after:] == case.side).any(), f"{name}: no {case.side} signal after row {case.after}"
-    assert not (sf.side[:case.after] == case.side).any(), \
+    assert (sf.side[case.after :] == case.side).any(), f"{name}: no {case.side} signal after row {case.after}"
+    assert not (sf.side[: case.after] == case.side).any(), (
         f"{name}: {case.side} signal before the crafted event at rows {rows}"
+    )
     i = int(np.flatnonzero(sf.side == case.side)[-1])
     assert 0 <= sf.strength[i] <= 3
 

@@ -24,13 +24,12 @@ def _markets() -> list[Bars]:
     out = []
     for seed, vol in ((1, 0.8), (2, 3.0), (3, 0.2)):
         cs = synthetic_candles("PARUSDT", "1m", 600, seed=seed, annual_volatility=vol)
-        arr = {f: np.array([getattr(c, f) for c in cs], np.int64 if f == "open_time" else np.float64)
-               for f in _FIELDS}
+        arr = {f: np.array([getattr(c, f) for c in cs], np.int64 if f == "open_time" else np.float64) for f in _FIELDS}
         # a few shocks so that the rare patterns (spikes, pumps, sweeps) happen too
         for i in (150, 300, 451):
-            arr["close"][i:i + 4] *= 1.12
-            arr["high"][i:i + 4] = np.maximum(arr["high"][i:i + 4] * 1.12, arr["close"][i:i + 4])
-            arr["volume"][i:i + 4] *= 6
+            arr["close"][i : i + 4] *= 1.12
+            arr["high"][i : i + 4] = np.maximum(arr["high"][i : i + 4] * 1.12, arr["close"][i : i + 4])
+            arr["volume"][i : i + 4] *= 6
         arr["open"][1:] = arr["close"][:-1]
         arr["high"] = np.maximum.reduce([arr["high"], arr["open"], arr["close"]])
         arr["low"] = np.minimum.reduce([arr["low"], arr["open"], arr["close"]])
@@ -94,8 +93,9 @@ def test_subclass_overriding_generate_does_not_inherit_the_pre_check() -> None:
 
     assert EmaCross._fast_last and not Always._fast_last and not Plain._fast_last
     cs = synthetic_candles("SUBUSDT", "1m", 120, seed=5)
-    b = Bars(**{f: np.array([getattr(c, f) for c in cs], np.int64 if f == "open_time" else np.float64)
-                for f in _FIELDS})
+    b = Bars(
+        **{f: np.array([getattr(c, f) for c in cs], np.int64 if f == "open_time" else np.float64) for f in _FIELDS}
+    )
     sig = Always().latest_signal_bars(b, "SUBUSDT", "1m")
     assert sig is not None and sig.side.value == "BUY"
 
@@ -103,8 +103,9 @@ def test_subclass_overriding_generate_does_not_inherit_the_pre_check() -> None:
 def test_shared_indicator_cache_is_per_bars_object() -> None:
     """Two tails of different length must not share cached indicator arrays."""
     cs = synthetic_candles("CACUSDT", "1m", 300, seed=9)
-    b = Bars(**{f: np.array([getattr(c, f) for c in cs], np.int64 if f == "open_time" else np.float64)
-                for f in _FIELDS})
+    b = Bars(
+        **{f: np.array([getattr(c, f) for c in cs], np.int64 if f == "open_time" else np.float64) for f in _FIELDS}
+    )
     short, long_ = b.tail(100), b.tail(200)
     strat = EmaCross()
     strat.may_fire(short)

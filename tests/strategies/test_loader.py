@@ -36,7 +36,7 @@ class MySma(BaseStrategy):
 BROKEN = {
     "syntax.py": "def oops(:\n",
     "raises.py": "raise RuntimeError('boom at import')\n",
-    "bad_default.py": textwrap.dedent('''
+    "bad_default.py": textwrap.dedent("""
         from roottrading.strategies import BaseStrategy, Param
         class Bad(BaseStrategy):
             name = "bad"
@@ -48,20 +48,20 @@ BROKEN = {
                     raise ParamError("fast must be < slow")
             def generate(self, bars):
                 return self.entries(bars.close > 0)
-    '''),
-    "no_name.py": textwrap.dedent('''
+    """),
+    "no_name.py": textwrap.dedent("""
         from roottrading.strategies import BaseStrategy
         class Nameless(BaseStrategy):
             def generate(self, bars):
                 return self.entries(bars.close > 0)
-    '''),
-    "dup.py": textwrap.dedent('''
+    """),
+    "dup.py": textwrap.dedent("""
         from roottrading.strategies import BaseStrategy
         class Dup(BaseStrategy):
             name = "ema_cross"
             def generate(self, bars):
                 return self.entries(bars.close > 0)
-    '''),
+    """),
 }
 
 
@@ -106,8 +106,11 @@ class _EP:
 def test_entry_points(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "my_sma.py").write_text(GOOD)
     mod = loader_mod.import_file(tmp_path / "my_sma.py")
-    eps = [_EP("mine", "pkg:MySma", mod.MySma), _EP("broken", "pkg:missing", ImportError("no module pkg")),
-           _EP("junk", "pkg:x", 42)]
+    eps = [
+        _EP("mine", "pkg:MySma", mod.MySma),
+        _EP("broken", "pkg:missing", ImportError("no module pkg")),
+        _EP("junk", "pkg:x", 42),
+    ]
     monkeypatch.setattr(loader_mod, "entry_points", lambda group: eps if group == "roottrading.strategies" else [])
     result = load_strategies(builtins=False)
     assert list(result.strategies) == ["my_sma"]
@@ -134,14 +137,17 @@ def test_registry_enable_disable_and_params_per_symbol() -> None:
     assert reg.get("ema_cross", "ETHUSDT").slow == 40
 
 
-@pytest.mark.parametrize("params,msg", [
-    ({"fast": 500}, "above the maximum 100"),
-    ({"fast": "ten"}, "expected an integer"),
-    ({"fast": 12.5}, "expected an integer"),
-    ({"fast": 30, "slow": 20}, "must be smaller than slow"),
-    ({"nope": 1}, "unknown parameter"),
-    ({"ride_or_react": 1}, "expected true/false"),
-])
+@pytest.mark.parametrize(
+    "params,msg",
+    [
+        ({"fast": 500}, "above the maximum 100"),
+        ({"fast": "ten"}, "expected an integer"),
+        ({"fast": 12.5}, "expected an integer"),
+        ({"fast": 30, "slow": 20}, "must be smaller than slow"),
+        ({"nope": 1}, "unknown parameter"),
+        ({"ride_or_react": 1}, "expected true/false"),
+    ],
+)
 def test_registry_rejects_bad_values_and_keeps_old_ones(params: dict, msg: str) -> None:
     reg = StrategyRegistry.from_load_result(load_strategies(use_entry_points=False))
     reg.set_params("ema_cross", {"fast": 8}, symbol="X")
@@ -158,7 +164,15 @@ def test_registry_describe_is_json_ready() -> None:
     reg = StrategyRegistry.from_load_result(load_strategies(use_entry_points=False), enabled=["ema_cross"])
     d = {x["name"]: x for x in reg.describe("BTCUSDT")}
     assert d["ema_cross"]["enabled"] and not d["rsi_cross"]["enabled"]
-    assert d["ema_cross"]["params"]["fast"] == {"type": "int", "default": 12, "low": 2, "high": 100, "step": 1,
-                                               "choices": None, "doc": "", "value": 12}
+    assert d["ema_cross"]["params"]["fast"] == {
+        "type": "int",
+        "default": 12,
+        "low": 2,
+        "high": 100,
+        "step": 1,
+        "choices": None,
+        "doc": "",
+        "value": 12,
+    }
     json.dumps(reg.describe())
     assert reg.max_warmup("BTCUSDT") == 27

@@ -12,7 +12,7 @@ from roottrading.strategies.regime import RANGE, TREND_DOWN, TREND_UP, VOL_HIGH,
 
 def test_detects_trend_range_and_volatility() -> None:
     up = detect_regime(frame(np.r_[sine(60), line(100, 160, 60)]))
-    assert up.trend[-1] == TREND_UP and up.label() .startswith("TREND_UP")
+    assert up.trend[-1] == TREND_UP and up.label().startswith("TREND_UP")
     down = detect_regime(frame(np.r_[sine(60), line(100, 50, 60)]))
     assert down.trend[-1] == TREND_DOWN
     rng = detect_regime(frame(sine(150)))

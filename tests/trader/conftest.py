@@ -28,14 +28,40 @@ MIN = 60_000
 
 
 def candle(i: int, o: float, h: float, lo: float, c: float, vol: float = 1000.0) -> Candle:
-    return Candle(symbol=SYM, interval="1m", open_time=T0 + i * MIN, close_time=T0 + (i + 1) * MIN - 1,
-                  open=o, high=h, low=lo, close=c, volume=vol)
+    return Candle(
+        symbol=SYM,
+        interval="1m",
+        open_time=T0 + i * MIN,
+        close_time=T0 + (i + 1) * MIN - 1,
+        open=o,
+        high=h,
+        low=lo,
+        close=c,
+        volume=vol,
+    )
 
 
-def req(rid: str, side: Side = Side.BUY, *, qty: str | None = "0.01", type: OrderType = OrderType.MARKET,
-        price: str | None = None, strategy: str = "s1", **kw: Any) -> OrderRequest:
-    return OrderRequest(id=rid, time=T0, symbol=SYM, side=side, type=type, quantity=D(qty) if qty else None,
-                        price=D(price) if price else None, strategy=strategy, **kw)
+def req(
+    rid: str,
+    side: Side = Side.BUY,
+    *,
+    qty: str | None = "0.01",
+    type: OrderType = OrderType.MARKET,
+    price: str | None = None,
+    strategy: str = "s1",
+    **kw: Any,
+) -> OrderRequest:
+    return OrderRequest(
+        id=rid,
+        time=T0,
+        symbol=SYM,
+        side=side,
+        type=type,
+        quantity=D(qty) if qty else None,
+        price=D(price) if price else None,
+        strategy=strategy,
+        **kw,
+    )
 
 
 @dataclass
@@ -57,13 +83,23 @@ class Rig:
     def core(self) -> Any:
         return self.svc.core
 
-    async def start(self, exchange: Any = None) -> "Rig":
-        settings = load_settings(symbols=SYM, database_url=f"sqlite+aiosqlite:///{self.tmp}/t.db", api_token="t",
-                                 data_dir=self.tmp)
+    async def start(self, exchange: Any = None) -> Rig:
+        settings = load_settings(
+            symbols=SYM, database_url=f"sqlite+aiosqlite:///{self.tmp}/t.db", api_token="t", data_dir=self.tmp
+        )
         self.exchange = exchange or SimExchange(self.engine, self.clock)
-        self.host = Host(settings, ["trader"], clock=self.clock,
-                         extras={"exchange": self.exchange, "trader_feeds_exchange": True,
-                                 "trader_reconcile_s": 3600, "trader_balances_s": 3600, **self.extras})
+        self.host = Host(
+            settings,
+            ["trader"],
+            clock=self.clock,
+            extras={
+                "exchange": self.exchange,
+                "trader_feeds_exchange": True,
+                "trader_reconcile_s": 3600,
+                "trader_balances_s": 3600,
+                **self.extras,
+            },
+        )
         await self.host.start()
         return self
 

@@ -31,15 +31,21 @@ async def test_mutating_routes_need_the_token(client: httpx.AsyncClient, rig: Ri
 
 
 async def test_manual_buy_then_sell_and_cycle_detail(client: httpx.AsyncClient, rig: Rig) -> None:
-    r = await client.post("/api/trader/order", headers=AUTH,
-                          json={"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"})
+    r = await client.post(
+        "/api/trader/order",
+        headers=AUTH,
+        json={"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"},
+    )
     assert r.status_code == 200, r.text
     order = r.json()
     assert order["status"] == "FILLED" and order["side"] == "BUY"
     cycles = (await client.get("/api/trader/cycles", params={"strategy": "manual"})).json()
     assert cycles["total"] == 1 and cycles["items"][0]["status"] == "ACTIVE"
-    r = await client.post("/api/trader/order", headers=AUTH,
-                          json={"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.005"})
+    r = await client.post(
+        "/api/trader/order",
+        headers=AUTH,
+        json={"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.005"},
+    )
     assert r.status_code == 200, r.text
     assert Decimal(r.json()["quantity"]) == Decimal("0.005")
     detail = (await client.get(f"/api/trader/cycles/{order['cycle_id']}")).json()
@@ -51,35 +57,66 @@ async def test_manual_buy_then_sell_and_cycle_detail(client: httpx.AsyncClient, 
     assert (await client.post("/api/trader/close/nope", headers=AUTH)).status_code == 404
     trades = (await client.get("/api/trader/trades")).json()
     assert len(trades) == 3
-    r = await client.post("/api/trader/order", headers=AUTH,
-                          json={"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.001"})
+    r = await client.post(
+        "/api/trader/order",
+        headers=AUTH,
+        json={"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.001"},
+    )
     assert r.status_code == 409 and "no open" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("body,needle", [
-    ({"symbol": "DOGEUSDT", "side": "BUY", "quantity": "1"}, "unknown symbol DOGEUSDT"),
-    ({"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.000001"}, "not a multiple of the step size 0.00001000"),
-    ({"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.0001"}, "fails MIN_NOTIONAL: at least 10"),
-    ({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01"}, "needs a price"),
-    ({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "19000.005"},
-     "tick size 0.01000000 (nearest valid: 19000)"),
-    ({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "1000"},
-     "too far from the market"),
-    ({"symbol": "BTCUSDT", "side": "BUY"}, "exactly one of quantity or quote_quantity"),
-])
-async def test_manual_order_validation_is_a_clear_422(client: httpx.AsyncClient, rig: Rig, body: dict,
-                                                      needle: str) -> None:
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        ({"symbol": "DOGEUSDT", "side": "BUY", "quantity": "1"}, "unknown symbol DOGEUSDT"),
+        ({"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.000001"}, "not a multiple of the step size 0.00001000"),
+        ({"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.0001"}, "fails MIN_NOTIONAL: at least 10"),
+        ({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01"}, "needs a price"),
+        (
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "19000.005"},
+            "tick size 0.01000000 (nearest valid: 19000)",
+        ),
+        (
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "1000"},
+            "too far from the market",
+        ),
+        ({"symbol": "BTCUSDT", "side": "BUY"}, "exactly one of quantity or quote_quantity"),
+    ],
+)
+async def test_manual_order_validation_is_a_clear_422(
+    client: httpx.AsyncClient, rig: Rig, body: dict, needle: str
+) -> None:
     r = await client.post("/api/trader/order", headers=AUTH, json=body)
     assert r.status_code == 422 and needle in r.text, r.text
     assert rig.engine.all_orders("BTCUSDT") == []
 
 
 async def test_cancel_route_codes_and_symbols_and_health(client: httpx.AsyncClient, rig: Rig) -> None:
-    r = await client.post("/api/trader/order", headers=AUTH, json={
-        "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "19000", "request_id": "k1"})
+    r = await client.post(
+        "/api/trader/order",
+        headers=AUTH,
+        json={
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "quantity": "0.01",
+            "price": "19000",
+            "request_id": "k1",
+        },
+    )
     oid = r.json()["client_order_id"]
-    again = await client.post("/api/trader/order", headers=AUTH, json={
-        "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "19000", "request_id": "k1"})
+    again = await client.post(
+        "/api/trader/order",
+        headers=AUTH,
+        json={
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "quantity": "0.01",
+            "price": "19000",
+            "request_id": "k1",
+        },
+    )
     assert again.json()["client_order_id"] == oid and len(rig.engine.all_orders("BTCUSDT")) == 1
     assert (await client.delete("/api/trader/order/unknown", headers=AUTH)).status_code == 404
     r = await client.delete(f"/api/trader/order/{oid}", headers=AUTH)

@@ -26,8 +26,9 @@ def test_demo_rules_are_real_for_btc_and_scaled_for_others() -> None:
 
 
 async def test_demo_mode_builds_a_funded_simulator_the_trader_feeds(tmp_path: Path) -> None:
-    settings = load_settings(symbols="BTCUSDT,ETHUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db",
-                             api_token="t", data_dir=tmp_path)
+    settings = load_settings(
+        symbols="BTCUSDT,ETHUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db", api_token="t", data_dir=tmp_path
+    )
     host = Host(settings, ["trader"], extras={"demo_balances": {"BTC": "0.5"}})
     svc = host.services["trader"]
     assert isinstance(svc.exchange, SimExchange) and svc.feed_market
@@ -40,8 +41,14 @@ def test_live_mode_without_the_adapter_is_a_clear_error(tmp_path: Path, monkeypa
     import sys
 
     monkeypatch.setitem(sys.modules, "roottrading.exchange.binance.adapter", None)  # import fails
-    settings = load_settings(trading_mode="live", binance_api_key="k", binance_secret_key="s",
-                             database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db", api_token="t", data_dir=tmp_path)
+    settings = load_settings(
+        trading_mode="live",
+        binance_api_key="k",
+        binance_secret_key="s",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db",
+        api_token="t",
+        data_dir=tmp_path,
+    )
 
     class Ctx:
         extras: dict = {}

@@ -20,8 +20,15 @@ class Boom(Exception):
 
 
 def row(sid: str) -> dict[str, object]:
-    return {"signal_id": sid, "time": 1, "symbol": "X", "strategy": "s", "decision": "accepted", "reason": "r",
-            "details": {"q": "1.5"}}
+    return {
+        "signal_id": sid,
+        "time": 1,
+        "symbol": "X",
+        "strategy": "s",
+        "decision": "accepted",
+        "reason": "r",
+        "details": {"q": "1.5"},
+    }
 
 
 @pytest.fixture
@@ -52,10 +59,26 @@ async def test_commits_rolls_back_and_is_seen_by_the_async_engine(db: Database) 
 async def test_insert_if_new_is_compiled_once_and_reports_duplicates(db: Database) -> None:
     stmt = upsert_stmt(db, trade_cycles, ["id"], update=[])
     assert upsert_stmt(db, trade_cycles, ["id"], update=[]) is stmt
-    c = TradeCycle(id="cy", symbol="BTCUSDT", strategy="s", side=Side.BUY, status=CycleStatus.INITIATING,
-                   created_at=1, updated_at=1, stop_loss=Decimal("0.000000001"))
-    o = Order(client_order_id="co", symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET,
-              quantity=Decimal("0.00012"), cycle_id="cy", created_at=1, updated_at=1)
+    c = TradeCycle(
+        id="cy",
+        symbol="BTCUSDT",
+        strategy="s",
+        side=Side.BUY,
+        status=CycleStatus.INITIATING,
+        created_at=1,
+        updated_at=1,
+        stop_loss=Decimal("0.000000001"),
+    )
+    o = Order(
+        client_order_id="co",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        quantity=Decimal("0.00012"),
+        cycle_id="cy",
+        created_at=1,
+        updated_at=1,
+    )
     repo = CycleRepo(db)
     assert await repo.create_with_order(c, o, demo=True) is True
     assert await repo.create_with_order(c, o, demo=True) is False  # redelivered: nothing written twice
@@ -73,8 +96,9 @@ async def test_in_memory_sqlite_uses_the_async_engine() -> None:
         await d.close()
 
 
-async def test_on_the_loop_when_free_in_the_thread_when_sqlite_is_locked_and_in_order(db: Database,
-                                                                                        tmp_path: Path) -> None:
+async def test_on_the_loop_when_free_in_the_thread_when_sqlite_is_locked_and_in_order(
+    db: Database, tmp_path: Path
+) -> None:
     import asyncio
     import sqlite3
 

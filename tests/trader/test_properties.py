@@ -20,12 +20,23 @@ from tests.trader.conftest import MIN, SYM, T0, Rig, new_engine, req
 
 D = Decimal
 
-_buy = (
-    st.tuples(st.just("buy"), st.integers(0, 2), st.integers(60, 3000), st.sampled_from(["M", "L"]),
-              st.integers(-300, 300), st.sampled_from([None, "2", "4"]), st.sampled_from([None, "3"])))
+_buy = st.tuples(
+    st.just("buy"),
+    st.integers(0, 2),
+    st.integers(60, 3000),
+    st.sampled_from(["M", "L"]),
+    st.integers(-300, 300),
+    st.sampled_from([None, "2", "4"]),
+    st.sampled_from([None, "3"]),
+)
 _bar = st.tuples(st.just("bar"), st.integers(-400, 400), st.integers(0, 400))
 op = st.one_of(
-    _buy, _buy, _buy, _bar, _bar, _bar,
+    _buy,
+    _buy,
+    _buy,
+    _bar,
+    _bar,
+    _bar,
     st.tuples(st.just("sell"), st.integers(0, 2), st.sampled_from([None, 100, 400])),
     st.tuples(st.just("close"), st.integers(0, 10)),
     st.tuples(st.just("cancel"), st.integers(0, 10)),
@@ -48,12 +59,27 @@ async def run(ops: list[tuple], cap: bool, tmp: Path) -> None:
                 _, s, steps, typ, off, sl_pct, tr = o
                 kw = {"stop_loss": price * (1 - D(sl_pct) / 100)} if sl_pct else {}
                 if typ == "L":
-                    await r.send(req(f"b{n}", qty=str(D(steps) / 100000), type=OrderType.LIMIT,
-                                     price=str(price + off), strategy=f"s{s}", trailing_pct=D(tr) if tr else None,
-                                     **kw))
+                    await r.send(
+                        req(
+                            f"b{n}",
+                            qty=str(D(steps) / 100000),
+                            type=OrderType.LIMIT,
+                            price=str(price + off),
+                            strategy=f"s{s}",
+                            trailing_pct=D(tr) if tr else None,
+                            **kw,
+                        )
+                    )
                 else:
-                    await r.send(req(f"b{n}", qty=str(D(steps) / 100000), strategy=f"s{s}",
-                                     trailing_pct=D(tr) if tr else None, **kw))
+                    await r.send(
+                        req(
+                            f"b{n}",
+                            qty=str(D(steps) / 100000),
+                            strategy=f"s{s}",
+                            trailing_pct=D(tr) if tr else None,
+                            **kw,
+                        )
+                    )
             elif kind == "sell":
                 qty = None if o[2] is None else str(D(o[2]) / 100000)
                 await r.send(req(f"x{n}", Side.SELL, qty=qty, strategy=f"s{o[1]}"))
@@ -94,8 +120,11 @@ async def check(r: Rig) -> None:
     assert set(accepted) == set(ex_orders), "stored orders and exchange orders differ"
     for cid, o in accepted.items():
         e = ex_orders[cid]
-        assert (o.status, o.executed_quantity, o.cumulative_quote) == (e.status, e.executed_quantity,
-                                                                       e.cumulative_quote), cid
+        assert (o.status, o.executed_quantity, o.cumulative_quote) == (
+            e.status,
+            e.executed_quantity,
+            e.cumulative_quote,
+        ), cid
     for o in stored:
         if o.exchange_order_id is None:
             assert o.status is OrderStatus.REJECTED and o.client_order_id not in ex_orders
@@ -110,8 +139,9 @@ async def check(r: Rig) -> None:
         assert pos.held >= 0
         total_held += pos.held
         if c.status.is_terminal:
-            assert not any(ex_orders[i].status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
-                           for i in ids_ if i in ex_orders)
+            assert not any(
+                ex_orders[i].status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED) for i in ids_ if i in ex_orders
+            )
     bal = engine.balance("BTC")
     assert bal.free + bal.locked == total_held  # every BTC on the account belongs to a cycle
     ledger_fills = await r.svc.orders.fills(limit=100_000)

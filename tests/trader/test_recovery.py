@@ -37,6 +37,7 @@ class FaultyExchange:
     def subscribe_updates(self, cb: Any) -> Any:
         def relay(u: Any) -> Any:
             return None if self.dead else cb(u)
+
         return self.inner.subscribe_updates(relay)
 
     async def place_order(self, **kw: Any) -> Any:

@@ -43,10 +43,22 @@ class BinanceExchange:
     `BinanceExchange(settings, clock=...)` (the trader's live factory) reads BINANCE_API_KEY,
     BINANCE_SECRET_KEY (a secret or an Ed25519 PEM), BINANCE_REST_URL, BINANCE_WS_URL, BINANCE_TESTNET."""
 
-    def __init__(self, api_key: Any, api_secret: str | bytes | None = None, *, base_url: str | None = None,
-                 ws_url: str | None = None, testnet: bool = False, recv_window: int = 5000,
-                 timeout_s: float = 10.0, user_stream: bool = True, fate_query_attempts: int = 4,
-                 fate_query_delay_s: float = 0.5, clock: Any = None, **rest_options: Any) -> None:
+    def __init__(
+        self,
+        api_key: Any,
+        api_secret: str | bytes | None = None,
+        *,
+        base_url: str | None = None,
+        ws_url: str | None = None,
+        testnet: bool = False,
+        recv_window: int = 5000,
+        timeout_s: float = 10.0,
+        user_stream: bool = True,
+        fate_query_attempts: int = 4,
+        fate_query_delay_s: float = 0.5,
+        clock: Any = None,
+        **rest_options: Any,
+    ) -> None:
         if not isinstance(api_key, str):  # a Settings object
             s = api_key
             api_secret = s.binance_secret_key.get_secret_value()
@@ -59,8 +71,14 @@ class BinanceExchange:
             raise ValueError("BinanceExchange needs an API key and a secret (or an Ed25519 private key PEM)")
         base_url = base_url or (t.TESTNET_REST if testnet else t.MAINNET_REST)
         self.ws_url = ws_url or (t.TESTNET_WS if testnet else t.MAINNET_WS)
-        self.rest = t.BinanceTradingRest(api_key, make_signer(api_secret), base_url=base_url,
-                                         recv_window=recv_window, timeout_s=timeout_s, **rest_options)
+        self.rest = t.BinanceTradingRest(
+            api_key,
+            make_signer(api_secret),
+            base_url=base_url,
+            recv_window=recv_window,
+            timeout_s=timeout_s,
+            **rest_options,
+        )
         self.clock = clock  # accepted for the factory's signature; signing always uses the wall clock
         self.fate_query_attempts = fate_query_attempts
         self.fate_query_delay_s = fate_query_delay_s
@@ -94,17 +112,33 @@ class BinanceExchange:
     # ------------------------------------------------------------------ account
     async def balances(self) -> dict[str, Balance]:
         body = await self.rest.account()
-        return {b["asset"]: Balance(asset=b["asset"], free=Decimal(b["free"]), locked=Decimal(b["locked"]))
-                for b in body.get("balances", [])}
+        return {
+            b["asset"]: Balance(asset=b["asset"], free=Decimal(b["free"]), locked=Decimal(b["locked"]))
+            for b in body.get("balances", [])
+        }
 
     # ------------------------------------------------------------------ orders
-    async def _order_params(self, *, symbol: str, side: Side, type: OrderType, client_order_id: str,
-                            quantity: Decimal | None, quote_quantity: Decimal | None, price: Decimal | None,
-                            stop_price: Decimal | None, time_in_force: TimeInForce) -> dict[str, Any]:
+    async def _order_params(
+        self,
+        *,
+        symbol: str,
+        side: Side,
+        type: OrderType,
+        client_order_id: str,
+        quantity: Decimal | None,
+        quote_quantity: Decimal | None,
+        price: Decimal | None,
+        stop_price: Decimal | None,
+        time_in_force: TimeInForce,
+    ) -> dict[str, Any]:
         """Binance parameters with price/quantity rounded onto the symbol's grid (never up)."""
         rules = await self.symbol_rules(symbol)
-        p: dict[str, Any] = {"symbol": symbol, "side": Side(side).value, "type": OrderType(type).value,
-                             "newClientOrderId": client_order_id}
+        p: dict[str, Any] = {
+            "symbol": symbol,
+            "side": Side(side).value,
+            "type": OrderType(type).value,
+            "newClientOrderId": client_order_id,
+        }
         market = OrderType(type) is OrderType.MARKET
         if quantity is not None:
             p["quantity"] = rules.round_quantity(quantity, market=market).normalize()
@@ -119,13 +153,30 @@ class BinanceExchange:
             p["timeInForce"] = TimeInForce(time_in_force).value
         return p
 
-    async def place_order(self, *, symbol: str, side: Side, type: OrderType, client_order_id: str,
-                          quantity: Decimal | None = None, quote_quantity: Decimal | None = None,
-                          price: Decimal | None = None, stop_price: Decimal | None = None,
-                          time_in_force: TimeInForce = TimeInForce.GTC) -> Order:
-        params = await self._order_params(symbol=symbol, side=side, type=type, client_order_id=client_order_id,
-                                          quantity=quantity, quote_quantity=quote_quantity, price=price,
-                                          stop_price=stop_price, time_in_force=time_in_force)
+    async def place_order(
+        self,
+        *,
+        symbol: str,
+        side: Side,
+        type: OrderType,
+        client_order_id: str,
+        quantity: Decimal | None = None,
+        quote_quantity: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+    ) -> Order:
+        params = await self._order_params(
+            symbol=symbol,
+            side=side,
+            type=type,
+            client_order_id=client_order_id,
+            quantity=quantity,
+            quote_quantity=quote_quantity,
+            price=price,
+            stop_price=stop_price,
+            time_in_force=time_in_force,
+        )
         self._ensure_stream()
         try:
             body = await self.rest.new_order(params)
@@ -164,24 +215,41 @@ class BinanceExchange:
             raise OrderNotFound(symbol, client_order_id, f"{cause}; the exchange does not have it")
         raise OrderFateUnknown(symbol, client_order_id, f"{cause}; {last_error}")
 
-    async def place_oco(self, *, symbol: str, side: Side, quantity: Decimal, price: Decimal, stop_price: Decimal,
-                        stop_limit_price: Decimal, list_client_order_id: str, limit_client_order_id: str,
-                        stop_client_order_id: str) -> OrderList:
+    async def place_oco(
+        self,
+        *,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        price: Decimal,
+        stop_price: Decimal,
+        stop_limit_price: Decimal,
+        list_client_order_id: str,
+        limit_client_order_id: str,
+        stop_client_order_id: str,
+    ) -> OrderList:
         rules = await self.symbol_rules(symbol)
         params = {
-            "symbol": symbol, "side": Side(side).value, "quantity": rules.round_quantity(quantity).normalize(),
-            "price": rules.round_price(price).normalize(), "stopPrice": rules.round_price(stop_price).normalize(),
-            "stopLimitPrice": rules.round_price(stop_limit_price).normalize(), "stopLimitTimeInForce": "GTC",
-            "listClientOrderId": list_client_order_id, "limitClientOrderId": limit_client_order_id,
-            "stopClientOrderId": stop_client_order_id, "newOrderRespType": "FULL",
+            "symbol": symbol,
+            "side": Side(side).value,
+            "quantity": rules.round_quantity(quantity).normalize(),
+            "price": rules.round_price(price).normalize(),
+            "stopPrice": rules.round_price(stop_price).normalize(),
+            "stopLimitPrice": rules.round_price(stop_limit_price).normalize(),
+            "stopLimitTimeInForce": "GTC",
+            "listClientOrderId": list_client_order_id,
+            "limitClientOrderId": limit_client_order_id,
+            "stopClientOrderId": stop_client_order_id,
+            "newOrderRespType": "FULL",
         }
         self._ensure_stream()
         try:
             body = await self.rest.request("POST", "/api/v3/order/oco", params, signed=True)
         except t.FateUnknown as exc:
             leg = await self._recover(symbol, limit_client_order_id, exc.cause)
-            raise OrderFateUnknown(symbol, list_client_order_id,
-                                   f"OCO sent, leg {leg.client_order_id} is {leg.status.value}") from None
+            raise OrderFateUnknown(
+                symbol, list_client_order_id, f"OCO sent, leg {leg.client_order_id} is {leg.status.value}"
+            ) from None
         olist = order_list_from_rest(body)
         for o in olist.orders:
             self._track(o)
@@ -214,10 +282,16 @@ class BinanceExchange:
                 return out
             from_id = int(page[-1]["orderId"]) + 1
 
-    async def my_trades(self, symbol: str, *, start_time: int | None = None, end_time: int | None = None,
-                        from_id: int | None = None, limit: int = 500) -> list[Fill]:
-        rows = await self.rest.my_trades(symbol, start_time=start_time, end_time=end_time, from_id=from_id,
-                                         limit=limit)
+    async def my_trades(
+        self,
+        symbol: str,
+        *,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        from_id: int | None = None,
+        limit: int = 500,
+    ) -> list[Fill]:
+        rows = await self.rest.my_trades(symbol, start_time=start_time, end_time=end_time, from_id=from_id, limit=limit)
         out = []
         for r in rows:  # Binance's rows have no client id: take it from orders this adapter has seen
             known = self._known.get(str(r["orderId"]))
@@ -242,9 +316,13 @@ class BinanceExchange:
             asyncio.get_running_loop()
         except RuntimeError:
             return  # started by the next call made from inside the loop
-        self._stream = UserDataStream(self.ws_url, create_key=self.rest.create_listen_key,
-                                      keepalive=self.rest.keepalive_listen_key, on_event=self._on_event,
-                                      on_connected=self._on_connected)
+        self._stream = UserDataStream(
+            self.ws_url,
+            create_key=self.rest.create_listen_key,
+            keepalive=self.rest.keepalive_listen_key,
+            on_event=self._on_event,
+            on_connected=self._on_connected,
+        )
         self._stream.start()
 
     async def wait_stream_connected(self, timeout_s: float = 10.0) -> None:
@@ -287,8 +365,12 @@ class BinanceExchange:
         if isinstance(event, OrderUpdate):
             self._last_event_ms = max(self._last_event_ms, event.time)
             if event.fill is not None and self._seen(event.fill):
-                event = OrderUpdate(time=event.time, execution_type=event.execution_type, order=event.order,
-                                    order_list_id=event.order_list_id)
+                event = OrderUpdate(
+                    time=event.time,
+                    execution_type=event.execution_type,
+                    order=event.order,
+                    order_list_id=event.order_list_id,
+                )
             self._track(event.order)
             self._dispatch(event)
         elif isinstance(event, BalanceUpdate):
@@ -325,8 +407,13 @@ class BinanceExchange:
                     current = await self.get_order(known.symbol, cid)
                 except NoSuchOrder:
                     continue
-            exec_type = {"CANCELED": "CANCELED", "EXPIRED": "EXPIRED", "REJECTED": "REJECTED",
-                         "FILLED": "TRADE", "PARTIALLY_FILLED": "TRADE"}.get(current.status.value, "NEW")
+            exec_type = {
+                "CANCELED": "CANCELED",
+                "EXPIRED": "EXPIRED",
+                "REJECTED": "REJECTED",
+                "FILLED": "TRADE",
+                "PARTIALLY_FILLED": "TRADE",
+            }.get(current.status.value, "NEW")
             self._track(current)
             self._dispatch(OrderUpdate(time=current.updated_at, execution_type=exec_type, order=current))
         bals = await self.balances()

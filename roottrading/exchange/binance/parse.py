@@ -21,8 +21,17 @@ from roottrading.domain import Candle, Tick
 from roottrading.domain.market import INTERVAL_MS
 
 __all__ = [
-    "Ignored", "MarketEvent", "ParseError", "ParseResult", "kline_row_to_candle", "normalise_epoch_ms",
-    "parse_kline_csv_line", "parse_rest", "parse_rest_klines", "parse_ws_event", "parse_ws_message",
+    "Ignored",
+    "MarketEvent",
+    "ParseError",
+    "ParseResult",
+    "kline_row_to_candle",
+    "normalise_epoch_ms",
+    "parse_kline_csv_line",
+    "parse_rest",
+    "parse_rest_klines",
+    "parse_ws_event",
+    "parse_ws_message",
     "read_kline_csv",
 ]
 
@@ -262,8 +271,14 @@ def kline_row_to_candle(row: Sequence[Any], symbol: str, interval: str, *, close
         step = INTERVAL_MS[interval]
         close_time = normalise_epoch_ms(int(row[6])) if len(row) > 6 else open_time + step - 1
         candle = Candle(
-            symbol=symbol, interval=interval, open_time=open_time, close_time=close_time,
-            open=float(row[1]), high=float(row[2]), low=float(row[3]), close=float(row[4]),
+            symbol=symbol,
+            interval=interval,
+            open_time=open_time,
+            close_time=close_time,
+            open=float(row[1]),
+            high=float(row[2]),
+            low=float(row[3]),
+            close=float(row[4]),
             volume=float(row[5]),
             quote_volume=float(row[7]) if len(row) > 7 else 0.0,
             trades=int(row[8]) if len(row) > 8 else 0,
@@ -277,8 +292,9 @@ def kline_row_to_candle(row: Sequence[Any], symbol: str, interval: str, *, close
     return candle
 
 
-def parse_rest_klines(body: bytes | str | list[Any], symbol: str, interval: str,
-                      now_ms: int | None = None) -> list[Candle]:
+def parse_rest_klines(
+    body: bytes | str | list[Any], symbol: str, interval: str, now_ms: int | None = None
+) -> list[Candle]:
     """A `/api/v3/klines` (or `/fapi/v1/klines`) body. With `now_ms`, a row whose close_time is not yet
     past is returned with closed=False (real Binance includes the in-progress candle as the last row)."""
     rows = _decode(body) if isinstance(body, (bytes, str)) else body
@@ -305,13 +321,27 @@ def _rest_trades(body: Any, symbol: str | None, agg: bool) -> list[Tick]:
         if not isinstance(t, dict):
             raise ParseError("trades: row is not an object")
         if agg:
-            out.append(Tick(symbol=symbol, time=_i(t, "T", "aggTrades"), price=_f(t, "p", "aggTrades"),
-                            quantity=_f(t, "q", "aggTrades"), trade_id=_i(t, "a", "aggTrades"),
-                            is_buyer_maker=t.get("m") if isinstance(t.get("m"), bool) else None))
+            out.append(
+                Tick(
+                    symbol=symbol,
+                    time=_i(t, "T", "aggTrades"),
+                    price=_f(t, "p", "aggTrades"),
+                    quantity=_f(t, "q", "aggTrades"),
+                    trade_id=_i(t, "a", "aggTrades"),
+                    is_buyer_maker=t.get("m") if isinstance(t.get("m"), bool) else None,
+                )
+            )
         else:
-            out.append(Tick(symbol=symbol, time=_i(t, "time", "trades"), price=_f(t, "price", "trades"),
-                            quantity=_f(t, "qty", "trades"), trade_id=_i(t, "id", "trades"),
-                            is_buyer_maker=t.get("isBuyerMaker") if isinstance(t.get("isBuyerMaker"), bool) else None))
+            out.append(
+                Tick(
+                    symbol=symbol,
+                    time=_i(t, "time", "trades"),
+                    price=_f(t, "price", "trades"),
+                    quantity=_f(t, "qty", "trades"),
+                    trade_id=_i(t, "id", "trades"),
+                    is_buyer_maker=t.get("isBuyerMaker") if isinstance(t.get("isBuyerMaker"), bool) else None,
+                )
+            )
     return out
 
 
@@ -349,10 +379,15 @@ def _rest_ticker_24h(body: Any, _symbol: str | None, _now_ms: int | None) -> lis
     for t in _as_list(body):
         if not isinstance(t, dict):
             raise ParseError("ticker/24hr: row is not an object")
-        out.append(Tick(symbol=_s(t, "symbol", "ticker/24hr"), time=_i(t, "closeTime", "ticker/24hr"),
-                        price=_f(t, "lastPrice", "ticker/24hr"),
-                        bid=_f(t, "bidPrice", "ticker/24hr") if "bidPrice" in t else None,
-                        ask=_f(t, "askPrice", "ticker/24hr") if "askPrice" in t else None))
+        out.append(
+            Tick(
+                symbol=_s(t, "symbol", "ticker/24hr"),
+                time=_i(t, "closeTime", "ticker/24hr"),
+                price=_f(t, "lastPrice", "ticker/24hr"),
+                bid=_f(t, "bidPrice", "ticker/24hr") if "bidPrice" in t else None,
+                ask=_f(t, "askPrice", "ticker/24hr") if "askPrice" in t else None,
+            )
+        )
     return out
 
 
@@ -374,8 +409,14 @@ _REST_IGNORED = {
 }
 
 
-def parse_rest(endpoint: str, body: bytes | str | Any, *, symbol: str | None = None,
-               interval: str | None = None, now_ms: int | None = None) -> list[MarketEvent] | Ignored:
+def parse_rest(
+    endpoint: str,
+    body: bytes | str | Any,
+    *,
+    symbol: str | None = None,
+    interval: str | None = None,
+    now_ms: int | None = None,
+) -> list[MarketEvent] | Ignored:
     """Parse a REST body given the endpoint path it came from (e.g. "/api/v3/klines").
 
     Spot market endpoints give Candles/Ticks; other valid endpoints give `Ignored` with the reason;

@@ -104,8 +104,20 @@ def _fast(raw: bytes | str, recv_ms: int | None) -> tuple[str, ParseResult] | No
         o, h, lo, cl, v, q = float(k.o), float(k.h), float(k.l), float(k.c), float(k.v), float(k.q)
         if not isfinite(o + h + lo + cl + v + q):  # nan/inf anywhere (or an overflowing sum): generic path
             return None
-        c = Candle(symbol=k.s, interval=k.i, open_time=k.t, close_time=k.T, open=o, high=h, low=lo, close=cl,
-                   volume=v, quote_volume=q, trades=k.n, closed=k.x)
+        c = Candle(
+            symbol=k.s,
+            interval=k.i,
+            open_time=k.t,
+            close_time=k.T,
+            open=o,
+            high=h,
+            low=lo,
+            close=cl,
+            volume=v,
+            quote_volume=q,
+            trades=k.n,
+            closed=k.x,
+        )
         _check_candle(c, "kline")
         return f.stream, c
     if b"@aggTrade" in head or b"@trade" in head:
@@ -114,8 +126,9 @@ def _fast(raw: bytes | str, recv_ms: int | None) -> tuple[str, ParseResult] | No
         tid = d.a if d.e == "aggTrade" else d.t if d.e == "trade" else -1
         if tid < 0 or not d.s:
             return None
-        return g.stream, Tick(symbol=d.s, time=d.T, price=_num(d.p), quantity=_num(d.q), trade_id=tid,
-                              is_buyer_maker=d.m)
+        return g.stream, Tick(
+            symbol=d.s, time=d.T, price=_num(d.p), quantity=_num(d.q), trade_id=tid, is_buyer_maker=d.m
+        )
     if b"@bookTicker" in head:
         h = _book_dec.decode(raw)
         b = h.data

@@ -36,11 +36,22 @@ class RestMarketError(RuntimeError):
 class BinanceMarketRest:
     """Async client for Binance's public market endpoints (spot by default; any Binance-shaped base URL)."""
 
-    def __init__(self, base_url: str = "https://api.binance.com", *, client: httpx.AsyncClient | None = None,
-                 weight_limit: int = 6000, slow_down_ratio: float = 0.8, weight_window_s: float = 60.0,
-                 max_retries: int = 6, backoff_s: float = 0.25, backoff_max_s: float = 30.0,
-                 max_ban_wait_s: float = 600.0, timeout_s: float = 10.0,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str = "https://api.binance.com",
+        *,
+        client: httpx.AsyncClient | None = None,
+        weight_limit: int = 6000,
+        slow_down_ratio: float = 0.8,
+        weight_window_s: float = 60.0,
+        max_retries: int = 6,
+        backoff_s: float = 0.25,
+        backoff_max_s: float = 30.0,
+        max_ban_wait_s: float = 600.0,
+        timeout_s: float = 10.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        seed: int | None = None,
+    ) -> None:
         self._client = client or httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
         self._owns_client = client is None
         self.weight_limit = weight_limit
@@ -130,8 +141,9 @@ class BinanceMarketRest:
             params = {"symbols": "[" + ",".join(f'"{s.upper()}"' for s in symbols) + "]"}
         return await self.get("/api/v3/exchangeInfo", params)
 
-    async def klines(self, symbol: str, interval: str, start: int | None = None, end: int | None = None,
-                     *, limit: int = MAX_KLINES) -> list[Candle]:
+    async def klines(
+        self, symbol: str, interval: str, start: int | None = None, end: int | None = None, *, limit: int = MAX_KLINES
+    ) -> list[Candle]:
         """Candles with start <= open_time <= end (UTC ms), paginated 1000 per request, oldest first.
 
         Without `start`, returns only the latest `limit` candles. A trailing in-progress candle (real
@@ -166,8 +178,15 @@ class BinanceMarketRest:
         except ParseError as exc:
             raise RestMarketError(f"klines {symbol} {interval}: {exc.reason}") from None
 
-    async def backfill(self, symbol: str, interval: str, last_closed_open_time: int | None,
-                       now_ms: int | None = None, *, max_candles: int = 10_000) -> list[Candle]:
+    async def backfill(
+        self,
+        symbol: str,
+        interval: str,
+        last_closed_open_time: int | None,
+        now_ms: int | None = None,
+        *,
+        max_candles: int = 10_000,
+    ) -> list[Candle]:
         """The CLOSED candles after `last_closed_open_time` up to `now_ms` (server time when None).
 
         Pass the open time of the last candle you hold with no gap before it (a contiguous watermark),

@@ -107,7 +107,7 @@ def split_signature(raw: str) -> tuple[str, str | None]:
     kept = []
     for p in parts:
         if p.startswith("signature="):
-            sig = p[len("signature="):]
+            sig = p[len("signature=") :]
         else:
             kept.append(p)
     return "&".join(kept), sig

@@ -43,11 +43,20 @@ TESTNET_WS = "wss://stream.testnet.binance.vision"
 
 # Request weights of the endpoints used here (Binance spot docs); used to pace before sending.
 WEIGHTS: dict[tuple[str, str], int] = {
-    ("POST", "/api/v3/order"): 1, ("GET", "/api/v3/order"): 4, ("DELETE", "/api/v3/order"): 1,
-    ("GET", "/api/v3/openOrders"): 6, ("DELETE", "/api/v3/openOrders"): 1, ("GET", "/api/v3/account"): 20,
-    ("GET", "/api/v3/myTrades"): 20, ("GET", "/api/v3/allOrders"): 20, ("GET", "/api/v3/exchangeInfo"): 20,
-    ("GET", "/api/v3/time"): 1, ("POST", "/api/v3/userDataStream"): 2, ("PUT", "/api/v3/userDataStream"): 2,
-    ("DELETE", "/api/v3/userDataStream"): 2, ("POST", "/api/v3/order/test"): 1,
+    ("POST", "/api/v3/order"): 1,
+    ("GET", "/api/v3/order"): 4,
+    ("DELETE", "/api/v3/order"): 1,
+    ("GET", "/api/v3/openOrders"): 6,
+    ("DELETE", "/api/v3/openOrders"): 1,
+    ("GET", "/api/v3/account"): 20,
+    ("GET", "/api/v3/myTrades"): 20,
+    ("GET", "/api/v3/allOrders"): 20,
+    ("GET", "/api/v3/exchangeInfo"): 20,
+    ("GET", "/api/v3/time"): 1,
+    ("POST", "/api/v3/userDataStream"): 2,
+    ("PUT", "/api/v3/userDataStream"): 2,
+    ("DELETE", "/api/v3/userDataStream"): 2,
+    ("POST", "/api/v3/order/test"): 1,
 }
 
 
@@ -72,13 +81,28 @@ class Banned(RateLimited):
 class BinanceTradingRest:
     """Async client for Binance Spot's signed endpoints. One instance per API key."""
 
-    def __init__(self, api_key: str, signer: Signer, *, base_url: str = MAINNET_REST,
-                 client: httpx.AsyncClient | None = None, recv_window: int = 5000, timeout_s: float = 10.0,
-                 weight_limit: int = 6000, slow_down_ratio: float = 0.9, order_limit_10s: int = 100,
-                 order_limit_1d: int = 200_000, max_wait_s: float = 60.0, max_retries: int = 4,
-                 backoff_s: float = 0.2, time_sync: bool = True, max_time_offset_ms: int = 3_600_000,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 now: Callable[[], float] = time.time, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        signer: Signer,
+        *,
+        base_url: str = MAINNET_REST,
+        client: httpx.AsyncClient | None = None,
+        recv_window: int = 5000,
+        timeout_s: float = 10.0,
+        weight_limit: int = 6000,
+        slow_down_ratio: float = 0.9,
+        order_limit_10s: int = 100,
+        order_limit_1d: int = 200_000,
+        max_wait_s: float = 60.0,
+        max_retries: int = 4,
+        backoff_s: float = 0.2,
+        time_sync: bool = True,
+        max_time_offset_ms: int = 3_600_000,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        now: Callable[[], float] = time.time,
+        seed: int | None = None,
+    ) -> None:
         if not 0 < recv_window <= 60_000:
             raise ValueError(f"recv_window must be in (0, 60000], got {recv_window}")
         self._api_key = api_key
@@ -182,8 +206,15 @@ class BinanceTradingRest:
             self.order_count_1d = int(c1d)
 
     # ------------------------------------------------------------------ transport
-    async def request(self, method: str, path: str, params: Mapping[str, Any] | None = None, *,
-                      signed: bool = False, api_key: bool = False) -> Any:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        signed: bool = False,
+        api_key: bool = False,
+    ) -> Any:
         """Send one request; returns decoded JSON or raises a BinanceError subclass / FateUnknown.
 
         GETs (and other idempotent calls) are retried on 5xx/transport errors with jittered backoff; POST
@@ -199,8 +230,7 @@ class BinanceTradingRest:
             headers = {"X-MBX-APIKEY": self._api_key} if (signed or api_key) else {}
             query = encode_params(params or {})
             if signed:
-                query = encode_params({**(params or {}), "recvWindow": self.recv_window,
-                                       "timestamp": self.timestamp()})
+                query = encode_params({**(params or {}), "recvWindow": self.recv_window, "timestamp": self.timestamp()})
                 sig = self._signer.sign(query)
                 query = f"{query}&{encode_params({'signature': sig})}"
             url = f"{path}?{query}" if query else path
@@ -255,7 +285,7 @@ class BinanceTradingRest:
                 if status is None and not idempotent and "connect" not in reason:
                     raise FateUnknown(method, path, reason)
                 raise UnknownError(f"{method} {path}: giving up after {attempt} attempts ({reason})")
-            delay = self._rng.uniform(0, self.backoff_s * 2 ** attempt)
+            delay = self._rng.uniform(0, self.backoff_s * 2**attempt)
             await self._wait(delay, reason)
 
     # ------------------------------------------------------------------ endpoints
@@ -278,12 +308,14 @@ class BinanceTradingRest:
         return await self.request("POST", "/api/v3/order/test", params, signed=True)
 
     async def query_order(self, symbol: str, client_order_id: str) -> dict[str, Any]:
-        return await self.request("GET", "/api/v3/order", {"symbol": symbol, "origClientOrderId": client_order_id},
-                                  signed=True)
+        return await self.request(
+            "GET", "/api/v3/order", {"symbol": symbol, "origClientOrderId": client_order_id}, signed=True
+        )
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> dict[str, Any]:
-        return await self.request("DELETE", "/api/v3/order",
-                                  {"symbol": symbol, "origClientOrderId": client_order_id}, signed=True)
+        return await self.request(
+            "DELETE", "/api/v3/order", {"symbol": symbol, "origClientOrderId": client_order_id}, signed=True
+        )
 
     async def open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
         return await self.request("GET", "/api/v3/openOrders", {"symbol": symbol}, signed=True)
@@ -294,15 +326,26 @@ class BinanceTradingRest:
     async def account(self) -> dict[str, Any]:
         return await self.request("GET", "/api/v3/account", signed=True)
 
-    async def my_trades(self, symbol: str, *, start_time: int | None = None, end_time: int | None = None,
-                        from_id: int | None = None, limit: int = 500) -> list[dict[str, Any]]:
-        return await self.request("GET", "/api/v3/myTrades", {
-            "symbol": symbol, "startTime": start_time, "endTime": end_time, "fromId": from_id, "limit": limit},
-            signed=True)
+    async def my_trades(
+        self,
+        symbol: str,
+        *,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        from_id: int | None = None,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        return await self.request(
+            "GET",
+            "/api/v3/myTrades",
+            {"symbol": symbol, "startTime": start_time, "endTime": end_time, "fromId": from_id, "limit": limit},
+            signed=True,
+        )
 
     async def all_orders(self, symbol: str, *, order_id: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        return await self.request("GET", "/api/v3/allOrders", {"symbol": symbol, "orderId": order_id,
-                                                                "limit": limit}, signed=True)
+        return await self.request(
+            "GET", "/api/v3/allOrders", {"symbol": symbol, "orderId": order_id, "limit": limit}, signed=True
+        )
 
     async def create_listen_key(self) -> str:
         return str((await self.request("POST", "/api/v3/userDataStream", api_key=True))["listenKey"])

@@ -111,11 +111,20 @@ def parse_execution_report(e: dict[str, Any]) -> OrderUpdate:
         raise ParseError(f"executionReport: bad field ({exc})") from None
     event_time = int(e.get("E", 0))
     order = Order(
-        client_order_id=cid, symbol=symbol, side=side, type=map_order_type(e.get("o", "")),
-        quantity=_dec(e, "q"), status=map_status(e.get("X", "")), price=_opt_price(e, "p"),
-        stop_price=_opt_price(e, "P"), time_in_force=map_tif(e.get("f")), exchange_order_id=str(order_id),
-        executed_quantity=_dec(e, "z"), cumulative_quote=_dec(e, "Z") if "Z" in e else ZERO,
-        created_at=int(e.get("O", event_time)), updated_at=int(e.get("T", event_time)),
+        client_order_id=cid,
+        symbol=symbol,
+        side=side,
+        type=map_order_type(e.get("o", "")),
+        quantity=_dec(e, "q"),
+        status=map_status(e.get("X", "")),
+        price=_opt_price(e, "p"),
+        stop_price=_opt_price(e, "P"),
+        time_in_force=map_tif(e.get("f")),
+        exchange_order_id=str(order_id),
+        executed_quantity=_dec(e, "z"),
+        cumulative_quote=_dec(e, "Z") if "Z" in e else ZERO,
+        created_at=int(e.get("O", event_time)),
+        updated_at=int(e.get("T", event_time)),
         reject_reason=e["r"] if e.get("r") not in (None, "", "NONE") else None,
     )
     fill = None
@@ -125,12 +134,22 @@ def parse_execution_report(e: dict[str, Any]) -> OrderUpdate:
         if qty > 0 and price > 0 and trade_id >= 0:
             quote = _dec(e, "Y") if e.get("Y") not in (None, "") and Decimal(str(e["Y"])) > 0 else price * qty
             fill = Fill(
-                trade_id=str(trade_id), order_id=str(order_id), client_order_id=cid, symbol=symbol, side=side,
-                price=price, quantity=qty, quote_quantity=quote, commission=_dec(e, "n") if e.get("n") else ZERO,
-                commission_asset=e.get("N") or "", time=int(e.get("T", event_time)), is_maker=bool(e.get("m")),
+                trade_id=str(trade_id),
+                order_id=str(order_id),
+                client_order_id=cid,
+                symbol=symbol,
+                side=side,
+                price=price,
+                quantity=qty,
+                quote_quantity=quote,
+                commission=_dec(e, "n") if e.get("n") else ZERO,
+                commission_asset=e.get("N") or "",
+                time=int(e.get("T", event_time)),
+                is_maker=bool(e.get("m")),
             )
-    return OrderUpdate(time=event_time, execution_type=exec_type, order=order, fill=fill,
-                       order_list_id=int(e.get("g", -1)))
+    return OrderUpdate(
+        time=event_time, execution_type=exec_type, order=order, fill=fill, order_list_id=int(e.get("g", -1))
+    )
 
 
 def parse_account_position(e: dict[str, Any]) -> BalanceUpdate:
@@ -169,7 +188,9 @@ def parse_user_event(raw: bytes | str | dict[str, Any]) -> UserEvent:
         return parse_account_position(e)
     if kind == "balanceUpdate":
         try:
-            return BalanceDelta(time=int(e.get("E", 0)), asset=e["a"], delta=_dec(e, "d"), clear_time=int(e.get("T", 0)))
+            return BalanceDelta(
+                time=int(e.get("E", 0)), asset=e["a"], delta=_dec(e, "d"), clear_time=int(e.get("T", 0))
+            )
         except KeyError as exc:
             raise ParseError(f"balanceUpdate: missing field {exc.args[0]!r}") from None
     if kind in ("listStatus", "listenKeyExpired", "eventStreamTerminated", "externalLockUpdate"):
@@ -183,12 +204,19 @@ class UserDataStream:
     `create_key()` / `keepalive(key)` are the REST calls; `on_event` gets every parsed event; `on_connected`
     runs after each successful (re)connection, before events are read (the owner re-syncs there)."""
 
-    def __init__(self, ws_url: str, *, create_key: Callable[[], Awaitable[str]],
-                 keepalive: Callable[[str], Awaitable[None]],
-                 on_event: Callable[[UserEvent], Awaitable[None] | None],
-                 on_connected: Callable[[bool], Awaitable[None]] | None = None,
-                 keepalive_s: float = 30 * 60, backoff_s: float = 0.5, backoff_max_s: float = 30.0,
-                 seed: int | None = None) -> None:
+    def __init__(
+        self,
+        ws_url: str,
+        *,
+        create_key: Callable[[], Awaitable[str]],
+        keepalive: Callable[[str], Awaitable[None]],
+        on_event: Callable[[UserEvent], Awaitable[None] | None],
+        on_connected: Callable[[bool], Awaitable[None]] | None = None,
+        keepalive_s: float = 30 * 60,
+        backoff_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        seed: int | None = None,
+    ) -> None:
         self.ws_url = ws_url.rstrip("/")
         self._create_key = create_key
         self._keepalive = keepalive
@@ -220,8 +248,9 @@ class UserDataStream:
         while True:
             try:
                 self.listen_key = await self._create_key()
-                async with websockets.connect(f"{self.ws_url}/ws/{self.listen_key}", open_timeout=10,
-                                              ping_interval=None, max_size=2**22) as ws:
+                async with websockets.connect(
+                    f"{self.ws_url}/ws/{self.listen_key}", open_timeout=10, ping_interval=None, max_size=2**22
+                ) as ws:
                     self.stats["connects"] += 1
                     if self._on_connected is not None:
                         await self._on_connected(not first)
@@ -239,13 +268,20 @@ class UserDataStream:
                 log.warning("binance.user_stream_closed")
             except asyncio.CancelledError:
                 raise
-            except (OSError, websockets.WebSocketException, TimeoutError, ExchangeError, httpx.HTTPError,
-                    KeyError, ValueError) as exc:
+            except (
+                OSError,
+                websockets.WebSocketException,
+                TimeoutError,
+                ExchangeError,
+                httpx.HTTPError,
+                KeyError,
+                ValueError,
+            ) as exc:
                 # A failed connection attempt (network, REST key creation, resync) must not kill the
                 # stream: log it and reconnect with backoff.
                 failures += 1
                 log.warning("binance.user_stream_error", error=type(exc).__name__, detail=str(exc)[:200])
-            delay = self._rng.uniform(self.backoff_s, min(self.backoff_max_s, self.backoff_s * 2 ** failures))
+            delay = self._rng.uniform(self.backoff_s, min(self.backoff_max_s, self.backoff_s * 2**failures))
             await asyncio.sleep(delay)
 
     async def _keep_alive(self, key: str) -> None:

@@ -88,8 +88,9 @@ class StreamStats:
         return {"messages": self.messages, "last_message_age_s": age, "messages_per_s": round(self.rate, 2)}
 
 
-def market_streams(symbols: Iterable[str], interval: str | None = "1m", trades: str | None = "aggTrade",
-                   book_ticker: bool = False) -> list[str]:
+def market_streams(
+    symbols: Iterable[str], interval: str | None = "1m", trades: str | None = "aggTrade", book_ticker: bool = False
+) -> list[str]:
     """Binance stream names for the symbols: `<sym>@kline_<i>`, `<sym>@aggTrade|trade`, `<sym>@bookTicker`."""
     if trades not in (None, "trade", "aggTrade"):
         raise ValueError(f"trades must be 'trade', 'aggTrade' or None, not {trades!r}")
@@ -110,13 +111,26 @@ def market_streams(symbols: Iterable[str], interval: str | None = "1m", trades: 
 class BinanceStreamClient:
     """Runs until `stop()`. Call `run()` in a task; events arrive through the async callbacks."""
 
-    def __init__(self, symbols: Iterable[str], interval: str | None = "1m", *, on_event: EventCallback,
-                 on_connected: ConnectedCallback | None = None,
-                 base_url: str = "wss://stream.binance.com:9443", trades: str | None = "aggTrade",
-                 book_ticker: bool = False, stale_after_s: float = 10.0, backoff_initial_s: float = 0.5,
-                 backoff_max_s: float = 30.0, max_connection_age_s: float = 23.5 * 3600,
-                 ping_interval_s: float | None = 20.0, open_timeout_s: float = 10.0, close_timeout_s: float = 2.0,
-                 dedupe_closed: bool = True, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        symbols: Iterable[str],
+        interval: str | None = "1m",
+        *,
+        on_event: EventCallback,
+        on_connected: ConnectedCallback | None = None,
+        base_url: str = "wss://stream.binance.com:9443",
+        trades: str | None = "aggTrade",
+        book_ticker: bool = False,
+        stale_after_s: float = 10.0,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        max_connection_age_s: float = 23.5 * 3600,
+        ping_interval_s: float | None = 20.0,
+        open_timeout_s: float = 10.0,
+        close_timeout_s: float = 2.0,
+        dedupe_closed: bool = True,
+        seed: int | None = None,
+    ) -> None:
         self.streams = market_streams(symbols, interval, trades, book_ticker)
         if not self.streams:
             raise ValueError("no streams to subscribe to")
@@ -154,9 +168,12 @@ class BinanceStreamClient:
         """Connection state, counters and per-stream stats (for the gateway's /diagnostic)."""
         now = time.monotonic()
         return {
-            "state": self.state.value, "reconnects": self.reconnects, "last_error": self.last_error,
+            "state": self.state.value,
+            "reconnects": self.reconnects,
+            "last_error": self.last_error,
             "connected_for_s": None if self.connected_at is None else round(now - self.connected_at, 3),
-            **self.counters, "streams": {s: st.as_dict(now) for s, st in self._stats.items()},
+            **self.counters,
+            "streams": {s: st.as_dict(now) for s, st in self._stats.items()},
         }
 
     async def stop(self, grace_s: float = 1.0) -> None:
@@ -206,9 +223,14 @@ class BinanceStreamClient:
         self.state = ConnectionState.CONNECTING
         got_message = False
         try:
-            async with session.ws_connect(self.url, heartbeat=self.ping_interval_s, compress=0, max_msg_size=2**22,
-                                          decode_text=False,  # bytes: msgspec parses them without a str copy
-                                          timeout=aiohttp.ClientWSTimeout(ws_close=self.close_timeout_s)) as ws:
+            async with session.ws_connect(
+                self.url,
+                heartbeat=self.ping_interval_s,
+                compress=0,
+                max_msg_size=2**22,
+                decode_text=False,  # bytes: msgspec parses them without a str copy
+                timeout=aiohttp.ClientWSTimeout(ws_close=self.close_timeout_s),
+            ) as ws:
                 self._ws = ws
                 self._disconnected.clear()
                 self.state = ConnectionState.CONNECTED
@@ -239,8 +261,9 @@ class BinanceStreamClient:
         got = False
         self._last_rx = time.monotonic()
         self._close_reason = None
-        watchdog = asyncio.create_task(self._watch(ws, self.connected_at + self.max_connection_age_s),
-                                       name="binance_ws:watchdog")
+        watchdog = asyncio.create_task(
+            self._watch(ws, self.connected_at + self.max_connection_age_s), name="binance_ws:watchdog"
+        )
         handle = self._handle
         try:
             while not self._stop.is_set():

@@ -26,9 +26,9 @@ from roottrading.exchange.base import BalanceUpdate, ExchangeUpdate, OrderUpdate
 from roottrading.exchange.errors import BinanceError
 from roottrading.exchange.fake_binance.rest import symbol_info
 from roottrading.exchange.filters import parse_exchange_info
-from roottrading.exchange.sim.snapshot import restore, to_json
 from roottrading.exchange.sim.config import SimConfig
 from roottrading.exchange.sim.engine import SimEngine
+from roottrading.exchange.sim.snapshot import restore, to_json
 
 if TYPE_CHECKING:
     from roottrading.exchange.fake_binance.app import FakeBinanceState
@@ -64,8 +64,9 @@ class TradingAccount:
             self.engine = restore(self.state_file.read_bytes(), self.rules, sim_cfg)
             log.info("fake_binance.state_restored", file=str(self.state_file), orders=len(self.engine._orders))
         else:
-            self.engine = SimEngine(self.rules, sim_cfg, {a: Decimal(v) for a, v in cfg.balances.items()},
-                                    start_time=market.now_ms)
+            self.engine = SimEngine(
+                self.rules, sim_cfg, {a: Decimal(v) for a, v in cfg.balances.items()}, start_time=market.now_ms
+            )
             for sym, price in market.last_price.items():  # a price before the first replayed trade
                 bid, ask = market.book[sym]
                 self.engine.on_trade(sym, market.now_ms, Decimal(repr(price)))
@@ -105,8 +106,12 @@ class TradingAccount:
                 return  # a simulator extra; Binance sends nothing when a stop triggers
             payload = self.execution_report(update)
         elif isinstance(update, BalanceUpdate):
-            payload = {"e": "outboundAccountPosition", "E": update.time, "u": update.time,
-                       "B": [{"a": b.asset, "f": f8(b.free), "l": f8(b.locked)} for b in update.balances]}
+            payload = {
+                "e": "outboundAccountPosition",
+                "E": update.time,
+                "u": update.time,
+                "B": [{"a": b.asset, "f": f8(b.free), "l": f8(b.locked)} for b in update.balances],
+            }
         else:
             return
         self.publish_user(payload)
@@ -127,17 +132,40 @@ class TradingAccount:
         if u.execution_type == "CANCELED":
             c, orig = self.cancel_ids.pop(oid, None) or gen_key(22), o.client_order_id
         return {
-            "e": "executionReport", "E": u.time, "s": o.symbol, "c": c, "S": o.side.value, "o": o.type.value,
-            "f": o.time_in_force.value, "q": f8(o.quantity), "p": f8(o.price), "P": f8(o.stop_price),
-            "F": "0.00000000", "g": u.order_list_id, "C": orig, "x": u.execution_type, "X": o.status.value,
-            "r": "NONE" if u.execution_type != "REJECTED" else (o.reject_reason or "UNKNOWN"), "i": oid,
-            "l": f8(f.quantity if f else None), "z": f8(o.executed_quantity), "L": f8(f.price if f else None),
-            "n": f8(f.commission) if f else "0", "N": f.commission_asset if f else None,
-            "T": f.time if f else o.updated_at, "t": int(f.trade_id) if f else -1, "I": oid * 2 + (1 if f else 0),
+            "e": "executionReport",
+            "E": u.time,
+            "s": o.symbol,
+            "c": c,
+            "S": o.side.value,
+            "o": o.type.value,
+            "f": o.time_in_force.value,
+            "q": f8(o.quantity),
+            "p": f8(o.price),
+            "P": f8(o.stop_price),
+            "F": "0.00000000",
+            "g": u.order_list_id,
+            "C": orig,
+            "x": u.execution_type,
+            "X": o.status.value,
+            "r": "NONE" if u.execution_type != "REJECTED" else (o.reject_reason or "UNKNOWN"),
+            "i": oid,
+            "l": f8(f.quantity if f else None),
+            "z": f8(o.executed_quantity),
+            "L": f8(f.price if f else None),
+            "n": f8(f.commission) if f else "0",
+            "N": f.commission_asset if f else None,
+            "T": f.time if f else o.updated_at,
+            "t": int(f.trade_id) if f else -1,
+            "I": oid * 2 + (1 if f else 0),
             "w": o.status.value in ("NEW", "PARTIALLY_FILLED") and (sim is None or sim.stage == 2),
-            "m": bool(f and f.is_maker), "M": True, "O": o.created_at, "Z": f8(o.cumulative_quote),
+            "m": bool(f and f.is_maker),
+            "M": True,
+            "O": o.created_at,
+            "Z": f8(o.cumulative_quote),
             "Y": f8(f.quote_quantity if f else None),
-            "Q": f8(sim.quote_order_qty if sim is not None else None), "W": o.created_at, "V": "NONE",
+            "Q": f8(sim.quote_order_qty if sim is not None else None),
+            "W": o.created_at,
+            "V": "NONE",
         }
 
     # ------------------------------------------------------------------ listen keys
@@ -186,6 +214,7 @@ class TradingAccount:
     def _start_drops(self) -> None:
         every = self.state.config.user_stream_drop_every_s
         if every and self._drop_task is None:
+
             async def loop() -> None:
                 while True:
                     await asyncio.sleep(every)
@@ -251,17 +280,30 @@ class TradingAccount:
             base["transactTime"] = o.created_at
         elif kind == "cancel":
             base["transactTime"] = self.engine.now
-        base.update({
-            "price": f8(o.price), "origQty": f8(o.quantity), "executedQty": f8(o.executed_quantity),
-            "origQuoteOrderQty": f8(sim.quote_order_qty if sim is not None else None),
-            "cummulativeQuoteQty": f8(o.cumulative_quote), "status": o.status.value,
-            "timeInForce": o.time_in_force.value, "type": o.type.value, "side": o.side.value,
-        })
+        base.update(
+            {
+                "price": f8(o.price),
+                "origQty": f8(o.quantity),
+                "executedQty": f8(o.executed_quantity),
+                "origQuoteOrderQty": f8(sim.quote_order_qty if sim is not None else None),
+                "cummulativeQuoteQty": f8(o.cumulative_quote),
+                "status": o.status.value,
+                "timeInForce": o.time_in_force.value,
+                "type": o.type.value,
+                "side": o.side.value,
+            }
+        )
         if o.stop_price is not None or kind == "query":
             base["stopPrice"] = f8(o.stop_price)
         if kind == "query":
-            base.update({"icebergQty": "0.00000000", "time": o.created_at, "updateTime": o.updated_at,
-                         "isWorking": sim is not None and sim.stage == 2})
+            base.update(
+                {
+                    "icebergQty": "0.00000000",
+                    "time": o.created_at,
+                    "updateTime": o.updated_at,
+                    "isWorking": sim is not None and sim.stage == 2,
+                }
+            )
         if kind != "cancel":
             base["workingTime"] = o.created_at if sim is None or sim.stage == 2 else -1
         base["selfTradePreventionMode"] = "NONE"
@@ -271,7 +313,18 @@ class TradingAccount:
         """A myTrades row from an engine trade record."""
         tid, oid, _cid, sym, side, price, qty, quote, fee, fee_asset, ts, maker = t
         sim = self.engine._orders.get(oid)
-        return {"symbol": sym, "id": tid, "orderId": oid, "orderListId": sim.list_id if sim is not None else -1,
-                "price": f8(price), "qty": f8(qty), "quoteQty": f8(quote), "commission": f8(fee),
-                "commissionAsset": fee_asset, "time": ts, "isBuyer": side.value == "BUY", "isMaker": maker,
-                "isBestMatch": True}
+        return {
+            "symbol": sym,
+            "id": tid,
+            "orderId": oid,
+            "orderListId": sim.list_id if sim is not None else -1,
+            "price": f8(price),
+            "qty": f8(qty),
+            "quoteQty": f8(quote),
+            "commission": f8(fee),
+            "commissionAsset": fee_asset,
+            "time": ts,
+            "isBuyer": side.value == "BUY",
+            "isMaker": maker,
+            "isBestMatch": True,
+        }

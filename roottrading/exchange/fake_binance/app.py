@@ -72,11 +72,21 @@ def build_app(config: FakeBinanceConfig | None = None, extensions: Sequence[Exte
     return app
 
 
-def run(host: str = "127.0.0.1", port: int = 9000, config: FakeBinanceConfig | None = None,
-        extensions: Sequence[Extension] = ()) -> None:
+def run(
+    host: str = "127.0.0.1",
+    port: int = 9000,
+    config: FakeBinanceConfig | None = None,
+    extensions: Sequence[Extension] = (),
+) -> None:
     """Serve with uvicorn (blocking). Protocol-level pings every `ws_ping_interval_s`, like Binance."""
     import uvicorn
 
     cfg = config or FakeBinanceConfig()
-    uvicorn.run(build_app(cfg, extensions), host=host, port=port, log_level="warning",
-                ws_ping_interval=cfg.ws_ping_interval_s, ws_ping_timeout=cfg.ws_ping_interval_s * 3)
+    uvicorn.run(
+        build_app(cfg, extensions),
+        host=host,
+        port=port,
+        log_level="warning",
+        ws_ping_interval=cfg.ws_ping_interval_s,
+        ws_ping_timeout=cfg.ws_ping_interval_s * 3,
+    )

@@ -31,14 +31,21 @@ def _type_of(f: dataclasses.Field[Any]) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="roottrading fake-binance",
-                                 description="Local Binance Spot simulator: public market data + a funded trading account.")
+    ap = argparse.ArgumentParser(
+        prog="roottrading fake-binance",
+        description="Local Binance Spot simulator: public market data + a funded trading account.",
+    )
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=9000)
     ap.add_argument("--api-key", help="API key of the funded account (generated when omitted)")
     ap.add_argument("--api-secret", help="HMAC secret of the account (generated when omitted)")
-    ap.add_argument("--balance", action="append", default=[], metavar="ASSET=AMOUNT",
-                    help="initial balance, repeatable (default USDT=10000 BTC=1)")
+    ap.add_argument(
+        "--balance",
+        action="append",
+        default=[],
+        metavar="ASSET=AMOUNT",
+        help="initial balance, repeatable (default USDT=10000 BTC=1)",
+    )
     ap.add_argument("--state", help="engine snapshot file: restored at start, written on every change")
     ap.add_argument("--no-trading", action="store_true", help="serve the market side only")
     defaults = FakeBinanceConfig()
@@ -96,14 +103,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg = config_from_args(ns)
     app = build_app(cfg, [] if ns.no_trading else [trading_extension])
     account = getattr(app.state.fake, "trading", None)
-    print(f"fake Binance on http://{ns.host}:{ns.port} (ws://{ns.host}:{ns.port}/ws/...) symbols={','.join(cfg.symbols)}",
-          flush=True)
+    print(
+        f"fake Binance on http://{ns.host}:{ns.port} (ws://{ns.host}:{ns.port}/ws/...) symbols={','.join(cfg.symbols)}",
+        flush=True,
+    )
     if account is not None and (ns.api_key is None or ns.api_secret is None):
         print(f"API key:    {account.api_key}\nAPI secret: {account.api_secret}", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)  # uvicorn re-raises it after its graceful shutdown
     try:
-        uvicorn.run(app, host=ns.host, port=ns.port, log_level="warning",
-                    ws_ping_interval=cfg.ws_ping_interval_s, ws_ping_timeout=cfg.ws_ping_interval_s * 3)
+        uvicorn.run(
+            app,
+            host=ns.host,
+            port=ns.port,
+            log_level="warning",
+            ws_ping_interval=cfg.ws_ping_interval_s,
+            ws_ping_timeout=cfg.ws_ping_interval_s * 3,
+        )
     except KeyboardInterrupt:
         pass
     finally:

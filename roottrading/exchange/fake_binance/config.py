@@ -74,8 +74,17 @@ class FakeBinanceConfig:
             raise ValueError("source='candles' needs candles={symbol: [Candle, ...]}")
         if self.updates_per_candle < 1:
             raise ValueError("updates_per_candle must be >= 1")
-        for name in ("malformed_prob", "duplicate_prob", "out_of_order_prob", "rest_429_prob",
-                     "rest_418_prob", "rest_5xx_prob", "order_timeout_prob", "order_5xx_prob",
-                     "timestamp_error_prob", "insufficient_balance_prob"):
+        for name in (
+            "malformed_prob",
+            "duplicate_prob",
+            "out_of_order_prob",
+            "rest_429_prob",
+            "rest_418_prob",
+            "rest_5xx_prob",
+            "order_timeout_prob",
+            "order_5xx_prob",
+            "timestamp_error_prob",
+            "insufficient_balance_prob",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1]")

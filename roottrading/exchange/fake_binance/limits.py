@@ -90,9 +90,15 @@ class WeightLimiter:
             c.warned = True
             self.counts["429"] += 1
             retry = max(1, math.ceil((c.window + 1) * self.cfg.weight_window_s - now))
-            return 429, {"Retry-After": str(retry)}, {
-                "code": -1003, "msg": f"Too many requests; current limit of IP({ip}) request weight is "
-                f"{self.cfg.weight_limit} request weight per 1 MINUTE. Please use WebSocket Streams for live updates."}
+            return (
+                429,
+                {"Retry-After": str(retry)},
+                {
+                    "code": -1003,
+                    "msg": f"Too many requests; current limit of IP({ip}) request weight is "
+                    f"{self.cfg.weight_limit} request weight per 1 MINUTE. Please use WebSocket Streams for live updates.",
+                },
+            )
         c.used += weight
         self.counts["ok"] += 1
         return None
@@ -100,9 +106,15 @@ class WeightLimiter:
     def _ban_reply(self, c: _Client, now: float) -> tuple[int, dict[str, str], dict]:
         self.counts["418"] += 1
         until_ms = int(c.banned_until * 1000)
-        return 418, {"Retry-After": str(max(1, math.ceil(c.banned_until - now)))}, {
-            "code": -1003, "msg": f"Way too much request weight used; IP banned until {until_ms}. "
-            "Please use WebSocket Streams for live updates to avoid bans."}
+        return (
+            418,
+            {"Retry-After": str(max(1, math.ceil(c.banned_until - now)))},
+            {
+                "code": -1003,
+                "msg": f"Way too much request weight used; IP banned until {until_ms}. "
+                "Please use WebSocket Streams for live updates to avoid bans.",
+            },
+        )
 
 
 class WeightMiddleware:
@@ -124,9 +136,18 @@ class WeightMiddleware:
         if refused is not None:
             status, headers, body = refused
             raw = msgspec.json.encode(body)
-            await send({"type": "http.response.start", "status": status, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()),
-                *weight_headers, *((k.lower().encode(), v.encode()) for k, v in headers.items())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(raw)).encode()),
+                        *weight_headers,
+                        *((k.lower().encode(), v.encode()) for k, v in headers.items()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": raw})
             return
 

@@ -38,9 +38,11 @@ def load_series(cfg: FakeBinanceConfig) -> dict[str, list[Candle]]:
             series = load_candles(cfg.aliases.get(sym, sym), cfg.interval, as_symbol=sym)
         else:
             price = cfg.start_prices.get(sym) or next(
-                (p for base, p in _DEFAULT_PRICES.items() if sym.startswith(base)), 100.0)
-            series = synthetic_candles(sym, cfg.interval, cfg.synthetic_count, seed=cfg.seed + i,
-                                       start_ms=cfg.start_ms, start_price=price)
+                (p for base, p in _DEFAULT_PRICES.items() if sym.startswith(base)), 100.0
+            )
+            series = synthetic_candles(
+                sym, cfg.interval, cfg.synthetic_count, seed=cfg.seed + i, start_ms=cfg.start_ms, start_price=price
+            )
         if not series:
             raise ValueError(f"no candles for {sym}")
         out[sym] = series
@@ -71,7 +73,7 @@ class Market:
         self.now_ms = self.start_ms
         self.last_price: dict[str, float] = {}
         self.book: dict[str, tuple[float, float]] = {}
-        self._trade_id = {s: 1_000_000 for s in self.series}
+        self._trade_id = dict.fromkeys(self.series, 1000000)
         self._update_id = 1
         self.finished = asyncio.Event()
         self._running = asyncio.Event()
@@ -144,8 +146,18 @@ class Market:
                     if k < n:
                         self._emit_update(c, k, n, t)
                     else:
-                        self._emit_kline(c, c.close_time + 1, closed=True, o=c.open, h=c.high, lo=c.low,
-                                         cl=c.close, v=c.volume, q=c.quote_volume, trades=c.trades)
+                        self._emit_kline(
+                            c,
+                            c.close_time + 1,
+                            closed=True,
+                            o=c.open,
+                            h=c.high,
+                            lo=c.low,
+                            cl=c.close,
+                            v=c.volume,
+                            q=c.quote_volume,
+                            trades=c.trades,
+                        )
         self.now_ms = max(self.now_ms, self.end_ms)
         self.finished.set()
         log.info("fake_binance.replay_finished", now_ms=self.now_ms)
@@ -161,26 +173,90 @@ class Market:
         maker = (tid % 2) == 0
         self._set_price(sym, price)
         low = sym.lower()
-        trade = {"e": "trade", "E": t, "s": sym, "t": tid, "p": fmt(price), "q": fmt(qty), "T": t, "m": maker,
-                 "M": True}
-        agg = {"e": "aggTrade", "E": t, "s": sym, "a": tid, "p": fmt(price), "q": fmt(qty), "f": tid, "l": tid,
-               "T": t, "m": maker, "M": True}
+        trade = {
+            "e": "trade",
+            "E": t,
+            "s": sym,
+            "t": tid,
+            "p": fmt(price),
+            "q": fmt(qty),
+            "T": t,
+            "m": maker,
+            "M": True,
+        }
+        agg = {
+            "e": "aggTrade",
+            "E": t,
+            "s": sym,
+            "a": tid,
+            "p": fmt(price),
+            "q": fmt(qty),
+            "f": tid,
+            "l": tid,
+            "T": t,
+            "m": maker,
+            "M": True,
+        }
         self._publish(f"{low}@trade", trade)
         self._publish(f"{low}@aggTrade", agg)
         bid, ask = self.book[sym]
         self._update_id += 1
-        self._publish(f"{low}@bookTicker", {"u": self._update_id, "s": sym, "b": fmt(bid), "B": "1.00000000",
-                                             "a": fmt(ask), "A": "1.00000000"})
-        self._emit_kline(c, t, closed=False, o=c.open, h=max(prices), lo=min(prices), cl=price,
-                         v=float(fmt(c.volume * (k + 1) / (n + 1))), q=0.0, trades=k + 1)
+        self._publish(
+            f"{low}@bookTicker",
+            {"u": self._update_id, "s": sym, "b": fmt(bid), "B": "1.00000000", "a": fmt(ask), "A": "1.00000000"},
+        )
+        self._emit_kline(
+            c,
+            t,
+            closed=False,
+            o=c.open,
+            h=max(prices),
+            lo=min(prices),
+            cl=price,
+            v=float(fmt(c.volume * (k + 1) / (n + 1))),
+            q=0.0,
+            trades=k + 1,
+        )
 
-    def _emit_kline(self, c: Candle, t: int, *, closed: bool, o: float, h: float, lo: float, cl: float,
-                    v: float, q: float, trades: int) -> None:
+    def _emit_kline(
+        self,
+        c: Candle,
+        t: int,
+        *,
+        closed: bool,
+        o: float,
+        h: float,
+        lo: float,
+        cl: float,
+        v: float,
+        q: float,
+        trades: int,
+    ) -> None:
         sym = c.symbol
-        payload = {"e": "kline", "E": t, "s": sym, "k": {
-            "t": c.open_time, "T": c.close_time, "s": sym, "i": c.interval, "f": 0, "L": trades, "o": fmt(o),
-            "c": fmt(cl), "h": fmt(h), "l": fmt(lo), "v": fmt(v), "n": trades, "x": closed, "q": fmt(q),
-            "V": "0.00000000", "Q": "0.00000000", "B": "0"}}
+        payload = {
+            "e": "kline",
+            "E": t,
+            "s": sym,
+            "k": {
+                "t": c.open_time,
+                "T": c.close_time,
+                "s": sym,
+                "i": c.interval,
+                "f": 0,
+                "L": trades,
+                "o": fmt(o),
+                "c": fmt(cl),
+                "h": fmt(h),
+                "l": fmt(lo),
+                "v": fmt(v),
+                "n": trades,
+                "x": closed,
+                "q": fmt(q),
+                "V": "0.00000000",
+                "Q": "0.00000000",
+                "B": "0",
+            },
+        }
         if closed:
             self._set_price(sym, cl)
         self._publish(f"{sym.lower()}@kline_{c.interval}", payload)

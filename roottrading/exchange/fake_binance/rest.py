@@ -24,8 +24,20 @@ def binance_error(code: int, msg: str, status: int = 400) -> JSONResponse:
 
 
 def _kline_row(c: Candle) -> list:
-    return [c.open_time, fmt(c.open), fmt(c.high), fmt(c.low), fmt(c.close), fmt(c.volume), c.close_time,
-            fmt(c.quote_volume), c.trades, "0.00000000", "0.00000000", "0"]
+    return [
+        c.open_time,
+        fmt(c.open),
+        fmt(c.high),
+        fmt(c.low),
+        fmt(c.close),
+        fmt(c.volume),
+        c.close_time,
+        fmt(c.quote_volume),
+        c.trades,
+        "0.00000000",
+        "0.00000000",
+        "0",
+    ]
 
 
 def _decimals(x: float) -> int:
@@ -34,8 +46,9 @@ def _decimals(x: float) -> int:
 
 def symbol_info(symbol: str, candles: list[Candle]) -> dict:
     """An exchangeInfo symbol entry with filters derived from the data's precision, shaped like Binance's."""
-    quote = next((q for q in ("USDT", "BUSD", "USDC", "FDUSD", "BTC", "ETH", "BNB", "EUR") if symbol.endswith(q)),
-                 symbol[-4:])
+    quote = next(
+        (q for q in ("USDT", "BUSD", "USDC", "FDUSD", "BTC", "ETH", "BNB", "EUR") if symbol.endswith(q)), symbol[-4:]
+    )
     base = symbol[: -len(quote)]
     sample = candles[-200:]
     price_dp = max(max(_decimals(v) for c in sample for v in (c.open, c.high, c.low, c.close)), 2)
@@ -44,29 +57,63 @@ def symbol_info(symbol: str, candles: list[Candle]) -> dict:
     step = str(Decimal(1).scaleb(-qty_dp).quantize(Decimal("1e-8")))
     min_notional = "5.00000000" if quote in ("USDT", "BUSD", "USDC", "FDUSD", "EUR") else "0.00010000"
     return {
-        "symbol": symbol, "status": "TRADING", "baseAsset": base, "baseAssetPrecision": 8, "quoteAsset": quote,
-        "quotePrecision": 8, "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
+        "symbol": symbol,
+        "status": "TRADING",
+        "baseAsset": base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": quote,
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "baseCommissionPrecision": 8,
         "quoteCommissionPrecision": 8,
         "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
-        "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True, "quoteOrderQtyMarketAllowed": True,
-        "allowTrailingStop": True, "cancelReplaceAllowed": True, "isSpotTradingAllowed": True,
+        "icebergAllowed": True,
+        "ocoAllowed": True,
+        "otoAllowed": True,
+        "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": True,
+        "cancelReplaceAllowed": True,
+        "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
             {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "1000000.00000000", "tickSize": tick},
             {"filterType": "LOT_SIZE", "minQty": step, "maxQty": "9000.00000000", "stepSize": step},
             {"filterType": "ICEBERG_PARTS", "limit": 10},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": "1000.00000000",
-             "stepSize": "0.00000000"},
-            {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10, "maxTrailingAboveDelta": 2000,
-             "minTrailingBelowDelta": 10, "maxTrailingBelowDelta": 2000},
-            {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5", "bidMultiplierDown": "0.2",
-             "askMultiplierUp": "5", "askMultiplierDown": "0.2", "avgPriceMins": 5},
-            {"filterType": "NOTIONAL", "minNotional": min_notional, "applyMinToMarket": True,
-             "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": "0.00000000",
+                "maxQty": "1000.00000000",
+                "stepSize": "0.00000000",
+            },
+            {
+                "filterType": "TRAILING_DELTA",
+                "minTrailingAboveDelta": 10,
+                "maxTrailingAboveDelta": 2000,
+                "minTrailingBelowDelta": 10,
+                "maxTrailingBelowDelta": 2000,
+            },
+            {
+                "filterType": "PERCENT_PRICE_BY_SIDE",
+                "bidMultiplierUp": "5",
+                "bidMultiplierDown": "0.2",
+                "askMultiplierUp": "5",
+                "askMultiplierDown": "0.2",
+                "avgPriceMins": 5,
+            },
+            {
+                "filterType": "NOTIONAL",
+                "minNotional": min_notional,
+                "applyMinToMarket": True,
+                "maxNotional": "9000000.00000000",
+                "applyMaxToMarket": False,
+                "avgPriceMins": 5,
+            },
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
             {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
         ],
-        "permissions": [], "permissionSets": [["SPOT"]], "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+        "permissions": [],
+        "permissionSets": [["SPOT"]],
+        "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
         "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
     }
 
@@ -100,17 +147,25 @@ def market_routes(state: FakeBinanceState) -> list[Route]:
                 return binance_error(-1100, "Illegal characters found in parameter 'symbols'.")
         if any(s not in market.series for s in wanted):
             return binance_error(-1121, "Invalid symbol.")
-        return JSONResponse({
-            "timezone": "UTC", "serverTime": market.now_ms,
-            "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                 "limit": cfg.weight_limit},
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-                {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-                {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000}],
-            "exchangeFilters": [],
-            "symbols": [symbol_info(s, market.series[s]) for s in wanted],
-        })
+        return JSONResponse(
+            {
+                "timezone": "UTC",
+                "serverTime": market.now_ms,
+                "rateLimits": [
+                    {
+                        "rateLimitType": "REQUEST_WEIGHT",
+                        "interval": "MINUTE",
+                        "intervalNum": 1,
+                        "limit": cfg.weight_limit,
+                    },
+                    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+                    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+                    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+                ],
+                "exchangeFilters": [],
+                "symbols": [symbol_info(s, market.series[s]) for s in wanted],
+            }
+        )
 
     async def klines(request: Request) -> Response:
         sym = _symbol(request)
@@ -142,9 +197,9 @@ def market_routes(state: FakeBinanceState) -> list[Route]:
         hi = len(candles) if end is None else bisect.bisect_right(opens, end)
         if start is not None:
             lo = bisect.bisect_left(opens, start)
-            rows = candles[lo:min(hi, lo + limit)]
+            rows = candles[lo : min(hi, lo + limit)]
         else:
-            rows = candles[max(0, hi - limit):hi]
+            rows = candles[max(0, hi - limit) : hi]
         return JSONResponse([_kline_row(c) for c in rows])
 
     async def ticker_price(request: Request) -> Response:
@@ -168,14 +223,19 @@ def market_routes(state: FakeBinanceState) -> list[Route]:
         bid, ask = market.book[sym]
         tick = ask - bid if ask > bid else 0.01
         levels = min(limit, 50)
-        return JSONResponse({
-            "lastUpdateId": market.now_ms,
-            "bids": [[fmt(bid - i * tick / 2), fmt(1.0 + i)] for i in range(levels)],
-            "asks": [[fmt(ask + i * tick / 2), fmt(1.0 + i)] for i in range(levels)],
-        })
+        return JSONResponse(
+            {
+                "lastUpdateId": market.now_ms,
+                "bids": [[fmt(bid - i * tick / 2), fmt(1.0 + i)] for i in range(levels)],
+                "asks": [[fmt(ask + i * tick / 2), fmt(1.0 + i)] for i in range(levels)],
+            }
+        )
 
     return [
-        Route("/api/v3/ping", ping), Route("/api/v3/time", server_time),
-        Route("/api/v3/exchangeInfo", exchange_info), Route("/api/v3/klines", klines),
-        Route("/api/v3/ticker/price", ticker_price), Route("/api/v3/depth", depth),
+        Route("/api/v3/ping", ping),
+        Route("/api/v3/time", server_time),
+        Route("/api/v3/exchangeInfo", exchange_info),
+        Route("/api/v3/klines", klines),
+        Route("/api/v3/ticker/price", ticker_price),
+        Route("/api/v3/depth", depth),
     ]

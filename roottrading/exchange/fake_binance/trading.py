@@ -58,9 +58,14 @@ def _weight_order(q: dict[str, str]) -> int:
 
 
 ROUTE_WEIGHTS = {
-    "/api/v3/order": _weight_order, "/api/v3/order/test": 1, "/api/v3/order/oco": 1,
-    "/api/v3/openOrders": lambda q: 6 if "symbol" in q else 80, "/api/v3/account": 20,
-    "/api/v3/myTrades": 20, "/api/v3/allOrders": 20, "/api/v3/userDataStream": 2,
+    "/api/v3/order": _weight_order,
+    "/api/v3/order/test": 1,
+    "/api/v3/order/oco": 1,
+    "/api/v3/openOrders": lambda q: 6 if "symbol" in q else 80,
+    "/api/v3/account": 20,
+    "/api/v3/myTrades": 20,
+    "/api/v3/allOrders": 20,
+    "/api/v3/userDataStream": 2,
 }
 
 
@@ -79,8 +84,9 @@ def dec(p: Params, name: str) -> Decimal | None:
     try:
         d = Decimal(v)
     except InvalidOperation:
-        raise IllegalParameter(f"Illegal characters found in parameter '{name}'; legal range is "
-                               "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'.") from None
+        raise IllegalParameter(
+            f"Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."
+        ) from None
     if not d.is_finite() or d < 0:
         raise IllegalParameter(f"Illegal characters found in parameter '{name}'.")
     if d.as_tuple().exponent < -8:  # type: ignore[operator]
@@ -129,7 +135,9 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
     def find(p: Params, symbol: str) -> Order:
         oid, cid = integer(p, "orderId"), p.get("origClientOrderId")
         if oid is None and not cid:
-            raise MandatoryParamMissing("Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+            raise MandatoryParamMissing(
+                "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+            )
         if oid is not None:
             sim = engine._orders.get(oid)
             if sim is None or sim.symbol != symbol or (cid and sim.client_order_id != cid):
@@ -153,6 +161,7 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
             if isinstance(result, Response):
                 return result
             return JSONResponse(result)
+
         return run
 
     # ------------------------------------------------------------------ orders
@@ -164,10 +173,17 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
         if otype in _LIMIT_TYPES and not tif_raw:
             raise MandatoryParamMissing.for_param("timeInForce")
         tif = enum(TimeInForce, tif_raw, InvalidTimeInForce) if tif_raw else TimeInForce.GTC
-        return {"symbol": symbol, "side": side, "type": otype, "time_in_force": tif,
-                "quantity": dec(p, "quantity"), "quote_quantity": dec(p, "quoteOrderQty"),
-                "price": dec(p, "price"), "stop_price": dec(p, "stopPrice"),
-                "client_order_id": p.get("newClientOrderId") or gen_key(22)}
+        return {
+            "symbol": symbol,
+            "side": side,
+            "type": otype,
+            "time_in_force": tif,
+            "quantity": dec(p, "quantity"),
+            "quote_quantity": dec(p, "quoteOrderQty"),
+            "price": dec(p, "price"),
+            "stop_price": dec(p, "stopPrice"),
+            "client_order_id": p.get("newClientOrderId") or gen_key(22),
+        }
 
     async def new_order(request: Request, p: Params) -> Any:
         o = parse_new_order(p)
@@ -181,31 +197,54 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
             state.stats["fault_-2010"] += 1
             raise InsufficientBalance()
         mark = engine._next_trade_id
-        order = engine.place_order(o["symbol"], o["side"], o["type"], o["client_order_id"], o["quantity"],
-                                   o["quote_quantity"], o["price"], o["stop_price"], o["time_in_force"])
+        order = engine.place_order(
+            o["symbol"],
+            o["side"],
+            o["type"],
+            o["client_order_id"],
+            o["quantity"],
+            o["quote_quantity"],
+            o["price"],
+            o["stop_price"],
+            o["time_in_force"],
+        )
         acct.stats["orders"] += 1
         acct.save()
         headers = {"X-MBX-ORDER-COUNT-10S": str(counts[0]), "X-MBX-ORDER-COUNT-1D": str(counts[1])}
         r = rng.random()
         if r < cfg.order_5xx_prob:
             state.stats["fault_order_5xx"] += 1
-            return JSONResponse({"code": -1000, "msg": "An unknown error occurred while processing the request."},
-                                status_code=500, headers=headers)
+            return JSONResponse(
+                {"code": -1000, "msg": "An unknown error occurred while processing the request."},
+                status_code=500,
+                headers=headers,
+            )
         if r < cfg.order_5xx_prob + cfg.order_timeout_prob:
             state.stats["fault_order_timeout"] += 1
             await asyncio.sleep(cfg.order_timeout_s)
         if resp_type == "ACK":
-            body: dict[str, Any] = {"symbol": order.symbol, "orderId": int(order.exchange_order_id or 0),
-                                    "orderListId": -1, "clientOrderId": order.client_order_id,
-                                    "transactTime": order.created_at}
+            body: dict[str, Any] = {
+                "symbol": order.symbol,
+                "orderId": int(order.exchange_order_id or 0),
+                "orderListId": -1,
+                "clientOrderId": order.client_order_id,
+                "transactTime": order.created_at,
+            }
         else:
             body = acct.order_json(order, "result")
             if resp_type == "FULL":
                 oid = int(order.exchange_order_id or 0)
                 body["fills"] = [
-                    {"price": f8(t[5]), "qty": f8(t[6]), "commission": f8(t[8]), "commissionAsset": t[9],
-                     "tradeId": t[0]}
-                    for t in engine._trades[order.symbol] if t[0] > mark and t[1] == oid]
+                    {
+                        "price": f8(t[5]),
+                        "qty": f8(t[6]),
+                        "commission": f8(t[8]),
+                        "commissionAsset": t[9],
+                        "tradeId": t[0],
+                    }
+                    for t in engine._trades[order.symbol]
+                    if t[0] > mark and t[1] == oid
+                ]
         return JSONResponse(body, headers=headers)
 
     async def test_order(request: Request, p: Params) -> Any:
@@ -213,7 +252,9 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
         rules = engine.rules[o["symbol"]]
         if o["type"] is OrderType.MARKET:
             if o["quantity"] is None and o["quote_quantity"] is None:
-                raise MandatoryParamMissing("Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!")
+                raise MandatoryParamMissing(
+                    "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"
+                )
             if o["quantity"] is not None:
                 rules.check(o["side"], o["type"], o["quantity"], last_price=engine.last_price(o["symbol"]))
         else:
@@ -221,13 +262,23 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
                 raise MandatoryParamMissing.for_param("quantity")
             if o["price"] is None:
                 raise MandatoryParamMissing.for_param("price")
-            rules.check(o["side"], o["type"], o["quantity"], o["price"], o["stop_price"],
-                        engine.last_price(o["symbol"]))
+            rules.check(
+                o["side"], o["type"], o["quantity"], o["price"], o["stop_price"], engine.last_price(o["symbol"])
+            )
         if p.get("computeCommissionRates") == "true":
-            return {"standardCommissionForOrder": {"maker": f8(Decimal(cfg.maker_fee)), "taker": f8(Decimal(cfg.taker_fee))},
-                    "taxCommissionForOrder": {"maker": f8(None), "taker": f8(None)},
-                    "discount": {"enabledForAccount": False, "enabledForSymbol": False, "discountAsset": "BNB",
-                                 "discount": f8(None)}}
+            return {
+                "standardCommissionForOrder": {
+                    "maker": f8(Decimal(cfg.maker_fee)),
+                    "taker": f8(Decimal(cfg.taker_fee)),
+                },
+                "taxCommissionForOrder": {"maker": f8(None), "taker": f8(None)},
+                "discount": {
+                    "enabledForAccount": False,
+                    "enabledForSymbol": False,
+                    "discountAsset": "BNB",
+                    "discount": f8(None),
+                },
+            }
         return {}
 
     async def order(request: Request, p: Params) -> Any:
@@ -256,23 +307,43 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
     async def oco(request: Request, p: Params) -> Any:
         symbol = symbol_of(p)
         side = enum(Side, req(p, "side"), InvalidSide)
-        qty, price, stop, stop_limit = dec(p, "quantity"), dec(p, "price"), dec(p, "stopPrice"), dec(p, "stopLimitPrice")
+        qty, price, stop, stop_limit = (
+            dec(p, "quantity"),
+            dec(p, "price"),
+            dec(p, "stopPrice"),
+            dec(p, "stopLimitPrice"),
+        )
         for name, v in (("quantity", qty), ("price", price), ("stopPrice", stop), ("stopLimitPrice", stop_limit)):
             if v is None:
                 raise MandatoryParamMissing.for_param(name)
         if acct.count_order() is None:
             raise TooManyOrders()
-        olist = engine.place_oco(symbol, side, qty, price, stop, stop_limit,  # type: ignore[arg-type]
-                                 p.get("listClientOrderId") or gen_key(22), p.get("limitClientOrderId") or gen_key(22),
-                                 p.get("stopClientOrderId") or gen_key(22))
+        olist = engine.place_oco(
+            symbol,
+            side,
+            qty,
+            price,
+            stop,
+            stop_limit,  # type: ignore[arg-type]
+            p.get("listClientOrderId") or gen_key(22),
+            p.get("limitClientOrderId") or gen_key(22),
+            p.get("stopClientOrderId") or gen_key(22),
+        )
         acct.save()
-        return {"orderListId": olist.order_list_id, "contingencyType": "OCO",
-                "listStatusType": "EXEC_STARTED" if olist.list_status == "EXEC_STARTED" else "ALL_DONE",
-                "listOrderStatus": "EXECUTING" if olist.list_status == "EXEC_STARTED" else "ALL_DONE",
-                "listClientOrderId": olist.list_client_order_id, "transactionTime": olist.transaction_time,
-                "symbol": symbol, "orders": [{"symbol": symbol, "orderId": int(o.exchange_order_id or 0),
-                                               "clientOrderId": o.client_order_id} for o in olist.orders],
-                "orderReports": [acct.order_json(o, "result") for o in olist.orders]}
+        return {
+            "orderListId": olist.order_list_id,
+            "contingencyType": "OCO",
+            "listStatusType": "EXEC_STARTED" if olist.list_status == "EXEC_STARTED" else "ALL_DONE",
+            "listOrderStatus": "EXECUTING" if olist.list_status == "EXEC_STARTED" else "ALL_DONE",
+            "listClientOrderId": olist.list_client_order_id,
+            "transactionTime": olist.transaction_time,
+            "symbol": symbol,
+            "orders": [
+                {"symbol": symbol, "orderId": int(o.exchange_order_id or 0), "clientOrderId": o.client_order_id}
+                for o in olist.orders
+            ],
+            "orderReports": [acct.order_json(o, "result") for o in olist.orders],
+        }
 
     async def open_orders(request: Request, p: Params) -> Any:
         if request.method == "GET":
@@ -295,15 +366,30 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
     # ------------------------------------------------------------------ account
     async def account(request: Request, p: Params) -> Any:
         omit = p.get("omitZeroBalances") == "true"
-        bals = [{"asset": b.asset, "free": f8(b.free), "locked": f8(b.locked)}
-                for b in engine.balances().values() if not (omit and b.free == 0 and b.locked == 0)]
+        bals = [
+            {"asset": b.asset, "free": f8(b.free), "locked": f8(b.locked)}
+            for b in engine.balances().values()
+            if not (omit and b.free == 0 and b.locked == 0)
+        ]
         maker, taker = Decimal(cfg.maker_fee), Decimal(cfg.taker_fee)
-        return {"makerCommission": int(maker * 10_000), "takerCommission": int(taker * 10_000),
-                "buyerCommission": 0, "sellerCommission": 0,
-                "commissionRates": {"maker": f8(maker), "taker": f8(taker), "buyer": f8(None), "seller": f8(None)},
-                "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
-                "requireSelfTradePrevention": False, "preventSor": False, "updateTime": engine.now,
-                "accountType": "SPOT", "balances": bals, "permissions": ["SPOT"], "uid": 354937868}
+        return {
+            "makerCommission": int(maker * 10_000),
+            "takerCommission": int(taker * 10_000),
+            "buyerCommission": 0,
+            "sellerCommission": 0,
+            "commissionRates": {"maker": f8(maker), "taker": f8(taker), "buyer": f8(None), "seller": f8(None)},
+            "canTrade": True,
+            "canWithdraw": True,
+            "canDeposit": True,
+            "brokered": False,
+            "requireSelfTradePrevention": False,
+            "preventSor": False,
+            "updateTime": engine.now,
+            "accountType": "SPOT",
+            "balances": bals,
+            "permissions": ["SPOT"],
+            "uid": 354937868,
+        }
 
     def _limit(p: Params, default: int = 500) -> int:
         lim = integer(p, "limit") or default
@@ -315,9 +401,14 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
         symbol = symbol_of(p)
         oid, start, end, from_id = (integer(p, n) for n in ("orderId", "startTime", "endTime", "fromId"))
         limit = _limit(p)
-        rows = [t for t in engine._trades[symbol]
-                if (oid is None or t[1] == oid) and (start is None or t[10] >= start)
-                and (end is None or t[10] <= end) and (from_id is None or t[0] >= from_id)]
+        rows = [
+            t
+            for t in engine._trades[symbol]
+            if (oid is None or t[1] == oid)
+            and (start is None or t[10] >= start)
+            and (end is None or t[10] <= end)
+            and (from_id is None or t[0] >= from_id)
+        ]
         rows = rows[:limit] if (from_id is not None or start is not None) else rows[-limit:]
         return [acct.trade_json(t) for t in rows]
 
@@ -325,9 +416,14 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
         symbol = symbol_of(p)
         oid, start, end = (integer(p, n) for n in ("orderId", "startTime", "endTime"))
         limit = _limit(p)
-        rows = [o for o in engine._orders.values() if o.symbol == symbol
-                and (oid is None or o.order_id >= oid) and (start is None or o.created_at >= start)
-                and (end is None or o.created_at <= end)]
+        rows = [
+            o
+            for o in engine._orders.values()
+            if o.symbol == symbol
+            and (oid is None or o.order_id >= oid)
+            and (start is None or o.created_at >= start)
+            and (end is None or o.created_at <= end)
+        ]
         rows = rows[:limit] if (oid is not None or start is not None) else rows[-limit:]
         return [acct.order_json(o.to_order(), "query") for o in rows]
 
@@ -348,6 +444,7 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
         Route("/api/v3/account", endpoint(account), methods=["GET"]),
         Route("/api/v3/myTrades", endpoint(my_trades), methods=["GET"]),
         Route("/api/v3/allOrders", endpoint(all_orders), methods=["GET"]),
-        Route("/api/v3/userDataStream", endpoint(user_stream, security="USER_STREAM"),
-              methods=["POST", "PUT", "DELETE"]),
+        Route(
+            "/api/v3/userDataStream", endpoint(user_stream, security="USER_STREAM"), methods=["POST", "PUT", "DELETE"]
+        ),
     ]

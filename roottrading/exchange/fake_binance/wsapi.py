@@ -26,9 +26,11 @@ _STREAM_RE = re.compile(r"^([a-z0-9]+)@(trade|aggTrade|bookTicker|kline_([0-9]+[
 
 def market_stream_validator(symbols: set[str]):
     """Accept `<sym>@trade|aggTrade|bookTicker|kline_<interval>` for served symbols (lower case)."""
+
     def valid(stream: str) -> bool:
         m = _STREAM_RE.match(stream)
         return bool(m) and m.group(1) in symbols and (m.group(3) is None or m.group(3) in INTERVAL_MS)
+
     return valid
 
 
@@ -96,7 +98,9 @@ async def _receiver(ws: WebSocket, conn: Connection, state: FakeBinanceState) ->
             if not isinstance(params, list):
                 raise TypeError
         except (msgspec.DecodeError, KeyError, TypeError):
-            await ws.send_text('{"error":{"code":3,"msg":"Invalid JSON: expected {\\"method\\",\\"params\\",\\"id\\"}"}}')
+            await ws.send_text(
+                '{"error":{"code":3,"msg":"Invalid JSON: expected {\\"method\\",\\"params\\",\\"id\\"}"}}'
+            )
             continue
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
             bad = [p for p in params if not isinstance(p, str) or not hub.valid(p)]
@@ -148,5 +152,4 @@ def ws_routes(state: FakeBinanceState) -> list[WebSocketRoute]:
         streams = ws.query_params.get("streams", "")
         await _serve(ws, [s for s in streams.split("/") if s], combined=True, state=state)
 
-    return [WebSocketRoute("/ws", raw), WebSocketRoute("/ws/{streams:path}", raw),
-            WebSocketRoute("/stream", combined)]
+    return [WebSocketRoute("/ws", raw), WebSocketRoute("/ws/{streams:path}", raw), WebSocketRoute("/stream", combined)]

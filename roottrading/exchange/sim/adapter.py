@@ -66,8 +66,9 @@ class SimExchange:
         time_in_force: TimeInForce = TimeInForce.GTC,
     ) -> Order:
         self._sync_time()
-        return self.engine.place_order(symbol, side, type, client_order_id, quantity, quote_quantity, price,
-                                       stop_price, time_in_force)
+        return self.engine.place_order(
+            symbol, side, type, client_order_id, quantity, quote_quantity, price, stop_price, time_in_force
+        )
 
     async def place_oco(
         self,
@@ -83,8 +84,17 @@ class SimExchange:
         stop_client_order_id: str,
     ) -> OrderList:
         self._sync_time()
-        return self.engine.place_oco(symbol, side, quantity, price, stop_price, stop_limit_price,
-                                     list_client_order_id, limit_client_order_id, stop_client_order_id)
+        return self.engine.place_oco(
+            symbol,
+            side,
+            quantity,
+            price,
+            stop_price,
+            stop_limit_price,
+            list_client_order_id,
+            limit_client_order_id,
+            stop_client_order_id,
+        )
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
         self._sync_time()
@@ -98,8 +108,15 @@ class SimExchange:
         self._sync_time()
         return self.engine.open_orders(symbol)
 
-    async def my_trades(self, symbol: str, *, start_time: int | None = None, end_time: int | None = None,
-                        from_id: int | None = None, limit: int = 500) -> list[Fill]:
+    async def my_trades(
+        self,
+        symbol: str,
+        *,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        from_id: int | None = None,
+        limit: int = 500,
+    ) -> list[Fill]:
         return self.engine.my_trades(symbol, start_time, end_time, from_id, limit)
 
     def subscribe_updates(self, callback: UpdateCallback) -> Callable[[], None]:

@@ -171,8 +171,9 @@ class SimEngine(MarketFeed):
         if type is _MARKET:
             o = self._new_market(book, side, client_order_id, quantity, quote_quantity, price, stop_price)
         else:
-            o = self._new_limit(book, side, type, client_order_id, quantity, quote_quantity, price, stop_price,
-                                time_in_force)
+            o = self._new_limit(
+                book, side, type, client_order_id, quantity, quote_quantity, price, stop_price, time_in_force
+            )
         oid = o.order_id  # register (see _register)
         self._orders[oid] = o
         self._by_client[key] = o
@@ -194,8 +195,16 @@ class SimEngine(MarketFeed):
             self._flush_balances()
         return o.to_order()
 
-    def _new_market(self, book: SymbolBook, side: Side, cid: str, quantity: Decimal | None,
-                    quote_quantity: Decimal | None, price: Decimal | None, stop_price: Decimal | None) -> SimOrder:
+    def _new_market(
+        self,
+        book: SymbolBook,
+        side: Side,
+        cid: str,
+        quantity: Decimal | None,
+        quote_quantity: Decimal | None,
+        price: Decimal | None,
+        stop_price: Decimal | None,
+    ) -> SimOrder:
         if price is not None:
             raise ParamNotRequired.for_param("price")
         if stop_price is not None:
@@ -225,12 +234,32 @@ class SimEngine(MarketFeed):
         elif quantity > self.ledger.free.get(book.base_asset, ZERO):
             raise InsufficientBalance()
         self._next_order_id += 1
-        return SimOrder(self._next_order_id, cid, book.rules.symbol, side, _MARKET, quantity, None, None,
-                        _GTC, self.now, quote_quantity)
+        return SimOrder(
+            self._next_order_id,
+            cid,
+            book.rules.symbol,
+            side,
+            _MARKET,
+            quantity,
+            None,
+            None,
+            _GTC,
+            self.now,
+            quote_quantity,
+        )
 
-    def _new_limit(self, book: SymbolBook, side: Side, type: OrderType, cid: str, quantity: Decimal | None,
-                   quote_quantity: Decimal | None, price: Decimal | None, stop_price: Decimal | None,
-                   tif: TimeInForce) -> SimOrder:
+    def _new_limit(
+        self,
+        book: SymbolBook,
+        side: Side,
+        type: OrderType,
+        cid: str,
+        quantity: Decimal | None,
+        quote_quantity: Decimal | None,
+        price: Decimal | None,
+        stop_price: Decimal | None,
+        tif: TimeInForce,
+    ) -> SimOrder:
         if quantity is None:
             raise MandatoryParamMissing.for_param("quantity")
         if price is None:
@@ -249,8 +278,9 @@ class SimEngine(MarketFeed):
             if ref is not None and ((ref <= price) if side is _BUY else (ref >= price)):
                 raise WouldMatchAndTake()
         self._next_order_id += 1
-        o = SimOrder(self._next_order_id, cid, book.rules.symbol, side, type, quantity, price, stop_price, tif,
-                     self.now)
+        o = SimOrder(
+            self._next_order_id, cid, book.rules.symbol, side, type, quantity, price, stop_price, tif, self.now
+        )
         if is_stop:
             rules = book.rules
             if rules.max_num_algo_orders is not None and book.algo_count >= rules.max_num_algo_orders:
@@ -393,8 +423,10 @@ class SimEngine(MarketFeed):
         self._next_list_id += 1
         list_id = self._next_list_id
         legs = []
-        for cid, typ, px, sp in ((stop_client_order_id, OrderType.STOP_LOSS_LIMIT, stop_limit_price, stop_price),
-                                 (limit_client_order_id, OrderType.LIMIT_MAKER, price, None)):
+        for cid, typ, px, sp in (
+            (stop_client_order_id, OrderType.STOP_LOSS_LIMIT, stop_limit_price, stop_price),
+            (limit_client_order_id, OrderType.LIMIT_MAKER, price, None),
+        ):
             self._next_order_id += 1
             tif = stop_limit_time_in_force if sp is not None else TimeInForce.GTC
             o = SimOrder(self._next_order_id, cid, symbol, side, typ, quantity, px, sp, tif, self.now)
@@ -419,9 +451,12 @@ class SimEngine(MarketFeed):
         if legs is None:
             raise NoSuchOrder("Order list does not exist.")
         return OrderList(
-            order_list_id=order_list_id, list_client_order_id=self._list_client_ids[order_list_id],
-            symbol=legs[0].symbol, list_status="EXEC_STARTED" if any(o.is_open for o in legs) else "ALL_DONE",
-            orders=[o.to_order() for o in legs], transaction_time=legs[0].created_at,
+            order_list_id=order_list_id,
+            list_client_order_id=self._list_client_ids[order_list_id],
+            symbol=legs[0].symbol,
+            list_status="EXEC_STARTED" if any(o.is_open for o in legs) else "ALL_DONE",
+            orders=[o.to_order() for o in legs],
+            transaction_time=legs[0].created_at,
         )
 
     def cancel_order(self, symbol: str, client_order_id: str, time: int | None = None) -> Order:
@@ -469,14 +504,22 @@ class SimEngine(MarketFeed):
     def all_orders(self, symbol: str) -> list[Order]:
         return [o.to_order() for o in self._orders.values() if o.symbol == symbol]
 
-    def my_trades(self, symbol: str, start_time: int | None = None, end_time: int | None = None,
-                  from_id: int | None = None, limit: int = 500) -> list[Fill]:
+    def my_trades(
+        self,
+        symbol: str,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        from_id: int | None = None,
+        limit: int = 500,
+    ) -> list[Fill]:
         trades = self._trades.get(symbol)
         if trades is None:
             raise InvalidSymbol()
         out = [
-            t for t in trades
-            if (start_time is None or t[10] >= start_time) and (end_time is None or t[10] <= end_time)
+            t
+            for t in trades
+            if (start_time is None or t[10] >= start_time)
+            and (end_time is None or t[10] <= end_time)
             and (from_id is None or t[0] >= from_id)
         ]
         out = out[:limit] if from_id is not None or start_time is not None else out[-limit:]

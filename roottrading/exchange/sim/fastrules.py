@@ -26,11 +26,39 @@ class FastRules:
     """Per-symbol precomputed filter checks. `check(...)` has the signature and behaviour of SymbolRules.check."""
 
     __slots__ = (
-        "rules", "types", "min_price", "max_price", "tick", "min_price_on", "max_price_on", "tick_on",
-        "min_qty", "max_qty", "step", "min_qty_on", "max_qty_on", "step_on",
-        "mkt_lot", "mkt_lo", "mkt_hi", "mkt_step", "mkt_lo_on", "mkt_hi_on", "mkt_step_on",
-        "notional", "min_notional", "max_notional", "min_n_limit", "max_n_limit", "min_n_market", "max_n_market",
-        "percent", "bid_up", "bid_down", "ask_up", "ask_down",
+        "ask_down",
+        "ask_up",
+        "bid_down",
+        "bid_up",
+        "max_n_limit",
+        "max_n_market",
+        "max_notional",
+        "max_price",
+        "max_price_on",
+        "max_qty",
+        "max_qty_on",
+        "min_n_limit",
+        "min_n_market",
+        "min_notional",
+        "min_price",
+        "min_price_on",
+        "min_qty",
+        "min_qty_on",
+        "mkt_hi",
+        "mkt_hi_on",
+        "mkt_lo",
+        "mkt_lo_on",
+        "mkt_lot",
+        "mkt_step",
+        "mkt_step_on",
+        "notional",
+        "percent",
+        "rules",
+        "step",
+        "step_on",
+        "tick",
+        "tick_on",
+        "types",
     )
 
     def __init__(self, rules: SymbolRules) -> None:
@@ -59,8 +87,10 @@ class FastRules:
     def _price(self, price: Decimal) -> None:
         if price <= ZERO:
             raise InvalidMessage("Invalid price.")
-        if (self.min_price_on and price < self.min_price) or (self.max_price_on and price > self.max_price) or (
-            self.tick_on and (price - self.min_price) % self.tick != ZERO
+        if (
+            (self.min_price_on and price < self.min_price)
+            or (self.max_price_on and price > self.max_price)
+            or (self.tick_on and (price - self.min_price) % self.tick != ZERO)
         ):
             raise FilterFailure("PRICE_FILTER")
 
@@ -74,9 +104,13 @@ class FastRules:
         last_price: Decimal | None = None,
     ) -> None:
         """Raise the Binance error this order would get; None when every filter passes."""
-        if quantity.__class__ is not Decimal or (price is not None and price.__class__ is not Decimal) or (
-            stop_price is not None and stop_price.__class__ is not Decimal) or (
-                last_price is not None and last_price.__class__ is not Decimal) or type.__class__ is not OrderType:
+        if (
+            quantity.__class__ is not Decimal
+            or (price is not None and price.__class__ is not Decimal)
+            or (stop_price is not None and stop_price.__class__ is not Decimal)
+            or (last_price is not None and last_price.__class__ is not Decimal)
+            or type.__class__ is not OrderType
+        ):
             self.rules.check(side, type, quantity, price, stop_price, last_price)
             return
         if type not in self.types:
@@ -84,15 +118,19 @@ class FastRules:
         # LOT_SIZE (+ MARKET_LOT_SIZE)
         if quantity <= ZERO:
             raise InvalidMessage("Invalid quantity.")
-        if (self.min_qty_on and quantity < self.min_qty) or (self.max_qty_on and quantity > self.max_qty) or (
-            self.step_on and (quantity - self.min_qty) % self.step != ZERO
+        if (
+            (self.min_qty_on and quantity < self.min_qty)
+            or (self.max_qty_on and quantity > self.max_qty)
+            or (self.step_on and (quantity - self.min_qty) % self.step != ZERO)
         ):
             raise FilterFailure("LOT_SIZE")
         if type is _MARKET:
             if self.mkt_lot:
                 lo = self.mkt_lo
-                if (self.mkt_lo_on and quantity < lo) or (self.mkt_hi_on and quantity > self.mkt_hi) or (
-                    self.mkt_step_on and (quantity - lo) % self.mkt_step != ZERO
+                if (
+                    (self.mkt_lo_on and quantity < lo)
+                    or (self.mkt_hi_on and quantity > self.mkt_hi)
+                    or (self.mkt_step_on and (quantity - lo) % self.mkt_step != ZERO)
                 ):
                     raise FilterFailure("MARKET_LOT_SIZE")
             if last_price is not None and (self.min_n_market or self.max_n_market):

@@ -30,8 +30,15 @@ class MarketFeed(MatchingCore):
         self._trade_point(book, price, book.last, interpolate=False)
         self._flush_balances()
 
-    def on_book(self, symbol: str, time: int, bid: Decimal, ask: Decimal,
-                bid_qty: Decimal | None = None, ask_qty: Decimal | None = None) -> None:
+    def on_book(
+        self,
+        symbol: str,
+        time: int,
+        bid: Decimal,
+        ask: Decimal,
+        bid_qty: Decimal | None = None,
+        ask_qty: Decimal | None = None,
+    ) -> None:
         """Best bid/ask update. Resting buys fill when ask <= their price, sells when bid >= it; stops
         trigger on the mid price. With a volume cap and sizes, each side may take `size * cap`."""
         book = self._book_at(symbol, time)
@@ -63,8 +70,12 @@ class MarketFeed(MatchingCore):
         book.bid = book.ask = None
         cap = self.config.volume_cap
         book.budget = to_decimal(candle.volume) * cap if cap is not None else None
-        o, h, lo, c = (to_decimal(candle.open), to_decimal(candle.high), to_decimal(candle.low),
-                       to_decimal(candle.close))
+        o, h, lo, c = (
+            to_decimal(candle.open),
+            to_decimal(candle.high),
+            to_decimal(candle.low),
+            to_decimal(candle.close),
+        )
         path = (o, lo, h, c) if c >= o else (o, h, lo, c)
         prev = book.last
         for i, p in enumerate(path):

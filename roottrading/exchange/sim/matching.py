@@ -43,14 +43,36 @@ TradeRecord = tuple
 
 def trade_to_fill(t: TradeRecord) -> Fill:
     return Fill(
-        trade_id=str(t[0]), order_id=str(t[1]), client_order_id=t[2], symbol=t[3], side=t[4], price=t[5],
-        quantity=t[6], quote_quantity=t[7], commission=t[8], commission_asset=t[9], time=t[10], is_maker=t[11],
+        trade_id=str(t[0]),
+        order_id=str(t[1]),
+        client_order_id=t[2],
+        symbol=t[3],
+        side=t[4],
+        price=t[5],
+        quantity=t[6],
+        quote_quantity=t[7],
+        commission=t[8],
+        commission_asset=t[9],
+        time=t[10],
+        is_maker=t[11],
     )
 
 
 def fill_to_trade(f: Fill) -> TradeRecord:
-    return (int(f.trade_id), int(f.order_id), f.client_order_id, f.symbol, f.side, f.price, f.quantity,
-            f.quote_quantity, f.commission, f.commission_asset, f.time, f.is_maker)
+    return (
+        int(f.trade_id),
+        int(f.order_id),
+        f.client_order_id,
+        f.symbol,
+        f.side,
+        f.price,
+        f.quantity,
+        f.quote_quantity,
+        f.commission,
+        f.commission_asset,
+        f.time,
+        f.is_maker,
+    )
 
 
 def triggers_up(o: SimOrder) -> bool:
@@ -78,7 +100,9 @@ class MatchingCore:
 
     # ------------------------------------------------------------------ notifications
     def _emit(self, o: SimOrder, exec_type: str, fill: Fill | None = None) -> None:
-        ev = OrderUpdate(time=self.now, execution_type=exec_type, order=o.to_order(), fill=fill, order_list_id=o.list_id)
+        ev = OrderUpdate(
+            time=self.now, execution_type=exec_type, order=o.to_order(), fill=fill, order_list_id=o.list_id
+        )
         for cb in list(self._listeners):
             cb(ev)
 
@@ -92,8 +116,9 @@ class MatchingCore:
             self._touched.clear()
 
     # ------------------------------------------------------------------ order end of life
-    def _finish(self, o: SimOrder, status: OrderStatus, exec_type: str | None = None,
-                book: SymbolBook | None = None) -> None:
+    def _finish(
+        self, o: SimOrder, status: OrderStatus, exec_type: str | None = None, book: SymbolBook | None = None
+    ) -> None:
         """Close an order (CANCELED / EXPIRED / FILLED): release its share of the lock, fix counters."""
         o.status = status
         o.is_open = False
@@ -165,8 +190,20 @@ class MatchingCore:
         if book.budget is not None:
             book.budget -= qty
         self._next_trade_id += 1
-        rec = (self._next_trade_id, o.order_id, o.client_order_id, o.symbol, o.side, price, qty, quote, fee,
-               fee_asset, self.now, maker)
+        rec = (
+            self._next_trade_id,
+            o.order_id,
+            o.client_order_id,
+            o.symbol,
+            o.side,
+            price,
+            qty,
+            quote,
+            fee,
+            fee_asset,
+            self.now,
+            maker,
+        )
         self._trades[o.symbol].append(rec)  # a Fill is built only when someone reads it (hot path)
         first = not o.executed
         executed = o.executed = o.executed + qty
@@ -277,8 +314,9 @@ class MatchingCore:
         self._match_bids(book, price)
         self._match_asks(book, price)
 
-    def _trigger_stops(self, book: SymbolBook, price: Decimal, prev: Decimal | None, interpolate: bool,
-                       use_book: bool = False) -> None:
+    def _trigger_stops(
+        self, book: SymbolBook, price: Decimal, prev: Decimal | None, interpolate: bool, use_book: bool = False
+    ) -> None:
         """Trigger every stop crossed by a move to `price`. The triggered limit then meets the market at its
         stop price when the move was continuous (`interpolate`), at `price` otherwise, or at the current
         bid/ask when `use_book`."""

@@ -45,14 +45,30 @@ def snapshot(engine: SimEngine) -> dict[str, Any]:
                 lock_ids[key] = len(locks)
                 locks.append({"asset": o.lock.asset, "amount": str(o.lock.amount), "owners": o.lock.owners})
             lock_ref = lock_ids[key]
-        orders.append({
-            "order_id": o.order_id, "client_order_id": o.client_order_id, "symbol": o.symbol,
-            "side": o.side.value, "type": o.type.value, "time_in_force": o.time_in_force.value,
-            "quantity": str(o.quantity), "price": _s(o.price), "stop_price": _s(o.stop_price),
-            "quote_order_qty": _s(o.quote_order_qty), "executed": str(o.executed), "cum_quote": str(o.cum_quote),
-            "status": o.status.value, "created_at": o.created_at, "updated_at": o.updated_at, "stage": o.stage,
-            "activate_at": o.activate_at, "lock": lock_ref, "list_id": o.list_id, "reject_reason": o.reject_reason,
-        })
+        orders.append(
+            {
+                "order_id": o.order_id,
+                "client_order_id": o.client_order_id,
+                "symbol": o.symbol,
+                "side": o.side.value,
+                "type": o.type.value,
+                "time_in_force": o.time_in_force.value,
+                "quantity": str(o.quantity),
+                "price": _s(o.price),
+                "stop_price": _s(o.stop_price),
+                "quote_order_qty": _s(o.quote_order_qty),
+                "executed": str(o.executed),
+                "cum_quote": str(o.cum_quote),
+                "status": o.status.value,
+                "created_at": o.created_at,
+                "updated_at": o.updated_at,
+                "stage": o.stage,
+                "activate_at": o.activate_at,
+                "lock": lock_ref,
+                "list_id": o.list_id,
+                "reject_reason": o.reject_reason,
+            }
+        )
     return {
         "version": FORMAT_VERSION,
         "now": engine.now,
@@ -94,9 +110,17 @@ def restore(
         if x["symbol"] not in eng.books:
             raise ValueError(f"snapshot has an order on {x['symbol']!r} but no rules were given for it")
         o = SimOrder(
-            x["order_id"], x["client_order_id"], x["symbol"], Side(x["side"]), OrderType(x["type"]),
-            Decimal(x["quantity"]), _d(x["price"]), _d(x["stop_price"]), TimeInForce(x["time_in_force"]),
-            x["created_at"], _d(x["quote_order_qty"]),
+            x["order_id"],
+            x["client_order_id"],
+            x["symbol"],
+            Side(x["side"]),
+            OrderType(x["type"]),
+            Decimal(x["quantity"]),
+            _d(x["price"]),
+            _d(x["stop_price"]),
+            TimeInForce(x["time_in_force"]),
+            x["created_at"],
+            _d(x["quote_order_qty"]),
         )
         o.executed, o.cum_quote = Decimal(x["executed"]), Decimal(x["cum_quote"])
         o.status, o.updated_at, o.stage = OrderStatus(x["status"]), x["updated_at"], x["stage"]

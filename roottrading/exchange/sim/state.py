@@ -50,7 +50,7 @@ class Ledger:
 class Lock:
     """Funds reserved for one order, or shared by the two legs of an OCO (`owners` = live legs)."""
 
-    __slots__ = ("asset", "amount", "owners")
+    __slots__ = ("amount", "asset", "owners")
 
     def __init__(self, asset: str, amount: Decimal, owners: int = 1) -> None:
         self.asset = asset
@@ -67,9 +67,28 @@ class SimOrder:
     order reaches the engine; `in_heap` says a book heap holds it (for lazy deletion accounting)."""
 
     __slots__ = (
-        "order_id", "client_order_id", "symbol", "side", "type", "time_in_force", "quantity", "price",
-        "stop_price", "quote_order_qty", "executed", "cum_quote", "status", "created_at", "updated_at",
-        "stage", "activate_at", "lock", "list_id", "reject_reason", "in_heap", "is_open",
+        "activate_at",
+        "client_order_id",
+        "created_at",
+        "cum_quote",
+        "executed",
+        "in_heap",
+        "is_open",
+        "list_id",
+        "lock",
+        "order_id",
+        "price",
+        "quantity",
+        "quote_order_qty",
+        "reject_reason",
+        "side",
+        "stage",
+        "status",
+        "stop_price",
+        "symbol",
+        "time_in_force",
+        "type",
+        "updated_at",
     )
 
     def __init__(
@@ -115,11 +134,21 @@ class SimOrder:
 
     def to_order(self) -> Order:
         return Order(
-            client_order_id=self.client_order_id, symbol=self.symbol, side=self.side, type=self.type,
-            quantity=self.quantity, status=self.status, price=self.price, stop_price=self.stop_price,
-            time_in_force=self.time_in_force, exchange_order_id=str(self.order_id),
-            executed_quantity=self.executed, cumulative_quote=self.cum_quote, created_at=self.created_at,
-            updated_at=self.updated_at, reject_reason=self.reject_reason,
+            client_order_id=self.client_order_id,
+            symbol=self.symbol,
+            side=self.side,
+            type=self.type,
+            quantity=self.quantity,
+            status=self.status,
+            price=self.price,
+            stop_price=self.stop_price,
+            time_in_force=self.time_in_force,
+            exchange_order_id=str(self.order_id),
+            executed_quantity=self.executed,
+            cumulative_quote=self.cum_quote,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            reject_reason=self.reject_reason,
         )
 
 
@@ -135,8 +164,23 @@ class SymbolBook:
     """
 
     __slots__ = (
-        "rules", "last", "bid", "ask", "budget", "bids", "asks", "stops_up", "stops_down", "dead",
-        "open_count", "algo_count", "base_fee_exp", "quote_fee_exp", "fast", "base_asset", "quote_asset",
+        "algo_count",
+        "ask",
+        "asks",
+        "base_asset",
+        "base_fee_exp",
+        "bid",
+        "bids",
+        "budget",
+        "dead",
+        "fast",
+        "last",
+        "open_count",
+        "quote_asset",
+        "quote_fee_exp",
+        "rules",
+        "stops_down",
+        "stops_up",
     )
 
     def __init__(self, rules: SymbolRules) -> None:

@@ -62,13 +62,16 @@ class AnalyzerEngine:
         plan = self._plans.get(symbol)
         if plan is not None and all(getattr(st, "_param_values", None) is pv for st, pv, _ in plan):
             return plan
-        plan = self._plans[symbol] = [(st, getattr(st, "_param_values", None), self.lookback(st))
-                                      for st in self.registry.active(symbol)]
+        plan = self._plans[symbol] = [
+            (st, getattr(st, "_param_values", None), self.lookback(st)) for st in self.registry.active(symbol)
+        ]
         return plan
 
     def window_size(self) -> int:
-        return self.config.window or max(self.min_lookback, max(
-            (self.lookback(self.registry.get(n)) for n in self.registry.names()), default=self.min_lookback))
+        return self.config.window or max(
+            self.min_lookback,
+            max((self.lookback(self.registry.get(n)) for n in self.registry.names()), default=self.min_lookback),
+        )
 
     min_lookback = 100
 
@@ -121,12 +124,21 @@ class AnalyzerEngine:
             agree = [s for s in sigs if s.side is side]
             if len(agree) >= k:
                 rank = round(sum(s.strength.rank for s in agree) / len(agree))
-                published.append(Signal(
-                    id=f"consensus:{c.symbol}:{c.interval}:{c.open_time}:{side.value}", time=agree[0].time,
-                    symbol=c.symbol, strategy="consensus", side=side, strength=SignalStrength.from_rank(rank),
-                    price=c.close, interval=c.interval,
-                    stop_loss=_tightest(agree, side, "stop_loss"), take_profit=_tightest(agree, side, "take_profit"),
-                    meta={"agree": ",".join(sorted(s.strategy for s in agree)), "k": k}))
+                published.append(
+                    Signal(
+                        id=f"consensus:{c.symbol}:{c.interval}:{c.open_time}:{side.value}",
+                        time=agree[0].time,
+                        symbol=c.symbol,
+                        strategy="consensus",
+                        side=side,
+                        strength=SignalStrength.from_rank(rank),
+                        price=c.close,
+                        interval=c.interval,
+                        stop_loss=_tightest(agree, side, "stop_loss"),
+                        take_profit=_tightest(agree, side, "take_profit"),
+                        meta={"agree": ",".join(sorted(s.strategy for s in agree)), "k": k},
+                    )
+                )
         return published
 
     # --- runtime control (also forwarded to worker processes) ---

@@ -38,9 +38,13 @@ class AnalyzerService(Service):
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         s = ctx.settings
-        self.config = EngineConfig(interval=s.interval, strategies_dir=str(s.strategies_dir) if s.strategies_dir else None,
-                                   enabled=s.strategies or None, consensus_k=s.analyzer_consensus,
-                                   **ctx.extras.get("analyzer_config", {}))
+        self.config = EngineConfig(
+            interval=s.interval,
+            strategies_dir=str(s.strategies_dir) if s.strategies_dir else None,
+            enabled=s.strategies or None,
+            consensus_k=s.analyzer_consensus,
+            **ctx.extras.get("analyzer_config", {}),
+        )
         self.pool = WorkerPool(self.config, s.analyzer_workers)
         self.signals = SignalRepo(ctx.db)
         self.candles = CandleRepo(ctx.db)
@@ -105,14 +109,16 @@ class AnalyzerService(Service):
                     await self.pool.control("enable" if body.enabled else "disable", name, body.symbol)
             except ParamError as exc:
                 raise HTTPException(422, str(exc)) from None
-            self.log.info("strategy updated", strategy=name, symbol=body.symbol, enabled=body.enabled,
-                          params=body.params)
+            self.log.info(
+                "strategy updated", strategy=name, symbol=body.symbol, enabled=body.enabled, params=body.params
+            )
             desc = self.pool.registry.describe(body.symbol)
             return next(d for d in desc if d["name"] == name)
 
         @r.get("/signals")
-        async def signals(symbol: str | None = None, strategy: str | None = None,
-                          limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
+        async def signals(
+            symbol: str | None = None, strategy: str | None = None, limit: int = Query(50, ge=1, le=1000)
+        ) -> list[dict[str, Any]]:
             return [m.to_builtins(s) for s in await self.signals.query(symbol=symbol, strategy=strategy, limit=limit)]
 
         return r
@@ -120,6 +126,13 @@ class AnalyzerService(Service):
     async def health(self) -> HealthStatus:
         lat = sorted(self.latencies_us)
         p99 = lat[int(len(lat) * 0.99) - 1] if len(lat) >= 100 else (lat[-1] if lat else 0.0)
-        return HealthStatus(details={"candles": self.candles_seen, "signals": self.signals_sent,
-                                     "workers": self.pool.n, "strategies": len(self.pool.registry.names()),
-                                     "p99_ms": round(p99 / 1000, 3), "recent_errors": self.errors[-5:]})
+        return HealthStatus(
+            details={
+                "candles": self.candles_seen,
+                "signals": self.signals_sent,
+                "workers": self.pool.n,
+                "strategies": len(self.pool.registry.names()),
+                "p99_ms": round(p99 / 1000, 3),
+                "recent_errors": self.errors[-5:],
+            }
+        )

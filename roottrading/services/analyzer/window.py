@@ -40,8 +40,8 @@ class CandleWindow:
         if self._end == self._cap:
             n = len(self)
             keep = min(n, self.size - 1)
-            self._t[:keep] = self._t[self._end - keep:self._end]
-            self._v[:, :keep] = self._v[:, self._end - keep:self._end]
+            self._t[:keep] = self._t[self._end - keep : self._end]
+            self._v[:, :keep] = self._v[:, self._end - keep : self._end]
             self._start, self._end = 0, keep
         self._t[self._end] = c.open_time
         self._v[:, self._end] = (c.open, c.high, c.low, c.close, c.volume)
@@ -57,5 +57,13 @@ class CandleWindow:
 
     def frame(self) -> pd.DataFrame:
         b = self.bars()
-        return pd.DataFrame({"open_time": b.open_time, "open": b.open, "high": b.high, "low": b.low,
-                             "close": b.close, "volume": b.volume})
+        return pd.DataFrame(
+            {
+                "open_time": b.open_time,
+                "open": b.open,
+                "high": b.high,
+                "low": b.low,
+                "close": b.close,
+                "volume": b.volume,
+            }
+        )

@@ -19,8 +19,8 @@ import msgspec
 import structlog
 
 from roottrading.bus.base import partition_of
-from roottrading.runtime.heap import settle_heap
 from roottrading.domain import Candle, Signal
+from roottrading.runtime.heap import settle_heap
 from roottrading.services.analyzer.engine import AnalyzerEngine, EngineConfig, EngineResult
 
 log = structlog.get_logger(__name__)
@@ -102,8 +102,9 @@ class WorkerPool:
         ctx = mp.get_context("spawn")
         for i in range(self.n):
             inbox, outbox = ctx.Queue(), ctx.Queue()
-            p = ctx.Process(target=_worker_main, args=(asdict(self.config), inbox, outbox), daemon=True,
-                            name=f"analyzer-worker-{i}")
+            p = ctx.Process(
+                target=_worker_main, args=(asdict(self.config), inbox, outbox), daemon=True, name=f"analyzer-worker-{i}"
+            )
             p.start()
             self._procs.append(p)
             self._inboxes.append(inbox)
@@ -161,8 +162,7 @@ class WorkerPool:
         _, n = await self._call(partition_of(symbol, self.n), "warm", [_enc.encode(c) for c in candles])
         return int(n)
 
-    async def control(self, op: str, name: str, symbol: str | None = None,
-                      params: dict[str, Any] | None = None) -> Any:
+    async def control(self, op: str, name: str, symbol: str | None = None, params: dict[str, Any] | None = None) -> Any:
         """Apply to the reference engine first (validates, raises on bad input), then to every worker."""
         engine = self.local if self.local is not None else self._mirror
         result = engine.control(op, name, symbol, params)

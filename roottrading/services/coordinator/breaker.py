@@ -19,8 +19,9 @@ class CircuitOpen(Exception):
 
 
 class CircuitBreaker:
-    def __init__(self, name: str, now_ms: Callable[[], int], *, failure_threshold: int = 3,
-                 reset_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, name: str, now_ms: Callable[[], int], *, failure_threshold: int = 3, reset_timeout_s: float = 30.0
+    ) -> None:
         self.name, self.now_ms = name, now_ms
         self.failure_threshold, self.reset_ms = failure_threshold, int(reset_timeout_s * 1000)
         self.failures = 0

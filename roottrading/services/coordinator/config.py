@@ -18,12 +18,16 @@ class CoordinatorConfig(BaseSettings):
 
     # filters (entries only; exits are never filtered)
     min_strength: SignalStrength = Field(SignalStrength.MODERATE, description="weakest signal that may open")
-    blocked_regimes: list[str] = Field(default_factory=list, description="Signal.regime values that never open, "
-                                       "matched as prefixes (e.g. TREND_DOWN)")
+    blocked_regimes: list[str] = Field(
+        default_factory=list, description="Signal.regime values that never open, matched as prefixes (e.g. TREND_DOWN)"
+    )
     cooldown_s: float = Field(60.0, ge=0, description="min seconds between entries per symbol+strategy")
     allow_multiple_cycles: bool = Field(False, description="allow several open cycles per symbol+strategy")
-    pending_ttl_s: float = Field(120.0, gt=0, description="how long an accepted entry counts as open before the "
-                                 "trader's cycle appears in the store")
+    pending_ttl_s: float = Field(
+        120.0,
+        gt=0,
+        description="how long an accepted entry counts as open before the trader's cycle appears in the store",
+    )
     # sizing
     risk_pct: Decimal = Field(Decimal(1), gt=0, le=100, description="% of equity lost if the stop is hit")
     default_stop_pct: Decimal = Field(Decimal(2), gt=0, lt=100, description="stop distance when a signal has none")
@@ -31,15 +35,20 @@ class CoordinatorConfig(BaseSettings):
     max_quantity: dict[str, Decimal] = Field(default_factory=dict, description="per symbol max base quantity")
     max_notional: dict[str, Decimal] = Field(default_factory=dict, description="per symbol max quote notional")
     pocket: str = Field("active", description="pocket funds are reserved in")
-    pocket_view_s: float = Field(1.0, ge=0, description="sizing may use the ledger's view of the pockets this "
-                                 "old (0: read the store every time); the reservation always checks the funds "
-                                 "in its own transaction, and a refusal is sized again from the store")
+    pocket_view_s: float = Field(
+        1.0,
+        ge=0,
+        description="sizing may use the ledger's view of the pockets this "
+        "old (0: read the store every time); the reservation always checks the funds "
+        "in its own transaction, and a refusal is sized again from the store",
+    )
     initial_equity: Decimal = Field(Decimal(10_000), gt=0, description="equity before any portfolio update")
     default_step: Decimal = Field(Decimal("0.00001"), gt=0)
     default_min_notional: Decimal = Field(Decimal(10), ge=0)
     # dependencies
-    risk_url: str | None = Field(None, description="risk service base URL when not in this process "
-                                 "(default http://127.0.0.1:<risk port>)")
+    risk_url: str | None = Field(
+        None, description="risk service base URL when not in this process (default http://127.0.0.1:<risk port>)"
+    )
     risk_timeout_s: float = Field(2.0, gt=0)
     breaker_failures: int = Field(3, ge=1, description="consecutive failures that open a circuit")
     breaker_reset_s: float = Field(30.0, gt=0, description="seconds a circuit stays open before a probe")

@@ -33,18 +33,22 @@ class RiskClient:
         if peer is not None:
             try:
                 return await peer.check(intent)  # type: ignore[no-any-return]
-            except Exception as exc:  # noqa: BLE001 - any failure of the dependency counts for its breaker
+            except Exception as exc:
                 raise RiskUnavailable(f"risk check failed in process: {exc!r}") from exc
         return await self._http_check(intent)
 
     async def _http_check(self, intent: OrderIntent) -> RiskDecision:
         if self._http is None:
             token, _ = self.ctx.settings.ensure_api_token()
-            self._http = httpx.AsyncClient(base_url=self.url, timeout=self.timeout_s,
-                                           headers={"Authorization": f"Bearer {token}"})
+            self._http = httpx.AsyncClient(
+                base_url=self.url, timeout=self.timeout_s, headers={"Authorization": f"Bearer {token}"}
+            )
         try:
-            resp = await self._http.post("/check", content=msgspec.json.encode(m.to_builtins(intent)),
-                                         headers={"Content-Type": "application/json"})
+            resp = await self._http.post(
+                "/check",
+                content=msgspec.json.encode(m.to_builtins(intent)),
+                headers={"Content-Type": "application/json"},
+            )
         except httpx.HTTPError as exc:
             raise RiskUnavailable(f"risk service unreachable at {self.url}: {exc!r}") from None
         if resp.status_code != 200:

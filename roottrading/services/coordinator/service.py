@@ -61,8 +61,9 @@ class CoordinatorService(Service):
         self.cfg = load_config(ctx.extras)
         self.decisions = DecisionRepo(ctx.db)
         self.cycles = CycleRepo(ctx.db)
-        self.ledger: Any = ctx.extras.get("pocket_ledger") or PocketLedger(ctx.db, ctx.clock,
-                                                                           dict(ctx.settings.pocket_config))
+        self.ledger: Any = ctx.extras.get("pocket_ledger") or PocketLedger(
+            ctx.db, ctx.clock, dict(ctx.settings.pocket_config)
+        )
         self.risk = RiskClient(ctx, url=self.cfg.risk_url, timeout_s=self.cfg.risk_timeout_s)
         now = ctx.clock.now_ms
         kw = {"failure_threshold": self.cfg.breaker_failures, "reset_timeout_s": self.cfg.breaker_reset_s}
@@ -77,8 +78,11 @@ class CoordinatorService(Service):
         self._lock = asyncio.Lock()
 
     def consumes(self) -> list[Consumes]:
-        return [Consumes(m.SIGNALS, self.on_signal), Consumes(m.PORTFOLIO_BALANCES, self.on_balances),
-                Consumes(m.CYCLE_UPDATES, self.on_cycle)]
+        return [
+            Consumes(m.SIGNALS, self.on_signal),
+            Consumes(m.PORTFOLIO_BALANCES, self.on_balances),
+            Consumes(m.CYCLE_UPDATES, self.on_cycle),
+        ]
 
     async def on_cycle(self, msg: m.Message) -> None:
         """Settle the reservation this coordinator made: consumed when the entry fills, released (with the
@@ -92,11 +96,11 @@ class CoordinatorService(Service):
             if c.status is CycleStatus.ACTIVE and c.entry_price is not None and c.quantity > 0:
                 await self.ledger.consume(c.reservation_id, c.entry_price * c.quantity + c.fees)
             elif c.status.is_terminal:
-                await self.ledger.release(c.reservation_id, f"cycle {c.status.value.lower()}",
-                                          pnl=c.profit_loss or Decimal(0))
+                await self.ledger.release(
+                    c.reservation_id, f"cycle {c.status.value.lower()}", pnl=c.profit_loss or Decimal(0)
+                )
         except LEDGER_ERRORS as exc:  # retried by the bus; reconciliation is the last resort
-            self.log.error("reservation settlement failed", reservation=c.reservation_id, cycle=c.id,
-                           error=repr(exc))
+            self.log.error("reservation settlement failed", reservation=c.reservation_id, cycle=c.id, error=repr(exc))
             raise
 
     async def start(self) -> None:
@@ -106,8 +110,9 @@ class CoordinatorService(Service):
         try:
             await self.ledger.ensure_initialised(await self.equity())
         except LEDGER_ERRORS as exc:
-            self.log.error("pockets could not be initialised; entries will fail until the ledger answers",
-                           error=repr(exc))
+            self.log.error(
+                "pockets could not be initialised; entries will fail until the ledger answers", error=repr(exc)
+            )
 
     async def stop(self) -> None:
         await self.risk.close()
@@ -188,8 +193,15 @@ class CoordinatorService(Service):
             self.log.debug("signal accepted", signal=s.id, symbol=s.symbol, strategy=s.strategy, reason=reason)
         else:
             self.log.warning("signal " + decision, signal=s.id, symbol=s.symbol, strategy=s.strategy, reason=reason)
-        return {"signal_id": s.id, "time": now, "symbol": s.symbol, "strategy": s.strategy, "decision": decision,
-                "reason": reason, "details": clean}
+        return {
+            "signal_id": s.id,
+            "time": now,
+            "symbol": s.symbol,
+            "strategy": s.strategy,
+            "decision": decision,
+            "reason": reason,
+            "details": clean,
+        }
 
     async def _record(self, s: Signal, decision: str, reason: str, **details: Any) -> None:
         row = self._decision_row(s, decision, reason, details)
@@ -209,26 +221,47 @@ class CoordinatorService(Service):
         open_ = await self._open_cycles(s)
         active = [c for c in open_ if c.status is CycleStatus.ACTIVE and c.quantity > 0]
         if not active:
-            why = "no open position to exit (spot: no short selling)" if not open_ else \
-                "open cycle not ready to exit (entry not filled yet or exit already in progress)"
+            why = (
+                "no open position to exit (spot: no short selling)"
+                if not open_
+                else "open cycle not ready to exit (entry not filled yet or exit already in progress)"
+            )
             await self._record(s, "rejected", why, stage="exit")
             return
         qty = sum((c.quantity for c in active), Decimal(0))
         req_id = ids.request_id_for_signal(s.id)
-        req = OrderRequest(id=req_id, time=s.time, symbol=s.symbol, side=Side.SELL, type=OrderType.MARKET,
-                           quantity=qty, strategy=s.strategy, signal_id=s.id)
-        await self._record(s, "accepted", f"exit of {len(active)} cycle(s), quantity {qty}", stage="exit",
-                           request_id=req_id, quantity=qty, cycles=[c.id for c in active],
-                           request=m.to_builtins(req))
+        req = OrderRequest(
+            id=req_id,
+            time=s.time,
+            symbol=s.symbol,
+            side=Side.SELL,
+            type=OrderType.MARKET,
+            quantity=qty,
+            strategy=s.strategy,
+            signal_id=s.id,
+        )
+        await self._record(
+            s,
+            "accepted",
+            f"exit of {len(active)} cycle(s), quantity {qty}",
+            stage="exit",
+            request_id=req_id,
+            quantity=qty,
+            cycles=[c.id for c in active],
+            request=m.to_builtins(req),
+        )
         if not await self._publish(s, req, stage="exit"):
             return
         self.pending.pop((s.symbol, s.strategy), None)
 
     async def _entry(self, s: Signal, fresh: bool = False) -> None:
         key = (s.symbol, s.strategy)
-        for why in (f.strength_filter(s, self.cfg), f.regime_filter(s, self.cfg),
-                    f.cooldown_filter(s, self.cfg, self.last_entry.get(key)),
-                    f.open_cycle_filter(s, self.cfg, self._open_count(s))):
+        for why in (
+            f.strength_filter(s, self.cfg),
+            f.regime_filter(s, self.cfg),
+            f.cooldown_filter(s, self.cfg, self.last_entry.get(key)),
+            f.open_cycle_filter(s, self.cfg, self._open_count(s)),
+        ):
             if why:
                 await self._record(s, "rejected", why, stage="filter")
                 return
@@ -247,26 +280,61 @@ class CoordinatorService(Service):
         if verdict.quantity < qty:
             qty = self._round(s.symbol, verdict.quantity)
             if qty * to_decimal(s.price) < self._min_notional(s.symbol):
-                await self._record(s, "rejected", f"risk shrank the order below min notional: "
-                                   f"{'; '.join(verdict.reasons)}", stage="risk", risk=verdict.reasons)
+                await self._record(
+                    s,
+                    "rejected",
+                    f"risk shrank the order below min notional: {'; '.join(verdict.reasons)}",
+                    stage="risk",
+                    risk=verdict.reasons,
+                )
                 return
         price = to_decimal(s.price)
         amount = min(sizing.reserve_amount, (qty * price * (1 + self.cfg.fee_buffer_pct / 100)))
         res_id = reservation_id_for_signal(s.id)
-        req = OrderRequest(id=req_id, time=s.time, symbol=s.symbol, side=Side.BUY, type=OrderType.MARKET,
-                           quantity=qty, strategy=s.strategy, signal_id=s.id, reservation_id=res_id,
-                           stop_loss=sizing.stop, take_profit=_dec(s.take_profit), trailing_pct=_dec(s.trailing_pct))
+        req = OrderRequest(
+            id=req_id,
+            time=s.time,
+            symbol=s.symbol,
+            side=Side.BUY,
+            type=OrderType.MARKET,
+            quantity=qty,
+            strategy=s.strategy,
+            signal_id=s.id,
+            reservation_id=res_id,
+            stop_loss=sizing.stop,
+            take_profit=_dec(s.take_profit),
+            trailing_pct=_dec(s.trailing_pct),
+        )
         accepted = self._decision_row(
-            s, "accepted", f"buy {qty} {s.symbol} (~{(qty * price).quantize(Decimal('0.01'))} "
+            s,
+            "accepted",
+            f"buy {qty} {s.symbol} (~{(qty * price).quantize(Decimal('0.01'))} "
             f"quote), risk {sizing.risk_amount.quantize(Decimal('0.01'))} to stop {sizing.stop}"
             + (f"; {'; '.join(verdict.reasons)}" if verdict.action == "shrink" else ""),
-            {"stage": "order", "request_id": req_id, "reservation_id": res_id, "quantity": qty, "price": price,
-             "stop_loss": sizing.stop, "reserved": amount, "risk_amount": qty * sizing.stop_distance,
-             "capped_by": sizing.capped_by, "risk": verdict.reasons, "risk_action": verdict.action,
-             "request": m.to_builtins(req)})
+            {
+                "stage": "order",
+                "request_id": req_id,
+                "reservation_id": res_id,
+                "quantity": qty,
+                "price": price,
+                "stop_loss": sizing.stop,
+                "reserved": amount,
+                "risk_amount": qty * sizing.stop_distance,
+                "capped_by": sizing.capped_by,
+                "risk": verdict.reasons,
+                "risk_action": verdict.action,
+                "request": m.to_builtins(req),
+            },
+        )
         # the decision is stored in the reservation's transaction: both or neither, before the publish
-        if not await self._reserve(s, res_id, amount, ids.cycle_id(req_id),
-                                   also=lambda conn: DecisionRepo.add_in(conn, accepted), sized_from_view=not fresh):
+        if not await self._reserve(
+            s,
+            res_id,
+            amount,
+            ids.cycle_id(req_id),
+            also=lambda conn: DecisionRepo.add_in(conn, accepted),
+            sized_from_view=not fresh,
+        ):
             self._unaccept()
             return
         if not await self._publish(s, req, stage="order", reservation_id=res_id):
@@ -316,14 +384,30 @@ class CoordinatorService(Service):
         pocket = pockets.get(self.cfg.pocket)
         available = pocket.available_value if pocket is not None else Decimal(0)
         sym = s.symbol.upper()
-        sizing = size_entry(SizeRequest(
-            equity=await self.equity(listed), price=to_decimal(s.price), stop=_dec(s.stop_loss), risk_pct=self.cfg.risk_pct,
-            default_stop_pct=self.cfg.default_stop_pct, available=available, fee_buffer_pct=self.cfg.fee_buffer_pct,
-            max_quantity=self.cfg.max_quantity.get(sym), max_notional=self.cfg.max_notional.get(sym)),
-            lambda q: self._round(s.symbol, q), self._min_notional(s.symbol))
+        sizing = size_entry(
+            SizeRequest(
+                equity=await self.equity(listed),
+                price=to_decimal(s.price),
+                stop=_dec(s.stop_loss),
+                risk_pct=self.cfg.risk_pct,
+                default_stop_pct=self.cfg.default_stop_pct,
+                available=available,
+                fee_buffer_pct=self.cfg.fee_buffer_pct,
+                max_quantity=self.cfg.max_quantity.get(sym),
+                max_notional=self.cfg.max_notional.get(sym),
+            ),
+            lambda q: self._round(s.symbol, q),
+            self._min_notional(s.symbol),
+        )
         if not sizing.ok:
-            await self._record(s, "rejected", f"sizing: {sizing.reject_reason}", stage="sizing",
-                               pocket=self.cfg.pocket, available=available)
+            await self._record(
+                s,
+                "rejected",
+                f"sizing: {sizing.reject_reason}",
+                stage="sizing",
+                pocket=self.cfg.pocket,
+                available=available,
+            )
             return None
         return sizing
 
@@ -332,8 +416,15 @@ class CoordinatorService(Service):
         if not br.allow():
             await self._record(s, "rejected", "circuit open: risk", stage="breaker")
             return None
-        intent = OrderIntent(id=req_id, symbol=s.symbol, side=Side.BUY, quantity=qty, price=to_decimal(s.price),
-                             strategy=s.strategy, time=s.time)
+        intent = OrderIntent(
+            id=req_id,
+            symbol=s.symbol,
+            side=Side.BUY,
+            quantity=qty,
+            price=to_decimal(s.price),
+            strategy=s.strategy,
+            time=s.time,
+        )
         try:
             verdict = await self.risk.check(intent)
         except RiskUnavailable as exc:
@@ -342,20 +433,33 @@ class CoordinatorService(Service):
             return None
         br.success()
         if not verdict.allowed:
-            await self._record(s, "rejected", "risk: " + "; ".join(verdict.reasons), stage="risk",
-                               risk_action=verdict.action, rule=verdict.rule)
+            await self._record(
+                s,
+                "rejected",
+                "risk: " + "; ".join(verdict.reasons),
+                stage="risk",
+                risk_action=verdict.action,
+                rule=verdict.rule,
+            )
             return None
         return verdict
 
-    async def _reserve(self, s: Signal, res_id: str, amount: Decimal, cycle_id: str,
-                       also: Any = None, sized_from_view: bool = False) -> bool:
+    async def _reserve(
+        self, s: Signal, res_id: str, amount: Decimal, cycle_id: str, also: Any = None, sized_from_view: bool = False
+    ) -> bool:
         br = self.breakers["ledger"]
         if not br.allow():
             await self._record(s, "rejected", "circuit open: ledger", stage="breaker")
             return False
         try:
-            await self.ledger.reserve(res_id, amount, pocket=self.cfg.pocket, cycle_id=cycle_id,
-                                      reason=f"entry {s.symbol} {s.strategy}", also=also)
+            await self.ledger.reserve(
+                res_id,
+                amount,
+                pocket=self.cfg.pocket,
+                cycle_id=cycle_id,
+                reason=f"entry {s.symbol} {s.strategy}",
+                also=also,
+            )
         except InsufficientFunds as exc:
             br.success()
             if sized_from_view and self.cfg.pocket_view_s > 0:
@@ -386,8 +490,7 @@ class CoordinatorService(Service):
             self._unaccept()
             if reservation_id:
                 await self._release(reservation_id, f"order not sent: {exc!r}")
-            await self._record(s, "failed", f"bus unavailable: {exc!r}", stage=stage,
-                               released=bool(reservation_id))
+            await self._record(s, "failed", f"bus unavailable: {exc!r}", stage=stage, released=bool(reservation_id))
             return False
         br.success()
         self.requests_sent += 1
@@ -397,16 +500,16 @@ class CoordinatorService(Service):
         try:
             await self.ledger.release(res_id, reason)
         except LEDGER_ERRORS as exc:  # the portfolio's reconciliation frees it later
-            self.log.error("release failed; reservation left for reconciliation", reservation=res_id,
-                           error=repr(exc))
+            self.log.error("release failed; reservation left for reconciliation", reservation=res_id, error=repr(exc))
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def router(self) -> APIRouter:
         r = APIRouter()
 
         @r.get("/decisions")
-        async def decisions(signal_id: str | None = None, limit: int = Query(100, ge=1, le=1000)
-                            ) -> list[dict[str, Any]]:
+        async def decisions(
+            signal_id: str | None = None, limit: int = Query(100, ge=1, le=1000)
+        ) -> list[dict[str, Any]]:
             return await self.decisions.query(signal_id=signal_id, limit=limit)
 
         @r.get("/config")
@@ -418,8 +521,10 @@ class CoordinatorService(Service):
     async def health(self) -> HealthStatus:
         breakers = {n: b.snapshot() for n, b in self.breakers.items()}
         status = "degraded" if any(b["state"] != "closed" for b in breakers.values()) else "ok"
-        return HealthStatus(status=status, details={"requests": self.requests_sent, **self.counts,
-                                                    "risk_mode": self.risk.mode, "breakers": breakers})
+        return HealthStatus(
+            status=status,
+            details={"requests": self.requests_sent, **self.counts, "risk_mode": self.risk.mode, "breakers": breakers},
+        )
 
 
 def _dec(x: float | None) -> Decimal | None:

@@ -73,15 +73,26 @@ def size_entry(req: SizeRequest, round_quantity: Callable[[Decimal], Decimal], m
         return _reject(req, f"quantity rounding went up ({raw} -> {qty})", stop=stop)
     notional = qty * price
     if qty <= 0 or notional < min_notional:
-        why = "no funds available in the pocket" if candidates["pocket"] <= 0 else \
-            f"order value {notional.quantize(Decimal('0.01'))} below min notional {min_notional}"
+        why = (
+            "no funds available in the pocket"
+            if candidates["pocket"] <= 0
+            else f"order value {notional.quantize(Decimal('0.01'))} below min notional {min_notional}"
+        )
         return _reject(req, why + (f" (capped by {', '.join(capped)})" if capped else ""), stop=stop)
     reserve = min(req.available, (notional * mult).quantize(PRICE_Q, rounding=ROUND_UP))
-    return Sizing(quantity=qty, notional=notional, reserve_amount=reserve, stop=stop, stop_distance=distance,
-                  risk_amount=qty * distance, capped_by=capped)
+    return Sizing(
+        quantity=qty,
+        notional=notional,
+        reserve_amount=reserve,
+        stop=stop,
+        stop_distance=distance,
+        risk_amount=qty * distance,
+        capped_by=capped,
+    )
 
 
 def _reject(req: SizeRequest, reason: str, stop: Decimal | None = None) -> Sizing:
     z = Decimal(0)
-    return Sizing(quantity=z, notional=z, reserve_amount=z, stop=stop or z, stop_distance=z, risk_amount=z,
-                  reject_reason=reason)
+    return Sizing(
+        quantity=z, notional=z, reserve_amount=z, stop=stop or z, stop_distance=z, risk_amount=z, reject_reason=reason
+    )

@@ -65,8 +65,16 @@ def now_ms() -> int:
 
 
 class RouteForwarder:
-    def __init__(self, spec: RouteSpec, topics: list[str], target: MessageBus, spill_dir: Path, *,
-                 memory_max: int, forward_timeout_s: float) -> None:
+    def __init__(
+        self,
+        spec: RouteSpec,
+        topics: list[str],
+        target: MessageBus,
+        spill_dir: Path,
+        *,
+        memory_max: int,
+        forward_timeout_s: float,
+    ) -> None:
         self.spec = spec
         self.topics = topics
         self.group = spec.group or f"dispatcher-{spec.name}"
@@ -122,8 +130,12 @@ class RouteForwarder:
         self.last_error = f"{type(exc).__name__}: {exc}"[:500]
         self.last_error_time = now_ms()
         if self.target_up:
-            log.warning("dispatcher target failing; spilling to disk", route=self.spec.name,
-                        target=self.spec.target, error=self.last_error)
+            log.warning(
+                "dispatcher target failing; spilling to disk",
+                route=self.spec.name,
+                target=self.spec.target,
+                error=self.last_error,
+            )
         self.target_up = False
 
     async def _drain_loop(self) -> None:
@@ -136,8 +148,9 @@ class RouteForwarder:
                 await self._wake.wait()
                 continue
             try:
-                await asyncio.wait_for(self.target.publish_raw(entry.t, entry.r.encode(), entry.k),
-                                       self.forward_timeout_s)
+                await asyncio.wait_for(
+                    self.target.publish_raw(entry.t, entry.r.encode(), entry.k), self.forward_timeout_s
+                )
             except FORWARD_ERRORS as exc:
                 self._failed(exc)
                 await asyncio.sleep(delay)
@@ -158,21 +171,42 @@ class RouteForwarder:
         pending = self.spill.pending
         head = self.spill.memory[0] if self.spill.memory else None
         lag = max(0, now_ms() - head.ts) if head is not None and head.ts else self.lag_ms
-        return {"match": self.spec.match, "target": self.spec.target, "target_topic": self.spec.target_topic,
-                "transform": self.spec.transform, "group": self.group, "topics": self.topics,
-                "mode": "spilling" if pending else "direct", "target_up": self.target_up,
-                "forwarded": self.forwarded, "forwarded_direct": self.forwarded_direct,
-                "forwarded_from_spill": self.forwarded_spilled, "buffered": len(self.spill.memory),
-                "pending": pending, "on_disk_only": self.spill.disk_only, "spilled": self.spill.spilled_total,
-                "failed": self.failed, "dropped": self.dropped, "last_error": self.last_error,
-                "last_error_time": self.last_error_time, "lag_ms": lag}
+        return {
+            "match": self.spec.match,
+            "target": self.spec.target,
+            "target_topic": self.spec.target_topic,
+            "transform": self.spec.transform,
+            "group": self.group,
+            "topics": self.topics,
+            "mode": "spilling" if pending else "direct",
+            "target_up": self.target_up,
+            "forwarded": self.forwarded,
+            "forwarded_direct": self.forwarded_direct,
+            "forwarded_from_spill": self.forwarded_spilled,
+            "buffered": len(self.spill.memory),
+            "pending": pending,
+            "on_disk_only": self.spill.disk_only,
+            "spilled": self.spill.spilled_total,
+            "failed": self.failed,
+            "dropped": self.dropped,
+            "last_error": self.last_error,
+            "last_error_time": self.last_error_time,
+            "lag_ms": lag,
+        }
 
 
 class Dispatcher:
     """Routes between a source bus and target buses. Usable without a Host (tests, tools)."""
 
-    def __init__(self, config: RoutesConfig, *, data_dir: Path, symbols: list[str], source: MessageBus | None = None,
-                 targets: dict[str, MessageBus] | None = None) -> None:
+    def __init__(
+        self,
+        config: RoutesConfig,
+        *,
+        data_dir: Path,
+        symbols: list[str],
+        source: MessageBus | None = None,
+        targets: dict[str, MessageBus] | None = None,
+    ) -> None:
         self.config = config
         self.spill_dir = Path(data_dir) / "dispatcher"
         self.topics = {r.name: expand(r, symbols, config.topics) for r in config.routes}
@@ -195,8 +229,10 @@ class Dispatcher:
             t = self.config.targets[r.target]
             same = r.target not in self.injected and t.url == src_url and (t.prefix or src_prefix) == src_prefix
             if same and r.target_topic == "{topic}" and not (r.transform or "").startswith("rename:"):
-                raise RoutesError(f"route {r.name!r} forwards {r.match!r} into the bus it reads from, "
-                                  "same topics: an endless loop (use another prefix or a target_topic)")
+                raise RoutesError(
+                    f"route {r.name!r} forwards {r.match!r} into the bus it reads from, "
+                    "same topics: an endless loop (use another prefix or a target_topic)"
+                )
 
     def subscriptions(self) -> list[tuple[str, str, Any]]:
         """(topic, group, handler) for every route; the host subscribes them when the source is its bus."""
@@ -212,15 +248,24 @@ class Dispatcher:
             self.targets[name] = self.injected.get(name) or _make_bus(ep)
         await asyncio.gather(*(b.start() for n, b in self.targets.items() if n not in self.injected))
         for r in self.config.routes:
-            f = RouteForwarder(r, self.topics[r.name], self.targets[r.target], self.spill_dir,
-                               memory_max=self.config.memory_max, forward_timeout_s=self.config.forward_timeout_s)
+            f = RouteForwarder(
+                r,
+                self.topics[r.name],
+                self.targets[r.target],
+                self.spill_dir,
+                memory_max=self.config.memory_max,
+                forward_timeout_s=self.config.forward_timeout_s,
+            )
             self.forwarders[r.name] = f
             f.start()
         if subscribe if subscribe is not None else self.own_source:
             for topic, group, handler in self.subscriptions():
                 self._subs.append(await self.source.subscribe(topic, group, handler))
-        log.info("dispatcher started", routes={n: len(f.topics) for n, f in self.forwarders.items()},
-                 pending={n: f.spill.pending for n, f in self.forwarders.items() if f.spill.pending})
+        log.info(
+            "dispatcher started",
+            routes={n: len(f.topics) for n, f in self.forwarders.items()},
+            pending={n: f.spill.pending for n, f in self.forwarders.items() if f.spill.pending},
+        )
 
     async def stop(self) -> None:
         for s in self._subs:

@@ -83,7 +83,7 @@ class RoutesConfig(BaseModel):
     routes: list[RouteSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _check(self) -> "RoutesConfig":
+    def _check(self) -> RoutesConfig:
         names = [r.name for r in self.routes]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -140,8 +140,16 @@ def topic_matches(pattern: str, topic: str) -> bool:
 
 def known_topics(symbols: list[str], extra: list[str] | None = None) -> list[str]:
     """Concrete topics the platform publishes, for pattern expansion."""
-    out = [m.SIGNALS, m.ORDER_REQUESTS, m.ORDER_UPDATES, m.TRADE_EXECUTIONS, m.CYCLE_UPDATES,
-           m.PORTFOLIO_BALANCES, m.RISK_EVENTS, m.SYSTEM_HEALTH]
+    out = [
+        m.SIGNALS,
+        m.ORDER_REQUESTS,
+        m.ORDER_UPDATES,
+        m.TRADE_EXECUTIONS,
+        m.CYCLE_UPDATES,
+        m.PORTFOLIO_BALANCES,
+        m.RISK_EVENTS,
+        m.SYSTEM_HEALTH,
+    ]
     out += [m.candles_topic(s) for s in symbols] + [m.ticks_topic(s) for s in symbols]
     out += [m.logs_topic(level) for level in m.LOG_LEVELS]
     return list(dict.fromkeys(out + list(extra or [])))
@@ -160,8 +168,10 @@ def expand(route: RouteSpec, symbols: list[str], extra: list[str]) -> list[str]:
         except m.MessageError as exc:
             raise RoutesError(f"route {route.name!r}: {exc}") from None
     if not topics:
-        raise RoutesError(f"route {route.name!r}: pattern {route.match!r} matches no known topic; "
-                          f"list concrete topics under 'topics:' (symbols: {symbols})")
+        raise RoutesError(
+            f"route {route.name!r}: pattern {route.match!r} matches no known topic; "
+            f"list concrete topics under 'topics:' (symbols: {symbols})"
+        )
     return topics
 
 
@@ -187,8 +197,14 @@ def load_transform(spec: str | None) -> Transform:
             raise RoutesError("transform 'rename:' needs a topic template, e.g. 'rename:mirror.{topic}'")
 
         def rename(msg: m.Message) -> m.Message:
-            return m.Message(id=msg.id, topic=render_topic(template, msg), key=msg.key, ts=msg.ts,
-                             payload=msg.payload, attempt=msg.attempt)
+            return m.Message(
+                id=msg.id,
+                topic=render_topic(template, msg),
+                key=msg.key,
+                ts=msg.ts,
+                payload=msg.payload,
+                attempt=msg.attempt,
+            )
 
         return rename
     module, sep, func = spec.partition(":")

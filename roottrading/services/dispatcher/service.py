@@ -26,8 +26,13 @@ class DispatcherService(Service):
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self.config, self.config_source = self._load_config()
-        self.engine = Dispatcher(self.config, data_dir=Path(ctx.settings.data_dir), symbols=list(ctx.settings.symbols),
-                                 source=ctx.bus, targets=ctx.extras.get("dispatcher_targets"))
+        self.engine = Dispatcher(
+            self.config,
+            data_dir=Path(ctx.settings.data_dir),
+            symbols=list(ctx.settings.symbols),
+            source=ctx.bus,
+            targets=ctx.extras.get("dispatcher_targets"),
+        )
 
     def _load_config(self) -> tuple[RoutesConfig, str]:
         spec = self.ctx.extras.get("dispatcher_routes")
@@ -67,6 +72,12 @@ class DispatcherService(Service):
         routes = self.engine.stats()["routes"]
         down = sorted(n for n, r in routes.items() if not r["target_up"])
         status = "degraded" if down else "ok"
-        return HealthStatus(status=status, details={
-            "routes": len(routes), "config": self.config_source, "targets_down": down,
-            "pending": {n: r["pending"] for n, r in routes.items() if r["pending"]}})
+        return HealthStatus(
+            status=status,
+            details={
+                "routes": len(routes),
+                "config": self.config_source,
+                "targets_down": down,
+                "pending": {n: r["pending"] for n, r in routes.items() if r["pending"]},
+            },
+        )

@@ -47,8 +47,15 @@ class _SyncState:
 
 
 class SpillLog:
-    def __init__(self, directory: Path, name: str, *, memory_max: int = 10_000, index_every: int = 100,
-                 index_interval_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        name: str,
+        *,
+        memory_max: int = 10_000,
+        index_every: int = 100,
+        index_interval_s: float = 0.2,
+    ) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log_path = directory / f"{name}.log"
@@ -78,8 +85,9 @@ class SpillLog:
         except FileNotFoundError:
             pass
         except ValueError:
-            log.error("dispatcher index unreadable; re-forwarding the whole spill log (ids dedupe)",
-                      path=str(self.idx_path))
+            log.error(
+                "dispatcher index unreadable; re-forwarding the whole spill log (ids dedupe)", path=str(self.idx_path)
+            )
         self.next_seq = self.forwarded_seq + 1
         if not self.log_path.exists():
             return
@@ -176,8 +184,11 @@ class SpillLog:
         assert head.s == entry.s, "entries are forwarded in order"
         self.forwarded_seq = entry.s
         now = asyncio.get_running_loop().time()
-        if (self.forwarded_seq - self.indexed_seq >= self.index_every or not self.pending
-                or now - self._loop_time_indexed >= self.index_interval_s):
+        if (
+            self.forwarded_seq - self.indexed_seq >= self.index_every
+            or not self.pending
+            or now - self._loop_time_indexed >= self.index_interval_s
+        ):
             await self.write_index()
         if not self.pending and self._sync_task is None and self._sync.synced == self._sync.written:
             self._compact()

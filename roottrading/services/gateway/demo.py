@@ -25,8 +25,9 @@ from roottrading.exchange.fake_binance import FakeBinanceConfig, build_app
 log = structlog.get_logger(__name__)
 
 
-def demo_exchange_config(symbols: list[str], interval: str, candles_per_s: float = 20.0,
-                         history: int = 300) -> FakeBinanceConfig:
+def demo_exchange_config(
+    symbols: list[str], interval: str, candles_per_s: float = 20.0, history: int = 300
+) -> FakeBinanceConfig:
     """The bundled real BTC day (relabelled for BTC* symbols) and a seeded synthetic market for the others,
     replayed at `candles_per_s` per symbol after `history` candles already closed (strategy warm-up)."""
     from roottrading.datasets.demo import demo_candles
@@ -35,8 +36,15 @@ def demo_exchange_config(symbols: list[str], interval: str, candles_per_s: float
     for c in demo_candles(symbols, interval):
         series.setdefault(c.symbol, []).append(c)
     speed = candles_per_s * interval_ms(interval) / 1000.0 if candles_per_s > 0 else 0.0
-    return FakeBinanceConfig(symbols=tuple(series), interval=interval, source="candles", candles=series,
-                             history_candles=history, speed=speed, updates_per_candle=4)
+    return FakeBinanceConfig(
+        symbols=tuple(series),
+        interval=interval,
+        source="candles",
+        candles=series,
+        history_candles=history,
+        speed=speed,
+        updates_per_candle=4,
+    )
 
 
 def _free_port() -> int:
@@ -49,9 +57,17 @@ def _free_port() -> int:
 async def fake_exchange(cfg: FakeBinanceConfig) -> AsyncIterator[str]:
     """Serve the fake exchange on a free local port; yields its base URL (http://127.0.0.1:<port>)."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(cfg), host="127.0.0.1", port=port, log_level="warning",
-                                           ws_ping_interval=cfg.ws_ping_interval_s,
-                                           ws_ping_timeout=cfg.ws_ping_interval_s * 3, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_app(cfg),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            ws_ping_interval=cfg.ws_ping_interval_s,
+            ws_ping_timeout=cfg.ws_ping_interval_s * 3,
+            lifespan="on",
+        )
+    )
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the host owns the signals
     task = asyncio.create_task(server.serve(), name="fake-binance")
     while not server.started:
@@ -67,18 +83,29 @@ async def fake_exchange(cfg: FakeBinanceConfig) -> AsyncIterator[str]:
             await asyncio.wait_for(task, 10)
 
 
-async def run_demo(settings: Settings, *, port: int | None = None, candles_per_s: float = 20.0,
-                   services: list[str] | None = None, on_ready: Callable[[Any], None] | None = None) -> None:
+async def run_demo(
+    settings: Settings,
+    *,
+    port: int | None = None,
+    candles_per_s: float = 20.0,
+    services: list[str] | None = None,
+    on_ready: Callable[[Any], None] | None = None,
+) -> None:
     """Start the fake exchange, then serve the platform against it until SIGINT/SIGTERM."""
     from roottrading.runtime import Host
 
     cfg = demo_exchange_config(settings.symbols, settings.interval, candles_per_s)
     async with fake_exchange(cfg) as base:
         log.info("demo exchange ready", url=base, symbols=list(cfg.symbols), candles_per_s=candles_per_s)
-        settings = settings.model_copy(update={"binance_rest_url": base,
-                                               "binance_ws_url": base.replace("http://", "ws://")})
-        host = Host(settings, services, clock=SimClock(),
-                    extras={"gateway": {"warmup_candles": 1000, "stale_after_s": 5.0, "backoff_max_s": 5.0}})
+        settings = settings.model_copy(
+            update={"binance_rest_url": base, "binance_ws_url": base.replace("http://", "ws://")}
+        )
+        host = Host(
+            settings,
+            services,
+            clock=SimClock(),
+            extras={"gateway": {"warmup_candles": 1000, "stale_after_s": 5.0, "backoff_max_s": 5.0}},
+        )
         if on_ready is not None:
             on_ready(host)
         await host.serve(port=port)

@@ -109,23 +109,40 @@ class GatewayService(Service):
     # --- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
         s = self.ctx.settings
-        self.rest = BinanceMarketRest(s.binance_rest_url, max_ban_wait_s=self.opts.rest_max_ban_wait_s,
-                                      seed=self.opts.seed)
+        self.rest = BinanceMarketRest(
+            s.binance_rest_url, max_ban_wait_s=self.opts.rest_max_ban_wait_s, seed=self.opts.seed
+        )
         for sym in self.symbols:
             self.seqs[sym].last = await self.repo.last_open_time(sym, self.interval)
         self.writer.prepare()
         self.client = BinanceStreamClient(
-            self.symbols, self.interval, on_event=self.on_event, on_connected=self.on_connected,
-            base_url=s.binance_ws_url, trades=self.opts.trades, book_ticker=self.opts.book_ticker,
-            stale_after_s=self.opts.stale_after_s, backoff_initial_s=self.opts.backoff_initial_s,
-            backoff_max_s=self.opts.backoff_max_s, ping_interval_s=self.opts.ping_interval_s, seed=self.opts.seed)
-        self._tasks = [asyncio.create_task(self._flush_loop(), name="gateway:flush"),
-                       asyncio.create_task(self._tick_loop(), name="gateway:ticks"),
-                       asyncio.create_task(self.client.run(), name="gateway:ws")]
+            self.symbols,
+            self.interval,
+            on_event=self.on_event,
+            on_connected=self.on_connected,
+            base_url=s.binance_ws_url,
+            trades=self.opts.trades,
+            book_ticker=self.opts.book_ticker,
+            stale_after_s=self.opts.stale_after_s,
+            backoff_initial_s=self.opts.backoff_initial_s,
+            backoff_max_s=self.opts.backoff_max_s,
+            ping_interval_s=self.opts.ping_interval_s,
+            seed=self.opts.seed,
+        )
+        self._tasks = [
+            asyncio.create_task(self._flush_loop(), name="gateway:flush"),
+            asyncio.create_task(self._tick_loop(), name="gateway:ticks"),
+            asyncio.create_task(self.client.run(), name="gateway:ws"),
+        ]
         if self.opts.fetch_exchange_info:
             self._tasks.append(asyncio.create_task(self._load_exchange_info(), name="gateway:exchange-info"))
-        self.log.info("gateway started", symbols=self.symbols, interval=self.interval, ws=s.binance_ws_url,
-                      rest=s.binance_rest_url)
+        self.log.info(
+            "gateway started",
+            symbols=self.symbols,
+            interval=self.interval,
+            ws=s.binance_ws_url,
+            rest=s.binance_rest_url,
+        )
 
     async def stop(self) -> None:
         """Stop intake, then let the flusher store and publish what it already took (a candle written but
@@ -194,8 +211,9 @@ class GatewayService(Service):
         now = await self.rest.server_time()
         wm = seq.last
         if wm is not None and wm >= now:  # the store is ahead of the exchange: another timeline (re-run demo)
-            self.log.warning("store ahead of exchange; restarting from warm-up", symbol=sym, watermark=wm,
-                             server_time=now)
+            self.log.warning(
+                "store ahead of exchange; restarting from warm-up", symbol=sym, watermark=wm, server_time=now
+            )
             seq.last = wm = None
             seq.pending.clear()
         cap = self.opts.warmup_candles if wm is None else self.opts.max_backfill
@@ -298,8 +316,16 @@ class GatewayService(Service):
         if book is None:
             return trade
         # the trade's exchange time: spot bookTicker carries none (its time is our receive time)
-        return Tick(symbol=sym, time=trade.time, price=trade.price, quantity=trade.quantity,
-                    bid=book.bid, ask=book.ask, trade_id=trade.trade_id, is_buyer_maker=trade.is_buyer_maker)
+        return Tick(
+            symbol=sym,
+            time=trade.time,
+            price=trade.price,
+            quantity=trade.quantity,
+            bid=book.bid,
+            ask=book.ask,
+            trade_id=trade.trade_id,
+            is_buyer_maker=trade.is_buyer_maker,
+        )
 
     async def _tick_loop(self) -> None:
         while True:
@@ -325,25 +351,42 @@ class GatewayService(Service):
             low = sym.lower()
             symbols[sym] = {
                 "streams": {k: v for k, v in streams.items() if k.startswith(low + "@")},
-                "watermark": seq.last, "held_back_now": len(seq.pending), "gap": seq.gap,
-                "backfilled": st.backfilled, "published": st.published, "published_ticks": st.published_ticks,
-                "duplicates_dropped": seq.stats.duplicates, "gaps_filled": seq.stats.gaps_filled,
-                "held_back": seq.stats.held_back, "skipped": seq.stats.skipped,
+                "watermark": seq.last,
+                "held_back_now": len(seq.pending),
+                "gap": seq.gap,
+                "backfilled": st.backfilled,
+                "published": st.published,
+                "published_ticks": st.published_ticks,
+                "duplicates_dropped": seq.stats.duplicates,
+                "gaps_filled": seq.stats.gaps_filled,
+                "held_back": seq.stats.held_back,
+                "skipped": seq.stats.skipped,
                 "last_published_open_time": st.last_published_open_time,
             }
-        return {"connection": ws, "symbols": symbols, "backfills": self.backfills,
-                "backfill_errors": self.backfill_errors, "last_backfill_error": self.last_backfill_error,
-                "store": self.writer.stats(), "rest": dict(self.rest.stats) if self.rest else {},
-                "uptime_s": round(time.monotonic() - self._started_at, 1)}
+        return {
+            "connection": ws,
+            "symbols": symbols,
+            "backfills": self.backfills,
+            "backfill_errors": self.backfill_errors,
+            "last_backfill_error": self.last_backfill_error,
+            "store": self.writer.stats(),
+            "rest": dict(self.rest.stats) if self.rest else {},
+            "uptime_s": round(time.monotonic() - self._started_at, 1),
+        }
 
     async def health(self) -> HealthStatus:
         state = self.client.state if self.client is not None else ConnectionState.IDLE
         status = "ok" if state is ConnectionState.CONNECTED else "degraded"
-        return HealthStatus(status, {"connection": state.value,
-                                     "reconnects": self.client.reconnects if self.client else 0,
-                                     "published": sum(s.published for s in self.sym_stats.values()),
-                                     "unstored": self.writer.pending_rows,
-                                     "store_write_errors": self.writer.write_errors})
+        return HealthStatus(
+            status,
+            {
+                "connection": state.value,
+                "reconnects": self.client.reconnects if self.client else 0,
+                "published": sum(s.published for s in self.sym_stats.values()),
+                "unstored": self.writer.pending_rows,
+                "store_write_errors": self.writer.write_errors,
+            },
+        )
 
     def router(self) -> APIRouter:
         r = APIRouter()

@@ -57,15 +57,23 @@ _row = operator.attrgetter(*_FIELDS)  # Candle -> tuple in column order
 _SQLITE_UPSERT = (
     f"INSERT INTO market_data ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))}) "
     f"ON CONFLICT ({', '.join(_KEYS)}) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _FIELDS if c not in _KEYS))
+    + ", ".join(f"{c} = excluded.{c}" for c in _FIELDS if c not in _KEYS)
+)
 _WRITE_ERRORS = (SQLAlchemyError, sqlite3.Error, OSError)
 
 
 class CandleWriter:
     """`submit(candles)` queues the closed ones and returns at once; `flush()` waits until all are committed."""
 
-    def __init__(self, db: Database, *, busy_timeout_s: float = 30.0, retry_initial_s: float = 0.05, retry_max_s: float = 5.0,
-                 coalesce_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        busy_timeout_s: float = 30.0,
+        retry_initial_s: float = 0.05,
+        retry_max_s: float = 5.0,
+        coalesce_s: float = 0.0,
+    ) -> None:
         self.db = db
         self.coalesce_s = coalesce_s
         self.busy_timeout_s = busy_timeout_s
@@ -93,8 +101,13 @@ class CandleWriter:
         return self.submitted_rows - self.committed_rows
 
     def stats(self) -> dict[str, Any]:
-        return {"pending": self.pending_rows, "committed": self.committed_rows, "commits": self.commits,
-                "write_errors": self.write_errors, "last_error": self.last_error}
+        return {
+            "pending": self.pending_rows,
+            "committed": self.committed_rows,
+            "commits": self.commits,
+            "write_errors": self.write_errors,
+            "last_error": self.last_error,
+        }
 
     # --- intake ---------------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -194,9 +207,10 @@ class CandleWriter:
 
     def _statement(self) -> Any:
         if self._stmt is None:
-            ins = (postgresql.insert(market_data) if self.db.dialect == "postgresql" else sqlite.insert(market_data))
+            ins = postgresql.insert(market_data) if self.db.dialect == "postgresql" else sqlite.insert(market_data)
             self._stmt = ins.on_conflict_do_update(
-                index_elements=_KEYS, set_={c: ins.excluded[c] for c in _FIELDS if c not in _KEYS})
+                index_elements=_KEYS, set_={c: ins.excluded[c] for c in _FIELDS if c not in _KEYS}
+            )
         return self._stmt
 
     # --- SQLite, on the writer thread -----------------------------------------------------------------
@@ -244,8 +258,11 @@ class CandleWriter:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
             except TimeoutError:
-                log.error("closing with candles not stored; the next start backfills them", pending=self.pending_rows,
-                          last_error=self.last_error)
+                log.error(
+                    "closing with candles not stored; the next start backfills them",
+                    pending=self.pending_rows,
+                    last_error=self.last_error,
+                )
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task

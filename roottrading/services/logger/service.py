@@ -28,16 +28,30 @@ class LoggerService(Service):
 
     async def on_log(self, msg: m.Message) -> None:
         rec: m.LogRecord = msg.payload
-        self.stored += await self.repo.add_many([{"message_id": msg.id, "time": rec.time, "level": rec.level,
-                                                   "service": rec.service, "event": rec.event,
-                                                   "context": rec.context}])
+        self.stored += await self.repo.add_many(
+            [
+                {
+                    "message_id": msg.id,
+                    "time": rec.time,
+                    "level": rec.level,
+                    "service": rec.service,
+                    "event": rec.event,
+                    "context": rec.context,
+                }
+            ]
+        )
 
     def router(self) -> APIRouter:
         r = APIRouter()
 
         @r.get("/logs")
-        async def logs(level: str | None = None, service: str | None = None, since: int | None = None,
-                       q: str | None = None, limit: int = Query(200, ge=1, le=5000)) -> list[dict[str, Any]]:
+        async def logs(
+            level: str | None = None,
+            service: str | None = None,
+            since: int | None = None,
+            q: str | None = None,
+            limit: int = Query(200, ge=1, le=5000),
+        ) -> list[dict[str, Any]]:
             """Search event_logs: level, service, since (epoch ms), free text `q`; newest first."""
             return await self.repo.query(level=level, service=service, since=since, q=q, limit=limit)
 

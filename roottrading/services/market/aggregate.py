@@ -40,10 +40,22 @@ def aggregate(candles: Iterable[Candle], interval: str, base_interval: str) -> l
 
     def emit() -> None:
         assert cur is not None
-        out.append(Candle(symbol=sym, interval=interval, open_time=int(cur["t"]), close_time=int(cur["t"]) + step - 1,
-                          open=float(cur["o"]), high=float(cur["h"]), low=float(cur["l"]), close=float(cur["c"]),
-                          volume=float(cur["v"]), quote_volume=float(cur["q"]), trades=int(cur["n"]),
-                          closed=count == per))
+        out.append(
+            Candle(
+                symbol=sym,
+                interval=interval,
+                open_time=int(cur["t"]),
+                close_time=int(cur["t"]) + step - 1,
+                open=float(cur["o"]),
+                high=float(cur["h"]),
+                low=float(cur["l"]),
+                close=float(cur["c"]),
+                volume=float(cur["v"]),
+                quote_volume=float(cur["q"]),
+                trades=int(cur["n"]),
+                closed=count == per,
+            )
+        )
 
     for c in candles:
         start = bucket_start(c.open_time, interval)
@@ -51,8 +63,16 @@ def aggregate(candles: Iterable[Candle], interval: str, base_interval: str) -> l
             if cur is not None:
                 emit()
             sym = c.symbol
-            cur = {"t": start, "o": c.open, "h": c.high, "l": c.low, "c": c.close, "v": c.volume,
-                   "q": c.quote_volume, "n": c.trades}
+            cur = {
+                "t": start,
+                "o": c.open,
+                "h": c.high,
+                "l": c.low,
+                "c": c.close,
+                "v": c.volume,
+                "q": c.quote_volume,
+                "n": c.trades,
+            }
             count = 1
             continue
         cur["h"] = max(float(cur["h"]), c.high)

@@ -18,8 +18,8 @@ from fastapi import APIRouter, HTTPException, Query
 from roottrading import messages as m
 from roottrading.domain import Candle, Tick, interval_ms
 from roottrading.exchange.binance.rest_market import BinanceMarketRest, RestMarketError
-from roottrading.history.timeparse import parse_time
 from roottrading.exchange.filters import rules_to_binance
+from roottrading.history.timeparse import parse_time
 from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.services.market.aggregate import aggregate, bucket_start, check_ratio
 from roottrading.store.repos_market import CandleRepo
@@ -59,8 +59,14 @@ class MarketService(Service):
             self.ticks[tick.symbol] = tick
 
     # --- candles --------------------------------------------------------------------------------------
-    async def candles(self, symbol: str, interval: str | None = None, start: int | None = None,
-                      end: int | None = None, limit: int = 500) -> list[Candle]:
+    async def candles(
+        self,
+        symbol: str,
+        interval: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 500,
+    ) -> list[Candle]:
         """Stored candles of `interval` (stored directly, else aggregated from the base interval)."""
         interval = interval or self.base
         interval_ms(interval)
@@ -72,8 +78,9 @@ class MarketService(Service):
         per = check_ratio(self.base, interval)
         b_start = bucket_start(start, interval) if start is not None else None
         b_end = bucket_start(end, interval) + interval_ms(interval) - 1 if end is not None else None
-        base = await self.repo.range(symbol, self.base, b_start, b_end, None if b_start is not None else
-                                     (limit + 1) * per)
+        base = await self.repo.range(
+            symbol, self.base, b_start, b_end, None if b_start is not None else (limit + 1) * per
+        )
         out = aggregate(base, interval, self.base)
         return out[:limit] if start is not None else out[-limit:]
 
@@ -93,8 +100,7 @@ class MarketService(Service):
             return self._info
         if now - self._info_failed_at < _INFO_RETRY_S and self._info_failed_at:
             return self._info
-        rest = BinanceMarketRest(self.ctx.settings.binance_rest_url, max_retries=1, max_ban_wait_s=0,
-                                 timeout_s=3.0)
+        rest = BinanceMarketRest(self.ctx.settings.binance_rest_url, max_retries=1, max_ban_wait_s=0, timeout_s=3.0)
         try:
             self._info = await rest.exchange_info(self.symbols)
             self._info_at = now
@@ -112,18 +118,32 @@ class MarketService(Service):
         for sym in self.symbols:
             entry = by_sym.get(sym)
             base, quote = _split(sym)
-            row: dict[str, Any] = {"symbol": sym, "base_asset": base, "quote_asset": quote,
-                                   "interval": self.base, "status": "UNKNOWN", "filters": {}, "source": "basic"}
+            row: dict[str, Any] = {
+                "symbol": sym,
+                "base_asset": base,
+                "quote_asset": quote,
+                "interval": self.base,
+                "status": "UNKNOWN",
+                "filters": {},
+                "source": "basic",
+            }
             if entry is not None:
-                filters = {f["filterType"]: {k: v for k, v in f.items() if k != "filterType"}
-                           for f in entry.get("filters", []) if isinstance(f, dict) and "filterType" in f}
-                row.update(base_asset=entry.get("baseAsset", base), quote_asset=entry.get("quoteAsset", quote),
-                           status=entry.get("status", "UNKNOWN"), filters=filters, source="exchange",
-                           tick_size=filters.get("PRICE_FILTER", {}).get("tickSize"),
-                           step_size=filters.get("LOT_SIZE", {}).get("stepSize"),
-                           min_qty=filters.get("LOT_SIZE", {}).get("minQty"),
-                           min_notional=(filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}).get(
-                               "minNotional"))
+                filters = {
+                    f["filterType"]: {k: v for k, v in f.items() if k != "filterType"}
+                    for f in entry.get("filters", [])
+                    if isinstance(f, dict) and "filterType" in f
+                }
+                row.update(
+                    base_asset=entry.get("baseAsset", base),
+                    quote_asset=entry.get("quoteAsset", quote),
+                    status=entry.get("status", "UNKNOWN"),
+                    filters=filters,
+                    source="exchange",
+                    tick_size=filters.get("PRICE_FILTER", {}).get("tickSize"),
+                    step_size=filters.get("LOT_SIZE", {}).get("stepSize"),
+                    min_qty=filters.get("LOT_SIZE", {}).get("minQty"),
+                    min_notional=(filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}).get("minNotional"),
+                )
             out.append(row)
         return out
 
@@ -135,14 +155,30 @@ class MarketService(Service):
         for sym in syms:
             tick = self.ticks.get(sym) or (getattr(gw, "last_tick", {}) or {}).get(sym)
             if tick is not None:
-                out.append({"symbol": sym, "price": tick.price, "bid": tick.bid, "ask": tick.ask,
-                            "time": tick.time, "source": "tick"})
+                out.append(
+                    {
+                        "symbol": sym,
+                        "price": tick.price,
+                        "bid": tick.bid,
+                        "ask": tick.ask,
+                        "time": tick.time,
+                        "source": "tick",
+                    }
+                )
                 continue
             last = await self.repo.range(sym, self.base, limit=1)
             if last:
                 c = last[-1]
-                out.append({"symbol": sym, "price": c.close, "bid": None, "ask": None, "time": c.close_time,
-                            "source": "candle"})
+                out.append(
+                    {
+                        "symbol": sym,
+                        "price": c.close,
+                        "bid": None,
+                        "ask": None,
+                        "time": c.close_time,
+                        "source": "candle",
+                    }
+                )
             else:
                 out.append({"symbol": sym, "price": None, "bid": None, "ask": None, "time": None, "source": None})
         return out
@@ -159,8 +195,13 @@ class MarketService(Service):
                 raise HTTPException(422, str(exc)) from None
 
         @r.get("/candles")
-        async def candles(symbol: str, interval: str | None = None, start: str | None = None,
-                          end: str | None = None, limit: int = Query(500, ge=1, le=MAX_LIMIT)) -> list[dict[str, Any]]:
+        async def candles(
+            symbol: str,
+            interval: str | None = None,
+            start: str | None = None,
+            end: str | None = None,
+            limit: int = Query(500, ge=1, le=MAX_LIMIT),
+        ) -> list[dict[str, Any]]:
             """Candles oldest first; start/end are epoch ms or ISO dates (on open time, inclusive). Without
             start: the latest `limit`. Longer intervals are aggregated from the base interval."""
             try:

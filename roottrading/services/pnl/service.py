@@ -17,7 +17,11 @@ from fastapi import APIRouter, Query
 from roottrading import messages as m
 from roottrading.capital.ledger import fmt
 from roottrading.capital.performance import (
-    grouped_json, load_pnls, performance, portfolio_value, start_equity,
+    grouped_json,
+    load_pnls,
+    performance,
+    portfolio_value,
+    start_equity,
 )
 from roottrading.capital.pnl import CyclePnl, day_of
 from roottrading.domain import Candle, Fill
@@ -91,10 +95,17 @@ class PnlService(Service):
         realised = sum((p.realised for p in every), ZERO)
         unreal = sum((p.unrealised for p in every), ZERO)
         today = sum((p.realised for p in every if p.closed_at is not None and p.closed_at >= day_of(now)), ZERO)
-        rep.update({"quote_asset": self.quote, "realised_pnl": fmt(realised), "unrealised_pnl": fmt(unreal),
-                    "total_pnl": fmt(realised + unreal), "pnl_today": fmt(today),
-                    "fees": fmt(sum((p.fees for p in every), ZERO)),
-                    "closed_cycles": sum(1 for p in every if p.closed_at is not None)})
+        rep.update(
+            {
+                "quote_asset": self.quote,
+                "realised_pnl": fmt(realised),
+                "unrealised_pnl": fmt(unreal),
+                "total_pnl": fmt(realised + unreal),
+                "pnl_today": fmt(today),
+                "fees": fmt(sum((p.fees for p in every), ZERO)),
+                "closed_cycles": sum(1 for p in every if p.closed_at is not None),
+            }
+        )
         return rep
 
     async def snapshot(self) -> None:
@@ -104,8 +115,7 @@ class PnlService(Service):
         rows = [{"time": now, "period": "all", "scope": "all", "scope_value": "", "metrics": await self.summary()}]
         for key in ("strategy", "symbol"):
             for g in grouped_json(every, key):
-                rows.append({"time": now, "period": "all", "scope": key, "scope_value": str(g[key])[:80],
-                             "metrics": g})
+                rows.append({"time": now, "period": "all", "scope": key, "scope_value": str(g[key])[:80], "metrics": g})
         await self.stats.add_many(rows)
         self.snapshots += 1
 
@@ -132,19 +142,32 @@ class PnlService(Service):
             return rows[-days:]
 
         @r.get("/cycles")
-        async def cycles(status: str | None = Query(None, description="open or closed"),
-                         strategy: str | None = None, symbol: str | None = None,
-                         limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+        async def cycles(
+            status: str | None = Query(None, description="open or closed"),
+            strategy: str | None = None,
+            symbol: str | None = None,
+            limit: int = Query(100, ge=1, le=1000),
+            offset: int = Query(0, ge=0),
+        ) -> dict[str, Any]:
             """Per-cycle PnL, newest first."""
-            items = [p for p in await self.pnls() if (strategy is None or p.strategy == strategy)
-                     and (symbol is None or p.symbol == symbol)
-                     and (status is None or (status == "open") == (p.closed_at is None))]
+            items = [
+                p
+                for p in await self.pnls()
+                if (strategy is None or p.strategy == strategy)
+                and (symbol is None or p.symbol == symbol)
+                and (status is None or (status == "open") == (p.closed_at is None))
+            ]
             items.sort(key=lambda p: (p.closed_at or p.opened_at, p.cycle_id), reverse=True)
-            return {"total": len(items), "limit": limit, "offset": offset,
-                    "items": [p.as_dict() for p in items[offset:offset + limit]]}
+            return {
+                "total": len(items),
+                "limit": limit,
+                "offset": offset,
+                "items": [p.as_dict() for p in items[offset : offset + limit]],
+            }
 
         return r
 
     async def health(self) -> HealthStatus:
-        return HealthStatus(details={"marks": len(self.marks), "updates": self.updates_seen,
-                                     "snapshots": self.snapshots})
+        return HealthStatus(
+            details={"marks": len(self.marks), "updates": self.updates_seen, "snapshots": self.snapshots}
+        )

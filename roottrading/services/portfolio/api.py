@@ -10,7 +10,11 @@ from fastapi import APIRouter, Body, HTTPException, Query
 from roottrading import messages as m
 from roottrading.capital.ledger import fmt, validate_allocation
 from roottrading.capital.performance import (
-    PERIODS, load_pnls, performance, period_start, start_equity,
+    PERIODS,
+    load_pnls,
+    performance,
+    period_start,
+    start_equity,
 )
 from roottrading.capital.pnl import day_of
 from roottrading.domain import Pocket
@@ -24,12 +28,16 @@ ZERO = Decimal(0)
 
 
 def pocket_json(p: Pocket) -> dict[str, Any]:
-    return {"pocket_type": p.pocket_type, "allocation_percent": fmt(p.allocation_percent),
-            "current_value": fmt(p.current_value), "used_value": fmt(p.used_value),
-            "available_value": fmt(p.available_value)}
+    return {
+        "pocket_type": p.pocket_type,
+        "allocation_percent": fmt(p.allocation_percent),
+        "current_value": fmt(p.current_value),
+        "used_value": fmt(p.used_value),
+        "available_value": fmt(p.available_value),
+    }
 
 
-def build_router(svc: "PortfolioService") -> APIRouter:
+def build_router(svc: PortfolioService) -> APIRouter:
     r = APIRouter()
     db = svc.ctx.db
 
@@ -45,19 +53,34 @@ def build_router(svc: "PortfolioService") -> APIRouter:
         realised = sum((p.realised for p in every), ZERO)
         unreal = sum((p.unrealised for p in every), ZERO)
         today = sum((p.realised for p in every if p.closed_at is not None and p.closed_at >= day_of(now)), ZERO)
-        return {"total_value": fmt(total), "quote_asset": svc.quote, "pnl_today": fmt(today),
-                "pnl_total": fmt(realised + unreal), "realised_pnl": fmt(realised), "unrealised_pnl": fmt(unreal),
-                "open_cycles": sum(1 for p in every if p.closed_at is None),
-                "closed_cycles": sum(1 for p in every if p.closed_at is not None),
-                "balances_source": "exchange" if svc.exchange_synced else "fills",
-                "pockets": [pocket_json(p) for p in await svc.ledger.pockets()],
-                "reconciliation": svc.reconciler.last, "time": now}
+        return {
+            "total_value": fmt(total),
+            "quote_asset": svc.quote,
+            "pnl_today": fmt(today),
+            "pnl_total": fmt(realised + unreal),
+            "realised_pnl": fmt(realised),
+            "unrealised_pnl": fmt(unreal),
+            "open_cycles": sum(1 for p in every if p.closed_at is None),
+            "closed_cycles": sum(1 for p in every if p.closed_at is not None),
+            "balances_source": "exchange" if svc.exchange_synced else "fills",
+            "pockets": [pocket_json(p) for p in await svc.ledger.pockets()],
+            "reconciliation": svc.reconciler.last,
+            "time": now,
+        }
 
     @r.get("/balances")
     async def balances() -> list[dict[str, Any]]:
         await svc.revalue()
-        return [{"asset": b.asset, "free": fmt(b.free), "locked": fmt(b.locked), "total": fmt(b.total),
-                 "value_quote": fmt(b.value_quote)} for b in await svc.balances.all()]
+        return [
+            {
+                "asset": b.asset,
+                "free": fmt(b.free),
+                "locked": fmt(b.locked),
+                "total": fmt(b.total),
+                "value_quote": fmt(b.value_quote),
+            }
+            for b in await svc.balances.all()
+        ]
 
     @r.get("/pockets")
     async def pockets() -> list[dict[str, Any]]:
@@ -71,8 +94,9 @@ def build_router(svc: "PortfolioService") -> APIRouter:
         return {"pockets": [pocket_json(p) for p in await svc.ledger.pockets()], "reconciliation": report}
 
     @r.put("/pockets/allocation")
-    async def allocation(body: dict[str, Any] = Body(..., examples=[{"active": 60, "buffer": 30, "safety": 10}])
-                         ) -> list[dict[str, Any]]:
+    async def allocation(
+        body: dict[str, Any] = Body(..., examples=[{"active": 60, "buffer": 30, "safety": 10}]),
+    ) -> list[dict[str, Any]]:
         """Percentages per pocket (`{"active": 60, ...}` or `{"allocation": {...}}`): no negatives, sum 100."""
         config = body.get("allocation", body) if isinstance(body.get("allocation"), dict) else body
         try:
@@ -82,13 +106,23 @@ def build_router(svc: "PortfolioService") -> APIRouter:
         return [pocket_json(p) for p in await svc.ledger.pockets()]
 
     @r.get("/trades")
-    async def trades(symbol: str | None = None, strategy: str | None = None,
-                     since: int | None = Query(None, description="epoch ms: cycles created at or after"),
-                     status: str | None = None, limit: int = Query(50, ge=1, le=500),
-                     offset: int = Query(0, ge=0)) -> dict[str, Any]:
+    async def trades(
+        symbol: str | None = None,
+        strategy: str | None = None,
+        since: int | None = Query(None, description="epoch ms: cycles created at or after"),
+        status: str | None = None,
+        limit: int = Query(50, ge=1, le=500),
+        offset: int = Query(0, ge=0),
+    ) -> dict[str, Any]:
         """Trade cycles newest first (filters + pagination), each with its fills."""
-        page, total = await CycleRepo(db).query(status=status.split(",") if status else None, symbol=symbol,
-                                                strategy=strategy, since=since, limit=limit, offset=offset)
+        page, total = await CycleRepo(db).query(
+            status=status.split(",") if status else None,
+            symbol=symbol,
+            strategy=strategy,
+            since=since,
+            limit=limit,
+            offset=offset,
+        )
         fills = await TradeReadRepo(db).fills_by_cycle(page)
         items = []
         for c in page:

@@ -32,14 +32,16 @@ DRIFT_TOLERANCE = Decimal("0.02")  # 2 % between used capital and open positions
 
 
 class Reconciler:
-    def __init__(self, db: Database, ledger: PocketLedger, clock: Clock, *, grace_ms: int = 30_000,
-                 stale_ms: int = 900_000) -> None:
+    def __init__(
+        self, db: Database, ledger: PocketLedger, clock: Clock, *, grace_ms: int = 30_000, stale_ms: int = 900_000
+    ) -> None:
         self.db, self.ledger, self.clock = db, ledger, clock
         self.grace_ms, self.stale_ms = grace_ms, stale_ms
         self.last: dict[str, Any] | None = None
 
-    async def run(self, balances: list[Balance], quote: str,
-                  price_of: Callable[[str], Decimal | None]) -> dict[str, Any]:
+    async def run(
+        self, balances: list[Balance], quote: str, price_of: Callable[[str], Decimal | None]
+    ) -> dict[str, Any]:
         now = self.clock.now_ms()
         live = await self.ledger.reservations(status=[RESERVED, CONSUMED])
         ids = [r.id for r in live]
@@ -47,15 +49,25 @@ class Reconciler:
         async with self.db.connect() as conn:
             by_res = {}
             if ids or cycle_ids:
-                q = select(trade_cycles).where(trade_cycles.c.reservation_id.in_(ids)
-                                               | trade_cycles.c.id.in_(cycle_ids))
+                q = select(trade_cycles).where(
+                    trade_cycles.c.reservation_id.in_(ids) | trade_cycles.c.id.in_(cycle_ids)
+                )
                 for row in (await conn.execute(q)).mappings():
                     c = _cycle(row)
                     if c.reservation_id:
                         by_res[c.reservation_id] = c
                     by_res.setdefault(f"cycle:{c.id}", c)
-            open_rows = (await conn.execute(select(trade_cycles).where(trade_cycles.c.status.in_(
-                [s.value for s in CycleStatus if not s.is_terminal])))).mappings().all()
+            open_rows = (
+                (
+                    await conn.execute(
+                        select(trade_cycles).where(
+                            trade_cycles.c.status.in_([s.value for s in CycleStatus if not s.is_terminal])
+                        )
+                    )
+                )
+                .mappings()
+                .all()
+            )
         released: list[dict[str, str]] = []
         for r in live:
             c = by_res.get(r.id) or (by_res.get(f"cycle:{r.cycle_id}") if r.cycle_id else None)
@@ -77,9 +89,17 @@ class Reconciler:
             warnings.append(f"{len(unfunded)} open cycle(s) whose reservation is not live")
         if max(used, in_positions) > 0 and abs(used - in_positions) > DRIFT_TOLERANCE * max(used, in_positions):
             warnings.append(f"used capital {fmt(used)} vs open positions' entry value {fmt(in_positions)}")
-        report = {"time": now, "released": released, "live_reservations": len(live_ids),
-                  "open_cycles": len(open_cycles), "unfunded_cycles": unfunded, "used_capital": fmt(used),
-                  "open_positions_value": fmt(in_positions), "locked_value": fmt(locked), "drift_warnings": warnings}
+        report = {
+            "time": now,
+            "released": released,
+            "live_reservations": len(live_ids),
+            "open_cycles": len(open_cycles),
+            "unfunded_cycles": unfunded,
+            "used_capital": fmt(used),
+            "open_positions_value": fmt(in_positions),
+            "locked_value": fmt(locked),
+            "drift_warnings": warnings,
+        }
         if released or (warnings and warnings != (self.last or {}).get("drift_warnings")):
             log.warning("reconciliation found drift", released=len(released), warnings=warnings)
         self.last = report

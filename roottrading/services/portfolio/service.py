@@ -51,9 +51,13 @@ class PortfolioService(Service):
         self.start_capital = to_decimal(ctx.extras.get("portfolio_start_capital", DEMO_START_CAPITAL))
         self.reallocate_s = float(ctx.extras.get("portfolio_reallocate_s", 30))
         self.reconcile_s = float(ctx.extras.get("portfolio_reconcile_s", 60))
-        self.reconciler = Reconciler(ctx.db, self.ledger, ctx.clock,
-                                     grace_ms=int(ctx.extras.get("portfolio_release_grace_ms", 30_000)),
-                                     stale_ms=int(ctx.extras.get("portfolio_stale_reservation_ms", 900_000)))
+        self.reconciler = Reconciler(
+            ctx.db,
+            self.ledger,
+            ctx.clock,
+            grace_ms=int(ctx.extras.get("portfolio_release_grace_ms", 30_000)),
+            stale_ms=int(ctx.extras.get("portfolio_stale_reservation_ms", 900_000)),
+        )
         self.total_value: Decimal | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------------
@@ -63,8 +67,10 @@ class PortfolioService(Service):
         return subs
 
     def jobs(self) -> list[Job]:
-        return [Job("reallocate", self.reallocate_s, self.revalue_and_reallocate),
-                Job("reconcile", self.reconcile_s, self.reconcile)]
+        return [
+            Job("reallocate", self.reallocate_s, self.revalue_and_reallocate),
+            Job("reconcile", self.reconcile_s, self.reconcile),
+        ]
 
     async def start(self) -> None:
         candles = CandleRepo(self.ctx.db)
@@ -73,8 +79,10 @@ class PortfolioService(Service):
             if last:
                 self.prices[sym] = to_decimal(last[-1].close)
         if not await self.balances.all() and self.ctx.settings.trading_mode == "demo":
-            await self.balances.upsert([Balance(asset=self.quote, free=self.start_capital, locked=ZERO,
-                                                value_quote=self.start_capital)], self.ctx.clock.now_ms())
+            await self.balances.upsert(
+                [Balance(asset=self.quote, free=self.start_capital, locked=ZERO, value_quote=self.start_capital)],
+                self.ctx.clock.now_ms(),
+            )
             self.log.info("demo account seeded", asset=self.quote, amount=fmt(self.start_capital))
         total = await self.revalue()
         await self.ledger.ensure_initialised(total)
@@ -87,9 +95,18 @@ class PortfolioService(Service):
     async def on_balances(self, msg: m.Message) -> None:
         upd: m.BalancesUpdate = msg.payload
         self.exchange_synced = True
-        await self.balances.upsert([Balance(asset=b.asset, free=b.free, locked=b.locked,
-                                            value_quote=self.value_of(b.asset, b.total) if b.value_quote is None
-                                            else b.value_quote) for b in upd.balances], self.ctx.clock.now_ms())
+        await self.balances.upsert(
+            [
+                Balance(
+                    asset=b.asset,
+                    free=b.free,
+                    locked=b.locked,
+                    value_quote=self.value_of(b.asset, b.total) if b.value_quote is None else b.value_quote,
+                )
+                for b in upd.balances
+            ],
+            self.ctx.clock.now_ms(),
+        )
         await self.revalue()
 
     async def on_fill(self, msg: m.Message) -> None:
@@ -121,8 +138,9 @@ class PortfolioService(Service):
         fresh = []
         for b in balances:
             v = self.value_of(b.asset, b.total)
-            fresh.append(Balance(asset=b.asset, free=b.free, locked=b.locked,
-                                 value_quote=v if v is not None else b.value_quote))
+            fresh.append(
+                Balance(asset=b.asset, free=b.free, locked=b.locked, value_quote=v if v is not None else b.value_quote)
+            )
         await self.balances.upsert(fresh, self.ctx.clock.now_ms())
         self.total_value = sum((b.value_quote or ZERO for b in fresh), ZERO)
         return self.total_value
@@ -149,8 +167,13 @@ class PortfolioService(Service):
 
     async def health(self) -> HealthStatus:
         last = self.reconciler.last  # drift is reported, not treated as an outage
-        return HealthStatus(details={
-            "total_value": fmt(self.total_value), "quote_asset": self.quote, "prices": len(self.prices),
-            "source": "exchange" if self.exchange_synced else "fills",
-            "last_reconcile": last.get("time") if last else None,
-            "drift_warnings": last.get("drift_warnings") if last else []})
+        return HealthStatus(
+            details={
+                "total_value": fmt(self.total_value),
+                "quote_asset": self.quote,
+                "prices": len(self.prices),
+                "source": "exchange" if self.exchange_synced else "fills",
+                "last_reconcile": last.get("time") if last else None,
+                "drift_warnings": last.get("drift_warnings") if last else [],
+            }
+        )

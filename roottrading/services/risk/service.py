@@ -51,8 +51,7 @@ class RiskService(Service):
         self.rules_mtime: float | None = None
         self.rules_error: str | None = None
         self.reload_s = float(ctx.extras.get("risk_reload_s", 2.0))
-        self.tracker = StateTracker(Decimal(str(ctx.extras.get("initial_equity", DEFAULT_EQUITY))),
-                                    ctx.clock.now_ms())
+        self.tracker = StateTracker(Decimal(str(ctx.extras.get("initial_equity", DEFAULT_EQUITY))), ctx.clock.now_ms())
         self.cycles = CycleRepo(ctx.db)
         self.checks = 0
         self.refused = 0
@@ -66,15 +65,17 @@ class RiskService(Service):
         now = self.ctx.clock.now_ms()
         for c in await self.cycles.open_cycles():
             self.tracker.on_cycle(c, now)
-        done, _ = await self.cycles.query(status=[CycleStatus.COMPLETED.value], since=now - 7 * DAY_MS,
-                                          limit=100_000)
+        done, _ = await self.cycles.query(status=[CycleStatus.COMPLETED.value], since=now - 7 * DAY_MS, limit=100_000)
         for c in sorted(done, key=lambda c: c.updated_at):
             self.tracker.on_cycle(c, now)
         self.log.info("risk rules loaded", path=str(self.rules_path), open_cycles=len(self.tracker.positions))
 
     def consumes(self) -> list[Consumes]:
-        subs = [Consumes(m.CYCLE_UPDATES, self.on_cycle), Consumes(m.PORTFOLIO_BALANCES, self.on_balances),
-                Consumes(m.ORDER_REQUESTS, self.on_order_request)]
+        subs = [
+            Consumes(m.CYCLE_UPDATES, self.on_cycle),
+            Consumes(m.PORTFOLIO_BALANCES, self.on_balances),
+            Consumes(m.ORDER_REQUESTS, self.on_order_request),
+        ]
         subs += [Consumes(m.candles_topic(s), self.on_candle) for s in self.ctx.settings.symbols]
         return subs
 
@@ -138,10 +139,12 @@ class RiskService(Service):
                 self.tracker.disabled.add(t.strategy)
                 await self._event(t.rule, "disable_strategy", t.message, strategy=t.strategy)
 
-    async def _event(self, rule: str, action: str, message: str, *, symbol: str | None = None,
-                     strategy: str | None = None) -> None:
-        ev = m.RiskEvent(time=self.ctx.clock.now_ms(), rule=rule, action=action, message=message, symbol=symbol,
-                         strategy=strategy)
+    async def _event(
+        self, rule: str, action: str, message: str, *, symbol: str | None = None, strategy: str | None = None
+    ) -> None:
+        ev = m.RiskEvent(
+            time=self.ctx.clock.now_ms(), rule=rule, action=action, message=message, symbol=symbol, strategy=strategy
+        )
         self.log.warning("risk event", rule=rule, action=action, message=message, strategy=strategy)
         await self.ctx.publish(m.RISK_EVENTS, ev, key=symbol or strategy or rule)
 
@@ -156,8 +159,13 @@ class RiskService(Service):
             self.tracker.on_order(intent.id, intent.time or now)
         else:
             self.refused += 1
-            self.log.info("order refused", intent=intent.id, symbol=intent.symbol, strategy=intent.strategy,
-                          reasons=decision.reasons)
+            self.log.info(
+                "order refused",
+                intent=intent.id,
+                symbol=intent.symbol,
+                strategy=intent.strategy,
+                reasons=decision.reasons,
+            )
         return decision
 
     async def kill_switch(self, reason: str = "kill switch pulled by user", *, rule: str = "kill_switch") -> None:
@@ -175,8 +183,17 @@ class RiskService(Service):
 
     def rules_view(self) -> list[dict[str, Any]]:
         state = self.tracker.snapshot(self.ctx.clock.now_ms())
-        return [{"name": s.name, "enabled": s.enabled, "limit": s.limit, "value": s.value, "state": s.state,
-                 "action": s.action} for s in self.engine.status(state)]
+        return [
+            {
+                "name": s.name,
+                "enabled": s.enabled,
+                "limit": s.limit,
+                "value": s.value,
+                "state": s.state,
+                "action": s.action,
+            }
+            for s in self.engine.status(state)
+        ]
 
     def router(self) -> APIRouter:
         r = APIRouter()
@@ -188,12 +205,19 @@ class RiskService(Service):
         @r.get("/state")
         async def state() -> dict[str, Any]:
             s = self.tracker.snapshot(self.ctx.clock.now_ms())
-            return {"equity": str(s.equity), "equity_peak": str(s.equity_peak),
-                    "realised_pnl_today": str(s.realised_pnl_today), "drawdown_pct": str(s.drawdown_pct),
-                    "open_cycles": len(s.positions), "orders_last_minute": s.orders_last_minute(),
-                    "paused": s.paused, "pause_reason": s.pause_reason, "killed": s.killed,
-                    "disabled_strategies": sorted(s.disabled_strategies),
-                    "atr_pct": {k: str(v) for k, v in s.atr_pct.items()}}
+            return {
+                "equity": str(s.equity),
+                "equity_peak": str(s.equity_peak),
+                "realised_pnl_today": str(s.realised_pnl_today),
+                "drawdown_pct": str(s.drawdown_pct),
+                "open_cycles": len(s.positions),
+                "orders_last_minute": s.orders_last_minute(),
+                "paused": s.paused,
+                "pause_reason": s.pause_reason,
+                "killed": s.killed,
+                "disabled_strategies": sorted(s.disabled_strategies),
+                "atr_pct": {k: str(v) for k, v in s.atr_pct.items()},
+            }
 
         @r.post("/check")
         async def check(request: Request) -> dict[str, Any]:
@@ -223,7 +247,14 @@ class RiskService(Service):
 
     async def health(self) -> HealthStatus:
         t = self.tracker
-        details = {"rules_path": str(self.rules_path), "rules_error": self.rules_error, "checks": self.checks,
-                   "refused": self.refused, "paused": t.paused, "pause_reason": t.pause_reason,
-                   "killed": t.killed, "disabled_strategies": sorted(t.disabled)}
+        details = {
+            "rules_path": str(self.rules_path),
+            "rules_error": self.rules_error,
+            "checks": self.checks,
+            "refused": self.refused,
+            "paused": t.paused,
+            "pause_reason": t.pause_reason,
+            "killed": t.killed,
+            "disabled_strategies": sorted(t.disabled),
+        }
         return HealthStatus(status="degraded" if self.rules_error else "ok", details=details)

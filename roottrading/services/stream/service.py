@@ -15,8 +15,15 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from roottrading import messages as m
 from roottrading.runtime.service import Consumes, HealthStatus, Service
 
-LIVE_TOPICS = [m.SIGNALS, m.ORDER_UPDATES, m.TRADE_EXECUTIONS, m.CYCLE_UPDATES, m.PORTFOLIO_BALANCES,
-               m.RISK_EVENTS, m.SYSTEM_HEALTH]
+LIVE_TOPICS = [
+    m.SIGNALS,
+    m.ORDER_UPDATES,
+    m.TRADE_EXECUTIONS,
+    m.CYCLE_UPDATES,
+    m.PORTFOLIO_BALANCES,
+    m.RISK_EVENTS,
+    m.SYSTEM_HEALTH,
+]
 CLIENT_QUEUE = 1000
 
 

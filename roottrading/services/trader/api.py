@@ -42,11 +42,16 @@ def explain(exc: BinanceError, r: SymbolRules, qty: Any, price: Any) -> str:
     if isinstance(exc, FilterFailure):
         f = exc.filter_type
         if f in ("LOT_SIZE", "MARKET_LOT_SIZE"):
-            return (f"quantity {qty} fails {f}: min {r.min_qty}, max {r.max_qty}, step {r.step_size} "
-                    f"(nearest valid: {r.round_quantity(Decimal(qty))})" if qty is not None else f"fails {f}")
+            return (
+                f"quantity {qty} fails {f}: min {r.min_qty}, max {r.max_qty}, step {r.step_size} "
+                f"(nearest valid: {r.round_quantity(Decimal(qty))})"
+                if qty is not None
+                else f"fails {f}"
+            )
         if f == "PRICE_FILTER":
-            return (f"price {price} fails PRICE_FILTER: min {r.min_price}, max {r.max_price}, tick {r.tick_size}"
-                    + (f" (nearest valid: {r.round_price(Decimal(price))})" if price is not None else ""))
+            return f"price {price} fails PRICE_FILTER: min {r.min_price}, max {r.max_price}, tick {r.tick_size}" + (
+                f" (nearest valid: {r.round_price(Decimal(price))})" if price is not None else ""
+            )
         if f in ("MIN_NOTIONAL", "NOTIONAL"):
             return f"order value fails {f}: at least {r.min_notional} {r.quote_asset} is required"
         if f in ("PERCENT_PRICE_BY_SIDE", "PERCENT_PRICE"):
@@ -55,25 +60,41 @@ def explain(exc: BinanceError, r: SymbolRules, qty: Any, price: Any) -> str:
     return f"{exc.code}: {exc.msg}"
 
 
-def build_router(svc: "TraderService") -> APIRouter:
+def build_router(svc: TraderService) -> APIRouter:
     r = APIRouter()
     core = svc.core
 
     @r.get("/symbols")
     async def symbols() -> list[dict[str, Any]]:
-        return [{"symbol": s.symbol, "base_asset": s.base_asset, "quote_asset": s.quote_asset,
-                 "status": s.status, "tick_size": str(s.tick_size), "min_price": str(s.min_price),
-                 "max_price": str(s.max_price), "step_size": str(s.step_size), "min_qty": str(s.min_qty),
-                 "max_qty": str(s.max_qty), "min_notional": str(s.min_notional),
-                 "order_types": sorted(s.order_types),
-                 "last_price": str(core.last_price[s.symbol]) if s.symbol in core.last_price else None}
-                for s in sorted(core.rules.values(), key=lambda x: x.symbol)]
+        return [
+            {
+                "symbol": s.symbol,
+                "base_asset": s.base_asset,
+                "quote_asset": s.quote_asset,
+                "status": s.status,
+                "tick_size": str(s.tick_size),
+                "min_price": str(s.min_price),
+                "max_price": str(s.max_price),
+                "step_size": str(s.step_size),
+                "min_qty": str(s.min_qty),
+                "max_qty": str(s.max_qty),
+                "min_notional": str(s.min_notional),
+                "order_types": sorted(s.order_types),
+                "last_price": str(core.last_price[s.symbol]) if s.symbol in core.last_price else None,
+            }
+            for s in sorted(core.rules.values(), key=lambda x: x.symbol)
+        ]
 
     @r.get("/orders")
-    async def orders(symbol: str | None = None, status: str | None = None,
-                     limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
-        rows = await svc.orders.query(symbol=symbol, status=status.split(",") if status else None,
-                                      limit=limit, offset=offset)
+    async def orders(
+        symbol: str | None = None,
+        status: str | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+        offset: int = Query(0, ge=0),
+    ) -> list[dict[str, Any]]:
+        rows = await svc.orders.query(
+            symbol=symbol, status=status.split(",") if status else None, limit=limit, offset=offset
+        )
         return [m.to_builtins(o) for o in rows]
 
     @r.post("/order")
@@ -88,17 +109,27 @@ def build_router(svc: "TraderService") -> APIRouter:
             raise HTTPException(422, "a MARKET order takes no price")
         if (body.quantity is None) == (body.quote_quantity is None):
             raise HTTPException(422, "give exactly one of quantity or quote_quantity")
-        req = OrderRequest(id=body.request_id or f"manual-{uuid.uuid4().hex}", time=svc.ctx.clock.now_ms(),
-                           symbol=sym, side=Side(body.side), type=OrderType(body.type), quantity=body.quantity,
-                           quote_quantity=body.quote_quantity, price=body.price,
-                           time_in_force=TimeInForce(body.time_in_force), strategy=body.strategy)
+        req = OrderRequest(
+            id=body.request_id or f"manual-{uuid.uuid4().hex}",
+            time=svc.ctx.clock.now_ms(),
+            symbol=sym,
+            side=Side(body.side),
+            type=OrderType(body.type),
+            quantity=body.quantity,
+            quote_quantity=body.quote_quantity,
+            price=body.price,
+            time_in_force=TimeInForce(body.time_in_force),
+            strategy=body.strategy,
+        )
         if req.side is Side.BUY:
             for value, check in ((body.quantity, rules.round_quantity), (body.price, rules.round_price)):
                 if value is not None and check(value) != value:
                     name = "quantity" if check == rules.round_quantity else "price"
                     grid = f"step size {rules.step_size}" if name == "quantity" else f"tick size {rules.tick_size}"
-                    raise HTTPException(422, f"{name} {value} is not a multiple of the {grid} "
-                                             f"(nearest valid: {check(value).normalize():f})")
+                    raise HTTPException(
+                        422,
+                        f"{name} {value} is not a multiple of the {grid} (nearest valid: {check(value).normalize():f})",
+                    )
             try:
                 entry_order(req, rules, core.last_price.get(sym), "check", "check", 0)
             except BinanceError as exc:
@@ -148,10 +179,16 @@ def build_router(svc: "TraderService") -> APIRouter:
         return {"paused": False}
 
     @r.get("/cycles")
-    async def cycles(status: str | None = None, symbol: str | None = None, strategy: str | None = None,
-                     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict[str, Any]:
-        page, total = await svc.cycles.query(status=status.split(",") if status else None, symbol=symbol,
-                                             strategy=strategy, limit=limit, offset=offset)
+    async def cycles(
+        status: str | None = None,
+        symbol: str | None = None,
+        strategy: str | None = None,
+        limit: int = Query(50, ge=1, le=500),
+        offset: int = Query(0, ge=0),
+    ) -> dict[str, Any]:
+        page, total = await svc.cycles.query(
+            status=status.split(",") if status else None, symbol=symbol, strategy=strategy, limit=limit, offset=offset
+        )
         return {"total": total, "limit": limit, "offset": offset, "items": [m.to_builtins(c) for c in page]}
 
     @r.get("/cycles/{cycle_id}")
@@ -161,14 +198,18 @@ def build_router(svc: "TraderService") -> APIRouter:
             raise HTTPException(404, f"cycle {cycle_id} not found")
         orders_ = await svc.orders.query(cycle_id=cycle_id, limit=1000)
         fills = [f for o in orders_ for f in await svc.orders.fills(order_id=o.client_order_id, limit=10_000)]
-        return m.to_builtins(c) | {"orders": [m.to_builtins(o) for o in orders_],
-                                   "fills": [_plain(f) for f in fills]}
+        return m.to_builtins(c) | {"orders": [m.to_builtins(o) for o in orders_], "fills": [_plain(f) for f in fills]}
 
     @r.get("/trades")
-    async def trades(symbol: str | None = None, order_id: str | None = None,
-                     limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
-        return [_plain(row) for row in await svc.orders.fills(symbol=symbol, order_id=order_id, limit=limit,
-                                                              offset=offset)]
+    async def trades(
+        symbol: str | None = None,
+        order_id: str | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+        offset: int = Query(0, ge=0),
+    ) -> list[dict[str, Any]]:
+        return [
+            _plain(row) for row in await svc.orders.fills(symbol=symbol, order_id=order_id, limit=limit, offset=offset)
+        ]
 
     return r
 

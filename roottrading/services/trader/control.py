@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 class ControlMixin:
-    async def reconcile(self: "TraderCore") -> dict[str, int]:  # type: ignore[misc]
+    async def reconcile(self: TraderCore) -> dict[str, int]:  # type: ignore[misc]
         """Align every non-terminal stored order and open cycle with the exchange. Returns counters."""
         from roottrading.services.trader.core import READ_RETRY
 
@@ -50,10 +50,14 @@ class ControlMixin:
             self.log.info("reconciled with the exchange", **out)
         return out
 
-    async def _never_arrived(self: "TraderCore", order: Order, out: dict[str, int]) -> None:  # type: ignore[misc]
+    async def _never_arrived(self: TraderCore, order: Order, out: dict[str, int]) -> None:  # type: ignore[misc]
         if order.status is not OrderStatus.PENDING_NEW:
-            gone = msgspec.structs.replace(order, status=OrderStatus.EXPIRED, updated_at=self.clock.now_ms(),
-                                           reject_reason="acknowledged earlier but unknown to the exchange now")
+            gone = msgspec.structs.replace(
+                order,
+                status=OrderStatus.EXPIRED,
+                updated_at=self.clock.now_ms(),
+                reject_reason="acknowledged earlier but unknown to the exchange now",
+            )
             await self._save_order(gone, "EXPIRED")
             out["abandoned"] += 1
         else:
@@ -63,20 +67,25 @@ class ControlMixin:
             if is_exit or age <= self.resend_window_ms:
                 out["resent"] += 1
                 self.stats["resent"] += 1
-                self.log.info("re-sending an intent the exchange never received", order=order.client_order_id,
-                              age_ms=age)
+                self.log.info(
+                    "re-sending an intent the exchange never received", order=order.client_order_id, age_ms=age
+                )
                 await self._send(order)  # same client id: never a new one
                 return
-            dead = msgspec.structs.replace(order, status=OrderStatus.REJECTED, updated_at=self.clock.now_ms(),
-                                           reject_reason=f"not sent: intent {age} ms old when the trader recovered "
-                                                         f"(limit {self.resend_window_ms} ms)")
+            dead = msgspec.structs.replace(
+                order,
+                status=OrderStatus.REJECTED,
+                updated_at=self.clock.now_ms(),
+                reject_reason=f"not sent: intent {age} ms old when the trader recovered "
+                f"(limit {self.resend_window_ms} ms)",
+            )
             await self._save_order(dead, "REJECTED")
             out["abandoned"] += 1
         if order.cycle_id:
             await self._advance(order.cycle_id)
 
     # ------------------------------------------------------------------ control
-    async def kill_switch(self: "TraderCore", reason: str) -> int:  # type: ignore[misc]
+    async def kill_switch(self: TraderCore, reason: str) -> int:  # type: ignore[misc]
         """Stop entries, cancel every open order, close every open cycle at market. Returns cycles touched."""
         async with self.lock:
             self.paused = self.killed = True
@@ -92,15 +101,24 @@ class ControlMixin:
                     await self._cancel(exit_)  # a resting limit exit becomes a market exit
                 await self._advance(cid)
                 c = self.open.get(cid)
-                if c is not None and c.status in (CycleStatus.ACTIVE, CycleStatus.WAITING_ENTRY,
-                                                  CycleStatus.INITIATING):
+                if c is not None and c.status in (
+                    CycleStatus.ACTIVE,
+                    CycleStatus.WAITING_ENTRY,
+                    CycleStatus.INITIATING,
+                ):
                     await self.start_exit(c, "kill_switch")
-            for o in [o for o in self.order_cache.values() if not o.status.is_terminal and o.type.value != "MARKET"
-                      and o.status is not OrderStatus.PENDING_NEW and o.cycle_id not in self.open]:
+            for o in [
+                o
+                for o in self.order_cache.values()
+                if not o.status.is_terminal
+                and o.type.value != "MARKET"
+                and o.status is not OrderStatus.PENDING_NEW
+                and o.cycle_id not in self.open
+            ]:
                 await self._cancel(o)
             return touched
 
-    async def close(self: "TraderCore", cycle_id: str, reason: str = "manual") -> TradeCycle:  # type: ignore[misc]
+    async def close(self: TraderCore, cycle_id: str, reason: str = "manual") -> TradeCycle:  # type: ignore[misc]
         """Manual close. Raises KeyError (unknown cycle) or ValueError (not closable now)."""
         async with self.lock:
             c = self.open.get(cycle_id)
@@ -114,7 +132,7 @@ class ControlMixin:
             await self.start_exit(c, reason)
             return self.open.get(cycle_id) or await self.cycles.get(cycle_id)  # type: ignore[return-value]
 
-    async def cancel(self: "TraderCore", client_order_id: str) -> Order:  # type: ignore[misc]
+    async def cancel(self: TraderCore, client_order_id: str) -> Order:  # type: ignore[misc]
         """Cancel one order by client id. KeyError: unknown; ValueError: already terminal."""
         async with self.lock:
             order = await self._order(client_order_id)
@@ -130,13 +148,13 @@ class ControlMixin:
                 await self._advance(order.cycle_id)
             return await self._order(client_order_id) or order
 
-    def pause(self: "TraderCore", strategy: str | None = None) -> None:  # type: ignore[misc]
+    def pause(self: TraderCore, strategy: str | None = None) -> None:  # type: ignore[misc]
         if strategy:
             self.paused_strategies.add(strategy)
         else:
             self.paused = True
 
-    def resume(self: "TraderCore", strategy: str | None = None) -> None:  # type: ignore[misc]
+    def resume(self: TraderCore, strategy: str | None = None) -> None:  # type: ignore[misc]
         if strategy:
             self.paused_strategies.discard(strategy)
         else:

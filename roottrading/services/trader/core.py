@@ -56,8 +56,17 @@ MAX_EXIT_ATTEMPTS = 5  # per cycle; then the cycle waits for a human (close_reas
 class TraderCore(ControlMixin):
     """Cycles, orders and fills of one account. The Service wires it to the bus, the store and HTTP."""
 
-    def __init__(self, exchange: Any, orders: Any, cycles: Any, publish: Publish, clock: Any, *,
-                 quote_asset: str = "USDT", resend_window_ms: int = 60_000) -> None:
+    def __init__(
+        self,
+        exchange: Any,
+        orders: Any,
+        cycles: Any,
+        publish: Publish,
+        clock: Any,
+        *,
+        quote_asset: str = "USDT",
+        resend_window_ms: int = 60_000,
+    ) -> None:
         self.exchange, self.orders, self.cycles, self.publish, self.clock = exchange, orders, cycles, publish, clock
         self.quote_asset = quote_asset
         self.resend_window_ms = resend_window_ms
@@ -78,8 +87,15 @@ class TraderCore(ControlMixin):
         self.balances_dirty = False
         self.balances_min_interval_s = 0.0  # the service sets 1 s for a remote exchange
         self._balances_at = 0.0
-        self.stats = {"requests": 0, "duplicates": 0, "orders_sent": 0, "rejected": 0, "unknown_outcome": 0,
-                      "fills": 0, "resent": 0}
+        self.stats = {
+            "requests": 0,
+            "duplicates": 0,
+            "orders_sent": 0,
+            "rejected": 0,
+            "unknown_outcome": 0,
+            "fills": 0,
+            "resent": 0,
+        }
         self._unsubscribe: Callable[[], None] | None = None
         self._pump_task: asyncio.Task[None] | None = None
 
@@ -181,14 +197,16 @@ class TraderCore(ControlMixin):
         from_id: int | None = None
         while True:
             try:
-                trades = await self.exchange.my_trades(order.symbol, start_time=None if from_id else start,
-                                                       from_id=from_id, limit=500)
+                trades = await self.exchange.my_trades(
+                    order.symbol, start_time=None if from_id else start, from_id=from_id, limit=500
+                )
             except READ_RETRY as exc:
                 self.log.warning("my_trades failed; fills fetched on the next reconciliation", error=repr(exc))
                 return
             for f in trades:
                 if f.client_order_id == order.client_order_id or (
-                        order.exchange_order_id and f.order_id == order.exchange_order_id):
+                    order.exchange_order_id and f.order_id == order.exchange_order_id
+                ):
                     await self._apply_fill(order, f)
             if len(trades) < 500 or not trades[-1].trade_id.isdigit():
                 return
@@ -204,9 +222,12 @@ class TraderCore(ControlMixin):
         if order.cycle_id in self.open or order.cycle_id is None:
             self.order_cache[order.client_order_id] = order
         if event is not None:
-            await self.publish(m.ORDER_UPDATES, m.OrderUpdate(event=event, order=order, time=self.clock.now_ms()),
-                               key=order.symbol,
-                               msg_id=f"{order.client_order_id}:{order.status.value}:{order.executed_quantity}")
+            await self.publish(
+                m.ORDER_UPDATES,
+                m.OrderUpdate(event=event, order=order, time=self.clock.now_ms()),
+                key=order.symbol,
+                msg_id=f"{order.client_order_id}:{order.status.value}:{order.executed_quantity}",
+            )
 
     async def _save_cycle(self, c: TradeCycle, announce: bool = True) -> None:
         c.updated_at = max(c.updated_at, self.clock.now_ms())
@@ -257,8 +278,11 @@ class TraderCore(ControlMixin):
             elif total is not None and value is not None:
                 total += value
             out.append(msgspec.structs.replace(b, value_quote=value))
-        await self.publish(m.PORTFOLIO_BALANCES, m.BalancesUpdate(time=self.clock.now_ms(), balances=out,
-                           total_value=total, quote_asset=self.quote_asset), key="balances")
+        await self.publish(
+            m.PORTFOLIO_BALANCES,
+            m.BalancesUpdate(time=self.clock.now_ms(), balances=out, total_value=total, quote_asset=self.quote_asset),
+            key="balances",
+        )
 
     # ------------------------------------------------------------------ the state machine
     def _cycle_orders(self, cycle_id: str) -> list[Order]:
@@ -286,11 +310,12 @@ class TraderCore(ControlMixin):
         exit_ = self.order_cache.get(c.exit_order_id) if c.exit_order_id else None
         for o in (entry, exit_):
             if o is not None and o.executed_quantity > sum(
-                    (f.quantity for f in self.fills.get(c.id, []) if f.client_order_id == o.client_order_id),
-                    Decimal(0)):
+                (f.quantity for f in self.fills.get(c.id, []) if f.client_order_id == o.client_order_id), Decimal(0)
+            ):
                 await self._fetch_fills(o)
-                got = sum((f.quantity for f in self.fills.get(c.id, []) if f.client_order_id == o.client_order_id),
-                          Decimal(0))
+                got = sum(
+                    (f.quantity for f in self.fills.get(c.id, []) if f.client_order_id == o.client_order_id), Decimal(0)
+                )
                 if o.executed_quantity > got:
                     return  # fills not visible yet: decide when they are
         before = digest(c)
@@ -307,9 +332,13 @@ class TraderCore(ControlMixin):
                 if exit_.status is OrderStatus.FILLED:
                     c.close_reason = None  # a reduce: nothing left to do
                 else:  # close_reason kept: the exit is retried on the next price (see on_price)
-                    self.log.warning("exit did not complete; retried on the next price", cycle=c.id,
-                                     order=exit_.client_order_id, status=exit_.status.value,
-                                     reason=exit_.reject_reason)
+                    self.log.warning(
+                        "exit did not complete; retried on the next price",
+                        cycle=c.id,
+                        order=exit_.client_order_id,
+                        status=exit_.status.value,
+                        reason=exit_.reject_reason,
+                    )
         elif entry.status is OrderStatus.PENDING_NEW:
             status = CycleStatus.INITIATING
         elif not entry.status.is_terminal:
@@ -337,21 +366,32 @@ class TraderCore(ControlMixin):
         """Send a stored intent. Definite rejection -> REJECTED; unknown outcome -> stays PENDING_NEW."""
         try:
             remote = await self.exchange.place_order(
-                symbol=order.symbol, side=order.side, type=order.type, client_order_id=order.client_order_id,
-                quantity=order.quantity, price=order.price, time_in_force=order.time_in_force)
+                symbol=order.symbol,
+                side=order.side,
+                type=order.type,
+                client_order_id=order.client_order_id,
+                quantity=order.quantity,
+                price=order.price,
+                time_in_force=order.time_in_force,
+            )
         except DuplicateOrder:
             await self._adopt(order)
         except RETRY_LATER as exc:
-            self.log.warning("exchange busy; intent kept for the next reconciliation", order=order.client_order_id,
-                             error=str(exc))
+            self.log.warning(
+                "exchange busy; intent kept for the next reconciliation", order=order.client_order_id, error=str(exc)
+            )
         except BinanceError as exc:
             if isinstance(exc, UNKNOWN_OUTCOME):
                 await self._unknown(order, exc)
                 return
             self.stats["rejected"] += 1
             self.log.warning("order rejected", order=order.client_order_id, code=exc.code, reason=exc.msg)
-            rejected = msgspec.structs.replace(order, status=OrderStatus.REJECTED, reject_reason=f"{exc.code}: {exc.msg}",
-                                               updated_at=self.clock.now_ms())
+            rejected = msgspec.structs.replace(
+                order,
+                status=OrderStatus.REJECTED,
+                reject_reason=f"{exc.code}: {exc.msg}",
+                updated_at=self.clock.now_ms(),
+            )
             await self._save_order(rejected, "REJECTED")
         except (ExchangeError, *UNKNOWN_OUTCOME) as exc:
             await self._unknown(order, exc)
@@ -367,8 +407,7 @@ class TraderCore(ControlMixin):
 
     async def _unknown(self, order: Order, exc: BaseException) -> None:
         self.stats["unknown_outcome"] += 1
-        self.log.warning("order outcome unknown; will query by client id", order=order.client_order_id,
-                         error=repr(exc))
+        self.log.warning("order outcome unknown; will query by client id", order=order.client_order_id, error=repr(exc))
 
     async def _adopt(self, order: Order) -> None:
         """The exchange already has this client id (a resend after an unknown outcome): take its state."""
@@ -386,8 +425,9 @@ class TraderCore(ControlMixin):
             try:
                 remote = await self.exchange.get_order(order.symbol, order.client_order_id)
             except NoSuchOrder:
-                remote = msgspec.structs.replace(order, status=OrderStatus.REJECTED,
-                                                 reject_reason="canceled before it reached the exchange")
+                remote = msgspec.structs.replace(
+                    order, status=OrderStatus.REJECTED, reject_reason="canceled before it reached the exchange"
+                )
         except UNKNOWN_OUTCOME + RETRY_LATER as exc:
             self.log.warning("cancel failed; retried by reconciliation", order=order.client_order_id, error=repr(exc))
             return
@@ -411,10 +451,21 @@ class TraderCore(ControlMixin):
             return existing  # redelivered request: one cycle, one order
         now = self.clock.now_ms()
         coid = ids.client_order_id(req.id, "entry")
-        c = TradeCycle(id=cid, symbol=req.symbol, strategy=req.strategy, side=Side.BUY,
-                       status=CycleStatus.INITIATING, created_at=now, updated_at=now, entry_order_id=coid,
-                       stop_loss=req.stop_loss, take_profit=req.take_profit, trailing_pct=req.trailing_pct,
-                       signal_id=req.signal_id, reservation_id=req.reservation_id)
+        c = TradeCycle(
+            id=cid,
+            symbol=req.symbol,
+            strategy=req.strategy,
+            side=Side.BUY,
+            status=CycleStatus.INITIATING,
+            created_at=now,
+            updated_at=now,
+            entry_order_id=coid,
+            stop_loss=req.stop_loss,
+            take_profit=req.take_profit,
+            trailing_pct=req.trailing_pct,
+            signal_id=req.signal_id,
+            reservation_id=req.reservation_id,
+        )
         rules = self.rules.get(req.symbol)
         order: Order | None = None
         reason: str | None = None
@@ -433,10 +484,21 @@ class TraderCore(ControlMixin):
                 self.stats["duplicates"] += 1
                 return await self.cycles.get(cid)
             if reason is not None:
-                await self.orders.save(Order(client_order_id=coid, symbol=req.symbol, side=Side.BUY, type=req.type,
-                                             quantity=req.quantity or Decimal(0), price=req.price, cycle_id=cid,
-                                             status=OrderStatus.REJECTED, reject_reason=reason,
-                                             created_at=now, updated_at=now))
+                await self.orders.save(
+                    Order(
+                        client_order_id=coid,
+                        symbol=req.symbol,
+                        side=Side.BUY,
+                        type=req.type,
+                        quantity=req.quantity or Decimal(0),
+                        price=req.price,
+                        cycle_id=cid,
+                        status=OrderStatus.REJECTED,
+                        reject_reason=reason,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
             await self._save_cycle(c)
             return c
         # the cycle and the intent, in one transaction, before anything is sent
@@ -450,12 +512,20 @@ class TraderCore(ControlMixin):
         return self.open.get(cid) or c
 
     async def _exit_request(self, req: OrderRequest) -> None:
-        targets = sorted((c for c in self.open.values() if c.symbol == req.symbol and c.strategy == req.strategy
-                          and c.status in (CycleStatus.ACTIVE, CycleStatus.WAITING_ENTRY)),
-                         key=lambda c: c.created_at)
+        targets = sorted(
+            (
+                c
+                for c in self.open.values()
+                if c.symbol == req.symbol
+                and c.strategy == req.strategy
+                and c.status in (CycleStatus.ACTIVE, CycleStatus.WAITING_ENTRY)
+            ),
+            key=lambda c: c.created_at,
+        )
         if not targets:
-            self.log.info("exit request without an open position", request=req.id, symbol=req.symbol,
-                          strategy=req.strategy)
+            self.log.info(
+                "exit request without an open position", request=req.id, symbol=req.symbol, strategy=req.strategy
+            )
             return
         remaining = req.quantity
         for c in targets:
@@ -466,14 +536,22 @@ class TraderCore(ControlMixin):
                 self.stats["duplicates"] += 1
                 continue
             reason = "manual" if req.strategy == "manual" else "signal"
-            order = await self.start_exit(c, reason, quantity=remaining, client_order_id=coid, type=req.type,
-                                          price=req.price)
+            order = await self.start_exit(
+                c, reason, quantity=remaining, client_order_id=coid, type=req.type, price=req.price
+            )
             if order is not None and remaining is not None:
                 remaining -= order.quantity
 
-    async def start_exit(self, c: TradeCycle, reason: str, *, quantity: Decimal | None = None,
-                         client_order_id: str | None = None, type: OrderType = OrderType.MARKET,
-                         price: Decimal | None = None) -> Order | None:
+    async def start_exit(
+        self,
+        c: TradeCycle,
+        reason: str,
+        *,
+        quantity: Decimal | None = None,
+        client_order_id: str | None = None,
+        type: OrderType = OrderType.MARKET,
+        price: Decimal | None = None,
+    ) -> Order | None:
         """Sell what the cycle holds (or `quantity` of it). Caller holds the lock. Returns the exit order,
         None when there is nothing to sell (an unfilled entry is cancelled instead)."""
         entry = self.order_cache.get(c.entry_order_id or "")
@@ -498,8 +576,17 @@ class TraderCore(ControlMixin):
         n = sum(1 for o in self._cycle_orders(c.id) if o.side is Side.SELL)
         coid = client_order_id or ids.client_order_id(c.id, f"exit:{n}")
         now = self.clock.now_ms()
-        order = Order(client_order_id=coid, symbol=c.symbol, side=Side.SELL, type=type, quantity=qty, price=px,
-                      cycle_id=c.id, created_at=now, updated_at=now)
+        order = Order(
+            client_order_id=coid,
+            symbol=c.symbol,
+            side=Side.SELL,
+            type=type,
+            quantity=qty,
+            price=px,
+            cycle_id=c.id,
+            created_at=now,
+            updated_at=now,
+        )
         await self._save_order(order, None)
         c.exit_order_id, c.close_reason, c.status = coid, reason, CycleStatus.WAITING_EXIT
         await self._save_cycle(c)
@@ -507,8 +594,9 @@ class TraderCore(ControlMixin):
         return self.order_cache.get(coid, order)
 
     # ------------------------------------------------------------------ prices
-    async def on_price(self, symbol: str, path: list[Decimal], feed: Callable[[], Awaitable[None]] | None = None
-                       ) -> None:
+    async def on_price(
+        self, symbol: str, path: list[Decimal], feed: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         """New market prices in time order. `feed` pushes the same data into a simulated exchange first,
         so resting orders fill before the local exits are checked."""
         async with self.lock:

@@ -21,8 +21,14 @@ from roottrading.exchange.filters import SymbolRules, load_exchange_info
 DATA = Path(__file__).parent / "data" / "binance_btc_usdt_exchange_info.json"
 DEMO_BALANCES: dict[str, Decimal] = {"USDT": Decimal(10_000)}
 # Reference prices used to scale cloned filters (the demo's synthetic market starts near these).
-REFERENCE_PRICES: dict[str, Decimal] = {"BTC": Decimal(20_000), "ETH": Decimal(1_500), "BNB": Decimal(300),
-                                        "SOL": Decimal(20), "XRP": Decimal("0.4"), "DOGE": Decimal("0.08")}
+REFERENCE_PRICES: dict[str, Decimal] = {
+    "BTC": Decimal(20_000),
+    "ETH": Decimal(1_500),
+    "BNB": Decimal(300),
+    "SOL": Decimal(20),
+    "XRP": Decimal("0.4"),
+    "DOGE": Decimal("0.08"),
+}
 DEFAULT_PRICE = Decimal(100)
 
 
@@ -52,15 +58,24 @@ def derive_rules(symbol: str, template: SymbolRules, price: Decimal, quote_asset
     max_qty = (template.max_qty / scale).quantize(step) if template.max_qty else template.max_qty
     market_max = ((template.market_max_qty or Decimal(0)) / scale).quantize(step) or None
     return dataclasses.replace(
-        template, symbol=symbol, base_asset=base, quote_asset=quote, tick_size=tick, min_price=tick,
-        step_size=step, min_qty=step, max_qty=max_qty, market_max_qty=market_max,
+        template,
+        symbol=symbol,
+        base_asset=base,
+        quote_asset=quote,
+        tick_size=tick,
+        min_price=tick,
+        step_size=step,
+        min_qty=step,
+        max_qty=max_qty,
+        market_max_qty=market_max,
         market_step_size=Decimal(0) if template.market_step_size is not None else None,
         market_min_qty=Decimal(0) if template.market_min_qty is not None else None,
     )
 
 
-def demo_rules(symbols: list[str], prices: dict[str, Any] | None = None, quote_asset: str = "USDT"
-               ) -> dict[str, SymbolRules]:
+def demo_rules(
+    symbols: list[str], prices: dict[str, Any] | None = None, quote_asset: str = "USDT"
+) -> dict[str, SymbolRules]:
     """Rules for every demo symbol: BTCUSDT verbatim, the others derived (see `derive_rules`)."""
     template = btcusdt_rules()
     out: dict[str, SymbolRules] = {}
@@ -87,7 +102,8 @@ def create_exchange(ctx: Any) -> tuple[Any, bool]:
         except ImportError as exc:
             raise LiveAdapterUnavailable(
                 f"live trading adapter not available (roottrading.exchange.binance.adapter: {exc}); "
-                "use TRADING_MODE=demo") from None
+                "use TRADING_MODE=demo"
+            ) from None
         return BinanceExchange(ctx.settings, clock=ctx.clock), False
     from roottrading.exchange.sim import SimConfig, SimEngine, SimExchange
 

@@ -17,8 +17,7 @@ from roottrading.domain import Fill, Order, OrderRequest, OrderStatus, OrderType
 from roottrading.exchange.errors import InvalidMessage
 from roottrading.exchange.filters import SymbolRules
 
-_RANK = {OrderStatus.PENDING_NEW: 0, OrderStatus.NEW: 1, OrderStatus.PENDING_CANCEL: 1,
-         OrderStatus.PARTIALLY_FILLED: 2}
+_RANK = {OrderStatus.PENDING_NEW: 0, OrderStatus.NEW: 1, OrderStatus.PENDING_CANCEL: 1, OrderStatus.PARTIALLY_FILLED: 2}
 
 
 def rank(s: OrderStatus) -> int:
@@ -43,8 +42,9 @@ def merge(local: Order, remote: Order) -> Order | None:
     return msgspec.structs.replace(local, **upd)
 
 
-def entry_order(req: OrderRequest, rules: SymbolRules, last_price: Decimal | None, client_order_id: str,
-                cycle_id: str, now: int) -> Order:
+def entry_order(
+    req: OrderRequest, rules: SymbolRules, last_price: Decimal | None, client_order_id: str, cycle_id: str, now: int
+) -> Order:
     """The entry order for a BUY request, rounded onto the symbol's grid and checked against its filters.
 
     A quote amount is turned into a quantity here (with the last price for MARKET, the limit price for
@@ -71,16 +71,35 @@ def entry_order(req: OrderRequest, rules: SymbolRules, last_price: Decimal | Non
     if qty <= 0:
         raise InvalidMessage(f"quantity rounds to 0 on the {rules.step_size} step")
     rules.check(Side.BUY, req.type, qty, price, None, last_price)
-    return Order(client_order_id=client_order_id, symbol=req.symbol, side=Side.BUY, type=req.type, quantity=qty,
-                 price=price, time_in_force=req.time_in_force if not market else TimeInForce.GTC,
-                 cycle_id=cycle_id, created_at=now, updated_at=now)
+    return Order(
+        client_order_id=client_order_id,
+        symbol=req.symbol,
+        side=Side.BUY,
+        type=req.type,
+        quantity=qty,
+        price=price,
+        time_in_force=req.time_in_force if not market else TimeInForce.GTC,
+        cycle_id=cycle_id,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def fill_from_row(r: dict[str, Any]) -> Fill:
-    return Fill(trade_id=str(r["trade_id"]), order_id=str(r.get("exchange_order_id") or ""),
-                client_order_id=r["order_id"], symbol=r["symbol"], side=Side(r["side"]), price=r["price"],
-                quantity=r["quantity"], quote_quantity=r["quote_quantity"], commission=r["commission"],
-                commission_asset=r["commission_asset"], time=int(r["time"]), is_maker=bool(r.get("is_maker")))
+    return Fill(
+        trade_id=str(r["trade_id"]),
+        order_id=str(r.get("exchange_order_id") or ""),
+        client_order_id=r["order_id"],
+        symbol=r["symbol"],
+        side=Side(r["side"]),
+        price=r["price"],
+        quantity=r["quantity"],
+        quote_quantity=r["quote_quantity"],
+        commission=r["commission"],
+        commission_asset=r["commission_asset"],
+        time=int(r["time"]),
+        is_maker=bool(r.get("is_maker")),
+    )
 
 
 def digest(obj: Any) -> str:

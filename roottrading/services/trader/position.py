@@ -63,8 +63,16 @@ def position(fills: Iterable[Fill], base_asset: str) -> Position:
 
 def fill_row(f: Fill) -> dict[str, object]:
     """A Fill as the trade_fills row shape that capital.pnl.cycle_pnl reads."""
-    return {"trade_id": f.trade_id, "time": f.time, "side": f.side.value, "price": f.price, "quantity": f.quantity,
-            "quote_quantity": f.quote_quantity, "commission": f.commission, "commission_asset": f.commission_asset}
+    return {
+        "trade_id": f.trade_id,
+        "time": f.time,
+        "side": f.side.value,
+        "price": f.price,
+        "quantity": f.quantity,
+        "quote_quantity": f.quote_quantity,
+        "commission": f.commission,
+        "commission_asset": f.commission_asset,
+    }
 
 
 def apply_fills(cycle: TradeCycle, fills: Sequence[Fill], base_asset: str, quote_asset: str) -> None:
@@ -80,8 +88,7 @@ def apply_fills(cycle: TradeCycle, fills: Sequence[Fill], base_asset: str, quote
     cycle.fees = pnl.fees
     if cycle.status.is_terminal:
         cycle.profit_loss = pnl.realised
-        cycle.profit_loss_percent = ((pnl.realised / pnl.invested * HUNDRED).quantize(PCT_EXP)
-                                     if pnl.invested else ZERO)
+        cycle.profit_loss_percent = (pnl.realised / pnl.invested * HUNDRED).quantize(PCT_EXP) if pnl.invested else ZERO
 
 
 # ------------------------------------------------------------------------------------------ exits

@@ -30,9 +30,15 @@ class TraderService(Service):
         self.exchange, self.feed_market = create_exchange(ctx)
         self.orders = OrderRepo(ctx.db, demo=ctx.settings.trading_mode != "live")
         self.cycles = CycleRepo(ctx.db)
-        self.core = TraderCore(self.exchange, self.orders, self.cycles, ctx.publish, ctx.clock,
-                               quote_asset=ctx.settings.quote_asset,
-                               resend_window_ms=int(ctx.extras.get("trader_resend_window_ms", 60_000)))
+        self.core = TraderCore(
+            self.exchange,
+            self.orders,
+            self.cycles,
+            ctx.publish,
+            ctx.clock,
+            quote_asset=ctx.settings.quote_asset,
+            resend_window_ms=int(ctx.extras.get("trader_resend_window_ms", 60_000)),
+        )
         if not self.feed_market:  # a remote exchange: account queries cost request weight
             self.core.balances_min_interval_s = float(ctx.extras.get("trader_balances_min_s", 1.0))
         self.reconcile_s = float(ctx.extras.get("trader_reconcile_s", 30.0))
@@ -57,15 +63,22 @@ class TraderService(Service):
         return subs
 
     def jobs(self) -> list[Job]:
-        return [Job("reconcile", self.reconcile_s, self.core.reconcile),
-                Job("balances", self.balances_s, self.core.publish_balances, run_at_start=True)]
+        return [
+            Job("reconcile", self.reconcile_s, self.core.reconcile),
+            Job("balances", self.balances_s, self.core.publish_balances, run_at_start=True),
+        ]
 
     async def start(self) -> None:
         await self.core.start()
         self.ctx.extras.setdefault("symbol_rules", self.core.rules)  # the coordinator sizes on the same grid
         self.started = True
-        self.log.info("trader started", symbols=sorted(self.core.rules), open_cycles=len(self.core.open),
-                      exchange=type(self.exchange).__name__, feeds_market=self.feed_market)
+        self.log.info(
+            "trader started",
+            symbols=sorted(self.core.rules),
+            open_cycles=len(self.core.open),
+            exchange=type(self.exchange).__name__,
+            feeds_market=self.feed_market,
+        )
 
     async def stop(self) -> None:
         await self.core.stop()
@@ -87,8 +100,10 @@ class TraderService(Service):
         self._last_candle[c.symbol] = c.open_time
         feed = None
         if self.feed_market:
+
             async def feed() -> None:
                 await self.exchange.on_candle(c)
+
         await self.core.on_price(c.symbol, candle_path(c), feed)
 
     async def on_tick(self, msg: m.Message) -> None:
@@ -98,8 +113,10 @@ class TraderService(Service):
         self._last_tick[t.symbol] = t.time
         feed = None
         if self.feed_market:
+
             async def feed() -> None:
                 await self.exchange.on_tick(t)
+
         await self.core.on_price(t.symbol, [to_decimal(t.price)], feed)
 
     async def on_risk(self, msg: m.Message) -> None:
@@ -123,6 +140,15 @@ class TraderService(Service):
 
     async def health(self) -> HealthStatus:
         c = self.core
-        return HealthStatus(details={"paused": c.paused, "killed": c.killed, "paused_strategies": sorted(
-            c.paused_strategies), "open_cycles": len(c.open), "exchange": type(self.exchange).__name__,
-            "symbols": sorted(c.rules), "filled": c.stats["fills"], **c.stats})
+        return HealthStatus(
+            details={
+                "paused": c.paused,
+                "killed": c.killed,
+                "paused_strategies": sorted(c.paused_strategies),
+                "open_cycles": len(c.open),
+                "exchange": type(self.exchange).__name__,
+                "symbols": sorted(c.rules),
+                "filled": c.stats["fills"],
+                **c.stats,
+            }
+        )

@@ -16,15 +16,18 @@ target_metadata = metadata
 
 
 def _run(connection: object) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=True, compare_type=True)
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_offline() -> None:
-    context.configure(url=os.environ.get("DATABASE_URL", "sqlite:///./data/roottrading.db"),
-                      target_metadata=target_metadata, literal_binds=True, render_as_batch=True)
+    context.configure(
+        url=os.environ.get("DATABASE_URL", "sqlite:///./data/roottrading.db"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -62,6 +62,7 @@ def leaves(x: np.ndarray, low: float, high: float) -> bool:
 
 # --- indicator arrays shared by several strategies on the same tail (same call as in `generate`) ---
 
+
 def c_atr(bars: Bars, period: int = 14) -> np.ndarray:
     return bars.cached(("atr", period), lambda: atr(bars.high, bars.low, bars.close, period))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from roottrading.indicators import atr, bbands, donchian, highest, lowest, sar, shift, sma, vwap
-from roottrading.strategies.base import BaseStrategy, Bars, Entries, grade
+from roottrading.strategies.base import Bars, BaseStrategy, Entries, grade
 from roottrading.strategies.builtin._last import c_atr, c_highest, c_lowest, c_sma, div
 from roottrading.strategies.params import Param
 
@@ -224,8 +224,9 @@ class ResistanceRejection(BaseStrategy):
         o, h, lo, c = float(bars.open[-1]), float(bars.high[-1]), float(bars.low[-1]), float(bars.close[-1])
         tol = self.tolerance_pct / 100
         rng = h - lo
-        return ((h >= res * (1 - tol) and c < res and c < o and div(h - max(o, c), rng) >= self.wick_ratio)
-                or (lo <= sup * (1 + tol) and c > sup and c > o and div(min(o, c) - lo, rng) >= self.wick_ratio))
+        return (h >= res * (1 - tol) and c < res and c < o and div(h - max(o, c), rng) >= self.wick_ratio) or (
+            lo <= sup * (1 + tol) and c > sup and c > o and div(min(o, c) - lo, rng) >= self.wick_ratio
+        )
 
     def generate(self, bars: Bars) -> Entries:
         res, sup = _prior(highest(bars.high, self.lookback)), _prior(lowest(bars.low, self.lookback))
@@ -237,9 +238,17 @@ class ResistanceRejection(BaseStrategy):
             lower = (np.minimum(o, c) - lo) / rng
             sell = (h >= res * (1 - tol)) & (c < res) & (c < o) & (upper >= self.wick_ratio)
             buy = (lo <= sup * (1 + tol)) & (c > sup) & (c > o) & (lower >= self.wick_ratio)
-        return self.entries(buy, sell, buy_strength=grade(lower, 0.6, 0.7, 0.8),
-                            sell_strength=grade(upper, 0.6, 0.7, 0.8))
+        return self.entries(
+            buy, sell, buy_strength=grade(lower, 0.6, 0.7, 0.8), sell_strength=grade(upper, 0.6, 0.7, 0.8)
+        )
 
 
-STRATEGIES = [BollingerTouch, DonchianBreakout, AtrBreakout, ParabolicSarBounce, VwapSupportResistance,
-              RangeBreakout, ResistanceRejection]
+STRATEGIES = [
+    BollingerTouch,
+    DonchianBreakout,
+    AtrBreakout,
+    ParabolicSarBounce,
+    VwapSupportResistance,
+    RangeBreakout,
+    ResistanceRejection,
+]

@@ -10,15 +10,15 @@ from roottrading.indicators import (
     cci,
     crossed_above,
     crossed_below,
-    lowest,
     highest,
+    lowest,
     roc,
     stoch,
     stochrsi,
     willr,
     zscore,
 )
-from roottrading.strategies.base import BaseStrategy, Bars, Entries, grade
+from roottrading.strategies.base import Bars, BaseStrategy, Entries, grade
 from roottrading.strategies.builtin._last import c_rsi, down_cross, last2, leaves, up_cross
 from roottrading.strategies.params import Param, ParamError
 
@@ -55,9 +55,12 @@ class _LevelRebound(BaseStrategy):
     def generate(self, bars: Bars) -> Entries:
         x = self.oscillator(bars)
         lo, hi = self.oversold, self.overbought  # type: ignore[attr-defined]
-        return self.entries(crossed_above(x, lo), crossed_below(x, hi),
-                            buy_strength=grade(_depth(x, lo, True), *self.depth_steps),
-                            sell_strength=grade(_depth(x, hi, False), *self.depth_steps))
+        return self.entries(
+            crossed_above(x, lo),
+            crossed_below(x, hi),
+            buy_strength=grade(_depth(x, lo, True), *self.depth_steps),
+            sell_strength=grade(_depth(x, hi, False), *self.depth_steps),
+        )
 
 
 class RsiCross(_LevelRebound):
@@ -182,16 +185,21 @@ class StochasticOversold(BaseStrategy):
         k, d = stoch(bars.high, bars.low, bars.close, self.k_period, self.k_smooth, self.d_period)
         k1, k0 = last2(k)
         d1, d0 = last2(d)
-        return ((d1 < self.oversold and up_cross(k1, k0, d1, d0))
-                or (d1 > self.overbought and down_cross(k1, k0, d1, d0)))
+        return (d1 < self.oversold and up_cross(k1, k0, d1, d0)) or (
+            d1 > self.overbought and down_cross(k1, k0, d1, d0)
+        )
 
     def generate(self, bars: Bars) -> Entries:
         k, d = stoch(bars.high, bars.low, bars.close, self.k_period, self.k_smooth, self.d_period)
         with np.errstate(invalid="ignore"):
             buy = crossed_above(k, d) & (d < self.oversold)
             sell = crossed_below(k, d) & (d > self.overbought)
-        return self.entries(buy, sell, buy_strength=grade(self.oversold - d, 5, 10, 15),
-                            sell_strength=grade(d - self.overbought, 5, 10, 15))
+        return self.entries(
+            buy,
+            sell,
+            buy_strength=grade(self.oversold - d, 5, 10, 15),
+            sell_strength=grade(d - self.overbought, 5, 10, 15),
+        )
 
 
 class RocThreshold(BaseStrategy):
@@ -212,9 +220,15 @@ class RocThreshold(BaseStrategy):
     def generate(self, bars: Bars) -> Entries:
         r = roc(bars.close, self.period)
         t = self.threshold
-        return self.entries(crossed_above(r, t), crossed_below(r, -t),
-                            grade(np.abs(r) / t, 1.25, 1.5, 2.0))
+        return self.entries(crossed_above(r, t), crossed_below(r, -t), grade(np.abs(r) / t, 1.25, 1.5, 2.0))
 
 
-STRATEGIES = [RsiCross, StochasticOversold, StochRsiRebound, WilliamsRRebound, CciReversal, RocThreshold,
-              ZscoreReversal]
+STRATEGIES = [
+    RsiCross,
+    StochasticOversold,
+    StochRsiRebound,
+    WilliamsRRebound,
+    CciReversal,
+    RocThreshold,
+    ZscoreReversal,
+]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from roottrading.indicators import atr, crossed_above, crossed_below, ema, highest, lowest, rsi, shift, sma
-from roottrading.strategies.base import BaseStrategy, Bars, Entries, grade
+from roottrading.strategies.base import Bars, BaseStrategy, Entries, grade
 from roottrading.strategies.builtin._last import c_atr, c_highest, c_lowest, c_rsi, c_sma, div, leaves
 from roottrading.strategies.params import Param
 from roottrading.strategies.timeframes import align, resample_factor
@@ -148,7 +148,7 @@ class PumpDump(BaseStrategy):
         c1 = float(c[-1])
         if not (c1 < float(lo[-2]) or c1 > float(h[-2])):
             return False
-        closes = c[-2 * w - 2:].tolist()  # rows n-2w-2 .. n-1; move at row i needs the close w rows back
+        closes = c[-2 * w - 2 :].tolist()  # rows n-2w-2 .. n-1; move at row i needs the close w rows back
         n = len(closes)
         for i in range(n - 1 - w, n - 1):  # rows -1-w .. -2
             move = (div(closes[i], closes[i - w]) - 1.0) * 100.0

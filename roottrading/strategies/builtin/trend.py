@@ -24,7 +24,7 @@ from roottrading.indicators import (
     tema,
     trix,
 )
-from roottrading.strategies.base import BaseStrategy, Bars, Entries, grade
+from roottrading.strategies.base import Bars, BaseStrategy, Entries, grade
 from roottrading.strategies.builtin._last import c_ema, crosses, last2, up_cross
 from roottrading.strategies.params import Param, ParamError
 
@@ -60,9 +60,13 @@ class EmaCross(BaseStrategy):
 
     def generate(self, bars: Bars) -> Entries:
         f, s = ema(bars.close, self.fast), ema(bars.close, self.slow)
-        return self.entries(crossed_above(f, s), crossed_below(f, s),
-                            grade(_atr_distance(bars, s), 0.5, 1.0, 2.0),
-                            exit_long=crossed_below(f, s), exit_short=crossed_above(f, s))
+        return self.entries(
+            crossed_above(f, s),
+            crossed_below(f, s),
+            grade(_atr_distance(bars, s), 0.5, 1.0, 2.0),
+            exit_long=crossed_below(f, s),
+            exit_short=crossed_above(f, s),
+        )
 
 
 class MacdCrossover(BaseStrategy):
@@ -92,8 +96,9 @@ class MacdCrossover(BaseStrategy):
             big = (np.abs(line) > 0.5 * a).astype(np.int8)
             buy_st = 1 + (line < 0).astype(np.int8) + big
             sell_st = 1 + (line > 0).astype(np.int8) + big
-        return self.entries(crossed_above(line, sig), crossed_below(line, sig),
-                            buy_strength=buy_st, sell_strength=sell_st)
+        return self.entries(
+            crossed_above(line, sig), crossed_below(line, sig), buy_strength=buy_st, sell_strength=sell_st
+        )
 
 
 class PpoCrossover(BaseStrategy):
@@ -118,8 +123,7 @@ class PpoCrossover(BaseStrategy):
 
     def generate(self, bars: Bars) -> Entries:
         line, sig, _ = ppo_ema(bars.close, self.fast, self.slow, self.signal)
-        return self.entries(crossed_above(line, sig), crossed_below(line, sig),
-                            grade(np.abs(line), 0.25, 0.5, 1.0))
+        return self.entries(crossed_above(line, sig), crossed_below(line, sig), grade(np.abs(line), 0.25, 0.5, 1.0))
 
 
 class TrixCrossover(BaseStrategy):
@@ -191,7 +195,7 @@ class HullSlope(BaseStrategy):
 
     @property
     def warmup(self) -> int:
-        return self.period + int(self.period ** 0.5) + 2
+        return self.period + int(self.period**0.5) + 2
 
     def may_fire(self, bars: Bars) -> bool:
         return _slope_turns_last(hma(bars.close, self.period), bars.close)
@@ -260,8 +264,14 @@ class SupertrendReversal(BaseStrategy):
         line, d = supertrend(bars.high, bars.low, bars.close, self.period, self.multiplier)
         prev = shift(d)
         buy, sell = (d == 1) & (prev == -1), (d == -1) & (prev == 1)
-        return self.entries(buy, sell, grade(_atr_distance(bars, line), 1.0, 2.0, 3.0),
-                            stop_loss=np.where(buy | sell, line, np.nan), exit_long=sell, exit_short=buy)
+        return self.entries(
+            buy,
+            sell,
+            grade(_atr_distance(bars, line), 1.0, 2.0, 3.0),
+            stop_loss=np.where(buy | sell, line, np.nan),
+            exit_long=sell,
+            exit_short=buy,
+        )
 
 
 class ObvCrossover(BaseStrategy):
@@ -292,5 +302,14 @@ class ObvCrossover(BaseStrategy):
         return self.entries(buy, sell, np.where(self.confirm_price, 2, 1))
 
 
-STRATEGIES = [EmaCross, MacdCrossover, PpoCrossover, TrixCrossover, TemaSlope, HullSlope, AdxDirection,
-              SupertrendReversal, ObvCrossover]
+STRATEGIES = [
+    EmaCross,
+    MacdCrossover,
+    PpoCrossover,
+    TrixCrossover,
+    TemaSlope,
+    HullSlope,
+    AdxDirection,
+    SupertrendReversal,
+    ObvCrossover,
+]

@@ -6,6 +6,7 @@ Without TimescaleDB (or on SQLite) market_data stays a plain table indexed by it
 Revision ID: 0002
 Revises: 0001
 """
+
 from __future__ import annotations
 
 import structlog
@@ -31,13 +32,18 @@ def upgrade() -> None:
         log.info("market_data: TimescaleDB not available, plain indexed table")
         return
     op.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    op.execute(f"SELECT create_hypertable('market_data', 'open_time', chunk_time_interval => {7 * DAY_MS}, "
-               "migrate_data => true, if_not_exists => true)")
-    op.execute("CREATE OR REPLACE FUNCTION rt_now_ms() RETURNS BIGINT LANGUAGE SQL STABLE AS "
-               "$$ SELECT (extract(epoch from now()) * 1000)::BIGINT $$")
+    op.execute(
+        f"SELECT create_hypertable('market_data', 'open_time', chunk_time_interval => {7 * DAY_MS}, "
+        "migrate_data => true, if_not_exists => true)"
+    )
+    op.execute(
+        "CREATE OR REPLACE FUNCTION rt_now_ms() RETURNS BIGINT LANGUAGE SQL STABLE AS "
+        "$$ SELECT (extract(epoch from now()) * 1000)::BIGINT $$"
+    )
     op.execute("SELECT set_integer_now_func('market_data', 'rt_now_ms', replace_if_exists => true)")
-    op.execute("ALTER TABLE market_data SET (timescaledb.compress, "
-               "timescaledb.compress_segmentby = 'symbol, interval')")
+    op.execute(
+        "ALTER TABLE market_data SET (timescaledb.compress, timescaledb.compress_segmentby = 'symbol, interval')"
+    )
     op.execute(f"SELECT add_compression_policy('market_data', {30 * DAY_MS}::BIGINT, if_not_exists => true)")
     log.info("market_data: TimescaleDB hypertable with compression after 30 days")
 

@@ -4,6 +4,7 @@ could otherwise collide and a real fill would be dropped as a "duplicate".
 Revision ID: 0003
 Revises: 0002
 """
+
 from __future__ import annotations
 
 from alembic import op
