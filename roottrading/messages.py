@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from roottrading.domain import Balance, Candle, Fill, Order, OrderRequest, Signal, Tick, TradeCycle
+from roottrading.domain.money import plain_text
 
 SCHEMA_VERSION = 1
 
@@ -205,5 +206,20 @@ def decode(raw: bytes | str, attempt: int = 1) -> Message:
 
 
 def to_builtins(obj: Any) -> Any:
-    """JSON-friendly dict form (Decimal as string) for REST responses and the store."""
-    return msgspec.json.decode(_encoder.encode(obj))
+    """JSON-friendly dict form for REST responses and the store: Decimals as plain-notation strings.
+
+    msgspec renders a Decimal with `str()`, which prints `2E+4` or `1E-8`; people and JSON clients
+    reading a price expect `20000` and `0.00000001`. The bus wire keeps msgspec's form (it round-trips
+    exactly and is the hot path); everything a person or another program reads goes through here.
+    """
+    return _plain_decimals(msgspec.to_builtins(obj, builtin_types=(Decimal,)))
+
+
+def _plain_decimals(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return plain_text(value)
+    if isinstance(value, dict):
+        return {k: _plain_decimals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_decimals(v) for v in value]
+    return value

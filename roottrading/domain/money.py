@@ -19,6 +19,24 @@ def to_decimal(value: object) -> Decimal:
         raise ValueError(f"not a decimal number: {value!r}") from None
 
 
+def plain(value: Decimal) -> Decimal:
+    """The same number with no positive exponent, so `str()` never prints `2E+4`.
+
+    `Decimal.normalize()` turns 20000 into `2E+4`; a person (and a JSON client) reading a price or a
+    quantity expects `20000`. Small numbers are handled by `plain_text`, since `str(Decimal("0.00000001"))`
+    is `1E-8` whatever the exponent.
+    """
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:
+        return value.quantize(Decimal(1))
+    return value
+
+
+def plain_text(value: Decimal) -> str:
+    """Decimal as text in plain notation (`20000`, `0.00000001`), never scientific: for REST and the store."""
+    return format(value, "f")
+
+
 def round_step(value: Decimal, step: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
     """Round to a multiple of `step` (Binance stepSize/tickSize). Down by default: never exceed funds."""
     if step <= 0:

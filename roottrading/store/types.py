@@ -10,6 +10,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from roottrading.domain.money import plain
+
 
 class Money(TypeDecorator[Decimal]):
     """Exact Decimal: NUMERIC(38, 18) on PostgreSQL, canonical text on SQLite."""
@@ -34,7 +36,7 @@ class Money(TypeDecorator[Decimal]):
         if value is None:
             return None
         d = value if isinstance(value, Decimal) else Decimal(str(value))
-        return d.normalize() if d == d.to_integral_value() else d.normalize()
+        return plain(d.normalize())
 
 
 JsonDoc = JSON().with_variant(JSONB(), "postgresql")

@@ -28,7 +28,7 @@ from roottrading import ids
 from roottrading import messages as m
 from roottrading.capital import InsufficientFunds, PocketLedger
 from roottrading.domain import CycleStatus, OrderRequest, OrderType, Side, Signal, TradeCycle
-from roottrading.domain.money import to_decimal
+from roottrading.domain.money import plain_text, to_decimal
 from roottrading.risk import OrderIntent
 from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.services.coordinator import filters as f
@@ -188,7 +188,7 @@ class CoordinatorService(Service):
         now = self.ctx.clock.now_ms()
         self.counts[decision] = self.counts.get(decision, 0) + 1
         self.decided.note(s.id, decision, now)
-        clean = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in details.items()}
+        clean = {k: (plain_text(v) if isinstance(v, Decimal) else v) for k, v in details.items()}
         if decision == "accepted":  # per-signal line at debug: the row itself is the record
             self.log.debug("signal accepted", signal=s.id, symbol=s.symbol, strategy=s.strategy, reason=reason)
         else:

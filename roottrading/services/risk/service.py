@@ -19,6 +19,7 @@ from fastapi import APIRouter, HTTPException, Request
 
 from roottrading import messages as m
 from roottrading.domain import Candle, CycleStatus, OrderRequest, TradeCycle
+from roottrading.domain.money import plain_text
 from roottrading.risk import OrderIntent, RiskDecision, RiskEngine, RiskRules, RulesError, StateTracker
 from roottrading.risk.rules import default_rules_path, load_rules
 from roottrading.risk.state import DAY_MS
@@ -206,9 +207,9 @@ class RiskService(Service):
         async def state() -> dict[str, Any]:
             s = self.tracker.snapshot(self.ctx.clock.now_ms())
             return {
-                "equity": str(s.equity),
-                "equity_peak": str(s.equity_peak),
-                "realised_pnl_today": str(s.realised_pnl_today),
+                "equity": plain_text(s.equity),
+                "equity_peak": plain_text(s.equity_peak),
+                "realised_pnl_today": plain_text(s.realised_pnl_today),
                 "drawdown_pct": str(s.drawdown_pct),
                 "open_cycles": len(s.positions),
                 "orders_last_minute": s.orders_last_minute(),

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from roottrading import ids
 from roottrading import messages as m
 from roottrading.domain import OrderRequest, OrderType, Side, TimeInForce
+from roottrading.domain.money import plain_text
 from roottrading.exchange.errors import BinanceError, FilterFailure
 from roottrading.exchange.filters import SymbolRules
 from roottrading.services.trader.orders import entry_order
@@ -72,15 +73,15 @@ def build_router(svc: TraderService) -> APIRouter:
                 "base_asset": s.base_asset,
                 "quote_asset": s.quote_asset,
                 "status": s.status,
-                "tick_size": str(s.tick_size),
-                "min_price": str(s.min_price),
-                "max_price": str(s.max_price),
-                "step_size": str(s.step_size),
-                "min_qty": str(s.min_qty),
-                "max_qty": str(s.max_qty),
-                "min_notional": str(s.min_notional),
+                "tick_size": plain_text(s.tick_size),
+                "min_price": plain_text(s.min_price),
+                "max_price": plain_text(s.max_price),
+                "step_size": plain_text(s.step_size),
+                "min_qty": plain_text(s.min_qty),
+                "max_qty": plain_text(s.max_qty),
+                "min_notional": plain_text(s.min_notional),
                 "order_types": sorted(s.order_types),
-                "last_price": str(core.last_price[s.symbol]) if s.symbol in core.last_price else None,
+                "last_price": plain_text(core.last_price[s.symbol]) if s.symbol in core.last_price else None,
             }
             for s in sorted(core.rules.values(), key=lambda x: x.symbol)
         ]
@@ -215,4 +216,4 @@ def build_router(svc: TraderService) -> APIRouter:
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: str(v) if isinstance(v, Decimal) else v for k, v in row.items()}
+    return {k: plain_text(v) if isinstance(v, Decimal) else v for k, v in row.items()}
