@@ -184,10 +184,9 @@ class CoordinatorService(Service):
         self.log.info("accepted request published again after a restart", signal=s.id, request=req.id)
 
     def _decision_row(self, s: Signal, decision: str, reason: str, details: dict[str, Any]) -> dict[str, Any]:
-        """The stored row (noted in memory and counted here: the caller writes it)."""
+        """The row to store. Nothing is noted here: a decision counts only once its write commits
+        (`_decided`), else a failed write followed by the bus's redelivery would read as "already decided"."""
         now = self.ctx.clock.now_ms()
-        self.counts[decision] = self.counts.get(decision, 0) + 1
-        self.decided.note(s.id, decision, now)
         clean = {k: (plain_text(v) if isinstance(v, Decimal) else v) for k, v in details.items()}
         if decision == "accepted":  # per-signal line at debug: the row itself is the record
             self.log.debug("signal accepted", signal=s.id, symbol=s.symbol, strategy=s.strategy, reason=reason)
@@ -206,6 +205,13 @@ class CoordinatorService(Service):
     async def _record(self, s: Signal, decision: str, reason: str, **details: Any) -> None:
         row = self._decision_row(s, decision, reason, details)
         await self.decisions.add(**row)
+        self._decided(row)
+
+    def _decided(self, row: dict[str, Any]) -> None:
+        """Note a STORED decision in memory and count it (call only after its write committed)."""
+        decision = row["decision"]
+        self.counts[decision] = self.counts.get(decision, 0) + 1
+        self.decided.note(row["signal_id"], decision, row["time"])
 
     def _unaccept(self) -> None:
         """An accepted decision whose request could not be sent: counted as failed instead."""
@@ -335,8 +341,8 @@ class CoordinatorService(Service):
             also=lambda conn: DecisionRepo.add_in(conn, accepted),
             sized_from_view=not fresh,
         ):
-            self._unaccept()
             return
+        self._decided(accepted)  # committed with the reservation
         if not await self._publish(s, req, stage="order", reservation_id=res_id):
             return
         self.last_entry[key] = s.time
@@ -463,7 +469,6 @@ class CoordinatorService(Service):
         except InsufficientFunds as exc:
             br.success()
             if sized_from_view and self.cfg.pocket_view_s > 0:
-                self._unaccept()
                 raise _SizedFromStaleView from exc
             await self._record(s, "rejected", f"insufficient funds: {exc}", stage="reserve")
             return False
