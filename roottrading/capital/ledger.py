@@ -20,7 +20,6 @@ conditional update on its status, so a repeated consume/release (a redelivered m
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 
@@ -145,7 +144,7 @@ class PocketLedger:
         # this ledger's view of the pockets (see pockets(max_age_s=)): read from the store, then kept current
         # with this ledger's own committed writes
         self._view: dict[str, Pocket] | None = None
-        self._view_at = 0.0  # time.monotonic() of the read
+        self._view_at = 0  # the platform clock's now_ms() at the read (market time in a backtest)
 
     # ---- set-up and allocation ------------------------------------------------------------------
     async def ensure_initialised(self, total_value: Decimal) -> None:
@@ -431,7 +430,7 @@ class PocketLedger:
         Why: the coordinator sizes every entry from the pockets, and a read costs a database round trip on the
         order path (~0.2 ms alone, ~1 ms while the trader writes). A view that is slightly stale only ever
         affects sizing: the reservation itself checks the funds inside its transaction."""
-        if max_age_s > 0 and self._view is not None and time.monotonic() - self._view_at < max_age_s:
+        if max_age_s > 0 and self._view is not None and self.clock.now_ms() - self._view_at < max_age_s * 1000:
             return list(self._view.values())
         rows = await run_txn(self.db, lambda conn: conn.execute(select(capital_pockets)).mappings().all(), read=True)
         rows = sorted(rows, key=lambda r: (-r["allocation_percent"], r["pocket_type"]))
@@ -445,7 +444,7 @@ class PocketLedger:
             )
             for r in rows
         ]
-        self._view, self._view_at = {p.pocket_type: p for p in listed}, time.monotonic()
+        self._view, self._view_at = {p.pocket_type: p for p in listed}, self.clock.now_ms()
         return listed
 
     def _note(self, touched: list[tuple[str, dict[str, object]]]) -> None:

@@ -8,11 +8,13 @@ start), and knows nothing about I/O itself.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from roottrading.domain import Candle, CycleStatus, TradeCycle
+
+MAX_COUNTED = 100_000  # closed cycles remembered by id (memory stays bounded over months)
 
 DAY_MS = 86_400_000
 MINUTE_MS = 60_000
@@ -109,7 +111,10 @@ class StateTracker:
         self.day_start_equity = initial_equity
         self.realised_today = Decimal(0)
         self.positions: dict[str, Position] = {}
-        self.counted: set[str] = set()
+        # closed cycles already in the totals: id -> close time, the oldest forgotten past MAX_COUNTED; a close
+        # at or before `counted_horizon` is one that was forgotten, so it is never added twice
+        self.counted: OrderedDict[str, int] = OrderedDict()
+        self.counted_horizon = -1
         self.loss_streaks: dict[str, int] = {}
         self.orders: deque[tuple[int, str]] = deque()
         self.order_ids: set[str] = set()
@@ -143,7 +148,12 @@ class StateTracker:
         self.positions.pop(c.id, None)
         if c.status is not CycleStatus.COMPLETED or c.profit_loss is None or c.id in self.counted:
             return
-        self.counted.add(c.id)
+        if c.updated_at <= self.counted_horizon:
+            return
+        self.counted[c.id] = c.updated_at
+        if len(self.counted) > MAX_COUNTED:
+            _, t = self.counted.popitem(last=False)
+            self.counted_horizon = max(self.counted_horizon, t)
         self.realised_total += c.profit_loss
         if c.updated_at // DAY_MS == self.day:
             self.realised_today += c.profit_loss

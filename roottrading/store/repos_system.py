@@ -124,6 +124,16 @@ class DecisionRepo:
         async with self.db.connect() as conn:
             return {r[0]: r[1] for r in (await conn.execute(stmt)).all()}
 
+    async def accepted_since(self, since: int) -> list[dict[str, Any]]:
+        """The accepted decisions recorded at or after `since` (epoch ms), oldest first, with their details."""
+        stmt = (
+            select(decisions)
+            .where(decisions.c.time >= since, decisions.c.decision == "accepted")
+            .order_by(decisions.c.time, decisions.c.id)
+        )
+        async with self.db.connect() as conn:
+            return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
+
     async def query(self, *, signal_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         stmt = select(decisions)
         if signal_id:

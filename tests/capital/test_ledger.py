@@ -222,4 +222,18 @@ async def test_view_follows_own_writes_and_sees_other_writers_once_it_is_older_t
     assert stale["active"].used_value == D(1000)  # ... the plain read above refreshed the view
     await other.release("r2", "gone")
     assert {p.pocket_type: p for p in await ledger.pockets(max_age_s=60)}["active"].used_value == D(1000)
-    assert {p.pocket_type: p for p in await ledger.pockets(max_age_s=1e-9)}["active"].used_value == D(0)
+    ledger.clock.advance(60_000)  # the view's age is platform (market) time: it expires when that moves
+    assert {p.pocket_type: p for p in await ledger.pockets(max_age_s=60)}["active"].used_value == D(0)
+
+
+async def test_view_age_is_market_time_not_wall_time(db: Database) -> None:
+    """Issue 17 item 14: the sizing view expired on time.monotonic(), so a backtest's sizing depended on
+    how fast the machine ran. On a simulated clock it now expires only when market time moves."""
+    ledger = await fresh_ledger(db)
+    other = PocketLedger(db, SimClock(1_000), CONFIG)
+    await ledger.pockets()
+    await other.reserve("r", D(500))
+    await asyncio.sleep(0.05)  # wall time passes; market time does not
+    assert {p.pocket_type: p for p in await ledger.pockets(max_age_s=0.01)}["active"].used_value == D(0)
+    ledger.clock.advance(11)
+    assert {p.pocket_type: p for p in await ledger.pockets(max_age_s=0.01)}["active"].used_value == D(500)

@@ -14,7 +14,7 @@ import pytest
 
 from roottrading import messages as m
 from roottrading.domain import Side
-from tests.coordinator.helpers import Capture, make_host, message, sig
+from tests.coordinator.helpers import T0, Capture, make_host, message, sig
 
 
 class _Boom(Exception):
@@ -79,5 +79,25 @@ async def test_a_failed_decision_write_is_not_remembered(tmp_path: Path, monkeyp
         await co.on_signal(message(s, attempt=2))
         rows = await co.decisions.query(signal_id=s.id)
         assert [r["decision"] for r in rows] == ["rejected"]
+    finally:
+        await host.stop()
+
+
+async def test_entry_cooldown_survives_a_restart(tmp_path: Path) -> None:
+    """Issue 17 item 14: the cooldown between entries lived only in memory; a restart forgot it."""
+    host = await make_host(tmp_path, ["risk", "coordinator"], cooldown_s=600)
+    try:
+        await host.services["coordinator"].on_signal(message(sig("e1", price=100.0, stop=99.0)))
+        assert [r["decision"] for r in await host.services["coordinator"].decisions.query(signal_id="e1")] == [
+            "accepted"
+        ]
+    finally:
+        await host.stop()
+    host = await make_host(tmp_path, ["risk", "coordinator"], cooldown_s=600, allow_multiple_cycles=True)
+    try:
+        co: Any = host.services["coordinator"]
+        await co.on_signal(message(sig("e2", price=100.0, stop=99.0, time=T0 + 60_000)))
+        rows = await co.decisions.query(signal_id="e2")
+        assert [r["decision"] for r in rows] == ["rejected"] and rows[0]["reason"].startswith("cooldown")
     finally:
         await host.stop()

@@ -163,3 +163,21 @@ async def test_redelivered_requests_create_one_order(rig: Rig) -> None:
     assert len(rig.engine.all_orders(SYM)) == 2
     assert (await rig.cycle(ids.cycle_id("r1"))).status is CycleStatus.COMPLETED
     assert rig.core.stats["duplicates"] >= 2
+
+
+async def test_a_fill_seen_again_after_its_id_was_forgotten_is_not_counted_twice(rig: Rig) -> None:
+    """seen_trades is bounded (issue 17 item 14): a forgotten trade id that comes back (a late push, a
+    my_trades poll) must not be added to the cycle's fills again."""
+    from roottrading.bounded import RecentSet
+
+    await rig.send(req("r1"))
+    cid = ids.cycle_id("r1")
+    c = await rig.cycle(cid)
+    core = rig.core
+    core.seen_trades = RecentSet(1)
+    core.seen_trades.add(("OTHER", "x"))  # the entry's trade id is forgotten
+    (fill,) = rig.engine.my_trades(SYM)
+    assert await core._apply_fill(core.order_cache[c.entry_order_id], fill) is False  # the store knew it
+    assert [f.trade_id for f in core.fills[cid]] == [fill.trade_id]
+    await core._advance(cid)
+    assert (await rig.cycle(cid)).quantity == c.quantity

@@ -89,6 +89,7 @@ class SimEngine(MarketFeed):
         self._bps_up, self._bps_down = 1 + bps, 1 - bps
         self._slippage = bool(self.config.slippage_bps)  # the config is frozen: read once (hot path)
         self._latency = self.config.latency_ms
+        self._history_cap = self.config.history_limit + max(1, self.config.history_limit // 10)
         for asset, amount in (balances or {}).items():
             self.ledger.deposit(asset, to_decimal(amount))
 
@@ -176,6 +177,8 @@ class SimEngine(MarketFeed):
             )
         oid = o.order_id  # register (see _register)
         self._orders[oid] = o
+        if len(self._orders) > self._history_cap:
+            self._forget_closed_orders()
         self._by_client[key] = o
         self._open[oid] = o
         book.open_count += 1
@@ -316,8 +319,18 @@ class SimEngine(MarketFeed):
         o.lock = lock
         return lock
 
+    def _forget_closed_orders(self) -> None:
+        """Drop the oldest closed orders down to `history_limit` (open orders always stay)."""
+        excess = len(self._orders) - self.config.history_limit
+        for oid in [oid for oid, o in self._orders.items() if oid not in self._open][:excess]:
+            o = self._orders.pop(oid)
+            if self._by_client.get((o.symbol, o.client_order_id)) is o:
+                del self._by_client[(o.symbol, o.client_order_id)]
+
     def _register(self, o: SimOrder, book: SymbolBook) -> None:
         self._orders[o.order_id] = o
+        if len(self._orders) > self._history_cap:
+            self._forget_closed_orders()
         self._by_client[(o.symbol, o.client_order_id)] = o
         self._open[o.order_id] = o
         book.open_count += 1

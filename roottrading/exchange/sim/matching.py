@@ -90,6 +90,7 @@ class MatchingCore:
     _next_trade_id: int
     _open: dict[int, SimOrder]
     _trades: dict[str, list[TradeRecord]]
+    _history_cap: int
     _maker_fee: Decimal
     _taker_fee: Decimal
     _lists: dict[int, list[SimOrder]]
@@ -204,7 +205,10 @@ class MatchingCore:
             self.now,
             maker,
         )
-        self._trades[o.symbol].append(rec)  # a Fill is built only when someone reads it (hot path)
+        trades = self._trades[o.symbol]
+        trades.append(rec)  # a Fill is built only when someone reads it (hot path)
+        if len(trades) > self._history_cap:  # forget the oldest tenth at once: amortised O(1)
+            del trades[: len(trades) - self.config.history_limit]
         first = not o.executed
         executed = o.executed = o.executed + qty
         o.cum_quote += quote

@@ -34,7 +34,7 @@ from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.services.coordinator import filters as f
 from roottrading.services.coordinator.breaker import CircuitBreaker, CircuitOpen
 from roottrading.services.coordinator.config import load_config
-from roottrading.services.coordinator.memory import DAY_MS, DecidedSignals, OpenCycles
+from roottrading.services.coordinator.memory import DAY_MS, SKEW_MS, DecidedSignals, OpenCycles
 from roottrading.services.coordinator.risk_client import RiskClient, RiskUnavailable
 from roottrading.services.coordinator.sizing import SizeRequest, Sizing, fixed_step_rounder, size_entry
 from roottrading.store import CycleRepo, DecisionRepo
@@ -106,6 +106,7 @@ class CoordinatorService(Service):
     async def start(self) -> None:
         since = self.ctx.clock.now_ms() - DAY_MS
         self.decided.load(since, await self.decisions.decided_since(since))
+        await self._load_cooldowns()
         self.open_view.load(await self.cycles.open_cycles())
         try:
             await self.ledger.ensure_initialised(await self.equity())
@@ -113,6 +114,19 @@ class CoordinatorService(Service):
             self.log.error(
                 "pockets could not be initialised; entries will fail until the ledger answers", error=repr(exc)
             )
+
+    async def _load_cooldowns(self) -> None:
+        """The entry cooldown survives a restart: the last entry per (symbol, strategy) comes from the stored
+        decisions (an entry's request carries its signal's time), not only from this process's memory."""
+        if self.cfg.cooldown_s <= 0:
+            return
+        since = self.ctx.clock.now_ms() - int(self.cfg.cooldown_s * 1000) - SKEW_MS
+        for row in await self.decisions.accepted_since(since):
+            details, sid = row.get("details") or {}, row["signal_id"]
+            if details.get("stage") != "order" or self.decided.get(sid) not in (None, "accepted"):
+                continue  # an exit, or an entry whose request was never sent (decided again as failed)
+            key, t = (row["symbol"], row["strategy"]), int(details["request"]["time"])
+            self.last_entry[key] = max(t, self.last_entry.get(key, t))
 
     async def stop(self) -> None:
         await self.risk.close()

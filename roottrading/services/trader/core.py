@@ -24,6 +24,7 @@ import structlog
 
 from roottrading import ids
 from roottrading import messages as m
+from roottrading.bounded import RecentSet
 from roottrading.capital.pnl import split_symbol
 from roottrading.domain import CycleStatus, Fill, Order, OrderRequest, OrderStatus, OrderType, Side, TradeCycle
 from roottrading.exchange.base import BalanceUpdate, OrderUpdate
@@ -77,7 +78,7 @@ class TraderCore(ControlMixin):
         self.open: dict[str, TradeCycle] = {}  # non-terminal cycles by id
         self.order_cache: dict[str, Order] = {}  # orders of open cycles by client id
         self.fills: dict[str, list[Fill]] = {}  # cycle id -> its fills
-        self.seen_trades: set[tuple[str, str]] = set()
+        self.seen_trades: RecentSet[tuple[str, str]] = RecentSet(100_000)  # fast path; the store dedups
         self.announced: dict[str, str] = {}  # cycle id -> digest of the last announced state
         self.inbox: deque[Any] = deque()
         self.wake = asyncio.Event()
@@ -183,8 +184,10 @@ class TraderCore(ControlMixin):
             fill = msgspec.structs.replace(fill, client_order_id=order.client_order_id)
         new = await self.orders.add_fill(fill)
         self.seen_trades.add(key)
-        if order.cycle_id:
-            self.fills.setdefault(order.cycle_id, []).append(fill)
+        if order.cycle_id:  # once per trade id: a fill forgotten by seen_trades may come back
+            known = self.fills.setdefault(order.cycle_id, [])
+            if not any(f.trade_id == fill.trade_id and f.symbol == fill.symbol for f in known):
+                known.append(fill)
         if new:
             self.stats["fills"] += 1
             self.balances_dirty = True
