@@ -19,7 +19,7 @@ S = "BTCUSDT"
 def test_trades_and_closed_orders_stay_within_the_history_limit() -> None:
     eng = SimEngine([simple_rules()], SimConfig(history_limit=50), balances={"USDT": D(10**7), "BTC": D(100)})
     eng.on_trade(S, 1, D("20000"))
-    resting = eng.place_order(
+    eng.place_order(
         S, Side.BUY, OrderType.LIMIT, "rest", quantity=D("0.01"), price=D("10000"), time_in_force=TimeInForce.GTC
     )
     for i in range(400):
