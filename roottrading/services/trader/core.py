@@ -51,7 +51,14 @@ RETRY_LATER = (RateLimited, TooManyOrders)
 # A read (order, trades, balances) that failed for any exchange reason changes nothing: try again later.
 READ_RETRY = (ExchangeError, *UNKNOWN_OUTCOME)
 Publish = Callable[..., Awaitable[Any]]
-MAX_EXIT_ATTEMPTS = 5  # per cycle; then the cycle waits for a human (close_reason says why)
+MAX_EXIT_ATTEMPTS = 5  # failed exits of one cycle before an alert-level log line; retries go on (back-off)
+EXIT_RETRY_BASE_MS = 60_000  # a rejected/expired exit is tried again after 1, 2, 4, ... minutes of market time
+EXIT_RETRY_MAX_MS = 3_600_000  # ... at most an hour apart, for as long as the position is open
+
+
+def exit_retry_delay_ms(failed_exits: int) -> int:
+    """Market time to wait after the `failed_exits`-th failed exit: never once per price, never given up."""
+    return int(min(EXIT_RETRY_BASE_MS * 2 ** max(0, min(failed_exits - 1, 30)), EXIT_RETRY_MAX_MS))
 
 
 class TraderCore(ControlMixin):
@@ -78,6 +85,7 @@ class TraderCore(ControlMixin):
         self.open: dict[str, TradeCycle] = {}  # non-terminal cycles by id
         self.order_cache: dict[str, Order] = {}  # orders of open cycles by client id
         self.fills: dict[str, list[Fill]] = {}  # cycle id -> its fills
+        self.exit_alerted: set[str] = set()  # cycles whose failing exit was reported (cleared with the cycle)
         self.seen_trades: RecentSet[tuple[str, str]] = RecentSet(100_000)  # fast path; the store dedups
         self.announced: dict[str, str] = {}  # cycle id -> digest of the last announced state
         self.inbox: deque[Any] = deque()
@@ -252,6 +260,7 @@ class TraderCore(ControlMixin):
             for o in [o for o in self.order_cache.values() if o.cycle_id == c.id]:
                 self.order_cache.pop(o.client_order_id, None)
             self.fills.pop(c.id, None)
+            self.exit_alerted.discard(c.id)
         else:
             self.announced[c.id] = d
 
@@ -596,6 +605,27 @@ class TraderCore(ControlMixin):
         await self._send(order)
         return self.order_cache.get(coid, order)
 
+    async def _retry_exit(self, c: TradeCycle) -> None:
+        """Send the exit of a cycle whose last exit failed again once its back-off has passed. Caller holds
+        the lock. After MAX_EXIT_ATTEMPTS failures an alert-level line (once per cycle) asks for a human."""
+        sells = [o for o in self._cycle_orders(c.id) if o.side is Side.SELL]
+        if sells:
+            last = max(o.updated_at for o in sells)
+            if self.clock.now_ms() - last < exit_retry_delay_ms(len(sells)):
+                return
+        if len(sells) >= MAX_EXIT_ATTEMPTS and c.id not in self.exit_alerted:
+            self.exit_alerted.add(c.id)
+            last_reason = max(sells, key=lambda o: o.updated_at).reject_reason if sells else None
+            self.log.critical(
+                "exit keeps failing; the position is still open and its exit is retried with back-off",
+                cycle=c.id,
+                symbol=c.symbol,
+                attempts=len(sells),
+                reason=c.close_reason,
+                last_error=last_reason,
+            )
+        await self.start_exit(c, c.close_reason or "retry")
+
     # ------------------------------------------------------------------ prices
     async def on_price(
         self, symbol: str, path: list[Decimal], feed: Callable[[], Awaitable[None]] | None = None
@@ -612,9 +642,8 @@ class TraderCore(ControlMixin):
                 c = self.open.get(cid)
                 if c is None or c.status is not CycleStatus.ACTIVE:
                     continue
-                if c.close_reason is not None:  # an exit that expired or was rejected: try again
-                    if sum(1 for o in self._cycle_orders(cid) if o.side is Side.SELL) < MAX_EXIT_ATTEMPTS:
-                        await self.start_exit(c, c.close_reason)
+                if c.close_reason is not None:  # an exit that expired or was rejected: try again, spaced out
+                    await self._retry_exit(c)
                     continue
                 extreme = c.trailing_extreme
                 reason, _ = walk_exits(c, path)
