@@ -369,20 +369,25 @@ class PocketLedger:
         elif note is not None:
             log.warning("consume above reservation capped", reservation=reservation_id, detail=note)
 
-    async def release(self, reservation_id: str, reason: str, *, pnl: Decimal = ZERO) -> None:
+    async def release(
+        self, reservation_id: str, reason: str, *, pnl: Decimal = ZERO, only_if_idle_since: int | None = None
+    ) -> bool:
         """Return a reservation's funds to its pocket, plus the realised `pnl` (which changes the pocket's
         current value). A loss is capped at the amount reserved: a spot position cannot give back less
-        than nothing. Idempotent: a second release (or an unknown id) is a no-op."""
+        than nothing. Idempotent: a second release (or an unknown id) is a no-op. True when this call released.
+
+        `only_if_idle_since` (epoch ms): release only a reservation still `reserved` and untouched since then
+        (the stale-reservation case). The trader claims a reservation by touching it in the transaction that
+        stores its cycle, so a claim and this release never both win (checked under the row lock)."""
         now = self.clock.now_ms()
         touched: list[tuple[str, dict[str, object]]] = []
+        cond = [pocket_reservations.c.id == reservation_id, pocket_reservations.c.status.in_([RESERVED, CONSUMED])]
+        if only_if_idle_since is not None:
+            cond += [pocket_reservations.c.status == RESERVED, pocket_reservations.c.updated_at <= only_if_idle_since]
 
         def txn(conn: Connection) -> tuple[Decimal, Decimal, bool] | None:
             res = conn.execute(
-                update(pocket_reservations)
-                .where(
-                    pocket_reservations.c.id == reservation_id, pocket_reservations.c.status.in_([RESERVED, CONSUMED])
-                )
-                .values(status=RELEASED, updated_at=now, reason=reason[:200])
+                update(pocket_reservations).where(*cond).values(status=RELEASED, updated_at=now, reason=reason[:200])
             )
             if not res.rowcount:
                 return None
@@ -412,14 +417,15 @@ class PocketLedger:
         done = await run_txn(self.db, txn)
         self._note(touched)
         if done is None:
-            log.info("release ignored: unknown or already released", reservation=reservation_id)
-            return
+            log.info("release ignored: unknown, already released or claimed", reservation=reservation_id)
+            return False
         amount, gain, capped = done
         if capped:
             log.warning(
                 "loss larger than the reservation capped", reservation=reservation_id, pnl=str(pnl), amount=str(amount)
             )
         log.debug("funds released", reservation=reservation_id, amount=str(amount), pnl=str(gain), reason=reason)
+        return True
 
     # ---- reads --------------------------------------------------------------------------------------
     async def pockets(self, *, max_age_s: float = 0.0) -> list[Pocket]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from roottrading.domain import CycleStatus, Fill, Order, OrderStatus, OrderType, Side, TimeInForce, TradeCycle
 from roottrading.store.db import Database
 from roottrading.store.repos_system import run_txn, upsert_stmt
-from roottrading.store.tables import trade_cycles, trade_executions, trade_fills
+from roottrading.store.tables import pocket_reservations, trade_cycles, trade_executions, trade_fills
 
 _CYCLE_FIELDS = list(TradeCycle.__struct_fields__)
 
@@ -123,6 +123,17 @@ class OrderRepo:
             return [dict(r) for r in (await conn.execute(q)).mappings().all()]
 
 
+class ReservationNotLive(Exception):
+    """The entry's reservation was released (e.g. by reconciliation) before the order could be sent."""
+
+
+_claim = (
+    update(pocket_reservations)
+    .where(pocket_reservations.c.id == bindparam("rid"), pocket_reservations.c.status == "reserved")
+    .values(updated_at=bindparam("now"))
+)
+
+
 class CycleRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -136,6 +147,10 @@ class CycleRepo:
     async def create_with_order(self, cycle: TradeCycle, order: Order, *, demo: bool) -> bool:
         """Store a new cycle and its entry intent in ONE transaction, only if the cycle id is new.
 
+        With a reservation, the same transaction claims it (still `reserved`: its `updated_at` moves to now,
+        which the portfolio's stale-reservation release checks under the row lock); a reservation released
+        meanwhile raises ReservationNotLive and nothing is written, so no entry is sent on released funds.
+
         False (and nothing written) when the cycle already exists: the request was redelivered. One commit
         instead of a read and two commits is what keeps signal -> order-sent short."""
         row = {f: getattr(cycle, f) for f in _CYCLE_FIELDS}
@@ -144,9 +159,13 @@ class CycleRepo:
         order_ins = upsert_stmt(self.db, trade_executions, ["order_id"])
         order_row = _order_row(order, demo)
 
+        res_id = cycle.reservation_id
+
         def txn(conn: Connection) -> bool:
             if not conn.execute(cycle_ins, row).rowcount:
                 return False
+            if res_id and not conn.execute(_claim, {"rid": res_id, "now": cycle.created_at}).rowcount:
+                raise ReservationNotLive(res_id)  # rolls the cycle insert back: nothing written
             conn.execute(order_ins, order_row)
             return True
 

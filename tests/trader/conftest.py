@@ -125,6 +125,17 @@ class Rig:
         return [msg.payload for msg in self.host.bus.retained_messages(topic)]
 
 
+async def reserve(rig: Rig, reservation_id: str, amount: Decimal = D(1000)) -> None:
+    """A live pocket reservation in the trader's store, as the coordinator makes before sending a request
+    (the trader claims it when it stores the cycle, and refuses an entry whose reservation is not live)."""
+    from roottrading.capital.ledger import PocketLedger
+
+    assert rig.host is not None
+    ledger = PocketLedger(rig.host.db, rig.clock, {"active": D(60), "buffer": D(30), "safety": D(10)})
+    await ledger.ensure_initialised(D(10_000))
+    await ledger.reserve(reservation_id, amount, pocket="active", reason="test entry")
+
+
 def new_engine(usdt: str = "10000", config: SimConfig | None = None, price: str = "20000") -> SimEngine:
     eng = SimEngine([btcusdt_rules()], config or SimConfig(), {"USDT": D(usdt)}, start_time=T0 - MIN)
     eng.on_trade(SYM, T0 - MIN, D(price))

@@ -15,7 +15,7 @@ from roottrading.clock import SimClock
 from roottrading.domain import CycleStatus, OrderStatus, OrderType
 from roottrading.exchange.errors import Disconnected
 from roottrading.exchange.sim import SimExchange
-from tests.trader.conftest import MIN, SYM, T0, Rig, new_engine, req
+from tests.trader.conftest import MIN, SYM, T0, Rig, new_engine, req, reserve
 
 D = Decimal
 
@@ -58,6 +58,7 @@ async def _crash_and_restart(tmp_path: Path, mode: str) -> tuple[Rig, Any]:
     engine, clock = new_engine(), SimClock(T0 - MIN)
     first = Rig(tmp_path, engine, clock)
     await first.start(FaultyExchange(SimExchange(engine, clock), mode))
+    await reserve(first, "res-1")
     with pytest.raises(Crash):
         await first.send(req("r1", reservation_id="res-1"))
     coid = ids.client_order_id("r1", "entry")

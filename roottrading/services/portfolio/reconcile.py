@@ -76,8 +76,11 @@ class Reconciler:
                 await self.ledger.release(r.id, f"reconcile: cycle {c.id} {c.status.value}", pnl=pnl)
                 released.append({"reservation": r.id, "cycle": c.id, "why": f"cycle {c.status.value}"})
             elif c is None and r.status == RESERVED and now - r.created_at >= self.stale_ms:
-                await self.ledger.release(r.id, "reconcile: no cycle started")
-                released.append({"reservation": r.id, "cycle": "", "why": "stale, no cycle"})
+                # only if no trader claimed it since this job read the cycles (see PocketLedger.release)
+                if await self.ledger.release(
+                    r.id, "reconcile: no cycle started", only_if_idle_since=now - self.stale_ms
+                ):
+                    released.append({"reservation": r.id, "cycle": "", "why": "stale, no cycle"})
         open_cycles = [_cycle(row) for row in open_rows]
         live_ids = {r.id for r in live} - {x["reservation"] for x in released}
         unfunded = [c.id for c in open_cycles if c.reservation_id and c.reservation_id not in live_ids]

@@ -43,6 +43,7 @@ from roottrading.exchange.filters import SymbolRules
 from roottrading.services.trader.control import ControlMixin
 from roottrading.services.trader.orders import digest, entry_order, fill_from_row, merge
 from roottrading.services.trader.position import apply_fills, position, walk_exits
+from roottrading.store.repos_orders import ReservationNotLive
 
 # Outcome unknown: the order may or may not exist. Query by client id before any retry.
 UNKNOWN_OUTCOME = (OrderFateUnknown, Disconnected, TimeoutError, ConnectionError, OSError)
@@ -513,8 +514,17 @@ class TraderCore(ControlMixin):
                 )
             await self._save_cycle(c)
             return c
-        # the cycle and the intent, in one transaction, before anything is sent
-        if not await self.cycles.create_with_order(c, order, demo=self.orders.demo):
+        # the cycle and the intent, in one transaction, before anything is sent (claiming the reservation)
+        try:
+            created = await self.cycles.create_with_order(c, order, demo=self.orders.demo)
+        except ReservationNotLive:  # released meanwhile (reconciliation after a long delay): never sent
+            self.log.warning(
+                "entry not sent: its reservation was released", request=req.id, reservation=c.reservation_id
+            )
+            c.status, c.close_reason = CycleStatus.CANCELED, "reservation released before the entry was sent"
+            await self._save_cycle(c)
+            return c
+        if not created:
             self.stats["duplicates"] += 1
             return await self.cycles.get(cid)
         self.open[cid] = c
