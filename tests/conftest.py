@@ -11,9 +11,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED_DATA.is_dir():  # CI clones main with shared/ beside it
-    SHARED_DATA = Path(os.environ.get("ROOTTRADING_SHARED_DATA", "../shared/data")).resolve()
+# Third-party samples copied into the repository (licences and attribution in tests/fixtures/README.md):
+# a clone of the project alone runs every test.
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -40,13 +40,10 @@ def require_server(name: str, url: str, default_port: int) -> None:
     pytest.skip(msg)
 
 
-@pytest.fixture
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        if IN_CI:
-            pytest.fail(f"shared data folder missing: {SHARED_DATA}")
-        pytest.skip(f"shared data folder missing: {SHARED_DATA}")
-    return SHARED_DATA
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """tests/fixtures: data files that ship with the repository (never skipped: they are always there)."""
+    return FIXTURES_DIR
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ D = Decimal
 
 
 @pytest.fixture
-def btc_rules(shared_data: Path) -> SymbolRules:
-    return load_exchange_info(shared_data / "binance_fixtures/basana/binance_btc_usdt_exchange_info.json")["BTCUSDT"]
+def btc_rules(fixtures_dir: Path) -> SymbolRules:
+    return load_exchange_info(fixtures_dir / "binance_fixtures/basana/binance_btc_usdt_exchange_info.json")["BTCUSDT"]
 
 
 def simple_rules(symbol: str = "BTCUSDT") -> SymbolRules:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,8 +31,10 @@ def test_parse_basana_btcusdt(btc_rules: SymbolRules) -> None:
     assert r.max_num_orders == 200 and r.max_num_algo_orders == 5 and "LIMIT_MAKER" in r.order_types
 
 
-def test_parse_cryptofeed_full_exchange_info(shared_data: Path) -> None:
-    rules = load_exchange_info(shared_data / "binance_fixtures/cryptofeed/BINANCE.0")
+def test_parse_cryptofeed_full_exchange_info(fixtures_dir: Path, tmp_path: Path) -> None:
+    capture = tmp_path / "BINANCE.0"  # stored gzip-compressed in the repository; the reader takes the capture
+    capture.write_bytes(gzip.decompress((fixtures_dir / "binance_fixtures/cryptofeed/BINANCE.0.gz").read_bytes()))
+    rules = load_exchange_info(capture)
     assert len(rules) > 1500
     eth = rules["ETHBTC"]
     assert eth.quote_asset == "BTC" and eth.percent_filter == "PERCENT_PRICE" and eth.bid_multiplier_up == 5

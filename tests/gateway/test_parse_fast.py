@@ -17,6 +17,7 @@ from roottrading.domain import Candle, Tick
 from roottrading.exchange.binance import parse_fast
 from roottrading.exchange.binance.parse import ParseError, parse_ws_message
 from roottrading.exchange.binance.parse_fast import parse_ws_frame
+from tests.binance_samples import OTHER_WS_EVENTS, user_data_frames
 
 
 def _generic(raw: bytes | str, recv_ms: int | None) -> tuple[str, object]:
@@ -36,27 +37,29 @@ def _fast(raw: bytes | str, recv_ms: int | None) -> tuple[str, object]:
     return "ok", result
 
 
-def _frames(shared_data: Path) -> list[tuple[bytes | str, int | None]]:
-    root = shared_data / "binance_fixtures"
+def _frames(fixtures_dir: Path) -> list[tuple[bytes | str, int | None]]:
+    """Every recorded frame in tests/fixtures (gzip-compressed recordings) and every own WebSocket sample."""
+    root = fixtures_dir / "binance_fixtures"
     out: list[tuple[bytes | str, int | None]] = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt") as fh:
-                for line in fh:
-                    ts, _, payload = line.rstrip("\n").partition(" ")
-                    out.append((payload, int(ts) // 1_000_000))
-        elif path.name.startswith(("BINANCE.ws", "BINANCE_FUTURES.ws")):
-            for line in filter(None, path.read_text().splitlines()[1:]):
-                ts, _, payload = line.partition(": ")
-                out.append((payload, int(float(ts) * 1000)))
-        elif path.suffix == ".json" and ("ws_messages" in path.parts or "market_data_json" in path.parts):
-            out.append((path.read_bytes(), 0))
+    for path in sorted((root / "hftbacktest").rglob("*.gz")):
+        with gzip.open(path, "rt") as fh:
+            for line in fh:
+                ts, _, payload = line.rstrip("\n").partition(" ")
+                out.append((payload, int(ts) // 1_000_000))
+    for path in sorted((root / "cryptofeed").glob("BINANCE*.ws.*.gz")):
+        with gzip.open(path, "rt") as fh:
+            lines = fh.read().splitlines()
+        for line in filter(None, lines[1:]):
+            ts, _, payload = line.partition(": ")
+            out.append((payload, int(float(ts) * 1000)))
+    for frame in [*user_data_frames().values(), *OTHER_WS_EVENTS.values()]:
+        out.append((msgspec.json.encode(frame), 0))
     return out
 
 
-def test_fast_path_agrees_with_generic_parser_on_every_recording(shared_data: Path) -> None:
-    frames = _frames(shared_data)
-    assert len(frames) > 1000
+def test_fast_path_agrees_with_generic_parser_on_every_recording(fixtures_dir: Path) -> None:
+    frames = _frames(fixtures_dir)
+    assert len(frames) > 6000
     fast_hits = 0
     for raw, recv_ms in frames:
         assert _fast(raw, recv_ms) == _generic(raw, recv_ms), raw[:200]

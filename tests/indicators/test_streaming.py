@@ -14,9 +14,9 @@ from roottrading.domain import Candle
 
 
 @pytest.fixture(scope="module")
-def btc(shared_dir: Path) -> pd.DataFrame:
+def btc(fixtures_dir: Path) -> pd.DataFrame:
     df = pd.read_csv(
-        shared_dir / "indicators/talib_generated/talib_binance_btcusdt_1d.csv.gz",
+        fixtures_dir / "indicators/talib_generated/talib_binance_btcusdt_1d.csv.gz",
         usecols=["open", "high", "low", "close", "volume"],
     )
     df.insert(0, "open_time", np.arange(len(df), dtype=np.int64) * 86_400_000)

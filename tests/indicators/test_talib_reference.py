@@ -1,4 +1,5 @@
-"""Our indicators against TA-Lib reference files generated on real Binance data (talib_generated/)."""
+"""Our indicators against TA-Lib reference files generated on real Binance data
+(tests/fixtures/indicators/talib_generated/, made by the generator script beside them)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 import roottrading.indicators as ti
 
-FILES = ["talib_binance_btcusdt_1d.csv.gz", "talib_eth_btc_5m.csv.gz"]
+FILES = ["talib_binance_btcusdt_1d.csv.gz", "talib_btcbusd_1m_scaled.csv.gz"]
 
 # reference column -> function computing it from the frame
 CASES = {
@@ -49,11 +50,8 @@ CASES = {
 
 
 @pytest.fixture(scope="module", params=FILES)
-def ref(request: pytest.FixtureRequest, shared_dir: Path) -> pd.DataFrame:
-    path = shared_dir / "indicators" / "talib_generated" / request.param
-    if not path.is_file():
-        pytest.skip(f"missing {path}")
-    return pd.read_csv(path)
+def ref(request: pytest.FixtureRequest, fixtures_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(fixtures_dir / "indicators" / "talib_generated" / request.param)
 
 
 def assert_matches(got: np.ndarray, want: np.ndarray, col: str) -> None:
@@ -69,8 +67,8 @@ def test_matches_talib_reference(ref: pd.DataFrame, col: str) -> None:
     assert_matches(CASES[col](ref), ref[col].to_numpy(dtype=np.float64), col)
 
 
-def test_every_case_has_a_reference_column(shared_data: Path) -> None:
-    meta = json.loads((shared_data / "indicators/talib_generated/talib_reference_meta.json").read_text())
+def test_every_case_has_a_reference_column(fixtures_dir: Path) -> None:
+    meta = json.loads((fixtures_dir / "indicators/talib_generated/talib_reference_meta.json").read_text())
     columns = {c for spec in meta["specs"] for c in spec["columns"]}
     assert set(CASES) <= columns
 

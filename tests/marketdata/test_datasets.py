@@ -42,10 +42,10 @@ def test_known_values() -> None:
         load_candles("ETHUSDT", "1m")
 
 
-def test_daily_matches_basana_after_date_shift(shared_data: Path) -> None:
+def test_daily_matches_basana_after_date_shift(fixtures_dir: Path) -> None:
     """Cross-check with an independent Apache-2.0 source: basana's Binance BTCUSDT 2020 daily closes."""
     by_time = {c.open_time: c for c in load_candles("BTCUSDT", "1d")}
-    with open(shared_data / "ohlcv/basana/binance_btcusdt_day_2020.csv") as fh:
+    with open(fixtures_dir / "ohlcv/basana/binance_btcusdt_day_2020.csv") as fh:
         rows = list(csv.DictReader(fh))
     from datetime import UTC, datetime
 

@@ -1,15 +1,18 @@
-"""Every Binance sample in shared/data/binance_fixtures either parses or is rejected with a reason.
+"""Every Binance sample in tests/fixtures/binance_fixtures, and every sample of tests/binance_samples.py,
+either parses or is rejected with a reason.
 
 The walk is exhaustive: a file that no rule below claims makes the test fail, so new fixtures cannot be
-silently skipped.
+silently skipped. Recordings are stored gzip-compressed (see tests/fixtures/README.md).
 """
 
 from __future__ import annotations
 
 import gzip
+import itertools
 from collections import Counter
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from roottrading.domain import Candle, Tick
@@ -20,69 +23,9 @@ from roottrading.exchange.binance.parse import (
     parse_ws_message,
     read_kline_csv,
 )
+from tests.binance_samples import OTHER_WS_EVENTS, REST_SAMPLES, user_data_frames
 
-# Files in the folder that are not Binance wire samples (licences, nautilus' own metadata and formats).
-NOT_SAMPLES = {
-    "LICENSE",
-    "README.md",
-    "SOURCES.md",
-    "Apache-2.0-RealLogic-SBE.txt",
-    "__init__.py",
-    "manifest.json",
-    "btcusdt-depth-snap.csv",
-    "btcusdt-depth-update.csv",
-    "btcusdt-quotes.parquet",
-    "btcusdt-trades.parquet",
-}
-
-SPOT_HTTP = {  # nautilus python http_responses/http_spot_*, rust spot/http_json/* -> real endpoint
-    "agg_trades": "/api/v3/aggTrades",
-    "avg_price": "/api/v3/avgPrice",
-    "book_ticker": "/api/v3/ticker/bookTicker",
-    "depth": "/api/v3/depth",
-    "exchange_info": "/api/v3/exchangeInfo",
-    "historical_trades": "/api/v3/historicalTrades",
-    "klines": "/api/v3/klines",
-    "ping": "/api/v3/ping",
-    "ticker_price": "/api/v3/ticker/price",
-    "time": "/api/v3/time",
-    "server_time": "/api/v3/time",
-    "trades": "/api/v3/trades",
-    "ticker_24hr": "/api/v3/ticker/24hr",
-    "account": "/api/v3/account",
-    "wallet_account": "/api/v3/account",
-    "account_trades": "/api/v3/myTrades",
-    "all_orders": "/api/v3/allOrders",
-    "cancel_open_orders": "/api/v3/openOrders",
-    "open_orders": "/api/v3/openOrders",
-    "cancel_order": "/api/v3/order",
-    "new_order_full": "/api/v3/order",
-    "order": "/api/v3/order",
-    "wallet_trading_fee": "/sapi/v1/asset/tradeFee",
-    "wallet_trading_fees": "/sapi/v1/asset/tradeFee",
-}
-BASANA = {
-    "binance_btc_usdt_exchange_info.json": "/api/v3/exchangeInfo",
-    "binance_cross_margin_account_details.json": "/sapi/v1/margin/account",
-    "binance_isolated_margin_account_details.json": "/sapi/v1/margin/isolated/account",
-}
-
-
-def endpoint_for(path: Path) -> str | None:
-    """The REST endpoint a JSON file is a response of, or None when it is a WebSocket message."""
-    name = path.name
-    if name in BASANA:
-        return BASANA[name]
-    if path.parent.name == "http_responses":
-        stem = path.stem.removeprefix("http_")
-        if stem.startswith("futures_"):
-            return "/fapi/v1/" + stem
-        return SPOT_HTTP[stem.removeprefix("spot_market_").removeprefix("spot_")]
-    if path.parent.name == "http_json":
-        if "futures" in path.parts:
-            return "/fapi/v2/" + path.stem
-        return SPOT_HTTP[path.stem.removesuffix("_response")]
-    return None
+BASANA = {"binance_btc_usdt_exchange_info.json": "/api/v3/exchangeInfo"}
 
 
 def classify(result: object) -> str:
@@ -100,30 +43,29 @@ def parse_recording_line(line: str, sep: str) -> object:
     return parse_ws_message(payload, recv_ms=recv_ms)
 
 
-def test_every_fixture_parses_or_is_rejected_with_a_reason(shared_data: Path) -> None:
-    root = shared_data / "binance_fixtures"
+def read_lines(path: Path) -> list[str]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return fh.read().splitlines()
+
+
+def test_every_fixture_parses_or_is_rejected_with_a_reason(fixtures_dir: Path) -> None:
+    root = fixtures_dir / "binance_fixtures"
     outcomes: Counter[str] = Counter()
     unclaimed = []
-    rejected: dict[str, str] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root).as_posix()
-        if path.name in NOT_SAMPLES or path.name.endswith(".metadata.json"):
+        if path.name == "LICENSE":
             continue
-        if path.suffix == ".sbe":
-            with pytest.raises(ParseError, match="binary|SBE|JSON"):
-                parse_ws_message(path.read_bytes())
-            outcomes["rejected:sbe"] += 1
-        elif path.suffix == ".gz":
-            with gzip.open(path, "rt") as fh:
-                for line in fh:
-                    outcomes["hft:" + classify(parse_recording_line(line.rstrip("\n"), " "))] += 1
-        elif path.name.startswith(("BINANCE.ws", "BINANCE_FUTURES.ws")):
-            lines = path.read_text().splitlines()
+        if rel.startswith("hftbacktest/") and path.suffix == ".gz":  # "local_ns <json>" per line
+            for line in read_lines(path):
+                outcomes["hft:" + classify(parse_recording_line(line, " "))] += 1
+        elif rel.startswith("cryptofeed/BINANCE") and ".ws." in path.name:
+            lines = read_lines(path)
             assert " <-> " in lines[0]  # header: URL <-> connect time
             for line in filter(None, lines[1:]):
                 outcomes["cf_ws:" + classify(parse_recording_line(line, ": "))] += 1
-        elif path.name.startswith("BINANCE"):  # cryptofeed REST recordings: "URL -> ts: body"
-            for line in path.read_text().splitlines():
+        elif rel.startswith("cryptofeed/BINANCE"):  # cryptofeed REST recordings: "URL -> ts: body"
+            for line in read_lines(path):
                 if not line.strip() or line.startswith("configuration: "):
                     continue
                 url, _, rest = line.partition(" -> ")
@@ -131,94 +73,115 @@ def test_every_fixture_parses_or_is_rejected_with_a_reason(shared_data: Path) ->
                 endpoint = "/" + url.split("/", 3)[3]
                 result = parse_rest(endpoint, body)
                 outcomes["cf_http:" + (result.kind if isinstance(result, Ignored) else "events")] += 1
-        elif path.suffix == ".json":
-            endpoint = endpoint_for(path)
-            if endpoint is None:
-                try:
-                    outcomes["ws_json:" + classify(parse_ws_message(path.read_bytes(), recv_ms=0))] += 1
-                except ParseError as exc:
-                    rejected[rel] = exc.reason
-            else:
-                symbol = "BTCUSDT" if "klines" in endpoint or "trades" in endpoint.lower() else None
-                result = parse_rest(endpoint, path.read_bytes(), symbol=symbol, interval="1m", now_ms=0)
-                if isinstance(result, Ignored):
-                    assert result.reason
-                    outcomes["rest:ignored"] += 1
-                else:
-                    assert result, rel
-                    outcomes["rest:events"] += len(result)
+        elif path.name in BASANA:
+            result = parse_rest(BASANA[path.name], path.read_bytes())
+            outcomes["rest:" + classify(result)] += 1
         else:
             unclaimed.append(rel)
     assert not unclaimed, f"fixtures no rule claims: {unclaimed}"
-    # Hand-written doc-style samples that are internally inconsistent are rejected, with the reason.
-    assert rejected == {
-        "nautilus/rust_crate/futures/market_data_json/kline_stream_open.json": "kline: inconsistent OHLC o=0.001 h=0.0025 l=0.0015 c=0.002",
-    }
     # Real captures: exact counts of what the recordings hold.
-    assert outcomes["cf_ws:candle"] == 2 + 67  # spot kline_1m + futures kline
-    assert outcomes["cf_ws:ignored:depthUpdate"] == 177 + 764
-    assert outcomes["hft:tick"] > 20_000 and outcomes["hft:ignored:depthUpdate"] > 10_000
-    assert outcomes["rejected:sbe"] == 6
-    assert outcomes["ws_json:ignored:executionReport"] >= 20
-    assert outcomes["ws_json:ignored:ORDER_TRADE_UPDATE"] >= 10
-    assert outcomes["rest:events"] > 10 and outcomes["rest:ignored"] > 20
+    assert outcomes == {
+        "cf_ws:candle": 2 + 67,  # spot kline_1m + futures kline
+        "cf_ws:ignored:depthUpdate": 177 + 764,
+        "cf_ws:tick": 84 + 2 + 613 + 91,  # bookTicker + aggTrade, spot and futures
+        "cf_http:/api/v3/depth": 4,  # depth snapshots (ignored, with the reason)
+        "cf_http:futures": 5,  # 4 depth snapshots + exchangeInfo
+        "cf_http:/api/v3/exchangeInfo": 1,
+        "hft:tick": 2200 + 518 + 2296 + 469,  # first 3,000 lines: bookTicker + trade, spot and USDT-M
+        "hft:ignored:depthUpdate": 281 + 234,
+        "hft:ignored:depth": 2,  # the REST depth snapshot each recording starts with
+        "rest:ignored:/api/v3/exchangeInfo": 1,
+    }
 
 
-def test_spot_kline_and_trade_values(shared_data: Path) -> None:
-    d = shared_data / "binance_fixtures/nautilus"
-    trade = parse_ws_message((d / "python_integration/ws_messages/ws_spot_trade.json").read_bytes())
+def test_every_own_sample_parses_or_is_ignored_with_a_reason() -> None:
+    outcomes: Counter[str] = Counter()
+    for frame in [*user_data_frames().values(), *OTHER_WS_EVENTS.values()]:
+        outcomes["ws:" + classify(parse_ws_message(msgspec.json.encode(frame), recv_ms=0))] += 1
+    for endpoint, body in REST_SAMPLES:
+        result = parse_rest(endpoint, msgspec.json.encode(body), symbol="BTCUSDT", interval="1m", now_ms=0)
+        if isinstance(result, Ignored):
+            assert result.reason
+            outcomes["rest:ignored"] += 1
+        else:
+            assert result, endpoint
+            outcomes["rest:events"] += len(result)
+    assert outcomes["ws:ignored:executionReport"] >= 20
+    assert outcomes["ws:ignored:ORDER_TRADE_UPDATE"] == 1 and outcomes["ws:ignored:forceOrder"] == 1
+    assert outcomes["rest:events"] == 2 + 2 + 1 + 2 + 1 + 1 and outcomes["rest:ignored"] == 6
+
+
+def test_spot_kline_and_trade_values(fixtures_dir: Path) -> None:
+    d = fixtures_dir / "binance_fixtures"
+    trade_line = next(x for x in read_lines(d / "hftbacktest/spot/btcusdt_20240808_first3000.gz") if "@trade" in x)
+    trade = parse_recording_line(trade_line, " ")
     assert trade == Tick(
-        symbol="ETHUSDT", time=1639351062243, price=4149.74, quantity=0.4387, trade_id=705291099, is_buyer_maker=True
+        symbol="BTCUSDT", time=1723161255342, price=61837.63, quantity=0.02, trade_id=3735683259, is_buyer_maker=True
     )
-    closed_k = parse_ws_message((d / "rust_crate/futures/market_data_json/kline_stream_closed.json").read_bytes())
-    assert isinstance(closed_k, Candle) and closed_k.closed
-    with pytest.raises(ParseError, match="inconsistent OHLC"):  # doc sample has low > open
-        parse_ws_message((d / "rust_crate/futures/market_data_json/kline_stream_open.json").read_bytes())
-    assert (closed_k.open_time, closed_k.close_time, closed_k.high, closed_k.trades) == (
-        1638747660000,
-        1638747719999,
-        0.0025,
-        100,
+    ws = read_lines(d / "cryptofeed/BINANCE_FUTURES.ws.1.0.gz")[1:]
+    closed = [r for r in (parse_recording_line(x, ": ") for x in ws if '"x":true' in x) if isinstance(r, Candle)]
+    assert len(closed) == 4 and all(k.closed for k in closed)
+    k = closed[0]
+    assert (k.symbol, k.open_time, k.close_time, k.open, k.high, k.low, k.close, k.trades) == (
+        "SUSHIUSDT",
+        1626992700000,
+        1626992759999,
+        7.608,
+        7.618,
+        7.607,
+        7.617,
+        113,
     )
-    rows = parse_rest(
-        "/api/v3/klines",
-        (d / "python_integration/http_responses/http_spot_market_klines.json").read_bytes(),
-        symbol="BTCUSDT",
-        interval="1m",
-    )
+    frame = msgspec.json.decode(next(x for x in ws if '"x":true' in x).partition(": ")[2])
+    frame["data"]["k"]["l"] = "7.6090"  # low above the open: rejected, never a candle
+    with pytest.raises(ParseError, match="inconsistent OHLC"):
+        parse_ws_message(msgspec.json.encode(frame))
+    body = REST_SAMPLES[0][1]
+    rows = parse_rest("/api/v3/klines", msgspec.json.encode(body), symbol="BTCUSDT", interval="1m")
     assert isinstance(rows, list) and rows[0] == Candle(
         symbol="BTCUSDT",
         interval="1m",
-        open_time=1634943780000,
-        close_time=1634943839999,
-        open=60685.22,
-        high=60729.84,
-        low=60670.90,
-        close=60719.27,
-        volume=21.63272,
-        quote_volume=1313200.0134041,
-        trades=617,
+        open_time=1733220000000,
+        close_time=1733220059999,
+        open=96010.0,
+        high=96050.0,
+        low=95990.01,
+        close=96030.5,
+        volume=12.345,
+        quote_volume=1185248.9,
+        trades=812,
     )
-    assert all(b.open_time - a.open_time == 60_000 for a, b in zip(rows, rows[1:]))
+    assert all(b.open_time - a.open_time == 60_000 for a, b in itertools.pairwise(rows))
 
 
-def test_cryptofeed_combined_kline_is_in_progress(shared_data: Path) -> None:
-    lines = (shared_data / "binance_fixtures/cryptofeed/BINANCE.ws.1.0").read_text().splitlines()[1:]
+def test_cryptofeed_combined_kline_is_in_progress(fixtures_dir: Path) -> None:
+    lines = read_lines(fixtures_dir / "binance_fixtures/cryptofeed/BINANCE.ws.1.0.gz")[1:]
     klines = [r for r in (parse_recording_line(x, ": ") for x in lines if x) if isinstance(r, Candle)]
     assert {k.symbol for k in klines} <= {"NKNUSDT", "BLZETH", "LRCBTC", "RUNEEUR"}
     assert all(k.interval == "1m" and k.close_time - k.open_time == 59_999 for k in klines)
 
 
-def test_kline_csv_ms_and_microseconds(shared_data: Path) -> None:
-    path = shared_data / "ohlcv/nautilus/ADABTC-1m-2021-11-27.csv"
-    candles = read_kline_csv(path, "ADABTC", "1m")
-    assert len(candles) == 10 and candles[0].open == 0.00002853 and candles[0].trades == 79
-    assert all(b.open_time - a.open_time == 60_000 for a, b in zip(candles, candles[1:]))
+# Rows in the data.binance.vision kline layout (12 columns, no header), written for this test.
+KLINE_CSV_MS = [
+    "1733220000000,0.08601000,0.08605000,0.08599000,0.08604000,5120.4,1733220059999,440.5,97,2600.1,223.7,0",
+    "1733220060000,0.08604000,0.08610000,0.08603000,0.08608000,3301.0,1733220119999,284.1,61,1500.0,129.1,0",
+    "1733220120000,0.08608000,0.08608000,0.08590000,0.08592000,7003.7,1733220179999,602.2,133,3100.2,266.5,0",
+]
+
+
+def test_kline_csv_ms_and_microseconds(tmp_path: Path) -> None:
+    path = tmp_path / "ETHBTC-1m-2024-12-03.csv"
+    path.write_text("\n".join(KLINE_CSV_MS) + "\n")
+    candles = read_kline_csv(path, "ETHBTC", "1m")
+    assert len(candles) == 3 and candles[0].open == 0.08601 and candles[0].trades == 97
+    assert all(b.open_time - a.open_time == 60_000 for a, b in itertools.pairwise(candles))
     # data.binance.vision switched to microseconds in 2025: same candle, same result.
-    micro = "1637971200000000,0.00002853,0.00002854,0.00002851,0.00002854,36304.2,1637971259999999,1.03547608,79,0,0,0"
-    assert read_kline_csv([micro], "ADABTC", "1m")[0] == candles[0]
+    micro = (
+        "1733220000000000,0.08601000,0.08605000,0.08599000,0.08604000,5120.4,1733220059999999,440.5,97,2600.1,223.7,0"
+    )
+    assert read_kline_csv([micro], "ETHBTC", "1m")[0] == candles[0]
     header = "open_time,open,high,low,close,volume,close_time,quote_volume,count,tbv,tbqv,ignore"
-    assert read_kline_csv([header, micro], "ADABTC", "1m") == [candles[0]]
+    assert read_kline_csv([header, micro], "ETHBTC", "1m") == [candles[0]]
 
 
 @pytest.mark.parametrize(

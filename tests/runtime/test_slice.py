@@ -19,8 +19,8 @@ TOKEN = "test-token-123"
 PIPELINE = ["logger", "portfolio", "pnl", "risk", "trader", "coordinator", "analyzer", "replay"]
 
 
-async def test_recorded_candles_become_trades_visible_through_the_api(tmp_path: Path, shared_data: Path) -> None:
-    candles = lean_hourly_btcusdt(shared_data)
+async def test_recorded_candles_become_trades_visible_through_the_api(tmp_path: Path) -> None:
+    candles = lean_hourly_btcusdt()
     settings = load_settings(
         symbols="BTCUSDT",
         interval="1h",
@@ -74,9 +74,9 @@ async def test_recorded_candles_become_trades_visible_through_the_api(tmp_path: 
         await host.stop()
 
 
-async def test_replaying_twice_creates_nothing_new(tmp_path: Path, shared_data: Path) -> None:
+async def test_replaying_twice_creates_nothing_new(tmp_path: Path) -> None:
     """Candles carry their natural key as message id, and every id downstream is derived from it."""
-    candles = lean_hourly_btcusdt(shared_data)
+    candles = lean_hourly_btcusdt()
     settings = load_settings(
         symbols="BTCUSDT",
         interval="1h",

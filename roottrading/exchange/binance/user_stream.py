@@ -5,7 +5,7 @@ The connection keeps its listenKey alive (PUT every 30 min), reconnects with jit
 and after every (re)connection asks its owner to re-sync from REST, because whatever happened while the
 socket was down was not pushed and never will be.
 
-Formats (Binance spot docs; samples under shared data nautilus/*): `executionReport`,
+Formats (Binance spot docs; samples in tests/binance_samples.py): `executionReport`,
 `outboundAccountPosition`, `balanceUpdate`, `listStatus`, `listenKeyExpired`, `eventStreamTerminated`, raw
 or wrapped as {"stream", "data"} (combined streams) or {"subscriptionId", "event"} (WebSocket API).
 """
