@@ -48,7 +48,7 @@ class Host:
             kw = {"prefix": settings.bus_prefix} if settings.bus_url.startswith(("redis", "rediss", "nats")) else {}
             bus = create_bus(settings.bus_url, **kw)
         self.bus = bus
-        self.db = db or Database(settings.database_url)
+        self.db = db or Database(settings.database_url, durable=settings.trading_mode == "live")
         self.clock = clock or LiveClock()
         self.per_service_http = per_service_http
         self.api_token, self.token_created = settings.ensure_api_token()

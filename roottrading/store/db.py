@@ -24,10 +24,17 @@ log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def sqlite_synchronous(durable: bool) -> str:
+    """FULL in live mode: with WAL, NORMAL can lose the last commits on a power cut (not on a process crash);
+    a lost commit could be an order intent whose order already reached the exchange. NORMAL elsewhere
+    (demo, paper, backtest): nothing real is at stake there and commits stay cheaper."""
+    return "FULL" if durable else "NORMAL"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, durable: bool = False) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA synchronous={sqlite_synchronous(durable)}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=5000")
     cur.execute("PRAGMA wal_autocheckpoint=0")  # WalCheckpointer does it off the commit path (checkpoint.py)
@@ -37,7 +44,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 class Database:
     """One per process. `url` is a SQLAlchemy async URL (sqlite+aiosqlite:///..., postgresql+asyncpg://...)."""
 
-    def __init__(self, url: str, *, echo: bool = False, schema: str | None = None) -> None:
+    def __init__(self, url: str, *, echo: bool = False, schema: str | None = None, durable: bool = False) -> None:
+        """`durable=True` (live trading): SQLite commits are synced to disk (synchronous=FULL), see
+        `sqlite_synchronous`. PostgreSQL is durable by its own configuration (synchronous_commit)."""
+        self.durable = durable
         if url.startswith("sqlite") and ":///" in url and ":memory:" not in url:
             Path(url.split(":///", 1)[1]).expanduser().parent.mkdir(parents=True, exist_ok=True)
         if url.startswith("postgresql://"):
@@ -52,7 +62,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", lambda c, r: _sqlite_pragmas(c, r, durable=self.durable))
         self.timescale = False
         self.sqlite_path: str | None = None  # the file of a file-backed SQLite database (lanes, writers, checkpoints)
         if self.dialect == "sqlite" and ":///" in url and ":memory:" not in url and "mode=memory" not in url:

@@ -29,29 +29,28 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 
-from roottrading.store.db import Database
+from roottrading.store.db import Database, sqlite_synchronous
 
 T = TypeVar("T")
 _PRAGMAS = (
     "journal_mode=WAL",
-    "synchronous=NORMAL",
     "foreign_keys=ON",
     "wal_autocheckpoint=0",
-)  # checkpoints run off the commit path (store/checkpoint.py)
+)  # checkpoints run off the commit path (store/checkpoint.py); synchronous as the Database says (db.py)
 
 
 class _Busy(Exception):
     """SQLite's lock is held by another connection (the on-loop attempt gives way to the thread)."""
 
 
-def _engine(path: str, *, busy_timeout_ms: int, immediate: bool) -> Engine:
+def _engine(path: str, *, busy_timeout_ms: int, immediate: bool, durable: bool = False) -> Engine:
     engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (SQLAlchemy's documented pysqlite recipe)
         cur = dbapi_conn.cursor()
-        for pragma in (*_PRAGMAS, f"busy_timeout={busy_timeout_ms}"):
+        for pragma in (*_PRAGMAS, f"synchronous={sqlite_synchronous(durable)}", f"busy_timeout={busy_timeout_ms}"):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
 
@@ -68,10 +67,10 @@ def _is_busy(exc: OperationalError) -> bool:
 
 
 class SqliteLane:
-    def __init__(self, path: str, *, read: bool = False) -> None:
+    def __init__(self, path: str, *, read: bool = False, durable: bool = False) -> None:
         self.read = read
-        self.engine = _engine(path, busy_timeout_ms=5000, immediate=not read)  # the thread's: may wait
-        self.loop_engine = _engine(path, busy_timeout_ms=0, immediate=not read)  # the loop's: never waits
+        self.engine = _engine(path, busy_timeout_ms=5000, immediate=not read, durable=durable)  # may wait
+        self.loop_engine = _engine(path, busy_timeout_ms=0, immediate=not read, durable=durable)  # never waits
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-lane")
         self.queued = 0  # transactions handed to the thread and not finished
         self.on_loop = 0  # statistics: transactions run on the loop / in the thread
@@ -130,7 +129,7 @@ def lane_for(db: Database, *, read: bool = False) -> SqliteLane | None:
     if db not in _LANES:
         lanes = None
         if db.sqlite_path is not None:
-            lanes = (SqliteLane(db.sqlite_path), SqliteLane(db.sqlite_path, read=True))
+            lanes = (SqliteLane(db.sqlite_path, durable=db.durable), SqliteLane(db.sqlite_path, read=True))
             weakref.finalize(db, _close, lanes)
         _LANES[db] = lanes
     got = _LANES[db]
