@@ -23,5 +23,15 @@ def client_order_id(request_id: str, leg: str = "entry") -> str:
     return f"rt{_h(request_id, leg, n=30)}"
 
 
+OUR_ORDER_PREFIX = "rt"
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_our_client_order_id(client_order_id: str) -> bool:
+    """True for an id this platform made (`client_order_id`): tells our orders from a person's on the account."""
+    body = client_order_id[len(OUR_ORDER_PREFIX) :]
+    return client_order_id.startswith(OUR_ORDER_PREFIX) and len(body) == 30 and set(body) <= _HEX
+
+
 def cycle_id(request_id: str) -> str:
     return f"cy-{_h(request_id, 'cycle', n=20)}"

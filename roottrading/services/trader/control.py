@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from roottrading.domain import CycleStatus, Order, OrderStatus, TradeCycle
+from roottrading import ids
+from roottrading.domain import CycleStatus, Order, OrderStatus, Side, TradeCycle
 from roottrading.exchange.errors import NoSuchOrder
+from roottrading.ids import is_our_client_order_id
 
 if TYPE_CHECKING:
     from roottrading.services.trader.core import TraderCore
@@ -25,6 +27,7 @@ class ControlMixin:
         from roottrading.services.trader.core import READ_RETRY
 
         out = {"checked": 0, "adopted": 0, "resent": 0, "abandoned": 0, "unreachable": 0}
+        out |= {"adopted_unknown": 0, "foreign": 0}
         async with self.lock:
             await self._drain()
             for stored in await self.orders.open_orders():
@@ -43,12 +46,87 @@ class ControlMixin:
                     continue
                 out["adopted"] += 1
                 await self._apply_remote(remote, None, "RECONCILED")
+            await self._adopt_unknown(out)
             for cid in list(self.open):
                 await self._advance(cid)
             await self._drain()
-        if any(out[k] for k in ("resent", "abandoned")):
+        if any(out[k] for k in ("resent", "abandoned", "adopted_unknown")):
             self.log.info("reconciled with the exchange", **out)
         return out
+
+    async def _adopt_unknown(self: TraderCore, out: dict[str, int]) -> None:  # type: ignore[misc]
+        """The exchange's side of the story: its open orders and recent trades. An order with OUR client-id
+        prefix that the store does not know (its intent's commit was lost: a power cut, a restored backup) is
+        adopted, so the position it opened or closed is managed again; a person's orders (any other id) are
+        counted and left alone. Caller holds the lock."""
+        from roottrading.services.trader.core import READ_RETRY
+
+        found: dict[str, Order] = {}
+        try:
+            for o in await self.exchange.open_orders(None):
+                found.setdefault(o.client_order_id, o)
+            since = self.clock.now_ms() - self.adopt_lookback_ms
+            for symbol in sorted(self.rules):
+                for f in await self.exchange.my_trades(symbol, start_time=since, limit=1000):
+                    if f.client_order_id not in found and is_our_client_order_id(f.client_order_id):
+                        found[f.client_order_id] = await self.exchange.get_order(symbol, f.client_order_id)
+        except READ_RETRY as exc:
+            out["unreachable"] += 1
+            self.log.warning("reconcile: exchange orders/trades unreadable", error=repr(exc))
+            return
+        for coid, remote in found.items():
+            if not is_our_client_order_id(coid):
+                out["foreign"] += 1
+                continue
+            if await self._order(coid) is not None:
+                continue
+            await self._adopt_lost(remote)
+            out["adopted_unknown"] += 1
+
+    async def _adopt_lost(self: TraderCore, remote: Order) -> None:  # type: ignore[misc]
+        """Store an order of ours that the store lost, attached to its cycle: a SELL to the open cycle whose
+        deterministic exit id it carries, a BUY to a new cycle (strategy "adopted", no stops: a human decides)."""
+        cycle = next(
+            (
+                c
+                for c in self.open.values()
+                if c.symbol == remote.symbol
+                and any(ids.client_order_id(c.id, f"exit:{n}") == remote.client_order_id for n in range(64))
+            ),
+            None,
+        )
+        now = self.clock.now_ms()
+        if cycle is None and remote.side is Side.BUY:
+            cycle = TradeCycle(
+                id=f"cy-adopted-{remote.client_order_id[2:22]}",
+                symbol=remote.symbol,
+                strategy="adopted",
+                side=Side.BUY,
+                status=CycleStatus.INITIATING,
+                created_at=remote.created_at or now,
+                updated_at=now,
+                entry_order_id=remote.client_order_id,
+                close_reason=None,
+            )
+            self.open[cycle.id] = cycle
+            await self._save_cycle(cycle)
+        elif cycle is not None:
+            cycle.exit_order_id, cycle.status = remote.client_order_id, CycleStatus.WAITING_EXIT
+            cycle.close_reason = cycle.close_reason or "adopted exit"
+            await self._save_cycle(cycle)
+        order = msgspec.structs.replace(remote, cycle_id=cycle.id if cycle is not None else None)
+        await self._save_order(order, "ADOPTED")
+        await self._fetch_fills(order)
+        self.log.critical(
+            "adopted an order of ours that the store did not know (lost commit?)",
+            order=remote.client_order_id,
+            symbol=remote.symbol,
+            side=remote.side.value,
+            status=remote.status.value,
+            cycle=cycle.id if cycle is not None else None,
+        )
+        if cycle is not None:
+            await self._advance(cycle.id)
 
     async def _never_arrived(self: TraderCore, order: Order, out: dict[str, int]) -> None:  # type: ignore[misc]
         if order.status is not OrderStatus.PENDING_NEW:
