@@ -141,7 +141,9 @@ class RiskEngine:
             return _refuse(
                 "disable_strategy",
                 lk.rule if lk else "strategy_loss_streak",
-                f"strategy {intent.strategy} is disabled by the risk manager{_until(lk) if lk else ''}",
+                f"strategy {intent.strategy} is disabled by "
+                + ("a user until enabled again" if lk and lk.rule == MANUAL else "the risk manager")
+                + (_until(lk) if lk and lk.rule != MANUAL else ""),
             )
         if r.symbol_blacklist.enabled and intent.symbol.upper() in r.symbol_blacklist.symbols:
             return _refuse("reject", "symbol_blacklist", f"{intent.symbol} is blacklisted")
@@ -354,7 +356,7 @@ def fmt_ms(ms: int) -> str:
 def _until(lk: Lock) -> str:
     if lk.until_ms is not None:
         return f" ({lk.rule}, until {fmt_ms(lk.until_ms)})"
-    return " (by a user, until enabled again)" if lk.rule == MANUAL else f" ({lk.rule}, until a manual resume)"
+    return f" ({lk.rule}, until a manual resume)"
 
 
 def _refuse(action: str, rule: str, reason: str) -> RiskDecision:
