@@ -268,3 +268,22 @@ async def test_the_end_of_a_risk_pause_does_not_lift_the_users_own_pause_of_the_
         assert not trader.core.paused  # ... ends with its cooldown
     finally:
         await host.stop()
+
+
+async def test_a_loss_streak_set_to_pause_pauses_everything_and_resumes_everything(tmp_path: Path) -> None:
+    rules = "version: 1\nrules:\n  strategy_loss_streak: {max_consecutive_losses: 2, action: pause, cooldown: 30m}\n"
+    clock = SimClock(T0)
+    host = await make_host(tmp_path, ["trader", "risk"], rules=rules, clock=clock)
+    trader: Any = host.services["trader"]
+    risk: Any = host.services["risk"]
+    ev = await events_of(host)
+    try:
+        await lose(host, 2)
+        assert ev.actions() == [("pause", None)] and "strategy s1 lost 2 cycles" in ev.items[0].message
+        assert trader.core.paused and not (await allowed(host, "s2"))[0]  # every strategy, not only s1
+        await candle_at(host, clock, T0 + 30 * 60_000)
+        assert ev.actions()[-1] == ("resume", None)
+        assert not trader.core.paused and not trader.core.paused_strategies
+        assert (await allowed(host, "s1"))[0] and risk.tracker.loss_streaks["s1"] == 0
+    finally:
+        await host.stop()

@@ -226,7 +226,9 @@ class RiskService(Service):
             if not self.tracker.lock(lk):
                 continue  # already locked by this rule: the first lock's until stands
             tail = f"; locked until {fmt_ms(until)}" if until is not None else "; locked until a manual resume"
-            await self._event(t.rule, t.action, t.message + tail, strategy=t.strategy)
+            # the event's strategy is the lock's scope: a pause stops every strategy (the message names the
+            # one that tripped it), and its resume, with no strategy either, must undo exactly that
+            await self._event(t.rule, t.action, t.message + tail, strategy=strategy)
 
     async def _event(
         self, rule: str, action: str, message: str, *, symbol: str | None = None, strategy: str | None = None
