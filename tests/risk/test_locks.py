@@ -14,7 +14,7 @@ from roottrading import messages as m
 from roottrading.clock import SimClock
 from roottrading.domain import CycleStatus, Side, TradeCycle
 from roottrading.risk import OrderIntent
-from roottrading.risk.state import DAY_MS
+from roottrading.risk.state import DAY_MS, MANUAL, Lock, StateTracker
 from roottrading.runtime import Host
 from roottrading.runtime.http import build_app
 from tests.coordinator.helpers import T0, TOKEN, candle, make_host
@@ -287,3 +287,21 @@ async def test_a_loss_streak_set_to_pause_pauses_everything_and_resumes_everythi
         assert (await allowed(host, "s1"))[0] and risk.tracker.loss_streaks["s1"] == 0
     finally:
         await host.stop()
+
+
+def test_tracker_lifts_only_automatic_locks_and_only_at_their_until() -> None:
+    t = StateTracker(Decimal(1000), T0)
+    t.loss_streaks["s1"] = 5
+    assert t.lock(Lock("strategy_loss_streak", "disable_strategy", "5 losses", T0, T0 + HOUR, "s1"))
+    assert not t.lock(Lock("strategy_loss_streak", "disable_strategy", "again", T0 + 1, T0 + 9 * HOUR, "s1"))
+    t.lock(Lock(MANUAL, "disable_strategy", "disabled by user", T0, None, "s2"))
+    t.lock(Lock("kill_switch", "kill_switch", "pulled", T0, None))
+    assert t.expire(T0 + HOUR - 1) == [] and t.snapshot(T0 + HOUR - 1).disabled_strategies == {"s1", "s2"}
+    assert t.snapshot(T0 + HOUR).disabled_strategies == {"s2"}  # an expired lock binds no more, even unlifted
+    assert [lk.strategy for lk in t.expire(T0 + HOUR)] == ["s1"] and t.loss_streaks["s1"] == 0
+    assert t.expire(T0 + 1000 * DAY_MS) == [] and t.killed  # manual ones never expire
+    lifted = t.resume()
+    assert [lk.rule for lk in lifted] == ["kill_switch"] and not t.killed and not t.paused
+    assert t.disabled == {"s2"}  # the user's disable outlives the user's resume
+    t.reset_strategy("s2")
+    assert t.locks == {}
