@@ -36,7 +36,7 @@ export function LocksTable({ locks, now, onEnable, onResume, busy }: {
       { key: 'reason', header: 'Why', cell: (l) => <span className="text-slate-400">{l.reason}</span> },
       { key: 'do', header: '', cell: (l) => l.strategy
         ? <Button className="px-2 py-0.5 text-xs" variant="success" disabled={busy} onClick={() => onEnable?.(l.strategy as string)}>Enable {l.strategy}</Button>
-        : <Button className="px-2 py-0.5 text-xs" variant="success" disabled={busy} onClick={() => onResume?.()}>{l.action === 'kill_switch' ? 'Lift kill switch' : 'Resume'}</Button> },
+        : <Button className="px-2 py-0.5 text-xs" variant="success" disabled={busy} onClick={() => onResume?.()}>{l.action === 'kill_switch' ? 'Lift kill switch' : 'Lift pause'}</Button> },
     ]} />
 }
 

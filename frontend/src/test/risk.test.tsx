@@ -76,3 +76,13 @@ describe('Risk page', () => {
     expect(new Headers(init.headers).get('Authorization')).toBe('Bearer secret')
   })
 })
+
+describe('LocksTable buttons', () => {
+  it('lifts a pause or the kill switch without a "Resume" name (the trader control owns that name)', async () => {
+    const onResume = vi.fn()
+    renderWithClient(<LocksTable locks={[drawdown]} now={NOW} onResume={onResume} />)
+    expect(screen.queryByRole('button', { name: /resume/i })).toBeNull()
+    await userEvent.setup().click(screen.getByRole('button', { name: 'Lift pause' }))
+    expect(onResume).toHaveBeenCalledTimes(1)
+  })
+})
