@@ -50,7 +50,9 @@ class LockView(BaseModel):
     """One lock, as GET /state shows it."""
 
     strategy: str | None = Field(description="the strategy locked; null: every new entry (trading paused)")
-    rule: str = Field(description="the rule that set it; 'manual' for a user's disable, 'kill_switch' for the user's")
+    rule: str = Field(
+        description="the rule that set it; 'manual' for a user's disable, 'kill_switch' for the user's kill switch"
+    )
     action: str = Field(description="pause | disable_strategy | kill_switch")
     reason: str
     automatic: bool = Field(description="lifted by time at `until`; false: only a user lifts it")
