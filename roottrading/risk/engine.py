@@ -16,7 +16,7 @@ import msgspec
 
 from roottrading.domain import Side
 from roottrading.risk.rules import RiskRules, TradingHoursRule
-from roottrading.risk.state import RiskState
+from roottrading.risk.state import MANUAL, Lock, RiskState
 
 QTY_QUANTUM = Decimal("0.00000001")
 
@@ -133,12 +133,17 @@ class RiskEngine:
         if state.killed:
             return _refuse("kill_switch", "kill_switch", "kill switch active: no new entries until resumed")
         if state.paused:
-            return _refuse("pause", "pause", f"new entries paused: {state.pause_reason or 'paused by user'}")
+            g = state.lock_for(None)
+            why = f"{state.pause_reason or 'paused by user'}{_until(g) if g else ''}"
+            return _refuse("pause", "pause", f"new entries paused: {why}")
         if intent.strategy in state.disabled_strategies:
+            lk = state.lock_for(intent.strategy)
             return _refuse(
                 "disable_strategy",
-                "strategy_loss_streak",
-                f"strategy {intent.strategy} is disabled by the risk manager",
+                lk.rule if lk else "strategy_loss_streak",
+                f"strategy {intent.strategy} is disabled by "
+                + ("a user until enabled again" if lk and lk.rule == MANUAL else "the risk manager")
+                + (_until(lk) if lk and lk.rule != MANUAL else ""),
             )
         if r.symbol_blacklist.enabled and intent.symbol.upper() in r.symbol_blacklist.symbols:
             return _refuse("reject", "symbol_blacklist", f"{intent.symbol} is blacklisted")
@@ -341,6 +346,17 @@ class RiskEngine:
             ),
         ]
         return rows
+
+
+def fmt_ms(ms: int) -> str:
+    """Epoch ms as 'YYYY-MM-DD HH:MM UTC' for messages people read."""
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _until(lk: Lock) -> str:
+    if lk.until_ms is not None:
+        return f" ({lk.rule}, until {fmt_ms(lk.until_ms)})"
+    return f" ({lk.rule}, until a manual resume)"
 
 
 def _refuse(action: str, rule: str, reason: str) -> RiskDecision:

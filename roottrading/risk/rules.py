@@ -19,6 +19,24 @@ Action = Literal["reject", "shrink", "pause", "disable_strategy", "kill_switch"]
 ACTIONS: tuple[str, ...] = ("reject", "shrink", "pause", "disable_strategy", "kill_switch")
 
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+_DURATION_PART = re.compile(r"(\d+)\s*(ms|s|m|h|d)")
+_UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+COOLDOWN_HELP = "give a duration with a unit, e.g. 30m, 4h, 1d or 1h30m (null: locked until a manual resume)"
+
+
+def parse_duration_ms(text: str) -> int:
+    """'4h' -> 14_400_000; '1h30m', '90s', '2d' too. A bare number is refused: minutes or seconds? A unit
+    makes the file say what it means. ValueError with a message fit for the rules file on anything else."""
+    t = text.strip().lower().replace(" ", "")
+    if t.startswith("-"):
+        raise ValueError(f"cooldown {text!r} is negative; {COOLDOWN_HELP}")
+    parts = _DURATION_PART.findall(t)
+    if not t or "".join(n + u for n, u in parts) != t:
+        raise ValueError(f"cooldown {text!r} is not a duration; {COOLDOWN_HELP}")
+    ms = sum(int(n) * _UNIT_MS[u] for n, u in parts)
+    if ms <= 0:
+        raise ValueError(f"cooldown {text!r} must be longer than 0; {COOLDOWN_HELP}")
+    return ms
 
 
 class RulesError(ValueError):
@@ -36,6 +54,31 @@ class _Rule(BaseModel):
         if self.action not in self.ALLOWED:
             raise ValueError(f"action {self.action!r} is not valid for this rule; use one of {', '.join(self.ALLOWED)}")
         return self
+
+
+class _LockingRule(_Rule):
+    """A rule whose breach locks something (pauses new entries or disables a strategy) for `cooldown` of MARKET
+    time (the platform clock: simulated in demo and backtest), after which the lock is lifted on its own and
+    the rule starts counting afresh. `cooldown: null` keeps the lock until a manual resume / enable. A
+    kill_switch action is never lifted automatically, whatever the cooldown."""
+
+    cooldown: str | None = "4h"
+
+    @field_validator("cooldown", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> str | None:
+        if v is None:
+            return None
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            raise ValueError(f"cooldown {v!r} {'is negative' if v < 0 else 'has no unit'}; {COOLDOWN_HELP}")
+        if not isinstance(v, str):
+            raise ValueError(f"cooldown {v!r} is not a duration; {COOLDOWN_HELP}")
+        parse_duration_ms(v)
+        return v.strip().lower().replace(" ", "")
+
+    @property
+    def cooldown_ms(self) -> int | None:
+        return None if self.cooldown is None else parse_duration_ms(self.cooldown)
 
 
 class ExposurePerAssetRule(_Rule):
@@ -75,19 +118,23 @@ class PositionSizeRule(_Rule):
         return {k.upper(): c for k, c in v.items()}
 
 
-class DailyLossRule(_Rule):
-    """Realised loss since 00:00 UTC, as % of the equity at the start of the day."""
+class DailyLossRule(_LockingRule):
+    """Realised loss since 00:00 UTC (or since the last automatic resume), as % of the equity at the start of
+    the day. Its pause always ends at 00:00 UTC, when a new day starts its own count; `cooldown` (default
+    null: none) can end it sooner."""
 
     limit_pct: Decimal = Field(Decimal(3), gt=0, le=100)
     action: Action = "pause"
+    cooldown: str | None = None
     ALLOWED: ClassVar[tuple[str, ...]] = ("reject", "pause", "kill_switch")
 
 
-class DrawdownRule(_Rule):
-    """Fall of equity from its peak, in %."""
+class DrawdownRule(_LockingRule):
+    """Fall of equity from its peak (since start, or since the last automatic resume), in %."""
 
     limit_pct: Decimal = Field(Decimal(10), gt=0, le=100)
     action: Action = "pause"
+    cooldown: str | None = "12h"
     ALLOWED: ClassVar[tuple[str, ...]] = ("reject", "pause", "kill_switch")
 
 
@@ -145,8 +192,9 @@ class TradingHoursRule(_Rule):
         return m(self.start), m(self.end)
 
 
-class StrategyLossStreakRule(_Rule):
-    """A strategy that loses `max_consecutive_losses` cycles in a row is disabled until re-enabled."""
+class StrategyLossStreakRule(_LockingRule):
+    """A strategy that loses `max_consecutive_losses` cycles in a row is disabled for `cooldown` of market time
+    (as freqtrade's StoplossGuard), then enabled again with its streak counted from zero."""
 
     max_consecutive_losses: int = Field(5, ge=1)
     action: Action = "disable_strategy"
@@ -166,6 +214,11 @@ class RuleSet(BaseModel):
     symbol_blacklist: BlacklistRule = BlacklistRule()
     trading_hours: TradingHoursRule = TradingHoursRule()
     strategy_loss_streak: StrategyLossStreakRule = StrategyLossStreakRule()
+
+    def cooldown_ms(self, rule: str) -> int | None:
+        """How long a lock set by `rule` lasts in market time; None: until a manual resume."""
+        r = getattr(self, rule, None)
+        return r.cooldown_ms if isinstance(r, _LockingRule) else None
 
 
 class RiskRules(BaseModel):

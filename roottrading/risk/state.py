@@ -4,6 +4,12 @@
 makes every rule testable without a bus or a database. `StateTracker` is fed by the risk service from the
 bus (cycle updates, balances, candles, order requests) and the store (open cycles and today's closed ones at
 start), and knows nothing about I/O itself.
+
+Locks: a breach that pauses new entries or disables a strategy becomes a `Lock` with an `until` in market
+time (the platform clock, simulated in demo/backtest); `expire(now)` lifts the automatic ones whose time has
+come and re-arms their rule (streak from zero, daily loss and drawdown counted from that moment), so the same
+old losses do not lock again at once. A user's own disable and the kill switch have no `until`: only a
+manual enable / resume lifts them.
 """
 
 from __future__ import annotations
@@ -18,6 +24,33 @@ MAX_COUNTED = 100_000  # closed cycles remembered by id (memory stays bounded ov
 
 DAY_MS = 86_400_000
 MINUTE_MS = 60_000
+MANUAL = "manual"  # the rule name of a lock set by a user (API / dashboard)
+
+
+@dataclass(frozen=True)
+class Lock:
+    """`strategy` locked (every new entry when None) by `rule`, as `action` (pause | disable_strategy |
+    kill_switch), since `since_ms` until `until_ms` (epoch ms, market time; None: until a manual resume or
+    enable)."""
+
+    rule: str
+    action: str
+    reason: str
+    since_ms: int
+    until_ms: int | None
+    strategy: str | None = None
+
+    @property
+    def key(self) -> tuple[str | None, str]:
+        return (self.strategy, self.rule)
+
+    @property
+    def automatic(self) -> bool:
+        """Lifted by time. Never true for a manual lock or a kill switch."""
+        return self.until_ms is not None
+
+    def active(self, now_ms: int) -> bool:
+        return self.until_ms is None or now_ms < self.until_ms
 
 
 @dataclass(frozen=True)
@@ -43,6 +76,16 @@ class RiskState:
     pause_reason: str = ""
     killed: bool = False
     disabled_strategies: frozenset[str] = frozenset()
+    locks: tuple[Lock, ...] = ()
+    daily_pnl_baseline: Decimal = Decimal(0)  # realised PnL today at the last resume: the loss counts from it
+
+    def lock_for(self, strategy: str | None) -> Lock | None:
+        """The lock that blocks `strategy` (None: the one that blocks every entry), kill switch and manual
+        first, then the one that lasts longest."""
+        found = [lk for lk in self.locks if lk.strategy == strategy]
+        if not found:
+            return None
+        return min(found, key=lambda lk: (lk.action != "kill_switch", lk.automatic, -(lk.until_ms or 0)))
 
     def exposure(self, symbol: str | None = None) -> Decimal:
         return sum((p.notional for p in self.positions if symbol is None or p.symbol == symbol), Decimal(0))
@@ -59,9 +102,10 @@ class RiskState:
     @property
     def daily_loss_pct(self) -> Decimal:
         """Realised loss today as a positive % of the day's starting equity (0 when the day is positive)."""
-        if self.day_start_equity <= 0 or self.realised_pnl_today >= 0:
+        pnl = self.realised_pnl_today - self.daily_pnl_baseline
+        if self.day_start_equity <= 0 or pnl >= 0:
             return Decimal(0)
-        return -self.realised_pnl_today / self.day_start_equity * 100
+        return -pnl / self.day_start_equity * 100
 
 
 class _Atr:
@@ -120,11 +164,8 @@ class StateTracker:
         self.order_ids: set[str] = set()
         self.atr_period = atr_period
         self.atr: dict[str, _Atr] = {}
-        self.paused = False
-        self.pause_reason = ""
-        self.pause_rule = ""
-        self.killed = False
-        self.disabled: set[str] = set()
+        self.daily_pnl_baseline = Decimal(0)
+        self.locks: dict[tuple[str | None, str], Lock] = {}
 
     @property
     def equity(self) -> Decimal:
@@ -136,8 +177,7 @@ class StateTracker:
         day = now_ms // DAY_MS
         if day > self.day:
             self.day, self.realised_today, self.day_start_equity = day, Decimal(0), self.equity
-            if self.paused and self.pause_rule == "daily_loss_limit":
-                self.resume()
+            self.daily_pnl_baseline = Decimal(0)
 
     def on_cycle(self, c: TradeCycle, now_ms: int) -> None:
         self._roll_day(now_ms)
@@ -187,19 +227,80 @@ class StateTracker:
             _, old = self.orders.popleft()
             self.order_ids.discard(old)
 
-    def pause(self, rule: str, reason: str) -> None:
-        self.paused, self.pause_rule, self.pause_reason = True, rule, reason
+    # --- locks --------------------------------------------------------------------------------------
+    @property
+    def killed(self) -> bool:
+        return any(lk.action == "kill_switch" for lk in self.locks.values())
 
-    def resume(self) -> None:
-        self.paused, self.pause_rule, self.pause_reason, self.killed = False, "", "", False
+    @property
+    def paused(self) -> bool:
+        return any(lk.strategy is None for lk in self.locks.values())
+
+    @property
+    def pause_reason(self) -> str:
+        lk = self._view(0).lock_for(None)
+        return lk.reason if lk else ""
+
+    @property
+    def disabled(self) -> frozenset[str]:
+        return frozenset(lk.strategy for lk in self.locks.values() if lk.strategy is not None)
+
+    def _view(self, now_ms: int) -> RiskState:
+        return RiskState(now_ms, Decimal(0), Decimal(0), Decimal(0), Decimal(0), locks=tuple(self.locks.values()))
+
+    def lock(self, lk: Lock) -> bool:
+        """Add a lock; False (and nothing changed) when that rule already locks that scope."""
+        if lk.key in self.locks:
+            return False
+        self.locks[lk.key] = lk
+        return True
+
+    def pause(self, rule: str, reason: str, now_ms: int = 0, until_ms: int | None = None) -> bool:
+        return self.lock(Lock(rule, "pause", reason, now_ms, until_ms))
+
+    def locks_on(self, strategy: str | None) -> list[Lock]:
+        """The locks on `strategy` (None: on every new entry)."""
+        return [lk for lk in self.locks.values() if lk.strategy == strategy]
+
+    def expire(self, now_ms: int) -> list[Lock]:
+        """Lift every automatic lock whose `until` has come (market time) and re-arm its rule."""
+        done = [lk for lk in self.locks.values() if not lk.active(now_ms)]
+        for lk in done:
+            del self.locks[lk.key]
+            self._rearm(lk.rule, lk.strategy)
+        return done
+
+    def _rearm(self, rule: str, strategy: str | None) -> None:
+        """Count the rule afresh from now, so the losses that tripped it do not trip it again at once."""
+        if rule == "strategy_loss_streak":
+            for s in [strategy] if strategy else list(self.loss_streaks):
+                self.loss_streaks[s] = 0
+        elif rule == "daily_loss_limit":
+            self.daily_pnl_baseline = self.realised_today
+        elif rule == "max_drawdown":
+            self.equity_peak = self.equity
+
+    def resume(self) -> list[Lock]:
+        """The user's resume: lifts the pause, the kill switch and every automatic strategy lock, and re-arms
+        every rule; a strategy the user disabled stays disabled (its own enable lifts it)."""
+        lifted = [lk for lk in self.locks.values() if not (lk.strategy is not None and lk.rule == MANUAL)]
+        for lk in lifted:
+            del self.locks[lk.key]
+        for rule in ("strategy_loss_streak", "daily_loss_limit", "max_drawdown"):
+            self._rearm(rule, None)
+        return lifted
 
     def reset_strategy(self, strategy: str) -> None:
-        self.disabled.discard(strategy)
+        """The user's enable: every lock on the strategy goes, manual or automatic, and its streak restarts."""
+        for key in [k for k in self.locks if k[0] == strategy]:
+            del self.locks[key]
         self.loss_streaks[strategy] = 0
 
     def snapshot(self, now_ms: int) -> RiskState:
         self._roll_day(now_ms)
         atr = {s: p for s, a in self.atr.items() if (p := a.pct()) is not None}
+        locks = tuple(lk for lk in self.locks.values() if lk.active(now_ms))  # an expired one no longer binds
+        view = RiskState(now_ms, Decimal(0), Decimal(0), Decimal(0), Decimal(0), locks=locks)
         return RiskState(
             now_ms=now_ms,
             equity=self.equity,
@@ -210,8 +311,10 @@ class StateTracker:
             recent_order_times=tuple(t for t, _ in self.orders),
             atr_pct=atr,
             loss_streaks=dict(self.loss_streaks),
-            paused=self.paused,
-            pause_reason=self.pause_reason,
-            killed=self.killed,
-            disabled_strategies=frozenset(self.disabled),
+            paused=any(lk.strategy is None for lk in locks),
+            pause_reason=(g.reason if (g := view.lock_for(None)) else ""),
+            killed=any(lk.action == "kill_switch" for lk in locks),
+            disabled_strategies=frozenset(lk.strategy for lk in locks if lk.strategy is not None),
+            locks=locks,
+            daily_pnl_baseline=self.daily_pnl_baseline,
         )

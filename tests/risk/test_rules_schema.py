@@ -54,3 +54,51 @@ def test_partial_file_keeps_defaults_for_unnamed_rules() -> None:
     rules = parse_rules("version: 1\nrules:\n  symbol_blacklist: {symbols: [lunausdt]}\n")
     assert rules.rules.symbol_blacklist.symbols == ["LUNAUSDT"]
     assert rules.rules.max_drawdown.limit_pct == Decimal(10)
+
+
+def test_locking_rules_have_a_cooldown_with_sensible_defaults() -> None:
+    r = load_rules().rules  # the packaged file names them
+    assert r.strategy_loss_streak.cooldown == "4h" and r.strategy_loss_streak.cooldown_ms == 4 * 3_600_000
+    assert r.max_drawdown.cooldown_ms == 12 * 3_600_000
+    assert r.daily_loss_limit.cooldown is None  # its pause ends at 00:00 UTC anyway
+    d = parse_rules("version: 1").rules  # and so do the built-in defaults when the file omits them
+    assert (d.strategy_loss_streak.cooldown, d.max_drawdown.cooldown, d.daily_loss_limit.cooldown) == (
+        "4h",
+        "12h",
+        None,
+    )
+    assert d.cooldown_ms("volatility") is None  # a rule that never locks has none
+
+
+@pytest.mark.parametrize(
+    ("value", "ms"), [("30m", 1_800_000), ("1h30m", 5_400_000), ("2 d", 172_800_000), ("90s", 90_000), ("null", None)]
+)
+def test_cooldown_durations(value: str, ms: int | None) -> None:
+    r = parse_rules(f"version: 1\nrules:\n  strategy_loss_streak: {{cooldown: {value}}}\n").rules
+    assert r.strategy_loss_streak.cooldown_ms == ms
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("-4h", "cooldown '-4h' is negative"),
+        ("-30", "cooldown -30 is negative"),
+        ("240", "cooldown 240 has no unit"),
+        ("0m", "cooldown '0m' must be longer than 0"),
+        ("soon", "cooldown 'soon' is not a duration"),
+        ("4 hours", "is not a duration"),
+        ("[4h]", "is not a duration"),
+        ("true", "is not a duration"),
+    ],
+)
+def test_invalid_cooldown_is_refused_with_a_clear_message(value: str, expected: str) -> None:
+    with pytest.raises(RulesError) as err:
+        parse_rules(f"version: 1\nrules:\n  max_drawdown: {{cooldown: {value}}}\n", "my-rules.yaml")
+    msg = str(err.value)
+    assert msg.startswith("my-rules.yaml: invalid rules: rules.max_drawdown.cooldown: ") and expected in msg
+    assert "e.g. 30m, 4h, 1d" in msg  # says what would be right
+
+
+def test_cooldown_only_on_rules_that_lock() -> None:
+    with pytest.raises(RulesError, match=r"rules\.volatility\.cooldown: Extra inputs are not permitted"):
+        parse_rules("version: 1\nrules:\n  volatility: {cooldown: 1h}\n")

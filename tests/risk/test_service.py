@@ -137,3 +137,17 @@ async def test_losses_on_the_bus_pause_and_announce(tmp_path: Path) -> None:
         assert "daily loss limit reached" in events[0].message
     finally:
         await host.stop()
+
+
+async def test_an_invalid_cooldown_edit_is_refused_and_the_previous_rules_stay(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    write(rules, "version: 1\nrules:\n  strategy_loss_streak: {cooldown: 2h}\n", 1_000)
+    host = await make_host(tmp_path, rules)
+    try:
+        risk: Any = host.services["risk"]
+        write(rules, "version: 1\nrules:\n  strategy_loss_streak: {cooldown: -2h}\n", 2_000)
+        assert await risk.reload_if_changed() is False
+        assert risk.rules.rules.strategy_loss_streak.cooldown == "2h"
+        assert "rules.strategy_loss_streak.cooldown: cooldown '-2h' is negative" in risk.rules_error
+    finally:
+        await host.stop()

@@ -6,7 +6,7 @@ import { useMutation, useQuery, useQueryClient, type QueryKey } from '@tanstack/
 import { api, ApiError, qs } from './client'
 import type {
   BalanceRow, Candle, Cycle, Decision, Fill, Health, LogRow, Order, Page, Performance, PocketRow,
-  PortfolioSummary, RiskRule, Signal, StrategyInfo, SymbolInfo,
+  PortfolioSummary, RiskRule, RiskState, Signal, StrategyInfo, SymbolInfo,
 } from './types'
 
 export const keys = {
@@ -23,6 +23,7 @@ export const keys = {
   pockets: ['portfolio', 'pockets'] as const,
   performance: (period: string) => ['portfolio', 'performance', period] as const,
   riskRules: ['risk', 'rules'] as const,
+  riskState: ['risk', 'state'] as const,
   strategies: (symbol?: string) => ['strategies', symbol ?? ''] as const,
   symbols: ['market', 'symbols'] as const,
   candles: (symbol: string, interval: string) => ['market', 'candles', symbol, interval] as const,
@@ -67,6 +68,8 @@ export const usePerformance = (period: string) =>
   useQuery({ queryKey: keys.performance(period), queryFn: () => api<Performance>(`/api/portfolio/performance/${period}`) })
 export const useRiskRules = () =>
   useQuery({ queryKey: keys.riskRules, queryFn: () => api<RiskRule[] | { rules: RiskRule[] }>('/api/risk/rules') })
+export const useRiskState = () =>
+  useQuery({ queryKey: keys.riskState, queryFn: () => api<RiskState>('/api/risk/state') })
 export const useStrategies = (symbol?: string) =>
   useQuery({ queryKey: keys.strategies(symbol), queryFn: () => api<StrategyInfo[]>(`/api/analyzer/strategies${qs({ symbol })}`) })
 export const useSymbols = () =>

@@ -135,6 +135,35 @@ export interface RiskRule {
   [k: string]: unknown
 }
 
+/** A lock set by the risk manager: `strategy` (null: every new entry) locked by `rule` ('manual': a user's
+ *  disable) since `since` until `until` (epoch ms of market time; null: until a user lifts it). */
+export interface RiskLock {
+  strategy: string | null
+  rule: string
+  action: string
+  reason: string
+  automatic: boolean
+  since: number
+  until: number | null
+}
+/** GET /api/risk/state. `now` is the platform clock (market time in demo and backtest). */
+export interface RiskState {
+  now: number
+  equity: Dec
+  equity_peak: Dec
+  realised_pnl_today: Dec
+  drawdown_pct: Dec
+  open_cycles: number
+  orders_last_minute: number
+  paused: boolean
+  pause_reason: string
+  killed: boolean
+  disabled_strategies: string[]
+  loss_streaks: Record<string, number>
+  atr_pct: Record<string, Dec>
+  locks: RiskLock[]
+}
+
 /** A parameter is either a bare value or a described one ({value, low, high, step, type, choices, doc}). */
 export interface ParamSpec { value?: unknown; default?: unknown; low?: number | null; high?: number | null; step?: number | null; type?: string; choices?: unknown[] | null; doc?: string }
 export interface StrategyInfo {

@@ -5,6 +5,11 @@ store (open cycles, cycles closed today), so a restarted risk manager knows toda
 reloaded when the file changes; a bad edit is refused and the previous rules stay in force.
 Portfolio-level breaches (daily loss, drawdown, a strategy's loss streak) act at once - pause, disable the
 strategy or pull the kill switch - and are announced on `risk.events` (messages.RiskEvent).
+
+A pause or a disable by a rule is a lock with a duration (the rule's `cooldown`, in market time: the platform
+clock, simulated in demo and backtest): when it is over the lock is lifted with a `resume` event and the rule
+counts afresh. A user's disable (POST /strategies/{name}/disable) and the kill switch stay until a user lifts
+them; an automatic lock never lifts or replaces a manual one. GET /state lists every lock with its `until`.
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ from typing import Any
 
 import msgspec
 from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
 
 from roottrading import messages as m
 from roottrading.domain import Candle, CycleStatus, OrderRequest, TradeCycle
 from roottrading.domain.money import plain_text
 from roottrading.risk import OrderIntent, RiskDecision, RiskEngine, RiskRules, RulesError, StateTracker
+from roottrading.risk.engine import fmt_ms
 from roottrading.risk.rules import default_rules_path, load_rules
-from roottrading.risk.state import DAY_MS
+from roottrading.risk.state import DAY_MS, MANUAL, Lock
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.store import CycleRepo
 
@@ -38,6 +45,51 @@ def rules_path_for(ctx: Any) -> Path:
         return Path(explicit)
     local = Path(ctx.settings.data_dir) / "rules.yaml"
     return local if local.is_file() else default_rules_path()
+
+
+class LockView(BaseModel):
+    """One lock, as GET /state shows it."""
+
+    strategy: str | None = Field(description="the strategy locked; null: every new entry (trading paused)")
+    rule: str = Field(
+        description="the rule that set it; 'manual' for a user's disable, 'kill_switch' for the user's kill switch"
+    )
+    action: str = Field(description="pause | disable_strategy | kill_switch")
+    reason: str
+    automatic: bool = Field(description="lifted by time at `until`; false: only a user lifts it")
+    since: int = Field(description="epoch ms (market time) when it was set")
+    until: int | None = Field(description="epoch ms (market time) when it is lifted; null: until a user lifts it")
+
+
+class StateView(BaseModel):
+    """GET /state: the facts the rules are judged on, and what is locked until when."""
+
+    now: int = Field(description="epoch ms of the platform clock (market time in demo and backtest)")
+    equity: str
+    equity_peak: str
+    realised_pnl_today: str
+    drawdown_pct: str
+    open_cycles: int
+    orders_last_minute: int
+    paused: bool
+    pause_reason: str
+    killed: bool
+    disabled_strategies: list[str]
+    loss_streaks: dict[str, int]
+    atr_pct: dict[str, str]
+    locks: list[LockView]
+
+
+def lock_view(lk: Lock) -> LockView:
+    return LockView(
+        strategy=lk.strategy,
+        rule=lk.rule,
+        action=lk.action,
+        reason=lk.reason,
+        automatic=lk.automatic,
+        since=lk.since_ms,
+        until=lk.until_ms,
+    )
 
 
 class RiskService(Service):
@@ -81,7 +133,10 @@ class RiskService(Service):
         return subs
 
     def jobs(self) -> list[Job]:
-        return [Job("reload-rules", self.reload_s, self.reload_if_changed)]
+        return [
+            Job("reload-rules", self.reload_s, self.reload_if_changed),
+            Job("expire-locks", float(self.ctx.extras.get("risk_locks_s", 1.0)), self.release_expired),
+        ]
 
     # --- rules file -----------------------------------------------------------------------------------
     def _mtime(self) -> float | None:
@@ -127,18 +182,56 @@ class RiskService(Service):
     async def on_candle(self, msg: m.Message) -> None:
         c: Candle = msg.payload
         self.tracker.on_candle(c)
+        await self.release_expired()  # candles move market time: a cooldown ends on the candle that passes it
+
+    # --- locks ----------------------------------------------------------------------------------------
+    def _until(self, rule: str, now: int) -> int | None:
+        """When a lock set now by `rule` ends: now + its cooldown; a daily loss pause at the latest at 00:00
+        UTC, when the new day starts its own count; None (manual) for a rule without cooldown."""
+        cooldown = self.rules.rules.cooldown_ms(rule)
+        until = now + cooldown if cooldown is not None else None
+        if rule == "daily_loss_limit":
+            midnight = (now // DAY_MS + 1) * DAY_MS
+            until = midnight if until is None else min(until, midnight)
+        return until
+
+    async def release_expired(self) -> None:
+        """Lift the automatic locks whose cooldown is over (market time) and say so. A `resume` event goes out
+        only for what is really free again: a strategy with no other lock, trading with no other pause."""
+        now = self.ctx.clock.now_ms()
+        for lk in self.tracker.expire(now):
+            what = f"strategy {lk.strategy}" if lk.strategy else "new entries"
+            why = f"{lk.rule} lock on {what} lifted: cooldown over (locked {fmt_ms(lk.since_ms)} - {fmt_ms(now)})"
+            if lk.rule == "strategy_loss_streak":
+                why += "; loss streak counted from 0"
+            elif lk.rule in ("daily_loss_limit", "max_drawdown"):
+                why += "; the rule counts from now"
+            still = self.tracker.locks_on(lk.strategy)
+            if still:
+                self.log.info("lock lifted, still locked", rule=lk.rule, by=[o.rule for o in still], why=why)
+                continue
+            await self._event(lk.rule, "resume", why, strategy=lk.strategy)
 
     async def _act_on_triggers(self) -> None:
-        state = self.tracker.snapshot(self.ctx.clock.now_ms())
+        await self.release_expired()
+        now = self.ctx.clock.now_ms()
+        state = self.tracker.snapshot(now)
         for t in self.engine.triggers(state):
-            if t.action == "kill_switch" and not self.tracker.killed:
-                await self.kill_switch(f"{t.rule}: {t.message}", rule=t.rule)
-            elif t.action == "pause" and not self.tracker.paused:
-                self.tracker.pause(t.rule, t.message)
-                await self._event(t.rule, "pause", t.message)
-            elif t.action == "disable_strategy" and t.strategy and t.strategy not in self.tracker.disabled:
-                self.tracker.disabled.add(t.strategy)
-                await self._event(t.rule, "disable_strategy", t.message, strategy=t.strategy)
+            if t.action == "kill_switch":
+                if not self.tracker.killed:
+                    await self.kill_switch(f"{t.rule}: {t.message}", rule=t.rule)
+                continue
+            if t.action not in ("pause", "disable_strategy"):
+                continue
+            strategy = t.strategy if t.action == "disable_strategy" else None
+            until = self._until(t.rule, now)
+            lk = Lock(t.rule, t.action, t.message, now, until, strategy)
+            if not self.tracker.lock(lk):
+                continue  # already locked by this rule: the first lock's until stands
+            tail = f"; locked until {fmt_ms(until)}" if until is not None else "; locked until a manual resume"
+            # the event's strategy is the lock's scope: a pause stops every strategy (the message names the
+            # one that tripped it), and its resume, with no strategy either, must undo exactly that
+            await self._event(t.rule, t.action, t.message + tail, strategy=strategy)
 
     async def _event(
         self, rule: str, action: str, message: str, *, symbol: str | None = None, strategy: str | None = None
@@ -170,17 +263,50 @@ class RiskService(Service):
         return decision
 
     async def kill_switch(self, reason: str = "kill switch pulled by user", *, rule: str = "kill_switch") -> None:
-        """Stop new entries and tell the trader to close everything (RiskEvent action kill_switch)."""
-        self.tracker.killed = True
-        self.tracker.pause(rule, reason)
+        """Stop new entries and tell the trader to close everything (RiskEvent action kill_switch). Never
+        lifted by time: only a user's resume ends it."""
+        self.tracker.lock(Lock(rule, "kill_switch", reason, self.ctx.clock.now_ms(), None))
         await self._event(rule, "kill_switch", reason)
 
     async def resume(self, reason: str = "resumed by user") -> None:
+        """The user's resume: lifts pauses, the kill switch and automatic strategy locks. A strategy a user
+        disabled stays disabled (announced again, since the trader's resume clears its own pauses)."""
         self.tracker.resume()
-        self.tracker.disabled.clear()
-        for s in list(self.tracker.loss_streaks):
-            self.tracker.loss_streaks[s] = 0
         await self._event("resume", "resume", reason)
+        for lk in list(self.tracker.locks.values()):
+            await self._event(MANUAL, "disable_strategy", lk.reason, strategy=lk.strategy)
+
+    async def disable_strategy(self, name: str, reason: str = "disabled by user") -> bool:
+        """A user's disable: stays until the user enables the strategy again, whatever the cooldowns."""
+        added = self.tracker.lock(Lock(MANUAL, "disable_strategy", reason, self.ctx.clock.now_ms(), None, name))
+        if added:
+            await self._event(MANUAL, "disable_strategy", f"strategy {name} {reason}", strategy=name)
+        return added
+
+    async def enable_strategy(self, name: str) -> None:
+        """A user's enable: lifts every lock on the strategy (manual or automatic); its streak restarts."""
+        self.tracker.reset_strategy(name)
+        await self._event(MANUAL, "resume", f"strategy {name} re-enabled by user", strategy=name)
+
+    def state_view(self) -> StateView:
+        now = self.ctx.clock.now_ms()
+        s = self.tracker.snapshot(now)
+        return StateView(
+            now=now,
+            equity=plain_text(s.equity),
+            equity_peak=plain_text(s.equity_peak),
+            realised_pnl_today=plain_text(s.realised_pnl_today),
+            drawdown_pct=str(s.drawdown_pct),
+            open_cycles=len(s.positions),
+            orders_last_minute=s.orders_last_minute(),
+            paused=s.paused,
+            pause_reason=s.pause_reason,
+            killed=s.killed,
+            disabled_strategies=sorted(s.disabled_strategies),
+            loss_streaks=dict(sorted(s.loss_streaks.items())),
+            atr_pct={k: str(v) for k, v in s.atr_pct.items()},
+            locks=[lock_view(lk) for lk in sorted(s.locks, key=lambda lk: (lk.since_ms, lk.strategy or ""))],
+        )
 
     def rules_view(self) -> list[dict[str, Any]]:
         state = self.tracker.snapshot(self.ctx.clock.now_ms())
@@ -201,24 +327,14 @@ class RiskService(Service):
 
         @r.get("/rules")
         async def rules() -> list[dict[str, Any]]:
+            await self.release_expired()
             return self.rules_view()
 
         @r.get("/state")
-        async def state() -> dict[str, Any]:
-            s = self.tracker.snapshot(self.ctx.clock.now_ms())
-            return {
-                "equity": plain_text(s.equity),
-                "equity_peak": plain_text(s.equity_peak),
-                "realised_pnl_today": plain_text(s.realised_pnl_today),
-                "drawdown_pct": str(s.drawdown_pct),
-                "open_cycles": len(s.positions),
-                "orders_last_minute": s.orders_last_minute(),
-                "paused": s.paused,
-                "pause_reason": s.pause_reason,
-                "killed": s.killed,
-                "disabled_strategies": sorted(s.disabled_strategies),
-                "atr_pct": {k: str(v) for k, v in s.atr_pct.items()},
-            }
+        async def state() -> StateView:
+            """Equity, drawdown, today's PnL, loss streaks, and every lock: what, by which rule, since, until."""
+            await self.release_expired()
+            return self.state_view()
 
         @r.post("/check")
         async def check(request: Request) -> dict[str, Any]:
@@ -238,10 +354,16 @@ class RiskService(Service):
             await self.resume()
             return {"killed": False, "paused": False}
 
+        @r.post("/strategies/{name}/disable")
+        async def disable(name: str) -> dict[str, Any]:
+            """Disable a strategy's new entries until it is enabled again (no cooldown lifts it)."""
+            await self.disable_strategy(name)
+            return {"strategy": name, "enabled": False}
+
         @r.post("/strategies/{name}/enable")
         async def enable(name: str) -> dict[str, Any]:
-            self.tracker.reset_strategy(name)
-            await self._event("strategy_loss_streak", "resume", f"strategy {name} re-enabled", strategy=name)
+            """Lift every lock on the strategy, the user's and the rules', and restart its loss streak."""
+            await self.enable_strategy(name)
             return {"strategy": name, "enabled": True}
 
         return r
@@ -257,5 +379,6 @@ class RiskService(Service):
             "pause_reason": t.pause_reason,
             "killed": t.killed,
             "disabled_strategies": sorted(t.disabled),
+            "locks": len(t.locks),
         }
         return HealthStatus(status="degraded" if self.rules_error else "ok", details=details)

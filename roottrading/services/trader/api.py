@@ -170,12 +170,14 @@ def build_router(svc: TraderService) -> APIRouter:
     @r.post("/config/pause")
     async def pause() -> dict[str, Any]:
         core.pause()
+        svc.risk_paused = False  # the user's pause now: no risk cooldown lifts it
         svc.log.info("trading paused: no new entries (exits still run)")
         return {"paused": True}
 
     @r.post("/config/resume")
     async def resume() -> dict[str, Any]:
         core.resume()
+        svc.risk_paused = False
         svc.log.info("trading resumed")
         return {"paused": False}
 

@@ -46,6 +46,9 @@ class TraderService(Service):
         self._last_candle: dict[str, int] = {}
         self._last_tick: dict[str, int] = {}
         self.started = False
+        # True while new entries are paused by the risk manager's rule and not by a user: an automatic end of
+        # that pause (cooldown over) must never lift a pause the user asked for.
+        self.risk_paused = False
 
     # the old demo trader's attribute names, kept for callers and tests
     @property
@@ -124,12 +127,23 @@ class TraderService(Service):
         if ev.action == "kill_switch":
             await self.core.kill_switch(f"{ev.rule}: {ev.message}")
         elif ev.action == "pause":
+            if not ev.strategy and not self.core.paused:
+                self.risk_paused = True
             self.core.pause(ev.strategy)
             self.log.warning("entries paused by risk manager", rule=ev.rule, strategy=ev.strategy)
         elif ev.action == "disable_strategy" and ev.strategy:
             self.core.pause(ev.strategy)
         elif ev.action == "resume":
-            self.core.resume(ev.strategy)
+            if ev.strategy:
+                self.core.resume(ev.strategy)
+            elif ev.rule == "resume":  # a user's resume on the risk manager: everything, as the user asked
+                self.core.resume()
+                self.risk_paused = False
+            elif self.risk_paused and not self.core.killed:  # a rule's cooldown is over: only its own pause
+                self.core.paused = self.risk_paused = False
+            else:
+                self.log.info("risk pause over; trading stays paused by the user", rule=ev.rule)
+                return
             self.log.info("entries resumed by risk manager", rule=ev.rule, strategy=ev.strategy)
 
     # ------------------------------------------------------------------ HTTP + health
