@@ -58,10 +58,11 @@ async def test_ccxt_default_options_loads_markets_and_reads_market_data(fake_bin
         assert (d(m["precision"]["price"]), d(m["precision"]["amount"])) == (tick, step)
         assert d(m["limits"]["cost"]["min"]) == Decimal("5")
         # the currencies come from /sapi/v1/capital/config/getall: the account's assets, with its balances
-        assert set(ex.currencies) == {"BTC", "USDT"}
+        assert set(ex.currencies) - {"BNFCR"} == {"BTC", "USDT"}  # BNFCR: built into ccxt (futures credit)
         btc = ex.currencies["BTC"]
-        assert (btc["id"], btc["active"], btc["deposit"], btc["withdraw"]) == ("BTC", True, True, True)
-        assert list(btc["networks"]) == ["BTC"] and btc["networks"]["BTC"]["active"] is True
+        # tradable; no deposits or withdrawals in a simulator, and it says so as Binance would
+        assert (btc["id"], btc["active"], btc["deposit"], btc["withdraw"]) == ("BTC", True, False, False)
+        assert list(btc["networks"]) == ["BTC"] and btc["networks"]["BTC"]["deposit"] is False
         assert d(btc["fees"]["BTC"]) == Decimal(btc["info"]["networkList"][0]["withdrawFee"])
         assert (btc["info"]["free"], ex.currencies["USDT"]["info"]["free"]) == ("1", "10000")
 
