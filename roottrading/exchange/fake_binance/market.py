@@ -74,6 +74,7 @@ class Market:
         self.last_price: dict[str, float] = {}
         self.book: dict[str, tuple[float, float]] = {}
         self._trade_id = dict.fromkeys(self.series, 1000000)
+        self.last_qty: dict[str, float] = dict.fromkeys(self.series, 0.0)  # of the last replayed trade
         self._update_id = 1
         self.finished = asyncio.Event()
         self._running = asyncio.Event()
@@ -95,6 +96,10 @@ class Market:
     def last_closed(self, symbol: str) -> Candle | None:
         cs = self.closed_candles(symbol)
         return cs[-1] if cs else None
+
+    def last_trade_id(self, symbol: str) -> int:
+        """Id of the last trade the replay emitted (`t` of the @trade stream)."""
+        return self._trade_id[symbol]
 
     def current_candle(self, symbol: str) -> Candle | None:
         """The in-progress candle at now, with the full-candle values (REST's open row)."""
@@ -172,6 +177,7 @@ class Market:
         tid = self._trade_id[sym]
         maker = (tid % 2) == 0
         self._set_price(sym, price)
+        self.last_qty[sym] = qty
         low = sym.lower()
         trade = {
             "e": "trade",

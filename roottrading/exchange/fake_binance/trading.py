@@ -2,8 +2,9 @@
 
 Install it as an extension: `build_app(config, extensions=[trading_extension])` (the CLI does). Endpoints:
 /api/v3/order (POST/GET/DELETE), /api/v3/order/test, /api/v3/order/oco, /api/v3/openOrders (GET/DELETE),
-/api/v3/account, /api/v3/myTrades, /api/v3/allOrders, /api/v3/userDataStream (POST/PUT/DELETE) and the
-user-data WebSocket `/ws/<listenKey>` (served by the market side's WebSocket code through a hub validator).
+/api/v3/account, /api/v3/myTrades, /api/v3/allOrders, /api/v3/userDataStream (POST/PUT/DELETE), the wallet and
+margin reads of fake_binance/sapi.py, and the user-data WebSocket `/ws/<listenKey>` (served by the market side's
+WebSocket code through a hub validator).
 Response shapes follow Binance's docs (ACK/RESULT/FULL; MARKET and LIMIT default to FULL, others to ACK).
 Faults (config): accept-then-timeout, accept-then-5xx, -1021, -2010, plus the market side's 429/418/5xx.
 """
@@ -38,6 +39,7 @@ from roottrading.exchange.errors import (
 from roottrading.exchange.fake_binance.account import TradingAccount, f8, gen_key
 from roottrading.exchange.fake_binance.app import FakeBinanceState
 from roottrading.exchange.fake_binance.auth import check_api_key, check_signed, read_params
+from roottrading.exchange.fake_binance.sapi import sapi_routes
 
 _LIMIT_TYPES = (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
 Params = dict[str, str]
@@ -447,4 +449,5 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
         Route(
             "/api/v3/userDataStream", endpoint(user_stream, security="USER_STREAM"), methods=["POST", "PUT", "DELETE"]
         ),
+        *sapi_routes(acct, endpoint),
     ]
