@@ -7,6 +7,7 @@ If the queue is full (bus down for long), the oldest lines are dropped and count
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections import deque
@@ -87,10 +88,8 @@ class BusLogSink:
             self._wake.set()
             await asyncio.sleep(0)
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         self.bus = None
 
 

@@ -170,7 +170,7 @@ class TradeReadRepo:
                         trade_executions.c.cycle_id.in_(ids[i : i + _CHUNK])
                     )
                 )
-                order_cycle.update({oid: cid for oid, cid in rows.all()})
+                order_cycle.update(dict(rows.all()))
             out: dict[str, list[dict[str, Any]]] = defaultdict(list)
             oids = list(order_cycle)
             for i in range(0, len(oids), _CHUNK):

@@ -34,7 +34,7 @@ class Money(TypeDecorator[Decimal]):
         if value is None:
             return None
         d = value if isinstance(value, Decimal) else Decimal(str(value))
-        return d.normalize() if d == d.to_integral_value() else d.normalize()
+        return d.normalize()
 
 
 JsonDoc = JSON().with_variant(JSONB(), "postgresql")

@@ -7,6 +7,7 @@ silently skipped.
 from __future__ import annotations
 
 import gzip
+import itertools
 from collections import Counter
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def test_every_fixture_parses_or_is_rejected_with_a_reason(shared_data: Path) ->
         if path.name in NOT_SAMPLES or path.name.endswith(".metadata.json"):
             continue
         if path.suffix == ".sbe":
-            with pytest.raises(ParseError, match="binary|SBE|JSON"):
+            with pytest.raises(ParseError, match=r"binary|SBE|JSON"):
                 parse_ws_message(path.read_bytes())
             outcomes["rejected:sbe"] += 1
         elif path.suffix == ".gz":
@@ -199,7 +200,7 @@ def test_spot_kline_and_trade_values(shared_data: Path) -> None:
         quote_volume=1313200.0134041,
         trades=617,
     )
-    assert all(b.open_time - a.open_time == 60_000 for a, b in zip(rows, rows[1:]))
+    assert all(b.open_time - a.open_time == 60_000 for a, b in itertools.pairwise(rows))
 
 
 def test_cryptofeed_combined_kline_is_in_progress(shared_data: Path) -> None:
@@ -213,7 +214,7 @@ def test_kline_csv_ms_and_microseconds(shared_data: Path) -> None:
     path = shared_data / "ohlcv/nautilus/ADABTC-1m-2021-11-27.csv"
     candles = read_kline_csv(path, "ADABTC", "1m")
     assert len(candles) == 10 and candles[0].open == 0.00002853 and candles[0].trades == 79
-    assert all(b.open_time - a.open_time == 60_000 for a, b in zip(candles, candles[1:]))
+    assert all(b.open_time - a.open_time == 60_000 for a, b in itertools.pairwise(candles))
     # data.binance.vision switched to microseconds in 2025: same candle, same result.
     micro = "1637971200000000,0.00002853,0.00002854,0.00002851,0.00002854,36304.2,1637971259999999,1.03547608,79,0,0,0"
     assert read_kline_csv([micro], "ADABTC", "1m")[0] == candles[0]

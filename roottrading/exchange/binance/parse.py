@@ -441,7 +441,7 @@ def parse_rest(
         return list(_rest_book_ticker(data, symbol, now_ms))
     if base in ("/api/v3/ticker/24hr", "/api/v3/ticker"):
         return list(_rest_ticker_24h(data, symbol, now_ms))
-    if path.startswith("/fapi/") or path.startswith("/futures/"):
+    if path.startswith(("/fapi/", "/futures/")):
         return Ignored("futures", f"futures endpoint {path} not handled by the spot market parser")
     if base in _REST_IGNORED:
         return Ignored(base, _REST_IGNORED[base])

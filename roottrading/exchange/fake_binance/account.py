@@ -10,6 +10,7 @@ a moment later, debounced).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import string
@@ -203,10 +204,8 @@ class TradingAccount:
             hit = key in conn.streams if key is not None else any(s in self.listen_keys for s in conn.streams)
             if hit:
                 conn.overflowed = True  # the hub's sender closes the socket on its next wake-up
-                try:
+                with contextlib.suppress(asyncio.QueueFull):
                     conn.queue.put_nowait(("", b""))
-                except asyncio.QueueFull:
-                    pass
                 n += 1
         self.state.stats["user_stream_drops"] += n
         return n

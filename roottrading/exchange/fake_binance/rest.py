@@ -192,7 +192,7 @@ def market_routes(state: FakeBinanceState) -> list[Route]:
         candles = market.closed_candles(sym)
         if cfg.rest_include_open_candle:
             cur = market.current_candle(sym)
-            candles = candles + [cur] if cur is not None else candles
+            candles = [*candles, cur] if cur is not None else candles
         opens = [c.open_time for c in candles]
         hi = len(candles) if end is None else bisect.bisect_right(opens, end)
         if start is not None:
