@@ -33,7 +33,7 @@ class RetryPolicy:
     backoff_max_s: float = 1.0
 
     def delay(self, attempt: int) -> float:
-        return min(self.backoff_max_s, self.backoff_s * (2 ** (attempt - 1)))
+        return min(self.backoff_max_s, self.backoff_s * (2.0 ** (attempt - 1)))
 
 
 @dataclass

@@ -522,7 +522,8 @@ class NatsBus:
             await asyncio.sleep(0.01)
 
     async def health(self) -> dict[str, Any]:
-        status, stream = "down", {}
+        status = "down"
+        stream: dict[str, Any] = {}
         try:
             js = await self._client(2.0)
             info = await js.stream_info(self.stream_name)

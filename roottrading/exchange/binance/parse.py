@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -238,7 +238,7 @@ def _ticker_24h(obj: dict[str, Any], _recv_ms: int | None) -> Tick:
     )
 
 
-_WS_HANDLERS = {
+_WS_HANDLERS: dict[str, Callable[[dict[str, Any], int | None], Candle | Tick]] = {
     "kline": _kline,
     "trade": _trade,
     "aggTrade": _trade,

@@ -138,7 +138,8 @@ class BinanceMarketRest:
         params = None
         if symbols:
             params = {"symbols": "[" + ",".join(f'"{s.upper()}"' for s in symbols) + "]"}
-        return await self.get("/api/v3/exchangeInfo", params)
+        out: dict[str, Any] = await self.get("/api/v3/exchangeInfo", params)
+        return out
 
     async def klines(
         self, symbol: str, interval: str, start: int | None = None, end: int | None = None, *, limit: int = MAX_KLINES

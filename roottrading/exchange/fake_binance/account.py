@@ -29,6 +29,7 @@ from roottrading.exchange.fake_binance.rest import symbol_info
 from roottrading.exchange.filters import parse_exchange_info
 from roottrading.exchange.sim.config import SimConfig
 from roottrading.exchange.sim.engine import SimEngine
+from roottrading.exchange.sim.matching import TradeRecord
 from roottrading.exchange.sim.snapshot import restore, to_json
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ class TradingAccount:
         sim = self.engine._orders.get(oid)
         c, orig = o.client_order_id, ""
         if u.execution_type == "CANCELED":
-            c, orig = self.cancel_ids.pop(oid, None) or gen_key(22), o.client_order_id
+            c, orig = self.cancel_ids.pop(oid, "") or gen_key(22), o.client_order_id
         return {
             "e": "executionReport",
             "E": u.time,
@@ -308,7 +309,7 @@ class TradingAccount:
         base["selfTradePreventionMode"] = "NONE"
         return base
 
-    def trade_json(self, t: tuple) -> dict[str, Any]:
+    def trade_json(self, t: TradeRecord) -> dict[str, Any]:
         """A myTrades row from an engine trade record."""
         tid, oid, _cid, sym, side, price, qty, quote, fee, fee_asset, ts, maker = t
         sim = self.engine._orders.get(oid)
