@@ -65,6 +65,9 @@ class MessageBus(Protocol):
         self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None, ts: int = 0
     ) -> str: ...
 
+    async def publish_raw(self, topic: str, raw: bytes, key: str | None) -> None:
+        """Publish an envelope already encoded by `messages.encode`, as is (the dispatcher forwards these)."""
+
     async def subscribe(
         self, topic: str, group: str, handler: Handler, *, consumer: str | None = None
     ) -> Subscription: ...

@@ -80,7 +80,7 @@ def strategy_classes(module: ModuleType) -> list[type[BaseStrategy]]:
         and obj is not BaseStrategy
         and obj.__module__ == module.__name__
         and not obj.__name__.startswith("_")
-        and getattr(obj, "name", "")
+        and bool(getattr(obj, "name", ""))
     ]
 
 

@@ -95,7 +95,7 @@ class AnalyzerService(Service):
         @r.get("/strategies")
         async def strategies(symbol: str | None = None) -> list[dict[str, Any]]:
             """Every loaded strategy with its description, enabled flag and parameters (for `symbol` if given)."""
-            return self.pool.registry.describe(symbol)  # type: ignore[no-any-return]
+            return self.pool.registry.describe(symbol)
 
         @r.put("/strategies/{name}")
         async def update(name: str, body: StrategyUpdate) -> dict[str, Any]:

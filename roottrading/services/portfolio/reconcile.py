@@ -53,10 +53,10 @@ class Reconciler:
                     trade_cycles.c.reservation_id.in_(ids) | trade_cycles.c.id.in_(cycle_ids)
                 )
                 for row in (await conn.execute(q)).mappings():
-                    c = _cycle(row)
-                    if c.reservation_id:
-                        by_res[c.reservation_id] = c
-                    by_res.setdefault(f"cycle:{c.id}", c)
+                    cyc = _cycle(row)
+                    if cyc.reservation_id:
+                        by_res[cyc.reservation_id] = cyc
+                    by_res.setdefault(f"cycle:{cyc.id}", cyc)
             open_rows = (
                 (
                     await conn.execute(
