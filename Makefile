@@ -1,10 +1,10 @@
-# RootTrading: `make demo` runs the platform offline; `make test` runs every test.
+# RootTrading: `make demo` runs the platform offline; `make test` runs the lint and every test.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-py test-web web venv bench clean
+.PHONY: demo lint test test-py test-web web venv bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -25,7 +25,13 @@ web:
 demo: $(STAMP) web
 	$(VENV)/bin/roottrading demo
 
-test: test-py test-web
+# Lint first (prerequisites run left to right): ruff (lint + format check), then mypy (config in pyproject.toml).
+test: lint test-py test-web
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check roottrading tests benchmarks
+	$(VENV)/bin/ruff format --check roottrading tests benchmarks
+	$(VENV)/bin/mypy
 
 test-py: $(STAMP)
 	$(PY) -m pytest -q

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from typing import Annotated
@@ -47,10 +48,8 @@ def _serve(
     host = Host(settings, services, per_service_http=per_service, extras=extras, clock=clock)  # type: ignore[arg-type]
     port = port or settings.http_port
     _banner(settings, host.api_token, host.token_created, port)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(host.serve(port=port))
-    except KeyboardInterrupt:
-        pass
 
 
 DEMO_STRATEGIES = (
@@ -107,7 +106,7 @@ def demo(
         settings.strategies = list(DEMO_STRATEGIES)
     configure_logging(settings.log_level, settings.log_json)
     port = port or settings.http_port
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             run_demo(
                 settings,
@@ -116,8 +115,6 @@ def demo(
                 on_ready=lambda host: _banner(settings, host.api_token, host.token_created, port),
             )
         )
-    except KeyboardInterrupt:
-        pass
 
 
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}

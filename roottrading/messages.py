@@ -167,7 +167,7 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
 
 _encoder = msgspec.json.Encoder(decimal_format="string")
 _envelope_decoder = msgspec.json.Decoder(Envelope)
-_payload_decoders: dict[type, msgspec.json.Decoder] = {}
+_payload_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
 def new_message_id() -> str:

@@ -33,7 +33,7 @@ class RetryPolicy:
     backoff_max_s: float = 1.0
 
     def delay(self, attempt: int) -> float:
-        return min(self.backoff_max_s, self.backoff_s * (2 ** (attempt - 1)))
+        return min(self.backoff_max_s, self.backoff_s * (2.0 ** (attempt - 1)))
 
 
 @dataclass
@@ -64,6 +64,9 @@ class MessageBus(Protocol):
     async def publish(
         self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None, ts: int = 0
     ) -> str: ...
+
+    async def publish_raw(self, topic: str, raw: bytes, key: str | None) -> None:
+        """Publish an envelope already encoded by `messages.encode`, as is (the dispatcher forwards these)."""
 
     async def subscribe(
         self, topic: str, group: str, handler: Handler, *, consumer: str | None = None

@@ -36,6 +36,7 @@ Layout and why
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -217,7 +218,7 @@ class RedisBus:
             for name, raws in per_stream.items():
                 self._streams.add(name)
                 await self.call(
-                    lambda raws=raws, name=name: script(keys=[name], args=[self.maxlen, *raws]),
+                    functools.partial(script, keys=[name], args=[self.maxlen, *raws]),
                     "publish_many",
                     self.publish_timeout_s,
                 )
@@ -238,7 +239,7 @@ class RedisBus:
             self._streams.add(name)
             try:
                 await self.call(
-                    lambda name=name: r.xgroup_create(name, group, id="0", mkstream=True),
+                    functools.partial(r.xgroup_create, name, group, id="0", mkstream=True),
                     "xgroup_create",
                     self.publish_timeout_s,
                 )

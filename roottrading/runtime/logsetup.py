@@ -7,12 +7,14 @@ If the queue is full (bus down for long), the oldest lines are dropped and count
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections import deque
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict
 
 from roottrading import messages as m
 from roottrading.bus.base import MessageBus
@@ -21,7 +23,7 @@ from roottrading.clock import Clock
 _SECRET_KEYS = ("secret", "password", "token", "api_key", "apikey", "signature")
 
 
-def _redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event_dict: EventDict) -> EventDict:
     """Last line of defence: any field whose name looks secret is masked before output."""
     for k in list(event_dict):
         if any(s in k.lower() for s in _SECRET_KEYS):
@@ -41,7 +43,7 @@ class BusLogSink:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
-    def __call__(self, _: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    def __call__(self, _: Any, method: str, event_dict: EventDict) -> EventDict:
         level = event_dict.get("level", method).lower()
         if self.bus is None or logging.getLevelName(level.upper()) < self.min_level:
             return event_dict
@@ -87,10 +89,8 @@ class BusLogSink:
             self._wake.set()
             await asyncio.sleep(0)
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         self.bus = None
 
 

@@ -46,4 +46,4 @@ def load_service(name: str) -> type[Service]:
     except KeyError:
         raise ValueError(f"unknown service {name!r}; known: {', '.join(sorted(SERVICES))}") from None
     module, cls = path.split(":")
-    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), cls)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, func, select, update
 
 from roottrading.domain import CycleStatus, Fill, Order, OrderStatus, OrderType, Side, TimeInForce, TradeCycle
 from roottrading.store.db import Database
@@ -187,7 +187,7 @@ class CycleRepo:
         since: int | None = None,
     ) -> tuple[list[TradeCycle], int]:
         """A page of cycles (newest first) and the total count matching the filters."""
-        conds = []
+        conds: list[ColumnElement[bool]] = []
         if status:
             conds.append(trade_cycles.c.status.in_(status))
         if symbol:

@@ -227,6 +227,6 @@ async def test_store_ahead_of_exchange_restarts_from_warm_up(tmp_path: Path) -> 
     future = synthetic_candles("BTCUSDT", "1m", 5, seed=3, start_ms=1_800_000_000_000)
     await CandleRepo(db).upsert(future)
     await db.close()
-    async with gateway_env(tmp_path, _cfg(200), gateway={**FAST, "warmup_candles": 1000}) as (host, col, fake):
+    async with gateway_env(tmp_path, _cfg(200), gateway={**FAST, "warmup_candles": 1000}) as (_host, col, fake):
         assert await wait_for(lambda: col.count() >= 400, 20)
     assert col.candles["BTCUSDT"] == fake.market.series["BTCUSDT"]

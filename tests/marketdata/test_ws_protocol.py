@@ -14,7 +14,7 @@ from roottrading.exchange.fake_binance import FakeBinanceConfig, build_app
 
 from .helpers import free_port, serve
 
-CFG = dict(symbols=("BTCUSDT",), synthetic_count=400, history_candles=10, speed=600, updates_per_candle=3)
+CFG = {"symbols": ("BTCUSDT",), "synthetic_count": 400, "history_candles": 10, "speed": 600, "updates_per_candle": 3}
 
 
 async def test_raw_stream_and_subscribe_methods() -> None:

@@ -96,7 +96,7 @@ async def test_replaying_twice_creates_nothing_new(tmp_path: Path) -> None:
         await host.start()
         await asyncio.wait_for(host.services["replay"].done.wait(), 30)  # type: ignore[attr-defined]
         assert await host.bus.drain(30)
-        page, total = await host.services["trader"].cycles.query(limit=1000)  # type: ignore[attr-defined]
+        _page, total = await host.services["trader"].cycles.query(limit=1000)  # type: ignore[attr-defined]
         counts.append((total, len(await host.services["trader"].orders.fills(limit=10_000))))  # type: ignore[attr-defined]
         await host.stop()
     assert counts[0] == counts[1] and counts[0][0] > 0
@@ -147,7 +147,7 @@ def test_live_events_reach_a_websocket_client(tmp_path: Path) -> None:
     )
     host = Host(settings, ["stream"])
     app = build_app(host)
-    with TestClient(app) as client:  # the app's lifespan starts and stops the host
+    with TestClient(app) as client:  # noqa: SIM117 - the app's lifespan starts and stops the host around the socket
         with client.websocket_connect("/api/stream/ws") as ws:
             assert ws.receive_json()["topic"] == "hello"
             sig = Signal(

@@ -125,7 +125,7 @@ class Rig:
         return [msg.payload for msg in self.host.bus.retained_messages(topic)]
 
 
-async def reserve(rig: Rig, reservation_id: str, amount: Decimal = D(1000)) -> None:
+async def reserve(rig: Rig, reservation_id: str, amount: Decimal = Decimal(1000)) -> None:
     """A live pocket reservation in the trader's store, as the coordinator makes before sending a request
     (the trader claims it when it stores the cycle, and refuses an entry whose reservation is not live)."""
     from roottrading.capital.ledger import PocketLedger

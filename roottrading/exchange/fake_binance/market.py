@@ -7,6 +7,7 @@ import asyncio
 import bisect
 import time
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 import structlog
@@ -80,7 +81,7 @@ class Market:
         self._running = asyncio.Event()
         if not cfg.start_paused:
             self._running.set()
-        self.listeners: list[Callable[[str, dict], None]] = []  # (event type, payload) for other modules
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []  # (event type, payload) for other modules
         for s in self.series:
             c = self.last_closed(s)
             if c is not None:
@@ -267,7 +268,7 @@ class Market:
             self._set_price(sym, cl)
         self._publish(f"{sym.lower()}@kline_{c.interval}", payload)
 
-    def _publish(self, stream: str, payload: dict) -> None:
+    def _publish(self, stream: str, payload: dict[str, Any]) -> None:
         for listener in self.listeners:
             listener(stream, payload)
         if self.hub.has_subscribers(stream):

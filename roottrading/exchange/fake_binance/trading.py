@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, overload
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -39,6 +39,7 @@ from roottrading.exchange.errors import (
 from roottrading.exchange.fake_binance.account import TradingAccount, f8, gen_key
 from roottrading.exchange.fake_binance.app import FakeBinanceState
 from roottrading.exchange.fake_binance.auth import check_api_key, check_signed, read_params
+from roottrading.exchange.fake_binance.limits import WeightSpec
 from roottrading.exchange.fake_binance.sapi import sapi_routes
 
 _LIMIT_TYPES = (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
@@ -59,7 +60,7 @@ def _weight_order(q: dict[str, str]) -> int:
     return 4 if ("origClientOrderId" in q or "orderId" in q) and "side" not in q else 1
 
 
-ROUTE_WEIGHTS = {
+ROUTE_WEIGHTS: dict[str, WeightSpec] = {
     "/api/v3/order": _weight_order,
     "/api/v3/order/test": 1,
     "/api/v3/order/oco": 1,
@@ -123,6 +124,11 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
     cfg = state.config
     rng = state.rng
 
+    @overload
+    def symbol_of(p: Params, required: Literal[True] = ...) -> str: ...
+    @overload
+    def symbol_of(p: Params, required: bool) -> str | None: ...
+
     def symbol_of(p: Params, required: bool = True) -> str | None:
         s = p.get("symbol")
         if not s:
@@ -147,7 +153,9 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
             return sim.to_order()
         return engine.get_order(symbol, cid)  # type: ignore[arg-type]
 
-    def endpoint(handler: Callable[[Request, Params], Awaitable[Any]], security: str = "SIGNED"):
+    def endpoint(
+        handler: Callable[[Request, Params], Awaitable[Any]], security: str = "SIGNED"
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             try:
                 params, raw_q, raw_b = await read_params(request)
@@ -318,6 +326,7 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
         for name, v in (("quantity", qty), ("price", price), ("stopPrice", stop), ("stopLimitPrice", stop_limit)):
             if v is None:
                 raise MandatoryParamMissing.for_param(name)
+        assert qty is not None and price is not None and stop is not None and stop_limit is not None  # raised above
         if acct.count_order() is None:
             raise TooManyOrders()
         olist = engine.place_oco(
@@ -326,7 +335,7 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
             qty,
             price,
             stop,
-            stop_limit,  # type: ignore[arg-type]
+            stop_limit,
             p.get("listClientOrderId") or gen_key(22),
             p.get("limitClientOrderId") or gen_key(22),
             p.get("stopClientOrderId") or gen_key(22),
@@ -357,7 +366,7 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
             oid = int(o.exchange_order_id or 0)
             cancel_id = gen_key(22)
             acct.cancel_ids[oid] = cancel_id
-            body = acct.order_json(engine.cancel_order(symbol, o.client_order_id), "cancel")  # type: ignore[arg-type]
+            body = acct.order_json(engine.cancel_order(symbol, o.client_order_id), "cancel")
             body["clientOrderId"] = cancel_id
             out.append(body)
         if not out:

@@ -78,7 +78,7 @@ class AnalyzerService(Service):
         self.candles_seen += 1
         for err in result.errors:
             self.log.warning("strategy failed", error=err, symbol=c.symbol)
-            self.errors = (self.errors + [err])[-50:]
+            self.errors = [*self.errors, err][-50:]
         published = {s.id for s in result.signals}
         for sig in result.evaluated:
             if sig.id not in published:
@@ -87,7 +87,7 @@ class AnalyzerService(Service):
             await self.signals.add(sig)
             await self.ctx.publish(m.SIGNALS, sig, key=sig.symbol, msg_id=sig.id)
             self.signals_sent += 1
-        self.latencies_us = (self.latencies_us + [(time.perf_counter() - t0) * 1e6])[-1000:]
+        self.latencies_us = [*self.latencies_us, (time.perf_counter() - t0) * 1e6][-1000:]
 
     def router(self) -> APIRouter:
         r = APIRouter()
@@ -95,7 +95,7 @@ class AnalyzerService(Service):
         @r.get("/strategies")
         async def strategies(symbol: str | None = None) -> list[dict[str, Any]]:
             """Every loaded strategy with its description, enabled flag and parameters (for `symbol` if given)."""
-            return self.pool.registry.describe(symbol)  # type: ignore[no-any-return]
+            return self.pool.registry.describe(symbol)
 
         @r.put("/strategies/{name}")
         async def update(name: str, body: StrategyUpdate) -> dict[str, Any]:

@@ -66,8 +66,12 @@ class CoordinatorService(Service):
         )
         self.risk = RiskClient(ctx, url=self.cfg.risk_url, timeout_s=self.cfg.risk_timeout_s)
         now = ctx.clock.now_ms
-        kw = {"failure_threshold": self.cfg.breaker_failures, "reset_timeout_s": self.cfg.breaker_reset_s}
-        self.breakers = {n: CircuitBreaker(n, now, **kw) for n in ("risk", "ledger", "bus")}
+        self.breakers = {
+            n: CircuitBreaker(
+                n, now, failure_threshold=self.cfg.breaker_failures, reset_timeout_s=self.cfg.breaker_reset_s
+            )
+            for n in ("risk", "ledger", "bus")
+        }
         self.reported_equity: Decimal | None = None
         self.last_entry: dict[tuple[str, str], int] = {}
         self.pending: dict[tuple[str, str], tuple[str, int]] = {}  # accepted entry -> (cycle id, time)

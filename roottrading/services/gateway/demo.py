@@ -68,7 +68,6 @@ async def fake_exchange(cfg: FakeBinanceConfig) -> AsyncIterator[str]:
             lifespan="on",
         )
     )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the host owns the signals
     task = asyncio.create_task(server.serve(), name="fake-binance")
     while not server.started:
         if task.done():

@@ -94,7 +94,7 @@ class MarketService(Service):
         gw = self.ctx.peer("gateway")
         info = getattr(gw, "exchange_info", None)
         if info:
-            return info  # type: ignore[no-any-return]
+            return info
         now = time.monotonic()
         if self._info is not None and now - self._info_at < _INFO_TTL_S:
             return self._info
@@ -208,7 +208,7 @@ class MarketService(Service):
                 rows = await self.candles(symbol, interval, _time(start, "start"), _time(end, "end"), limit)
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from None
-            return msgspec.to_builtins(rows)  # type: ignore[no-any-return]
+            return msgspec.to_builtins(rows)
 
         @r.get("/symbols")
         async def symbols() -> list[dict[str, Any]]:

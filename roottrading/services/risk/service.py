@@ -342,7 +342,7 @@ class RiskService(Service):
                 intent = msgspec.json.decode(await request.body(), type=OrderIntent)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 raise HTTPException(422, f"bad order intent: {exc}") from None
-            return m.to_builtins(await self.check(intent))  # type: ignore[no-any-return]
+            return m.to_builtins(await self.check(intent))
 
         @r.post("/kill-switch")
         async def kill() -> dict[str, Any]:

@@ -208,7 +208,7 @@ class ControlMixin:
             if c.status in (CycleStatus.WAITING_EXIT, CycleStatus.INITIATING):
                 raise ValueError(f"cycle {cycle_id} is {c.status.value}: wait for the pending order")
             await self.start_exit(c, reason)
-            return self.open.get(cycle_id) or await self.cycles.get(cycle_id)  # type: ignore[return-value]
+            return self.open.get(cycle_id) or await self.cycles.get(cycle_id)
 
     async def cancel(self: TraderCore, client_order_id: str) -> Order:  # type: ignore[misc]
         """Cancel one order by client id. KeyError: unknown; ValueError: already terminal."""

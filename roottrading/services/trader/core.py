@@ -13,6 +13,7 @@ Rules that make it crash-safe (DESIGN.md principle 3):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -122,10 +123,8 @@ class TraderCore(ControlMixin):
     async def stop(self) -> None:
         if self._pump_task is not None:
             self._pump_task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._pump_task
-            except asyncio.CancelledError:
-                pass
         async with self.lock:
             await self._drain()
         if self._unsubscribe is not None:

@@ -98,7 +98,7 @@ def create_exchange(ctx: Any) -> tuple[Any, bool]:
         return given, bool(ctx.extras.get("trader_feeds_exchange", hasattr(given, "on_candle")))
     if ctx.settings.trading_mode == "live":
         try:
-            from roottrading.exchange.binance.adapter import BinanceExchange  # type: ignore[import-not-found]
+            from roottrading.exchange.binance.adapter import BinanceExchange
         except ImportError as exc:
             raise LiveAdapterUnavailable(
                 f"live trading adapter not available (roottrading.exchange.binance.adapter: {exc}); "
