@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo lint test test-py test-web web venv bench clean
+.PHONY: demo lint test test-all test-py test-web web venv bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -33,8 +33,20 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check roottrading tests benchmarks
 	$(VENV)/bin/mypy
 
+# The soaks (marked slow) take most of the suite's time: a laptop's `make test` skips them, CI (CI=true) runs
+# everything. `make test-all` runs them locally too.
+ifeq ($(CI),true)
+PYTEST_MARK :=
+else
+PYTEST_MARK := -m "not slow"
+endif
+
 test-py: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_MARK)
+
+test-all: lint
 	$(PY) -m pytest -q
+	@$(MAKE) test-web
 
 test-web: $(STAMP)
 	@if [ -f frontend/package.json ]; then $(MAKE) web && cd frontend && npm test; fi
