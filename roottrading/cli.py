@@ -98,11 +98,13 @@ def demo(
     speed: Annotated[float, typer.Option(help="replayed candles per second and symbol")] = 20.0,
 ) -> None:
     """Demo mode offline: a local fake Binance replays bundled real market data; the real gateway reads it
-    over WebSockets; simulated orders; the replayed market time drives the platform's clock."""
+    over WebSockets; simulated orders; the replayed market time drives the platform's clock. Each start uses a
+    fresh demo database (<DATA_DIR>/demo.db; the previous one kept as demo.previous.db)."""
     from roottrading.runtime.logsetup import configure_logging
     from roottrading.services.gateway.demo import run_demo
+    from roottrading.services.gateway.demo_db import DemoDatabaseError
 
-    settings = _settings(trading_mode="demo", database_url=None)
+    settings = _settings(trading_mode="demo")
     if not settings.strategies:  # a readable demo: a classic set; the Strategies page enables the others live
         settings.strategies = list(DEMO_STRATEGIES)
     configure_logging(settings.log_level, settings.log_json)
@@ -114,8 +116,12 @@ def demo(
                 port=port,
                 candles_per_s=speed,
                 on_ready=lambda host: _banner(settings, host.api_token, host.token_created, port),
+                announce=typer.echo,
             )
         )
+    except DemoDatabaseError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         pass
 
