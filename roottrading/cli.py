@@ -42,8 +42,11 @@ def _serve(
 ) -> None:
     from roottrading.runtime import Host
     from roottrading.runtime.logsetup import configure_logging
+    from roottrading.services.gateway.demo_db import release_demo_database
 
     configure_logging(settings.log_level, settings.log_json)
+    if release_demo_database(settings.database_url):
+        typer.echo(f"note: {settings.database_url} was a demo database; it is now kept (the demo will not reset it)")
     host = Host(settings, services, per_service_http=per_service, extras=extras, clock=clock)  # type: ignore[arg-type]
     port = port or settings.http_port
     _banner(settings, host.api_token, host.token_created, port)

@@ -14,6 +14,7 @@ from roottrading.services.gateway.demo_db import (
     demo_database_lock,
     demo_database_url,
     fresh_demo_database,
+    release_demo_database,
 )
 
 
@@ -88,3 +89,21 @@ def test_a_second_demo_on_the_same_database_is_refused(tmp_path: Path) -> None:
             pass
     with demo_database_lock(url):  # released when the first demo stops
         pass
+
+
+def test_env_example_default_url_still_gives_the_demo_its_own_file(tmp_path: Path) -> None:
+    # .env.example spells out `up`'s default DATABASE_URL; copying it must not make the demo reset that file
+    settings = load_settings(data_dir=tmp_path, database_url="sqlite+aiosqlite:///./data/roottrading.db")
+    assert demo_database_url(settings) == _url(tmp_path / "demo.db")
+
+
+def test_up_on_a_demo_database_makes_the_demo_refuse_it_afterwards(tmp_path: Path) -> None:
+    shared = _url(tmp_path / "mine.db")
+    fresh_demo_database(shared)  # a demo ran first on a DATABASE_URL that `up` also uses
+    assert release_demo_database(shared)  # what `roottrading up` / `service` do before serving
+    _write(tmp_path / "mine.db", "paper trade")
+    with pytest.raises(DemoDatabaseError, match="not created"):
+        fresh_demo_database(shared)
+    assert _rows(tmp_path / "mine.db") == ["paper trade"]
+    assert not release_demo_database(shared)  # already a regular database
+    assert not release_demo_database(_url(tmp_path / "absent.db")) and not (tmp_path / "absent.db").exists()

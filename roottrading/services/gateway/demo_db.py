@@ -30,9 +30,10 @@ class DemoDatabaseError(ValueError):
 
 
 def demo_database_url(settings: Settings) -> str:
-    """DATABASE_URL when set explicitly, else the demo's own file <data_dir>/demo.db: by default the demo
-    never shares (and so never resets) the database that `roottrading up` uses."""
-    if "database_url" in settings.model_fields_set:
+    """DATABASE_URL when set to something else than the default, else the demo's own file <data_dir>/demo.db:
+    the demo never shares (and so never resets) the database that `roottrading up` uses by default."""
+    default = Settings.model_fields["database_url"].default  # `roottrading up`'s file (.env.example spells it)
+    if "database_url" in settings.model_fields_set and settings.database_url != default:
         return settings.database_url
     return f"sqlite+aiosqlite:///{settings.data_dir / DEMO_DB_NAME}"
 
@@ -93,6 +94,22 @@ def fresh_demo_database(url: str) -> str:
     if moved:
         return f"demo: fresh database {path}; the previous run's is kept as {previous_path(path)}"
     return f"demo: fresh database {path}"
+
+
+def release_demo_database(url: str) -> bool:
+    """Called before `roottrading up`/`service` runs on `url`: a demo-created SQLite file loses its marker, so
+    a later demo refuses it instead of moving aside what paper or live trading wrote there. True if cleared."""
+    path = sqlite_file(url)
+    if path is None or not path.is_file():
+        return False
+    try:
+        if _application_id(path) != DEMO_APPLICATION_ID:
+            return False
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=rw", uri=True)) as conn:
+            conn.execute("PRAGMA application_id = 0")
+    except sqlite3.DatabaseError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
