@@ -43,8 +43,11 @@ def _serve(
 ) -> None:
     from roottrading.runtime import Host
     from roottrading.runtime.logsetup import configure_logging
+    from roottrading.services.gateway.demo_db import release_demo_database
 
     configure_logging(settings.log_level, settings.log_json)
+    if release_demo_database(settings.database_url):
+        typer.echo(f"note: {settings.database_url} was a demo database; it is now kept (the demo will not reset it)")
     host = Host(settings, services, per_service_http=per_service, extras=extras, clock=clock)  # type: ignore[arg-type]
     port = port or settings.http_port
     _banner(settings, host.api_token, host.token_created, port)
@@ -97,24 +100,32 @@ def demo(
     speed: Annotated[float, typer.Option(help="replayed candles per second and symbol")] = 20.0,
 ) -> None:
     """Demo mode offline: a local fake Binance replays bundled real market data; the real gateway reads it
-    over WebSockets; simulated orders; the replayed market time drives the platform's clock."""
+    over WebSockets; simulated orders; the replayed market time drives the platform's clock. Each start uses a
+    fresh demo database (<DATA_DIR>/demo.db; the previous one kept as demo.previous.db)."""
     from roottrading.runtime.logsetup import configure_logging
     from roottrading.services.gateway.demo import run_demo
+    from roottrading.services.gateway.demo_db import DemoDatabaseError
 
-    settings = _settings(trading_mode="demo", database_url=None)
+    settings = _settings(trading_mode="demo")
     if not settings.strategies:  # a readable demo: a classic set; the Strategies page enables the others live
         settings.strategies = list(DEMO_STRATEGIES)
     configure_logging(settings.log_level, settings.log_json)
     port = port or settings.http_port
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(
             run_demo(
                 settings,
                 port=port,
                 candles_per_s=speed,
                 on_ready=lambda host: _banner(settings, host.api_token, host.token_created, port),
+                announce=typer.echo,
             )
         )
+    except DemoDatabaseError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        pass
 
 
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}

@@ -89,8 +89,31 @@ async def run_demo(
     candles_per_s: float = 20.0,
     services: list[str] | None = None,
     on_ready: Callable[[Any], None] | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> None:
-    """Start the fake exchange, then serve the platform against it until SIGINT/SIGTERM."""
+    """Start the demo on a fresh demo database (the previous one moved aside, see demo_db), then the fake
+    exchange, then serve the platform against it until SIGINT/SIGTERM. `announce` receives the one line that
+    says which database the run uses (default: the log). Raises DemoDatabaseError before starting anything
+    when the configured database cannot be reset safely."""
+    from roottrading.services.gateway.demo_db import demo_database_lock, demo_database_url, fresh_demo_database
+
+    url = demo_database_url(settings)
+    with demo_database_lock(url):
+        line = fresh_demo_database(url)
+        if announce is not None:
+            announce(line)
+        else:
+            log.info(line)
+        await _serve_demo(settings.model_copy(update={"database_url": url}), port, candles_per_s, services, on_ready)
+
+
+async def _serve_demo(
+    settings: Settings,
+    port: int | None,
+    candles_per_s: float,
+    services: list[str] | None,
+    on_ready: Callable[[Any], None] | None,
+) -> None:
     from roottrading.runtime import Host
 
     cfg = demo_exchange_config(settings.symbols, settings.interval, candles_per_s)
