@@ -88,6 +88,7 @@ class TraderCore(ControlMixin):
         self.order_cache: dict[str, Order] = {}  # orders of open cycles by client id
         self.fills: dict[str, list[Fill]] = {}  # cycle id -> its fills
         self.adopt_lookback_ms = 24 * 3_600_000  # reconciliation reads the exchange's trades this far back
+        self.adopt_checked_to: dict[str, int] = {}  # symbol -> trades before this time were checked
         self.exit_alerted: set[str] = set()  # cycles whose failing exit was reported (cleared with the cycle)
         self.seen_trades: RecentSet[tuple[str, str]] = RecentSet(100_000)  # fast path; the store dedups
         self.announced: dict[str, str] = {}  # cycle id -> digest of the last announced state
