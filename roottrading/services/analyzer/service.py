@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from roottrading import messages as m
 from roottrading.domain import Candle
+from roottrading.runtime.errors import error_responses
 from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.services.analyzer.engine import EngineConfig
 from roottrading.services.analyzer.workers import WorkerPool
@@ -97,7 +98,7 @@ class AnalyzerService(Service):
             """Every loaded strategy with its description, enabled flag and parameters (for `symbol` if given)."""
             return self.pool.registry.describe(symbol)  # type: ignore[no-any-return]
 
-        @r.put("/strategies/{name}")
+        @r.put("/strategies/{name}", responses=error_responses(404, 422))
         async def update(name: str, body: StrategyUpdate) -> dict[str, Any]:
             """Enable/disable a strategy or set its parameters, for all symbols or one; no restart needed."""
             if name not in self.pool.registry.names():

@@ -22,6 +22,7 @@ from roottrading.domain import Candle, CycleStatus, OrderRequest, TradeCycle
 from roottrading.risk import OrderIntent, RiskDecision, RiskEngine, RiskRules, RulesError, StateTracker
 from roottrading.risk.rules import default_rules_path, load_rules
 from roottrading.risk.state import DAY_MS
+from roottrading.runtime.errors import error_responses
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.store import CycleRepo
 
@@ -219,7 +220,7 @@ class RiskService(Service):
                 "atr_pct": {k: str(v) for k, v in s.atr_pct.items()},
             }
 
-        @r.post("/check")
+        @r.post("/check", responses=error_responses(422))
         async def check(request: Request) -> dict[str, Any]:
             try:
                 intent = msgspec.json.decode(await request.body(), type=OrderIntent)
