@@ -13,8 +13,8 @@ contract.
 
 What declares what:
 - `install(app, auth_methods)` registers the exception handlers and post-processes the OpenAPI document:
-  every declared 422 becomes an `ErrorResponse`, and every route with a method in `auth_methods` declares the
-  bearer-token security scheme and its 401 (the token middleware in runtime/http.py answers before any route).
+  every declared 422 becomes an `ErrorResponse`, every route with a body declares a 400 (a body that is not
+  JSON), and every route with a method in `auth_methods` declares the bearer-token security scheme and its 401 (the token middleware in runtime/http.py answers before any route).
 - Routes declare the other codes they raise with `responses=error_responses(404, 409, ...)`.
 """
 
@@ -116,6 +116,8 @@ def declare(doc: dict[str, Any], auth_methods: set[str]) -> dict[str, Any]:
                 content = resp.get("content", {}).get("application/json", {})
                 if content.get("schema", {}).get("$ref") == REF + "HTTPValidationError":
                     content["schema"] = {"$ref": REF + "ErrorResponse"}
+            if "requestBody" in op:  # a body that is not JSON at all: FastAPI answers 400 before validation
+                responses.setdefault("400", _declared(400))
             if method in auth_methods:
                 op.setdefault("security", [{BEARER: []}])
                 responses.setdefault("401", _declared(401))

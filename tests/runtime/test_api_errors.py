@@ -139,3 +139,32 @@ async def test_other_error_codes_match_the_declared_schema(client: httpx.AsyncCl
     r = await client.put("/api/analyzer/strategies/nope", headers=AUTH, json={"enabled": True})
     assert r.status_code == 404
     assert_matches_declared(doc, "/api/analyzer/strategies/{name}", "PUT", r)
+
+
+@pytest.mark.parametrize("field", ["quantity", "price"])
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-1", "0"])
+async def test_a_risk_check_of_an_unjudgeable_amount_is_a_422(
+    client: httpx.AsyncClient, field: str, value: str
+) -> None:
+    """Found by the fuzzer: msgspec decodes "NaN" as a Decimal and the rules' arithmetic raised (a 500)."""
+    intent = {"id": "i1", "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.01", "price": "20000"} | {field: value}
+    r = await client.post("/api/risk/check", headers=AUTH, json=intent)
+    assert r.status_code == 422 and field in r.json()["detail"], r.text
+    assert_matches_declared((await client.get("/openapi.json")).json(), "/api/risk/check", "POST", r)
+
+
+@pytest.mark.parametrize("value", ["1E+30", "1E+999999", "1E-999999"])
+async def test_a_risk_check_of_an_out_of_range_amount_is_a_422(client: httpx.AsyncClient, value: str) -> None:
+    """Found by the fuzzer: 1e30 x 1e30 cannot be quantized to cents and dividing by 1e-999999 overflows."""
+    intent = {"id": "i1", "symbol": "BTCUSDT", "side": "BUY", "quantity": value, "price": value}
+    r = await client.post("/api/risk/check", headers=AUTH, json=intent)
+    assert r.status_code == 422 and "quantity" in r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize("field", ["quantity", "price"])
+async def test_a_manual_order_of_an_out_of_range_amount_is_a_422(client: httpx.AsyncClient, field: str) -> None:
+    """A quantity of 1e999999 made the filters' rounding raise InvalidOperation (a 500)."""
+    body = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.001", "price": "20000"}
+    r = await client.post("/api/trader/order", headers=AUTH, json=body | {field: "1E+999999"})
+    assert r.status_code == 422 and field in r.json()["detail"], r.text
+    assert_matches_declared((await client.get("/openapi.json")).json(), "/api/trader/order", "POST", r)
