@@ -116,6 +116,8 @@ def declare(doc: dict[str, Any], auth_methods: set[str]) -> dict[str, Any]:
                 content = resp.get("content", {}).get("application/json", {})
                 if content.get("schema", {}).get("$ref") == REF + "HTTPValidationError":
                     content["schema"] = {"$ref": REF + "ErrorResponse"}
+            # the NUL guard (runtime/http.py) may answer 422 on any route, parameters declared or not
+            responses.setdefault("422", _declared(422))
             if "requestBody" in op:  # a body that is not JSON at all: FastAPI answers 400 before validation
                 responses.setdefault("400", _declared(400))
             if method in auth_methods:

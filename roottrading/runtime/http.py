@@ -5,6 +5,8 @@ Per-service mode: the reference paths at the root (`GET /health`, `GET /orders`,
 Every mutating request (POST, PUT, PATCH, DELETE) needs `Authorization: Bearer <API_TOKEN>`; without it
 the middleware answers 401 before any route runs, so nothing can change.
 Every error answer has one shape, declared in the OpenAPI document (runtime/errors.py).
+A NUL character in the path or the query is refused (422) before any route runs: PostgreSQL cannot store or
+compare it in text, so a filter like `?symbol=%00` was a 500 there (and a silent no-match on SQLite).
 """
 
 from __future__ import annotations
@@ -58,6 +60,13 @@ def build_app(host: Host, *, per_service: bool = False) -> FastAPI:
             given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
             if not given or not secrets.compare_digest(given.encode(), token.encode()):
                 return errors.error_json(401, "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    @app.middleware("http")
+    async def refuse_nul(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        params = request.query_params.multi_items()
+        if "\x00" in request.url.path or any("\x00" in k or "\x00" in v for k, v in params):
+            return errors.error_json(422, "a NUL character is not allowed in the path or the query")
         return await call_next(request)
 
     prefix_health = "" if per_service else "/api"

@@ -9,10 +9,11 @@ in the OpenAPI document, so clients and the fuzzer know it.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from fastapi import Query
+from pydantic import Field
 
 MAX_OFFSET = 1_000_000_000  # rows to skip; far beyond any table this platform keeps, far below 2**63
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: the last instant a datetime can show
@@ -21,6 +22,9 @@ MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: the last instant
 # Within these bounds every product, quotient and rounding of two amounts fits; real markets stay far inside.
 MIN_AMOUNT = Decimal("1e-18")
 MAX_AMOUNT = Decimal("1e12")
+# Text that a body field carries to the store: without NUL, which PostgreSQL cannot hold in text (a 500).
+# (Paths and queries are checked once for all routes in runtime/http.py.)
+Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
 
 
 def offset() -> Any:

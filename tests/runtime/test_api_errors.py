@@ -168,3 +168,26 @@ async def test_a_manual_order_of_an_out_of_range_amount_is_a_422(client: httpx.A
     r = await client.post("/api/trader/order", headers=AUTH, json=body | {field: "1E+999999"})
     assert r.status_code == 422 and field in r.json()["detail"], r.text
     assert_matches_declared((await client.get("/openapi.json")).json(), "/api/trader/order", "POST", r)
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "kwargs"),
+    [
+        ("GET", "/api/market/ticker", {"params": {"symbol": "\x00"}}),
+        ("GET", "/api/trader/trades", {"params": {"symbol": "BTC\x00"}}),
+        ("GET", "/api/trader/cycles/a%00b", {}),
+        (
+            "POST",
+            "/api/trader/order",
+            {"json": {"symbol": "BTCUSDT", "side": "SELL", "quantity": "1", "strategy": "x\x00"}},
+        ),
+        ("PUT", "/api/analyzer/strategies/ema_cross", {"json": {"enabled": True, "symbol": "\x00"}}),
+    ],
+)
+async def test_a_nul_character_is_a_422(
+    client: httpx.AsyncClient, method: str, url: str, kwargs: dict[str, Any]
+) -> None:
+    """Found by the fuzzer on PostgreSQL: text with NUL cannot be stored or compared there (a 500)."""
+    r = await client.request(method, url, headers=AUTH, **kwargs)
+    assert r.status_code == 422, r.text
+    assert isinstance(r.json()["detail"], str)

@@ -42,7 +42,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # Every service with routes, except the gateway (it connects to an exchange's streams on start); the replay
 # feeds generated candles so that the trader has prices and the fuzzer meets real cycles, orders and fills.
 SERVICES = [*(n for n in DEFAULT_ORDER if n != "gateway"), "replay", "dispatcher"]
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 30
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 HOUR_MS = 3_600_000
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from roottrading import messages as m
 from roottrading.domain import Candle
 from roottrading.runtime.errors import error_responses
+from roottrading.runtime.params import Text
 from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.services.analyzer.engine import EngineConfig
 from roottrading.services.analyzer.workers import WorkerPool
@@ -29,7 +30,7 @@ from roottrading.strategies.params import ParamError
 class StrategyUpdate(BaseModel):
     enabled: bool | None = None
     params: dict[str, Any] | None = None
-    symbol: str | None = None
+    symbol: Text | None = None
 
 
 class AnalyzerService(Service):

@@ -20,7 +20,7 @@ from roottrading.domain import OrderRequest, OrderType, Side, TimeInForce
 from roottrading.exchange.errors import BinanceError, FilterFailure
 from roottrading.exchange.filters import SymbolRules
 from roottrading.runtime.errors import error_responses
-from roottrading.runtime.params import MAX_AMOUNT, MIN_AMOUNT
+from roottrading.runtime.params import MAX_AMOUNT, MIN_AMOUNT, Text
 from roottrading.runtime.params import offset as offset_query
 from roottrading.services.trader.orders import entry_order
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 class ManualOrder(BaseModel):
-    symbol: str
+    symbol: Text
     side: Literal["BUY", "SELL"]
     type: Literal["MARKET", "LIMIT"] = "MARKET"
     # bounded: a quantity of 1e999999 made the filters' rounding raise (a 500); runtime/params.py says why
@@ -37,8 +37,8 @@ class ManualOrder(BaseModel):
     quote_quantity: Decimal | None = Field(None, ge=MIN_AMOUNT, le=MAX_AMOUNT)
     price: Decimal | None = Field(None, ge=MIN_AMOUNT, le=MAX_AMOUNT)
     time_in_force: Literal["GTC", "IOC", "FOK"] = "GTC"
-    strategy: str = "manual"
-    request_id: str | None = Field(None, max_length=100, description="idempotency key: same id, same order")
+    strategy: Text = "manual"
+    request_id: Text | None = Field(None, max_length=100, description="idempotency key: same id, same order")
 
 
 def explain(exc: BinanceError, r: SymbolRules, qty: Any, price: Any) -> str:
