@@ -21,7 +21,7 @@ What declares what:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -63,8 +63,9 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorResponse, "description": DESCRIPTIONS.get(code, "Error")} for code in codes}
 
 
-def error_json(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(ErrorResponse(detail=detail).model_dump(exclude_none=True), status, headers=headers)
+def error_json(status: int, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """An `ErrorResponse` without per-field errors, for answers given outside a route (middlewares)."""
+    return JSONResponse({"detail": detail}, status, headers=headers)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
