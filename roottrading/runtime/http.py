@@ -4,6 +4,9 @@ One-process mode: every service's routes under `/api/<service>/...`, `GET /api/h
 Per-service mode: the reference paths at the root (`GET /health`, `GET /orders`, ...).
 Every mutating request (POST, PUT, PATCH, DELETE) needs `Authorization: Bearer <API_TOKEN>`; without it
 the middleware answers 401 before any route runs, so nothing can change.
+Every error answer has one shape, declared in the OpenAPI document (runtime/errors.py).
+A NUL character in the path or the query is refused (422) before any route runs: PostgreSQL cannot store or
+compare it in text, so a filter like `?symbol=%00` was a 500 there (and a silent no-match on SQLite).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+
+from roottrading.runtime import errors
 
 if TYPE_CHECKING:
     from roottrading.runtime.host import Host
@@ -46,6 +51,7 @@ def build_app(host: Host, *, per_service: bool = False) -> FastAPI:
         description="Automated crypto trading platform. Mutating routes need a bearer token.",
     )
     token = host.api_token
+    errors.install(app, auth_methods=MUTATING)
 
     @app.middleware("http")
     async def require_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -53,11 +59,14 @@ def build_app(host: Host, *, per_service: bool = False) -> FastAPI:
             auth = request.headers.get("authorization", "")
             given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
             if not given or not secrets.compare_digest(given.encode(), token.encode()):
-                return JSONResponse(
-                    {"detail": "missing or invalid bearer token"},
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+                return errors.error_json(401, "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    @app.middleware("http")
+    async def refuse_nul(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        params = request.query_params.multi_items()
+        if "\x00" in request.url.path or any("\x00" in k or "\x00" in v for k, v in params):
+            return errors.error_json(422, "a NUL character is not allowed in the path or the query")
         return await call_next(request)
 
     prefix_health = "" if per_service else "/api"

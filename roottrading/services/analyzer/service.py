@@ -18,6 +18,8 @@ from pydantic import BaseModel
 
 from roottrading import messages as m
 from roottrading.domain import Candle
+from roottrading.runtime.errors import error_responses
+from roottrading.runtime.params import Text
 from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.services.analyzer.engine import EngineConfig
 from roottrading.services.analyzer.workers import WorkerPool
@@ -28,7 +30,7 @@ from roottrading.strategies.params import ParamError
 class StrategyUpdate(BaseModel):
     enabled: bool | None = None
     params: dict[str, Any] | None = None
-    symbol: str | None = None
+    symbol: Text | None = None
 
 
 class AnalyzerService(Service):
@@ -97,7 +99,7 @@ class AnalyzerService(Service):
             """Every loaded strategy with its description, enabled flag and parameters (for `symbol` if given)."""
             return self.pool.registry.describe(symbol)
 
-        @r.put("/strategies/{name}")
+        @r.put("/strategies/{name}", responses=error_responses(404, 422))
         async def update(name: str, body: StrategyUpdate) -> dict[str, Any]:
             """Enable/disable a strategy or set its parameters, for all symbols or one; no restart needed."""
             if name not in self.pool.registry.names():

@@ -20,6 +20,8 @@ from roottrading.domain import Candle, Tick, interval_ms
 from roottrading.exchange.binance.rest_market import BinanceMarketRest, RestMarketError
 from roottrading.exchange.filters import rules_to_binance
 from roottrading.history.timeparse import parse_time
+from roottrading.runtime.errors import error_responses
+from roottrading.runtime.params import check_epoch_ms
 from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.services.market.aggregate import aggregate, bucket_start, check_ratio
 from roottrading.store.repos_market import CandleRepo
@@ -190,11 +192,11 @@ class MarketService(Service):
             if v is None or v == "":
                 return None
             try:
-                return parse_time(v, name=name)
+                return check_epoch_ms(parse_time(v, name=name), name)
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from None
 
-        @r.get("/candles")
+        @r.get("/candles", responses=error_responses(422))
         async def candles(
             symbol: str,
             interval: str | None = None,

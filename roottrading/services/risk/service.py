@@ -30,6 +30,8 @@ from roottrading.risk import OrderIntent, RiskDecision, RiskEngine, RiskRules, R
 from roottrading.risk.engine import fmt_ms
 from roottrading.risk.rules import default_rules_path, load_rules
 from roottrading.risk.state import DAY_MS, MANUAL, Lock
+from roottrading.runtime.errors import error_responses
+from roottrading.runtime.params import check_amount, check_epoch_ms, json_body
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.store import CycleRepo
 
@@ -336,11 +338,11 @@ class RiskService(Service):
             await self.release_expired()
             return self.state_view()
 
-        @r.post("/check")
+        @r.post("/check", responses=error_responses(422), openapi_extra=json_body(OrderIntent))
         async def check(request: Request) -> dict[str, Any]:
             try:
-                intent = msgspec.json.decode(await request.body(), type=OrderIntent)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                intent = check_intent(msgspec.json.decode(await request.body(), type=OrderIntent))
+            except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
                 raise HTTPException(422, f"bad order intent: {exc}") from None
             return m.to_builtins(await self.check(intent))
 
@@ -382,3 +384,12 @@ class RiskService(Service):
             "locks": len(t.locks),
         }
         return HealthStatus(status="degraded" if self.rules_error else "ok", details=details)
+
+
+def check_intent(intent: OrderIntent) -> OrderIntent:
+    """What msgspec's type check lets through but the rules cannot judge: NaN, infinite, non-positive or
+    out-of-range amounts (the Decimal arithmetic raised InvalidOperation, a 500) and a time outside epoch ms."""
+    check_amount(intent.quantity, "quantity")
+    check_amount(intent.price, "price")
+    check_epoch_ms(intent.time, "time")
+    return intent
