@@ -106,8 +106,13 @@ class Settings(BaseSettings):
     service_ports: dict[str, int] = Field(default_factory=lambda: dict(SERVICE_PORTS))
 
     # --- logs ---
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO")
-    log_json: bool = Field(True, description="JSON logs (false: human-readable console)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="DEBUG also shows third-party libraries' logs (held at WARNING otherwise)"
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: readable coloured lines on a terminal, JSON otherwise; json or console forces one"
+    )
+    log_json: bool | None = Field(None, description="deprecated, use LOG_FORMAT (true: json, false: console)")
     data_dir: Path = Field(Path("./data"), description="where the SQLite file, tokens and Parquet files live")
 
     @classmethod
@@ -120,6 +125,23 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, dotenv_settings, _YamlSource(settings_cls), file_secret_settings
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
+
+    @property
+    def effective_log_format(self) -> Literal["auto", "json", "console"]:
+        """LOG_FORMAT, or the older LOG_JSON when only that one is set (an existing .env keeps working)."""
+        if self.log_format == "auto" and self.log_json is not None:
+            return "json" if self.log_json else "console"
+        return self.log_format
 
     @field_validator("symbols", mode="before")
     @classmethod

@@ -63,6 +63,7 @@ async def fake_exchange(cfg: FakeBinanceConfig) -> AsyncIterator[str]:
             host="127.0.0.1",
             port=port,
             log_level="warning",
+            log_config=None,  # uvicorn's own lines go through our renderer (runtime/logsetup.py)
             ws_ping_interval=cfg.ws_ping_interval_s,
             ws_ping_timeout=cfg.ws_ping_interval_s * 3,
             lifespan="on",
