@@ -17,6 +17,12 @@ class CoordinatorConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COORDINATOR_", extra="ignore")
 
     # filters (entries only; exits are never filtered)
+    max_signal_age_s: float = Field(
+        300.0,
+        ge=0,
+        description="an entry signal older than this (market time, from its candle's close) is rejected as stale:"
+        " a backlog after an outage must not trade old prices (0: no limit)",
+    )
     min_strength: SignalStrength = Field(SignalStrength.MODERATE, description="weakest signal that may open")
     blocked_regimes: list[str] = Field(
         default_factory=list, description="Signal.regime values that never open, matched as prefixes (e.g. TREND_DOWN)"

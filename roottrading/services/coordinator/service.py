@@ -1,8 +1,8 @@
 """Coordinator service (reference port 5003): signal -> filters -> size -> risk check -> reserve -> order.
 
-Entries (BUY): strength / regime / cooldown / one-open-cycle filters, size from equity and per-trade risk,
-the risk manager's verdict (may shrink), a pocket reservation (id derived from the signal id), then an
-OrderRequest on `order.requests`. Exits (SELL with an open cycle): an exit request for the cycle's quantity;
+Entries (BUY): age (a stale backlog never trades) / strength / regime / cooldown / one-open-cycle filters,
+size from equity and per-trade risk, the risk manager's verdict (may shrink), a pocket reservation (id derived
+from the signal id), then an OrderRequest on `order.requests`. Exits (SELL with an open cycle): an exit request for the cycle's quantity;
 no entry filter, no risk gate. Each dependency (risk, ledger, bus) sits behind a circuit breaker; funds
 reserved are released on any failure after the reservation. Every decision is stored with its reason
 (GET /decisions?signal_id=) BEFORE its order request is published: an entry's "accepted" row is written in
@@ -281,6 +281,7 @@ class CoordinatorService(Service):
     async def _entry(self, s: Signal, fresh: bool = False) -> None:
         key = (s.symbol, s.strategy)
         for why in (
+            f.age_filter(s, self.cfg, self.ctx.clock.now_ms()),
             f.strength_filter(s, self.cfg),
             f.regime_filter(s, self.cfg),
             f.cooldown_filter(s, self.cfg, self.last_entry.get(key)),
