@@ -38,6 +38,13 @@ class CoordinatorConfig(BaseSettings):
     risk_pct: Decimal = Field(Decimal(1), gt=0, le=100, description="% of equity lost if the stop is hit")
     default_stop_pct: Decimal = Field(Decimal(2), gt=0, lt=100, description="stop distance when a signal has none")
     fee_buffer_pct: Decimal = Field(Decimal("0.1"), ge=0, lt=10, description="reserved on top of the notional")
+    slippage_buffer_pct: Decimal = Field(
+        Decimal("0.5"),
+        ge=0,
+        lt=10,
+        description="reserved on top of the notional (and the fee buffer) for a market buy filling above the"
+        " signal's price; the part the fill did not need returns to the pocket at the fill",
+    )
     max_quantity: dict[str, Decimal] = Field(default_factory=dict, description="per symbol max base quantity")
     max_notional: dict[str, Decimal] = Field(default_factory=dict, description="per symbol max quote notional")
     pocket: str = Field("active", description="pocket funds are reserved in")

@@ -36,7 +36,14 @@ from roottrading.services.coordinator.breaker import CircuitBreaker, CircuitOpen
 from roottrading.services.coordinator.config import load_config
 from roottrading.services.coordinator.memory import DAY_MS, SKEW_MS, DecidedSignals, OpenCycles
 from roottrading.services.coordinator.risk_client import RiskClient, RiskUnavailable
-from roottrading.services.coordinator.sizing import SizeRequest, Sizing, fixed_step_rounder, size_entry
+from roottrading.services.coordinator.sizing import (
+    SizeRequest,
+    Sizing,
+    fixed_step_rounder,
+    reservation_amount,
+    reserve_multiplier,
+    size_entry,
+)
 from roottrading.store import CycleRepo, DecisionRepo
 
 LEDGER_ERRORS = (SQLAlchemyError, OSError, ConnectionError, TimeoutError)
@@ -314,7 +321,8 @@ class CoordinatorService(Service):
                 )
                 return
         price = to_decimal(s.price)
-        amount = min(sizing.reserve_amount, (qty * price * (1 + self.cfg.fee_buffer_pct / 100)))
+        mult = reserve_multiplier(self.cfg.fee_buffer_pct, self.cfg.slippage_buffer_pct)
+        amount = min(sizing.reserve_amount, reservation_amount(qty, price, mult))
         res_id = reservation_id_for_signal(s.id)
         req = OrderRequest(
             id=req_id,
@@ -418,6 +426,7 @@ class CoordinatorService(Service):
                 default_stop_pct=self.cfg.default_stop_pct,
                 available=available,
                 fee_buffer_pct=self.cfg.fee_buffer_pct,
+                slippage_buffer_pct=self.cfg.slippage_buffer_pct,
                 max_quantity=self.cfg.max_quantity.get(sym),
                 max_notional=self.cfg.max_notional.get(sym),
             ),
