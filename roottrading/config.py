@@ -86,8 +86,14 @@ class Settings(BaseSettings):
     # --- exchange ---
     binance_api_key: SecretStr = Field(SecretStr(""), description="Binance API key (live mode)")
     binance_secret_key: SecretStr = Field(SecretStr(""), description="Binance API secret (live mode)")
-    binance_rest_url: str = Field("https://api.binance.com", description="Binance REST base URL")
-    binance_ws_url: str = Field("wss://stream.binance.com:9443", description="Binance WebSocket base URL")
+    binance_rest_url: str = Field(
+        "https://api.binance.com", description="Binance REST base URL, no path (local simulator: http://127.0.0.1:9000)"
+    )
+    binance_ws_url: str = Field(
+        "wss://stream.binance.com:9443",
+        description="Binance WebSocket base URL, no path: /stream?streams=... and /ws/<listenKey> are added"
+        " (local simulator: ws://127.0.0.1:9000)",
+    )
     binance_testnet: bool = Field(False, description="use Binance's spot testnet URLs")
 
     # --- infrastructure ---
@@ -197,6 +203,26 @@ class Settings(BaseSettings):
         if sum(v.values()) != 100:
             raise ValueError(f"pocket percentages must sum to 100, got {sum(v.values())}")
         return v
+
+    @field_validator("binance_ws_url")
+    @classmethod
+    def _ws_base(cls, v: str) -> str:
+        """The base only: the gateway adds `/stream?streams=...` and the user stream `/ws/<listenKey>`, so a
+        pasted `.../ws` (as Binance's docs and the simulator's banner show raw streams) would double a path."""
+        if not v.startswith(("ws://", "wss://")):
+            raise ValueError("use ws://host:port or wss://host:port, e.g. ws://127.0.0.1:9000 for the local simulator")
+        v = v.rstrip("/")
+        for tail in ("/ws", "/stream"):
+            if v.endswith(tail):
+                v = v[: -len(tail)]
+        return v
+
+    @field_validator("binance_rest_url")
+    @classmethod
+    def _rest_base(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("use http(s)://host:port, e.g. http://127.0.0.1:9000 for the local simulator")
+        return v.rstrip("/")
 
     @field_validator("bus_url")
     @classmethod
