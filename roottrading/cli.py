@@ -45,7 +45,7 @@ def _serve(
     from roottrading.runtime.logsetup import configure_logging
     from roottrading.services.gateway.demo_db import release_demo_database
 
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.effective_log_format)
     if release_demo_database(settings.database_url):
         typer.echo(f"note: {settings.database_url} was a demo database; it is now kept (the demo will not reset it)")
     host = Host(settings, services, per_service_http=per_service, extras=extras, clock=clock)  # type: ignore[arg-type]
@@ -109,7 +109,7 @@ def demo(
     settings = _settings(trading_mode="demo")
     if not settings.strategies:  # a readable demo: a classic set; the Strategies page enables the others live
         settings.strategies = list(DEMO_STRATEGIES)
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.effective_log_format)
     port = port or settings.http_port
     try:
         asyncio.run(
@@ -154,7 +154,7 @@ def report() -> None:
     from roottrading.runtime.logsetup import configure_logging
 
     settings = _settings()
-    configure_logging("WARNING", settings.log_json)  # logs to stderr, the report alone on stdout
+    configure_logging("WARNING", settings.effective_log_format)  # logs to stderr, the report alone on stdout
     typer.echo(print_report(settings))
 
 

@@ -86,8 +86,14 @@ class Settings(BaseSettings):
     # --- exchange ---
     binance_api_key: SecretStr = Field(SecretStr(""), description="Binance API key (live mode)")
     binance_secret_key: SecretStr = Field(SecretStr(""), description="Binance API secret (live mode)")
-    binance_rest_url: str = Field("https://api.binance.com", description="Binance REST base URL")
-    binance_ws_url: str = Field("wss://stream.binance.com:9443", description="Binance WebSocket base URL")
+    binance_rest_url: str = Field(
+        "https://api.binance.com", description="Binance REST base URL, no path (local simulator: http://127.0.0.1:9000)"
+    )
+    binance_ws_url: str = Field(
+        "wss://stream.binance.com:9443",
+        description="Binance WebSocket base URL, no path: /stream?streams=... and /ws/<listenKey> are added"
+        " (local simulator: ws://127.0.0.1:9000)",
+    )
     binance_testnet: bool = Field(False, description="use Binance's spot testnet URLs")
 
     # --- infrastructure ---
@@ -106,8 +112,13 @@ class Settings(BaseSettings):
     service_ports: dict[str, int] = Field(default_factory=lambda: dict(SERVICE_PORTS))
 
     # --- logs ---
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO")
-    log_json: bool = Field(True, description="JSON logs (false: human-readable console)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="DEBUG also shows third-party libraries' logs (held at WARNING otherwise)"
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: readable coloured lines on a terminal, JSON otherwise; json or console forces one"
+    )
+    log_json: bool | None = Field(None, description="deprecated, use LOG_FORMAT (true: json, false: console)")
     data_dir: Path = Field(Path("./data"), description="where the SQLite file, tokens and Parquet files live")
 
     @classmethod
@@ -120,6 +131,23 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, dotenv_settings, _YamlSource(settings_cls), file_secret_settings
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
+
+    @property
+    def effective_log_format(self) -> Literal["auto", "json", "console"]:
+        """LOG_FORMAT, or the older LOG_JSON when only that one is set (an existing .env keeps working)."""
+        if self.log_format == "auto" and self.log_json is not None:
+            return "json" if self.log_json else "console"
+        return self.log_format
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -175,6 +203,26 @@ class Settings(BaseSettings):
         if sum(v.values()) != 100:
             raise ValueError(f"pocket percentages must sum to 100, got {sum(v.values())}")
         return v
+
+    @field_validator("binance_ws_url")
+    @classmethod
+    def _ws_base(cls, v: str) -> str:
+        """The base only: the gateway adds `/stream?streams=...` and the user stream `/ws/<listenKey>`, so a
+        pasted `.../ws` (as Binance's docs and the simulator's banner show raw streams) would double a path."""
+        if not v.startswith(("ws://", "wss://")):
+            raise ValueError("use ws://host:port or wss://host:port, e.g. ws://127.0.0.1:9000 for the local simulator")
+        v = v.rstrip("/")
+        for tail in ("/ws", "/stream"):
+            if v.endswith(tail):
+                v = v[: -len(tail)]
+        return v
+
+    @field_validator("binance_rest_url")
+    @classmethod
+    def _rest_base(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("use http(s)://host:port, e.g. http://127.0.0.1:9000 for the local simulator")
+        return v.rstrip("/")
 
     @field_validator("bus_url")
     @classmethod

@@ -149,6 +149,7 @@ class Host:
             host=host or self.settings.http_host,
             port=port or self.settings.http_port,
             log_level="warning",
+            log_config=None,  # uvicorn's own lines go through our renderer (runtime/logsetup.py)
             lifespan="off",
         )
         self._server = uvicorn.Server(config)

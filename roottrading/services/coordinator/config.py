@@ -17,6 +17,12 @@ class CoordinatorConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COORDINATOR_", extra="ignore")
 
     # filters (entries only; exits are never filtered)
+    max_signal_age_s: float = Field(
+        300.0,
+        ge=0,
+        description="an entry signal older than this (market time, from its candle's close) is rejected as stale:"
+        " a backlog after an outage must not trade old prices (0: no limit)",
+    )
     min_strength: SignalStrength = Field(SignalStrength.MODERATE, description="weakest signal that may open")
     blocked_regimes: list[str] = Field(
         default_factory=list, description="Signal.regime values that never open, matched as prefixes (e.g. TREND_DOWN)"
@@ -32,6 +38,13 @@ class CoordinatorConfig(BaseSettings):
     risk_pct: Decimal = Field(Decimal(1), gt=0, le=100, description="% of equity lost if the stop is hit")
     default_stop_pct: Decimal = Field(Decimal(2), gt=0, lt=100, description="stop distance when a signal has none")
     fee_buffer_pct: Decimal = Field(Decimal("0.1"), ge=0, lt=10, description="reserved on top of the notional")
+    slippage_buffer_pct: Decimal = Field(
+        Decimal("0.5"),
+        ge=0,
+        lt=10,
+        description="reserved on top of the notional (and the fee buffer) for a market buy filling above the"
+        " signal's price; the part the fill did not need returns to the pocket at the fill",
+    )
     max_quantity: dict[str, Decimal] = Field(default_factory=dict, description="per symbol max base quantity")
     max_notional: dict[str, Decimal] = Field(default_factory=dict, description="per symbol max quote notional")
     pocket: str = Field("active", description="pocket funds are reserved in")

@@ -1,8 +1,8 @@
 """Coordinator service (reference port 5003): signal -> filters -> size -> risk check -> reserve -> order.
 
-Entries (BUY): strength / regime / cooldown / one-open-cycle filters, size from equity and per-trade risk,
-the risk manager's verdict (may shrink), a pocket reservation (id derived from the signal id), then an
-OrderRequest on `order.requests`. Exits (SELL with an open cycle): an exit request for the cycle's quantity;
+Entries (BUY): age (a stale backlog never trades) / strength / regime / cooldown / one-open-cycle filters,
+size from equity and per-trade risk, the risk manager's verdict (may shrink), a pocket reservation (id derived
+from the signal id), then an OrderRequest on `order.requests`. Exits (SELL with an open cycle): an exit request for the cycle's quantity;
 no entry filter, no risk gate. Each dependency (risk, ledger, bus) sits behind a circuit breaker; funds
 reserved are released on any failure after the reservation. Every decision is stored with its reason
 (GET /decisions?signal_id=) BEFORE its order request is published: an entry's "accepted" row is written in
@@ -36,7 +36,14 @@ from roottrading.services.coordinator.breaker import CircuitBreaker, CircuitOpen
 from roottrading.services.coordinator.config import load_config
 from roottrading.services.coordinator.memory import DAY_MS, SKEW_MS, DecidedSignals, OpenCycles
 from roottrading.services.coordinator.risk_client import RiskClient, RiskUnavailable
-from roottrading.services.coordinator.sizing import SizeRequest, Sizing, fixed_step_rounder, size_entry
+from roottrading.services.coordinator.sizing import (
+    SizeRequest,
+    Sizing,
+    fixed_step_rounder,
+    reservation_amount,
+    reserve_multiplier,
+    size_entry,
+)
 from roottrading.store import CycleRepo, DecisionRepo
 
 LEDGER_ERRORS = (SQLAlchemyError, OSError, ConnectionError, TimeoutError)
@@ -281,6 +288,7 @@ class CoordinatorService(Service):
     async def _entry(self, s: Signal, fresh: bool = False) -> None:
         key = (s.symbol, s.strategy)
         for why in (
+            f.age_filter(s, self.cfg, self.ctx.clock.now_ms()),
             f.strength_filter(s, self.cfg),
             f.regime_filter(s, self.cfg),
             f.cooldown_filter(s, self.cfg, self.last_entry.get(key)),
@@ -313,7 +321,8 @@ class CoordinatorService(Service):
                 )
                 return
         price = to_decimal(s.price)
-        amount = min(sizing.reserve_amount, (qty * price * (1 + self.cfg.fee_buffer_pct / 100)))
+        mult = reserve_multiplier(self.cfg.fee_buffer_pct, self.cfg.slippage_buffer_pct)
+        amount = min(sizing.reserve_amount, reservation_amount(qty, price, mult))
         res_id = reservation_id_for_signal(s.id)
         req = OrderRequest(
             id=req_id,
@@ -417,6 +426,7 @@ class CoordinatorService(Service):
                 default_stop_pct=self.cfg.default_stop_pct,
                 available=available,
                 fee_buffer_pct=self.cfg.fee_buffer_pct,
+                slippage_buffer_pct=self.cfg.slippage_buffer_pct,
                 max_quantity=self.cfg.max_quantity.get(sym),
                 max_notional=self.cfg.max_notional.get(sym),
             ),

@@ -63,6 +63,7 @@ async def fake_exchange(cfg: FakeBinanceConfig) -> AsyncIterator[str]:
             host="127.0.0.1",
             port=port,
             log_level="warning",
+            log_config=None,  # uvicorn's own lines go through our renderer (runtime/logsetup.py)
             ws_ping_interval=cfg.ws_ping_interval_s,
             ws_ping_timeout=cfg.ws_ping_interval_s * 3,
             lifespan="on",
@@ -80,6 +81,17 @@ async def fake_exchange(cfg: FakeBinanceConfig) -> AsyncIterator[str]:
         server.should_exit = True
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(task, 10)
+
+
+DEMO_SIGNAL_DELAY_S = 5.0
+
+
+def demo_max_signal_age_s(interval: str, candles_per_s: float, default_s: float = 300.0) -> float:
+    """The coordinator's stale-signal limit for a replay: market time runs `candles_per_s` intervals per wall
+    second, so a few wall seconds of delay on a busy machine are hours of market time. Scaled so that a signal
+    up to DEMO_SIGNAL_DELAY_S wall seconds late still trades (the warm-up backlog still does not)."""
+    scaled = DEMO_SIGNAL_DELAY_S * candles_per_s * interval_ms(interval) / 1000.0
+    return max(default_s, scaled)
 
 
 async def run_demo(
@@ -126,7 +138,10 @@ async def _serve_demo(
             settings,
             services,
             clock=SimClock(),
-            extras={"gateway": {"warmup_candles": 1000, "stale_after_s": 5.0, "backoff_max_s": 5.0}},
+            extras={
+                "gateway": {"warmup_candles": 1000, "stale_after_s": 5.0, "backoff_max_s": 5.0},
+                "coordinator": {"max_signal_age_s": demo_max_signal_age_s(settings.interval, candles_per_s)},
+            },
         )
         if on_ready is not None:
             on_ready(host)
