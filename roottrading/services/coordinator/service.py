@@ -10,6 +10,9 @@ the reservation's own transaction (one commit on the hot path), and a publish fa
 A redelivered signal (same id) finds its decision and does nothing again, except after a restart, where an
 "accepted" request whose publication cannot be known is published again (the trader dedupes by request id).
 
+Symbol rules (step size, min notional) come from the exchange itself (rules.py), loaded at start and
+refreshed periodically, so the coordinator sizes on the exchange's grid also when it runs without the trader.
+
 Hot path without database reads (memory.py): decided signal ids and open cycles live in memory, loaded from
 the store at start and kept current from this service's own decisions and `trade.cycles` updates.
 """
@@ -30,13 +33,15 @@ from roottrading.capital import InsufficientFunds, PocketLedger
 from roottrading.domain import CycleStatus, OrderRequest, OrderType, Side, Signal, TradeCycle
 from roottrading.domain.money import plain_text, to_decimal
 from roottrading.risk import OrderIntent
-from roottrading.runtime.service import Consumes, HealthStatus, Service
+from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.services.coordinator import filters as f
 from roottrading.services.coordinator.breaker import CircuitBreaker, CircuitOpen
 from roottrading.services.coordinator.config import load_config
 from roottrading.services.coordinator.memory import DAY_MS, SKEW_MS, DecidedSignals, OpenCycles
 from roottrading.services.coordinator.risk_client import RiskClient, RiskUnavailable
+from roottrading.services.coordinator.rules import SymbolRulesCache
 from roottrading.services.coordinator.sizing import SizeRequest, Sizing, fixed_step_rounder, size_entry
+from roottrading.services.trader.exchange_factory import rules_loader
 from roottrading.store import CycleRepo, DecisionRepo
 
 LEDGER_ERRORS = (SQLAlchemyError, OSError, ConnectionError, TimeoutError)
@@ -65,6 +70,9 @@ class CoordinatorService(Service):
             ctx.db, ctx.clock, dict(ctx.settings.pocket_config)
         )
         self.risk = RiskClient(ctx, url=self.cfg.risk_url, timeout_s=self.cfg.risk_timeout_s)
+        self.symbol_rules = SymbolRulesCache(
+            rules_loader(ctx), ctx.clock.now_ms, refresh_s=self.cfg.rules_refresh_s, retry_s=self.cfg.rules_retry_s
+        )
         now = ctx.clock.now_ms
         kw = {"failure_threshold": self.cfg.breaker_failures, "reset_timeout_s": self.cfg.breaker_reset_s}
         self.breakers = {n: CircuitBreaker(n, now, **kw) for n in ("risk", "ledger", "bus")}
@@ -83,6 +91,10 @@ class CoordinatorService(Service):
             Consumes(m.PORTFOLIO_BALANCES, self.on_balances),
             Consumes(m.CYCLE_UPDATES, self.on_cycle),
         ]
+
+    def jobs(self) -> list[Job]:
+        # runs every retry_s; reloads only when due (refresh_s after a load, retry_s after a failure)
+        return [Job("symbol-rules", self.cfg.rules_retry_s, self.symbol_rules.refresh)]
 
     async def on_cycle(self, msg: m.Message) -> None:
         """Settle the reservation this coordinator made: consumed when the entry fills, released (with the
@@ -104,6 +116,7 @@ class CoordinatorService(Service):
             raise
 
     async def start(self) -> None:
+        await self.symbol_rules.refresh(force=True)  # a failure is logged; sizing falls back to the defaults
         since = self.ctx.clock.now_ms() - DAY_MS
         self.decided.load(since, await self.decisions.decided_since(since))
         await self._load_cooldowns()
@@ -377,7 +390,7 @@ class CoordinatorService(Service):
 
     # --- steps behind breakers ------------------------------------------------------------------------
     def _rules(self, symbol: str) -> Any:
-        return (self.ctx.extras.get("symbol_rules") or {}).get(symbol)
+        return self.symbol_rules.get(symbol)
 
     def _round(self, symbol: str, qty: Decimal) -> Decimal:
         r = self._rules(symbol)
@@ -542,7 +555,13 @@ class CoordinatorService(Service):
         status = "degraded" if any(b["state"] != "closed" for b in breakers.values()) else "ok"
         return HealthStatus(
             status=status,
-            details={"requests": self.requests_sent, **self.counts, "risk_mode": self.risk.mode, "breakers": breakers},
+            details={
+                "requests": self.requests_sent,
+                **self.counts,
+                "risk_mode": self.risk.mode,
+                "breakers": breakers,
+                "symbol_rules": self.symbol_rules.snapshot(),
+            },
         )
 
 
