@@ -24,13 +24,13 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import msgspec
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy.exc import SQLAlchemyError
 
 from roottrading import ids
 from roottrading import messages as m
 from roottrading.capital import InsufficientFunds, PocketLedger
-from roottrading.domain import CycleStatus, OrderRequest, OrderType, Side, Signal, TradeCycle
+from roottrading.domain import CycleStatus, OrderRequest, OrderType, Side, Signal, SignalStrength, TradeCycle
 from roottrading.domain.money import plain_text, to_decimal
 from roottrading.risk import OrderIntent
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
@@ -375,6 +375,82 @@ class CoordinatorService(Service):
         self.last_entry[key] = s.time
         self.pending[key] = (ids.cycle_id(req_id), self.ctx.clock.now_ms())
 
+    # --- manual entries -------------------------------------------------------------------------------
+    async def manual_entry(self, req: OrderRequest, price: Decimal) -> dict[str, Any]:
+        """A manual BUY (the trader's POST /order) through the same money rules as a signal's entry: the
+        risk check (a refusal, or a shrink, refuses it: a person asked for that quantity), a pocket
+        reservation with its "accepted" decision in one transaction, the request published on
+        `order.requests` with its reservation, which `on_cycle` settles when the cycle fills and closes.
+        The strategy filters (strength, regime, cooldown, one open cycle) do not apply. `price` is the
+        limit price or the trader's last price, used for the notional.
+
+        Why here: the coordinator owns the pockets and the risk client; the trader's API reaches this method
+        directly when both run in one process, else over HTTP (POST /manual), so the rules are the same in
+        every deployment. Idempotent by request id (decision keyed `manual:<request id>`). Returns
+        {"decision", "reason", "request"} (request: the funded OrderRequest, when accepted)."""
+        s = Signal(
+            id=f"manual:{req.id}",
+            time=req.time,
+            symbol=req.symbol,
+            strategy=req.strategy,
+            side=Side.BUY,
+            strength=SignalStrength.VERY_STRONG,
+            price=float(price),
+        )
+        async with self._lock:
+            if await self._prior_decision(s) not in FINAL:
+                await self._manual(s, req, price)
+        rows = [d for d in await self.decisions.query(signal_id=s.id, limit=5) if d["decision"] in FINAL]
+        if not rows:
+            return {"decision": "failed", "reason": "no decision stored", "request": None}
+        d = rows[0]
+        request = (d.get("details") or {}).get("request") if d["decision"] == "accepted" else None
+        return {"decision": d["decision"], "reason": d["reason"], "request": request}
+
+    async def _manual(self, s: Signal, req: OrderRequest, price: Decimal) -> None:
+        for dep in ("risk", "ledger", "bus"):
+            if self.breakers[dep].state == "open":
+                await self._record(s, "rejected", f"circuit open: {dep}", stage="breaker")
+                return
+        qty = req.quantity if req.quantity is not None else (req.quote_quantity or Decimal(0)) / price
+        verdict = await self._risk_check(s, req.id, qty)
+        if verdict is None:
+            return
+        if verdict.quantity < qty:
+            await self._record(
+                s,
+                "rejected",
+                f"risk allows at most {plain_text(verdict.quantity)}: {'; '.join(verdict.reasons)}",
+                stage="risk",
+                risk=verdict.reasons,
+            )
+            return
+        amount = qty * price * (1 + self.cfg.fee_buffer_pct / 100)
+        res_id = reservation_id_for_signal(s.id)
+        funded = msgspec.structs.replace(req, reservation_id=res_id, signal_id=s.id)
+        accepted = self._decision_row(
+            s,
+            "accepted",
+            f"manual buy {plain_text(qty)} {s.symbol} (~{(qty * price).quantize(Decimal('0.01'))} quote)",
+            {
+                "stage": "order",
+                "manual": True,
+                "request_id": req.id,
+                "reservation_id": res_id,
+                "quantity": qty,
+                "price": price,
+                "reserved": amount,
+                "risk": verdict.reasons,
+                "request": m.to_builtins(funded),
+            },
+        )
+        if not await self._reserve(
+            s, res_id, amount, ids.cycle_id(req.id), also=lambda conn: DecisionRepo.add_in(conn, accepted)
+        ):
+            return
+        self._decided(accepted)
+        await self._publish(s, funded, stage="order", reservation_id=res_id)
+
     def _open_count(self, s: Signal) -> int:
         """Open cycles of the signal's symbol/strategy (memory view), plus an accepted entry the trader has
         not announced yet."""
@@ -543,6 +619,16 @@ class CoordinatorService(Service):
             signal_id: str | None = None, limit: int = Query(100, ge=1, le=1000)
         ) -> list[dict[str, Any]]:
             return await self.decisions.query(signal_id=signal_id, limit=limit)
+
+        @r.post("/manual")
+        async def manual(body: dict[str, Any]) -> dict[str, Any]:
+            """The trader's manual entries when it runs in another process (see manual_entry)."""
+            try:
+                req = msgspec.convert(body["request"], OrderRequest, strict=False)
+                price = Decimal(str(body["price"]))
+            except (KeyError, ArithmeticError, msgspec.ValidationError) as exc:
+                raise HTTPException(422, f"bad manual entry: {exc}") from None
+            return await self.manual_entry(req, price)
 
         @r.get("/config")
         async def config() -> dict[str, Any]:
