@@ -56,6 +56,7 @@ Publish = Callable[..., Awaitable[Any]]
 MAX_EXIT_ATTEMPTS = 5  # failed exits of one cycle before an alert-level log line; retries go on (back-off)
 EXIT_RETRY_BASE_MS = 60_000  # a rejected/expired exit is tried again after 1, 2, 4, ... minutes of market time
 EXIT_RETRY_MAX_MS = 3_600_000  # ... at most an hour apart, for as long as the position is open
+FEE_PRICE_FRESH_MS = 300_000  # a last price this close to a fill's time values its third-asset fee
 
 
 def exit_retry_delay_ms(failed_exits: int) -> int:
@@ -192,6 +193,7 @@ class TraderCore(ControlMixin):
             return False
         if fill.client_order_id != order.client_order_id:
             fill = msgspec.structs.replace(fill, client_order_id=order.client_order_id)
+        fill = await self._value_fee(fill)
         new = await self.orders.add_fill(fill)
         self.seen_trades.add(key)
         if order.cycle_id:  # once per trade id: a fill forgotten by seen_trades may come back
@@ -203,6 +205,44 @@ class TraderCore(ControlMixin):
             self.balances_dirty = True
             await self.publish(m.TRADE_EXECUTIONS, fill, key=fill.symbol, msg_id=f"fill:{fill.symbol}:{fill.trade_id}")
         return new
+
+    async def _value_fee(self, fill: Fill) -> Fill:
+        """Set `commission_quote` of a fee paid in a third asset (BNB): its value in quote at the fill's
+        time, stored with the fill, so the cycle's PnL, the ledger's settlement, daily loss, drawdown and the
+        PnL tracker all count it at one value (capital/pnl.py).
+
+        Price of ASSET+QUOTE, in this order: the trader's own last price of that pair when it is at most
+        FEE_PRICE_FRESH_MS from the fill (a pair the trader follows: no request), else the exchange's
+        optional `price_at(symbol, fill.time)` (the simulator: its book's last price; Binance: the 1-minute
+        kline holding the fill, so a fill learnt of late is still priced at its own time). No price: a
+        warning, and the cycle reports the fee in `unpriced_fees` instead of counting it as 0."""
+        if not fill.commission or fill.commission_quote is not None:
+            return fill
+        rules = self.rules.get(fill.symbol)
+        base, quote = split_symbol(fill.symbol, rules.quote_asset if rules else self.quote_asset)
+        asset = fill.commission_asset
+        if asset in (base, quote):
+            return fill
+        pair = f"{asset}{quote}"
+        price = self.last_price.get(pair)
+        if price is not None and abs(self.clock.now_ms() - fill.time) > FEE_PRICE_FRESH_MS:
+            price = None
+        price_at = getattr(self.exchange, "price_at", None)
+        if price is None and price_at is not None:
+            try:
+                price = await price_at(pair, fill.time)
+            except READ_RETRY as exc:
+                self.log.warning("fee asset price unavailable", pair=pair, error=repr(exc))
+        if price is None:
+            self.log.warning(
+                "fee not priced: left out of the cycle's PnL and reported in its unpriced_fees",
+                asset=asset,
+                commission=str(fill.commission),
+                symbol=fill.symbol,
+                trade=fill.trade_id,
+            )
+            return fill
+        return msgspec.structs.replace(fill, commission_quote=fill.commission * price)
 
     async def _fetch_fills(self, order: Order) -> None:
         """Fills missed (while down, or not pushed yet): from my_trades, matched by client or exchange id."""

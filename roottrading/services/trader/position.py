@@ -72,6 +72,7 @@ def fill_row(f: Fill) -> dict[str, object]:
         "quote_quantity": f.quote_quantity,
         "commission": f.commission,
         "commission_asset": f.commission_asset,
+        "commission_quote": f.commission_quote,
     }
 
 
@@ -82,10 +83,11 @@ def apply_fills(cycle: TradeCycle, fills: Sequence[Fill], base_asset: str, quote
     cycle.exit_price = pos.exit_price
     cycle.quantity = pos.net_bought
     if not fills:
-        cycle.fees = ZERO
+        cycle.fees, cycle.unpriced_fees = ZERO, None
         return
     pnl = cycle_pnl(cycle, [fill_row(f) for f in fills], quote_asset=quote_asset)
     cycle.fees = pnl.fees
+    cycle.unpriced_fees = pnl.unpriced_fees
     if cycle.status.is_terminal:
         cycle.profit_loss = pnl.realised
         cycle.profit_loss_percent = (pnl.realised / pnl.invested * HUNDRED).quantize(PCT_EXP) if pnl.invested else ZERO

@@ -17,6 +17,7 @@ from roottrading.domain.money import to_decimal
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.services.trader.core import TraderCore
 from roottrading.services.trader.exchange_factory import create_exchange
+from roottrading.services.trader.manual import ManualEntryClient
 from roottrading.services.trader.position import candle_path
 from roottrading.store import CycleRepo, OrderRepo
 
@@ -30,6 +31,7 @@ class TraderService(Service):
         self.exchange, self.feed_market = create_exchange(ctx)
         self.orders = OrderRepo(ctx.db, demo=ctx.settings.trading_mode != "live")
         self.cycles = CycleRepo(ctx.db)
+        self.manual = ManualEntryClient(ctx)  # manual entries pass the coordinator's money rules (api.py)
         self.core = TraderCore(
             self.exchange,
             self.orders,
