@@ -1,0 +1,106 @@
+"""Simulated stops fill where the simulator's intra-bar path meets them, not at the bar's close (issue 17,
+item 12).
+
+Before: the trader walked its own copy of the candle path after the simulator had been fed the bar, then sent
+a MARKET exit that filled at the last price, the close (stop 19,000, wick to 18,500, close 19,800: sold at
+19,800). Now the exit the path reaches is placed on the simulator as a stop order before the bar is fed, and
+the simulator's own path fills it: at the stop price, or at the open when the bar gaps through it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from roottrading import ids
+from roottrading.domain import CycleStatus, OrderType, Side
+from roottrading.exchange.sim import market as sim_market
+from roottrading.services.trader import position, service
+from tests.trader.conftest import SYM, Rig, req
+
+D = Decimal
+TICK = D("0.01")  # BTCUSDT's tick size
+FEE = D("0.001")  # the simulator's default taker/maker fee
+
+
+async def _exit(rig: Rig, cycle_id: str) -> tuple[object, list[Fill]]:
+    c = await rig.cycle(cycle_id)
+    assert c.status is CycleStatus.COMPLETED, c
+    fills = [f for f in rig.engine.my_trades(SYM, limit=1000) if f.side is Side.SELL]
+    return c, fills
+
+
+async def test_the_issue_example_stop_fills_at_the_stop_not_the_close(rig: Rig) -> None:
+    await rig.send(req("r1", stop_loss=D("19000")))
+    cid = ids.cycle_id("r1")
+    await rig.bar(20000, 20100, 18500, 19800)  # wick to 18,500, close 19,800
+    c, fills = await _exit(rig, cid)
+    assert c.close_reason == "stop_loss"
+    assert D(19000) - TICK <= c.exit_price <= D(19000)
+    (f,) = fills
+    assert f.quantity == D("0.00999") and f.commission == (f.quantity * f.price * FEE).quantize(D("0.00000001"))
+    assert c.profit_loss == f.quote_quantity - D(200) - f.commission  # bought 0.01 @ 20,000, fee in BTC
+
+
+async def test_a_gap_down_through_the_stop_fills_at_the_open(rig: Rig) -> None:
+    await rig.send(req("r1", stop_loss=D("19000")))
+    cid = ids.cycle_id("r1")
+    await rig.bar(20000, 20100, 19500, 19600)
+    assert (await rig.cycle(cid)).status is CycleStatus.ACTIVE
+    await rig.bar(18700, 18800, 18600, 18750)  # opens below the stop
+    c, _ = await _exit(rig, cid)
+    assert c.close_reason == "stop_loss" and c.exit_price == D(18700)
+
+
+async def test_take_profit_touched_inside_the_bar_fills_at_the_target(rig: Rig) -> None:
+    await rig.send(req("r1", stop_loss=D("19000"), take_profit=D("21000")))
+    cid = ids.cycle_id("r1")
+    await rig.bar(20000, 21500, 19900, 20100)  # bearish O-H-L-C: the high passes 21,000 first, closes at 20,100
+    c, (f,) = await _exit(rig, cid)
+    assert c.close_reason == "take_profit" and c.exit_price == D(21000)
+    assert c.profit_loss == D("0.00999") * 21000 - 200 - D("0.00999") * 21000 * FEE
+
+
+async def test_a_favourable_gap_through_the_target_fills_at_the_open(rig: Rig) -> None:
+    await rig.send(req("r1", take_profit=D("21000")))
+    cid = ids.cycle_id("r1")
+    await rig.bar(20000, 20500, 19900, 20400)
+    await rig.bar(21300, 21400, 21200, 21250)
+    c, _ = await _exit(rig, cid)
+    assert c.close_reason == "take_profit" and c.exit_price == D(21300)
+
+
+async def test_trailing_stop_raised_inside_the_bar_fills_at_its_level(rig: Rig) -> None:
+    await rig.send(req("r1", trailing_pct=D("5")))
+    cid = ids.cycle_id("r1")
+    # bullish O-L-H-C: 19,950 is above the 19,000 level; the high raises it to 20,900; the close is below it
+    await rig.bar(20000, 22000, 19950, 20500)
+    c, _ = await _exit(rig, cid)
+    assert c.close_reason == "trailing_stop" and c.exit_price == D(20900)
+    assert c.trailing_extreme == D(22000)
+
+
+async def test_trailing_stop_gapped_through_fills_at_the_open(rig: Rig) -> None:
+    await rig.send(req("r1", trailing_pct=D("5")))
+    cid = ids.cycle_id("r1")
+    await rig.bar(20000, 22000, 19950, 21900)  # level raised to 20,900
+    assert (await rig.cycle(cid)).status is CycleStatus.ACTIVE
+    await rig.bar(20500, 20600, 20400, 20450)
+    c, _ = await _exit(rig, cid)
+    assert c.close_reason == "trailing_stop" and c.exit_price == D(20500)
+
+
+async def test_the_exit_is_a_stop_order_on_the_simulator_not_a_market_order(rig: Rig) -> None:
+    await rig.send(req("r1", stop_loss=D("19000")))
+    cid = ids.cycle_id("r1")
+    await rig.bar(20000, 20100, 18500, 19800)
+    c = await rig.cycle(cid)
+    order = rig.engine.get_order(SYM, c.exit_order_id)
+    assert order.type is OrderType.STOP_LOSS_LIMIT and order.stop_price == D(19000)
+    stored = await rig.svc.orders.get(c.exit_order_id)
+    assert (stored.type, stored.stop_price, stored.status) == (order.type, order.stop_price, order.status)
+
+
+def test_one_intra_bar_path_the_simulators() -> None:
+    """The trader walks its stops along the simulator's path function, not a copy of its own."""
+    assert service.candle_path is sim_market.candle_path
+    assert not hasattr(position, "candle_path")
