@@ -10,12 +10,19 @@ the simulator's own path fills it: at the stop price, or at the open when the ba
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
+
+import pytest
 
 from roottrading import ids
-from roottrading.domain import CycleStatus, OrderType, Side
+from roottrading import messages as m
+from roottrading.clock import SimClock
+from roottrading.domain import CycleStatus, Fill, OrderStatus, OrderType, Side, Tick
+from roottrading.exchange.sim import SimExchange
 from roottrading.exchange.sim import market as sim_market
 from roottrading.services.trader import position, service
-from tests.trader.conftest import SYM, Rig, req
+from tests.trader.conftest import MIN, SYM, T0, Rig, new_engine, req
+from tests.trader.test_recovery import Crash, FaultyExchange
 
 D = Decimal
 TICK = D("0.01")  # BTCUSDT's tick size
@@ -56,7 +63,7 @@ async def test_take_profit_touched_inside_the_bar_fills_at_the_target(rig: Rig) 
     cid = ids.cycle_id("r1")
     await rig.bar(20000, 21500, 19900, 20100)  # bearish O-H-L-C: the high passes 21,000 first, closes at 20,100
     c, (f,) = await _exit(rig, cid)
-    assert c.close_reason == "take_profit" and c.exit_price == D(21000)
+    assert c.close_reason == "take_profit" and c.exit_price == f.price == D(21000)
     assert c.profit_loss == D("0.00999") * 21000 - 200 - D("0.00999") * 21000 * FEE
 
 
@@ -104,3 +111,60 @@ def test_one_intra_bar_path_the_simulators() -> None:
     """The trader walks its stops along the simulator's path function, not a copy of its own."""
     assert service.candle_path is sim_market.candle_path
     assert not hasattr(position, "candle_path")
+
+
+@pytest.mark.parametrize("mode", ["before_send", "after_send"])
+async def test_a_crash_around_the_stop_order_then_the_redelivered_bar_exits_once_at_the_stop(
+    tmp_path: Path, mode: str
+) -> None:
+    """The stop's intent is stored before it is sent; after a crash before or after the send, reconciliation
+    re-sends it (same client id, same stop) or adopts it, and the redelivered bar fills it once."""
+    engine, clock = new_engine(), SimClock(T0 - MIN)
+    first = Rig(tmp_path, engine, clock)
+    faulty = FaultyExchange(SimExchange(engine, clock), mode)
+    faulty.armed = False
+    await first.start(faulty)
+    first.core.last_price[SYM] = D(20000)
+    await first.send(req("r1", stop_loss=D("19000")))
+    cid = ids.cycle_id("r1")
+    faulty.armed = True
+    with pytest.raises(Crash):
+        await first.bar(20000, 20100, 18500, 19800)
+    exit_id = (await first.cycle(cid)).exit_order_id
+    assert (await first.svc.orders.get(exit_id)).status is OrderStatus.PENDING_NEW
+    await first.stop()
+    second = Rig(tmp_path, engine, clock)
+    await second.start()
+    try:
+        second.i = first.i - 1  # the bus redelivers the bar whose handling crashed
+        await second.bar(20000, 20100, 18500, 19800)
+        c = await second.cycle(cid)
+        assert c.status is CycleStatus.COMPLETED and c.close_reason == "stop_loss" and c.exit_price == D(19000)
+        sells = [o for o in engine.all_orders(SYM) if o.side is Side.SELL]
+        assert [(o.client_order_id, o.type, o.stop_price) for o in sells] == [
+            (exit_id, OrderType.STOP_LOSS_LIMIT, D(19000))
+        ]
+    finally:
+        await second.stop()
+
+
+async def test_live_an_exchange_with_its_own_market_gets_a_market_exit_at_the_tick(tmp_path: Path) -> None:
+    """Live (the trader does not feed the exchange): the trader sees each tick as it comes, so a met stop is
+    a MARKET exit right away, filled at the market near the level (nothing is placed ahead of the data)."""
+    engine, clock = new_engine(), SimClock(T0 - MIN)
+    r = Rig(tmp_path, engine, clock, extras={"trader_feeds_exchange": False})
+    await r.start()
+    try:
+        assert not r.svc.feed_market
+        r.core.last_price[SYM] = D(20000)
+        await r.send(req("r1", stop_loss=D("19000")))
+        cid = ids.cycle_id("r1")
+        for i, px in enumerate((19500, 18990)):  # the exchange's own market moves; the trader sees the ticks
+            t = Tick(symbol=SYM, time=T0 + i * 1000, price=px, quantity=1.0)
+            engine.on_tick(t)
+            await r.svc.on_tick(m.Message(id=f"t{i}", topic=m.ticks_topic(SYM), key=SYM, ts=0, payload=t))
+        c = await r.cycle(cid)
+        assert c.status is CycleStatus.COMPLETED and c.close_reason == "stop_loss" and c.exit_price == D(18990)
+        assert engine.get_order(SYM, c.exit_order_id).type is OrderType.MARKET
+    finally:
+        await r.stop()
