@@ -9,6 +9,7 @@ the simulator's own path fills it: at the stop price, or at the open when the ba
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,9 +19,10 @@ from roottrading import ids
 from roottrading import messages as m
 from roottrading.clock import SimClock
 from roottrading.domain import CycleStatus, Fill, OrderStatus, OrderType, Side, Tick
-from roottrading.exchange.sim import SimExchange
+from roottrading.exchange.sim import SimConfig, SimEngine, SimExchange
 from roottrading.exchange.sim import market as sim_market
 from roottrading.services.trader import position, service
+from roottrading.services.trader.exchange_factory import btcusdt_rules
 from tests.trader.conftest import MIN, SYM, T0, Rig, new_engine, req
 from tests.trader.test_recovery import Crash, FaultyExchange
 
@@ -168,3 +170,39 @@ async def test_live_an_exchange_with_its_own_market_gets_a_market_exit_at_the_ti
         assert engine.get_order(SYM, c.exit_order_id).type is OrderType.MARKET
     finally:
         await r.stop()
+
+
+async def test_a_symbol_without_stop_orders_falls_back_to_a_market_exit_after_the_bar(tmp_path: Path) -> None:
+    """The symbol's allowed order types are respected: no STOP_LOSS_LIMIT, so no stop order is sent; the
+    exit goes out at market after the bar (at its close), as before."""
+    rules = dataclasses.replace(btcusdt_rules(), order_types=frozenset({"LIMIT", "LIMIT_MAKER", "MARKET"}))
+    engine = SimEngine([rules], SimConfig(), {"USDT": D(10000)}, start_time=T0 - MIN)
+    engine.on_trade(SYM, T0 - MIN, D(20000))
+    r = Rig(tmp_path, engine, SimClock(T0 - MIN))
+    await r.start()
+    try:
+        r.core.last_price[SYM] = D(20000)
+        await r.send(req("r1", stop_loss=D("19000")))
+        await r.bar(20000, 20100, 18500, 19800)
+        c = await r.cycle(ids.cycle_id("r1"))
+        assert c.status is CycleStatus.COMPLETED and c.close_reason == "stop_loss" and c.exit_price == D(19800)
+        assert [o.type for o in engine.all_orders(SYM) if o.side is Side.SELL] == [OrderType.MARKET]
+    finally:
+        await r.stop()
+
+
+async def test_a_stop_the_bar_does_not_trigger_is_cancelled_and_sold_at_market(rig: Rig) -> None:
+    """Prices off the tick grid: the stop 19,000.005 is met by a low of 19,000.004, but on the grid the stop
+    order is 19,000.00, which the simulator's path never reaches. The order is cancelled after the bar and the
+    position sold at market: never left resting, never unmanaged."""
+    await rig.send(req("r1", stop_loss=D("19000.005")))
+    cid = ids.cycle_id("r1")
+    await rig.bar(20000, 20100, 19000.004, 19800)
+    c = await rig.cycle(cid)
+    assert c.status is CycleStatus.COMPLETED and c.close_reason == "stop_loss" and c.exit_price == D(19800)
+    sells = [o for o in rig.engine.all_orders(SYM) if o.side is Side.SELL]
+    assert [(o.type, o.status) for o in sells] == [
+        (OrderType.STOP_LOSS_LIMIT, OrderStatus.CANCELED),
+        (OrderType.MARKET, OrderStatus.FILLED),
+    ]
+    assert rig.engine.open_orders() == [] and rig.engine.balance("BTC").locked == 0
