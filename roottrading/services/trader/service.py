@@ -2,7 +2,9 @@
 
 The state machine lives in core.TraderCore (docs/trade-cycle.md); this class wires it to the bus (order
 requests, market data, risk events), periodic jobs (reconciliation, balances) and HTTP (api.py).
-Exits (stop-loss, take-profit, trailing stop) are managed locally from the candles/ticks consumed here.
+Exits (stop-loss, take-profit, trailing stop) are decided locally from the candles/ticks consumed here,
+walked along the simulator's intra-bar path (candle_path); with an in-process simulator they are placed on it
+before the bar is fed, so it fills them at their level (core.TraderCore.on_price, docs/trade-cycle.md).
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from fastapi import APIRouter
 from roottrading import messages as m
 from roottrading.domain import Candle, OrderRequest, Tick
 from roottrading.domain.money import to_decimal
+from roottrading.exchange.sim.market import candle_path
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.services.trader.core import TraderCore
 from roottrading.services.trader.exchange_factory import create_exchange
 from roottrading.services.trader.manual import ManualEntryClient
-from roottrading.services.trader.position import candle_path
 from roottrading.store import CycleRepo, OrderRepo
 
 
