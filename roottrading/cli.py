@@ -115,8 +115,8 @@ def _up_split(settings: Settings, replicas: str | None) -> None:
     if problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2)
-    configure_logging(settings.log_level, settings.effective_log_format)
     check_http_exposure(settings)
+    configure_logging(settings.log_level, settings.effective_log_format)
     # Once, before any child: the children then find the same token (data_dir/api_token or API_TOKEN[_FILE])
     # and the schema at head, instead of racing to create either.
     token, created = settings.ensure_api_token()
