@@ -153,7 +153,10 @@ def service(
             "set BUS_URL=redis://127.0.0.1:6379/0",
             err=True,
         )
-    _serve(settings, [name], per_service=True, port=port or settings.service_ports.get(name, settings.http_port))
+    from roottrading.runtime.supervisor import SPLIT_PORTS
+
+    default_port = settings.service_ports.get(name, SPLIT_PORTS.get(name, settings.http_port))
+    _serve(settings, [name], per_service=True, port=port or default_port)
 
 
 @app.command()
