@@ -31,7 +31,9 @@ def compose() -> dict[str, Any]:
         if IN_CI:
             pytest.fail(msg + " (CI=true: the compose file must be validated)")
         pytest.skip(msg)
-    env = {k: v for k, v in os.environ.items() if k not in ("TRADING_MODE", "SYMBOLS", "ROOTTRADING_TAG")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("TRADING_MODE", "SYMBOLS", "ROOTTRADING_TAG", "POSTGRES_IMAGE")
+    }
     out = subprocess.run(
         [tool, "-f", str(DEPLOY / "docker-compose.yml"), "config"],
         capture_output=True,

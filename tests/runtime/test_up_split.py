@@ -94,6 +94,18 @@ def pg_database(postgres_url: str, unique: str) -> Iterator[str]:
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def _drop_keys(redis_url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -176,6 +188,7 @@ def test_up_split_trades_restarts_a_killed_service_and_stops_on_sigterm(
                 up.kill()
             fake.send_signal(signal.SIGTERM)
             fake.wait(timeout=20)
+            _drop_keys(redis_url, f"rt-split-{unique}")
     assert up.returncode == 0, out.text()
     assert out.events("every service stopped")[-1]["clean"] is True
     assert not [p for p in pids if _alive(p)]
