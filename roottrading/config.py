@@ -77,15 +77,22 @@ class _FileSecretsSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        env = {k.upper(): v for k, v in os.environ.items()}
+        from dotenv import dotenv_values
+
+        env_file = self.settings_cls.model_config.get("env_file")
+        dotenv = dotenv_values(env_file) if isinstance(env_file, str) and Path(env_file).is_file() else {}
+        # The environment and .env are two levels, as for every setting: X_FILE in the environment beats X in
+        # .env; only X and X_FILE set at the same level are ambiguous.
+        levels = [{k.upper(): v for k, v in os.environ.items()}, {k.upper(): v for k, v in dotenv.items() if v}]
         out: dict[str, Any] = {}
         for name in FILE_SETTINGS:
             var = f"{name.upper()}_FILE"
-            path = env.get(var)
-            if not path:
+            level = next((lv for lv in levels if lv.get(var)), None)
+            if level is None:
                 continue
-            if env.get(name.upper()):
+            if level.get(name.upper()):
                 raise ConfigError(f"set either {name.upper()} or {var}, not both")
+            path = str(level[var])
             try:
                 out[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:

@@ -203,6 +203,20 @@ def test_secret_file_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch, t
         load_settings()
 
 
+def test_secret_files_named_in_dotenv_and_levels(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`.env` may name the files too; the environment still wins, and a `.env` copied from .env.example (which
+    spells out DATABASE_URL) does not clash with DATABASE_URL_FILE given in the environment."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tok").write_text("from-dotenv-file\n")
+    (tmp_path / "db").write_text("postgresql+asyncpg://u:p@db/x\n")
+    (tmp_path / ".env").write_text(f"API_TOKEN_FILE={tmp_path / 'tok'}\nDATABASE_URL=sqlite+aiosqlite:///./a.db\n")
+    assert load_settings().api_token.get_secret_value() == "from-dotenv-file"
+    monkeypatch.setenv("DATABASE_URL_FILE", str(tmp_path / "db"))
+    assert load_settings().database_url == "postgresql+asyncpg://u:p@db/x"
+    monkeypatch.setenv("API_TOKEN", "from-env")
+    assert load_settings().api_token.get_secret_value() == "from-env"
+
+
 def test_config_show_never_prints_a_url_password(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("REDIS_URL", "redis://default:hunter2@cache:6379/0")
