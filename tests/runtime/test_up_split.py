@@ -1,4 +1,4 @@
-"""`roottrading up --split` for real: 11 service processes on Redis Streams + PostgreSQL against the local
+"""`roottrading up --split` for real: 12 service processes (two analyzers) on Redis Streams + PostgreSQL against the local
 Binance simulator. It trades (a filled cycle through the trader's API), a SIGKILLed service comes back, SIGTERM
 stops every process. The coordinator asks the risk service over HTTP with the token, so a trade also proves
 that service-to-service call authenticates."""
@@ -143,7 +143,7 @@ def test_up_split_trades_restarts_a_killed_service_and_stops_on_sigterm(
         "COORDINATOR_MAX_SIGNAL_AGE_S": "0",
     }
     up = subprocess.Popen(
-        [sys.executable, "-m", "roottrading", "up", "--split"],
+        [sys.executable, "-m", "roottrading", "up", "--split", "--replicas", "analyzer=2"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -167,7 +167,8 @@ def test_up_split_trades_restarts_a_killed_service_and_stops_on_sigterm(
         assert cycle["status"] in ("ACTIVE", "COMPLETED") and cycle["entry_order_id"]
 
         started = out.events("service started")
-        assert {e["service"] for e in started} >= set(names) - {"dispatcher"}
+        assert {e["service"] for e in started} >= set(names) - {"dispatcher"} | {"analyzer#1"}
+        assert not out.events("service exited; restarting")  # nothing crashed on its own
         pids = {int(e["pid"]) for e in started}
         trader_pid = next(int(e["pid"]) for e in started if e["service"] == "trader")
         os.kill(trader_pid, signal.SIGKILL)
