@@ -59,6 +59,47 @@ class _YamlSource(PydanticBaseSettingsSource):
         return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
 
 
+# Settings that may hold a secret and so may come from a file: `<NAME>_FILE=/run/secrets/...` (the convention of
+# Docker's official images; Docker and Kubernetes mount secrets as files, which never show in `docker inspect`,
+# the process environment or a crash dump of it). The URLs are here because they may carry a password.
+FILE_SETTINGS = ("api_token", "binance_api_key", "binance_secret_key", "database_url", "bus_url", "redis_url")
+
+
+class _FileSecretsSource(PydanticBaseSettingsSource):
+    """`API_TOKEN_FILE=/run/secrets/api_token` -> api_token = the file's content, trailing newline removed.
+
+    Why not pydantic-settings' `secrets_dir`: it reads a whole directory by field name, so a secret silently
+    goes missing when a file is misnamed; a named `*_FILE` variable fails loudly, names its variable, and
+    lets each secret live wherever the orchestrator mounts it. Setting both X and X_FILE is refused: which one
+    wins would be a guess."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        from dotenv import dotenv_values
+
+        env_file = self.settings_cls.model_config.get("env_file")
+        dotenv = dotenv_values(env_file) if isinstance(env_file, str) and Path(env_file).is_file() else {}
+        # The environment and .env are two levels, as for every setting: X_FILE in the environment beats X in
+        # .env; only X and X_FILE set at the same level are ambiguous.
+        levels = [{k.upper(): v for k, v in os.environ.items()}, {k.upper(): v for k, v in dotenv.items() if v}]
+        out: dict[str, Any] = {}
+        for name in FILE_SETTINGS:
+            var = f"{name.upper()}_FILE"
+            level = next((lv for lv in levels if lv.get(var)), None)
+            if level is None:
+                continue
+            if level.get(name.upper()):
+                raise ConfigError(f"set either {name.upper()} or {var}, not both")
+            path = str(level[var])
+            try:
+                out[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(f"{var}: cannot read {path}: {exc.strerror}") from None
+        return out
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
 
@@ -108,7 +149,16 @@ class Settings(BaseSettings):
     # --- HTTP ---
     http_host: str = Field("127.0.0.1", description="bind address; 127.0.0.1 unless you mean to expose it")
     http_port: int = Field(8000, ge=1, le=65535, description="port of the one-process server")
-    api_token: SecretStr = Field(SecretStr(""), description="bearer token for mutating routes (generated if empty)")
+    api_token: SecretStr = Field(
+        SecretStr(""),
+        description="bearer token for mutating routes (generated if empty); every route when HTTP_HOST is not"
+        " loopback, and then it must be set",
+    )
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated origins allowed to call the API from a browser page they serve"
+        " (e.g. https://dash.example.com); empty: none (the dashboard is served by the API itself)",
+    )
     service_ports: dict[str, int] = Field(default_factory=lambda: dict(SERVICE_PORTS))
 
     # --- logs ---
@@ -130,7 +180,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, dotenv_settings, _YamlSource(settings_cls), file_secret_settings
+        files = _FileSecretsSource(settings_cls)
+        return init_settings, env_settings, files, dotenv_settings, _YamlSource(settings_cls), file_secret_settings
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -169,6 +220,17 @@ class Settings(BaseSettings):
     def _split_names(cls, v: Any) -> Any:
         if isinstance(v, str):
             return [s.strip() for s in v.split(",") if s.strip()]
+        return v
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [s.strip().rstrip("/") for s in v.split(",") if s.strip()]
+        if isinstance(v, list):
+            for origin in v:
+                if origin != "*" and not str(origin).startswith(("http://", "https://")):
+                    raise ValueError(f"origin {origin!r} must look like https://host[:port]")
         return v
 
     @field_validator("interval")
@@ -245,6 +307,8 @@ class Settings(BaseSettings):
         for name, value in self.model_dump().items():
             if isinstance(value, SecretStr):
                 out[name] = "**********" if value.get_secret_value() else ""
+            elif name.endswith("_url") and isinstance(value, str):
+                out[name] = mask_url(value)
             elif isinstance(value, Path):
                 out[name] = str(value)
             elif isinstance(value, dict):
@@ -267,6 +331,18 @@ class Settings(BaseSettings):
         path.chmod(0o600)
         self.api_token = SecretStr(token)
         return token, True
+
+
+def mask_url(url: str) -> str:
+    """`postgresql://user:pw@host/db` -> `postgresql://user:****@host/db`: a URL's password never printed."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:****@{netloc[1]}").geturl()
 
 
 def load_settings(**overrides: Any) -> Settings:
