@@ -18,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 
-def _json() -> sa.types.TypeEngine:  # type: ignore[type-arg]
+def _json() -> sa.types.TypeEngine:
     return sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 
