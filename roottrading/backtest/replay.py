@@ -27,6 +27,7 @@ Public API:
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -152,7 +153,9 @@ async def _run(
                 last_close[c.symbol] = c.close
                 consumed[c.symbol] = consumed.get(c.symbol, 0) + 1
                 i += 1
+            await _settle(trader.exchange)
             await _run_due(jobs, t)
+            await _settle(trader.exchange)
             value, exposed = _account_value(engine, quote, bases, last_close)
             equity.append((t, value))
             steps += 1
@@ -190,6 +193,18 @@ async def _run(
         warnings=warnings,
         interrupted=interrupted,
     )
+
+
+async def _settle(exchange: Any) -> None:
+    """Wait for the simulated exchange's update callbacks (fills, order updates) still running as tasks.
+
+    Why: SimExchange hands each execution report to the trader in a task of its own (as a real exchange's
+    user-data stream arrives on its own), so a fill may still be in flight when the candle's publish returns.
+    Waiting for them before the next candle (and before the jobs and the equity reading) makes each time
+    step complete, whatever the thread timing of the store's driver: the run is deterministic."""
+    tasks = getattr(exchange, "_tasks", None)
+    while tasks:
+        await asyncio.gather(*list(tasks), return_exceptions=True)
 
 
 async def _run_due(jobs: list[_SimJob], now: int) -> None:
