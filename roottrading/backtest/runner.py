@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from roottrading.backtest.data import QualityReport, check_quality, clean, load_history
+from roottrading.backtest.data import QualityReport, check_quality, clean, download_command, load_history
 from roottrading.backtest.model import BacktestConfig, BacktestResult, EngineUnavailable
 from roottrading.backtest.overrides import PlatformOverrides, parse_overrides
 from roottrading.backtest.replay import Progress, run_replay
@@ -25,12 +25,13 @@ from roottrading.domain import Candle
 class DataQualityError(ValueError):
     """The history has gaps, duplicates, non-monotonic or inconsistent candles and `allow_gaps` is off."""
 
-    def __init__(self, report: QualityReport) -> None:
+    def __init__(self, report: QualityReport, fetch: str | None = None) -> None:
         self.report = report
         lines = "\n  ".join(report.issues)
+        hint = f"Fetch the missing candles with:\n  {fetch}\n" if fetch else ""
         super().__init__(
-            f"data-quality gate: {report.summary()}\n  {lines}\n"
-            "Refusing to backtest on it (fetch the missing candles, or pass --allow-gaps to run anyway)."
+            f"data-quality gate: {report.summary()}\n  {lines}\n{hint}"
+            "Refusing to backtest on it (fix the data, or pass --allow-gaps to run anyway)."
         )
 
 
@@ -56,7 +57,13 @@ async def prepare(config: BacktestConfig, *, database_url: str | None, explicit_
         raw, config.interval, config.start_ms if explicit_range else None, config.end_ms if explicit_range else None
     )
     if not quality.ok and not config.allow_gaps:
-        raise DataQualityError(quality)
+        gappy = [s for s, per in quality.counts.items() if per.get("gap")]
+        fetch = (
+            download_command(gappy, config.interval, config.start_ms, config.end_ms, config.data)
+            if gappy and explicit_range and config.data != "bundled"
+            else None
+        )
+        raise DataQualityError(quality, fetch)
     warnings = [] if quality.ok else [f"data quality (allowed with --allow-gaps): {quality.summary()}"]
     return Prepared(clean(raw), quality, overrides, warnings)
 

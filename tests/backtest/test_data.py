@@ -99,3 +99,16 @@ async def test_parquet_folder_and_binance_zip_files(tmp_path: Path) -> None:
     for source in (str(tmp_path / "zips"), str(tmp_path / "zips" / "BTCUSDT-1h-*.zip")):
         got = await load_history(source, ["BTCUSDT"], "1h", cs[0].open_time, cs[-1].open_time + H)
         assert [(c.open_time, c.close) for c in got["BTCUSDT"]] == [(c.open_time, c.close) for c in cs]
+
+
+async def test_a_gap_at_the_edge_of_the_period_names_the_command_that_fetches_it(tmp_path: Path) -> None:
+    cs = hourly()
+    write_parquet(tmp_path, "BTCUSDT", "1h", cs)
+    cfg = config(data=str(tmp_path), start_ms=cs[0].open_time - 24 * H)
+    with pytest.raises(DataQualityError) as err:
+        await prepare(cfg, database_url=None)
+    assert "24 candle(s) missing at the start" in str(err.value)
+    assert (
+        f"roottrading download-data --symbols BTCUSDT --interval 1h --start 2018-04-30 --end 2018-05-06 --parquet {tmp_path} --no-store"
+        in str(err.value)
+    )
