@@ -73,6 +73,23 @@ def trade_table(trades: Sequence[Trade], key: str) -> list[dict[str, Any]]:
     return out
 
 
+def exposure(trades: Sequence[Trade], times: Sequence[int]) -> float | None:
+    """Share of the candle times (equity points) at which at least one trade was open: entered at or before
+    the time and not yet exited (a trade open at the end counts to the end). From the trades, not from the
+    account's balances: the dust left below the step size after a sale is not a position."""
+    if not times:
+        return None
+    spans = sorted((t.entry_time, t.exit_time if t.exit_time is not None else times[-1] + 1) for t in trades)
+    inside, j, active_until = 0, 0, -1
+    for t in times:
+        while j < len(spans) and spans[j][0] <= t:
+            active_until = max(active_until, spans[j][1])
+            j += 1
+        if t < active_until:
+            inside += 1
+    return inside / len(times)
+
+
 def buy_and_hold(
     candles: Mapping[str, Sequence[Candle]], balance: Decimal, taker_fee: Decimal
 ) -> tuple[dict[str, Any], list[tuple[int, float]]]:
@@ -120,7 +137,6 @@ def backtest_metrics(
     equity: Sequence[tuple[int, float]],
     candles: Mapping[str, Sequence[Candle]],
     *,
-    exposure: float | None,
     taker_fee: Decimal,
 ) -> dict[str, Any]:
     """Every metric of a run. `candles`: what was actually replayed (a partial run: the part done)."""
@@ -157,7 +173,7 @@ def backtest_metrics(
         "profit_factor": _num(pf),
         "expectancy": _num(cm.expectancy(closed)),
         "win_rate": _num(cm.win_rate(closed)),
-        "exposure": _num(exposure),
+        "exposure": _num(exposure(trades, [t for t, _ in equity])),
         "days": _num(days),
         "buy_and_hold": bh,
         "by_strategy": trade_table(trades, "strategy"),

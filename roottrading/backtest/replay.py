@@ -122,8 +122,6 @@ async def _run(
     interrupted = False
     done = 0
     equity: list[tuple[int, float]] = []
-    exposed_steps = 0
-    steps = 0
     consumed: dict[str, int] = {}
     try:
         await _apply_params(host, config.params)
@@ -156,10 +154,7 @@ async def _run(
             await _settle(trader.exchange)
             await _run_due(jobs, t)
             await _settle(trader.exchange)
-            value, exposed = _account_value(engine, quote, bases, last_close)
-            equity.append((t, value))
-            steps += 1
-            exposed_steps += exposed
+            equity.append((t, _account_value(engine, quote, bases, last_close)))
             done = i
             if progress is not None:
                 try:
@@ -176,7 +171,6 @@ async def _run(
         trades,
         equity,
         {s: list(candles.get(s, ()))[: consumed.get(s, 0)] for s in config.symbols},
-        exposure=exposed_steps / steps if steps else None,
         taker_fee=ov.sim_config().taker_fee,
     )
     warnings = []
@@ -216,11 +210,10 @@ async def _run_due(jobs: list[_SimJob], now: int) -> None:
             j.due = now + max(1, int(j.job.interval_s * 1000))
 
 
-def _account_value(engine: Any, quote: str, bases: Mapping[str, str], last: Mapping[str, float]) -> tuple[float, int]:
-    """(value of the simulated account in the quote asset at the last closes, 1 if any base asset is held)."""
+def _account_value(engine: Any, quote: str, bases: Mapping[str, str], last: Mapping[str, float]) -> float:
+    """The simulated account's value in the quote asset at the last closes."""
     balances = engine.balances()
     value = 0.0
-    exposed = 0
     q = balances.get(quote)
     if q is not None:
         value += float(q.free + q.locked)
@@ -228,11 +221,8 @@ def _account_value(engine: Any, quote: str, bases: Mapping[str, str], last: Mapp
         b = balances.get(base)
         if b is None:
             continue
-        held = b.free + b.locked
-        if held > 0:
-            exposed = 1
-            value += float(held) * last.get(sym, 0.0)
-    return value, exposed
+        value += float(b.free + b.locked) * last.get(sym, 0.0)
+    return value
 
 
 async def _trades(host: Host, quote: str, last_close: Mapping[str, float]) -> list[Trade]:

@@ -39,6 +39,7 @@ class DataQualityError(ValueError):
 class Prepared:
     """History that passed the gate (or was allowed through), ready for an engine."""
 
+    config: BacktestConfig  # with the period the data covers when the user gave none
     candles: dict[str, list[Candle]]
     quality: QualityReport
     overrides: PlatformOverrides
@@ -65,7 +66,14 @@ async def prepare(config: BacktestConfig, *, database_url: str | None, explicit_
         )
         raise DataQualityError(quality, fetch)
     warnings = [] if quality.ok else [f"data quality (allowed with --allow-gaps): {quality.summary()}"]
-    return Prepared(clean(raw), quality, overrides, warnings)
+    candles = clean(raw)
+    if not explicit_range:  # "everything the source holds": the period is the data's
+        config = replace(
+            config,
+            start_ms=min(cs[0].open_time for cs in candles.values()),
+            end_ms=max(cs[-1].close_time for cs in candles.values()) + 1,
+        )
+    return Prepared(config, candles, quality, overrides, warnings)
 
 
 def _fast_engine() -> Callable[..., Any] | None:
@@ -118,6 +126,7 @@ async def run_backtest(
 ) -> tuple[BacktestResult, str | None]:
     """prepare + run_engine + store (in DATABASE_URL's backtest tables). Returns (result, run id or None)."""
     prep = prepared or await prepare(config, database_url=database_url, explicit_range=explicit_range)
+    config = prep.config
     result = await run_engine(config, prep.candles, overrides=prep.overrides, progress=progress, notice=notice)
     result.warnings = [*prep.warnings, *result.warnings]
     if store and database_url:

@@ -95,6 +95,7 @@ def test_backtest_writes_json_report_and_stores_the_run(tmp_path: Path, db_url: 
     assert one is not None and one["metrics"] == doc["metrics"]
     assert [_exact(t) for t in one["trades"]] == [_exact(t) for t in doc["trades"]]  # 4.04 == 4.040 as money
     assert one["strategies"] == ["ema_cross", "macd_crossover"] and len(one["equity"]) == 120
+    assert (one["start_time"], one["end_time"]) == (1525132800000, 1525564800000)  # no period given: the data's
 
 
 def test_missing_data_exits_with_the_download_command(db_url: str) -> None:
