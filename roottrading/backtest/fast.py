@@ -189,6 +189,8 @@ class FastRun:
         self.streak = 0
         self.last_entry: int | None = None
         self.fed = -1  # last candle fed to the simulated exchange
+        self.next_trade_id = 0
+        self.step_time = self.series[0].close_time if n else 0
         trades: list[Trade] = []
         cur: _Open | None = None
         sig_idx = sorted(sigs)
@@ -329,9 +331,10 @@ class FastRun:
         market time, as the trader records them on the replay's simulated clock (the candle's close)."""
         import msgspec
 
-        seen = {x.trade_id for x in cur.fills}
-        for fl in self.engine.my_trades(self.symbol):
-            if fl.trade_id not in seen and fl.client_order_id.startswith(cur.cycle.id):
+        # only the trades since the last look (from_id): reading the whole history each time was quadratic
+        for fl in self.engine.my_trades(self.symbol, from_id=self.next_trade_id):
+            self.next_trade_id = max(self.next_trade_id, int(fl.trade_id) + 1)
+            if fl.client_order_id.startswith(cur.cycle.id):
                 cur.fills.append(msgspec.structs.replace(fl, time=self.step_time))
 
     def _settle(self, cur: _Open) -> None:
@@ -529,18 +532,19 @@ class FastRun:
         n = len(self.series)
         if not n:
             return []
-        cash = np.full(n, float(self.config.balance))
-        held = np.zeros(n)
         close_times = np.fromiter((c.close_time for c in self.series), np.int64, n)
-        bal = float(self.config.balance)
-        for t in trades:
+        dcash = np.zeros(n + 1)
+        dheld = np.zeros(n + 1)
+        for t in trades:  # step changes, summed once (no per-trade pass over the whole curve)
             a = int(np.searchsorted(close_times, t.entry_time))
             b = n if t.exit_time is None else int(np.searchsorted(close_times, t.exit_time))
-            cost = float(t.entry_price * (t.quantity + 0))  # approximate chart only (float)
-            cash[a:] = bal - cost
-            held[a:b] = float(t.quantity)
+            cost = float(t.entry_price * t.quantity)  # a chart: float is enough
+            dcash[a] -= cost
+            dheld[a] += float(t.quantity)
+            dheld[b] -= float(t.quantity)
             if t.exit_time is not None:
-                bal += float(t.pnl)
-                cash[b:] = bal
+                dcash[b] += cost + float(t.pnl)
+        cash = float(self.config.balance) + np.cumsum(dcash[:n])
+        held = np.cumsum(dheld[:n])
         value = cash + held * self.c
         return list(zip(close_times.tolist(), value.tolist(), strict=True))
