@@ -213,6 +213,15 @@ def download_data(ctx: typer.Context) -> None:
     history_main(list(ctx.args))
 
 
+def _register_backtest() -> None:
+    from roottrading.backtest.cli import backtest
+
+    app.command("backtest")(backtest)
+
+
+_register_backtest()
+
+
 @app.command()
 def report() -> None:
     """Print performance: PnL, win rate, profit factor, Sharpe, Sortino, drawdown, Calmar, per strategy/symbol."""

@@ -15,6 +15,11 @@ from typing import Any, Literal
 Engine = Literal["fast", "replay"]
 
 
+class EngineUnavailable(Exception):
+    """An engine cannot run this config (e.g. `fast` meets a setting it does not model); the message says
+    why, and the runner hands the run to `replay` with that reason in `BacktestResult.fallback`."""
+
+
 @dataclass(frozen=True)
 class BacktestConfig:
     """A backtest's whole question. `settings` are overrides of ANY platform setting (`--set KEY=VALUE`),
@@ -79,6 +84,7 @@ class BacktestResult:
     metrics: dict[str, Any]
     fallback: str | None = None  # why `fast` handed the run to `replay`, if it did
     warnings: list[str] = field(default_factory=list)  # data quality, bias checks, unmodelled settings
+    interrupted: bool = False  # stopped early (Ctrl-C): `candles` says how far it got
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +92,7 @@ class BacktestResult:
             "seconds": self.seconds,
             "engine": self.engine,
             "fallback": self.fallback,
+            "interrupted": self.interrupted,
             "metrics": self.metrics,
             "warnings": self.warnings,
             "trades": [t.as_json() for t in self.trades],

@@ -20,6 +20,7 @@ SERVICES: dict[str, str] = {
     "pnl": "roottrading.services.pnl.service:PnlService",
     "stream": "roottrading.services.stream.service:StreamService",
     "dispatcher": "roottrading.services.dispatcher.service:DispatcherService",
+    "backtest": "roottrading.services.backtest.service:BacktestService",
 }
 
 # Order matters at start-up: consumers of a topic start before its producers (market data last).
@@ -36,6 +37,7 @@ DEFAULT_ORDER = [
     "analyzer",
     "scheduler",
     "market",
+    "backtest",
     "gateway",
 ]
 

@@ -36,6 +36,12 @@ class CoordinatorConfig(BaseSettings):
     )
     # sizing
     risk_pct: Decimal = Field(Decimal(1), gt=0, le=100, description="% of equity lost if the stop is hit")
+    stake_quote: Decimal | None = Field(
+        None,
+        gt=0,
+        description="fixed quote amount per entry instead of risk sizing (pocket, max quantity/notional and the"
+        " risk manager still cap it); unset: size from equity x risk_pct",
+    )
     default_stop_pct: Decimal = Field(Decimal(2), gt=0, lt=100, description="stop distance when a signal has none")
     fee_buffer_pct: Decimal = Field(Decimal("0.1"), ge=0, lt=10, description="reserved on top of the notional")
     slippage_buffer_pct: Decimal = Field(

@@ -521,6 +521,7 @@ class CoordinatorService(Service):
                 slippage_buffer_pct=self.cfg.slippage_buffer_pct,
                 max_quantity=self.cfg.max_quantity.get(sym),
                 max_notional=self.cfg.max_notional.get(sym),
+                stake=self.cfg.stake_quote,
             ),
             lambda q: self._round(s.symbol, q),
             self._min_notional(s.symbol),

@@ -1,6 +1,7 @@
 """Position sizing from equity and per-trade risk. Pure: Decimal in, Decimal out, no I/O.
 
 qty = equity * risk_pct / |entry - stop|   (the loss if the stop is hit is risk_pct of equity)
+or, with a fixed stake (COORDINATOR_STAKE_QUOTE, `roottrading backtest --stake`), qty = stake / entry,
 then capped by what the pocket has available (fee and slippage buffers included), the per-symbol max quantity
 and max notional, and rounded DOWN to the exchange step, so neither the pocket nor the risk budget is ever exceeded.
 
@@ -33,6 +34,7 @@ class SizeRequest:
     slippage_buffer_pct: Decimal = Decimal(0)
     max_quantity: Decimal | None = None
     max_notional: Decimal | None = None
+    stake: Decimal | None = None  # fixed quote amount per trade instead of the risk budget
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,10 @@ def size_entry(req: SizeRequest, round_quantity: Callable[[Decimal], Decimal], m
     if stop is None or stop <= 0 or stop >= price:  # no usable stop below a long entry: default distance
         stop = (price * (1 - req.default_stop_pct / 100)).quantize(PRICE_Q, rounding=ROUND_DOWN)
     distance = price - stop
-    budget = req.equity * req.risk_pct / 100
-    candidates = {"risk": budget / distance}
+    if req.stake is not None:  # the stake replaces the risk budget; every cap below still applies
+        candidates = {"stake": req.stake / price}
+    else:
+        candidates = {"risk": req.equity * req.risk_pct / 100 / distance}
     mult = reserve_multiplier(req.fee_buffer_pct, req.slippage_buffer_pct)
     candidates["pocket"] = max(req.available, Decimal(0)) / (price * mult)
     if req.max_quantity is not None:
@@ -85,7 +89,7 @@ def size_entry(req: SizeRequest, round_quantity: Callable[[Decimal], Decimal], m
     if req.max_notional is not None:
         candidates["max_notional"] = req.max_notional / price
     raw = min(candidates.values())
-    capped = [k for k, v in candidates.items() if v == raw and k != "risk"]
+    capped = [k for k, v in candidates.items() if v == raw and k not in ("risk", "stake")]
     qty = round_quantity(raw)
     if qty > raw:  # a rounder must never round up; refuse rather than overspend
         return _reject(req, f"quantity rounding went up ({raw} -> {qty})", stop=stop)
