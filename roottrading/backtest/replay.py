@@ -69,12 +69,16 @@ class _ReplayHost(Host):
     """The ordinary host, but its periodic jobs are not scheduled on wall time: `run_replay` calls them on
     market time (see the module docstring)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sim_jobs: list[tuple[Service, Job]] = []
-
     async def _run_job(self, svc: Service, job: Job) -> None:
-        self.sim_jobs.append((svc, job))
+        return None  # the wall-clock schedule is replaced by `market_time_jobs`
+
+    def market_time_jobs(self, start_ms: int) -> list[_SimJob]:
+        """Every service's jobs, first due at start (run_at_start) or one interval after it."""
+        return [
+            _SimJob(svc, job, start_ms + (0 if job.run_at_start else int(job.interval_s * 1000)))
+            for svc in self.services.values()
+            for job in svc.jobs()
+        ]
 
 
 def merge_candles(candles: Mapping[str, CandleSeries]) -> list[Candle]:
@@ -128,10 +132,7 @@ async def _run(
         trader: Any = host.services["trader"]
         engine = trader.exchange.engine
         quote = settings.quote_asset
-        jobs = [
-            _SimJob(svc, job, start_ms + (0 if job.run_at_start else int(job.interval_s * 1000)))
-            for svc, job in host.sim_jobs
-        ]
+        jobs = host.market_time_jobs(start_ms)
         await _run_due(jobs, start_ms)
         ctx = host.ctx
         from roottrading import messages as m

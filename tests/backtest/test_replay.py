@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 import pytest
@@ -75,3 +76,27 @@ async def test_set_overrides_reach_the_services() -> None:
     assert r.trades and all(t.fees == 0 for t in r.trades)
     blocked = config(settings={"risk.max_open_cycles.limit": "0"})
     assert (await run_replay(blocked, {"BTCUSDT": hourly()})).trades == []
+
+
+async def test_periodic_jobs_run_on_market_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PnL snapshot job runs on market time: with jobs.pnl_snapshot_s=300 (its live period) once per
+    hourly candle, with 7200 every other candle (first due two hours after the start), by default (a day in a
+    backtest, overrides.JOB_DEFAULTS) once a day."""
+    from roottrading.services.pnl.service import PnlService
+
+    calls: list[int] = []
+    original = PnlService.snapshot
+
+    async def counting(self: PnlService) -> None:
+        calls.append(self.ctx.clock.now_ms())
+        await original(self)
+
+    monkeypatch.setattr(PnlService, "snapshot", counting)
+    await run_replay(config(settings={"jobs.pnl_snapshot_s": "300"}), {"BTCUSDT": hourly()})
+    assert len(calls) == 120 and calls[0] == hourly()[0].close_time
+    calls.clear()
+    await run_replay(config(settings={"jobs.pnl_snapshot_s": "7200"}), {"BTCUSDT": hourly()})
+    assert len(calls) == 59 and {b - a for a, b in itertools.pairwise(calls)} == {7_200_000}
+    calls.clear()
+    await run_replay(config(), {"BTCUSDT": hourly()})
+    assert len(calls) == 4 and {b - a for a, b in itertools.pairwise(calls)} == {86_400_000}
