@@ -100,3 +100,12 @@ async def test_periodic_jobs_run_on_market_time(monkeypatch: pytest.MonkeyPatch)
     calls.clear()
     await run_replay(config(), {"BTCUSDT": hourly()})
     assert len(calls) == 4 and {b - a for a, b in itertools.pairwise(calls)} == {86_400_000}
+
+
+async def test_strategy_parameters_go_through_the_analyzer_and_are_checked() -> None:
+    default = await run_replay(config(strategies=("macd_crossover",)), {"BTCUSDT": hourly()})
+    params = {"macd_crossover": {"fast": 6, "slow": 13, "signal": 4}}
+    tuned = await run_replay(config(strategies=("macd_crossover",), params=params), {"BTCUSDT": hourly()})
+    assert default.trades and tuned.trades and tuned.trades != default.trades
+    with pytest.raises(ValueError, match="ema_cross"):
+        await run_replay(config(params={"ema_cross": {"fast": 500}}), {"BTCUSDT": hourly()})
