@@ -109,3 +109,25 @@ async def test_strategy_parameters_go_through_the_analyzer_and_are_checked() -> 
     assert default.trades and tuned.trades and tuned.trades != default.trades
     with pytest.raises(ValueError, match="ema_cross"):
         await run_replay(config(params={"ema_cross": {"fast": 500}}), {"BTCUSDT": hourly()})
+
+
+async def test_several_symbols_share_one_account_in_close_time_order() -> None:
+    from roottrading.backtest.replay import merge_candles
+    from roottrading.datasets import synthetic_candles
+
+    data = {
+        "BTCUSDT": synthetic_candles("BTCUSDT", "1h", 150, seed=1, start_price=20_000.0),
+        "ETHUSDT": synthetic_candles("ETHUSDT", "1h", 150, seed=2, start_price=1_500.0)[10:],  # starts later
+    }
+    merged = merge_candles(data)
+    assert [(c.close_time, c.symbol) for c in merged] == sorted((c.close_time, c.symbol) for c in merged)
+    cfg = config(
+        symbols=("BTCUSDT", "ETHUSDT"),
+        strategies=("macd_crossover", "rsi_cross"),
+        start_ms=data["BTCUSDT"][0].open_time,
+        end_ms=data["BTCUSDT"][-1].close_time + 1,
+    )
+    a = await run_replay(cfg, data)
+    assert a.candles == 290 and len(a.equity) == 150  # one equity point per candle time
+    assert {t.symbol for t in a.trades} == {"BTCUSDT", "ETHUSDT"}
+    assert a.trades == (await run_replay(cfg, data)).trades
