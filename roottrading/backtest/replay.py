@@ -20,9 +20,13 @@ The result's trades come from the stored trade cycles and their fills (capital.p
 arithmetic as the PnL tracker), the equity curve from the simulated exchange's account valued at the
 candles' closes.
 
-Public API:
-    run_replay(config, candles, *, progress=None, settings=None) -> BacktestResult
-    ReplayOptions.from_overrides(settings_overrides) -> what `--set` changes, validated (see overrides.py)
+Public API (what the CLI, the API service, parity tests and the `fast` engine's tests use):
+    run_replay(config, candles, *, progress=None, overrides=None, workdir=None) -> BacktestResult
+        config     BacktestConfig (model.py): strategies, symbols, interval, balance, stake, params, settings
+        candles    symbol -> closed candles, oldest first, one per open time (data.py: load_history + clean)
+        progress   progress(done, total) after each candle time; raise KeyboardInterrupt in it to stop
+        overrides  `config.settings` parsed (overrides.parse_overrides); parsed here when None
+    merge_candles(candles) -> the publication order of a multi-symbol run
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from roottrading import messages as m
 from roottrading.backtest.metrics import backtest_metrics
 from roottrading.backtest.model import BacktestConfig, BacktestResult, Trade
 from roottrading.backtest.overrides import PlatformOverrides, parse_overrides
@@ -69,12 +74,16 @@ class _ReplayHost(Host):
     """The ordinary host, but its periodic jobs are not scheduled on wall time: `run_replay` calls them on
     market time (see the module docstring)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sim_jobs: list[tuple[Service, Job]] = []
-
     async def _run_job(self, svc: Service, job: Job) -> None:
-        self.sim_jobs.append((svc, job))
+        return None  # the wall-clock schedule is replaced by `market_time_jobs`
+
+    def market_time_jobs(self, start_ms: int) -> list[_SimJob]:
+        """Every service's jobs, first due at start (run_at_start) or one interval after it."""
+        return [
+            _SimJob(svc, job, start_ms + (0 if job.run_at_start else int(job.interval_s * 1000)))
+            for svc in self.services.values()
+            for job in svc.jobs()
+        ]
 
 
 def merge_candles(candles: Mapping[str, CandleSeries]) -> list[Candle]:
@@ -116,8 +125,6 @@ async def _run(
     start_ms = stream[0].open_time if stream else config.start_ms
     clock = SimClock(start_ms)
     host = _ReplayHost(settings, list(SERVICES), bus=MemoryBus(synchronous=True), clock=clock, extras=extras)
-    if config.params:
-        _check_params(config.params)
     await host.start()
     interrupted = False
     done = 0
@@ -128,14 +135,9 @@ async def _run(
         trader: Any = host.services["trader"]
         engine = trader.exchange.engine
         quote = settings.quote_asset
-        jobs = [
-            _SimJob(svc, job, start_ms + (0 if job.run_at_start else int(job.interval_s * 1000)))
-            for svc, job in host.sim_jobs
-        ]
+        jobs = host.market_time_jobs(start_ms)
         await _run_due(jobs, start_ms)
         ctx = host.ctx
-        from roottrading import messages as m
-
         topics = {s: m.candles_topic(s) for s in config.symbols}
         last_close: dict[str, float] = {}
         bases = {s: split_symbol(s, quote)[0] for s in config.symbols}
@@ -261,12 +263,6 @@ async def _trades(host: Host, quote: str, last_close: Mapping[str, float]) -> li
 
 def _side(f: Mapping[str, Any]) -> str:
     return str(getattr(f["side"], "value", f["side"]))
-
-
-def _check_params(params: Mapping[str, Mapping[str, Any]]) -> None:
-    for name, kv in params.items():
-        if not isinstance(kv, Mapping) or not name:
-            raise ValueError(f"--param {name}: expected NAME.KEY=VALUE")
 
 
 async def _apply_params(host: Host, params: Mapping[str, Mapping[str, Any]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 import pytest
@@ -75,3 +76,58 @@ async def test_set_overrides_reach_the_services() -> None:
     assert r.trades and all(t.fees == 0 for t in r.trades)
     blocked = config(settings={"risk.max_open_cycles.limit": "0"})
     assert (await run_replay(blocked, {"BTCUSDT": hourly()})).trades == []
+
+
+async def test_periodic_jobs_run_on_market_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PnL snapshot job runs on market time: with jobs.pnl_snapshot_s=300 (its live period) once per
+    hourly candle, with 7200 every other candle (first due two hours after the start), by default (a day in a
+    backtest, overrides.JOB_DEFAULTS) once a day."""
+    from roottrading.services.pnl.service import PnlService
+
+    calls: list[int] = []
+    original = PnlService.snapshot
+
+    async def counting(self: PnlService) -> None:
+        calls.append(self.ctx.clock.now_ms())
+        await original(self)
+
+    monkeypatch.setattr(PnlService, "snapshot", counting)
+    await run_replay(config(settings={"jobs.pnl_snapshot_s": "300"}), {"BTCUSDT": hourly()})
+    assert len(calls) == 120 and calls[0] == hourly()[0].close_time
+    calls.clear()
+    await run_replay(config(settings={"jobs.pnl_snapshot_s": "7200"}), {"BTCUSDT": hourly()})
+    assert len(calls) == 59 and {b - a for a, b in itertools.pairwise(calls)} == {7_200_000}
+    calls.clear()
+    await run_replay(config(), {"BTCUSDT": hourly()})
+    assert len(calls) == 4 and {b - a for a, b in itertools.pairwise(calls)} == {86_400_000}
+
+
+async def test_strategy_parameters_go_through_the_analyzer_and_are_checked() -> None:
+    default = await run_replay(config(strategies=("macd_crossover",)), {"BTCUSDT": hourly()})
+    params = {"macd_crossover": {"fast": 6, "slow": 13, "signal": 4}}
+    tuned = await run_replay(config(strategies=("macd_crossover",), params=params), {"BTCUSDT": hourly()})
+    assert default.trades and tuned.trades and tuned.trades != default.trades
+    with pytest.raises(ValueError, match="ema_cross"):
+        await run_replay(config(params={"ema_cross": {"fast": 500}}), {"BTCUSDT": hourly()})
+
+
+async def test_several_symbols_share_one_account_in_close_time_order() -> None:
+    from roottrading.backtest.replay import merge_candles
+    from roottrading.datasets import synthetic_candles
+
+    data = {
+        "BTCUSDT": synthetic_candles("BTCUSDT", "1h", 150, seed=1, start_price=20_000.0),
+        "ETHUSDT": synthetic_candles("ETHUSDT", "1h", 150, seed=2, start_price=1_500.0)[10:],  # starts later
+    }
+    merged = merge_candles(data)
+    assert [(c.close_time, c.symbol) for c in merged] == sorted((c.close_time, c.symbol) for c in merged)
+    cfg = config(
+        symbols=("BTCUSDT", "ETHUSDT"),
+        strategies=("macd_crossover", "rsi_cross"),
+        start_ms=data["BTCUSDT"][0].open_time,
+        end_ms=data["BTCUSDT"][-1].close_time + 1,
+    )
+    a = await run_replay(cfg, data)
+    assert a.candles == 290 and len(a.equity) == 150  # one equity point per candle time
+    assert {t.symbol for t in a.trades} == {"BTCUSDT", "ETHUSDT"}
+    assert a.trades == (await run_replay(cfg, data)).trades
