@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     log_json: bool | None = Field(None, description="deprecated, use LOG_FORMAT (true: json, false: console)")
     data_dir: Path = Field(Path("./data"), description="where the SQLite file, tokens and Parquet files live")
 
+    # --- monitoring (docs/operations.md) ---
+    metrics_enabled: bool = Field(True, description="serve GET /metrics (Prometheus) and time the bus handlers")
+
     @classmethod
     def settings_customise_sources(
         cls,
