@@ -31,6 +31,7 @@ SERVICE_PORTS: dict[str, int] = {
     "pnl": 5006,
     "risk": 5007,
     "scheduler": 5008,
+    "notify": 5009,
     "portfolio": 8000,
 }
 
@@ -123,6 +124,15 @@ class Settings(BaseSettings):
 
     # --- monitoring (docs/operations.md) ---
     metrics_enabled: bool = Field(True, description="serve GET /metrics (Prometheus) and time the bus handlers")
+    notify_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Apprise URLs for alerts, separated by spaces or commas (empty: none sent)"
+    )
+    notify_events: Annotated[list[str] | None, NoDecode] = Field(
+        None, description="comma-separated alert events to send (empty: all); see docs/operations.md"
+    )
+    notify_dedupe_s: float = Field(300.0, ge=0, description="the same alert is sent once within this window")
+    notify_rate_per_min: int = Field(20, ge=1, description="alerts sent per minute at most (the rest dropped)")
+    notify_retries: int = Field(3, ge=1, le=10, description="attempts per channel before an alert is logged as lost")
 
     @classmethod
     def settings_customise_sources(
@@ -165,6 +175,23 @@ class Settings(BaseSettings):
             if not out:
                 raise ValueError("at least one symbol is required")
             return out
+        return v
+
+    @field_validator("notify_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, v: Any) -> Any:
+        return [u for u in v.replace(",", " ").split() if u] if isinstance(v, str) else v
+
+    @field_validator("notify_events", mode="before")
+    @classmethod
+    def _check_events(cls, v: Any) -> Any:
+        from roottrading.notify.events import EVENTS
+
+        if isinstance(v, str):
+            v = [e.strip() for e in v.split(",") if e.strip()] or None
+        for e in v or []:
+            if e not in EVENTS:
+                raise ValueError(f"unknown notify event {e!r}; known: {', '.join(EVENTS)}")
         return v
 
     @field_validator("strategies", mode="before")

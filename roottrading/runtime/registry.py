@@ -20,6 +20,7 @@ SERVICES: dict[str, str] = {
     "pnl": "roottrading.services.pnl.service:PnlService",
     "stream": "roottrading.services.stream.service:StreamService",
     "dispatcher": "roottrading.services.dispatcher.service:DispatcherService",
+    "notify": "roottrading.notify.service:NotifyService",
 }
 
 # Order matters at start-up: consumers of a topic start before its producers (market data last).
@@ -27,6 +28,7 @@ SERVICES: dict[str, str] = {
 # is the market-data source of `up` and `demo`.
 DEFAULT_ORDER = [
     "logger",
+    "notify",
     "stream",
     "portfolio",
     "pnl",

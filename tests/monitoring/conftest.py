@@ -16,6 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.monitoring.receiver import Receiver
 from tests.runtime.test_processes import free_port, wait_http
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,11 +38,26 @@ def _traded(text: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def demo_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def demo_receiver() -> Iterator[Receiver]:
+    """Where the demo run's notifications go (NOTIFY_URLS=json://127.0.0.1:PORT/demo)."""
+    with Receiver() as r:
+        yield r
+
+
+@pytest.fixture(scope="session")
+def demo_metrics(tmp_path_factory: pytest.TempPathFactory, demo_receiver: Receiver) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("demo_metrics")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "API_TOKEN", "STRATEGIES", "NOTIFY_URLS")}
-    env.update({"DATA_DIR": str(tmp / "data"), "LOG_JSON": "true", "PYTHONPATH": str(REPO)})
+    env.update(
+        {
+            "DATA_DIR": str(tmp / "data"),
+            "LOG_JSON": "true",
+            "PYTHONPATH": str(REPO),
+            "NOTIFY_URLS": demo_receiver.url("/demo"),
+            "NOTIFY_RATE_PER_MIN": "1000",
+        }
+    )
     log = tmp / "demo.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "roottrading", "demo", "--port", str(port), "--speed", "100"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.monitoring.conftest import samples
+from tests.monitoring.receiver import Receiver
 
 # family -> must some sample be > 0 after trading (False: present is enough, e.g. 0 rejections is right)
 REQUIRED = {
@@ -79,3 +80,10 @@ def test_every_pipeline_stage_and_service_is_labelled(demo_metrics: str) -> None
         lab.get("group") and not lab["group"].split("-")[-1].isdigit()
         for lab, _ in got["roottrading_bus_delivered_total"]
     )
+
+
+def test_the_demo_runs_notifications_arrive_at_a_local_receiver(demo_metrics: str, demo_receiver: Receiver) -> None:
+    def seen() -> set[str]:
+        return {t.split(":")[0] for t in demo_receiver.titles("/demo")}
+
+    assert demo_receiver.wait(lambda: {"Cycle opened", "Cycle completed"} <= seen(), timeout=30), seen()
