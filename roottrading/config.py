@@ -31,7 +31,6 @@ SERVICE_PORTS: dict[str, int] = {
     "pnl": 5006,
     "risk": 5007,
     "scheduler": 5008,
-    "notify": 5009,
     "portfolio": 8000,
 }
 
@@ -133,6 +132,12 @@ class Settings(BaseSettings):
     notify_dedupe_s: float = Field(300.0, ge=0, description="the same alert is sent once within this window")
     notify_rate_per_min: int = Field(20, ge=1, description="alerts sent per minute at most (the rest dropped)")
     notify_retries: int = Field(3, ge=1, le=10, description="attempts per channel before an alert is logged as lost")
+    telegram_bot_token: SecretStr = Field(SecretStr(""), description="Telegram bot token (empty: no bot)")
+    telegram_chat_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="comma-separated chat ids allowed to command the bot (others get nothing)"
+    )
+    telegram_base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL (the token follows)")
+    telegram_poll_timeout_s: int = Field(30, ge=0, le=60, description="getUpdates long-poll timeout")
 
     @classmethod
     def settings_customise_sources(
@@ -181,6 +186,11 @@ class Settings(BaseSettings):
     @classmethod
     def _split_urls(cls, v: Any) -> Any:
         return [u for u in v.replace(",", " ").split() if u] if isinstance(v, str) else v
+
+    @field_validator("telegram_chat_ids", mode="before")
+    @classmethod
+    def _split_chats(cls, v: Any) -> Any:
+        return [c for c in (p.strip() for p in v.split(",")) if c] if isinstance(v, str) else v
 
     @field_validator("notify_events", mode="before")
     @classmethod

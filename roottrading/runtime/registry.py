@@ -21,6 +21,7 @@ SERVICES: dict[str, str] = {
     "stream": "roottrading.services.stream.service:StreamService",
     "dispatcher": "roottrading.services.dispatcher.service:DispatcherService",
     "notify": "roottrading.notify.service:NotifyService",
+    "telegram": "roottrading.telegram.service:TelegramService",
 }
 
 # Order matters at start-up: consumers of a topic start before its producers (market data last).
@@ -29,6 +30,7 @@ SERVICES: dict[str, str] = {
 DEFAULT_ORDER = [
     "logger",
     "notify",
+    "telegram",
     "stream",
     "portfolio",
     "pnl",
