@@ -7,7 +7,7 @@ trader. With NOTIFY_URLS empty it still keeps the recent alerts for `GET .../eve
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,14 @@ from roottrading.notify.sender import Notifier
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 
 DAY_MS = 86_400_000
+
+
+@dataclass
+class _DayStats:
+    closed: int = 0
+    wins: int = 0
+    losses: int = 0
+    pnl: Decimal = Decimal(0)
 
 
 class NotifyService(Service):
@@ -38,7 +46,7 @@ class NotifyService(Service):
         )
         self.builder = AlertBuilder()
         self.day: int | None = None
-        self.day_stats = {"closed": 0, "wins": 0, "losses": 0, "pnl": Decimal(0)}
+        self.day_stats = _DayStats()
 
     def consumes(self) -> list[Consumes]:
         return [
@@ -71,9 +79,10 @@ class NotifyService(Service):
         if key in self.notifier.seen:
             return
         self.notifier.seen[key] = float("inf")
-        self.day_stats["closed"] += 1
-        self.day_stats["wins" if c.profit_loss > 0 else "losses"] += 1
-        self.day_stats["pnl"] += c.profit_loss
+        st = self.day_stats
+        st.closed += 1
+        st.wins, st.losses = (st.wins + 1, st.losses) if c.profit_loss > 0 else (st.wins, st.losses + 1)
+        st.pnl += c.profit_loss
 
     async def daily_summary(self) -> Alert | None:
         """At the first run after 00:00 UTC (platform clock): yesterday's closed cycles, wins, losses, PnL."""
@@ -81,12 +90,12 @@ class NotifyService(Service):
         if self.day is None or today <= self.day:
             return None
         st, day = self.day_stats, self.day
-        self.day, self.day_stats = today, {"closed": 0, "wins": 0, "losses": 0, "pnl": Decimal(0)}
+        self.day, self.day_stats = today, _DayStats()
         alert = Alert(
             "daily_summary",
             f"daily:{day}",
             "Daily summary",
-            f"{st['closed']} cycles closed ({st['wins']} won, {st['losses']} lost), realised PnL {st['pnl']}",
+            f"{st.closed} cycles closed ({st.wins} won, {st.losses} lost), realised PnL {st.pnl}",
             "info",
             today * DAY_MS,
             once=True,

@@ -191,7 +191,7 @@ class Metrics:
     # --- scrape -------------------------------------------------------------------------------------------
     async def refresh(self) -> None:
         """Read what needs I/O (each part bounded to 5 s; a failing part leaves its metrics out)."""
-        host, snap = self.host, {}
+        host, snap = self.host, dict[str, Any]()
         health: dict[str, str] = {}
         for name, svc in host.services.items():
             try:

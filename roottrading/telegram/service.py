@@ -39,7 +39,7 @@ class TelegramService(Service):
         s = ctx.settings
         self.token = s.telegram_bot_token.get_secret_value()
         self.chats = set(s.telegram_chat_ids)
-        self.app: Application | None = None  # type: ignore[type-arg]
+        self.app: Application | None = None
         self.http: httpx.AsyncClient | None = None
         self.stats = {"commands": 0, "confirmed": 0, "errors": 0}
 
