@@ -171,6 +171,24 @@ class Settings(BaseSettings):
     log_json: bool | None = Field(None, description="deprecated, use LOG_FORMAT (true: json, false: console)")
     data_dir: Path = Field(Path("./data"), description="where the SQLite file, tokens and Parquet files live")
 
+    # --- monitoring (docs/operations.md) ---
+    metrics_enabled: bool = Field(True, description="serve GET /metrics (Prometheus) and time the bus handlers")
+    notify_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Apprise URLs for alerts, separated by spaces or commas (empty: none sent)"
+    )
+    notify_events: Annotated[list[str] | None, NoDecode] = Field(
+        None, description="comma-separated alert events to send (empty: all); see docs/operations.md"
+    )
+    notify_dedupe_s: float = Field(300.0, ge=0, description="the same alert is sent once within this window")
+    notify_rate_per_min: int = Field(20, ge=1, description="alerts sent per minute at most (the rest dropped)")
+    notify_retries: int = Field(3, ge=1, le=10, description="attempts per channel before an alert is logged as lost")
+    telegram_bot_token: SecretStr = Field(SecretStr(""), description="Telegram bot token (empty: no bot)")
+    telegram_chat_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="comma-separated chat ids allowed to command the bot (others get nothing)"
+    )
+    telegram_base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL (the token follows)")
+    telegram_poll_timeout_s: int = Field(30, ge=0, le=60, description="getUpdates long-poll timeout")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -213,6 +231,28 @@ class Settings(BaseSettings):
             if not out:
                 raise ValueError("at least one symbol is required")
             return out
+        return v
+
+    @field_validator("notify_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, v: Any) -> Any:
+        return [u for u in v.replace(",", " ").split() if u] if isinstance(v, str) else v
+
+    @field_validator("telegram_chat_ids", mode="before")
+    @classmethod
+    def _split_chats(cls, v: Any) -> Any:
+        return [c for c in (p.strip() for p in v.split(",")) if c] if isinstance(v, str) else v
+
+    @field_validator("notify_events", mode="before")
+    @classmethod
+    def _check_events(cls, v: Any) -> Any:
+        from roottrading.notify.events import EVENTS
+
+        if isinstance(v, str):
+            v = [e.strip() for e in v.split(",") if e.strip()] or None
+        for e in v or []:
+            if e not in EVENTS:
+                raise ValueError(f"unknown notify event {e!r}; known: {', '.join(EVENTS)}")
         return v
 
     @field_validator("strategies", mode="before")

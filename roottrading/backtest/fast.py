@@ -510,7 +510,7 @@ class FastRun:
         buys = [x.time for x in cur.fills if x.side is Side.BUY]
         sells = [x.time for x in cur.fills if x.side is Side.SELL]
         closed = open_at is None
-        mark = None if closed else to_decimal(self.series[open_at].close)
+        mark = None if open_at is None else to_decimal(self.series[open_at].close)
         apply_fills(c, cur.fills, self.base, self.quote)
         p = cycle_pnl(c, [fill_row(x) for x in cur.fills], quote_asset=self.quote, mark=mark)
         return Trade(

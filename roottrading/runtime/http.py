@@ -32,6 +32,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roottrading.runtime import errors
+from roottrading.runtime.metrics import install_metrics
 
 if TYPE_CHECKING:
     from roottrading.config import Settings
@@ -153,6 +154,7 @@ def build_app(host: Host, *, per_service: bool = False) -> FastAPI:
         if router is not None:
             app.include_router(router, prefix="" if per_service else f"/api/{name}", tags=[name])
 
+    install_metrics(app, host)  # GET /metrics, before the dashboard's catch-all route
     if not per_service:
         _mount_dashboard(app)
     if exposed:
