@@ -356,8 +356,8 @@ class BaseStrategy:
     def latest_signal_bars(self, bars: Bars, symbol: str, interval: str) -> Signal | None:
         """`latest_signal` on arrays of closed candles (what the analyzer calls once per candle).
 
-        Same result as `signals_bars(bars).row(-1)` (a test holds it to that), but the stops are computed
-        for the last row only, which halves the cost per strategy in the live hot path.
+        Same result as `signals_bars(bars).row(-1)` (a test holds it to that), but `stops()` runs only when
+        the last row fires, which halves the cost per strategy in the live hot path.
         """
         n = len(bars)
         if n <= self.warmup:
@@ -396,24 +396,23 @@ class BaseStrategy:
         if side == 0:
             return None
         rank = int(e.strength[-1])
-        esl = math.nan if e.stop_loss is None else float(e.stop_loss[-1])
-        etp = math.nan if e.take_profit is None else float(e.take_profit[-1])
-        sgn = 1.0 if side > 0 else -1.0
-        close = float(bars.close[-1])
-        a = float(bars.cached(("atr", 14), lambda: atr(bars.high, bars.low, bars.close, 14))[-1]) if n > 14 else np.nan
-        sl = close - sgn * self.sl_atr * a if self.sl_atr > 0 else np.nan
-        tp = close + sgn * self.tp_atr * a if self.tp_atr > 0 else np.nan
-        if not math.isnan(esl):
+        # the stops come from `stops()` itself (a strategy may override it), on the side array the vectorised
+        # path would pass: one implementation of the exits, live and offline
+        sides = np.asarray(e.side, np.int8).copy()
+        sides[: min(n, self.warmup)] = NONE
+        sl_a, tp_a, tr_a = self.stops(bars, sides)
+        sl, tp, tr = float(sl_a[-1]), float(tp_a[-1]), float(tr_a[-1])
+        if e.stop_loss is not None and not math.isnan(esl := float(e.stop_loss[-1])):
             sl = esl
-        if not math.isnan(etp):
+        if e.take_profit is not None and not math.isnan(etp := float(e.take_profit[-1])):
             tp = etp
         return {
             "open_time": int(bars.open_time[-1]),
             "side": Side.BUY if side > 0 else Side.SELL,
             "strength": SignalStrength.from_rank(int(min(3, max(0, rank)))),
-            "stop_loss": None if np.isnan(sl) else sl,
-            "take_profit": None if np.isnan(tp) else tp,
-            "trailing_pct": float(self.trailing_pct) if self.trailing_pct > 0 else None,
+            "stop_loss": _opt(sl),
+            "take_profit": _opt(tp),
+            "trailing_pct": _opt(tr),
             "regime": None,
         }
 

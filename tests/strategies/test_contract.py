@@ -1,0 +1,55 @@
+"""The strategy contract as the live analyzer and the offline evaluation both honour it (issue 17, items 1, 3, 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from strategy_shapes import frame, v_shape
+
+from roottrading.strategies import BaseStrategy
+from roottrading.strategies.base import NONE, Bars
+
+
+class LowestLowStop(BaseStrategy):
+    """BUY on every 7th bar; custom exits: stop at the lowest low of the last 5 bars, target 10% above."""
+
+    name = "lowest_low_stop"
+
+    @property
+    def warmup(self) -> int:
+        return 10
+
+    def generate(self, bars: Bars) -> Any:
+        return self.entries(buy=np.arange(len(bars)) % 7 == 0)
+
+    def stops(self, bars: Bars, side: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        low5 = np.array([bars.low[max(0, i - 4) : i + 1].min() for i in range(len(bars))])
+        sl, tp = low5.copy(), bars.close * 1.10
+        tr = np.full(len(bars), 1.5)
+        off = side == NONE
+        sl[off] = tp[off] = tr[off] = np.nan
+        return sl, tp, tr
+
+
+def test_overridden_stops_are_honoured_live_exactly_as_offline() -> None:
+    """Item 1: the live path (latest_signal_bars) used to recompute ATR stops and ignore `stops()`."""
+    df = frame(v_shape())
+    s = LowestLowStop()
+    fired = 0
+    for end in range(s.warmup + 1, len(df) + 1):
+        view = Bars.from_frame(df.iloc[:end])
+        row = s.signals_bars(view).row(end - 1)
+        live = s.latest_signal_bars(view, "BTCUSDT", "1m")
+        if row is None:
+            assert live is None
+            continue
+        fired += 1
+        assert live is not None
+        assert (live.stop_loss, live.take_profit, live.trailing_pct) == (
+            row["stop_loss"],
+            row["take_profit"],
+            row["trailing_pct"],
+        )
+        assert live.stop_loss == float(view.low[-5:].min())
+    assert fired > 5
