@@ -78,13 +78,12 @@ class Entries:
     """What `generate` returns. side: +1 BUY / -1 SELL / 0 none; strength: rank 0..3 (WEAK..VERY_STRONG).
 
     stop_loss / take_profit: absolute prices (NaN = let the base class derive them from ATR multiples).
-    exit_long / exit_short: rows where an open position of that direction should be closed.
+    There is no separate exit output: on spot a SELL signal is the exit (the coordinator sells the
+    strategy's open cycles; there is no short to close).
     """
 
     side: np.ndarray
     strength: np.ndarray
-    exit_long: np.ndarray | None = None
-    exit_short: np.ndarray | None = None
     stop_loss: np.ndarray | None = None
     take_profit: np.ndarray | None = None
 
@@ -96,8 +95,6 @@ class SignalFrame:
     open_time: np.ndarray
     side: np.ndarray  # int8: +1 BUY, -1 SELL, 0 none
     strength: np.ndarray  # int8 rank 0..3, meaningful where side != 0
-    exit_long: np.ndarray  # bool
-    exit_short: np.ndarray  # bool
     stop_loss: np.ndarray  # float64 absolute price, NaN = none
     take_profit: np.ndarray
     trailing_pct: np.ndarray
@@ -135,8 +132,6 @@ class SignalFrame:
                 "open_time": self.open_time,
                 "side": self.side,
                 "strength": self.strength,
-                "exit_long": self.exit_long,
-                "exit_short": self.exit_short,
                 "stop_loss": self.stop_loss,
                 "take_profit": self.take_profit,
                 "trailing_pct": self.trailing_pct,
@@ -269,6 +264,11 @@ class BaseStrategy:
         **extra: Any,
     ) -> Entries:
         """Build Entries from boolean masks. A row that is both buy and sell gets no signal."""
+        if {"exit_long", "exit_short"} & set(extra):
+            raise ValueError(
+                "exit_long/exit_short are not part of the strategy contract: on spot a SELL signal is the exit "
+                "(the coordinator sells the open cycles); emit sell=... instead"
+            )
         ref = buy if buy is not None else sell
         if ref is None:
             raise ValueError("entries() needs buy and/or sell")
@@ -313,9 +313,6 @@ class BaseStrategy:
         if len(side) != n or len(strength) != n:
             raise ValueError(f"{self.name}: generate returned {len(side)} rows for a {n}-row frame")
         side[: min(n, self.warmup)] = NONE
-        exit_long = np.zeros(n, bool) if e.exit_long is None else np.asarray(e.exit_long, bool).copy()
-        exit_short = np.zeros(n, bool) if e.exit_short is None else np.asarray(e.exit_short, bool).copy()
-        exit_long[: min(n, self.warmup)] = exit_short[: min(n, self.warmup)] = False
         regime_labels = None
         if self.ride_or_react and n:
             from roottrading.strategies.regime import adapt, detect_regime
@@ -333,8 +330,6 @@ class BaseStrategy:
             open_time=bars.open_time,
             side=side,
             strength=strength,
-            exit_long=exit_long,
-            exit_short=exit_short,
             stop_loss=sl,
             take_profit=tp,
             trailing_pct=tr,

@@ -53,3 +53,18 @@ def test_overridden_stops_are_honoured_live_exactly_as_offline() -> None:
         )
         assert live.stop_loss == float(view.low[-5:].min())
     assert fired > 5
+
+
+def test_exit_masks_are_not_part_of_the_contract() -> None:
+    """Item 3: exit_long / exit_short were documented outputs nothing read. On spot a SELL signal is the exit
+    (the coordinator sells the strategy's open cycles), so they are gone, and passing one says why."""
+    import dataclasses
+
+    import pytest
+
+    from roottrading.strategies.base import Entries, SignalFrame
+
+    assert not {"exit_long", "exit_short"} & {f.name for f in dataclasses.fields(Entries)}
+    assert not {"exit_long", "exit_short"} & {f.name for f in dataclasses.fields(SignalFrame)}
+    with pytest.raises(ValueError, match="SELL signal is the exit"):
+        BaseStrategy.entries(buy=np.ones(3, bool), exit_long=np.zeros(3, bool))
