@@ -68,3 +68,47 @@ def test_exit_masks_are_not_part_of_the_contract() -> None:
     assert not {"exit_long", "exit_short"} & {f.name for f in dataclasses.fields(SignalFrame)}
     with pytest.raises(ValueError, match="SELL signal is the exit"):
         BaseStrategy.entries(buy=np.ones(3, bool), exit_long=np.zeros(3, bool))
+
+
+def _bundled_day() -> tuple[list[Any], Any]:
+    import pandas as pd
+
+    from roottrading.datasets.bundled import load_candles
+
+    cs = load_candles("BTCBUSD", "1m", as_symbol="BTCUSDT")
+    cols = ("open_time", "open", "high", "low", "close", "volume")
+    return cs, pd.DataFrame({k: [getattr(c, k) for c in cs] for k in cols})
+
+
+def test_live_analyzer_and_offline_signals_use_one_window_rule() -> None:
+    """Item 4: the live analyzer (its tails), the warm-up after a restart and offline `signals()` follow
+    `evaluation_window`. Every built-in strategy, the bundled BTC day: live, candle by candle, gives exactly the
+    offline signals; changing either window rule (or evaluating offline on all history) makes this fail."""
+    from roottrading.services.analyzer.engine import AnalyzerEngine, EngineConfig
+    from roottrading.strategies.base import evaluation_window
+
+    cs, df = _bundled_day()
+    eng = AnalyzerEngine(EngineConfig())
+    for st in eng.registry.active("BTCUSDT"):
+        assert eng.lookback(st) == evaluation_window(st)
+    assert eng.window_size() == max(evaluation_window(eng.registry.get(n)) for n in eng.registry.names())
+    live: dict[str, Any] = {}
+    for c in cs:
+        for sig in eng.on_candle(c).signals:
+            live[sig.id] = sig
+    offline: dict[str, Any] = {}
+    for st in eng.registry.active("BTCUSDT"):
+        sf = st.signals(df)
+        for i in np.flatnonzero(sf.side):
+            row = sf.row(int(i))
+            assert row is not None
+            offline[f"{st.name}:BTCUSDT:1m:{row['open_time']}"] = row
+    assert len(live) > 1000
+    assert live.keys() == offline.keys()
+    diff = [
+        k
+        for k, s in live.items()
+        if (s.side, s.strength, s.stop_loss, s.take_profit, s.trailing_pct, s.regime)
+        != tuple(offline[k][f] for f in ("side", "strength", "stop_loss", "take_profit", "trailing_pct", "regime"))
+    ]
+    assert not diff, diff[:5]

@@ -13,7 +13,7 @@ import structlog
 
 from roottrading.domain import Candle, Signal, SignalStrength
 from roottrading.services.analyzer.window import CandleWindow
-from roottrading.strategies.base import Bars
+from roottrading.strategies.base import MIN_EVALUATION_WINDOW, Bars, evaluation_window
 from roottrading.strategies.loader import StrategyRegistry, load_strategies
 
 log = structlog.get_logger(__name__)
@@ -73,13 +73,12 @@ class AnalyzerEngine:
             max((self.lookback(self.registry.get(n)) for n in self.registry.names()), default=self.min_lookback),
         )
 
-    min_lookback = 100
+    min_lookback = MIN_EVALUATION_WINDOW
 
     def lookback(self, strat: Any) -> int:
-        """Candles a strategy is evaluated on: 3x its warm-up (EMA-type indicators converge well within
-        that), at least 100, at most the window. A backtest through this engine sees exactly the same."""
-        want = max(self.min_lookback, 3 * strat.warmup)
-        return min(want, self.config.window) if self.config.window else want
+        """Candles a strategy is evaluated on: `evaluation_window` (strategies/base.py), the rule offline
+        `signals()` and the warm-up use too, capped by the configured window."""
+        return evaluation_window(strat, self.config.window)
 
     def window(self, symbol: str) -> CandleWindow:
         w = self.windows.get(symbol)

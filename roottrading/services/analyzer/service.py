@@ -55,8 +55,9 @@ class AnalyzerService(Service):
 
     async def start(self) -> None:
         await self.pool.start()
-        registry = self.pool.registry
-        window = self.config.window or max(64, 2 * registry.max_warmup() + 10)
+        # exactly the candles the live window holds (the evaluation-window rule): after a restart the next
+        # candle is evaluated on the same input as without the restart
+        window = self.pool.window_size()
         for symbol in self.ctx.settings.symbols:
             history = await self.candles.range(symbol, self.ctx.settings.interval, limit=window)
             if history:

@@ -94,6 +94,10 @@ class WorkerPool:
             return self.local.registry
         return self._mirror.registry
 
+    def window_size(self) -> int:
+        """Closed candles kept per symbol (what the warm-up after a restart loads)."""
+        return (self.local if self.local is not None else self._mirror).window_size()
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         if self.local is not None:
