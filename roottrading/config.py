@@ -123,6 +123,16 @@ class Settings(BaseSettings):
     analyzer_consensus: int = Field(
         0, ge=0, description="publish a signal only when this many strategies agree (0/1: off)"
     )
+    analyzer_eval_limit_ms: float = Field(
+        500.0,
+        ge=0,
+        description="time limit per strategy evaluation (measured); a strategy over it on "
+        "ANALYZER_EVAL_OVERRUNS candles in a row is disabled for that symbol (0: no limit)",
+    )
+    analyzer_eval_overruns: int = Field(3, ge=1, description="consecutive over-limit evaluations before disabling")
+    analyzer_worker_timeout_s: float = Field(
+        60.0, gt=0, description="a worker process that does not answer for this long is killed and restarted"
+    )
 
     # --- exchange ---
     binance_api_key: SecretStr = Field(SecretStr(""), description="Binance API key (live mode)")
