@@ -43,6 +43,13 @@ class BusStats:
     retried: int = 0
     dead_lettered: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    # per topic, read by the /metrics collector at scrape time (runtime/metrics.py)
+    published_by_topic: dict[str, int] = field(default_factory=dict)
+    dead_lettered_by_topic: dict[str, int] = field(default_factory=dict)
+
+    def count_published(self, topic: str, n: int = 1) -> None:
+        self.published += n
+        self.published_by_topic[topic] = self.published_by_topic.get(topic, 0) + n
 
 
 class Subscription(Protocol):
@@ -112,6 +119,7 @@ def dead_letter_for(
     raw message and the error, or None when the failing message is itself a dead letter (no dead letters of dead
     letters: it stays where it is and the error is logged by the caller). Counts it in `stats`."""
     stats.dead_lettered += 1
+    stats.dead_lettered_by_topic[topic] = stats.dead_lettered_by_topic.get(topic, 0) + 1
     if topic.startswith(m.DEAD_LETTER):
         return None
     dl = m.DeadLetter(

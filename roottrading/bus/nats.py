@@ -286,7 +286,7 @@ class NatsBus:
                 ack = await js.publish(subject, raw, timeout=self.request_timeout_s, headers=headers)
                 if ack.duplicate:
                     self.duplicates += 1
-                self.stats.published += 1
+                self.stats.count_published(topic)
                 if warned:
                     log.info("nats publish succeeded again", topic=topic)
                 return

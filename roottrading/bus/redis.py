@@ -181,7 +181,7 @@ class RedisBus:
         await self.call(
             lambda: r.xadd(name, {_FIELD: raw}, maxlen=self.maxlen, approximate=True), "publish", self.publish_timeout_s
         )
-        self.stats.published += 1
+        self.stats.count_published(topic)
 
     async def publish_many(self, topic: str, items: Iterable[tuple[Any, str | None]], chunk: int = 1000) -> list[str]:
         """Publish (payload, key) pairs; returns their message ids. For bulk producers (backfills, replays).
@@ -222,7 +222,7 @@ class RedisBus:
                     "publish_many",
                     self.publish_timeout_s,
                 )
-                self.stats.published += len(raws)
+                self.stats.count_published(topic, len(raws))
 
     # --- subscribe -------------------------------------------------------------------------------------
     async def subscribe(
@@ -310,7 +310,7 @@ class RedisBus:
         r = self.redis
         # not publish_raw: it must work while the bus is closing, and retry as long as needed
         await self.call(lambda: r.xadd(name, {_FIELD: raw_dl}, maxlen=self.maxlen, approximate=True), "dead_letter")
-        self.stats.published += 1
+        self.stats.count_published(dl_topic)
 
     # --- drain, health, close --------------------------------------------------------------------------
     async def _settled(self) -> bool:

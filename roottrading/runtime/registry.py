@@ -21,6 +21,8 @@ SERVICES: dict[str, str] = {
     "stream": "roottrading.services.stream.service:StreamService",
     "dispatcher": "roottrading.services.dispatcher.service:DispatcherService",
     "backtest": "roottrading.services.backtest.service:BacktestService",
+    "notify": "roottrading.notify.service:NotifyService",
+    "telegram": "roottrading.telegram.service:TelegramService",
 }
 
 # Order matters at start-up: consumers of a topic start before its producers (market data last).
@@ -28,6 +30,8 @@ SERVICES: dict[str, str] = {
 # is the market-data source of `up` and `demo`.
 DEFAULT_ORDER = [
     "logger",
+    "notify",
+    "telegram",
     "stream",
     "portfolio",
     "pnl",

@@ -103,7 +103,7 @@ class OrderRepo:
     async def add_fill(self, fill: Fill) -> bool:
         """Store a fill once, keyed by (symbol, trade id) as Binance's trade ids are. False if already known."""
         row = msgspec.to_builtins(fill)
-        for k in ("price", "quantity", "quote_quantity", "commission"):
+        for k in ("price", "quantity", "quote_quantity", "commission", "commission_quote"):
             row[k] = getattr(fill, k)
         row["order_id"] = row.pop("client_order_id")
         row["exchange_order_id"] = fill.order_id

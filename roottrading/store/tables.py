@@ -93,6 +93,7 @@ trade_fills = Table(
     Column("quote_quantity", Money, nullable=False),
     Column("commission", Money, nullable=False),
     Column("commission_asset", String(12), nullable=False),
+    Column("commission_quote", Money),  # a third-asset fee (BNB) valued in quote at fill time (0004)
     Column("is_maker", Boolean, nullable=False, default=False),
     Column("time", BigInteger, nullable=False),
     Index("ix_trade_fills_order", "order_id"),
@@ -122,6 +123,7 @@ trade_cycles = Table(
     Column("reservation_id", String(64)),
     Column("signal_id", String(200)),
     Column("close_reason", String(80)),
+    Column("unpriced_fees", String(200)),  # third-asset fees without a price (0004)
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_trade_cycles_status", "status"),

@@ -25,6 +25,21 @@ from roottrading.strategies.params import Param, ParamError
 REQUIRED_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
 BUY, SELL, NONE = np.int8(1), np.int8(-1), np.int8(0)
 
+#: The evaluation-window rule, the one place it lives. Each candle is evaluated on the trailing
+#: `evaluation_window(strategy)` closed candles: by the live analyzer (its tail per strategy), by the
+#: warm-up after a restart (it loads the largest window) and by offline `signals()` (each row on the same
+#: trailing window). Recursive indicators (EMA, RSI, ADX, ATR) depend on where the input starts, so the
+#: three must agree on it or offline and live signals differ near thresholds.
+MIN_EVALUATION_WINDOW = 100
+WARMUP_MULTIPLE = 3  # recursive indicators converge well within 3x their lookback
+
+
+def evaluation_window(strategy: Any, cap: int = 0) -> int:
+    """Closed candles each row of `strategy` is evaluated on: 3x its warm-up, at least 100, at most `cap`
+    (the analyzer's fixed `window` setting, 0 = none)."""
+    want = max(MIN_EVALUATION_WINDOW, WARMUP_MULTIPLE * int(strategy.warmup))
+    return min(want, cap) if cap else want
+
 
 @dataclass(frozen=True)
 class Bars:
@@ -50,6 +65,20 @@ class Bars:
         if v is None:
             v = self.cache[key] = compute()
         return v
+
+    def window(self, end: int, size: int) -> Bars:
+        """Rows [end - size, end) as views: the trailing window that ends at row end - 1."""
+        start = max(0, end - size)
+        if start == 0 and end >= len(self):
+            return self
+        return Bars(
+            open_time=self.open_time[start:end],
+            open=self.open[start:end],
+            high=self.high[start:end],
+            low=self.low[start:end],
+            close=self.close[start:end],
+            volume=self.volume[start:end],
+        )
 
     def tail(self, n: int) -> Bars:
         """The last `n` bars as views (no copy)."""
@@ -85,13 +114,12 @@ class Entries:
     """What `generate` returns. side: +1 BUY / -1 SELL / 0 none; strength: rank 0..3 (WEAK..VERY_STRONG).
 
     stop_loss / take_profit: absolute prices (NaN = let the base class derive them from ATR multiples).
-    exit_long / exit_short: rows where an open position of that direction should be closed.
+    There is no separate exit output: on spot a SELL signal is the exit (the coordinator sells the
+    strategy's open cycles; there is no short to close).
     """
 
     side: np.ndarray
     strength: np.ndarray
-    exit_long: np.ndarray | None = None
-    exit_short: np.ndarray | None = None
     stop_loss: np.ndarray | None = None
     take_profit: np.ndarray | None = None
 
@@ -103,8 +131,6 @@ class SignalFrame:
     open_time: np.ndarray
     side: np.ndarray  # int8: +1 BUY, -1 SELL, 0 none
     strength: np.ndarray  # int8 rank 0..3, meaningful where side != 0
-    exit_long: np.ndarray  # bool
-    exit_short: np.ndarray  # bool
     stop_loss: np.ndarray  # float64 absolute price, NaN = none
     take_profit: np.ndarray
     trailing_pct: np.ndarray
@@ -142,8 +168,6 @@ class SignalFrame:
                 "open_time": self.open_time,
                 "side": self.side,
                 "strength": self.strength,
-                "exit_long": self.exit_long,
-                "exit_short": self.exit_short,
                 "stop_loss": self.stop_loss,
                 "take_profit": self.take_profit,
                 "trailing_pct": self.trailing_pct,
@@ -276,6 +300,11 @@ class BaseStrategy:
         **extra: Any,
     ) -> Entries:
         """Build Entries from boolean masks. A row that is both buy and sell gets no signal."""
+        if {"exit_long", "exit_short"} & set(extra):
+            raise ValueError(
+                "exit_long/exit_short are not part of the strategy contract: on spot a SELL signal is the exit "
+                "(the coordinator sells the open cycles); emit sell=... instead"
+            )
         ref = buy if buy is not None else sell
         if ref is None:
             raise ValueError("entries() needs buy and/or sell")
@@ -304,12 +333,53 @@ class BaseStrategy:
         return Entries(side=side, strength=st, **extra)
 
     # ---- evaluation -------------------------------------------------------------------------
-    def signals(self, frame: pd.DataFrame) -> SignalFrame:
-        """Entries for every row of `frame` (vectorised). Rows before `warmup` never signal."""
-        return self.signals_bars(Bars.from_frame(frame))
+    def signals(self, frame: pd.DataFrame, cap: int = 0) -> SignalFrame:
+        """Entries for every row of `frame`, each row evaluated on the trailing `evaluation_window(self, cap)`
+        rows, exactly as the live analyzer evaluates that candle. Rows before `warmup` never signal."""
+        return self.signals_windowed(Bars.from_frame(frame), cap)
+
+    def signals_windowed(self, bars: Bars, cap: int = 0) -> SignalFrame:
+        """`signals` on arrays. The first `evaluation_window` rows come from one vectorised pass (a row's
+        window is then the whole prefix, and strategies are causal); each later row is evaluated on its own
+        window by the same function the live analyzer calls (`_evaluate_last`), so both agree exactly."""
+        size = evaluation_window(self, cap)
+        n = len(bars)
+        head = self.signals_bars(bars.window(min(n, size), size))
+        if n <= size:
+            return head
+        side = np.zeros(n, np.int8)
+        strength = np.zeros(n, np.int8)
+        sl, tp, tr = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        regime = np.full(n, None, dtype=object) if head.regime is not None else None
+        side[:size], strength[:size] = head.side, head.strength
+        sl[:size], tp[:size], tr[:size] = head.stop_loss, head.take_profit, head.trailing_pct
+        if regime is not None:
+            regime[:size] = head.regime
+        for i in range(size, n):
+            row = self._evaluate_last(bars.window(i + 1, size))
+            if row is None:
+                continue
+            side[i] = BUY if row["side"] is Side.BUY else SELL
+            strength[i] = row["strength"].rank
+            sl[i], tp[i], tr[i] = (
+                np.nan if row[k] is None else row[k] for k in ("stop_loss", "take_profit", "trailing_pct")
+            )
+            if regime is not None:
+                regime[i] = row["regime"]
+        return SignalFrame(
+            open_time=bars.open_time,
+            side=side,
+            strength=strength,
+            stop_loss=sl,
+            take_profit=tp,
+            trailing_pct=tr,
+            regime=regime,
+            meta={"evaluation_window": size},
+        )
 
     def signals_bars(self, bars: Bars) -> SignalFrame:
-        """`signals` on arrays: the live analyzer's path (no pandas per strategy and candle)."""
+        """One vectorised pass over all of `bars` (every row sees the history from row 0). The live analyzer
+        reads its last row on each candle's window; over longer histories use `signals_windowed`."""
         n = len(bars)
         if n == 0:
             e = Entries(np.zeros(0, np.int8), np.zeros(0, np.int8))
@@ -320,9 +390,6 @@ class BaseStrategy:
         if len(side) != n or len(strength) != n:
             raise ValueError(f"{self.name}: generate returned {len(side)} rows for a {n}-row frame")
         side[: min(n, self.warmup)] = NONE
-        exit_long = np.zeros(n, bool) if e.exit_long is None else np.asarray(e.exit_long, bool).copy()
-        exit_short = np.zeros(n, bool) if e.exit_short is None else np.asarray(e.exit_short, bool).copy()
-        exit_long[: min(n, self.warmup)] = exit_short[: min(n, self.warmup)] = False
         regime_labels = None
         if self.ride_or_react and n:
             from roottrading.strategies.regime import adapt, detect_regime
@@ -340,8 +407,6 @@ class BaseStrategy:
             open_time=bars.open_time,
             side=side,
             strength=strength,
-            exit_long=exit_long,
-            exit_short=exit_short,
             stop_loss=sl,
             take_profit=tp,
             trailing_pct=tr,
@@ -358,21 +423,15 @@ class BaseStrategy:
             frame = frame[frame["closed"].astype(bool)]
         if len(frame) <= self.warmup:
             return None
-        return self.latest_signal_bars(Bars.from_frame(frame), symbol, interval)
+        return self.latest_signal_bars(Bars.from_frame(frame.tail(evaluation_window(self))), symbol, interval)
 
     def latest_signal_bars(self, bars: Bars, symbol: str, interval: str) -> Signal | None:
         """`latest_signal` on arrays of closed candles (what the analyzer calls once per candle).
 
-        Same result as `signals_bars(bars).row(-1)` (a test holds it to that), but the stops are computed
-        for the last row only, which halves the cost per strategy in the live hot path.
+        Same result as `signals_bars(bars).row(-1)` (a test holds it to that), but `stops()` runs only when
+        the last row fires, which halves the cost per strategy in the live hot path.
         """
-        n = len(bars)
-        if n <= self.warmup:
-            return None
-        if self.ride_or_react:  # regime adaptation needs whole arrays: take the general path
-            row = self.signals_bars(bars).row(n - 1)
-        else:
-            row = self._last_row(bars)
+        row = self._evaluate_last(bars)
         if row is None:
             return None
         open_time = row["open_time"]
@@ -392,6 +451,15 @@ class BaseStrategy:
             meta={"open_time": open_time},
         )
 
+    def _evaluate_last(self, bars: Bars) -> dict[str, Any] | None:
+        """The last row's entry, or None: what live evaluation and `signals_windowed` both call per row."""
+        n = len(bars)
+        if n <= self.warmup:
+            return None
+        if self.ride_or_react:  # regime adaptation needs whole arrays: take the general path
+            return self.signals_bars(bars).row(n - 1)
+        return self._last_row(bars)
+
     def _last_row(self, bars: Bars) -> dict[str, Any] | None:
         n = len(bars)
         if self._fast_last and not self.may_fire(bars):  # type: ignore[misc]
@@ -403,24 +471,23 @@ class BaseStrategy:
         if side == 0:
             return None
         rank = int(e.strength[-1])
-        esl = math.nan if e.stop_loss is None else float(e.stop_loss[-1])
-        etp = math.nan if e.take_profit is None else float(e.take_profit[-1])
-        sgn = 1.0 if side > 0 else -1.0
-        close = float(bars.close[-1])
-        a = float(bars.cached(("atr", 14), lambda: atr(bars.high, bars.low, bars.close, 14))[-1]) if n > 14 else np.nan
-        sl = close - sgn * self.sl_atr * a if self.sl_atr > 0 else np.nan
-        tp = close + sgn * self.tp_atr * a if self.tp_atr > 0 else np.nan
-        if not math.isnan(esl):
+        # the stops come from `stops()` itself (a strategy may override it), on the side array the vectorised
+        # path would pass: one implementation of the exits, live and offline
+        sides = np.asarray(e.side, np.int8).copy()
+        sides[: min(n, self.warmup)] = NONE
+        sl_a, tp_a, tr_a = self.stops(bars, sides)
+        sl, tp, tr = float(sl_a[-1]), float(tp_a[-1]), float(tr_a[-1])
+        if e.stop_loss is not None and not math.isnan(esl := float(e.stop_loss[-1])):
             sl = esl
-        if not math.isnan(etp):
+        if e.take_profit is not None and not math.isnan(etp := float(e.take_profit[-1])):
             tp = etp
         return {
             "open_time": int(bars.open_time[-1]),
             "side": Side.BUY if side > 0 else Side.SELL,
             "strength": SignalStrength.from_rank(int(min(3, max(0, rank)))),
-            "stop_loss": None if np.isnan(sl) else sl,
-            "take_profit": None if np.isnan(tp) else tp,
-            "trailing_pct": float(self.trailing_pct) if self.trailing_pct > 0 else None,
+            "stop_loss": _opt(sl),
+            "take_profit": _opt(tp),
+            "trailing_pct": _opt(tr),
             "regime": None,
         }
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from roottrading import messages as m
@@ -55,23 +57,33 @@ def test_window_keeps_last_n_in_order_and_ignores_redelivery() -> None:
     assert b.close.flags["C_CONTIGUOUS"]
 
 
-def test_engine_signals_equal_full_history_evaluation() -> None:
-    """Live (one candle at a time) must say what the vectorised strategy says on the same window."""
+def test_engine_signals_equal_the_windowed_offline_evaluation() -> None:
+    """Live (one candle at a time) says what offline `signals()` says row by row: each row evaluated on the
+    same trailing window (issue 17 item 4: this test used to compare live with itself, not with `signals`)."""
     cs = candles(400)
-    eng = AnalyzerEngine(EngineConfig(enabled=["ema_cross", "rsi_cross", "macd_crossover"], window=120))
-    live = {s.id for c in cs for s in eng.on_candle(c).signals}
+    names = ["ema_cross", "rsi_cross", "macd_crossover"]
+    eng = AnalyzerEngine(EngineConfig(enabled=names, window=120))
+    live = {s.id: s for c in cs for s in eng.on_candle(c).signals}
     assert live, "three classic strategies must fire on 400 real candles"
-    # evaluate the same rows offline with the same windowing
-    ref = AnalyzerEngine(EngineConfig(enabled=["ema_cross", "rsi_cross", "macd_crossover"], window=120))
-    offline = set()
+    df = CandleWindow(len(cs))
     for c in cs:
-        ref.window(c.symbol).append(c)
-        frame = ref.window(c.symbol).frame()
-        for strat in ref.registry.active(c.symbol):
-            sig = strat.latest_signal(frame.tail(ref.lookback(strat)), c.symbol, c.interval)
-            if sig:
-                offline.add(sig.id)
-    assert live == offline
+        df.append(c)
+    offline = {}
+    for strat in eng.registry.active("BTCUSDT"):
+        sf = strat.signals(df.frame(), cap=120)
+        for i in np.flatnonzero(sf.side):
+            sig = sf.row(int(i))
+            assert sig is not None
+            offline[f"{strat.name}:BTCUSDT:1m:{sig['open_time']}"] = sig
+    assert live.keys() == offline.keys()
+    for sid, sig in live.items():
+        row = offline[sid]
+        assert (sig.side, sig.strength, sig.stop_loss, sig.take_profit) == (
+            row["side"],
+            row["strength"],
+            row["stop_loss"],
+            row["take_profit"],
+        )
 
 
 def test_consensus_needs_k_agreeing_strategies() -> None:
@@ -116,6 +128,26 @@ async def test_warm_up_from_stored_history_then_signals_on_next_candle(tmp_path:
         await host.bus.publish(m.candles_topic("BTCUSDT"), cs[-1], key="BTCUSDT", msg_id=cs[-1].key)
         await host.bus.drain(5)
         assert svc.candles_seen == 1  # type: ignore[attr-defined]
+    finally:
+        await host.stop()
+
+
+async def test_warm_up_after_a_restart_loads_the_evaluation_window(tmp_path: Path) -> None:
+    """Issue 17 item 4: the warm-up used its own rule (max(64, 2*max_warmup+10)), shorter than the live tail,
+    so the candles after a restart were evaluated on less history than without it."""
+    from roottrading.strategies.base import evaluation_window
+
+    cs = candles(1000)
+    host = await _host(tmp_path)
+    await host.db.migrate()
+    await CandleRepo(host.db).upsert(cs)
+    await host.start()
+    try:
+        svc: Any = host.services["analyzer"]
+        reg = svc.pool.registry
+        want = max(evaluation_window(reg.get(n)) for n in reg.names())
+        assert len(svc.pool.local.window("BTCUSDT")) == want
+        assert svc.pool.window_size() == want
     finally:
         await host.stop()
 

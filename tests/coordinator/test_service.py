@@ -175,3 +175,19 @@ async def test_risk_over_http_unreachable_opens_the_circuit_then_probes(tmp_path
             assert h["breakers"]["risk"]["state"] == "open" and h["risk_mode"] == "http"
     finally:
         await host.stop()
+
+
+async def test_weak_signal_decision_names_the_strength_filter_and_its_setting(tmp_path: Path) -> None:
+    """Issue 17 item 5: a graded strategy often emits WEAK; the stored decision must say which filter dropped it
+    and which setting moves the threshold, not leave the user guessing why nothing trades."""
+    host = await make_host(tmp_path, ["risk", "coordinator"])
+    try:
+        co: Any = host.services["coordinator"]
+        await co.on_signal(message(sig("weak-1", strength=SignalStrength.WEAK)))
+        row = (await decisions(host, "weak-1"))[0]
+        assert row["decision"] == "rejected"
+        assert row["reason"].startswith("strength filter:"), row["reason"]
+        assert "WEAK" in row["reason"] and "MODERATE" in row["reason"]
+        assert "COORDINATOR_MIN_STRENGTH" in row["reason"]
+    finally:
+        await host.stop()

@@ -73,6 +73,7 @@ class Rig:
     exchange: Any = None
     i: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
+    services: list[str] = field(default_factory=lambda: ["trader"])
 
     @property
     def svc(self) -> Any:
@@ -90,7 +91,7 @@ class Rig:
         self.exchange = exchange or SimExchange(self.engine, self.clock)
         self.host = Host(
             settings,
-            ["trader"],
+            self.services,
             clock=self.clock,
             extras={
                 "exchange": self.exchange,

@@ -1,3 +1,4 @@
+import { useQuery } from '@tanstack/react-query'
 import { useState } from 'react'
 import { api } from '../api/client'
 import { useAction, useStrategies } from '../api/hooks'
@@ -71,6 +72,8 @@ export function Strategies() {
   const q = useStrategies(symbol || undefined)
   const upd = useAction((u: Update) => api(`/api/analyzer/strategies/${encodeURIComponent(u.name)}`, { method: 'PUT', json: u.body }), [['strategies']])
   const shown = (q.data ?? []).filter((s) => !filter || s.name.includes(filter.toLowerCase()))
+  // the coordinator's strength filter: entries below it are rejected (see each signal's decision)
+  const minStrength = useQuery({ queryKey: ['coordinator', 'config'], queryFn: () => api<{ min_strength?: string }>('/api/coordinator/config') }).data?.min_strength
   return (
     <div className="space-y-4" data-testid="page-strategies">
       <PageTitle title="Strategies" sub="Enable or disable each strategy and tune its parameters, for all symbols or one." actions={<>
@@ -79,7 +82,11 @@ export function Strategies() {
           <option value="">All symbols</option>{symbols.map((s) => <option key={s}>{s}</option>)}
         </select>
         {q.data && <Badge tone="blue">{q.data.filter((s) => s.enabled).length} / {q.data.length} enabled</Badge>}
+        {minStrength && <Badge tone="violet">min strength {minStrength}</Badge>}
       </>} />
+      {minStrength && <p className="text-xs text-slate-500" data-testid="min-strength-note">
+        Entries weaker than {minStrength} (COORDINATOR_MIN_STRENGTH) are rejected by the coordinator's strength filter; a strategy that sets no strength emits MODERATE, and grade() gives WEAK below its first threshold.
+      </p>}
       <ActionMessage error={upd.error} success={upd.isSuccess && 'Saved.'} />
       <QueryView q={{ ...q, data: q.data ? shown : undefined }} what="The strategy list" empty="No strategy loaded.">
         {(list) => <div className="grid gap-4 lg:grid-cols-2 2xl:grid-cols-3">{list.map((s) => <StrategyCard key={s.name} s={s} symbol={symbol} update={upd.mutate} pending={upd.isPending} />)}</div>}

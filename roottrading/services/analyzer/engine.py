@@ -6,6 +6,8 @@ backtester, so live and backtest cannot disagree about what a strategy said.
 
 from __future__ import annotations
 
+import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +15,7 @@ import structlog
 
 from roottrading.domain import Candle, Signal, SignalStrength
 from roottrading.services.analyzer.window import CandleWindow
-from roottrading.strategies.base import Bars
+from roottrading.strategies.base import MIN_EVALUATION_WINDOW, Bars, evaluation_window
 from roottrading.strategies.loader import StrategyRegistry, load_strategies
 
 log = structlog.get_logger(__name__)
@@ -27,13 +29,29 @@ class EngineConfig:
     window: int = 0  # 0 = derived from the strategies' warm-up
     consensus_k: int = 0  # > 1: publish only when K strategies agree on a side
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # strategy -> params (all symbols)
+    # time limit per strategy evaluation: measured (an evaluation cannot be interrupted in-process); a strategy
+    # over it on `eval_overruns` consecutive candles of a symbol is disabled for that symbol. 0 = no limit.
+    # A strategy that never returns is the worker pool's business (worker timeout -> restart).
+    eval_limit_ms: float = 0.0
+    eval_overruns: int = 3
 
 
 @dataclass
 class EngineResult:
     signals: list[Signal]  # what should be published
     evaluated: list[Signal]  # every individual strategy signal (stored for transparency)
-    errors: list[str]
+    errors: list[tuple[str, str]]  # (strategy, message) per failed strategy evaluation
+
+
+_EMPTY = EngineResult([], [], [])
+DISABLED_PREFIX = "disabled for "  # an error starting so: the engine disabled the strategy for that symbol
+
+
+def describe_exception(exc: BaseException) -> str:
+    """Type, message and the innermost frame (a user strategy's typo is found by its file and line)."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" at {tb[-1].filename}:{tb[-1].lineno}" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 class AnalyzerEngine:
@@ -50,6 +68,11 @@ class AnalyzerEngine:
             self.registry.set_params(name, params)
         self.windows: dict[str, CandleWindow] = {}
         self.failures: dict[str, int] = {}
+        #: strategy -> {"symbol", "open_time", "error", "count"}: its latest failure (reported by the service)
+        self.last_errors: dict[str, dict[str, Any]] = {}
+        self._overruns: dict[tuple[str, str], int] = {}
+        # per symbol: (open_time, result) of the last evaluated candle, answered again on its redelivery
+        self._last: dict[str, tuple[int, EngineResult]] = {}
         # per symbol: [(strategy, its params dict, lookback)], so a candle does not go through the registry's
         # lock 27 times; dropped by control() (every runtime change goes through it) or invalidate()
         self._plans: dict[str, list[tuple[Any, Any, int]]] = {}
@@ -73,13 +96,12 @@ class AnalyzerEngine:
             max((self.lookback(self.registry.get(n)) for n in self.registry.names()), default=self.min_lookback),
         )
 
-    min_lookback = 100
+    min_lookback = MIN_EVALUATION_WINDOW
 
     def lookback(self, strat: Any) -> int:
-        """Candles a strategy is evaluated on: 3x its warm-up (EMA-type indicators converge well within
-        that), at least 100, at most the window. A backtest through this engine sees exactly the same."""
-        want = max(self.min_lookback, 3 * strat.warmup)
-        return min(want, self.config.window) if self.config.window else want
+        """Candles a strategy is evaluated on: `evaluation_window` (strategies/base.py), the rule offline
+        `signals()` and the warm-up use too, capped by the configured window."""
+        return evaluation_window(strat, self.config.window)
 
     def window(self, symbol: str) -> CandleWindow:
         w = self.windows.get(symbol)
@@ -92,28 +114,75 @@ class AnalyzerEngine:
         return sum(1 for c in candles if c.closed and self.window(c.symbol).append(c))
 
     def on_candle(self, c: Candle) -> EngineResult:
+        """Evaluate every active strategy on the symbol's window with `c` appended. The candle counts as
+        processed only once evaluated: if evaluation raises, the append is undone (a redelivery evaluates it
+        again), and a redelivery of the last evaluated candle gets the same signals (same ids) again."""
         w = self.windows.get(c.symbol) or self.window(c.symbol)
-        if not c.closed or not w.append(c):
-            return EngineResult([], [], [])
+        if not c.closed:
+            return _EMPTY
+        if not w.append(c):
+            last = self._last.get(c.symbol)
+            if last is not None and last[0] == c.open_time:
+                return EngineResult(last[1].signals, last[1].evaluated, [])
+            return _EMPTY
+        try:
+            result = self._evaluate(c, w)
+        except BaseException:
+            w.undo_append()
+            raise
+        self._last[c.symbol] = (c.open_time, result)
+        return result
+
+    def _evaluate(self, c: Candle, w: CandleWindow) -> EngineResult:
         bars = w.bars()
         tails: dict[int, Bars] = {}  # strategies with the same lookback share one Bars (and its indicator cache)
         out: list[Signal] = []
-        errors: list[str] = []
+        errors: list[tuple[str, str]] = []
         symbol, interval = c.symbol, c.interval
+        limit_s = self.config.eval_limit_ms / 1000
         for strat, _, size in self._plan(symbol):
             view = tails.get(size)
             if view is None:
                 view = tails[size] = bars.tail(size)
+            t0 = time.perf_counter()
             try:
                 sig = strat.latest_signal_bars(view, symbol, interval)
-            except (ValueError, ArithmeticError, IndexError, KeyError, TypeError) as exc:
-                # a broken strategy is reported and skipped; the others keep running
-                self.failures[strat.name] = self.failures.get(strat.name, 0) + 1
-                errors.append(f"{strat.name}: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - user code can raise anything; one broken strategy is
+                # reported and skipped, the others on this symbol keep running
+                self._report(strat.name, c, describe_exception(exc), errors)
                 continue
+            if limit_s and time.perf_counter() - t0 > limit_s:
+                self._overrun(strat.name, c, (time.perf_counter() - t0) * 1000, errors)
+            elif limit_s:
+                self._overruns.pop((strat.name, symbol), None)
             if sig is not None:
                 out.append(sig)
         return EngineResult(self._consensus(out, c), out, errors)
+
+    def _report(self, name: str, c: Candle, error: str, errors: list[tuple[str, str]]) -> None:
+        self.failures[name] = self.failures.get(name, 0) + 1
+        self.last_errors[name] = {
+            "symbol": c.symbol,
+            "open_time": c.open_time,
+            "error": error,
+            "count": self.failures[name],
+        }
+        errors.append((name, error))
+
+    def _overrun(self, name: str, c: Candle, took_ms: float, errors: list[tuple[str, str]]) -> None:
+        """Over the time limit: reported; disabled for the symbol after `eval_overruns` in a row."""
+        key = (name, c.symbol)
+        n = self._overruns[key] = self._overruns.get(key, 0) + 1
+        limit = self.config.eval_limit_ms
+        if n >= self.config.eval_overruns:
+            self._overruns.pop(key, None)
+            self.control("disable", name, c.symbol)
+            msg = (
+                f"{DISABLED_PREFIX}{c.symbol}: {n} evaluations in a row over the {limit:g} ms limit ({took_ms:.0f} ms)"
+            )
+        else:
+            msg = f"evaluation took {took_ms:.0f} ms, over the {limit:g} ms limit ({n}/{self.config.eval_overruns})"
+        self._report(name, c, msg, errors)
 
     def _consensus(self, sigs: list[Signal], c: Candle) -> list[Signal]:
         k = self.config.consensus_k

@@ -21,7 +21,7 @@ from roottrading.domain import Candle
 from roottrading.runtime.errors import error_responses
 from roottrading.runtime.params import Text
 from roottrading.runtime.service import Consumes, HealthStatus, Service
-from roottrading.services.analyzer.engine import EngineConfig
+from roottrading.services.analyzer.engine import DISABLED_PREFIX, EngineConfig
 from roottrading.services.analyzer.workers import WorkerPool
 from roottrading.store import CandleRepo, SignalRepo
 from roottrading.strategies.params import ParamError
@@ -45,20 +45,25 @@ class AnalyzerService(Service):
             strategies_dir=str(s.strategies_dir) if s.strategies_dir else None,
             enabled=s.strategies or None,
             consensus_k=s.analyzer_consensus,
+            eval_limit_ms=s.analyzer_eval_limit_ms,
+            eval_overruns=s.analyzer_eval_overruns,
             **ctx.extras.get("analyzer_config", {}),
         )
-        self.pool = WorkerPool(self.config, s.analyzer_workers)
+        self.pool = WorkerPool(self.config, s.analyzer_workers, worker_timeout_s=s.analyzer_worker_timeout_s)
         self.signals = SignalRepo(ctx.db)
         self.candles = CandleRepo(ctx.db)
         self.candles_seen = 0
         self.signals_sent = 0
         self.latencies_us: list[float] = []
         self.errors: list[str] = []
+        #: strategy -> its latest failure {time, symbol, open_time, error, count}: health and GET /strategies
+        self.strategy_errors: dict[str, dict[str, Any]] = {}
 
     async def start(self) -> None:
         await self.pool.start()
-        registry = self.pool.registry
-        window = self.config.window or max(64, 2 * registry.max_warmup() + 10)
+        # exactly the candles the live window holds (the evaluation-window rule): after a restart the next
+        # candle is evaluated on the same input as without the restart
+        window = self.pool.window_size()
         for symbol in self.ctx.settings.symbols:
             history = await self.candles.range(symbol, self.ctx.settings.interval, limit=window)
             if history:
@@ -78,9 +83,8 @@ class AnalyzerService(Service):
         t0 = time.perf_counter()
         result = await self.pool.on_candle(c)
         self.candles_seen += 1
-        for err in result.errors:
-            self.log.warning("strategy failed", error=err, symbol=c.symbol)
-            self.errors = [*self.errors, err][-50:]
+        for name, err in result.errors:
+            await self._strategy_failed(name, err, c)
         published = {s.id for s in result.signals}
         for sig in result.evaluated:
             if sig.id not in published:
@@ -91,13 +95,37 @@ class AnalyzerService(Service):
             self.signals_sent += 1
         self.latencies_us = [*self.latencies_us, (time.perf_counter() - t0) * 1e6][-1000:]
 
+    async def _strategy_failed(self, name: str, err: str, c: Candle) -> None:
+        """Log with context, keep the latest error per strategy (health, GET /strategies), and mirror a
+        disabling decided by the engine (worker processes) into the registry everyone reads."""
+        self.log.warning("strategy failed", strategy=name, symbol=c.symbol, open_time=c.open_time, error=err)
+        self.errors = [*self.errors, f"{name}: {err}"][-50:]
+        prev = self.strategy_errors.get(name, {})
+        self.strategy_errors[name] = {
+            "time": self.ctx.clock.now_ms(),
+            "symbol": c.symbol,
+            "open_time": c.open_time,
+            "error": err,
+            "count": prev.get("count", 0) + 1,
+        }
+        if name and err.startswith(DISABLED_PREFIX) and self.pool.registry.is_enabled(name, c.symbol):
+            await self.pool.control("disable", name, c.symbol)
+
+    def describe_strategies(self, symbol: str | None = None) -> list[dict[str, Any]]:
+        """The registry's description plus each strategy's latest error (None when it never failed)."""
+        out: list[dict[str, Any]] = self.pool.registry.describe(symbol)
+        for d in out:
+            d["last_error"] = self.strategy_errors.get(d["name"])
+        return out
+
     def router(self) -> APIRouter:
         r = APIRouter()
 
         @r.get("/strategies")
         async def strategies(symbol: str | None = None) -> list[dict[str, Any]]:
-            """Every loaded strategy with its description, enabled flag and parameters (for `symbol` if given)."""
-            return self.pool.registry.describe(symbol)
+            """Every loaded strategy with its description, enabled flag, parameters (for `symbol` if given) and
+            its latest evaluation error (`last_error`: time, symbol, open_time, error, count; or null)."""
+            return self.describe_strategies(symbol)
 
         @r.put("/strategies/{name}", responses=error_responses(404, 422))
         async def update(name: str, body: StrategyUpdate) -> dict[str, Any]:
@@ -114,7 +142,7 @@ class AnalyzerService(Service):
             self.log.info(
                 "strategy updated", strategy=name, symbol=body.symbol, enabled=body.enabled, params=body.params
             )
-            desc = self.pool.registry.describe(body.symbol)
+            desc = self.describe_strategies(body.symbol)
             return next(d for d in desc if d["name"] == name)
 
         @r.get("/signals")
@@ -128,7 +156,10 @@ class AnalyzerService(Service):
     async def health(self) -> HealthStatus:
         lat = sorted(self.latencies_us)
         p99 = lat[int(len(lat) * 0.99) - 1] if len(lat) >= 100 else (lat[-1] if lat else 0.0)
+        recent = self.ctx.clock.now_ms() - 600_000
+        failing = sorted(n for n, e in self.strategy_errors.items() if e["time"] >= recent)
         return HealthStatus(
+            status="degraded" if failing else "ok",
             details={
                 "candles": self.candles_seen,
                 "signals": self.signals_sent,
@@ -136,5 +167,7 @@ class AnalyzerService(Service):
                 "strategies": len(self.pool.registry.names()),
                 "p99_ms": round(p99 / 1000, 3),
                 "recent_errors": self.errors[-5:],
-            }
+                "strategy_errors": failing,  # strategies that failed in the last 10 minutes
+                "worker_restarts": self.pool.restarts,
+            },
         )

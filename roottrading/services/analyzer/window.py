@@ -24,6 +24,7 @@ class CandleWindow:
         self._v = np.zeros((5, self._cap), np.float64)
         self._start = 0
         self._end = 0
+        self._dropped = False  # the last append pushed the oldest row out
 
     def __len__(self) -> int:
         return self._end - self._start
@@ -38,17 +39,26 @@ class CandleWindow:
         if last is not None and c.open_time <= last:
             return False
         if self._end == self._cap:
-            n = len(self)
-            keep = min(n, self.size - 1)
+            # keep `size` rows (not size - 1) so that undo_append can give the oldest one back
+            keep = min(len(self), self.size)
             self._t[:keep] = self._t[self._end - keep : self._end]
             self._v[:, :keep] = self._v[:, self._end - keep : self._end]
             self._start, self._end = 0, keep
         self._t[self._end] = c.open_time
         self._v[:, self._end] = (c.open, c.high, c.low, c.close, c.volume)
         self._end += 1
-        if len(self) > self.size:
+        self._dropped = len(self) > self.size
+        if self._dropped:
             self._start += 1
         return True
+
+    def undo_append(self) -> None:
+        """Take back the last `append` (its evaluation failed): the redelivered candle is then new again."""
+        if self._end > self._start:
+            self._end -= 1
+            if self._dropped:
+                self._start -= 1
+            self._dropped = False
 
     def bars(self) -> Bars:
         s, e = self._start, self._end

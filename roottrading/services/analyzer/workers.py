@@ -4,6 +4,11 @@ A symbol always goes to the same worker (crc32 partition), so its candles are ev
 window lives in one place. Each worker runs an AnalyzerEngine; control operations (enable, disable, params)
 are broadcast to every worker so they stay identical. `workers=0` runs the engine in-process (backtests,
 small setups, tests). Several analyzer *processes* share symbols through the bus's consumer groups.
+
+A worker that dies (a crash in native code, a kill) or stops answering for `worker_timeout_s` (a strategy that
+never returns: evaluations cannot be interrupted inside a process) is killed and restarted by a watchdog: its
+calls in flight fail with `WorkerLost` (the bus redelivers those candles), the new worker gets the runtime
+control operations again and is warmed with the candles the old one had processed, so it continues exactly.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import asyncio
 import itertools
 import multiprocessing as mp
 import threading
+import time
+from collections import deque
 from dataclasses import asdict
 from typing import Any
 
@@ -26,7 +33,11 @@ from roottrading.services.analyzer.engine import AnalyzerEngine, EngineConfig, E
 log = structlog.get_logger(__name__)
 _enc = msgspec.msgpack.Encoder()
 _candle_dec = msgspec.msgpack.Decoder(Candle)
-_result_dec = msgspec.msgpack.Decoder(tuple[int, list[Signal], list[Signal], list[str], Any])
+_result_dec = msgspec.msgpack.Decoder(tuple[int, list[Signal], list[Signal], list[tuple[str, str]], Any])
+
+
+class WorkerLost(RuntimeError):
+    """The worker evaluating a call died or hung and was restarted; the call should be retried."""
 
 
 def _worker_main(config: dict[str, Any], inbox: Any, outbox: Any) -> None:
@@ -58,7 +69,7 @@ def _worker_main(config: dict[str, Any], inbox: Any, outbox: Any) -> None:
                 res = engine.control(*item[2])
                 outbox.put([_enc.encode((seq, [], [], [], res))])
         except (ValueError, KeyError, TypeError) as exc:
-            outbox.put([_enc.encode((seq, [], [], [f"{type(exc).__name__}: {exc}"], "error"))])
+            outbox.put([_enc.encode((seq, [], [], [("", f"{type(exc).__name__}: {exc}")], "error"))])
         if warmed:
             # the windows and strategies are long-lived: move them out of the collector's reach so a
             # full collection (a latency spike of several ms) does not walk them on a later candle
@@ -70,22 +81,30 @@ def _one_candle(engine: AnalyzerEngine, seq: int, raw: bytes) -> bytes:
         r = engine.on_candle(_candle_dec.decode(raw))
         return _enc.encode((seq, r.signals, r.evaluated, r.errors, None))
     except (ValueError, KeyError, TypeError, msgspec.DecodeError) as exc:
-        return _enc.encode((seq, [], [], [f"{type(exc).__name__}: {exc}"], "error"))
+        return _enc.encode((seq, [], [], [("", f"{type(exc).__name__}: {exc}")], "error"))
 
 
 class WorkerPool:
-    def __init__(self, config: EngineConfig, workers: int) -> None:
+    def __init__(self, config: EngineConfig, workers: int, worker_timeout_s: float = 60.0) -> None:
         self.config = config
         self.n = workers
+        self.worker_timeout_s = worker_timeout_s
         self.local = AnalyzerEngine(config) if workers == 0 else None
+        self.restarts = 0
         self._seq = itertools.count(1)
-        self._futures: dict[int, asyncio.Future[Any]] = {}
-        self._procs: list[Any] = []
-        self._inboxes: list[Any] = []
-        self._outboxes: list[Any] = []
-        self._readers: list[threading.Thread] = []
+        # per worker: seq -> (future, monotonic time sent, symbol, encoded candle or None); loop thread only
+        self._inflight: list[dict[int, tuple[asyncio.Future[Any], float, str | None, bytes | None]]] = [
+            {} for _ in range(workers)
+        ]
+        self._procs: list[Any] = [None] * workers
+        self._inboxes: list[Any] = [None] * workers
+        self._outboxes: list[Any] = [None] * workers
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[list[tuple[int, bytes]]] = [[] for _ in range(workers)]
+        self._history: dict[str, deque[bytes]] = {}  # processed candles per symbol, to warm a restarted worker
+        self._controls: list[tuple[Any, ...]] = []  # runtime control ops, replayed to a restarted worker
+        self._watchdog: asyncio.Task[None] | None = None
+        self._ctx = mp.get_context("spawn")
 
     @property
     def registry(self) -> Any:
@@ -94,58 +113,111 @@ class WorkerPool:
             return self.local.registry
         return self._mirror.registry
 
+    def window_size(self) -> int:
+        """Closed candles kept per symbol (what the warm-up after a restart loads)."""
+        return (self.local if self.local is not None else self._mirror).window_size()
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         if self.local is not None:
             return
         self._mirror = AnalyzerEngine(self.config)  # answers describe() without a round trip
-        ctx = mp.get_context("spawn")
         for i in range(self.n):
-            inbox, outbox = ctx.Queue(), ctx.Queue()
-            p = ctx.Process(
-                target=_worker_main, args=(asdict(self.config), inbox, outbox), daemon=True, name=f"analyzer-worker-{i}"
-            )
-            p.start()
-            self._procs.append(p)
-            self._inboxes.append(inbox)
-            self._outboxes.append(outbox)
-            t = threading.Thread(target=self._read, args=(outbox,), daemon=True, name=f"analyzer-reader-{i}")
-            t.start()
-            self._readers.append(t)
+            self._spawn(i)
+        self._watchdog = asyncio.create_task(self._watch(), name="analyzer-worker-watchdog")
         log.info("analyzer workers started", workers=self.n)
 
-    def _read(self, outbox: Any) -> None:
+    def _spawn(self, i: int) -> None:
+        inbox, outbox = self._ctx.Queue(), self._ctx.Queue()
+        p = self._ctx.Process(
+            target=_worker_main, args=(asdict(self.config), inbox, outbox), daemon=True, name=f"analyzer-worker-{i}"
+        )
+        p.start()
+        self._procs[i], self._inboxes[i], self._outboxes[i] = p, inbox, outbox
+        threading.Thread(target=self._read, args=(i, outbox), daemon=True, name=f"analyzer-reader-{i}").start()
+
+    async def _watch(self, every_s: float = 0.2) -> None:
+        """Restart a worker that died or has not answered its oldest call within `worker_timeout_s`."""
+        while True:
+            await asyncio.sleep(every_s)
+            now = time.monotonic()
+            for i in range(self.n):
+                oldest = min((t for _, t, _, _ in self._inflight[i].values()), default=now)
+                if not self._procs[i].is_alive():
+                    await self._restart(i, f"worker died (exit code {self._procs[i].exitcode})")
+                elif now - oldest > self.worker_timeout_s:
+                    await self._restart(i, f"no answer for {now - oldest:.0f}s (timeout {self.worker_timeout_s:g}s)")
+
+    async def _restart(self, i: int, why: str) -> None:
+        old, outbox = self._procs[i], self._outboxes[i]
+        if old.is_alive():
+            old.kill()
+        await asyncio.to_thread(old.join, 5)
+        outbox.put(None)  # ends the old reader thread
+        lost, self._inflight[i] = self._inflight[i], {}
+        self._pending[i] = []
+        for fut, _, _, _ in lost.values():
+            if not fut.done():
+                fut.set_exception(WorkerLost(f"analyzer worker {i} restarted: {why}"))
+        self.restarts += 1
+        log.error("analyzer worker restarted", worker=i, reason=why, calls_lost=len(lost), restarts=self.restarts)
+        self._spawn(i)
+        # the new worker starts like the old one: same controls, then the candles it had processed
+        for args in self._controls:
+            self._inboxes[i].put(("control", next(self._seq), args))
+        for symbol, hist in self._history.items():
+            if partition_of(symbol, self.n) == i and hist:
+                self._inboxes[i].put(("warm", next(self._seq), list(hist)))
+
+    def _read(self, worker: int, outbox: Any) -> None:
         while True:
             batch = outbox.get()
             if batch is None:
                 return
-            done = []
-            for raw in batch:
-                seq, signals, evaluated, errors, extra = _result_dec.decode(raw)
-                fut = self._futures.pop(seq, None)
-                if fut is not None:
-                    done.append((fut, (EngineResult(signals, evaluated, errors), extra)))
-            if done and self._loop is not None:
-                self._loop.call_soon_threadsafe(_resolve_all, done)  # one loop wake-up per batch
+            done = [_result_dec.decode(raw) for raw in batch]
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._deliver, worker, done)  # one loop wake-up per batch
 
-    async def _call(self, worker: int, kind: str, payload: Any) -> tuple[EngineResult, Any]:
+    def _deliver(self, worker: int, done: list[Any]) -> None:
+        inflight = self._inflight[worker]
+        for seq, signals, evaluated, errors, extra in done:
+            entry = inflight.pop(seq, None)
+            if entry is None:
+                continue  # a replayed warm/control after a restart, or a call already failed
+            fut, _, symbol, raw = entry
+            if raw is not None and symbol is not None and extra != "error":
+                self._remember(symbol, raw)
+            if not fut.done():
+                fut.set_result((EngineResult(signals, evaluated, [tuple(e) for e in errors]), extra))
+
+    def _remember(self, symbol: str, raw: bytes) -> None:
+        hist = self._history.get(symbol)
+        if hist is None:
+            hist = self._history[symbol] = deque(maxlen=self._mirror.window_size())
+        hist.append(raw)
+
+    def _track(self, worker: int, symbol: str | None = None, raw: bytes | None = None) -> tuple[int, Any]:
         assert self._loop is not None
         seq = next(self._seq)
         fut = self._loop.create_future()
-        self._futures[seq] = fut
+        self._inflight[worker][seq] = (fut, time.monotonic(), symbol, raw)
+        return seq, fut
+
+    async def _call(self, worker: int, kind: str, payload: Any) -> tuple[EngineResult, Any]:
+        seq, fut = self._track(worker)
         self._inboxes[worker].put((kind, seq, payload))
         return await fut
 
     async def on_candle(self, c: Candle) -> EngineResult:
+        """Raises WorkerLost when the worker died or hung meanwhile: the caller's bus redelivers the candle."""
         if self.local is not None:
             return self.local.on_candle(c)
         assert self._loop is not None
         worker = partition_of(c.symbol, self.n)
-        seq = next(self._seq)
-        fut = self._loop.create_future()
-        self._futures[seq] = fut
+        raw = _enc.encode(c)
+        seq, fut = self._track(worker, c.symbol, raw)
         pending = self._pending[worker]
-        pending.append((seq, _enc.encode(c)))
+        pending.append((seq, raw))
         if len(pending) == 1:  # first of this loop iteration: send them all once the callers yielded
             self._loop.call_soon(self._flush, worker)
         res, _ = await fut
@@ -159,29 +231,43 @@ class WorkerPool:
     async def warm(self, symbol: str, candles: list[Candle]) -> int:
         if self.local is not None:
             return self.local.warm(candles)
-        _, n = await self._call(partition_of(symbol, self.n), "warm", [_enc.encode(c) for c in candles])
+        raws = [_enc.encode(c) for c in candles]
+        _, n = await self._call(partition_of(symbol, self.n), "warm", raws)
+        for raw in raws:
+            self._remember(symbol, raw)
         return int(n)
 
     async def control(self, op: str, name: str, symbol: str | None = None, params: dict[str, Any] | None = None) -> Any:
         """Apply to the reference engine first (validates, raises on bad input), then to every worker."""
         engine = self.local if self.local is not None else self._mirror
         result = engine.control(op, name, symbol, params)
+        self._controls.append((op, name, symbol, params))
         for w in range(self.n):
             await self._call(w, "control", (op, name, symbol, params))
         return result
 
     async def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.gather(self._watchdog, return_exceptions=True)
+            self._watchdog = None
         for inbox in self._inboxes:
-            inbox.put(("stop",))
+            if inbox is not None:
+                inbox.put(("stop",))
         for p in self._procs:
+            if p is None:
+                continue
             await asyncio.to_thread(p.join, 5)
             if p.is_alive():
                 p.kill()
         for outbox in self._outboxes:
-            outbox.put(None)  # ends the reader thread
-        for fut in self._futures.values():
-            fut.cancel()
-        self._procs.clear()
+            if outbox is not None:
+                outbox.put(None)  # ends the reader thread
+        for inflight in self._inflight:
+            for fut, _, _, _ in inflight.values():
+                fut.cancel()
+            inflight.clear()
+        self._procs = [None] * self.n
 
 
 def _resolve_all(done: list[tuple[asyncio.Future[Any], Any]]) -> None:

@@ -62,8 +62,10 @@ class CoordinatorConfig(BaseSettings):
         "in its own transaction, and a refusal is sized again from the store",
     )
     initial_equity: Decimal = Field(Decimal(10_000), gt=0, description="equity before any portfolio update")
-    default_step: Decimal = Field(Decimal("0.00001"), gt=0)
-    default_min_notional: Decimal = Field(Decimal(10), ge=0)
+    default_step: Decimal = Field(Decimal("0.00001"), gt=0, description="step size when the exchange's is unknown")
+    default_min_notional: Decimal = Field(Decimal(10), ge=0, description="min notional when the exchange's is unknown")
+    rules_refresh_s: float = Field(3600.0, gt=0, description="seconds between reloads of the exchange's symbol rules")
+    rules_retry_s: float = Field(60.0, gt=0, description="seconds between attempts while the rules cannot be loaded")
     # dependencies
     risk_url: str | None = Field(
         None, description="risk service base URL when not in this process (default http://127.0.0.1:<risk port>)"

@@ -19,8 +19,13 @@ def age_filter(s: Signal, cfg: CoordinatorConfig, now_ms: int) -> str | None:
 
 
 def strength_filter(s: Signal, cfg: CoordinatorConfig) -> str | None:
+    """Names itself and its setting: strategies default to MODERATE and `grade()` often gives WEAK, so a
+    strategy whose entries all stop here must be told why (the reason is what the dashboard shows)."""
     if s.strength.rank < cfg.min_strength.rank:
-        return f"strength {s.strength.value} below threshold {cfg.min_strength.value}"
+        return (
+            f"strength filter: strength {s.strength.value} below threshold {cfg.min_strength.value} "
+            "(COORDINATOR_MIN_STRENGTH)"
+        )
     return None
 
 

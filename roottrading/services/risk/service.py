@@ -110,6 +110,7 @@ class RiskService(Service):
         self.cycles = CycleRepo(ctx.db)
         self.checks = 0
         self.refused = 0
+        self.refused_by_rule: dict[str, int] = {}  # read by /metrics (runtime/metrics.py)
 
     # --- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -255,6 +256,8 @@ class RiskService(Service):
             self.tracker.on_order(intent.id, intent.time or now)
         else:
             self.refused += 1
+            rule = decision.rule or "unknown"
+            self.refused_by_rule[rule] = self.refused_by_rule.get(rule, 0) + 1
             self.log.info(
                 "order refused",
                 intent=intent.id,

@@ -3,6 +3,13 @@ POST /config/pause|resume) plus cycles, trades and symbol rules for the dashboar
 
 Manual orders are validated against the symbol's Binance filters here, with a 422 that says which filter
 failed and what would pass, so the dashboard can show it next to the field.
+
+A manual ENTRY (BUY) then goes through the coordinator's money rules (manual.py; coordinator.manual_entry):
+risk check and pocket reservation, skipping only the strategy filters. A refusal is a 422 with the reason;
+an unreachable coordinator a 503 (never sent unfunded). Accepted, the coordinator publishes the funded
+request on `order.requests` (the durable path); this route also hands it to the trader at once to answer
+with the order, and the bus copy is then a duplicate (cycles are keyed by request id). Manual EXITS (SELL
+of open cycles) go straight to the trader: they free funds, and the cycle's settlement releases them.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+import msgspec
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
@@ -23,6 +31,7 @@ from roottrading.exchange.filters import SymbolRules
 from roottrading.runtime.errors import error_responses
 from roottrading.runtime.params import MAX_AMOUNT, MIN_AMOUNT, Text
 from roottrading.runtime.params import offset as offset_query
+from roottrading.services.trader.manual import CoordinatorUnavailable
 from roottrading.services.trader.orders import entry_order
 
 if TYPE_CHECKING:
@@ -139,6 +148,16 @@ def build_router(svc: TraderService) -> APIRouter:
                 entry_order(req, rules, core.last_price.get(sym), "check", "check", 0)
             except BinanceError as exc:
                 raise HTTPException(422, explain(exc, rules, body.quantity, body.price)) from None
+            price = body.price or core.last_price.get(sym)
+            if price is None:
+                raise HTTPException(409, f"no market price for {sym} yet: the entry cannot be funded")
+            try:
+                answer = await svc.manual.submit(req, price)
+            except CoordinatorUnavailable as exc:
+                raise HTTPException(503, f"manual entry not sent: {exc}") from None
+            if answer["decision"] != "accepted" or not answer.get("request"):
+                raise HTTPException(422, f"manual entry refused: {answer['reason']}")
+            req = msgspec.convert(answer["request"], OrderRequest, strict=False)
             cycle = await core.handle_request(req)
             order = await svc.orders.get(ids.client_order_id(req.id, "entry"))
             if order is None or cycle is None:

@@ -64,8 +64,6 @@ class EmaCross(BaseStrategy):
             crossed_above(f, s),
             crossed_below(f, s),
             grade(_atr_distance(bars, s), 0.5, 1.0, 2.0),
-            exit_long=crossed_below(f, s),
-            exit_short=crossed_above(f, s),
         )
 
 
@@ -269,8 +267,6 @@ class SupertrendReversal(BaseStrategy):
             sell,
             grade(_atr_distance(bars, line), 1.0, 2.0, 3.0),
             stop_loss=np.where(buy | sell, line, np.nan),
-            exit_long=sell,
-            exit_short=buy,
         )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 import roottrading.store.types
 
 revision = "0004_backtests"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
