@@ -43,7 +43,7 @@ def test_backtest_writes_json_report_and_stores_the_run(tmp_path: Path, db_url: 
         [*BASE, "--strategy", "ema_cross", "--strategy", "macd_crossover", "--json", str(out), "--report", str(rep)]
     )
     assert code == 0, text
-    assert "fast engine is not available yet" in text and "buy & hold" in text
+    assert "the fast engine cannot model this run" in text and "buy & hold" in text  # two strategies: replay
     doc = json.loads(out.read_text())
     assert doc["candles"] == 120 and doc["engine"] == "replay" and doc["fallback"]
     assert doc["seconds"] > 0 and doc["trades"]
