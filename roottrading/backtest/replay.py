@@ -213,17 +213,14 @@ async def _run_due(jobs: list[_SimJob], now: int) -> None:
 
 
 def _account_value(engine: Any, quote: str, bases: Mapping[str, str], last: Mapping[str, float]) -> float:
-    """The simulated account's value in the quote asset at the last closes."""
-    balances = engine.balances()
-    value = 0.0
-    q = balances.get(quote)
-    if q is not None:
-        value += float(q.free + q.locked)
+    """The simulated account's value in the quote asset at the last closes (the quote and the traded bases:
+    nothing else can be held, the account is funded in the quote only)."""
+    q = engine.balance(quote)
+    value = float(q.free + q.locked)
     for sym, base in bases.items():
-        b = balances.get(base)
-        if b is None:
-            continue
-        value += float(b.free + b.locked) * last.get(sym, 0.0)
+        b = engine.balance(base)
+        if b.free or b.locked:
+            value += float(b.free + b.locked) * last.get(sym, 0.0)
     return value
 
 
