@@ -160,9 +160,26 @@ class _StdlibHandler(logging.StreamHandler):
     """Our handler on the root logger, told apart so that configuring again replaces it (not pytest's)."""
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the time of the write, not the object it was when logging was
+    configured: a replaced stderr (a test runner's capture, a closed pipe) must never break logging later."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+    def fileno(self) -> int:
+        return sys.stderr.fileno()
+
+
 def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", *, stream: TextIO | None = None) -> None:
     """Configure structlog and the standard library's logging for the whole process; safe to call again."""
-    out = stream if stream is not None else sys.stderr
+    out: Any = stream if stream is not None else _CurrentStderr()
     num = getattr(logging, level.upper(), logging.INFO)
     chosen = resolve_format(fmt, out)
     renderer = _renderer(chosen, out)

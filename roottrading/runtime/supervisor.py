@@ -53,7 +53,8 @@ SINGLE_REASONS = {
     "logger": "two loggers would store every log line twice",
     "pnl": "it keeps the PnL view in memory",
 }
-SPLIT_PORTS = {**SERVICE_PORTS, "market": 5009, "stream": 5010}
+# Services of the one-process platform that the reference has no port for: the next free ones.
+SPLIT_PORTS = {**SERVICE_PORTS, "market": 5009, "stream": 5010, "notify": 5011, "telegram": 5012, "backtest": 5013}
 
 
 class SplitConfigError(ValueError):
