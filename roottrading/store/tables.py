@@ -212,3 +212,13 @@ processed_messages = Table(
     Column("message_id", String(200), primary_key=True),
     Column("time", BigInteger, nullable=False),
 )
+
+# Safety state that must survive any restart (kill switch, pauses, locks, equity peak, the paper account):
+# one JSON document per owner ("risk", "trader", "paper_account"), rewritten whole on each change that matters.
+safety_state = Table(
+    "safety_state",
+    metadata,
+    Column("key", String(80), primary_key=True),
+    Column("doc", JsonDoc, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
