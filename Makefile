@@ -1,10 +1,10 @@
-# RootTrading: `make demo` runs the platform offline; `make test` runs every test.
+# RootTrading: `make demo` runs the platform offline; `make test` runs the lint and every test.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-py test-web web venv bench clean
+.PHONY: demo lint test test-all test-py test-web web venv bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -25,10 +25,28 @@ web:
 demo: $(STAMP) web
 	$(VENV)/bin/roottrading demo
 
-test: test-py test-web
+# Lint first (prerequisites run left to right): ruff (lint + format check), then mypy (config in pyproject.toml).
+test: lint test-py test-web
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check roottrading tests benchmarks
+	$(VENV)/bin/ruff format --check roottrading tests benchmarks
+	$(VENV)/bin/mypy
+
+# The soaks (marked slow) take most of the suite's time: a laptop's `make test` skips them, CI (CI=true) runs
+# everything. `make test-all` runs them locally too.
+ifeq ($(CI),true)
+PYTEST_MARK :=
+else
+PYTEST_MARK := -m "not slow"
+endif
 
 test-py: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_MARK)
+
+test-all: lint
 	$(PY) -m pytest -q
+	@$(MAKE) test-web
 
 test-web: $(STAMP)
 	@if [ -f frontend/package.json ]; then $(MAKE) web && cd frontend && npm test; fi

@@ -89,7 +89,7 @@ def main() -> None:
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     n_strats = len(AnalyzerEngine(EngineConfig()).registry.names())
-    load = open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
+    load = Path("/proc/loadavg").read_text().split()[0] if os.path.exists("/proc/loadavg") else "?"
     base, _ = bench_engine(EngineConfig(enabled=["roc_threshold"]), warm, live)
     inproc, cpu_us = bench_engine(EngineConfig(), warm, live)
     rate, lat = asyncio.run(bench_pool(EngineConfig(), a.workers, warm, live))

@@ -16,6 +16,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -150,7 +151,7 @@ async def _signal_to_order(n: int) -> None:
     class Timed(SimExchange):
         """SimExchange that notes when place_order is called (the end of the measured path)."""
 
-        sent: dict[str, int] = {}
+        sent: ClassVar[dict[str, int]] = {}
         event = asyncio.Event()
 
         async def place_order(self, **kw):  # type: ignore[no-untyped-def]

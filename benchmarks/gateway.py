@@ -212,7 +212,7 @@ async def baseline_websockets(fr: list[bytes], rate: float) -> Result:
         elapsed = time.perf_counter() - t0
         sent = snd.stamps()
     snd.close()
-    lat = [(r - s) / 1e6 for r, s in zip(recv_ns, sent)]
+    lat = [(r - s) / 1e6 for r, s in zip(recv_ns, sent, strict=True)]
     return Result(len(fr) / elapsed, lat, [])
 
 
@@ -234,7 +234,7 @@ async def baseline(fr: list[bytes], rate: float) -> Result:
         elapsed = time.perf_counter() - t0
         sent = snd.stamps()
     snd.close()
-    return Result(len(fr) / elapsed, [(r - s) / 1e6 for r, s in zip(recv_ns, sent)], [])
+    return Result(len(fr) / elapsed, [(r - s) / 1e6 for r, s in zip(recv_ns, sent, strict=True)], [])
 
 
 async def gateway(fr: list[bytes], rate: float, tmp: Path, tag: str) -> Result:
@@ -306,13 +306,17 @@ async def gateway(fr: list[bytes], rate: float, tmp: Path, tag: str) -> Result:
     await host.bus.close()
     await host.db.close()
     assert len(pub_ns) == n_closed, (len(pub_ns), n_closed)
-    handled = [(h - s) / 1e6 for h, s in zip(handled_ns, sent)]
+    handled = [(h - s) / 1e6 for h, s in zip(handled_ns, sent, strict=True)]
     published = []
-    for f, s in zip(fr, sent):
+    for f, s in zip(fr, sent, strict=True):
         if is_closed(f):
             d = msgspec.json.decode(f)["data"]
             published.append((pub_ns[(d["s"], d["k"]["t"])] - s) / 1e6)
     return Result(len(fr) / elapsed, handled, published)
+
+
+def _loadavg() -> str:
+    return Path("/proc/loadavg").read_text().strip()
 
 
 def fmt_lat(xs: list[float]) -> str:
@@ -335,7 +339,7 @@ async def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs per cell; the best is reported with the range")
     args = ap.parse_args()
     rates = [0.0] + [float(r) for r in args.rates.split(",") if r]
-    print(f"load before: {open('/proc/loadavg').read().strip()}")
+    print(f"load before: {_loadavg()}")
     rows = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -350,7 +354,7 @@ async def main() -> None:
                         wsl.append(await baseline_websockets(fr, rate))
                     gs.append(await gateway(fr, rate, tmp, f"{mix}-{int(rate)}-{r}"))
                 rows.append((mix, rate, n, sum(map(is_closed, fr)), bs, gs, wsl))
-    print(f"load after:  {open('/proc/loadavg').read().strip()}")
+    print(f"load after:  {_loadavg()}")
     print("target: ingest >= 20,000 msg/s (flood) and p99 < 1 ms (paced); latency = best run of --repeat by p99")
     for mix, rate, n, nc, bs, gs, wsl in rows:
         label = "flood" if not rate else f"paced {rate:,.0f}/s"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from typing import Annotated
@@ -31,6 +32,16 @@ def _banner(settings: Settings, token: str, created: bool, port: int) -> None:
         typer.echo(f"API token (shown once; stored in {settings.data_dir / 'api_token'}): {token}")
 
 
+def check_http_exposure(settings: Settings) -> None:
+    """Refuse to serve beyond loopback without an operator-chosen token (runtime/http.py)."""
+    from roottrading.runtime.http import exposure_problem
+
+    problem = exposure_problem(settings)
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
+
+
 def _serve(
     settings: Settings,
     services: list[str] | None,
@@ -42,15 +53,17 @@ def _serve(
 ) -> None:
     from roottrading.runtime import Host
     from roottrading.runtime.logsetup import configure_logging
+    from roottrading.services.gateway.demo_db import release_demo_database
 
-    configure_logging(settings.log_level, settings.log_json)
+    check_http_exposure(settings)
+    configure_logging(settings.log_level, settings.effective_log_format)
+    if release_demo_database(settings.database_url):
+        typer.echo(f"note: {settings.database_url} was a demo database; it is now kept (the demo will not reset it)")
     host = Host(settings, services, per_service_http=per_service, extras=extras, clock=clock)  # type: ignore[arg-type]
     port = port or settings.http_port
     _banner(settings, host.api_token, host.token_created, port)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(host.serve(port=port))
-    except KeyboardInterrupt:
-        pass
 
 
 DEMO_STRATEGIES = (
@@ -66,9 +79,60 @@ DEMO_STRATEGIES = (
 
 
 @app.command()
-def up(port: Annotated[int | None, typer.Option(help="HTTP port (default HTTP_PORT, 8000)")] = None) -> None:
-    """Run every service in one process (embedded defaults: memory bus, SQLite)."""
-    _serve(_settings(), None, port=port)
+def up(
+    port: Annotated[int | None, typer.Option(help="HTTP port (default HTTP_PORT, 8000)")] = None,
+    split: Annotated[
+        bool, typer.Option("--split", help="every service in its own supervised process (needs BUS_URL, DATABASE_URL)")
+    ] = False,
+    replicas: Annotated[
+        str | None, typer.Option(help="with --split: processes per service, e.g. analyzer=2 (analyzer only for now)")
+    ] = None,
+) -> None:
+    """Run every service in one process (embedded defaults: memory bus, SQLite), or with --split one process
+    per service on Redis/NATS and PostgreSQL, restarted with back-off when one crashes."""
+    if not split:
+        if replicas:
+            typer.echo("error: --replicas needs --split (the one-process mode runs each service once)", err=True)
+            raise typer.Exit(2)
+        _serve(_settings(), None, port=port)
+        return
+    if port is not None:
+        typer.echo("error: --port is for the one-process mode; with --split each service has its port", err=True)
+        raise typer.Exit(2)
+    _up_split(_settings(), replicas)
+
+
+def _up_split(settings: Settings, replicas: str | None) -> None:
+    from roottrading.runtime import supervisor as sup
+    from roottrading.runtime.logsetup import configure_logging
+    from roottrading.store import Database
+
+    problem = sup.embedded_defaults_problem(settings)
+    try:
+        specs = sup.plan(settings, sup.parse_replicas(replicas))
+    except sup.SplitConfigError as exc:
+        problem = problem or str(exc)
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
+    check_http_exposure(settings)
+    configure_logging(settings.log_level, settings.effective_log_format)
+    # Once, before any child: the children then find the same token (data_dir/api_token or API_TOKEN[_FILE])
+    # and the schema at head, instead of racing to create either.
+    token, created = settings.ensure_api_token()
+
+    async def migrate_then_supervise() -> int:
+        db = Database(settings.database_url)
+        await db.migrate()
+        await db.close()
+        return await sup.Supervisor(specs).run()
+
+    typer.echo(f"RootTrading split ({settings.trading_mode} mode): {len(specs)} processes")
+    for s in specs:
+        typer.echo(f"  {s.label:<14} http://{settings.http_host}:{s.port}")
+    if created:
+        typer.echo(f"API token (shown once; stored in {settings.data_dir / 'api_token'}): {token}")
+    raise typer.Exit(asyncio.run(migrate_then_supervise()))
 
 
 @app.command()
@@ -89,7 +153,10 @@ def service(
             "set BUS_URL=redis://127.0.0.1:6379/0",
             err=True,
         )
-    _serve(settings, [name], per_service=True, port=port or settings.service_ports.get(name, settings.http_port))
+    from roottrading.runtime.supervisor import SPLIT_PORTS
+
+    default_port = settings.service_ports.get(name, SPLIT_PORTS.get(name, settings.http_port))
+    _serve(settings, [name], per_service=True, port=port or default_port)
 
 
 @app.command()
@@ -98,14 +165,17 @@ def demo(
     speed: Annotated[float, typer.Option(help="replayed candles per second and symbol")] = 20.0,
 ) -> None:
     """Demo mode offline: a local fake Binance replays bundled real market data; the real gateway reads it
-    over WebSockets; simulated orders; the replayed market time drives the platform's clock."""
+    over WebSockets; simulated orders; the replayed market time drives the platform's clock. Each start uses a
+    fresh demo database (<DATA_DIR>/demo.db; the previous one kept as demo.previous.db)."""
     from roottrading.runtime.logsetup import configure_logging
     from roottrading.services.gateway.demo import run_demo
+    from roottrading.services.gateway.demo_db import DemoDatabaseError
 
-    settings = _settings(trading_mode="demo", database_url=None)
+    settings = _settings(trading_mode="demo")
     if not settings.strategies:  # a readable demo: a classic set; the Strategies page enables the others live
         settings.strategies = list(DEMO_STRATEGIES)
-    configure_logging(settings.log_level, settings.log_json)
+    check_http_exposure(settings)
+    configure_logging(settings.log_level, settings.effective_log_format)
     port = port or settings.http_port
     try:
         asyncio.run(
@@ -114,8 +184,12 @@ def demo(
                 port=port,
                 candles_per_s=speed,
                 on_ready=lambda host: _banner(settings, host.api_token, host.token_created, port),
+                announce=typer.echo,
             )
         )
+    except DemoDatabaseError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         pass
 
@@ -139,6 +213,15 @@ def download_data(ctx: typer.Context) -> None:
     history_main(list(ctx.args))
 
 
+def _register_backtest() -> None:
+    from roottrading.backtest.cli import backtest
+
+    app.command("backtest")(backtest)
+
+
+_register_backtest()
+
+
 @app.command()
 def report() -> None:
     """Print performance: PnL, win rate, profit factor, Sharpe, Sortino, drawdown, Calmar, per strategy/symbol."""
@@ -146,7 +229,7 @@ def report() -> None:
     from roottrading.runtime.logsetup import configure_logging
 
     settings = _settings()
-    configure_logging("WARNING", settings.log_json)  # logs to stderr, the report alone on stdout
+    configure_logging("WARNING", settings.effective_log_format)  # logs to stderr, the report alone on stdout
     typer.echo(print_report(settings))
 
 
@@ -173,22 +256,48 @@ def config_show() -> None:
 
 
 @app.command()
-def status(url: Annotated[str | None, typer.Option(help="base URL of a running platform")] = None) -> None:
-    """Ask a running platform for its health report."""
+def status(
+    url: Annotated[str | None, typer.Option(help="base URL of a running platform")] = None,
+    service: Annotated[
+        str | None, typer.Option(help="ask one service of a split platform (its port, GET /health)")
+    ] = None,
+    allow_degraded: Annotated[
+        bool, typer.Option("--allow-degraded", help="exit 0 when degraded too (container health checks)")
+    ] = False,
+) -> None:
+    """Ask a running platform (or one service) for its health report; sends the API token when one is set."""
     import httpx
 
+    from roottrading.runtime.supervisor import SPLIT_PORTS
+
     settings = _settings()
-    base = url or f"http://{settings.http_host}:{settings.http_port}"
+    if service is not None:
+        port = settings.service_ports.get(service, SPLIT_PORTS.get(service))
+        if port is None:
+            typer.echo(f"error: unknown service {service!r}", err=True)
+            raise typer.Exit(2)
+        base, path = url or f"http://127.0.0.1:{port}", "/health"
+    else:
+        base, path = url or f"http://{settings.http_host}:{settings.http_port}", "/api/health"
+    token = settings.api_token.get_secret_value()
+    token_file = settings.data_dir / "api_token"
+    if not token and token_file.is_file():
+        token = token_file.read_text().strip()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        resp = httpx.get(f"{base}/api/health", timeout=5)
+        resp = httpx.get(f"{base}{path}", timeout=5, headers=headers)
     except httpx.HTTPError as exc:
         typer.echo(f"not reachable at {base}: {exc}", err=True)
         raise typer.Exit(1) from None
+    if resp.status_code == 401:
+        typer.echo(f"refused by {base} (401): set API_TOKEN or API_TOKEN_FILE to the platform's token", err=True)
+        raise typer.Exit(1)
     report = resp.json()
     typer.echo(f"{report['status'].upper()}  mode={report.get('mode')}")
     for name, comp in report.get("components", {}).items():
         typer.echo(f"  {name:<12} {comp.get('status', '?')}")
-    raise typer.Exit(0 if report["status"] == "ok" else 1)
+    healthy = report["status"] == "ok" or (allow_degraded and report["status"] == "degraded")
+    raise typer.Exit(0 if healthy else 1)
 
 
 def main() -> None:

@@ -59,6 +59,47 @@ class _YamlSource(PydanticBaseSettingsSource):
         return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
 
 
+# Settings that may hold a secret and so may come from a file: `<NAME>_FILE=/run/secrets/...` (the convention of
+# Docker's official images; Docker and Kubernetes mount secrets as files, which never show in `docker inspect`,
+# the process environment or a crash dump of it). The URLs are here because they may carry a password.
+FILE_SETTINGS = ("api_token", "binance_api_key", "binance_secret_key", "database_url", "bus_url", "redis_url")
+
+
+class _FileSecretsSource(PydanticBaseSettingsSource):
+    """`API_TOKEN_FILE=/run/secrets/api_token` -> api_token = the file's content, trailing newline removed.
+
+    Why not pydantic-settings' `secrets_dir`: it reads a whole directory by field name, so a secret silently
+    goes missing when a file is misnamed; a named `*_FILE` variable fails loudly, names its variable, and
+    lets each secret live wherever the orchestrator mounts it. Setting both X and X_FILE is refused: which one
+    wins would be a guess."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        from dotenv import dotenv_values
+
+        env_file = self.settings_cls.model_config.get("env_file")
+        dotenv = dotenv_values(env_file) if isinstance(env_file, str) and Path(env_file).is_file() else {}
+        # The environment and .env are two levels, as for every setting: X_FILE in the environment beats X in
+        # .env; only X and X_FILE set at the same level are ambiguous.
+        levels = [{k.upper(): v for k, v in os.environ.items()}, {k.upper(): v for k, v in dotenv.items() if v}]
+        out: dict[str, Any] = {}
+        for name in FILE_SETTINGS:
+            var = f"{name.upper()}_FILE"
+            level = next((lv for lv in levels if lv.get(var)), None)
+            if level is None:
+                continue
+            if level.get(name.upper()):
+                raise ConfigError(f"set either {name.upper()} or {var}, not both")
+            path = str(level[var])
+            try:
+                out[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(f"{var}: cannot read {path}: {exc.strerror}") from None
+        return out
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
 
@@ -86,8 +127,14 @@ class Settings(BaseSettings):
     # --- exchange ---
     binance_api_key: SecretStr = Field(SecretStr(""), description="Binance API key (live mode)")
     binance_secret_key: SecretStr = Field(SecretStr(""), description="Binance API secret (live mode)")
-    binance_rest_url: str = Field("https://api.binance.com", description="Binance REST base URL")
-    binance_ws_url: str = Field("wss://stream.binance.com:9443", description="Binance WebSocket base URL")
+    binance_rest_url: str = Field(
+        "https://api.binance.com", description="Binance REST base URL, no path (local simulator: http://127.0.0.1:9000)"
+    )
+    binance_ws_url: str = Field(
+        "wss://stream.binance.com:9443",
+        description="Binance WebSocket base URL, no path: /stream?streams=... and /ws/<listenKey> are added"
+        " (local simulator: ws://127.0.0.1:9000)",
+    )
     binance_testnet: bool = Field(False, description="use Binance's spot testnet URLs")
 
     # --- infrastructure ---
@@ -102,13 +149,45 @@ class Settings(BaseSettings):
     # --- HTTP ---
     http_host: str = Field("127.0.0.1", description="bind address; 127.0.0.1 unless you mean to expose it")
     http_port: int = Field(8000, ge=1, le=65535, description="port of the one-process server")
-    api_token: SecretStr = Field(SecretStr(""), description="bearer token for mutating routes (generated if empty)")
+    api_token: SecretStr = Field(
+        SecretStr(""),
+        description="bearer token for mutating routes (generated if empty); every route when HTTP_HOST is not"
+        " loopback, and then it must be set",
+    )
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated origins allowed to call the API from a browser page they serve"
+        " (e.g. https://dash.example.com); empty: none (the dashboard is served by the API itself)",
+    )
     service_ports: dict[str, int] = Field(default_factory=lambda: dict(SERVICE_PORTS))
 
     # --- logs ---
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO")
-    log_json: bool = Field(True, description="JSON logs (false: human-readable console)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="DEBUG also shows third-party libraries' logs (held at WARNING otherwise)"
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: readable coloured lines on a terminal, JSON otherwise; json or console forces one"
+    )
+    log_json: bool | None = Field(None, description="deprecated, use LOG_FORMAT (true: json, false: console)")
     data_dir: Path = Field(Path("./data"), description="where the SQLite file, tokens and Parquet files live")
+
+    # --- monitoring (docs/operations.md) ---
+    metrics_enabled: bool = Field(True, description="serve GET /metrics (Prometheus) and time the bus handlers")
+    notify_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Apprise URLs for alerts, separated by spaces or commas (empty: none sent)"
+    )
+    notify_events: Annotated[list[str] | None, NoDecode] = Field(
+        None, description="comma-separated alert events to send (empty: all); see docs/operations.md"
+    )
+    notify_dedupe_s: float = Field(300.0, ge=0, description="the same alert is sent once within this window")
+    notify_rate_per_min: int = Field(20, ge=1, description="alerts sent per minute at most (the rest dropped)")
+    notify_retries: int = Field(3, ge=1, le=10, description="attempts per channel before an alert is logged as lost")
+    telegram_bot_token: SecretStr = Field(SecretStr(""), description="Telegram bot token (empty: no bot)")
+    telegram_chat_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="comma-separated chat ids allowed to command the bot (others get nothing)"
+    )
+    telegram_base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL (the token follows)")
+    telegram_poll_timeout_s: int = Field(30, ge=0, le=60, description="getUpdates long-poll timeout")
 
     @classmethod
     def settings_customise_sources(
@@ -119,7 +198,25 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, dotenv_settings, _YamlSource(settings_cls), file_secret_settings
+        files = _FileSecretsSource(settings_cls)
+        return init_settings, env_settings, files, dotenv_settings, _YamlSource(settings_cls), file_secret_settings
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
+
+    @property
+    def effective_log_format(self) -> Literal["auto", "json", "console"]:
+        """LOG_FORMAT, or the older LOG_JSON when only that one is set (an existing .env keeps working)."""
+        if self.log_format == "auto" and self.log_json is not None:
+            return "json" if self.log_json else "console"
+        return self.log_format
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -136,11 +233,44 @@ class Settings(BaseSettings):
             return out
         return v
 
+    @field_validator("notify_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, v: Any) -> Any:
+        return [u for u in v.replace(",", " ").split() if u] if isinstance(v, str) else v
+
+    @field_validator("telegram_chat_ids", mode="before")
+    @classmethod
+    def _split_chats(cls, v: Any) -> Any:
+        return [c for c in (p.strip() for p in v.split(",")) if c] if isinstance(v, str) else v
+
+    @field_validator("notify_events", mode="before")
+    @classmethod
+    def _check_events(cls, v: Any) -> Any:
+        from roottrading.notify.events import EVENTS
+
+        if isinstance(v, str):
+            v = [e.strip() for e in v.split(",") if e.strip()] or None
+        for e in v or []:
+            if e not in EVENTS:
+                raise ValueError(f"unknown notify event {e!r}; known: {', '.join(EVENTS)}")
+        return v
+
     @field_validator("strategies", mode="before")
     @classmethod
     def _split_names(cls, v: Any) -> Any:
         if isinstance(v, str):
             return [s.strip() for s in v.split(",") if s.strip()]
+        return v
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [s.strip().rstrip("/") for s in v.split(",") if s.strip()]
+        if isinstance(v, list):
+            for origin in v:
+                if origin != "*" and not str(origin).startswith(("http://", "https://")):
+                    raise ValueError(f"origin {origin!r} must look like https://host[:port]")
         return v
 
     @field_validator("interval")
@@ -176,6 +306,26 @@ class Settings(BaseSettings):
             raise ValueError(f"pocket percentages must sum to 100, got {sum(v.values())}")
         return v
 
+    @field_validator("binance_ws_url")
+    @classmethod
+    def _ws_base(cls, v: str) -> str:
+        """The base only: the gateway adds `/stream?streams=...` and the user stream `/ws/<listenKey>`, so a
+        pasted `.../ws` (as Binance's docs and the simulator's banner show raw streams) would double a path."""
+        if not v.startswith(("ws://", "wss://")):
+            raise ValueError("use ws://host:port or wss://host:port, e.g. ws://127.0.0.1:9000 for the local simulator")
+        v = v.rstrip("/")
+        for tail in ("/ws", "/stream"):
+            if v.endswith(tail):
+                v = v[: -len(tail)]
+        return v
+
+    @field_validator("binance_rest_url")
+    @classmethod
+    def _rest_base(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("use http(s)://host:port, e.g. http://127.0.0.1:9000 for the local simulator")
+        return v.rstrip("/")
+
     @field_validator("bus_url")
     @classmethod
     def _check_bus(cls, v: str) -> str:
@@ -197,6 +347,8 @@ class Settings(BaseSettings):
         for name, value in self.model_dump().items():
             if isinstance(value, SecretStr):
                 out[name] = "**********" if value.get_secret_value() else ""
+            elif name.endswith("_url") and isinstance(value, str):
+                out[name] = mask_url(value)
             elif isinstance(value, Path):
                 out[name] = str(value)
             elif isinstance(value, dict):
@@ -219,6 +371,18 @@ class Settings(BaseSettings):
         path.chmod(0o600)
         self.api_token = SecretStr(token)
         return token, True
+
+
+def mask_url(url: str) -> str:
+    """`postgresql://user:pw@host/db` -> `postgresql://user:****@host/db`: a URL's password never printed."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:****@{netloc[1]}").geturl()
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -31,6 +31,7 @@ PORTFOLIO_BALANCES = "portfolio.balances"
 RISK_EVENTS = "risk.events"
 LOGS = "logs"  # + ".<level>"
 SYSTEM_HEALTH = "system.health"
+BACKTEST_PROGRESS = "backtest.progress"
 DEAD_LETTER = "deadletter"  # + ".<original topic>"
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -85,6 +86,17 @@ class LogRecord(msgspec.Struct, frozen=True, kw_only=True):
     context: dict[str, Any] = {}
 
 
+class BacktestProgress(msgspec.Struct, frozen=True, kw_only=True):
+    """A backtest run's progress (services/backtest): `status` running, completed, interrupted or failed."""
+
+    run_id: str
+    status: str
+    done: int
+    total: int
+    time: int  # wall clock, epoch ms
+    error: str | None = None
+
+
 class HealthReport(msgspec.Struct, frozen=True, kw_only=True):
     time: int
     status: str  # ok, degraded, down
@@ -120,6 +132,7 @@ _EXACT: dict[str, type] = {
     PORTFOLIO_BALANCES: BalancesUpdate,
     RISK_EVENTS: RiskEvent,
     SYSTEM_HEALTH: HealthReport,
+    BACKTEST_PROGRESS: BacktestProgress,
 }
 _PREFIX: dict[str, type] = {
     MARKET_CANDLES: Candle,
@@ -167,7 +180,7 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
 
 _encoder = msgspec.json.Encoder(decimal_format="string")
 _envelope_decoder = msgspec.json.Decoder(Envelope)
-_payload_decoders: dict[type, msgspec.json.Decoder] = {}
+_payload_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
 def new_message_id() -> str:

@@ -33,7 +33,7 @@ class RetryPolicy:
     backoff_max_s: float = 1.0
 
     def delay(self, attempt: int) -> float:
-        return min(self.backoff_max_s, self.backoff_s * (2 ** (attempt - 1)))
+        return min(self.backoff_max_s, self.backoff_s * (2.0 ** (attempt - 1)))
 
 
 @dataclass
@@ -43,6 +43,13 @@ class BusStats:
     retried: int = 0
     dead_lettered: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    # per topic, read by the /metrics collector at scrape time (runtime/metrics.py)
+    published_by_topic: dict[str, int] = field(default_factory=dict)
+    dead_lettered_by_topic: dict[str, int] = field(default_factory=dict)
+
+    def count_published(self, topic: str, n: int = 1) -> None:
+        self.published += n
+        self.published_by_topic[topic] = self.published_by_topic.get(topic, 0) + n
 
 
 class Subscription(Protocol):
@@ -64,6 +71,9 @@ class MessageBus(Protocol):
     async def publish(
         self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None, ts: int = 0
     ) -> str: ...
+
+    async def publish_raw(self, topic: str, raw: bytes, key: str | None) -> None:
+        """Publish an envelope already encoded by `messages.encode`, as is (the dispatcher forwards these)."""
 
     async def subscribe(
         self, topic: str, group: str, handler: Handler, *, consumer: str | None = None
@@ -109,6 +119,7 @@ def dead_letter_for(
     raw message and the error, or None when the failing message is itself a dead letter (no dead letters of dead
     letters: it stays where it is and the error is logged by the caller). Counts it in `stats`."""
     stats.dead_lettered += 1
+    stats.dead_lettered_by_topic[topic] = stats.dead_lettered_by_topic.get(topic, 0) + 1
     if topic.startswith(m.DEAD_LETTER):
         return None
     dl = m.DeadLetter(

@@ -156,7 +156,7 @@ class MemoryBus:
             return msg_id
         t = self._topics.get(topic) or self._topic(topic)  # inlined publish_raw: the hot path
         t.log.append((key, raw))
-        self.stats.published += 1
+        self.stats.count_published(topic)
         for g in t.groups.values():
             self._enqueue(g, key, raw)
         return msg_id
@@ -175,7 +175,7 @@ class MemoryBus:
         """No closed check: dead letters of the backlog that close() finishes must still be stored."""
         t = self._topic(topic)
         t.log.append((key, raw))
-        self.stats.published += 1
+        self.stats.count_published(topic)
         if self.synchronous:
             for group, g in list(t.groups.items()):
                 if g.consumers:

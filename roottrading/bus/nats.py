@@ -29,6 +29,7 @@ Layout and why
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import zlib
@@ -169,6 +170,7 @@ class NatsBus:
         self._closed = False
         self._closing = False
         self._connected = False
+        self._beats: set[asyncio.Task[None]] = set()  # in-progress heartbeats: the loop holds tasks weakly
 
     # --- connection ------------------------------------------------------------------------------------
     async def start(self, wait_s: float | None = None) -> None:
@@ -284,7 +286,7 @@ class NatsBus:
                 ack = await js.publish(subject, raw, timeout=self.request_timeout_s, headers=headers)
                 if ack.duplicate:
                     self.duplicates += 1
-                self.stats.published += 1
+                self.stats.count_published(topic)
                 if warned:
                     log.info("nats publish succeeded again", topic=topic)
                 return
@@ -464,7 +466,9 @@ class NatsBus:
 
         def beat() -> None:
             nonlocal timer
-            asyncio.ensure_future(_quiet(msg.in_progress()))
+            task = asyncio.ensure_future(_quiet(msg.in_progress()))
+            self._beats.add(task)
+            task.add_done_callback(self._beats.discard)
             timer = loop.call_later(period, beat)
 
         timer = loop.call_later(period, beat)
@@ -518,7 +522,8 @@ class NatsBus:
             await asyncio.sleep(0.01)
 
     async def health(self) -> dict[str, Any]:
-        status, stream = "down", {}
+        status = "down"
+        stream: dict[str, Any] = {}
         try:
             js = await self._client(2.0)
             info = await js.stream_info(self.stream_name)
@@ -566,10 +571,8 @@ class NatsBus:
     async def delete_stream(self) -> None:
         """Delete this prefix's stream and everything in it (tests and tear-down only)."""
         js = await self._client(self.request_timeout_s)
-        try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_stream(self.stream_name)
-        except nats.js.errors.NotFoundError:
-            pass
         self._stream_ready = False
 
 

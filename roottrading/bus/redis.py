@@ -36,6 +36,7 @@ Layout and why
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -180,7 +181,7 @@ class RedisBus:
         await self.call(
             lambda: r.xadd(name, {_FIELD: raw}, maxlen=self.maxlen, approximate=True), "publish", self.publish_timeout_s
         )
-        self.stats.published += 1
+        self.stats.count_published(topic)
 
     async def publish_many(self, topic: str, items: Iterable[tuple[Any, str | None]], chunk: int = 1000) -> list[str]:
         """Publish (payload, key) pairs; returns their message ids. For bulk producers (backfills, replays).
@@ -217,11 +218,11 @@ class RedisBus:
             for name, raws in per_stream.items():
                 self._streams.add(name)
                 await self.call(
-                    lambda raws=raws, name=name: script(keys=[name], args=[self.maxlen, *raws]),
+                    functools.partial(script, keys=[name], args=[self.maxlen, *raws]),
                     "publish_many",
                     self.publish_timeout_s,
                 )
-                self.stats.published += len(raws)
+                self.stats.count_published(topic, len(raws))
 
     # --- subscribe -------------------------------------------------------------------------------------
     async def subscribe(
@@ -238,7 +239,7 @@ class RedisBus:
             self._streams.add(name)
             try:
                 await self.call(
-                    lambda name=name: r.xgroup_create(name, group, id="0", mkstream=True),
+                    functools.partial(r.xgroup_create, name, group, id="0", mkstream=True),
                     "xgroup_create",
                     self.publish_timeout_s,
                 )
@@ -309,7 +310,7 @@ class RedisBus:
         r = self.redis
         # not publish_raw: it must work while the bus is closing, and retry as long as needed
         await self.call(lambda: r.xadd(name, {_FIELD: raw_dl}, maxlen=self.maxlen, approximate=True), "dead_letter")
-        self.stats.published += 1
+        self.stats.count_published(dl_topic)
 
     # --- drain, health, close --------------------------------------------------------------------------
     async def _settled(self) -> bool:

@@ -9,7 +9,7 @@ import math
 import random
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -19,6 +19,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from roottrading.bus.base import Handler
 
 if TYPE_CHECKING:
+    from redis.typing import StreamIdT
+
     from roottrading.bus.redis import RedisBus
 
 log = structlog.get_logger(__name__)
@@ -162,8 +164,11 @@ class RedisConsumer:
                     for i in range(0, len(packed), 3):
                         await self.process(held[int(packed[i])], unpack(packed[i + 1], packed[i + 2]), None)
                 else:
-                    resp = await r.xreadgroup(
-                        self.group, self.name, dict.fromkeys(names, ">"), count=bus.batch, block=bus.block_ms
+                    resp = cast(  # redis-py types every protocol's reply; ours is RESP2: [[stream, entries]]
+                        "list[tuple[bytes, list[Any]]] | None",
+                        await r.xreadgroup(
+                            self.group, self.name, dict.fromkeys(names, ">"), count=bus.batch, block=bus.block_ms
+                        ),
                     )
                     got = 0
                     for name, entries in resp or ():
@@ -229,11 +234,11 @@ class RedisConsumer:
         name = bus.stream(self.topic, p)
         me = self.name.encode()
         while p in self.held:
-            rows = await r.xpending_range(name, self.group, "-", "+", bus.batch)
+            rows: list[dict[str, Any]] = await r.xpending_range(name, self.group, "-", "+", bus.batch)
             if not rows:
                 self.held[p] = True
                 return
-            ids: list[bytes] = []
+            ids: list[StreamIdT] = []
             attempts: dict[bytes, int] = {}
             for row in rows:
                 if row["consumer"] != me and row["time_since_delivered"] < bus.claim_idle_ms:
@@ -243,7 +248,7 @@ class RedisConsumer:
             if not ids:
                 await asyncio.sleep(min(0.05, bus.claim_idle_ms / 4000))
                 continue
-            claimed = await r.xclaim(name, self.group, self.name, 0, ids)
+            claimed = cast("list[tuple[bytes, Any]]", await r.xclaim(name, self.group, self.name, 0, ids))
             entries = [(eid, fields) for eid, fields in claimed if fields is not None]
             lost = len(ids) - len(entries)
             if lost:  # trimmed by MAXLEN before anyone handled them; Redis 7 drops them from the PEL

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
 import msgspec
 import structlog
 from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roottrading.clock import Clock
 from roottrading.domain import Pocket
@@ -220,8 +222,8 @@ class PocketLedger:
             await conn.execute(update(capital_pockets).values(updated_at=self.clock.now_ms()))  # write first
             await self._reallocate(conn, q(total_value), self.clock.now_ms())
 
-    async def _reallocate(self, conn: object, total: Decimal, now: int) -> None:
-        rows = (await conn.execute(select(capital_pockets))).mappings().all()  # type: ignore[attr-defined]
+    async def _reallocate(self, conn: AsyncConnection, total: Decimal, now: int) -> None:
+        rows = (await conn.execute(select(capital_pockets))).mappings().all()
         if not rows:
             return
         percents = {r["pocket_type"]: r["allocation_percent"] for r in rows}
@@ -237,20 +239,10 @@ class PocketLedger:
         targets = fit_to_used(split_total(total, percents), used)
         for n, cur in targets.items():
             values = {"current_value": cur, "available_value": cur - used[n], "updated_at": now}
-            await conn.execute(
-                update(capital_pockets)
-                .where(  # type: ignore[attr-defined]
-                    capital_pockets.c.pocket_type == n
-                )
-                .values(**values)
-            )
+            await conn.execute(update(capital_pockets).where(capital_pockets.c.pocket_type == n).values(**values))
         gone = [n for n in percents if percents[n] == 0 and used[n] == 0 and n not in self.config]
         if gone:
-            await conn.execute(
-                delete(capital_pockets).where(  # type: ignore[attr-defined]
-                    capital_pockets.c.pocket_type.in_(gone)
-                )
-            )
+            await conn.execute(delete(capital_pockets).where(capital_pockets.c.pocket_type.in_(gone)))
 
     # ---- reservations -----------------------------------------------------------------------------
     async def reserve(
@@ -273,7 +265,7 @@ class PocketLedger:
         if amount <= 0:
             raise ValueError(f"reservation amount must be positive, got {amount}")
         now = self.clock.now_ms()
-        row = {
+        row: dict[str, Any] = {
             "id": reservation_id,
             "pocket_type": pocket,
             "cycle_id": cycle_id,

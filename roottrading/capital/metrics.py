@@ -85,7 +85,8 @@ def max_drawdown(equity: Sequence[float]) -> float:
 def cagr(equity: Sequence[float], days: float) -> float | None:
     if len(equity) < 2 or equity[0] <= 0 or days <= 0 or equity[-1] <= 0:
         return None
-    return (equity[-1] / equity[0]) ** (DAYS_PER_YEAR / days) - 1.0
+    growth: float = (equity[-1] / equity[0]) ** (DAYS_PER_YEAR / days)  # both positive: a real power
+    return growth - 1.0
 
 
 def calmar(equity: Sequence[float], days: float) -> float | None:

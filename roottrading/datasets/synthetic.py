@@ -18,7 +18,7 @@ DEFAULT_START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 
 
 def _decimals_for(price: float) -> int:
-    digits = int(math.floor(math.log10(price))) + 1 if price > 0 else 1
+    digits = math.floor(math.log10(price)) + 1 if price > 0 else 1
     return max(2, min(8, 6 - digits))
 
 

@@ -67,6 +67,10 @@ class Fill(msgspec.Struct, frozen=True, kw_only=True):
     commission_asset: str
     time: int
     is_maker: bool = False
+    # A commission paid in a third asset (neither base nor quote, e.g. BNB) valued in the quote asset at the
+    # fill's time, set by the trader when it applies the fill (None: not a third asset, or no price found).
+    # Stored with the fill so every later PnL computation uses the same value, whatever BNB does next.
+    commission_quote: Decimal | None = None
 
 
 class Order(msgspec.Struct, kw_only=True):
@@ -121,6 +125,9 @@ class TradeCycle(msgspec.Struct, kw_only=True):
     reservation_id: str | None = None
     signal_id: str | None = None
     close_reason: str | None = None
+    # Third-asset fees no price could be found for (e.g. "0.001 BNB"): left out of `fees` and the PnL, and
+    # said here so the PnL is not silently overstated (None: every fee is counted).
+    unpriced_fees: str | None = None
 
 
 class Balance(msgspec.Struct, frozen=True, kw_only=True):

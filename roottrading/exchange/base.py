@@ -11,6 +11,10 @@ Contract, shared by every implementation:
 - Failures raise `roottrading.exchange.errors.BinanceError` subclasses with Binance's codes.
 - Updates (order state changes with their fill, balance changes) are pushed to callbacks registered with
   `subscribe_updates`; the returned function unsubscribes. Callbacks may be sync or async.
+- Optional: `async price_at(symbol, time_ms) -> Decimal | None`, a symbol's price at a time (None when
+  unknown). The trader values fees paid in a third asset (BNB) with it when its own last prices do not
+  have that asset; an adapter without it leaves such fees unpriced (reported, never counted as 0).
+  Not part of the Protocol so that minimal adapters (test fakes) still satisfy it.
 """
 
 from __future__ import annotations

@@ -12,10 +12,14 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from roottrading.exchange.binance.rest_market import RestMarketError
 from roottrading.history.download import DownloadResult, download, import_monthly_csv
 from roottrading.history.timeparse import parse_time
+
+if TYPE_CHECKING:
+    from roottrading.config import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,12 +70,12 @@ def main(argv: list[str]) -> None:
         print(f"wrote {path}")
 
 
-async def _run(args: argparse.Namespace, settings: object) -> DownloadResult:
+async def _run(args: argparse.Namespace, settings: Settings) -> DownloadResult:
     import time
 
     from roottrading.store import Database
 
-    db = None if args.no_store else Database(args.database_url or settings.database_url)  # type: ignore[attr-defined]
+    db = None if args.no_store else Database(args.database_url or settings.database_url)
     try:
         if db is not None:
             await db.migrate()
@@ -85,10 +89,10 @@ async def _run(args: argparse.Namespace, settings: object) -> DownloadResult:
         end = parse_time(args.end, name="--end") if args.end else time.time_ns() // 1_000_000
         return await download(
             symbols or settings.symbols,
-            args.interval or settings.interval,  # type: ignore[attr-defined]
+            args.interval or settings.interval,
             start,
             end,
-            rest_url=args.rest_url or settings.binance_rest_url,  # type: ignore[attr-defined]
+            rest_url=args.rest_url or settings.binance_rest_url,
             to_store=db,
             to_parquet=args.parquet,
         )

@@ -161,7 +161,7 @@ def _crossed(a: np.ndarray, b: Array | float, *, above: bool) -> np.ndarray:
             else:
                 out[1:] = (a[1:] < lo) & (a[:-1] >= lo)
             return out
-        bb = as_f64(b)
+        bb = as_f64(b)  # type: ignore[arg-type]  # not a scalar here: np.isscalar does not narrow the type
         tol = _TIE * np.abs(bb)
         if above:
             edge = bb + tol

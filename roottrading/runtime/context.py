@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +23,14 @@ class Context:
     clock: Clock
     services: dict[str, Service] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)  # shared resources, e.g. the exchange adapter
+    # sees every publish before the bus (runtime/metrics.py: pipeline latencies); None: no metrics
+    tap: Callable[[str, Any, int], None] | None = None
 
     async def publish(self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None) -> str:
-        return await self.bus.publish(topic, payload, key=key, msg_id=msg_id, ts=self.clock.now_ms())
+        ts = self.clock.now_ms()
+        if self.tap is not None:
+            self.tap(topic, payload, ts)
+        return await self.bus.publish(topic, payload, key=key, msg_id=msg_id, ts=ts)
 
     def peer(self, name: str) -> Service | None:
         """A service hosted in the same process, if any (never required: the bus is the contract)."""

@@ -22,6 +22,7 @@ from roottrading.config import Settings
 from roottrading.runtime.context import Context
 from roottrading.runtime.heap import settle_heap
 from roottrading.runtime.logsetup import SINK
+from roottrading.runtime.metrics import Metrics
 from roottrading.runtime.registry import DEFAULT_ORDER, load_service
 from roottrading.runtime.service import Job, Service
 from roottrading.store import Database
@@ -56,6 +57,9 @@ class Host:
         # Services are built here (no I/O in their constructors) so routes exist before start().
         self.services: dict[str, Service] = {name: load_service(name)(self.ctx) for name in self.names}
         self.ctx.services = self.services
+        self.metrics: Metrics | None = Metrics(self) if settings.metrics_enabled else None
+        if self.metrics is not None:
+            self.ctx.tap = self.metrics.on_publish
         self._subs: list[Subscription] = []
         self._jobs: list[asyncio.Task[None]] = []
         self._server: uvicorn.Server | None = None
@@ -69,7 +73,10 @@ class Host:
             await svc.start()
         for svc in self.services.values():
             for c in svc.consumes():
-                self._subs.append(await self.bus.subscribe(c.topic, c.group or svc.name, c.handler))
+                group, handler = c.group or svc.name, c.handler
+                if self.metrics is not None:  # timed and counted per (service, topic, group)
+                    handler = self.metrics.wrap(svc.name, c.topic, group, handler)
+                self._subs.append(await self.bus.subscribe(c.topic, group, handler))
         for svc in self.services.values():
             for job in svc.jobs():
                 self._jobs.append(asyncio.create_task(self._run_job(svc, job), name=f"job:{svc.name}:{job.name}"))
@@ -149,10 +156,10 @@ class Host:
             host=host or self.settings.http_host,
             port=port or self.settings.http_port,
             log_level="warning",
+            log_config=None,  # uvicorn's own lines go through our renderer (runtime/logsetup.py)
             lifespan="off",
         )
         self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):

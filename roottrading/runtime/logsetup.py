@@ -1,4 +1,9 @@
-"""structlog JSON logs, and every service's log lines also on the bus (`logs.<level>`).
+"""structlog logs (readable and coloured on a terminal, JSON otherwise), and every service's log lines also on
+the bus (`logs.<level>`).
+
+Why auto: a person at a terminal reads lines, a log collector parses JSON; `LOG_FORMAT=json|console` forces one.
+Third-party libraries (httpx logs every request at INFO) are held at WARNING unless `LOG_LEVEL=DEBUG`, and their
+lines go through the same renderer so one output never mixes two formats.
 
 The bus sink never blocks the code that logs: lines go into a bounded queue that a task publishes.
 If the queue is full (bus down for long), the oldest lines are dropped and counted, never the caller.
@@ -7,12 +12,15 @@ If the queue is full (bus down for long), the oldest lines are dropped and count
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import sys
 from collections import deque
-from typing import Any
+from typing import Any, Literal, TextIO
 
 import structlog
+from structlog.typing import EventDict
 
 from roottrading import messages as m
 from roottrading.bus.base import MessageBus
@@ -21,7 +29,7 @@ from roottrading.clock import Clock
 _SECRET_KEYS = ("secret", "password", "token", "api_key", "apikey", "signature")
 
 
-def _redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event_dict: EventDict) -> EventDict:
     """Last line of defence: any field whose name looks secret is masked before output."""
     for k in list(event_dict):
         if any(s in k.lower() for s in _SECRET_KEYS):
@@ -41,7 +49,7 @@ class BusLogSink:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
-    def __call__(self, _: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    def __call__(self, _: Any, method: str, event_dict: EventDict) -> EventDict:
         level = event_dict.get("level", method).lower()
         if self.bus is None or logging.getLevelName(level.upper()) < self.min_level:
             return event_dict
@@ -87,31 +95,104 @@ class BusLogSink:
             self._wake.set()
             await asyncio.sleep(0)
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         self.bus = None
 
 
 SINK = BusLogSink()
 
 
-def configure_logging(level: str = "INFO", json: bool = True) -> None:
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=getattr(logging, level.upper(), 20))
-    for noisy in ("uvicorn.access", "aiosqlite", "asyncio", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+LogFormat = Literal["auto", "json", "console"]
+
+# Loggers of libraries we use, quiet (WARNING) unless LOG_LEVEL=DEBUG: they log per request or per frame at INFO.
+THIRD_PARTY_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "hpack",
+    "uvicorn",
+    "uvicorn.access",
+    "uvicorn.error",
+    "asyncio",
+    "websockets",
+    "aiohttp",
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy",
+    "alembic",
+    "redis",
+    "nats",
+    "ccxt",
+    "urllib3",
+    "multipart",
+    "watchfiles",
+)
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stream
+        return False
+
+
+def resolve_format(fmt: LogFormat, stream: TextIO) -> Literal["json", "console"]:
+    """`auto` is console on a terminal, JSON otherwise (pipes, files, containers, log collectors)."""
+    if fmt == "auto":
+        return "console" if _is_tty(stream) else "json"
+    return fmt
+
+
+def _renderer(fmt: Literal["json", "console"], stream: TextIO) -> Any:
+    if fmt == "json":
+        return structlog.processors.JSONRenderer()
+    colors = _is_tty(stream) and "NO_COLOR" not in os.environ  # no escape codes in a file or a pipe
+    # show_locals=False: a traceback's local variables can hold keys or tokens, never print them.
+    return structlog.dev.ConsoleRenderer(
+        colors=colors,
+        exception_formatter=structlog.dev.RichTracebackFormatter(
+            show_locals=False, color_system="truecolor" if colors else None
+        ),
+    )
+
+
+class _StdlibHandler(logging.StreamHandler):
+    """Our handler on the root logger, told apart so that configuring again replaces it (not pytest's)."""
+
+
+def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", *, stream: TextIO | None = None) -> None:
+    """Configure structlog and the standard library's logging for the whole process; safe to call again."""
+    out = stream if stream is not None else sys.stderr
+    num = getattr(logging, level.upper(), logging.INFO)
+    chosen = resolve_format(fmt, out)
+    renderer = _renderer(chosen, out)
+    shared: list[Any] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact,
+    ]
+    tail: list[Any] = [structlog.processors.format_exc_info] if chosen == "json" else []
+
+    root = logging.getLogger()
+    for h in [h for h in root.handlers if isinstance(h, _StdlibHandler)]:
+        root.removeHandler(h)
+    handler = _StdlibHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, renderer],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        )
+    )
+    root.addHandler(handler)
+    root.setLevel(num)
+    third_party = logging.DEBUG if num <= logging.DEBUG else logging.WARNING
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(third_party)
+
+    chain: list[Any] = [structlog.contextvars.merge_contextvars, *shared, SINK, *tail, renderer]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact,
-            SINK,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), 20)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        processors=chain,
+        wrapper_class=structlog.make_filtering_bound_logger(num),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )

@@ -20,6 +20,9 @@ SERVICES: dict[str, str] = {
     "pnl": "roottrading.services.pnl.service:PnlService",
     "stream": "roottrading.services.stream.service:StreamService",
     "dispatcher": "roottrading.services.dispatcher.service:DispatcherService",
+    "backtest": "roottrading.services.backtest.service:BacktestService",
+    "notify": "roottrading.notify.service:NotifyService",
+    "telegram": "roottrading.telegram.service:TelegramService",
 }
 
 # Order matters at start-up: consumers of a topic start before its producers (market data last).
@@ -27,6 +30,8 @@ SERVICES: dict[str, str] = {
 # is the market-data source of `up` and `demo`.
 DEFAULT_ORDER = [
     "logger",
+    "notify",
+    "telegram",
     "stream",
     "portfolio",
     "pnl",
@@ -36,6 +41,7 @@ DEFAULT_ORDER = [
     "analyzer",
     "scheduler",
     "market",
+    "backtest",
     "gateway",
 ]
 
@@ -46,4 +52,4 @@ def load_service(name: str) -> type[Service]:
     except KeyError:
         raise ValueError(f"unknown service {name!r}; known: {', '.join(sorted(SERVICES))}") from None
     module, cls = path.split(":")
-    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), cls)

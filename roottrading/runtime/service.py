@@ -35,7 +35,7 @@ class Job:
 
     name: str
     interval_s: float
-    fn: Callable[[], Awaitable[None]]
+    fn: Callable[[], Awaitable[object]]  # the result is not used
     run_at_start: bool = False
 
 

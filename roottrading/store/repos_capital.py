@@ -170,7 +170,7 @@ class TradeReadRepo:
                         trade_executions.c.cycle_id.in_(ids[i : i + _CHUNK])
                     )
                 )
-                order_cycle.update({oid: cid for oid, cid in rows.all()})
+                order_cycle.update(dict(rows.all()))
             out: dict[str, list[dict[str, Any]]] = defaultdict(list)
             oids = list(order_cycle)
             for i in range(0, len(oids), _CHUNK):
@@ -199,7 +199,7 @@ class TradeReadRepo:
             conds.append(trade_fills.c.time >= since)
         if strategy:
             conds.append(trade_cycles.c.strategy == strategy)
-        cols = [trade_fills, trade_executions.c.cycle_id, trade_cycles.c.strategy]
+        cols: list[Any] = [trade_fills, trade_executions.c.cycle_id, trade_cycles.c.strategy]
         stmt = select(*cols).select_from(j).where(and_(*conds)) if conds else select(*cols).select_from(j)
         count = select(func.count()).select_from(j)
         if conds:

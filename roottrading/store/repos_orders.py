@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, func, select, update
 
 from roottrading.domain import CycleStatus, Fill, Order, OrderStatus, OrderType, Side, TimeInForce, TradeCycle
 from roottrading.store.db import Database
@@ -103,7 +103,7 @@ class OrderRepo:
     async def add_fill(self, fill: Fill) -> bool:
         """Store a fill once, keyed by (symbol, trade id) as Binance's trade ids are. False if already known."""
         row = msgspec.to_builtins(fill)
-        for k in ("price", "quantity", "quote_quantity", "commission"):
+        for k in ("price", "quantity", "quote_quantity", "commission", "commission_quote"):
             row[k] = getattr(fill, k)
         row["order_id"] = row.pop("client_order_id")
         row["exchange_order_id"] = fill.order_id
@@ -187,7 +187,7 @@ class CycleRepo:
         since: int | None = None,
     ) -> tuple[list[TradeCycle], int]:
         """A page of cycles (newest first) and the total count matching the filters."""
-        conds = []
+        conds: list[ColumnElement[bool]] = []
         if status:
             conds.append(trade_cycles.c.status.in_(status))
         if symbol:

@@ -45,7 +45,7 @@ async def run_txn(db: Database, fn: Callable[[Connection], T], *, read: bool = F
     if lane is not None:
         return await lane.run(fn)
     async with db.begin() as conn:
-        return await conn.run_sync(fn)  # type: ignore[no-any-return]
+        return await conn.run_sync(fn)
 
 
 class EventLogRepo:

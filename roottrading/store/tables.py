@@ -93,6 +93,7 @@ trade_fills = Table(
     Column("quote_quantity", Money, nullable=False),
     Column("commission", Money, nullable=False),
     Column("commission_asset", String(12), nullable=False),
+    Column("commission_quote", Money),  # a third-asset fee (BNB) valued in quote at fill time (0004)
     Column("is_maker", Boolean, nullable=False, default=False),
     Column("time", BigInteger, nullable=False),
     Index("ix_trade_fills_order", "order_id"),
@@ -122,6 +123,7 @@ trade_cycles = Table(
     Column("reservation_id", String(64)),
     Column("signal_id", String(200)),
     Column("close_reason", String(80)),
+    Column("unpriced_fees", String(200)),  # third-asset fees without a price (0004)
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_trade_cycles_status", "status"),
@@ -211,6 +213,57 @@ processed_messages = Table(
     Column("consumer", String(80), primary_key=True),
     Column("message_id", String(200), primary_key=True),
     Column("time", BigInteger, nullable=False),
+)
+
+# --- backtests (roottrading/backtest): a run, its settings, its trades, its equity curve ---------------------
+backtest_runs = Table(
+    "backtest_runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),  # wall time of the run (epoch ms)
+    Column("status", String(12), nullable=False),  # running, completed, interrupted, failed
+    Column("engine", String(10), nullable=False),  # the engine that ran (fast may hand a run to replay)
+    Column("fallback", Text),
+    Column("strategies", JsonDoc, nullable=False),
+    Column("symbols", JsonDoc, nullable=False),
+    Column("interval", String(4), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("balance", Money, nullable=False),
+    Column("stake", Money),
+    Column("params", JsonDoc, nullable=False),  # --param, per strategy
+    Column("settings", JsonDoc, nullable=False),  # --set overrides, as given
+    Column("candles", BigInteger, nullable=False, default=0),
+    Column("seconds", Float, nullable=False, default=0.0),
+    Column("metrics", JsonDoc, nullable=False),
+    Column("warnings", JsonDoc, nullable=False),
+    Index("ix_backtest_runs_created", "created_at"),
+)
+
+backtest_trades = Table(
+    "backtest_trades",
+    metadata,
+    Column("run_id", String(40), primary_key=True),
+    Column("seq", Integer, primary_key=True),  # the trade's position in the run (entry order)
+    Column("symbol", String(20), nullable=False),
+    Column("strategy", String(80), nullable=False),
+    Column("entry_time", BigInteger, nullable=False),
+    Column("entry_price", Money, nullable=False),
+    Column("exit_time", BigInteger),
+    Column("exit_price", Money),
+    Column("quantity", Money, nullable=False),
+    Column("fees", Money, nullable=False),
+    Column("pnl", Money, nullable=False),
+    Column("exit_reason", String(40)),
+)
+
+backtest_equity = Table(
+    "backtest_equity",
+    metadata,
+    Column("run_id", String(40), primary_key=True),
+    Column("time", BigInteger, primary_key=True),
+    Column("equity", Float, nullable=False),  # a chart, not the order path
 )
 
 # Safety state that must survive any restart (kill switch, pauses, locks, equity peak, the paper account):

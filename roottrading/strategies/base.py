@@ -70,7 +70,14 @@ class Bars:
         if missing:
             raise ValueError(f"candle frame is missing columns {missing}; need {list(REQUIRED_COLUMNS)}")
         cols = {c: np.ascontiguousarray(frame[c].to_numpy(dtype=np.float64)) for c in REQUIRED_COLUMNS[1:]}
-        return cls(open_time=frame["open_time"].to_numpy(dtype=np.int64), **cols)
+        return cls(
+            open_time=frame["open_time"].to_numpy(dtype=np.int64),
+            open=cols["open"],
+            high=cols["high"],
+            low=cols["low"],
+            close=cols["close"],
+            volume=cols["volume"],
+        )
 
 
 @dataclass
@@ -109,11 +116,11 @@ class SignalFrame:
 
     @property
     def buys(self) -> np.ndarray:
-        return self.side == BUY
+        return np.asarray(self.side == BUY)
 
     @property
     def sells(self) -> np.ndarray:
-        return self.side == SELL
+        return np.asarray(self.side == SELL)
 
     def row(self, i: int) -> dict[str, Any] | None:
         """The entry at row i as plain Python values, or None when there is none."""
@@ -285,7 +292,7 @@ class BaseStrategy:
         if isinstance(strength, SignalStrength):
             st = np.full(n, strength.rank, np.int8)
         elif np.ndim(strength) == 0:
-            st = np.full(n, int(strength), np.int8)  # type: ignore[arg-type]
+            st = np.full(n, int(strength), np.int8)
         else:
             st = np.array(strength, np.int8)
         if buy_strength is not None:

@@ -80,7 +80,7 @@ def strategy_classes(module: ModuleType) -> list[type[BaseStrategy]]:
         and obj is not BaseStrategy
         and obj.__module__ == module.__name__
         and not obj.__name__.startswith("_")
-        and getattr(obj, "name", "")
+        and bool(getattr(obj, "name", ""))
     ]
 
 
@@ -131,7 +131,7 @@ def load_folder(folder: Path, result: LoadResult | None = None) -> LoadResult:
             continue
         try:
             module = import_file(path)
-        except Exception as exc:  # user code: any exception at import is reported, never fatal
+        except Exception as exc:  # noqa: BLE001 - user code: any exception at import is reported, never fatal
             result.errors.append(_error(str(path), exc))
             continue
         except SystemExit as exc:
@@ -152,7 +152,7 @@ def load_entry_points(result: LoadResult | None = None, group: str = ENTRY_POINT
         source = f"{ep.name} = {ep.value}"
         try:
             obj = ep.load()
-        except Exception as exc:  # third-party code
+        except Exception as exc:  # noqa: BLE001 - third-party code: a broken plugin is reported, never fatal
             result.errors.append(_error(source, exc))
             continue
         if isinstance(obj, ModuleType):

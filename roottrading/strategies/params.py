@@ -37,9 +37,11 @@ class Param(Generic[T]):
         self.type: type = type(default)
         if self.type not in (int, float, bool, str):
             raise TypeError(f"Param default must be int, float, bool or str, got {type(default).__name__}")
-        self.default = default
-        self.low, self.high, self.step = low, high, step
-        self.choices = choices
+        self.default: T = default
+        self.low: T | None = low
+        self.high: T | None = high
+        self.step: T | None = step
+        self.choices: tuple[T, ...] | None = choices
         self.doc = doc
         self.name = "?"
         self.owner = "?"
@@ -87,7 +89,7 @@ class Param(Generic[T]):
             raise ParamError(f"{where}: {v!r} is below the minimum {self.low!r}")
         if self.high is not None and v > self.high:
             raise ParamError(f"{where}: {v!r} is above the maximum {self.high!r}")
-        return v  # type: ignore[no-any-return]
+        return v
 
     def grid(self) -> list[T]:
         """Candidate values for a search: choices, both bools, or low..high by step."""
@@ -97,10 +99,11 @@ class Param(Generic[T]):
             return [False, True]  # type: ignore[list-item]
         if self.low is None or self.high is None:
             return [self.default]
-        step = self.step if self.step is not None else (1 if self.type is int else (self.high - self.low) / 10)
+        high: Any = self.high  # a range is numeric (a str parameter searches its choices)
+        step = self.step if self.step is not None else (1 if self.type is int else (high - self.low) / 10)
         out: list[Any] = []
         x: Any = self.low
-        while x <= self.high + 1e-12:
+        while x <= high + 1e-12:
             out.append(self.type(round(x, 10)) if self.type is float else x)
             x = x + step
         return out

@@ -42,7 +42,8 @@ class RegimeFrame:
     def labels(self) -> np.ndarray:
         """e.g. 'TREND_UP/HIGH_VOL' per row (object array), the value put in Signal.regime."""
         return np.array(
-            [f"{_TREND_NAMES[int(t)]}/{_VOL_NAMES[int(v)]}" for t, v in zip(self.trend, self.volatility)], dtype=object
+            [f"{_TREND_NAMES[int(t)]}/{_VOL_NAMES[int(v)]}" for t, v in zip(self.trend, self.volatility, strict=True)],
+            dtype=object,
         )
 
     def label(self, i: int = -1) -> str:

@@ -40,7 +40,7 @@ class EveryTenth(BaseStrategy):
 
 
 def candles(n: int = 300, symbol: str = "BTCUSDT") -> list[Candle]:
-    return [c for c in demo_candles([symbol], "1m", n=n)]
+    return list(demo_candles([symbol], "1m", n=n))
 
 
 def test_window_keeps_last_n_in_order_and_ignores_redelivery() -> None:

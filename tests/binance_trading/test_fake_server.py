@@ -108,13 +108,13 @@ async def test_auth_and_validation_errors_match_binance(fake_binance) -> None:
         now = int(time.time() * 1000)
         base = {"symbol": "BTCUSDT", "timestamp": now}
         cases = [
-            (dict(key=None), base, 401, -2014),
-            (dict(key="x" * 64), base, 401, -2015),
-            (dict(secret="wrong"), base, 400, -1022),
-            (dict(), {"symbol": "BTCUSDT", "timestamp": now - 60_000}, 400, -1021),
-            (dict(), {"symbol": "BTCUSDT", "timestamp": now + 5_000}, 400, -1021),
-            (dict(sign=False), {"symbol": "BTCUSDT"}, 400, -1102),
-            (dict(), {"symbol": "NOPE", "timestamp": now}, 400, -1121),
+            ({"key": None}, base, 401, -2014),
+            ({"key": "x" * 64}, base, 401, -2015),
+            ({"secret": "wrong"}, base, 400, -1022),
+            ({}, {"symbol": "BTCUSDT", "timestamp": now - 60_000}, 400, -1021),
+            ({}, {"symbol": "BTCUSDT", "timestamp": now + 5_000}, 400, -1021),
+            ({"sign": False}, {"symbol": "BTCUSDT"}, 400, -1102),
+            ({}, {"symbol": "NOPE", "timestamp": now}, 400, -1121),
         ]
         for kw, params, status, code in cases:
             r = await _raw(srv, "GET", "/api/v3/openOrders", params, **kw)

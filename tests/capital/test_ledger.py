@@ -25,7 +25,7 @@ D = Decimal
 CONFIG = {"active": D(60), "buffer": D(30), "safety": D(10)}
 
 
-async def fresh_ledger(db: Database, total: Decimal = D(10_000)) -> PocketLedger:
+async def fresh_ledger(db: Database, total: Decimal = Decimal(10_000)) -> PocketLedger:
     async with db.begin() as conn:
         await conn.execute(delete(pocket_reservations))
         await conn.execute(delete(capital_pockets))

@@ -72,6 +72,15 @@ def test_third_asset_fee_valued_at_its_price_and_open_cycle_is_unrealised() -> N
     assert q.unrealised == D("0.999") * D("105") - D(100) == D("4.895")
 
 
+def test_third_asset_fee_uses_its_fill_time_value_and_an_unpriced_one_is_reported() -> None:
+    buy = {**fill("BUY", "100", "1", "0.001", "BNB"), "commission_quote": D("0.3")}  # BNB at 300 then
+    sell = {**fill("SELL", "110", "1", "0.001", "BNB", 1), "commission_quote": D("0.4")}
+    p = cycle_pnl(cycle(), [buy, sell], prices={"BNB": D("999")})  # today's BNB price does not matter
+    assert (p.realised, p.fees, p.unpriced_fees) == (D("9.3"), D("0.7"), None)
+    q = cycle_pnl(cycle(), [fill("BUY", "100", "1", "0.001", "BNB"), fill("SELL", "110", "1", "0.002", "BNB", 1)])
+    assert (q.realised, q.fees, q.unpriced_fees) == (D(10), 0, "0.003 BNB")
+
+
 def test_cycle_without_fills_falls_back_to_trader_numbers() -> None:
     p = cycle_pnl(cycle(profit_loss=D("-3.5"), fees=D("0.2"), entry_price=D(100), quantity=D(1)), [])
     assert (p.realised, p.fees, p.source) == (D("-3.5"), D("0.2"), "cycle")

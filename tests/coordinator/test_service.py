@@ -47,7 +47,7 @@ async def test_entry_is_sized_risk_checked_reserved_and_sent_once(tmp_path: Path
         assert [r["decision"] for r in rows] == ["accepted"] and "shrunk" in rows[0]["reason"]
         assert co.counts["duplicates"] == 1
         assert len(await co.ledger.reservations()) == 1
-        assert await active(host) == D(6000) - D("2002")  # notional + 0.1% fee buffer
+        assert await active(host) == D(6000) - D("2012.01")  # notional x 1.001 fee x 1.005 slippage buffers
     finally:
         await host.stop()
 

@@ -111,5 +111,5 @@ def test_transforms_builtin_and_dotted() -> None:
     with pytest.raises(RoutesError, match="has no 'absent'"):
         load_transform("tests.dispatcher.transforms:absent")
     assert render_topic("{topic}.{key}", msg) == "test.a.K"
-    with pytest.raises(RoutesError, match="use {topic}"):
+    with pytest.raises(RoutesError, match=r"use \{topic\}"):
         render_topic("{nope}", msg)

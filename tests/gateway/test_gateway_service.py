@@ -120,12 +120,14 @@ async def test_restart_continues_from_the_stored_watermark(tmp_path: Path) -> No
             col = BusCollector()
             await host.bus.subscribe(m.candles_topic("BTCUSDT"), "t", col.on_candle)
             await host.start()
-            await asyncio.sleep(1.5)
+            # run until it has published a stretch of candles (a condition, not a guess at the machine's speed)
+            assert await wait_for(lambda col=col: len(col.candles.get("BTCUSDT", [])) >= 20, 30)
             await host.services["gateway"].stop()  # flushes what it took; then let the bus deliver it
             assert await host.bus.drain(5)
             await host.stop()
             published.append(col)
-            await asyncio.sleep(0.5)  # candles close while no gateway runs
+            closed_while_down = fake.market.now_ms + 5 * 60_000
+            assert await wait_for(lambda t=closed_while_down: fake.market.now_ms >= t, 30)  # candles close, no gateway
         assert await wait_for(lambda: fake.market.finished.is_set(), 20)
         db = Database(settings.database_url)
         stored = await CandleRepo(db).range("BTCUSDT", "1m")
@@ -169,14 +171,15 @@ async def test_candles_published_but_not_stored_are_published_again_after_a_rest
             await host.bus.subscribe(m.candles_topic("BTCUSDT"), "t", on_candle)
             await host.start()
             gw = host.services["gateway"]
-            await asyncio.sleep(1.0)
+            assert await wait_for(lambda msgs=msgs: len(msgs) >= 20, 30)
             if run == 0:
 
                 async def store_hangs(rows: object) -> None:
                     await asyncio.Event().wait()
 
                 gw.writer._commit = store_hangs  # type: ignore[attr-defined,method-assign]
-                await asyncio.sleep(0.5)
+                seen = len(msgs)
+                assert await wait_for(lambda msgs=msgs, seen=seen: len(msgs) >= seen + 20, 30)  # published, unstored
             await gw.stop()
             unstored = unstored or gw.writer.pending_rows  # type: ignore[attr-defined]
             assert await host.bus.drain(5)
@@ -227,6 +230,6 @@ async def test_store_ahead_of_exchange_restarts_from_warm_up(tmp_path: Path) -> 
     future = synthetic_candles("BTCUSDT", "1m", 5, seed=3, start_ms=1_800_000_000_000)
     await CandleRepo(db).upsert(future)
     await db.close()
-    async with gateway_env(tmp_path, _cfg(200), gateway={**FAST, "warmup_candles": 1000}) as (host, col, fake):
+    async with gateway_env(tmp_path, _cfg(200), gateway={**FAST, "warmup_candles": 1000}) as (_host, col, fake):
         assert await wait_for(lambda: col.count() >= 400, 20)
     assert col.candles["BTCUSDT"] == fake.market.series["BTCUSDT"]

@@ -51,7 +51,7 @@ async def test_download_to_store_and_parquet_is_exact_and_idempotent(tmp_path: P
 
 
 async def test_download_refuses_bad_input(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="end .* must be after start"):
+    with pytest.raises(ValueError, match=r"end .* must be after start"):
         await download(["BTCUSDT"], "1m", T0, T0, rest_url="http://127.0.0.1:9")
     with pytest.raises(ValueError, match="unknown interval"):
         await download(["BTCUSDT"], "7m", T0, T0 + 1, rest_url="http://127.0.0.1:9")

@@ -5,6 +5,7 @@ and strictly increasing."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -70,7 +71,7 @@ async def test_gateway_under_every_fault_stores_and_publishes_the_exact_source(t
             published = col.candles[sym]
             assert published == source[sym], sym  # complete, in order, values intact
             opens = [c.open_time for c in published]
-            assert all(b > a for a, b in zip(opens, opens[1:]))
+            assert all(b > a for a, b in itertools.pairwise(opens))
             assert col.ticks.get(sym), "ticks are published too"
         limiter = fake.limiter.counts
     # The faults really happened and were handled.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ def test_available_and_bundle_is_small() -> None:
 def test_bundled_series_are_contiguous(symbol: str, interval: str, n: int, step: int) -> None:
     candles = load_candles(symbol, interval)
     assert len(candles) == n
-    assert all(b.open_time - a.open_time == step for a, b in zip(candles, candles[1:]))
+    assert all(b.open_time - a.open_time == step for a, b in itertools.pairwise(candles))
     assert all(c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high for c in candles)
     assert all(c.closed and c.close_time == c.open_time + step - 1 for c in candles)
 
@@ -69,7 +70,7 @@ def test_synthetic_is_deterministic_and_independent_per_symbol() -> None:
 def test_synthetic_candles_are_valid_and_round_trip_8dp(seed: int, price: float, n: int) -> None:
     cs = synthetic_candles("XUSDT", "5m", n, seed=seed, start_price=price)
     assert len(cs) == n
-    for prev, c in zip([None, *cs], cs):
+    for prev, c in zip([None, *cs], cs, strict=False):
         assert c.low <= min(c.open, c.close) and c.high >= max(c.open, c.close) and c.volume >= 0
         assert prev is None or (c.open == prev.close and c.open_time == prev.open_time + 300_000)
         for v in (c.open, c.high, c.low, c.close, c.volume):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import AsyncIterator
 
@@ -70,7 +71,7 @@ async def test_stale_feed_is_dropped_without_waiting_for_a_closing_handshake() -
         await _run_for(client, 1.5)
     # a graceful close would wait close_timeout_s (5 s) for the peer's answer each time
     assert client.counters["stale"] >= 3 and len(connected) >= 4
-    assert max(b - a for a, b in zip(connected, connected[1:])) < 0.6
+    assert max(b - a for a, b in itertools.pairwise(connected)) < 0.6
 
 
 async def test_a_peer_that_does_not_answer_pings_is_dropped() -> None:

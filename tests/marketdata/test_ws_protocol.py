@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import websockets
 
@@ -14,7 +15,16 @@ from roottrading.exchange.fake_binance import FakeBinanceConfig, build_app
 
 from .helpers import free_port, serve
 
-CFG = dict(symbols=("BTCUSDT",), synthetic_count=400, history_candles=10, speed=600, updates_per_candle=3)
+
+async def _until(cond: Callable[[], bool], timeout: float) -> None:
+    """Wait for a condition instead of sleeping a guessed time (slow machines, noisy CI)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+CFG = {"symbols": ("BTCUSDT",), "synthetic_count": 400, "history_candles": 10, "speed": 600, "updates_per_candle": 3}
 
 
 async def test_raw_stream_and_subscribe_methods() -> None:
@@ -66,7 +76,16 @@ async def test_client_scheduled_reconnect_calls_on_connected_each_time() -> None
             stale_after_s=2,
         )
         task = asyncio.create_task(client.run())
-        await asyncio.sleep(1.2)
+        await _until(
+            lambda: (
+                client.stats()["scheduled"] >= 2
+                and connects >= 3
+                and client.stats()["streams"]["btcusdt@trade"]["messages"] > 0
+                and any(isinstance(e, Tick) and e.bid is not None for e in events)
+                and any(isinstance(e, Candle) and not e.closed for e in events)
+            ),
+            timeout=15,
+        )
         stats = client.stats()
         await client.stop()
         await asyncio.wait_for(task, 5)
@@ -92,7 +111,7 @@ async def test_client_backs_off_with_jitter_when_server_is_down() -> None:
         seed=1,
     )
     task = asyncio.create_task(client.run())
-    await asyncio.sleep(0.6)
+    await _until(lambda: client.reconnects >= 3, timeout=10)
     states = client.state
     await client.stop()
     await asyncio.wait_for(task, 2)

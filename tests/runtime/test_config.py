@@ -97,3 +97,16 @@ def test_api_token_generated_once_and_kept(tmp_path: Path) -> None:
     assert (tmp_path / "api_token").stat().st_mode & 0o777 == 0o600
     again, created2 = load_settings(data_dir=tmp_path).ensure_api_token()
     assert again == token and not created2
+
+
+def test_binance_urls_are_bases_without_path() -> None:
+    """The gateway adds /stream?streams=... and the user stream /ws/<listenKey>: a pasted /ws must not double."""
+    s = load_settings(binance_ws_url="ws://127.0.0.1:9000/ws/", binance_rest_url="http://127.0.0.1:9000/")
+    assert (s.binance_ws_url, s.binance_rest_url) == ("ws://127.0.0.1:9000", "http://127.0.0.1:9000")
+    assert load_settings(binance_ws_url="wss://stream.binance.com:9443/stream").binance_ws_url == (
+        "wss://stream.binance.com:9443"
+    )
+    with pytest.raises(ConfigError, match="BINANCE_WS_URL"):
+        load_settings(binance_ws_url="http://127.0.0.1:9000")
+    with pytest.raises(ConfigError, match="BINANCE_REST_URL"):
+        load_settings(binance_rest_url="127.0.0.1:9000")

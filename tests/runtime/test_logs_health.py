@@ -15,7 +15,7 @@ from roottrading.runtime.logsetup import configure_logging
 
 
 async def test_service_logs_are_stored_and_searchable(tmp_path: Path) -> None:
-    configure_logging("INFO", json=True)
+    configure_logging("INFO", "json")
     settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/l.db", api_token="t", data_dir=tmp_path)
     host = Host(settings, ["logger", "trader"])
     await host.start()

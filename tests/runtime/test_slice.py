@@ -16,6 +16,8 @@ from tests.runtime.helpers import lean_hourly_btcusdt
 
 TOKEN = "test-token-123"
 # the full signal-to-trade pipeline, with replayed candles standing in for the gateway
+# A replay as fast as possible (replay_speed 0) moves market time ahead of the pipeline: every signal is a
+# backlog, so the coordinator's stale-signal limit is off here (max_signal_age_s 0).
 PIPELINE = ["logger", "portfolio", "pnl", "risk", "trader", "coordinator", "analyzer", "replay"]
 
 
@@ -33,7 +35,7 @@ async def test_recorded_candles_become_trades_visible_through_the_api(tmp_path: 
         settings,
         PIPELINE,
         clock=SimClock(),
-        extras={"replay_candles": candles, "replay_speed": 0, "coordinator": {"cooldown_s": 0}},
+        extras={"replay_candles": candles, "replay_speed": 0, "coordinator": {"cooldown_s": 0, "max_signal_age_s": 0}},
     )
     await host.start()
     try:
@@ -91,12 +93,16 @@ async def test_replaying_twice_creates_nothing_new(tmp_path: Path) -> None:
             settings,
             PIPELINE,
             clock=SimClock(),
-            extras={"replay_candles": candles, "replay_speed": 0, "coordinator": {"cooldown_s": 0}},
+            extras={
+                "replay_candles": candles,
+                "replay_speed": 0,
+                "coordinator": {"cooldown_s": 0, "max_signal_age_s": 0},
+            },
         )
         await host.start()
         await asyncio.wait_for(host.services["replay"].done.wait(), 30)  # type: ignore[attr-defined]
         assert await host.bus.drain(30)
-        page, total = await host.services["trader"].cycles.query(limit=1000)  # type: ignore[attr-defined]
+        _page, total = await host.services["trader"].cycles.query(limit=1000)  # type: ignore[attr-defined]
         counts.append((total, len(await host.services["trader"].orders.fills(limit=10_000))))  # type: ignore[attr-defined]
         await host.stop()
     assert counts[0] == counts[1] and counts[0][0] > 0
@@ -147,7 +153,7 @@ def test_live_events_reach_a_websocket_client(tmp_path: Path) -> None:
     )
     host = Host(settings, ["stream"])
     app = build_app(host)
-    with TestClient(app) as client:  # the app's lifespan starts and stops the host
+    with TestClient(app) as client:  # noqa: SIM117 - the app's lifespan starts and stops the host around the socket
         with client.websocket_connect("/api/stream/ws") as ws:
             assert ws.receive_json()["topic"] == "hello"
             sig = Signal(

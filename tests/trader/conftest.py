@@ -73,6 +73,7 @@ class Rig:
     exchange: Any = None
     i: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
+    services: list[str] = field(default_factory=lambda: ["trader"])
 
     @property
     def svc(self) -> Any:
@@ -90,7 +91,7 @@ class Rig:
         self.exchange = exchange or SimExchange(self.engine, self.clock)
         self.host = Host(
             settings,
-            ["trader"],
+            self.services,
             clock=self.clock,
             extras={
                 "exchange": self.exchange,
@@ -125,7 +126,7 @@ class Rig:
         return [msg.payload for msg in self.host.bus.retained_messages(topic)]
 
 
-async def reserve(rig: Rig, reservation_id: str, amount: Decimal = D(1000)) -> None:
+async def reserve(rig: Rig, reservation_id: str, amount: Decimal = Decimal(1000)) -> None:
     """A live pocket reservation in the trader's store, as the coordinator makes before sending a request
     (the trader claims it when it stores the cycle, and refuses an entry whose reservation is not live)."""
     from roottrading.capital.ledger import PocketLedger

@@ -4,14 +4,34 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
 
+from roottrading.clock import SimClock
 from roottrading.runtime.http import build_app
-from tests.trader.conftest import Rig
+from tests.trader.conftest import MIN, SYM, T0, Rig, new_engine
 
 AUTH = {"Authorization": "Bearer t"}
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    """The trader with the risk manager and the coordinator: manual entries pass their money rules."""
+    r = Rig(
+        tmp_path,
+        new_engine(),
+        SimClock(T0 - MIN),
+        services=["risk", "coordinator", "trader"],
+        extras={"risk_reload_s": 3600, "coordinator": {"cooldown_s": 0}},
+    )
+    await r.start()
+    r.core.last_price[SYM] = Decimal("20000")
+    try:
+        yield r
+    finally:
+        await r.stop()
 
 
 @pytest.fixture

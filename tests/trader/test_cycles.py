@@ -57,23 +57,24 @@ async def test_stop_loss_hit_exact_pnl(rig: Rig) -> None:
     await rig.bar(20000, 20100, 19500, 19600)  # above the stop
     cid = ids.cycle_id("r1")
     assert (await rig.cycle(cid)).status is CycleStatus.ACTIVE
-    await rig.bar(19600, 19700, 18900, 18950)  # bearish: O-H-L-C, low crosses 19000 -> market exit at 18950
+    await rig.bar(19600, 19700, 18900, 18950)  # bearish: O-H-L-C, H->L falls through 19000: sold at the stop
     c = await rig.cycle(cid)
     assert c.status is CycleStatus.COMPLETED and c.close_reason == "stop_loss"
-    # buy 0.01 @ 20000 = 200 USDT, fee 0.00001 BTC; sell 0.00999 @ 18950 = 189.3105, fee 0.1893105 USDT
-    assert c.exit_price == D(18950)
-    assert c.profit_loss == D("189.3105") - D("200") - D("0.1893105")  # -10.8788105
-    assert c.fees == D("0.2") + D("0.1893105")
+    # buy 0.01 @ 20000 = 200 USDT, fee 0.00001 BTC; sell 0.00999 @ 19000 = 189.81, fee 0.18981 USDT
+    assert c.exit_price == D(19000)
+    assert c.profit_loss == D("189.81") - D("200") - D("0.18981")  # -10.37981
+    assert c.fees == D("0.2") + D("0.18981")
     assert c.profit_loss_percent == (c.profit_loss / 200 * 100).quantize(D("0.0001"))
     assert rig.engine.balance("USDT").free == D(10000) + c.profit_loss
 
 
 async def test_take_profit_hit(rig: Rig) -> None:
     await rig.send(req("r1", stop_loss=D("19000"), take_profit=D("21000")))
-    await rig.bar(20000, 21100, 19900, 21050)
+    await rig.bar(20000, 21100, 19900, 21050)  # bullish O-L-H-C: L->H rises through 21000: sold at the target
     c = await rig.cycle(ids.cycle_id("r1"))
     assert c.status is CycleStatus.COMPLETED and c.close_reason == "take_profit"
-    assert c.profit_loss == D("210.2895") - 200 - D("0.2102895")
+    assert c.exit_price == D(21000)
+    assert c.profit_loss == D("209.79") - 200 - D("0.20979")
 
 
 async def test_trailing_stop_moves_up_then_triggers(rig: Rig) -> None:
@@ -85,9 +86,9 @@ async def test_trailing_stop_moves_up_then_triggers(rig: Rig) -> None:
     assert c.status is CycleStatus.ACTIVE and c.trailing_extreme == D(22000)
     await rig.bar(21900, 21950, 21000, 21100)  # level 20900 not reached
     assert (await rig.cycle(cid)).status is CycleStatus.ACTIVE
-    await rig.bar(21100, 21150, 20800, 20850)  # 20800 <= 20900
+    await rig.bar(21100, 21150, 20800, 20850)  # H->L falls through the 20900 level: sold at the level
     c = await rig.cycle(cid)
-    assert c.status is CycleStatus.COMPLETED and c.close_reason == "trailing_stop" and c.exit_price == D(20850)
+    assert c.status is CycleStatus.COMPLETED and c.close_reason == "trailing_stop" and c.exit_price == D(20900)
 
 
 async def test_partial_fill_then_exit_cancels_remainder_and_sells_only_what_is_held(tmp_path) -> None:

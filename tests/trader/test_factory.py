@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -51,7 +52,7 @@ def test_live_mode_without_the_adapter_is_a_clear_error(tmp_path: Path, monkeypa
     )
 
     class Ctx:
-        extras: dict = {}
+        extras: ClassVar[dict] = {}
 
     ctx = Ctx()
     ctx.settings = settings  # type: ignore[attr-defined]

@@ -30,13 +30,14 @@ _buy = st.tuples(
     st.sampled_from([None, "3"]),
 )
 _bar = st.tuples(st.just("bar"), st.integers(-400, 400), st.integers(0, 400))
+_wide_bar = st.tuples(st.just("bar"), st.integers(-1500, 1500), st.integers(0, 800))  # meets stops: simulated exits
 op = st.one_of(
     _buy,
     _buy,
     _buy,
     _bar,
     _bar,
-    _bar,
+    _wide_bar,
     st.tuples(st.just("sell"), st.integers(0, 2), st.sampled_from([None, 100, 400])),
     st.tuples(st.just("close"), st.integers(0, 10)),
     st.tuples(st.just("cancel"), st.integers(0, 10)),

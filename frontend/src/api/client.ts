@@ -1,5 +1,6 @@
 /**
- * fetch wrapper: JSON in/out, the bearer token on mutating requests, and typed errors so the UI can
+ * fetch wrapper: JSON in/out, the bearer token on every request when one is stored (a server bound beyond
+ * loopback wants it on reads too; on loopback only writes need it), and typed errors so the UI can
  * tell "not built yet" (404) from "bad token" (401) from "server down".
  */
 const TOKEN_KEY = 'roottrading.apiToken'
@@ -41,15 +42,13 @@ export function describeError(err: unknown): string {
   return String(err)
 }
 
-const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
-
 export async function api<T>(path: string, init: RequestInit & { json?: unknown } = {}): Promise<T> {
   const method = (init.method ?? 'GET').toUpperCase()
   const headers = new Headers(init.headers)
   headers.set('Accept', 'application/json')
   if (init.json !== undefined) headers.set('Content-Type', 'application/json')
   const token = getToken()
-  if (token && MUTATING.has(method)) headers.set('Authorization', `Bearer ${token}`)
+  if (token) headers.set('Authorization', `Bearer ${token}`)
   let res: Response
   try {
     res = await fetch(path, { ...init, method, headers, body: init.json !== undefined ? JSON.stringify(init.json) : init.body })

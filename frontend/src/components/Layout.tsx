@@ -2,6 +2,7 @@ import { NavLink, Outlet } from 'react-router-dom'
 import { Suspense } from 'react'
 import { useHealth, useTraderHealth } from '../api/hooks'
 import { useStreamState } from '../live/LiveProvider'
+import { AlertBell } from './AlertBell'
 import { TokenField } from './TokenField'
 import { Badge, Loading, statusTone } from './ui'
 
@@ -60,7 +61,7 @@ export function Layout() {
               <span className="grid h-7 w-7 place-items-center rounded-md bg-gradient-to-br from-emerald-400 to-sky-500 text-xs font-black text-slate-950">RT</span>
             </div>
             <div className="order-3 w-full sm:order-none sm:w-auto"><StatusStrip /></div>
-            <TokenField />
+            <div className="flex items-center gap-2"><AlertBell /><TokenField /></div>
           </div>
           <nav className="flex gap-1 overflow-x-auto border-t border-line px-2 py-1.5 md:hidden" aria-label="Main mobile">
             {NAV.map((n) => <NavLink key={n.to} to={n.to} end={n.to === '/'} className={link}>{n.label}</NavLink>)}

@@ -13,7 +13,7 @@ export function LiveProvider({ children, url }: { children: ReactNode; url?: str
   useEffect(() => {
     const applier = new FrameApplier(qc)
     const stream = new Stream({
-      url: url ?? defaultStreamUrl(),
+      url: url ?? (() => defaultStreamUrl()),
       onFrame: (f) => applier.apply(f),
       onOpen: (reconnected) => { if (reconnected) applier.refreshAll() },
       onState: setState,

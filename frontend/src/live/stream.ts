@@ -2,12 +2,14 @@
  * The one WebSocket to /api/stream/ws. Reconnects with exponential backoff (0.5 s doubling to 15 s,
  * with jitter) and reports its state for the header badge.
  */
+import { getToken } from '../api/client'
 import type { Frame } from '../api/types'
 
 export type StreamState = 'connecting' | 'open' | 'closed'
 
 export interface StreamOptions {
-  url: string
+  /** A function is called at every (re)connection, so a token entered later is used by the next attempt. */
+  url: string | (() => string)
   onFrame: (f: Frame) => void
   onOpen?: (reconnected: boolean) => void
   onState?: (s: StreamState) => void
@@ -21,8 +23,11 @@ export function backoffDelay(attempt: number, min = 500, max = 15_000, rand = Ma
   return Math.round(base * (0.75 + rand() * 0.5))
 }
 
-export function defaultStreamUrl(loc: Location = window.location): string {
-  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/api/stream/ws`
+/** Browsers cannot set headers on a WebSocket: the stored token goes in `?token=` (a server bound beyond
+ * loopback refuses the stream without it). */
+export function defaultStreamUrl(loc: Location = window.location, token: string = getToken()): string {
+  const url = `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/api/stream/ws`
+  return token ? `${url}?token=${encodeURIComponent(token)}` : url
 }
 
 export class Stream {
@@ -52,7 +57,8 @@ export class Stream {
     this.setState('connecting')
     const make = this.opts.makeSocket ?? ((u: string) => new WebSocket(u))
     let ws: WebSocket
-    try { ws = make(this.opts.url) } catch { this.retry(); return }
+    const url = typeof this.opts.url === 'function' ? this.opts.url() : this.opts.url
+    try { ws = make(url) } catch { this.retry(); return }
     this.socket = ws
     ws.onopen = () => {
       this.attempt = 0

@@ -24,6 +24,10 @@ export function System() {
         <Stat label="Published / delivered" value={bus ? `${bus.published ?? '—'} / ${bus.delivered ?? '—'}` : '—'} />
         <Stat label="Dead-lettered" value={bus ? String(bus.dead_lettered ?? 0) : '—'} tone={bus && Number(bus.dead_lettered) > 0 ? 'text-rose-400' : ''} />
       </div>
+      <p className="text-xs text-slate-400" data-testid="metrics-link">
+        Prometheus metrics: <a className="text-sky-400 hover:underline" href="/metrics" target="_blank" rel="noreferrer">/metrics</a>
+        {' '}(Grafana dashboard and alert rules in deploy/; see docs/operations.md).
+      </p>
       <Card title="Components" testId="components">
         <QueryView q={health} what="Health" isEmpty={(h) => !h.components || Object.keys(h.components).length === 0}>
           {(h) => <DataTable rows={Object.entries(h.components)} rowKey={([n]) => n} columns={[

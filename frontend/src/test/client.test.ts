@@ -5,7 +5,7 @@ import { jsonResponse } from './utils'
 describe('api client', () => {
   afterEach(() => vi.unstubAllGlobals())
 
-  it('sends the stored token as a bearer header on mutating requests only', async () => {
+  it('sends the stored token as a bearer header on every request (reads need it beyond loopback)', async () => {
     const fetchMock = vi.fn(async () => jsonResponse({ ok: true }))
     vi.stubGlobal('fetch', fetchMock)
     setToken('  tok-123 ')
@@ -15,7 +15,10 @@ describe('api client', () => {
     await api('/api/health')
     const headers = fetchMock.mock.calls.map((c) => new Headers((c as unknown as [string, RequestInit])[1].headers))
     expect(headers[0].get('Authorization')).toBe('Bearer tok-123')
-    expect(headers[1].get('Authorization')).toBeNull()
+    expect(headers[1].get('Authorization')).toBe('Bearer tok-123')
+    setToken('')
+    await api('/api/health')
+    expect(new Headers((fetchMock.mock.calls[2] as unknown as [string, RequestInit])[1].headers).get('Authorization')).toBeNull()
   })
 
   it('turns a 401 into an ApiError with the server detail', async () => {

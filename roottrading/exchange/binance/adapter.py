@@ -109,6 +109,23 @@ class BinanceExchange:
             raise InvalidSymbol()
         return rules
 
+    # ------------------------------------------------------------------ prices
+    async def price_at(self, symbol: str, time_ms: int) -> Decimal | None:
+        """The symbol's price at `time_ms`: the close of the 1-minute kline holding that time (for the
+        running minute, the latest trade), else the current ticker; None for a symbol Binance does not list.
+        The trader values a third-asset fee (BNB) with it at the fill's time, even for a fill it learns of
+        late (reconciliation after a restart). Public endpoints: weight 2 (klines) or 2 (ticker)."""
+        minute = time_ms - time_ms % 60_000
+        params = {"symbol": symbol, "interval": "1m", "startTime": minute, "limit": 1}
+        try:
+            rows = await self.rest.request("GET", "/api/v3/klines", params)
+            if rows and int(rows[0][0]) == minute:
+                return Decimal(str(rows[0][4]))
+            body = await self.rest.request("GET", "/api/v3/ticker/price", {"symbol": symbol})
+        except InvalidSymbol:
+            return None
+        return Decimal(str(body["price"])) if isinstance(body, dict) and "price" in body else None
+
     # ------------------------------------------------------------------ account
     async def balances(self) -> dict[str, Balance]:
         body = await self.rest.account()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -238,7 +238,7 @@ def _ticker_24h(obj: dict[str, Any], _recv_ms: int | None) -> Tick:
     )
 
 
-_WS_HANDLERS = {
+_WS_HANDLERS: dict[str, Callable[[dict[str, Any], int | None], Candle | Tick]] = {
     "kline": _kline,
     "trade": _trade,
     "aggTrade": _trade,
@@ -441,7 +441,7 @@ def parse_rest(
         return list(_rest_book_ticker(data, symbol, now_ms))
     if base in ("/api/v3/ticker/24hr", "/api/v3/ticker"):
         return list(_rest_ticker_24h(data, symbol, now_ms))
-    if path.startswith("/fapi/") or path.startswith("/futures/"):
+    if path.startswith(("/fapi/", "/futures/")):
         return Ignored("futures", f"futures endpoint {path} not handled by the spot market parser")
     if base in _REST_IGNORED:
         return Ignored(base, _REST_IGNORED[base])

@@ -130,13 +130,13 @@ def _fast(raw: bytes | str, recv_ms: int | None) -> tuple[str, ParseResult] | No
             symbol=d.s, time=d.T, price=_num(d.p), quantity=_num(d.q), trade_id=tid, is_buyer_maker=d.m
         )
     if b"@bookTicker" in head:
-        h = _book_dec.decode(raw)
-        b = h.data
+        bf = _book_dec.decode(raw)
+        b = bf.data
         time = b.T or b.E or recv_ms
         if b.e not in (None, "bookTicker") or not b.s or time is None:
             return None
         bid, ask = _num(b.b), _num(b.a)
-        return h.stream, Tick(symbol=b.s, time=time, price=(bid + ask) / 2.0, bid=bid, ask=ask)
+        return bf.stream, Tick(symbol=b.s, time=time, price=(bid + ask) / 2.0, bid=bid, ask=ask)
     return None
 
 

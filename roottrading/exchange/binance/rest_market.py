@@ -8,6 +8,7 @@ once, and retries 5xx/transport errors with exponential backoff. It never hammer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -118,10 +119,8 @@ class BinanceMarketRest:
                         continue
                     if status < 500:
                         code = None
-                        try:
+                        with contextlib.suppress(ValueError):
                             code = resp.json().get("code")
-                        except ValueError:
-                            pass
                         raise RestMarketError(f"{path}: {reason}", status, code)
                     self.stats["5xx"] += 1
                 attempt += 1
@@ -139,7 +138,8 @@ class BinanceMarketRest:
         params = None
         if symbols:
             params = {"symbols": "[" + ",".join(f'"{s.upper()}"' for s in symbols) + "]"}
-        return await self.get("/api/v3/exchangeInfo", params)
+        out: dict[str, Any] = await self.get("/api/v3/exchangeInfo", params)
+        return out
 
     async def klines(
         self, symbol: str, interval: str, start: int | None = None, end: int | None = None, *, limit: int = MAX_KLINES

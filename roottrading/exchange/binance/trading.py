@@ -291,7 +291,7 @@ class BinanceTradingRest:
     # ------------------------------------------------------------------ endpoints
     async def exchange_info(self, symbols: list[str] | None = None) -> dict[str, Any]:
         params = {"symbols": "[" + ",".join(f'"{s}"' for s in symbols) + "]"} if symbols else None
-        body = await self.request("GET", "/api/v3/exchangeInfo", params)
+        body: dict[str, Any] = await self.request("GET", "/api/v3/exchangeInfo", params)
         for lim in body.get("rateLimits", []):
             if lim.get("rateLimitType") == "REQUEST_WEIGHT" and lim.get("interval") == "MINUTE":
                 self.weight_limit = int(lim["limit"]) * int(lim.get("intervalNum", 1))
@@ -302,29 +302,38 @@ class BinanceTradingRest:
         return body
 
     async def new_order(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.request("POST", "/api/v3/order", {**params, "newOrderRespType": "FULL"}, signed=True)
+        out: dict[str, Any] = await self.request(
+            "POST", "/api/v3/order", {**params, "newOrderRespType": "FULL"}, signed=True
+        )
+        return out
 
     async def test_order(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.request("POST", "/api/v3/order/test", params, signed=True)
+        out: dict[str, Any] = await self.request("POST", "/api/v3/order/test", params, signed=True)
+        return out
 
     async def query_order(self, symbol: str, client_order_id: str) -> dict[str, Any]:
-        return await self.request(
+        out: dict[str, Any] = await self.request(
             "GET", "/api/v3/order", {"symbol": symbol, "origClientOrderId": client_order_id}, signed=True
         )
+        return out
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> dict[str, Any]:
-        return await self.request(
+        out: dict[str, Any] = await self.request(
             "DELETE", "/api/v3/order", {"symbol": symbol, "origClientOrderId": client_order_id}, signed=True
         )
+        return out
 
     async def open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
-        return await self.request("GET", "/api/v3/openOrders", {"symbol": symbol}, signed=True)
+        out: list[dict[str, Any]] = await self.request("GET", "/api/v3/openOrders", {"symbol": symbol}, signed=True)
+        return out
 
     async def cancel_open_orders(self, symbol: str) -> list[dict[str, Any]]:
-        return await self.request("DELETE", "/api/v3/openOrders", {"symbol": symbol}, signed=True)
+        out: list[dict[str, Any]] = await self.request("DELETE", "/api/v3/openOrders", {"symbol": symbol}, signed=True)
+        return out
 
     async def account(self) -> dict[str, Any]:
-        return await self.request("GET", "/api/v3/account", signed=True)
+        out: dict[str, Any] = await self.request("GET", "/api/v3/account", signed=True)
+        return out
 
     async def my_trades(
         self,
@@ -335,17 +344,19 @@ class BinanceTradingRest:
         from_id: int | None = None,
         limit: int = 500,
     ) -> list[dict[str, Any]]:
-        return await self.request(
+        out: list[dict[str, Any]] = await self.request(
             "GET",
             "/api/v3/myTrades",
             {"symbol": symbol, "startTime": start_time, "endTime": end_time, "fromId": from_id, "limit": limit},
             signed=True,
         )
+        return out
 
     async def all_orders(self, symbol: str, *, order_id: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        return await self.request(
+        out: list[dict[str, Any]] = await self.request(
             "GET", "/api/v3/allOrders", {"symbol": symbol, "orderId": order_id, "limit": limit}, signed=True
         )
+        return out
 
     async def create_listen_key(self) -> str:
         return str((await self.request("POST", "/api/v3/userDataStream", api_key=True))["listenKey"])

@@ -163,10 +163,11 @@ def parse_account_position(e: dict[str, Any]) -> BalanceUpdate:
 def unwrap(obj: Any) -> dict[str, Any]:
     """The event object of a raw, combined-stream ({"stream","data"}) or WebSocket-API ({"event"}) frame."""
     if isinstance(obj, dict):
-        if isinstance(obj.get("data"), dict) and "stream" in obj:
-            return obj["data"]
-        if isinstance(obj.get("event"), dict) and "subscriptionId" in obj:
-            return obj["event"]
+        data, event = obj.get("data"), obj.get("event")
+        if isinstance(data, dict) and "stream" in obj:
+            return data
+        if isinstance(event, dict) and "subscriptionId" in obj:
+            return event
         return obj
     raise ParseError(f"user-data frame is not a JSON object: {type(obj).__name__}")
 

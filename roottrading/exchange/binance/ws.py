@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import aiohttp
 import msgspec
@@ -154,7 +155,7 @@ class BinanceStreamClient:
         self._seen: dict[tuple[str, str], tuple[set[int], deque[int]]] = {}
         self._rng = random.Random(seed)
         self._stop = asyncio.Event()
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: aiohttp.ClientWebSocketResponse[Literal[False]] | None = None
         self._last_rx = time.monotonic()
         self._close_reason: str | None = None  # set by the watchdog when it closes the socket
         self._disconnected = asyncio.Event()  # no connection open (set when one ends)
@@ -249,7 +250,7 @@ class BinanceStreamClient:
             self._disconnected.set()
         return got_message  # False when the connection failed: the next attempt backs off
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse[Literal[False]]) -> bool:
         """Read until stale, too old, closed or stopped. True if at least one frame arrived.
 
         Why a watchdog task instead of a timeout per receive: a timeout context per call costs as much as the
@@ -283,7 +284,7 @@ class BinanceStreamClient:
             watchdog.cancel()
         return got
 
-    async def _watch(self, ws: aiohttp.ClientWebSocketResponse, deadline: float) -> None:
+    async def _watch(self, ws: aiohttp.ClientWebSocketResponse[Literal[False]], deadline: float) -> None:
         while True:
             now = time.monotonic()
             silent = now - self._last_rx
@@ -303,7 +304,7 @@ class BinanceStreamClient:
             await asyncio.sleep(max(0.001, min(self.stale_after_s - silent, deadline - now)))
 
     @staticmethod
-    def _drop(ws: aiohttp.ClientWebSocketResponse) -> None:
+    def _drop(ws: aiohttp.ClientWebSocketResponse[Literal[False]]) -> None:
         """End the connection without a closing handshake: a dead peer would never answer one. Shutting the
         socket down makes the pending receive see the end of the stream at once."""
         sock = ws.get_extra_info("socket")
@@ -322,7 +323,7 @@ class BinanceStreamClient:
         st = self._stats.get(stream) if stream is not None else None
         if st is not None:
             st.hit(now)
-        if type(event) is Ignored:
+        if isinstance(event, Ignored):
             self.counters["ignored"] += 1
             if event.kind == "server_error":
                 log.warning("binance_ws.server_error", reason=event.reason)

@@ -10,6 +10,7 @@ a moment later, debounced).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import string
@@ -28,6 +29,7 @@ from roottrading.exchange.fake_binance.rest import symbol_info
 from roottrading.exchange.filters import parse_exchange_info
 from roottrading.exchange.sim.config import SimConfig
 from roottrading.exchange.sim.engine import SimEngine
+from roottrading.exchange.sim.matching import TradeRecord
 from roottrading.exchange.sim.snapshot import restore, to_json
 
 if TYPE_CHECKING:
@@ -130,7 +132,7 @@ class TradingAccount:
         sim = self.engine._orders.get(oid)
         c, orig = o.client_order_id, ""
         if u.execution_type == "CANCELED":
-            c, orig = self.cancel_ids.pop(oid, None) or gen_key(22), o.client_order_id
+            c, orig = self.cancel_ids.pop(oid, "") or gen_key(22), o.client_order_id
         return {
             "e": "executionReport",
             "E": u.time,
@@ -203,10 +205,8 @@ class TradingAccount:
             hit = key in conn.streams if key is not None else any(s in self.listen_keys for s in conn.streams)
             if hit:
                 conn.overflowed = True  # the hub's sender closes the socket on its next wake-up
-                try:
+                with contextlib.suppress(asyncio.QueueFull):
                     conn.queue.put_nowait(("", b""))
-                except asyncio.QueueFull:
-                    pass
                 n += 1
         self.state.stats["user_stream_drops"] += n
         return n
@@ -309,7 +309,7 @@ class TradingAccount:
         base["selfTradePreventionMode"] = "NONE"
         return base
 
-    def trade_json(self, t: tuple) -> dict[str, Any]:
+    def trade_json(self, t: TradeRecord) -> dict[str, Any]:
         """A myTrades row from an engine trade record."""
         tid, oid, _cid, sym, side, price, qty, quote, fee, fee_asset, ts, maker = t
         sim = self.engine._orders.get(oid)

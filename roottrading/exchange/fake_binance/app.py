@@ -18,10 +18,12 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from roottrading.exchange.fake_binance.config import FakeBinanceConfig
+from roottrading.exchange.fake_binance.futures import futures_routes
 from roottrading.exchange.fake_binance.hub import Hub
 from roottrading.exchange.fake_binance.limits import WeightLimiter, WeightMiddleware
 from roottrading.exchange.fake_binance.market import Market
 from roottrading.exchange.fake_binance.rest import market_routes
+from roottrading.exchange.fake_binance.tickers import ticker_routes
 from roottrading.exchange.fake_binance.wsapi import market_stream_validator, ws_routes
 
 log = structlog.get_logger(__name__)
@@ -52,7 +54,7 @@ def build_app(config: FakeBinanceConfig | None = None, extensions: Sequence[Exte
     rng = random.Random(cfg.seed)
     state = FakeBinanceState(cfg, hub, market, WeightLimiter(cfg, random.Random(cfg.seed + 1)), rng)
     hub.validators.append(market_stream_validator({s.lower() for s in market.series}))
-    routes: list[BaseRoute] = [*market_routes(state), *ws_routes(state)]
+    routes: list[BaseRoute] = [*market_routes(state), *ticker_routes(state), *futures_routes(state), *ws_routes(state)]
     for ext in extensions:
         routes.extend(ext(state))
 

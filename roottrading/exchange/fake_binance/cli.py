@@ -104,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     app = build_app(cfg, [] if ns.no_trading else [trading_extension])
     account = getattr(app.state.fake, "trading", None)
     print(
-        f"fake Binance on http://{ns.host}:{ns.port} (ws://{ns.host}:{ns.port}/ws/...) symbols={','.join(cfg.symbols)}",
+        f"fake Binance on http://{ns.host}:{ns.port} symbols={','.join(cfg.symbols)}\n"
+        f"point RootTrading at it: BINANCE_REST_URL=http://{ns.host}:{ns.port} BINANCE_WS_URL=ws://{ns.host}:{ns.port}",
         flush=True,
     )
     if account is not None and (ns.api_key is None or ns.api_secret is None):

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs
 
 import msgspec
@@ -60,7 +61,7 @@ class WeightLimiter:
     def _window(self) -> int:
         return int(self.clock() // self.cfg.weight_window_s)
 
-    def check(self, ip: str, path: str, query: dict[str, str]) -> tuple[int, dict[str, str], dict] | None:
+    def check(self, ip: str, path: str, query: dict[str, str]) -> tuple[int, dict[str, str], dict[str, Any]] | None:
         """None to let the request through (weight charged), or (status, headers, body) to refuse it."""
         spec = self.route_weights.get(path)
         if spec is None:
@@ -103,7 +104,7 @@ class WeightLimiter:
         self.counts["ok"] += 1
         return None
 
-    def _ban_reply(self, c: _Client, now: float) -> tuple[int, dict[str, str], dict]:
+    def _ban_reply(self, c: _Client, now: float) -> tuple[int, dict[str, str], dict[str, Any]]:
         self.counts["418"] += 1
         until_ms = int(c.banned_until * 1000)
         return (
@@ -151,7 +152,7 @@ class WeightMiddleware:
             await send({"type": "http.response.body", "body": raw})
             return
 
-        async def send_with_headers(message: dict) -> None:
+        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *weight_headers]}
             await send(message)

@@ -7,6 +7,7 @@ import asyncio
 import bisect
 import time
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 import structlog
@@ -74,12 +75,13 @@ class Market:
         self.last_price: dict[str, float] = {}
         self.book: dict[str, tuple[float, float]] = {}
         self._trade_id = dict.fromkeys(self.series, 1000000)
+        self.last_qty: dict[str, float] = dict.fromkeys(self.series, 0.0)  # of the last replayed trade
         self._update_id = 1
         self.finished = asyncio.Event()
         self._running = asyncio.Event()
         if not cfg.start_paused:
             self._running.set()
-        self.listeners: list[Callable[[str, dict], None]] = []  # (event type, payload) for other modules
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []  # (event type, payload) for other modules
         for s in self.series:
             c = self.last_closed(s)
             if c is not None:
@@ -95,6 +97,10 @@ class Market:
     def last_closed(self, symbol: str) -> Candle | None:
         cs = self.closed_candles(symbol)
         return cs[-1] if cs else None
+
+    def last_trade_id(self, symbol: str) -> int:
+        """Id of the last trade the replay emitted (`t` of the @trade stream)."""
+        return self._trade_id[symbol]
 
     def current_candle(self, symbol: str) -> Candle | None:
         """The in-progress candle at now, with the full-candle values (REST's open row)."""
@@ -172,6 +178,7 @@ class Market:
         tid = self._trade_id[sym]
         maker = (tid % 2) == 0
         self._set_price(sym, price)
+        self.last_qty[sym] = qty
         low = sym.lower()
         trade = {
             "e": "trade",
@@ -261,7 +268,7 @@ class Market:
             self._set_price(sym, cl)
         self._publish(f"{sym.lower()}@kline_{c.interval}", payload)
 
-    def _publish(self, stream: str, payload: dict) -> None:
+    def _publish(self, stream: str, payload: dict[str, Any]) -> None:
         for listener in self.listeners:
             listener(stream, payload)
         if self.hub.has_subscribers(stream):

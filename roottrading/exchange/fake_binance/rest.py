@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import json
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,7 +23,7 @@ def binance_error(code: int, msg: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"code": code, "msg": msg}, status_code=status)
 
 
-def _kline_row(c: Candle) -> list:
+def _kline_row(c: Candle) -> list[Any]:
     return [
         c.open_time,
         fmt(c.open),
@@ -44,7 +44,7 @@ def _decimals(x: float) -> int:
     return len(fmt(x).rstrip("0").split(".")[1])
 
 
-def symbol_info(symbol: str, candles: list[Candle]) -> dict:
+def symbol_info(symbol: str, candles: list[Candle]) -> dict[str, Any]:
     """An exchangeInfo symbol entry with filters derived from the data's precision, shaped like Binance's."""
     quote = next(
         (q for q in ("USDT", "BUSD", "USDC", "FDUSD", "BTC", "ETH", "BNB", "EUR") if symbol.endswith(q)), symbol[-4:]
@@ -192,7 +192,7 @@ def market_routes(state: FakeBinanceState) -> list[Route]:
         candles = market.closed_candles(sym)
         if cfg.rest_include_open_candle:
             cur = market.current_candle(sym)
-            candles = candles + [cur] if cur is not None else candles
+            candles = [*candles, cur] if cur is not None else candles
         opens = [c.open_time for c in candles]
         hi = len(candles) if end is None else bisect.bisect_right(opens, end)
         if start is not None:

@@ -2,8 +2,9 @@
 
 Install it as an extension: `build_app(config, extensions=[trading_extension])` (the CLI does). Endpoints:
 /api/v3/order (POST/GET/DELETE), /api/v3/order/test, /api/v3/order/oco, /api/v3/openOrders (GET/DELETE),
-/api/v3/account, /api/v3/myTrades, /api/v3/allOrders, /api/v3/userDataStream (POST/PUT/DELETE) and the
-user-data WebSocket `/ws/<listenKey>` (served by the market side's WebSocket code through a hub validator).
+/api/v3/account, /api/v3/myTrades, /api/v3/allOrders, /api/v3/userDataStream (POST/PUT/DELETE), the wallet and
+margin reads of fake_binance/sapi.py, and the user-data WebSocket `/ws/<listenKey>` (served by the market side's
+WebSocket code through a hub validator).
 Response shapes follow Binance's docs (ACK/RESULT/FULL; MARKET and LIMIT default to FULL, others to ACK).
 Faults (config): accept-then-timeout, accept-then-5xx, -1021, -2010, plus the market side's 429/418/5xx.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, overload
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -38,6 +39,8 @@ from roottrading.exchange.errors import (
 from roottrading.exchange.fake_binance.account import TradingAccount, f8, gen_key
 from roottrading.exchange.fake_binance.app import FakeBinanceState
 from roottrading.exchange.fake_binance.auth import check_api_key, check_signed, read_params
+from roottrading.exchange.fake_binance.limits import WeightSpec
+from roottrading.exchange.fake_binance.sapi import sapi_routes
 
 _LIMIT_TYPES = (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
 Params = dict[str, str]
@@ -57,7 +60,7 @@ def _weight_order(q: dict[str, str]) -> int:
     return 4 if ("origClientOrderId" in q or "orderId" in q) and "side" not in q else 1
 
 
-ROUTE_WEIGHTS = {
+ROUTE_WEIGHTS: dict[str, WeightSpec] = {
     "/api/v3/order": _weight_order,
     "/api/v3/order/test": 1,
     "/api/v3/order/oco": 1,
@@ -121,6 +124,11 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
     cfg = state.config
     rng = state.rng
 
+    @overload
+    def symbol_of(p: Params, required: Literal[True] = ...) -> str: ...
+    @overload
+    def symbol_of(p: Params, required: bool) -> str | None: ...
+
     def symbol_of(p: Params, required: bool = True) -> str | None:
         s = p.get("symbol")
         if not s:
@@ -145,7 +153,9 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
             return sim.to_order()
         return engine.get_order(symbol, cid)  # type: ignore[arg-type]
 
-    def endpoint(handler: Callable[[Request, Params], Awaitable[Any]], security: str = "SIGNED"):
+    def endpoint(
+        handler: Callable[[Request, Params], Awaitable[Any]], security: str = "SIGNED"
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             try:
                 params, raw_q, raw_b = await read_params(request)
@@ -316,6 +326,7 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
         for name, v in (("quantity", qty), ("price", price), ("stopPrice", stop), ("stopLimitPrice", stop_limit)):
             if v is None:
                 raise MandatoryParamMissing.for_param(name)
+        assert qty is not None and price is not None and stop is not None and stop_limit is not None  # raised above
         if acct.count_order() is None:
             raise TooManyOrders()
         olist = engine.place_oco(
@@ -324,7 +335,7 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
             qty,
             price,
             stop,
-            stop_limit,  # type: ignore[arg-type]
+            stop_limit,
             p.get("listClientOrderId") or gen_key(22),
             p.get("limitClientOrderId") or gen_key(22),
             p.get("stopClientOrderId") or gen_key(22),
@@ -355,7 +366,7 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
             oid = int(o.exchange_order_id or 0)
             cancel_id = gen_key(22)
             acct.cancel_ids[oid] = cancel_id
-            body = acct.order_json(engine.cancel_order(symbol, o.client_order_id), "cancel")  # type: ignore[arg-type]
+            body = acct.order_json(engine.cancel_order(symbol, o.client_order_id), "cancel")
             body["clientOrderId"] = cancel_id
             out.append(body)
         if not out:
@@ -447,4 +458,5 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
         Route(
             "/api/v3/userDataStream", endpoint(user_stream, security="USER_STREAM"), methods=["POST", "PUT", "DELETE"]
         ),
+        *sapi_routes(acct, endpoint),
     ]

@@ -18,18 +18,20 @@ from roottrading.domain.market import INTERVAL_MS
 from roottrading.exchange.fake_binance.hub import Connection
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from roottrading.exchange.fake_binance.app import FakeBinanceState
 
 log = structlog.get_logger(__name__)
 _STREAM_RE = re.compile(r"^([a-z0-9]+)@(trade|aggTrade|bookTicker|kline_([0-9]+[mhdwM]))$")
 
 
-def market_stream_validator(symbols: set[str]):
+def market_stream_validator(symbols: set[str]) -> Callable[[str], bool]:
     """Accept `<sym>@trade|aggTrade|bookTicker|kline_<interval>` for served symbols (lower case)."""
 
     def valid(stream: str) -> bool:
         m = _STREAM_RE.match(stream)
-        return bool(m) and m.group(1) in symbols and (m.group(3) is None or m.group(3) in INTERVAL_MS)
+        return m is not None and m.group(1) in symbols and (m.group(3) is None or m.group(3) in INTERVAL_MS)
 
     return valid
 

@@ -11,7 +11,8 @@ Execution model
   path passes through L; SELL symmetrically. An arriving order that crosses fills at once as taker at the
   ask/bid (else the last trade price).
 - Intra-candle path convention: a candle is walked as four prices,
-  **O -> L -> H -> C when close >= open (bullish), O -> H -> L -> C otherwise (bearish)**.
+  **O -> L -> H -> C when close >= open (bullish), O -> H -> L -> C otherwise (bearish)**
+  (`market.candle_path`, also what the trader walks its stops along: one implementation).
   The jump from the previous close to O is a gap: stops crossed by it see the market at O. Within the
   candle the path is continuous: a stop crossed between two points sees the market at its stop price.
 - Stops trigger on the last trade price (the mid of a book update). A trigger condition already true at

@@ -48,6 +48,17 @@ class SimExchange:
             raise InvalidSymbol()
         return rules
 
+    async def price_at(self, symbol: str, time_ms: int) -> Decimal | None:
+        """The symbol's price now (its last trade, else the book's mid), or None when the simulator has no
+        market for it: the trader values a third-asset fee (BNB) with it as it applies the fill, i.e. at
+        the fill's time (`time_ms` is that time; the simulator keeps no history to look it up later)."""
+        book = self.engine.books.get(symbol)
+        if book is None:
+            return None
+        if book.last is not None:
+            return book.last
+        return (book.bid + book.ask) / 2 if book.bid is not None and book.ask is not None else None
+
     async def balances(self) -> dict[str, Balance]:
         self._sync_time()
         return self.engine.balances()

@@ -36,7 +36,7 @@ from roottrading.exchange.errors import (
 from roottrading.exchange.filters import SymbolRules
 from roottrading.exchange.sim.config import SimConfig
 from roottrading.exchange.sim.market import MarketFeed
-from roottrading.exchange.sim.matching import trade_to_fill, triggers_up
+from roottrading.exchange.sim.matching import TradeRecord, trade_to_fill, triggers_up
 from roottrading.exchange.sim.state import IN_FLIGHT, WORKING, ZERO, Ledger, Lock, SimOrder, SymbolBook
 
 _STOP_TYPES = (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
@@ -80,7 +80,7 @@ class SimEngine(MarketFeed):
         self._open: dict[int, SimOrder] = {}
         self._lists: dict[int, list[SimOrder]] = {}
         self._list_client_ids: dict[int, str] = {}
-        self._trades: dict[str, list[tuple]] = {s: [] for s in self.books}
+        self._trades: dict[str, list[TradeRecord]] = {s: [] for s in self.books}
         self._maker_fee, self._taker_fee = self.config.maker_fee, self.config.taker_fee
         self._pending: list[tuple[int, int, SimOrder]] = []
         self._listeners: list[Callable[[ExchangeUpdate], object]] = []

@@ -15,6 +15,15 @@ from roottrading.exchange.sim.matching import MatchingCore
 from roottrading.exchange.sim.state import SymbolBook
 
 
+def candle_path(candle: Candle) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """The intra-bar path of a candle: O->L->H->C when close >= open (bullish), else O->H->L->C.
+
+    The one implementation of the convention: the engine walks it in `on_candle`, and the trader walks its
+    stops along it (roottrading.services.trader) so that the exit it decides on is the one this engine fills."""
+    o, h, lo, c = to_decimal(candle.open), to_decimal(candle.high), to_decimal(candle.low), to_decimal(candle.close)
+    return (o, lo, h, c) if c >= o else (o, h, lo, c)
+
+
 class MarketFeed(MatchingCore):
     """Feeds public market events into the engine (SimEngine derives from it)."""
 
@@ -70,13 +79,7 @@ class MarketFeed(MatchingCore):
         book.bid = book.ask = None
         cap = self.config.volume_cap
         book.budget = to_decimal(candle.volume) * cap if cap is not None else None
-        o, h, lo, c = (
-            to_decimal(candle.open),
-            to_decimal(candle.high),
-            to_decimal(candle.low),
-            to_decimal(candle.close),
-        )
-        path = (o, lo, h, c) if c >= o else (o, h, lo, c)
+        path = candle_path(candle)
         prev = book.last
         for i, p in enumerate(path):
             if i and p == prev:

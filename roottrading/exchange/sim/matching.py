@@ -19,10 +19,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from roottrading.domain import Fill, OrderStatus, OrderType, Side, TimeInForce
-from roottrading.exchange.base import BalanceUpdate, OrderUpdate
+from roottrading.exchange.base import BalanceUpdate, ExchangeUpdate, OrderUpdate
 from roottrading.exchange.sim.state import WAITING_TRIGGER, WORKING, ZERO, SimOrder, SymbolBook
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from roottrading.exchange.sim.config import SimConfig
     from roottrading.exchange.sim.state import Ledger
 
@@ -38,7 +40,7 @@ _GTC, _FOK = TimeInForce.GTC, TimeInForce.FOK
 
 # (trade_id, order_id, client_order_id, symbol, side, price, qty, quote, fee, fee_asset, time, maker); the fake
 # Binance server reads these tuples directly (roottrading/exchange/fake_binance), keep the layout.
-TradeRecord = tuple
+TradeRecord = tuple[int, int, str, str, Side, Decimal, Decimal, Decimal, Decimal, str, int, bool]
 
 
 def trade_to_fill(t: TradeRecord) -> Fill:
@@ -94,7 +96,7 @@ class MatchingCore:
     _maker_fee: Decimal
     _taker_fee: Decimal
     _lists: dict[int, list[SimOrder]]
-    _listeners: list
+    _listeners: list[Callable[[ExchangeUpdate], object]]
     _touched: set[str]
     _bps_up: Decimal
     _bps_down: Decimal
@@ -273,14 +275,14 @@ class MatchingCore:
         if o.side is _BUY:
             _heappush(book.bids, (-o.price, o.order_id, o))  # type: ignore[operator]
         else:
-            _heappush(book.asks, (o.price, o.order_id, o))
+            _heappush(book.asks, (o.price, o.order_id, o))  # type: ignore[misc]  # a limit order has a price
 
     def _arm(self, o: SimOrder, book: SymbolBook) -> None:
         """Queue a stop order for its trigger."""
         o.stage = WAITING_TRIGGER
         o.in_heap = True
         if triggers_up(o):
-            _heappush(book.stops_up, (o.stop_price, o.order_id, o))
+            _heappush(book.stops_up, (o.stop_price, o.order_id, o))  # type: ignore[misc]  # a stop order has a stop price
         else:
             _heappush(book.stops_down, (-o.stop_price, o.order_id, o))  # type: ignore[operator]
 
@@ -294,7 +296,7 @@ class MatchingCore:
                 if o.side is _BUY:
                     _heappush(book.bids, (-o.price, o.order_id, o))  # type: ignore[operator]
                 else:
-                    _heappush(book.asks, (o.price, o.order_id, o))
+                    _heappush(book.asks, (o.price, o.order_id, o))  # type: ignore[misc]  # a limit order has a price
             else:
                 o.stage = WORKING
                 self._finish(o, OrderStatus.EXPIRED, "EXPIRED")

@@ -97,7 +97,7 @@ def restore(
     """Rebuild an engine from `snapshot`/`to_json` output. Raises ValueError on an unknown format version
     or an order whose symbol has no rules."""
     if not isinstance(data, dict):
-        data = msgspec.json.decode(data)
+        data = msgspec.json.decode(data, type=dict[str, Any])
     if data.get("version") != FORMAT_VERSION:
         raise ValueError(f"unsupported simulator snapshot version {data.get('version')!r}")
     eng = SimEngine(rules, config, start_time=int(data["now"]))

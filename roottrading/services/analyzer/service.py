@@ -18,6 +18,8 @@ from pydantic import BaseModel
 
 from roottrading import messages as m
 from roottrading.domain import Candle
+from roottrading.runtime.errors import error_responses
+from roottrading.runtime.params import Text
 from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.services.analyzer.engine import EngineConfig
 from roottrading.services.analyzer.workers import WorkerPool
@@ -28,7 +30,7 @@ from roottrading.strategies.params import ParamError
 class StrategyUpdate(BaseModel):
     enabled: bool | None = None
     params: dict[str, Any] | None = None
-    symbol: str | None = None
+    symbol: Text | None = None
 
 
 class AnalyzerService(Service):
@@ -78,7 +80,7 @@ class AnalyzerService(Service):
         self.candles_seen += 1
         for err in result.errors:
             self.log.warning("strategy failed", error=err, symbol=c.symbol)
-            self.errors = (self.errors + [err])[-50:]
+            self.errors = [*self.errors, err][-50:]
         published = {s.id for s in result.signals}
         for sig in result.evaluated:
             if sig.id not in published:
@@ -87,7 +89,7 @@ class AnalyzerService(Service):
             await self.signals.add(sig)
             await self.ctx.publish(m.SIGNALS, sig, key=sig.symbol, msg_id=sig.id)
             self.signals_sent += 1
-        self.latencies_us = (self.latencies_us + [(time.perf_counter() - t0) * 1e6])[-1000:]
+        self.latencies_us = [*self.latencies_us, (time.perf_counter() - t0) * 1e6][-1000:]
 
     def router(self) -> APIRouter:
         r = APIRouter()
@@ -95,9 +97,9 @@ class AnalyzerService(Service):
         @r.get("/strategies")
         async def strategies(symbol: str | None = None) -> list[dict[str, Any]]:
             """Every loaded strategy with its description, enabled flag and parameters (for `symbol` if given)."""
-            return self.pool.registry.describe(symbol)  # type: ignore[no-any-return]
+            return self.pool.registry.describe(symbol)
 
-        @r.put("/strategies/{name}")
+        @r.put("/strategies/{name}", responses=error_responses(404, 422))
         async def update(name: str, body: StrategyUpdate) -> dict[str, Any]:
             """Enable/disable a strategy or set its parameters, for all symbols or one; no restart needed."""
             if name not in self.pool.registry.names():

@@ -134,7 +134,7 @@ class WorkerPool:
         fut = self._loop.create_future()
         self._futures[seq] = fut
         self._inboxes[worker].put((kind, seq, payload))
-        return await fut  # type: ignore[no-any-return]
+        return await fut
 
     async def on_candle(self, c: Candle) -> EngineResult:
         if self.local is not None:
@@ -149,7 +149,7 @@ class WorkerPool:
         if len(pending) == 1:  # first of this loop iteration: send them all once the callers yielded
             self._loop.call_soon(self._flush, worker)
         res, _ = await fut
-        return res  # type: ignore[no-any-return]
+        return res
 
     def _flush(self, worker: int) -> None:
         batch, self._pending[worker] = self._pending[worker], []

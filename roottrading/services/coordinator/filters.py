@@ -6,6 +6,18 @@ from roottrading.domain import Signal
 from roottrading.services.coordinator.config import CoordinatorConfig
 
 
+def age_filter(s: Signal, cfg: CoordinatorConfig, now_ms: int) -> str | None:
+    """Why: after an outage (or a stalled consumer) the bus hands over a backlog of signals computed on prices
+    that are long gone; opening on them trades yesterday's opinion at today's price. `s.time` is the close of
+    the signal's candle, so the age is the pipeline's delay whatever the interval; `now_ms` is market time."""
+    if cfg.max_signal_age_s <= 0:
+        return None
+    age_ms = now_ms - s.time
+    if age_ms > cfg.max_signal_age_s * 1000:
+        return f"stale signal: {age_ms / 1000:.0f}s old (> max_signal_age {cfg.max_signal_age_s:.0f}s)"
+    return None
+
+
 def strength_filter(s: Signal, cfg: CoordinatorConfig) -> str | None:
     if s.strength.rank < cfg.min_strength.rank:
         return f"strength {s.strength.value} below threshold {cfg.min_strength.value}"

@@ -32,7 +32,7 @@ class RiskClient:
         peer = self.ctx.peer("risk")
         if peer is not None:
             try:
-                return await peer.check(intent)  # type: ignore[no-any-return]
+                return await peer.check(intent)
             except Exception as exc:
                 raise RiskUnavailable(f"risk check failed in process: {exc!r}") from exc
         return await self._http_check(intent)

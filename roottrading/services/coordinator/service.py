@@ -1,14 +1,17 @@
 """Coordinator service (reference port 5003): signal -> filters -> size -> risk check -> reserve -> order.
 
-Entries (BUY): strength / regime / cooldown / one-open-cycle filters, size from equity and per-trade risk,
-the risk manager's verdict (may shrink), a pocket reservation (id derived from the signal id), then an
-OrderRequest on `order.requests`. Exits (SELL with an open cycle): an exit request for the cycle's quantity;
+Entries (BUY): age (a stale backlog never trades) / strength / regime / cooldown / one-open-cycle filters,
+size from equity and per-trade risk, the risk manager's verdict (may shrink), a pocket reservation (id derived
+from the signal id), then an OrderRequest on `order.requests`. Exits (SELL with an open cycle): an exit request for the cycle's quantity;
 no entry filter, no risk gate. Each dependency (risk, ledger, bus) sits behind a circuit breaker; funds
 reserved are released on any failure after the reservation. Every decision is stored with its reason
 (GET /decisions?signal_id=) BEFORE its order request is published: an entry's "accepted" row is written in
 the reservation's own transaction (one commit on the hot path), and a publish failure adds a "failed" row.
 A redelivered signal (same id) finds its decision and does nothing again, except after a restart, where an
 "accepted" request whose publication cannot be known is published again (the trader dedupes by request id).
+
+Symbol rules (step size, min notional) come from the exchange itself (rules.py), loaded at start and
+refreshed periodically, so the coordinator sizes on the exchange's grid also when it runs without the trader.
 
 Hot path without database reads (memory.py): decided signal ids and open cycles live in memory, loaded from
 the store at start and kept current from this service's own decisions and `trade.cycles` updates.
@@ -21,22 +24,31 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import msgspec
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy.exc import SQLAlchemyError
 
 from roottrading import ids
 from roottrading import messages as m
 from roottrading.capital import InsufficientFunds, PocketLedger
-from roottrading.domain import CycleStatus, OrderRequest, OrderType, Side, Signal, TradeCycle
+from roottrading.domain import CycleStatus, OrderRequest, OrderType, Side, Signal, SignalStrength, TradeCycle
 from roottrading.domain.money import plain_text, to_decimal
 from roottrading.risk import OrderIntent
-from roottrading.runtime.service import Consumes, HealthStatus, Service
+from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.services.coordinator import filters as f
 from roottrading.services.coordinator.breaker import CircuitBreaker, CircuitOpen
 from roottrading.services.coordinator.config import load_config
 from roottrading.services.coordinator.memory import DAY_MS, SKEW_MS, DecidedSignals, OpenCycles
 from roottrading.services.coordinator.risk_client import RiskClient, RiskUnavailable
-from roottrading.services.coordinator.sizing import SizeRequest, Sizing, fixed_step_rounder, size_entry
+from roottrading.services.coordinator.rules import SymbolRulesCache
+from roottrading.services.coordinator.sizing import (
+    SizeRequest,
+    Sizing,
+    fixed_step_rounder,
+    reservation_amount,
+    reserve_multiplier,
+    size_entry,
+)
+from roottrading.services.trader.exchange_factory import rules_loader
 from roottrading.store import CycleRepo, DecisionRepo
 
 LEDGER_ERRORS = (SQLAlchemyError, OSError, ConnectionError, TimeoutError)
@@ -65,9 +77,16 @@ class CoordinatorService(Service):
             ctx.db, ctx.clock, dict(ctx.settings.pocket_config)
         )
         self.risk = RiskClient(ctx, url=self.cfg.risk_url, timeout_s=self.cfg.risk_timeout_s)
+        self.symbol_rules = SymbolRulesCache(
+            rules_loader(ctx), ctx.clock.now_ms, refresh_s=self.cfg.rules_refresh_s, retry_s=self.cfg.rules_retry_s
+        )
         now = ctx.clock.now_ms
-        kw = {"failure_threshold": self.cfg.breaker_failures, "reset_timeout_s": self.cfg.breaker_reset_s}
-        self.breakers = {n: CircuitBreaker(n, now, **kw) for n in ("risk", "ledger", "bus")}
+        self.breakers = {
+            n: CircuitBreaker(
+                n, now, failure_threshold=self.cfg.breaker_failures, reset_timeout_s=self.cfg.breaker_reset_s
+            )
+            for n in ("risk", "ledger", "bus")
+        }
         self.reported_equity: Decimal | None = None
         self.last_entry: dict[tuple[str, str], int] = {}
         self.pending: dict[tuple[str, str], tuple[str, int]] = {}  # accepted entry -> (cycle id, time)
@@ -83,6 +102,10 @@ class CoordinatorService(Service):
             Consumes(m.PORTFOLIO_BALANCES, self.on_balances),
             Consumes(m.CYCLE_UPDATES, self.on_cycle),
         ]
+
+    def jobs(self) -> list[Job]:
+        # runs every retry_s; reloads only when due (refresh_s after a load, retry_s after a failure)
+        return [Job("symbol-rules", self.cfg.rules_retry_s, self.symbol_rules.refresh)]
 
     async def on_cycle(self, msg: m.Message) -> None:
         """Settle the reservation this coordinator made: consumed when the entry fills, released (with the
@@ -104,6 +127,7 @@ class CoordinatorService(Service):
             raise
 
     async def start(self) -> None:
+        await self.symbol_rules.refresh(force=True)  # a failure is logged; sizing falls back to the defaults
         since = self.ctx.clock.now_ms() - DAY_MS
         self.decided.load(since, await self.decisions.decided_since(since))
         await self._load_cooldowns()
@@ -277,6 +301,7 @@ class CoordinatorService(Service):
     async def _entry(self, s: Signal, fresh: bool = False) -> None:
         key = (s.symbol, s.strategy)
         for why in (
+            f.age_filter(s, self.cfg, self.ctx.clock.now_ms()),
             f.strength_filter(s, self.cfg),
             f.regime_filter(s, self.cfg),
             f.cooldown_filter(s, self.cfg, self.last_entry.get(key)),
@@ -309,7 +334,8 @@ class CoordinatorService(Service):
                 )
                 return
         price = to_decimal(s.price)
-        amount = min(sizing.reserve_amount, (qty * price * (1 + self.cfg.fee_buffer_pct / 100)))
+        mult = reserve_multiplier(self.cfg.fee_buffer_pct, self.cfg.slippage_buffer_pct)
+        amount = min(sizing.reserve_amount, reservation_amount(qty, price, mult))
         res_id = reservation_id_for_signal(s.id)
         req = OrderRequest(
             id=req_id,
@@ -362,6 +388,85 @@ class CoordinatorService(Service):
         self.last_entry[key] = s.time
         self.pending[key] = (ids.cycle_id(req_id), self.ctx.clock.now_ms())
 
+    # --- manual entries -------------------------------------------------------------------------------
+    async def manual_entry(self, req: OrderRequest, price: Decimal) -> dict[str, Any]:
+        """A manual BUY (the trader's POST /order) through the same money rules as a signal's entry: the
+        risk check (a refusal, or a shrink, refuses it: a person asked for that quantity), a pocket
+        reservation with its "accepted" decision in one transaction, the request published on
+        `order.requests` with its reservation, which `on_cycle` settles when the cycle fills and closes.
+        The strategy filters (strength, regime, cooldown, one open cycle) do not apply. `price` is the
+        limit price or the trader's last price, used for the notional.
+
+        Why here: the coordinator owns the pockets and the risk client; the trader's API reaches this method
+        directly when both run in one process, else over HTTP (POST /manual), so the rules are the same in
+        every deployment. Idempotent by request id (decision keyed `manual:<request id>`). Returns
+        {"decision", "reason", "request"} (request: the funded OrderRequest, when accepted)."""
+        s = Signal(
+            id=f"manual:{req.id}",
+            time=req.time,
+            symbol=req.symbol,
+            strategy=req.strategy,
+            side=Side.BUY,
+            strength=SignalStrength.VERY_STRONG,
+            price=float(price),
+        )
+        async with self._lock:
+            if await self._prior_decision(s) not in FINAL:
+                await self._manual(s, req, price)
+        rows = [d for d in await self.decisions.query(signal_id=s.id, limit=5) if d["decision"] in FINAL]
+        if not rows:
+            return {"decision": "failed", "reason": "no decision stored", "request": None}
+        d = rows[0]
+        request = (d.get("details") or {}).get("request") if d["decision"] == "accepted" else None
+        return {"decision": d["decision"], "reason": d["reason"], "request": request}
+
+    async def _manual(self, s: Signal, req: OrderRequest, price: Decimal) -> None:
+        for dep in ("risk", "ledger", "bus"):
+            if self.breakers[dep].state == "open":
+                await self._record(s, "rejected", f"circuit open: {dep}", stage="breaker")
+                return
+        qty = req.quantity if req.quantity is not None else (req.quote_quantity or Decimal(0)) / price
+        verdict = await self._risk_check(s, req.id, qty)
+        if verdict is None:
+            return
+        if verdict.quantity < qty:
+            await self._record(
+                s,
+                "rejected",
+                f"risk allows at most {plain_text(verdict.quantity)}: {'; '.join(verdict.reasons)}",
+                stage="risk",
+                risk=verdict.reasons,
+            )
+            return
+        # the same reservation rule as a signal's entry: fee and slippage buffers (a market buy may fill worse)
+        amount = reservation_amount(
+            qty, price, reserve_multiplier(self.cfg.fee_buffer_pct, self.cfg.slippage_buffer_pct)
+        )
+        res_id = reservation_id_for_signal(s.id)
+        funded = msgspec.structs.replace(req, reservation_id=res_id, signal_id=s.id)
+        accepted = self._decision_row(
+            s,
+            "accepted",
+            f"manual buy {plain_text(qty)} {s.symbol} (~{(qty * price).quantize(Decimal('0.01'))} quote)",
+            {
+                "stage": "order",
+                "manual": True,
+                "request_id": req.id,
+                "reservation_id": res_id,
+                "quantity": qty,
+                "price": price,
+                "reserved": amount,
+                "risk": verdict.reasons,
+                "request": m.to_builtins(funded),
+            },
+        )
+        if not await self._reserve(
+            s, res_id, amount, ids.cycle_id(req.id), also=lambda conn: DecisionRepo.add_in(conn, accepted)
+        ):
+            return
+        self._decided(accepted)
+        await self._publish(s, funded, stage="order", reservation_id=res_id)
+
     def _open_count(self, s: Signal) -> int:
         """Open cycles of the signal's symbol/strategy (memory view), plus an accepted entry the trader has
         not announced yet."""
@@ -377,7 +482,7 @@ class CoordinatorService(Service):
 
     # --- steps behind breakers ------------------------------------------------------------------------
     def _rules(self, symbol: str) -> Any:
-        return (self.ctx.extras.get("symbol_rules") or {}).get(symbol)
+        return self.symbol_rules.get(symbol)
 
     def _round(self, symbol: str, qty: Decimal) -> Decimal:
         r = self._rules(symbol)
@@ -413,8 +518,10 @@ class CoordinatorService(Service):
                 default_stop_pct=self.cfg.default_stop_pct,
                 available=available,
                 fee_buffer_pct=self.cfg.fee_buffer_pct,
+                slippage_buffer_pct=self.cfg.slippage_buffer_pct,
                 max_quantity=self.cfg.max_quantity.get(sym),
                 max_notional=self.cfg.max_notional.get(sym),
+                stake=self.cfg.stake_quote,
             ),
             lambda q: self._round(s.symbol, q),
             self._min_notional(s.symbol),
@@ -531,6 +638,16 @@ class CoordinatorService(Service):
         ) -> list[dict[str, Any]]:
             return await self.decisions.query(signal_id=signal_id, limit=limit)
 
+        @r.post("/manual")
+        async def manual(body: dict[str, Any]) -> dict[str, Any]:
+            """The trader's manual entries when it runs in another process (see manual_entry)."""
+            try:
+                req = msgspec.convert(body["request"], OrderRequest, strict=False)
+                price = Decimal(str(body["price"]))
+            except (KeyError, ArithmeticError, msgspec.ValidationError) as exc:
+                raise HTTPException(422, f"bad manual entry: {exc}") from None
+            return await self.manual_entry(req, price)
+
         @r.get("/config")
         async def config() -> dict[str, Any]:
             return self.cfg.model_dump(mode="json")
@@ -542,7 +659,13 @@ class CoordinatorService(Service):
         status = "degraded" if any(b["state"] != "closed" for b in breakers.values()) else "ok"
         return HealthStatus(
             status=status,
-            details={"requests": self.requests_sent, **self.counts, "risk_mode": self.risk.mode, "breakers": breakers},
+            details={
+                "requests": self.requests_sent,
+                **self.counts,
+                "risk_mode": self.risk.mode,
+                "breakers": breakers,
+                "symbol_rules": self.symbol_rules.snapshot(),
+            },
         )
 
 

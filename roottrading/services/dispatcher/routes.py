@@ -218,4 +218,4 @@ def load_transform(spec: str | None) -> Transform:
         raise RoutesError(f"transform {spec!r}: module {module!r} has no {func!r}") from None
     if not callable(fn):
         raise RoutesError(f"transform {spec!r}: {func!r} is not callable")
-    return fn  # type: ignore[no-any-return]
+    return fn

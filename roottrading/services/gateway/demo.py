@@ -63,12 +63,12 @@ async def fake_exchange(cfg: FakeBinanceConfig) -> AsyncIterator[str]:
             host="127.0.0.1",
             port=port,
             log_level="warning",
+            log_config=None,  # uvicorn's own lines go through our renderer (runtime/logsetup.py)
             ws_ping_interval=cfg.ws_ping_interval_s,
             ws_ping_timeout=cfg.ws_ping_interval_s * 3,
             lifespan="on",
         )
     )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the host owns the signals
     task = asyncio.create_task(server.serve(), name="fake-binance")
     while not server.started:
         if task.done():
@@ -83,6 +83,17 @@ async def fake_exchange(cfg: FakeBinanceConfig) -> AsyncIterator[str]:
             await asyncio.wait_for(task, 10)
 
 
+DEMO_SIGNAL_DELAY_S = 5.0
+
+
+def demo_max_signal_age_s(interval: str, candles_per_s: float, default_s: float = 300.0) -> float:
+    """The coordinator's stale-signal limit for a replay: market time runs `candles_per_s` intervals per wall
+    second, so a few wall seconds of delay on a busy machine are hours of market time. Scaled so that a signal
+    up to DEMO_SIGNAL_DELAY_S wall seconds late still trades (the warm-up backlog still does not)."""
+    scaled = DEMO_SIGNAL_DELAY_S * candles_per_s * interval_ms(interval) / 1000.0
+    return max(default_s, scaled)
+
+
 async def run_demo(
     settings: Settings,
     *,
@@ -90,8 +101,31 @@ async def run_demo(
     candles_per_s: float = 20.0,
     services: list[str] | None = None,
     on_ready: Callable[[Any], None] | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> None:
-    """Start the fake exchange, then serve the platform against it until SIGINT/SIGTERM."""
+    """Start the demo on a fresh demo database (the previous one moved aside, see demo_db), then the fake
+    exchange, then serve the platform against it until SIGINT/SIGTERM. `announce` receives the one line that
+    says which database the run uses (default: the log). Raises DemoDatabaseError before starting anything
+    when the configured database cannot be reset safely."""
+    from roottrading.services.gateway.demo_db import demo_database_lock, demo_database_url, fresh_demo_database
+
+    url = demo_database_url(settings)
+    with demo_database_lock(url):
+        line = fresh_demo_database(url)
+        if announce is not None:
+            announce(line)
+        else:
+            log.info(line)
+        await _serve_demo(settings.model_copy(update={"database_url": url}), port, candles_per_s, services, on_ready)
+
+
+async def _serve_demo(
+    settings: Settings,
+    port: int | None,
+    candles_per_s: float,
+    services: list[str] | None,
+    on_ready: Callable[[Any], None] | None,
+) -> None:
     from roottrading.runtime import Host
 
     cfg = demo_exchange_config(settings.symbols, settings.interval, candles_per_s)
@@ -104,7 +138,10 @@ async def run_demo(
             settings,
             services,
             clock=SimClock(),
-            extras={"gateway": {"warmup_candles": 1000, "stale_after_s": 5.0, "backoff_max_s": 5.0}},
+            extras={
+                "gateway": {"warmup_candles": 1000, "stale_after_s": 5.0, "backoff_max_s": 5.0},
+                "coordinator": {"max_signal_age_s": demo_max_signal_age_s(settings.interval, candles_per_s)},
+            },
         )
         if on_ready is not None:
             on_ready(host)

@@ -301,7 +301,7 @@ class GatewayService(Service):
             if not gaps:
                 return
             await asyncio.sleep(self.opts.gap_grace_s)
-            still = [s for s, g in gaps.items() if self.seqs[s].gap is not None and self.seqs[s].gap[0] == g[0]]
+            still = [s for s, g in gaps.items() if (cur := self.seqs[s].gap) is not None and cur[0] == g[0]]
             if still:
                 self.log.info("gap persists; backfilling", symbols=still)
                 await self.backfill(still)
@@ -344,7 +344,7 @@ class GatewayService(Service):
     # --- observability --------------------------------------------------------------------------------
     def diagnostic(self) -> dict[str, Any]:
         ws = self.client.stats() if self.client is not None else {}
-        streams = ws.pop("streams", {}) if ws else {}
+        streams: Any = ws.pop("streams", {}) if ws else {}  # the client's per-stream stats
         symbols = {}
         for sym in self.symbols:
             seq, st = self.seqs[sym], self.sym_stats[sym]

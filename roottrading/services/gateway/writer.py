@@ -196,7 +196,7 @@ class CandleWriter:
                     await asyncio.get_running_loop().run_in_executor(self._executor(), self._write_sqlite, rows)
                 else:
                     async with self.db.begin() as conn:
-                        await conn.execute(self._statement(), [dict(zip(_FIELDS, r)) for r in rows])
+                        await conn.execute(self._statement(), [dict(zip(_FIELDS, r, strict=True)) for r in rows])
                 return
             except _WRITE_ERRORS as exc:
                 self.write_errors += 1

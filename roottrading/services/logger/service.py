@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from roottrading import messages as m
+from roottrading.runtime.params import epoch_ms
 from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.store import EventLogRepo
 
@@ -48,7 +49,7 @@ class LoggerService(Service):
         async def logs(
             level: str | None = None,
             service: str | None = None,
-            since: int | None = None,
+            since: int | None = epoch_ms("epoch ms: entries at or after"),
             q: str | None = None,
             limit: int = Query(200, ge=1, le=5000),
         ) -> list[dict[str, Any]]:

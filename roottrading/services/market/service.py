@@ -20,6 +20,8 @@ from roottrading.domain import Candle, Tick, interval_ms
 from roottrading.exchange.binance.rest_market import BinanceMarketRest, RestMarketError
 from roottrading.exchange.filters import rules_to_binance
 from roottrading.history.timeparse import parse_time
+from roottrading.runtime.errors import error_responses
+from roottrading.runtime.params import check_epoch_ms
 from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.services.market.aggregate import aggregate, bucket_start, check_ratio
 from roottrading.store.repos_market import CandleRepo
@@ -94,7 +96,7 @@ class MarketService(Service):
         gw = self.ctx.peer("gateway")
         info = getattr(gw, "exchange_info", None)
         if info:
-            return info  # type: ignore[no-any-return]
+            return info
         now = time.monotonic()
         if self._info is not None and now - self._info_at < _INFO_TTL_S:
             return self._info
@@ -190,11 +192,11 @@ class MarketService(Service):
             if v is None or v == "":
                 return None
             try:
-                return parse_time(v, name=name)
+                return check_epoch_ms(parse_time(v, name=name), name)
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from None
 
-        @r.get("/candles")
+        @r.get("/candles", responses=error_responses(422))
         async def candles(
             symbol: str,
             interval: str | None = None,
@@ -208,7 +210,7 @@ class MarketService(Service):
                 rows = await self.candles(symbol, interval, _time(start, "start"), _time(end, "end"), limit)
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from None
-            return msgspec.to_builtins(rows)  # type: ignore[no-any-return]
+            return msgspec.to_builtins(rows)
 
         @r.get("/symbols")
         async def symbols() -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from roottrading.capital.performance import (
 from roottrading.capital.pnl import CyclePnl, day_of
 from roottrading.domain import Candle, Fill
 from roottrading.domain.money import to_decimal
+from roottrading.runtime.params import offset as offset_query
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.store import CandleRepo
 from roottrading.store.repos_capital import PerformanceRepo
@@ -147,7 +148,7 @@ class PnlService(Service):
             strategy: str | None = None,
             symbol: str | None = None,
             limit: int = Query(100, ge=1, le=1000),
-            offset: int = Query(0, ge=0),
+            offset: int = offset_query(),
         ) -> dict[str, Any]:
             """Per-cycle PnL, newest first."""
             items = [

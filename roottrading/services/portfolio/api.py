@@ -18,6 +18,9 @@ from roottrading.capital.performance import (
 )
 from roottrading.capital.pnl import day_of
 from roottrading.domain import Pocket
+from roottrading.runtime.errors import error_responses
+from roottrading.runtime.params import epoch_ms
+from roottrading.runtime.params import offset as offset_query
 from roottrading.store import CycleRepo
 from roottrading.store.repos_capital import TradeReadRepo, as_json
 
@@ -93,7 +96,7 @@ def build_router(svc: PortfolioService) -> APIRouter:
         report = await svc.reconcile()
         return {"pockets": [pocket_json(p) for p in await svc.ledger.pockets()], "reconciliation": report}
 
-    @r.put("/pockets/allocation")
+    @r.put("/pockets/allocation", responses=error_responses(422))
     async def allocation(
         body: dict[str, Any] = Body(..., examples=[{"active": 60, "buffer": 30, "safety": 10}]),
     ) -> list[dict[str, Any]]:
@@ -109,10 +112,10 @@ def build_router(svc: PortfolioService) -> APIRouter:
     async def trades(
         symbol: str | None = None,
         strategy: str | None = None,
-        since: int | None = Query(None, description="epoch ms: cycles created at or after"),
+        since: int | None = epoch_ms("epoch ms: cycles created at or after"),
         status: str | None = None,
         limit: int = Query(50, ge=1, le=500),
-        offset: int = Query(0, ge=0),
+        offset: int = offset_query(),
     ) -> dict[str, Any]:
         """Trade cycles newest first (filters + pagination), each with its fills."""
         page, total = await CycleRepo(db).query(
@@ -131,7 +134,7 @@ def build_router(svc: PortfolioService) -> APIRouter:
             items.append(d)
         return {"total": total, "limit": limit, "offset": offset, "items": items}
 
-    @r.get("/performance/{period}")
+    @r.get("/performance/{period}", responses=error_responses(404))
     async def perf(period: str) -> dict[str, Any]:
         """Metrics over day | week | month | year | all (rolling windows) with the equity curve."""
         if period not in PERIODS:

@@ -53,10 +53,10 @@ class Reconciler:
                     trade_cycles.c.reservation_id.in_(ids) | trade_cycles.c.id.in_(cycle_ids)
                 )
                 for row in (await conn.execute(q)).mappings():
-                    c = _cycle(row)
-                    if c.reservation_id:
-                        by_res[c.reservation_id] = c
-                    by_res.setdefault(f"cycle:{c.id}", c)
+                    cyc = _cycle(row)
+                    if cyc.reservation_id:
+                        by_res[cyc.reservation_id] = cyc
+                    by_res.setdefault(f"cycle:{cyc.id}", cyc)
             open_rows = (
                 (
                     await conn.execute(
@@ -75,12 +75,16 @@ class Reconciler:
                 pnl = c.profit_loss if c.status is CycleStatus.COMPLETED and c.profit_loss is not None else ZERO
                 await self.ledger.release(r.id, f"reconcile: cycle {c.id} {c.status.value}", pnl=pnl)
                 released.append({"reservation": r.id, "cycle": c.id, "why": f"cycle {c.status.value}"})
-            elif c is None and r.status == RESERVED and now - r.created_at >= self.stale_ms:
+            elif (
+                c is None
+                and r.status == RESERVED
+                and now - r.created_at >= self.stale_ms
                 # only if no trader claimed it since this job read the cycles (see PocketLedger.release)
-                if await self.ledger.release(
+                and await self.ledger.release(
                     r.id, "reconcile: no cycle started", only_if_idle_since=now - self.stale_ms
-                ):
-                    released.append({"reservation": r.id, "cycle": "", "why": "stale, no cycle"})
+                )
+            ):
+                released.append({"reservation": r.id, "cycle": "", "why": "stale, no cycle"})
         open_cycles = [_cycle(row) for row in open_rows]
         live_ids = {r.id for r in live} - {x["reservation"] for x in released}
         unfunded = [c.id for c in open_cycles if c.reservation_id and c.reservation_id not in live_ids]

@@ -1,5 +1,9 @@
 """Portfolio service (reference port 8000): balances, their value, capital pockets and reconciliation.
 
+At start, with no stored balances, they are read from the exchange (live mode, or `ctx.extras["portfolio_exchange"]`)
+so the pockets are funded from the first entry on; if the exchange does not answer, the pockets stay at 0 (no
+entry on unknown funds) and are spread over the first `portfolio.balances` update as soon as it arrives.
+
 Balances come from two sources. `portfolio.balances` (BalancesUpdate, published by the trader after fills
 and on its periodic exchange sync) is authoritative: its rows overwrite ours. Until the first such update
 in this process, each `trade.executions` Fill is applied to the stored balances (once per message id), so
@@ -14,6 +18,7 @@ by more than `REALLOCATE_THRESHOLD`, and reconcile reservations against cycles a
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +30,7 @@ from roottrading.capital.performance import DEMO_START_CAPITAL
 from roottrading.capital.pnl import split_symbol
 from roottrading.domain import Balance, Candle, Fill
 from roottrading.domain.money import to_decimal
+from roottrading.exchange.errors import ExchangeError
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.services.portfolio.reconcile import Reconciler
 from roottrading.store import CandleRepo
@@ -48,6 +54,8 @@ class PortfolioService(Service):
         self.processed = Processed(ctx.db, "portfolio")
         self.prices: dict[str, Decimal] = {}  # symbol -> last close
         self.exchange_synced = False
+        self.pockets_synced = False  # pockets spread over balances the exchange reported (or the demo seed)
+        self.exchange_timeout_s = float(ctx.extras.get("portfolio_exchange_timeout_s", 10.0))
         self.start_capital = to_decimal(ctx.extras.get("portfolio_start_capital", DEMO_START_CAPITAL))
         self.reallocate_s = float(ctx.extras.get("portfolio_reallocate_s", 30))
         self.reconcile_s = float(ctx.extras.get("portfolio_reconcile_s", 60))
@@ -78,14 +86,50 @@ class PortfolioService(Service):
             last = await candles.range(sym, self.ctx.settings.interval, limit=1)
             if last:
                 self.prices[sym] = to_decimal(last[-1].close)
-        if not await self.balances.all() and self.ctx.settings.trading_mode == "demo":
-            await self.balances.upsert(
-                [Balance(asset=self.quote, free=self.start_capital, locked=ZERO, value_quote=self.start_capital)],
-                self.ctx.clock.now_ms(),
-            )
-            self.log.info("demo account seeded", asset=self.quote, amount=fmt(self.start_capital))
+        if not await self.balances.all():
+            fetched = await self._exchange_balances()
+            if fetched is not None:
+                await self.balances.upsert(fetched, self.ctx.clock.now_ms())
+                self.exchange_synced = self.pockets_synced = True
+                self.log.info("balances read from the exchange at start", assets=len(fetched))
+            elif self.ctx.settings.trading_mode == "demo":
+                await self.balances.upsert(
+                    [Balance(asset=self.quote, free=self.start_capital, locked=ZERO, value_quote=self.start_capital)],
+                    self.ctx.clock.now_ms(),
+                )
+                self.log.info("demo account seeded", asset=self.quote, amount=fmt(self.start_capital))
         total = await self.revalue()
-        await self.ledger.ensure_initialised(total)
+        await self.ledger.ensure_initialised(total)  # 0 when nothing is known yet: no entry on unknown funds
+        if total > 0:  # pockets made before (an earlier run, another service's guess) follow the known total now
+            await self.revalue_and_reallocate()
+
+    async def _exchange_balances(self) -> list[Balance] | None:
+        """The account's balances straight from the exchange, or None (demo without an exchange to ask, or the
+        exchange not answering). Why at start: in split mode this service may start before the trader's first
+        balance sync; pockets left at 0 until then refused every entry ("no funds available")."""
+        reader = self.ctx.extras.get("portfolio_exchange")
+        owned = False
+        if reader is None and self.ctx.settings.trading_mode == "live":
+            try:
+                from roottrading.exchange.binance.adapter import BinanceExchange
+            except ImportError:
+                return None
+            reader, owned = BinanceExchange(self.ctx.settings, user_stream=False, clock=self.ctx.clock), True
+        if reader is None:
+            return None
+        try:
+            bals = await asyncio.wait_for(reader.balances(), self.exchange_timeout_s)
+        except (ExchangeError, TimeoutError, ConnectionError, OSError) as exc:
+            self.log.warning("exchange balances unavailable at start; pockets wait for the first sync", error=repr(exc))
+            return None
+        finally:
+            if owned:
+                await reader.close()
+        return [
+            Balance(asset=b.asset, free=b.free, locked=b.locked, value_quote=b.value_quote)
+            for b in bals.values()
+            if b.free + b.locked > 0
+        ]
 
     # ---- consumers -------------------------------------------------------------------------------------
     async def on_candle(self, msg: m.Message) -> None:
@@ -107,7 +151,11 @@ class PortfolioService(Service):
             ],
             self.ctx.clock.now_ms(),
         )
-        await self.revalue()
+        if self.pockets_synced:
+            await self.revalue()
+        else:  # the first known balances: fund the pockets now, not at the next reallocation job
+            await self.revalue_and_reallocate()
+            self.pockets_synced = True
 
     async def on_fill(self, msg: m.Message) -> None:
         f: Fill = msg.payload

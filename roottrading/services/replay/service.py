@@ -9,6 +9,7 @@ dataset (`roottrading.datasets`). `speed` candles per second (0 = as fast as pos
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter
@@ -59,10 +60,8 @@ class ReplayService(Service):
     async def stop(self) -> None:
         if self._task and not self._task.done():
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     def router(self) -> APIRouter:
         r = APIRouter()

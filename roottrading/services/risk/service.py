@@ -35,6 +35,8 @@ from roottrading.risk import OrderIntent, RiskDecision, RiskEngine, RiskRules, R
 from roottrading.risk.engine import fmt_ms
 from roottrading.risk.rules import default_rules_path, load_rules
 from roottrading.risk.state import DAY_MS, MANUAL, Lock
+from roottrading.runtime.errors import error_responses
+from roottrading.runtime.params import check_amount, check_epoch_ms, json_body
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.store import CycleRepo, SafetyStateRepo
 
@@ -116,6 +118,7 @@ class RiskService(Service):
         self._saved: dict[str, Any] | None = None  # the document last stored (unchanged: not written again)
         self.checks = 0
         self.refused = 0
+        self.refused_by_rule: dict[str, int] = {}  # read by /metrics (runtime/metrics.py)
 
     # --- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -292,6 +295,8 @@ class RiskService(Service):
             self.tracker.on_order(intent.id, intent.time or now)
         else:
             self.refused += 1
+            rule = decision.rule or "unknown"
+            self.refused_by_rule[rule] = self.refused_by_rule.get(rule, 0) + 1
             self.log.info(
                 "order refused",
                 intent=intent.id,
@@ -375,13 +380,13 @@ class RiskService(Service):
             await self.release_expired()
             return self.state_view()
 
-        @r.post("/check")
+        @r.post("/check", responses=error_responses(422), openapi_extra=json_body(OrderIntent))
         async def check(request: Request) -> dict[str, Any]:
             try:
-                intent = msgspec.json.decode(await request.body(), type=OrderIntent)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                intent = check_intent(msgspec.json.decode(await request.body(), type=OrderIntent))
+            except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
                 raise HTTPException(422, f"bad order intent: {exc}") from None
-            return m.to_builtins(await self.check(intent))  # type: ignore[no-any-return]
+            return m.to_builtins(await self.check(intent))
 
         @r.post("/kill-switch")
         async def kill() -> dict[str, Any]:
@@ -421,3 +426,12 @@ class RiskService(Service):
             "locks": len(t.locks),
         }
         return HealthStatus(status="degraded" if self.rules_error else "ok", details=details)
+
+
+def check_intent(intent: OrderIntent) -> OrderIntent:
+    """What msgspec's type check lets through but the rules cannot judge: NaN, infinite, non-positive or
+    out-of-range amounts (the Decimal arithmetic raised InvalidOperation, a 500) and a time outside epoch ms."""
+    check_amount(intent.quantity, "quantity")
+    check_amount(intent.price, "price")
+    check_epoch_ms(intent.time, "time")
+    return intent

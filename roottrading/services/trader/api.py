@@ -3,6 +3,13 @@ POST /config/pause|resume) plus cycles, trades and symbol rules for the dashboar
 
 Manual orders are validated against the symbol's Binance filters here, with a 422 that says which filter
 failed and what would pass, so the dashboard can show it next to the field.
+
+A manual ENTRY (BUY) then goes through the coordinator's money rules (manual.py; coordinator.manual_entry):
+risk check and pocket reservation, skipping only the strategy filters. A refusal is a 422 with the reason;
+an unreachable coordinator a 503 (never sent unfunded). Accepted, the coordinator publishes the funded
+request on `order.requests` (the durable path); this route also hands it to the trader at once to answer
+with the order, and the bus copy is then a duplicate (cycles are keyed by request id). Manual EXITS (SELL
+of open cycles) go straight to the trader: they free funds, and the cycle's settlement releases them.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+import msgspec
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
@@ -20,6 +28,10 @@ from roottrading.domain import OrderRequest, OrderType, Side, TimeInForce
 from roottrading.domain.money import plain_text
 from roottrading.exchange.errors import BinanceError, FilterFailure
 from roottrading.exchange.filters import SymbolRules
+from roottrading.runtime.errors import error_responses
+from roottrading.runtime.params import MAX_AMOUNT, MIN_AMOUNT, Text
+from roottrading.runtime.params import offset as offset_query
+from roottrading.services.trader.manual import CoordinatorUnavailable
 from roottrading.services.trader.orders import entry_order
 
 if TYPE_CHECKING:
@@ -27,15 +39,16 @@ if TYPE_CHECKING:
 
 
 class ManualOrder(BaseModel):
-    symbol: str
+    symbol: Text
     side: Literal["BUY", "SELL"]
     type: Literal["MARKET", "LIMIT"] = "MARKET"
-    quantity: Decimal | None = Field(None, gt=0)
-    quote_quantity: Decimal | None = Field(None, gt=0)
-    price: Decimal | None = Field(None, gt=0)
+    # bounded: a quantity of 1e999999 made the filters' rounding raise (a 500); runtime/params.py says why
+    quantity: Decimal | None = Field(None, ge=MIN_AMOUNT, le=MAX_AMOUNT)
+    quote_quantity: Decimal | None = Field(None, ge=MIN_AMOUNT, le=MAX_AMOUNT)
+    price: Decimal | None = Field(None, ge=MIN_AMOUNT, le=MAX_AMOUNT)
     time_in_force: Literal["GTC", "IOC", "FOK"] = "GTC"
-    strategy: str = "manual"
-    request_id: str | None = Field(None, max_length=100, description="idempotency key: same id, same order")
+    strategy: Text = "manual"
+    request_id: Text | None = Field(None, max_length=100, description="idempotency key: same id, same order")
 
 
 def explain(exc: BinanceError, r: SymbolRules, qty: Any, price: Any) -> str:
@@ -91,14 +104,14 @@ def build_router(svc: TraderService) -> APIRouter:
         symbol: str | None = None,
         status: str | None = None,
         limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: int = offset_query(),
     ) -> list[dict[str, Any]]:
         rows = await svc.orders.query(
             symbol=symbol, status=status.split(",") if status else None, limit=limit, offset=offset
         )
         return [m.to_builtins(o) for o in rows]
 
-    @r.post("/order")
+    @r.post("/order", responses=error_responses(409, 422))
     async def place(body: ManualOrder) -> dict[str, Any]:
         sym = body.symbol.upper()
         rules = core.rules.get(sym)
@@ -135,6 +148,16 @@ def build_router(svc: TraderService) -> APIRouter:
                 entry_order(req, rules, core.last_price.get(sym), "check", "check", 0)
             except BinanceError as exc:
                 raise HTTPException(422, explain(exc, rules, body.quantity, body.price)) from None
+            price = body.price or core.last_price.get(sym)
+            if price is None:
+                raise HTTPException(409, f"no market price for {sym} yet: the entry cannot be funded")
+            try:
+                answer = await svc.manual.submit(req, price)
+            except CoordinatorUnavailable as exc:
+                raise HTTPException(503, f"manual entry not sent: {exc}") from None
+            if answer["decision"] != "accepted" or not answer.get("request"):
+                raise HTTPException(422, f"manual entry refused: {answer['reason']}")
+            req = msgspec.convert(answer["request"], OrderRequest, strict=False)
             cycle = await core.handle_request(req)
             order = await svc.orders.get(ids.client_order_id(req.id, "entry"))
             if order is None or cycle is None:
@@ -149,7 +172,7 @@ def build_router(svc: TraderService) -> APIRouter:
             raise HTTPException(409, f"no open {sym} position of strategy {body.strategy!r} to sell")
         return m.to_builtins(made[0]) | {"orders": [m.to_builtins(o) for o in made]}
 
-    @r.delete("/order/{order_id}")
+    @r.delete("/order/{order_id}", responses=error_responses(404, 409))
     async def cancel(order_id: str) -> dict[str, Any]:
         try:
             return m.to_builtins(await core.cancel(order_id))
@@ -158,7 +181,7 @@ def build_router(svc: TraderService) -> APIRouter:
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
 
-    @r.post("/close/{cycle_id}")
+    @r.post("/close/{cycle_id}", responses=error_responses(404, 409))
     async def close(cycle_id: str) -> dict[str, Any]:
         try:
             return m.to_builtins(await core.close(cycle_id))
@@ -189,14 +212,14 @@ def build_router(svc: TraderService) -> APIRouter:
         symbol: str | None = None,
         strategy: str | None = None,
         limit: int = Query(50, ge=1, le=500),
-        offset: int = Query(0, ge=0),
+        offset: int = offset_query(),
     ) -> dict[str, Any]:
         page, total = await svc.cycles.query(
             status=status.split(",") if status else None, symbol=symbol, strategy=strategy, limit=limit, offset=offset
         )
         return {"total": total, "limit": limit, "offset": offset, "items": [m.to_builtins(c) for c in page]}
 
-    @r.get("/cycles/{cycle_id}")
+    @r.get("/cycles/{cycle_id}", responses=error_responses(404))
     async def cycle(cycle_id: str) -> dict[str, Any]:
         c = await svc.cycles.get(cycle_id)
         if c is None:
@@ -210,7 +233,7 @@ def build_router(svc: TraderService) -> APIRouter:
         symbol: str | None = None,
         order_id: str | None = None,
         limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: int = offset_query(),
     ) -> list[dict[str, Any]]:
         return [
             _plain(row) for row in await svc.orders.fills(symbol=symbol, order_id=order_id, limit=limit, offset=offset)

@@ -72,11 +72,19 @@ class ControlMixin:
         try:
             for o in await self.exchange.open_orders(None):
                 found.setdefault(o.client_order_id, o)
-            since = self.clock.now_ms() - self.adopt_lookback_ms
             for symbol in sorted(self.rules):
+                # from the newest trade already checked (less a minute of overlap), the lookback the first time
+                since = self.adopt_checked_to.get(symbol, self.clock.now_ms() - self.adopt_lookback_ms)
+                unknown: dict[str, None] = {}
                 for f in await self.exchange.my_trades(symbol, start_time=since, limit=1000):
-                    if f.client_order_id not in found and is_our_client_order_id(f.client_order_id):
-                        found[f.client_order_id] = await self.exchange.get_order(symbol, f.client_order_id)
+                    self.adopt_checked_to[symbol] = max(self.adopt_checked_to.get(symbol, 0), f.time - 60_000)
+                    coid = f.client_order_id
+                    if coid in found or coid in unknown or coid in self.order_cache:
+                        continue
+                    if is_our_client_order_id(coid) and await self.orders.get(coid) is None:
+                        unknown[coid] = None
+                for coid in unknown:
+                    found[coid] = await self.exchange.get_order(symbol, coid)
         except READ_RETRY as exc:
             out["unreachable"] += 1
             self.log.warning("reconcile: exchange orders/trades unreadable", error=repr(exc))
@@ -285,7 +293,7 @@ class ControlMixin:
             if c.status in (CycleStatus.WAITING_EXIT, CycleStatus.INITIATING):
                 raise ValueError(f"cycle {cycle_id} is {c.status.value}: wait for the pending order")
             await self.start_exit(c, reason)
-            return self.open.get(cycle_id) or await self.cycles.get(cycle_id)  # type: ignore[return-value]
+            return self.open.get(cycle_id) or await self.cycles.get(cycle_id)
 
     async def cancel(self: TraderCore, client_order_id: str) -> Order:  # type: ignore[misc]
         """Cancel one order by client id. KeyError: unknown; ValueError: already terminal."""

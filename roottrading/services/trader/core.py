@@ -13,9 +13,10 @@ Rules that make it crash-safe (DESIGN.md principle 3):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +44,7 @@ from roottrading.exchange.filters import SymbolRules
 from roottrading.services.trader.control import ControlMixin
 from roottrading.services.trader.orders import digest, entry_order, fill_from_row, merge
 from roottrading.services.trader.position import apply_fills, position, walk_exits
+from roottrading.services.trader.stops import STOP_TYPES, sim_exit_order
 from roottrading.store.repos_orders import ReservationNotLive
 
 # Outcome unknown: the order may or may not exist. Query by client id before any retry.
@@ -55,6 +57,7 @@ Publish = Callable[..., Awaitable[Any]]
 MAX_EXIT_ATTEMPTS = 5  # failed exits of one cycle before an alert-level log line; retries go on (back-off)
 EXIT_RETRY_BASE_MS = 60_000  # a rejected/expired exit is tried again after 1, 2, 4, ... minutes of market time
 EXIT_RETRY_MAX_MS = 3_600_000  # ... at most an hour apart, for as long as the position is open
+FEE_PRICE_FRESH_MS = 300_000  # a last price this close to a fill's time values its third-asset fee
 
 
 def exit_retry_delay_ms(failed_exits: int) -> int:
@@ -87,6 +90,7 @@ class TraderCore(ControlMixin):
         self.order_cache: dict[str, Order] = {}  # orders of open cycles by client id
         self.fills: dict[str, list[Fill]] = {}  # cycle id -> its fills
         self.adopt_lookback_ms = 24 * 3_600_000  # reconciliation reads the exchange's trades this far back
+        self.adopt_checked_to: dict[str, int] = {}  # symbol -> trades before this time were checked
         self.exit_alerted: set[str] = set()  # cycles whose failing exit was reported (cleared with the cycle)
         self.seen_trades: RecentSet[tuple[str, str]] = RecentSet(100_000)  # fast path; the store dedups
         self.announced: dict[str, str] = {}  # cycle id -> digest of the last announced state
@@ -122,10 +126,8 @@ class TraderCore(ControlMixin):
     async def stop(self) -> None:
         if self._pump_task is not None:
             self._pump_task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._pump_task
-            except asyncio.CancelledError:
-                pass
         async with self.lock:
             await self._drain()
         if self._unsubscribe is not None:
@@ -192,6 +194,7 @@ class TraderCore(ControlMixin):
             return False
         if fill.client_order_id != order.client_order_id:
             fill = msgspec.structs.replace(fill, client_order_id=order.client_order_id)
+        fill = await self._value_fee(fill)
         new = await self.orders.add_fill(fill)
         self.seen_trades.add(key)
         if order.cycle_id:  # once per trade id: a fill forgotten by seen_trades may come back
@@ -203,6 +206,44 @@ class TraderCore(ControlMixin):
             self.balances_dirty = True
             await self.publish(m.TRADE_EXECUTIONS, fill, key=fill.symbol, msg_id=f"fill:{fill.symbol}:{fill.trade_id}")
         return new
+
+    async def _value_fee(self, fill: Fill) -> Fill:
+        """Set `commission_quote` of a fee paid in a third asset (BNB): its value in quote at the fill's
+        time, stored with the fill, so the cycle's PnL, the ledger's settlement, daily loss, drawdown and the
+        PnL tracker all count it at one value (capital/pnl.py).
+
+        Price of ASSET+QUOTE, in this order: the trader's own last price of that pair when it is at most
+        FEE_PRICE_FRESH_MS from the fill (a pair the trader follows: no request), else the exchange's
+        optional `price_at(symbol, fill.time)` (the simulator: its book's last price; Binance: the 1-minute
+        kline holding the fill, so a fill learnt of late is still priced at its own time). No price: a
+        warning, and the cycle reports the fee in `unpriced_fees` instead of counting it as 0."""
+        if not fill.commission or fill.commission_quote is not None:
+            return fill
+        rules = self.rules.get(fill.symbol)
+        base, quote = split_symbol(fill.symbol, rules.quote_asset if rules else self.quote_asset)
+        asset = fill.commission_asset
+        if asset in (base, quote):
+            return fill
+        pair = f"{asset}{quote}"
+        price = self.last_price.get(pair)
+        if price is not None and abs(self.clock.now_ms() - fill.time) > FEE_PRICE_FRESH_MS:
+            price = None
+        price_at = getattr(self.exchange, "price_at", None)
+        if price is None and price_at is not None:
+            try:
+                price = await price_at(pair, fill.time)
+            except READ_RETRY as exc:
+                self.log.warning("fee asset price unavailable", pair=pair, error=repr(exc))
+        if price is None:
+            self.log.warning(
+                "fee not priced: left out of the cycle's PnL and reported in its unpriced_fees",
+                asset=asset,
+                commission=str(fill.commission),
+                symbol=fill.symbol,
+                trade=fill.trade_id,
+            )
+            return fill
+        return msgspec.structs.replace(fill, commission_quote=fill.commission * price)
 
     async def _fetch_fills(self, order: Order) -> None:
         """Fills missed (while down, or not pushed yet): from my_trades, matched by client or exchange id."""
@@ -386,6 +427,7 @@ class TraderCore(ControlMixin):
                 client_order_id=order.client_order_id,
                 quantity=order.quantity,
                 price=order.price,
+                stop_price=order.stop_price,
                 time_in_force=order.time_in_force,
             )
         except DuplicateOrder:
@@ -574,9 +616,11 @@ class TraderCore(ControlMixin):
         client_order_id: str | None = None,
         type: OrderType = OrderType.MARKET,
         price: Decimal | None = None,
+        stop_price: Decimal | None = None,
     ) -> Order | None:
         """Sell what the cycle holds (or `quantity` of it). Caller holds the lock. Returns the exit order,
-        None when there is nothing to sell (an unfilled entry is cancelled instead)."""
+        None when there is nothing to sell (an unfilled entry is cancelled instead). `stop_price` makes a
+        STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT exit (a simulated stop, see on_price)."""
         entry = self.order_cache.get(c.entry_order_id or "")
         if entry is not None and not entry.status.is_terminal:
             await self._cancel(entry)
@@ -591,8 +635,9 @@ class TraderCore(ControlMixin):
         market = type is OrderType.MARKET
         qty = rules.round_quantity(want, market=market)
         px = rules.round_price(price) if price is not None and not market else None
+        stop = rules.round_price(stop_price) if stop_price is not None and not market else None
         try:
-            rules.check(Side.SELL, type, qty, px, None, self.last_price.get(c.symbol))
+            rules.check(Side.SELL, type, qty, px, stop, self.last_price.get(c.symbol))
         except BinanceError as exc:
             self.log.warning("exit not possible", cycle=c.id, quantity=str(qty), reason=exc.msg)
             return None
@@ -606,6 +651,7 @@ class TraderCore(ControlMixin):
             type=type,
             quantity=qty,
             price=px,
+            stop_price=stop,
             cycle_id=c.id,
             created_at=now,
             updated_at=now,
@@ -639,26 +685,80 @@ class TraderCore(ControlMixin):
 
     # ------------------------------------------------------------------ prices
     async def on_price(
-        self, symbol: str, path: list[Decimal], feed: Callable[[], Awaitable[None]] | None = None
+        self, symbol: str, path: Sequence[Decimal], feed: Callable[[], Awaitable[None]] | None = None
     ) -> None:
-        """New market prices in time order. `feed` pushes the same data into a simulated exchange first,
-        so resting orders fill before the local exits are checked."""
+        """New market prices in time order: walk every watched cycle's exits along them.
+
+        Without `feed` (live, or an exchange with a market of its own) a met condition becomes a MARKET exit
+        at once: the trader sees prices as they come, so the market is still near the level.
+        With `feed` (the trader pushes the same data into an in-process simulator) the exit the data reaches is
+        placed on the simulator *before* it is fed (stops.sim_exit_order), so the simulator's own intra-bar
+        path fills it at the stop, the target, or the open of a bar that gaps through; resting orders then
+        fill in the same walk. One path, the engine's, decides the price. Whatever the simulator did not fill
+        as expected is cancelled and sold at market after the data (the behaviour before, as a fallback)."""
         async with self.lock:
             watched = [c.id for c in self.open.values() if c.symbol == symbol and c.status is CycleStatus.ACTIVE]
+            due: dict[str, tuple[str, str | None]] = {}  # cycle id -> (exit reason, exit placed before the feed)
+            for cid in watched:  # cycles activated by this very data wait for the next one
+                c = self.open.get(cid)
+                if c is None or c.status is not CycleStatus.ACTIVE or c.close_reason is not None:
+                    continue  # (an exit that expired or was rejected is retried below)
+                extreme = c.trailing_extreme
+                reason, level = walk_exits(c, path)
+                if reason is None or level is None:
+                    if c.trailing_extreme != extreme:
+                        await self.cycles.save(c)  # trailing stop moved: stored, not a transition
+                    continue
+                placed = None
+                if feed is not None:
+                    placed = await self._sim_exit(c, reason, level, c.trailing_extreme != extreme, path)
+                due[cid] = (reason, placed)
             if feed is not None:
                 await feed()
                 await self._drain()
             self.last_price[symbol] = path[-1]
-            for cid in watched:  # cycles activated by this very data wait for the next one
+            for cid in watched:
                 c = self.open.get(cid)
-                if c is None or c.status is not CycleStatus.ACTIVE:
+                if c is None:
                     continue
-                if c.close_reason is not None:  # an exit that expired or was rejected: try again, spaced out
-                    await self._retry_exit(c)
-                    continue
-                extreme = c.trailing_extreme
-                reason, _ = walk_exits(c, path)
-                if reason is not None:
-                    await self.start_exit(c, reason)
-                elif c.trailing_extreme != extreme:
-                    await self.cycles.save(c)  # trailing stop moved: stored, not a transition
+                if cid in due:
+                    await self._exit_after_data(c, *due[cid])
+                elif c.status is CycleStatus.ACTIVE and c.close_reason is not None:
+                    await self._retry_exit(c)  # spaced out by exit_retry_delay_ms
+
+    async def _sim_exit(
+        self, c: TradeCycle, reason: str, level: Decimal, raised: bool, path: Sequence[Decimal]
+    ) -> str | None:
+        """Place the exit `reason` met at `level` as the simulator order that fills there; its client id, or
+        None when no order fits (see stops.sim_exit_order). Caller holds the lock, before the feed."""
+        rules = self.rules[c.symbol]
+        resting_stops = sum(
+            1
+            for o in self.order_cache.values()
+            if o.symbol == c.symbol and o.type in STOP_TYPES and not o.status.is_terminal
+        )
+        if rules.max_num_algo_orders is not None and resting_stops >= rules.max_num_algo_orders:
+            return None
+        base, _ = split_symbol(c.symbol, rules.quote_asset)
+        held = position(self.fills.get(c.id, []), base).held
+        plan = sim_exit_order(reason, level, raised, self.last_price.get(c.symbol), path, rules, held)
+        if plan is None:
+            return None
+        order = await self.start_exit(c, reason, type=plan.type, price=plan.price, stop_price=plan.stop_price)
+        return order.client_order_id if order is not None else None
+
+    async def _exit_after_data(self, c: TradeCycle, reason: str, placed: str | None) -> None:
+        """After the data: a condition met without an order placed for it exits at market now; an exit placed
+        before the feed that is still open (not triggered as expected: prices off the tick grid, liquidity) is
+        cancelled and the rest sold at market; one that ended (filled, or refused: then retried with back-off
+        like any failed exit) needs nothing more."""
+        if placed is not None:
+            order = self.order_cache.get(placed)
+            if order is None or order.status.is_terminal:
+                return
+            self.log.info("simulated exit not filled by the bar; selling at market", cycle=c.id, order=placed)
+            await self._cancel(order)
+            await self._advance(c.id)
+        current = self.open.get(c.id)
+        if current is not None and current.status is CycleStatus.ACTIVE:
+            await self.start_exit(current, reason)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,7 @@ def create_exchange(ctx: Any) -> tuple[Any, bool]:
         return given, bool(ctx.extras.get("trader_feeds_exchange", hasattr(given, "on_candle")))
     if ctx.settings.trading_mode == "live":
         try:
-            from roottrading.exchange.binance.adapter import BinanceExchange  # type: ignore[import-not-found]
+            from roottrading.exchange.binance.adapter import BinanceExchange
         except ImportError as exc:
             raise LiveAdapterUnavailable(
                 f"live trading adapter not available (roottrading.exchange.binance.adapter: {exc}); "
@@ -127,3 +128,40 @@ def create_exchange(ctx: Any) -> tuple[Any, bool]:
     from roottrading.store import SafetyStateRepo
 
     return PaperAccount(engine, ctx.clock, SafetyStateRepo(ctx.db)), True
+
+
+RulesLoader = Callable[[], Awaitable[dict[str, SymbolRules]]]
+
+
+def rules_loader(ctx: Any) -> RulesLoader:
+    """How a service other than the trader (the coordinator) reads the exchange's symbol rules itself, in
+    any deployment, making the same choice as `create_exchange`: the exchange given by the host (its
+    `exchange_info()`); in demo the very rules the trader's simulator enforces (`demo_rules` of the same
+    settings); live, Binance's public exchangeInfo at the trader's REST URL (no API key needed).
+    Errors propagate (the caller keeps what it had and retries)."""
+    given = ctx.extras.get("exchange")
+    if given is not None:
+        return given.exchange_info
+    symbols = [s.upper() for s in ctx.settings.symbols]
+    if ctx.settings.trading_mode == "live":
+        from roottrading.exchange.binance.rest_market import BinanceMarketRest
+        from roottrading.exchange.binance.trading import TESTNET_REST
+        from roottrading.exchange.filters import parse_exchange_info
+
+        testnet = bool(getattr(ctx.settings, "binance_testnet", False))
+        url = TESTNET_REST if testnet else ctx.settings.binance_rest_url
+
+        async def live() -> dict[str, SymbolRules]:
+            rest = BinanceMarketRest(url, max_retries=1, max_ban_wait_s=0, timeout_s=5.0)
+            try:
+                return parse_exchange_info(await rest.exchange_info(symbols))
+            finally:
+                await rest.aclose()
+
+        return live
+    rules = demo_rules(symbols, ctx.extras.get("demo_prices"), ctx.settings.quote_asset)
+
+    async def demo() -> dict[str, SymbolRules]:
+        return dict(rules)
+
+    return demo

@@ -99,6 +99,7 @@ def fill_from_row(r: dict[str, Any]) -> Fill:
         commission_asset=r["commission_asset"],
         time=int(r["time"]),
         is_maker=bool(r.get("is_maker")),
+        commission_quote=r.get("commission_quote"),
     )
 
 

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from roottrading.capital.pnl import cycle_pnl
-from roottrading.domain import Candle, Fill, Side, TradeCycle
-from roottrading.domain.money import to_decimal
+from roottrading.domain import Fill, Side, TradeCycle
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -72,6 +71,7 @@ def fill_row(f: Fill) -> dict[str, object]:
         "quote_quantity": f.quote_quantity,
         "commission": f.commission,
         "commission_asset": f.commission_asset,
+        "commission_quote": f.commission_quote,
     }
 
 
@@ -82,42 +82,41 @@ def apply_fills(cycle: TradeCycle, fills: Sequence[Fill], base_asset: str, quote
     cycle.exit_price = pos.exit_price
     cycle.quantity = pos.net_bought
     if not fills:
-        cycle.fees = ZERO
+        cycle.fees, cycle.unpriced_fees = ZERO, None
         return
     pnl = cycle_pnl(cycle, [fill_row(f) for f in fills], quote_asset=quote_asset)
     cycle.fees = pnl.fees
+    cycle.unpriced_fees = pnl.unpriced_fees
     if cycle.status.is_terminal:
         cycle.profit_loss = pnl.realised
         cycle.profit_loss_percent = (pnl.realised / pnl.invested * HUNDRED).quantize(PCT_EXP) if pnl.invested else ZERO
 
 
 # ------------------------------------------------------------------------------------------ exits
-def candle_path(c: Candle) -> list[Decimal]:
-    """The simulator's intra-candle path: O->L->H->C when bullish, O->H->L->C otherwise."""
-    o, h, lo, cl = (to_decimal(c.open), to_decimal(c.high), to_decimal(c.low), to_decimal(c.close))
-    return [o, lo, h, cl] if cl >= o else [o, h, lo, cl]
-
-
+# A candle's prices are walked in the order of the simulator's intra-bar path,
+# roottrading.exchange.sim.market.candle_path: one convention, one implementation.
 def trailing_level(extreme: Decimal, pct: Decimal) -> Decimal:
     return extreme * (1 - pct / HUNDRED)
 
 
 def walk_exits(cycle: TradeCycle, path: Sequence[Decimal]) -> tuple[str | None, Decimal | None]:
-    """Walk prices in time order; return (reason, price) of the first exit condition met, else (None, None).
+    """Walk prices in time order; return (reason, level) of the first exit condition met, else (None, None).
 
+    `level` is the condition's price (the stop, the target, the trailing level then in force), not the price
+    that met it: a simulated exit is filled where the path meets the level (see core.on_price).
     Updates `cycle.trailing_extreme` (highest price seen since entry) as it goes, so a trailing stop only
     ever moves up. Per point: stop-loss (price <= stop), take-profit (price >= target), trailing stop
     (price <= extreme * (1 - pct/100)), then the extreme is raised."""
     sl, tp, pct = cycle.stop_loss, cycle.take_profit, cycle.trailing_pct
     for p in path:
         if sl is not None and p <= sl:
-            return "stop_loss", p
+            return "stop_loss", sl
         if tp is not None and p >= tp:
-            return "take_profit", p
+            return "take_profit", tp
         if pct:
             ext = cycle.trailing_extreme
-            if ext is not None and p <= trailing_level(ext, pct):
-                return "trailing_stop", p
+            if ext is not None and p <= (level := trailing_level(ext, pct)):
+                return "trailing_stop", level
             if ext is None or p > ext:
                 cycle.trailing_extreme = p
     return None, None

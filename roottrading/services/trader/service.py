@@ -2,7 +2,9 @@
 
 The state machine lives in core.TraderCore (docs/trade-cycle.md); this class wires it to the bus (order
 requests, market data, risk events), periodic jobs (reconciliation, balances) and HTTP (api.py).
-Exits (stop-loss, take-profit, trailing stop) are managed locally from the candles/ticks consumed here.
+Exits (stop-loss, take-profit, trailing stop) are decided locally from the candles/ticks consumed here,
+walked along the simulator's intra-bar path (candle_path); with an in-process simulator they are placed on it
+before the bar is fed, so it fills them at their level (core.TraderCore.on_price, docs/trade-cycle.md).
 
 The trader's own safety state (paused, and by whom; killed; paused strategies) is stored (safety_state, key
 "trader") when it changes and restored before the trader takes any request: a restart never resumes trading.
@@ -18,11 +20,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from roottrading import messages as m
 from roottrading.domain import Candle, OrderRequest, Tick
 from roottrading.domain.money import to_decimal
+from roottrading.exchange.sim.market import candle_path
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.services.trader.core import TraderCore
 from roottrading.services.trader.exchange_factory import create_exchange
+from roottrading.services.trader.manual import ManualEntryClient
 from roottrading.services.trader.paper_account import PaperAccount
-from roottrading.services.trader.position import candle_path
 from roottrading.store import CycleRepo, OrderRepo, SafetyStateRepo
 
 SAFETY_KEY = "trader"  # this service's document in safety_state
@@ -37,6 +40,7 @@ class TraderService(Service):
         self.exchange, self.feed_market = create_exchange(ctx)
         self.orders = OrderRepo(ctx.db, demo=ctx.settings.trading_mode != "live")
         self.cycles = CycleRepo(ctx.db)
+        self.manual = ManualEntryClient(ctx)  # manual entries pass the coordinator's money rules (api.py)
         self.core = TraderCore(
             self.exchange,
             self.orders,

@@ -1,8 +1,8 @@
 """safety_state: the kill switch, pauses, locks, equity peak and the paper account, stored so that no restart
 undoes them (issue 18).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005_safety_state
+Revises: 0004_backtests
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005_safety_state"
+down_revision = "0004_backtests"
 branch_labels = None
 depends_on = None
 

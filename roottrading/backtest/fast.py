@@ -1,0 +1,550 @@
+"""Engine `fast`: compiled signal scans plus a sparse simulation built from the platform's own pure parts.
+
+What it does (see docs/backtesting.md, "The fast engine"):
+
+- Signals: the analyzer's rule, exactly. A strategy is evaluated on the trailing window the analyzer gives it
+  (AnalyzerEngine.lookback over the candles seen so far; the replay starts with empty windows). For
+  `ema_cross` (without ride_or_react) a compiled kernel (kernels.py) recomputes every window's EMAs with
+  TA-Lib's arithmetic and flags the candles where a cross may happen; every other strategy is evaluated on
+  every candle. Either way the signal itself (side, strength, stops) comes from the strategy's own
+  `latest_signal_bars` on that window: the kernel only decides where to look.
+- Simulation: only the candles where something can happen are visited (a signal, or a bar that may meet an
+  open cycle's stop/target, found by a compiled scan). On those, the real pieces run: the coordinator's
+  filters (filters.py) and sizing (sizing.size_entry), the trader's exit walk (position.walk_exits) and
+  simulated-exit choice (stops.sim_exit_order), the simulated exchange itself (SimEngine: fills, slippage,
+  fees, rounding), and the PnL tracker's arithmetic (capital.pnl.cycle_pnl). Between visits nothing rests on
+  the exchange, so feeding it only those candles (after the previous close as its last price) is the same.
+
+What it does not model (the run raises EngineUnavailable and the runner hands it to `replay`, saying why):
+several symbols or strategies in one run, risk-%-of-equity sizing (needs the portfolio's equity reports; use
+`--stake`), trailing stops, a volume cap or latency, multiple cycles, consensus; and any risk rule or pocket
+limit that might bind: each entry checks, with a margin, that none could have acted (size and exposure caps
+against the lowest account value so far, loss streak, daily loss, drawdown, volatility, order rate, hours,
+blacklist); the first entry where one could raises, so a fast result is never a silently different answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+import numpy as np
+
+from roottrading.backtest.metrics import backtest_metrics
+from roottrading.backtest.model import BacktestConfig, BacktestResult, EngineUnavailable, Trade
+from roottrading.backtest.overrides import PlatformOverrides, parse_overrides
+from roottrading.capital.pnl import cycle_pnl, split_symbol
+from roottrading.domain import Candle, CycleStatus, OrderType, Side, Signal, TradeCycle
+from roottrading.domain.money import to_decimal
+from roottrading.exchange.sim import SimEngine
+from roottrading.services.coordinator import filters as f
+from roottrading.services.coordinator.sizing import SizeRequest, reservation_amount, reserve_multiplier, size_entry
+from roottrading.services.trader.exchange_factory import demo_rules
+from roottrading.services.trader.position import apply_fills, fill_row, position, walk_exits
+from roottrading.services.trader.stops import sim_exit_order
+
+MARGIN = Decimal("0.8")  # a rule counts as "could not have acted" only below 80 % of its limit
+Q8 = Decimal("0.00000001")
+
+
+@dataclass
+class _Open:
+    cycle: TradeCycle
+    index: int  # candle of the entry
+    fills: list[Any] = field(default_factory=list)
+
+
+async def run_fast(
+    config: BacktestConfig,
+    candles: Mapping[str, Sequence[Candle]],
+    *,
+    progress: Any = None,
+    overrides: PlatformOverrides | None = None,
+) -> BacktestResult:
+    """Same contract as run_replay; raises EngineUnavailable (with the reason) for what it does not model."""
+    ov = overrides if overrides is not None else parse_overrides(config.settings)
+    return FastRun(config, candles, ov).run()
+
+
+class FastRun:
+    def __init__(self, config: BacktestConfig, candles: Mapping[str, Sequence[Candle]], ov: PlatformOverrides):
+        self.config, self.ov = config, ov
+        if len(config.symbols) != 1 or len(config.strategies) != 1:
+            raise EngineUnavailable("fast models one symbol and one strategy per run")
+        self.symbol, self.name = config.symbols[0], config.strategies[0]
+        self.series = list(candles.get(self.symbol, ()))
+        self.sim = ov.sim_config()
+        if self.sim.volume_cap is not None or self.sim.latency_ms:
+            raise EngineUnavailable("fast does not model sim.volume_cap or sim.latency_ms")
+        self.cfg = ov.coordinator_config(config)
+        if self.cfg.stake_quote is None:
+            raise EngineUnavailable(
+                "fast models fixed-stake sizing only (--stake); risk sizing needs the portfolio's equity reports"
+            )
+        if self.cfg.allow_multiple_cycles:
+            raise EngineUnavailable("fast does not model coordinator.allow_multiple_cycles")
+        self.settings = ov.settings_for(config, database_url="sqlite://", data_dir="/nonexistent")
+        if self.settings.analyzer_consensus > 1:
+            raise EngineUnavailable("fast does not model analyzer consensus")
+        from roottrading.risk.rules import parse_rules
+
+        self.rules_set = parse_rules(ov.rules_text(), "fast").rules
+        self._check_static_rules()
+        from roottrading.services.analyzer.engine import AnalyzerEngine, EngineConfig
+
+        analyzer = AnalyzerEngine(
+            EngineConfig(
+                interval=config.interval,
+                strategies_dir=str(self.settings.strategies_dir) if self.settings.strategies_dir else None,
+                enabled=[self.name],
+                params=dict(config.params),
+            )
+        )
+        if self.name not in analyzer.registry.names():
+            raise EngineUnavailable(f"unknown or not enabled strategy {self.name!r}")
+        self.strategy: Any = analyzer.registry.get(self.name)
+        if getattr(self.strategy, "trailing_pct", 0):
+            raise EngineUnavailable("fast does not model trailing stops yet")
+        self.lookback = min(analyzer.lookback(self.strategy), analyzer.window_size())
+        self.quote = self.settings.quote_asset
+        self.base, _ = split_symbol(self.symbol, self.quote)
+
+    # ------------------------------------------------------------------ static preconditions
+    def _check_static_rules(self) -> None:
+        r = self.rules_set
+        if r.trading_hours.enabled:
+            raise EngineUnavailable("fast does not model risk.trading_hours")
+        if r.symbol_blacklist.enabled and self.config.symbols[0].upper() in {
+            s.upper() for s in r.symbol_blacklist.symbols
+        }:
+            raise EngineUnavailable("the symbol is blacklisted by risk.symbol_blacklist")
+        if r.max_orders_per_minute.enabled and r.max_orders_per_minute.limit < 3:
+            raise EngineUnavailable("fast does not model risk.max_orders_per_minute below 3")
+        if r.max_open_cycles.enabled and r.max_open_cycles.limit < 1:
+            raise EngineUnavailable("risk.max_open_cycles.limit 0 refuses every entry")
+        if r.max_position_size.enabled and r.max_position_size.per_symbol_quote:
+            raise EngineUnavailable("fast does not model risk.max_position_size.per_symbol_quote")
+        pockets = dict(self.settings.pocket_config)
+        if self.cfg.pocket not in pockets:
+            raise EngineUnavailable(f"pocket {self.cfg.pocket!r} not in pocket_config")
+
+    # ------------------------------------------------------------------ signals
+    def _arrays(self) -> None:
+        s = self.series
+        self.open_time = np.fromiter((c.open_time for c in s), np.int64, len(s))
+        cols = np.array([(c.open, c.high, c.low, c.close, c.volume) for c in s], np.float64).reshape(len(s), 5)
+        self.o, self.h, self.lo, self.c, self.v = (np.ascontiguousarray(cols[:, k]) for k in range(5))
+
+    def _bars(self, i: int) -> Any:
+        from roottrading.strategies.base import Bars
+
+        s = max(0, i + 1 - self.lookback)
+        e = i + 1
+        return Bars(
+            open_time=self.open_time[s:e],
+            open=self.o[s:e],
+            high=self.h[s:e],
+            low=self.lo[s:e],
+            close=self.c[s:e],
+            volume=self.v[s:e],
+        )
+
+    def _candidates(self) -> np.ndarray:
+        st = self.strategy
+        if st.name == "ema_cross" and not st.ride_or_react and type(st).__name__ == "EmaCross":
+            from roottrading.backtest.kernels import ema_cross_candidates
+
+            return ema_cross_candidates(self.c, int(st.fast), int(st.slow), self.lookback, int(st.warmup))
+        return np.arange(len(self.series), dtype=np.int64)
+
+    def signals(self) -> dict[int, Signal]:
+        out: dict[int, Signal] = {}
+        st = self.strategy
+        for i in self._candidates().tolist():
+            if min(i + 1, self.lookback) <= st.warmup:
+                continue
+            sig = st.latest_signal_bars(self._bars(i), self.symbol, self.config.interval)
+            if sig is not None:
+                out[i] = sig
+        return out
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> BacktestResult:
+        t0 = time.perf_counter()
+        self._arrays()
+        sigs = self.signals()
+        n = len(self.series)
+        rules = demo_rules([self.symbol], None, self.quote)
+        self.rules = rules[self.symbol]
+        self.engine = SimEngine(
+            rules, self.sim, {self.quote: self.config.balance}, start_time=self.series[0].open_time if n else 0
+        )
+        self.atr_pct = self._atr_pct()
+        self.equity_low = self.config.balance
+        self.day_high: dict[int, Decimal] = {}
+        self.peak = self.config.balance
+        self.streak = 0
+        self.last_entry: int | None = None
+        self.fed = -1  # last candle fed to the simulated exchange
+        self.next_trade_id = 0
+        self.step_time = self.series[0].close_time if n else 0
+        trades: list[Trade] = []
+        cur: _Open | None = None
+        sig_idx = sorted(sigs)
+        k = 0
+        i = 0
+        while i < n:
+            nxt_sig = sig_idx[k] if k < len(sig_idx) else n
+            if cur is None:
+                if nxt_sig >= n:
+                    break
+                i = nxt_sig
+            else:
+                j = self._next_exit_candidate(cur, i, nxt_sig)
+                i = min(j, nxt_sig)
+                if i >= n:
+                    break
+            # one time step at candle i: the trader's exits (and the exchange's fill), then the signal
+            if cur is not None and cur.index < i:
+                self._feed_until(i, cur)
+                if cur.cycle.status is CycleStatus.COMPLETED:
+                    trades.append(self._trade(cur))
+                    cur = None
+            else:
+                self._feed_until(i, None)
+            if k < len(sig_idx) and sig_idx[k] == i:
+                s = sigs[i]
+                k += 1
+                if s.side is Side.SELL:
+                    if cur is not None and cur.cycle.status is CycleStatus.ACTIVE:
+                        self._market_exit(cur, "signal", i)
+                        trades.append(self._trade(cur))
+                        cur = None
+                elif cur is None:
+                    cur = self._entry(s, i)
+            i += 1
+        if cur is not None:
+            trades.append(self._trade(cur, open_at=n - 1))
+        seconds = time.perf_counter() - t0
+        equity = self._equity_curve(trades)
+        metrics = backtest_metrics(
+            self.config,
+            trades,
+            equity,
+            {self.symbol: self.series},
+            taker_fee=self.sim.taker_fee,
+        )
+        return BacktestResult(
+            config=self.config, engine="fast", candles=n, seconds=seconds, trades=trades, equity=equity, metrics=metrics
+        )
+
+    # ------------------------------------------------------------------ exchange feeding
+    def _feed_until(self, i: int, cur: _Open | None) -> None:
+        """Feed candle i to the exchange after setting its last price to the previous close (nothing rests
+        between visits, so skipping the candles in between changes nothing). With an open cycle, the trader's
+        exit walk runs first (as TraderCore.on_price with a feed)."""
+        eng, sym = self.engine, self.symbol
+        c = self.series[i]
+        self.step_time = c.close_time
+        if i > 0 and self.fed != i - 1:
+            prev = self.series[i - 1]
+            eng.on_trade(sym, prev.close_time, to_decimal(prev.close))
+        if cur is None:
+            eng.on_candle(c)
+            self.fed = i
+            return
+        from roottrading.exchange.sim.market import candle_path
+
+        path = candle_path(c)
+        cyc = cur.cycle
+        reason, level = walk_exits(cyc, path)
+        if reason is None or level is None:
+            eng.on_candle(c)
+            self.fed = i
+            return
+        last = eng.last_price(sym)
+        held = self._held(cur)
+        plan = sim_exit_order(reason, level, False, last, path, self.rules, held)
+        placed = None
+        if plan is not None:
+            placed = self._place_sell(cur, plan.type, plan.price, plan.stop_price, reason, c.open_time)
+        eng.on_candle(c)
+        self.fed = i
+        self._collect(cur)
+        if placed is not None:
+            o = eng.get_order(sym, placed)
+            if not o.status.is_terminal:
+                eng.cancel_order(sym, placed)
+                self._collect(cur)
+                self._sell_rest(cur, reason)
+        else:
+            self._sell_rest(cur, reason)
+        self._settle(cur)
+
+    def _held(self, cur: _Open) -> Decimal:
+        return position(cur.fills, self.base).held
+
+    def _place_sell(
+        self, cur: _Open, type_: OrderType, price: Decimal | None, stop: Decimal | None, reason: str, t: int
+    ) -> str | None:
+        from roottrading.exchange.errors import BinanceError
+
+        r = self.rules
+        market = type_ is OrderType.MARKET
+        qty = r.round_quantity(self._held(cur), market=market)
+        px = r.round_price(price) if price is not None and not market else None
+        sp = r.round_price(stop) if stop is not None and not market else None
+        try:
+            r.check(Side.SELL, type_, qty, px, sp, self.engine.last_price(self.symbol))
+        except BinanceError:
+            return None
+        n = sum(1 for x in cur.fills if x.side is Side.SELL) + len(getattr(cur, "sells", []))
+        coid = f"{cur.cycle.id}:exit:{n}:{len(cur.fills)}"
+        cur.cycle.close_reason = reason
+        try:
+            self.engine.place_order(self.symbol, Side.SELL, type_, coid, quantity=qty, price=px, stop_price=sp)
+        except BinanceError:
+            return None
+        return coid
+
+    def _sell_rest(self, cur: _Open, reason: str) -> None:
+        if self._sellable(self._held(cur)) is None:
+            return
+        self._place_sell(cur, OrderType.MARKET, None, None, reason, self.engine.now)
+        self._collect(cur)
+
+    def _sellable(self, held: Decimal) -> Decimal | None:
+        r = self.rules
+        q = r.round_quantity(held, market=True)
+        if q <= 0 or q < r.min_qty:
+            return None
+        px = self.engine.last_price(self.symbol)
+        if px is not None and r.notional_filter and r.min_notional_apply_to_market and q * px < r.min_notional:
+            return None
+        return q
+
+    def _collect(self, cur: _Open) -> None:
+        """The cycle's fills from the exchange (its trades of this cycle's orders), stamped with the time step's
+        market time, as the trader records them on the replay's simulated clock (the candle's close)."""
+        import msgspec
+
+        # only the trades since the last look (from_id): reading the whole history each time was quadratic
+        for fl in self.engine.my_trades(self.symbol, from_id=self.next_trade_id):
+            self.next_trade_id = max(self.next_trade_id, int(fl.trade_id) + 1)
+            if fl.client_order_id.startswith(cur.cycle.id):
+                cur.fills.append(msgspec.structs.replace(fl, time=self.step_time))
+
+    def _settle(self, cur: _Open) -> None:
+        """The trader's _advance for a cycle whose exit was sent: completed when only dust is left."""
+        pos = position(cur.fills, self.base)
+        if pos.sold > 0 and self._sellable(pos.held) is None:
+            cur.cycle.status = CycleStatus.COMPLETED
+            apply_fills(cur.cycle, cur.fills, self.base, self.quote)
+            self._after_close(cur)
+
+    def _market_exit(self, cur: _Open, reason: str, i: int) -> None:
+        self._place_sell(cur, OrderType.MARKET, None, None, reason, self.series[i].close_time)
+        self._collect(cur)
+        self._settle(cur)
+        if cur.cycle.status is not CycleStatus.COMPLETED:
+            raise EngineUnavailable(f"an exit at candle {i} did not complete (not modelled)")
+
+    def _next_exit_candidate(self, cur: _Open, i: int, end: int) -> int:
+        from roottrading.backtest.kernels import first_exit_candidate
+
+        cyc = cur.cycle
+        sl = float(cyc.stop_loss) if cyc.stop_loss is not None else np.nan
+        tp = float(cyc.take_profit) if cyc.take_profit is not None else np.nan
+        start = max(i, cur.index + 1)
+        return int(first_exit_candidate(self.lo, self.h, start, min(end, len(self.series)), sl, tp))
+
+    # ------------------------------------------------------------------ entries
+    def _entry(self, s: Signal, i: int) -> _Open | None:
+        now = self.series[i].close_time
+        cfg = self.cfg
+        for why in (
+            f.age_filter(s, cfg, now),
+            f.strength_filter(s, cfg),
+            f.regime_filter(s, cfg),
+            f.cooldown_filter(s, cfg, self.last_entry),
+            f.open_cycle_filter(s, cfg, 0),
+        ):
+            if why:
+                return None
+        price = to_decimal(s.price)
+        stop = None if s.stop_loss is None else to_decimal(s.stop_loss).quantize(Q8, rounding=ROUND_DOWN)
+        self._check_risk(i, price)
+        dust_value = self._held_dust() * to_decimal(self.series[i].close)
+        equity_low = min(self.equity_low, self._quote_total() + dust_value)
+        pocket_pct = Decimal(dict(self.settings.pocket_config)[cfg.pocket]) / 100
+        sizing = size_entry(
+            SizeRequest(
+                equity=equity_low,
+                price=price,
+                stop=stop,
+                risk_pct=cfg.risk_pct,
+                default_stop_pct=cfg.default_stop_pct,
+                available=equity_low * pocket_pct * MARGIN,  # a lower bound: checked below not to bind
+                fee_buffer_pct=cfg.fee_buffer_pct,
+                slippage_buffer_pct=cfg.slippage_buffer_pct,
+                max_quantity=cfg.max_quantity.get(self.symbol.upper()),
+                max_notional=cfg.max_notional.get(self.symbol.upper()),
+                stake=cfg.stake_quote,
+            ),
+            self.rules.round_quantity,
+            Decimal(self.rules.min_notional),
+        )
+        if not sizing.ok:
+            raise EngineUnavailable(
+                f"sizing at candle {i} refused or bound by a limit not modelled: {sizing.reject_reason}"
+            )
+        if "pocket" in sizing.capped_by:
+            raise EngineUnavailable(f"the pocket limit could bind at candle {i} (not modelled)")
+        qty = sizing.quantity
+        mult = reserve_multiplier(cfg.fee_buffer_pct, cfg.slippage_buffer_pct)
+        self._check_size_rules(i, qty * price, reservation_amount(qty, price, mult), equity_low)
+        from roottrading import ids
+
+        req_id = ids.request_id_for_signal(s.id)
+        cid = ids.cycle_id(req_id)
+        coid = ids.client_order_id(req_id, "entry")
+        cyc = TradeCycle(
+            id=cid,
+            symbol=self.symbol,
+            strategy=self.name,
+            side=Side.BUY,
+            status=CycleStatus.INITIATING,
+            created_at=now,
+            updated_at=now,
+            entry_order_id=coid,
+            stop_loss=sizing.stop,
+            take_profit=None if s.take_profit is None else to_decimal(s.take_profit).quantize(Q8, rounding=ROUND_DOWN),
+            trailing_pct=None,
+            signal_id=s.id,
+        )
+        cur = _Open(cyc, i)
+        q = self.rules.round_quantity(qty, market=True)
+        self.engine.place_order(self.symbol, Side.BUY, OrderType.MARKET, f"{cid}:entry", quantity=q)
+        self._collect(cur)
+        if position(cur.fills, self.base).bought != q:
+            raise EngineUnavailable(f"the entry at candle {i} did not fill completely (not modelled)")
+        cyc.status = CycleStatus.ACTIVE
+        apply_fills(cyc, cur.fills, self.base, self.quote)
+        self.last_entry = s.time
+        return cur
+
+    def _quote_total(self) -> Decimal:
+        b = self.engine.balance(self.quote)
+        return b.free + b.locked
+
+    def _held_dust(self) -> Decimal:
+        b = self.engine.balances().get(self.base)
+        return (b.free + b.locked) if b is not None else Decimal(0)
+
+    def _atr_pct(self) -> np.ndarray:
+        from roottrading.backtest.kernels import wilder_atr_pct
+
+        return wilder_atr_pct(self.h, self.lo, self.c, int(self.rules_set.volatility.atr_period))
+
+    def _check_risk(self, i: int, price: Decimal) -> None:
+        """Gates that refuse entries: raise when one could have acted (see the module docstring)."""
+        r = self.rules_set
+        if r.volatility.enabled:
+            a = self.atr_pct[i]
+            if a == a and Decimal(repr(float(a))) >= r.volatility.max_atr_pct * MARGIN:
+                raise EngineUnavailable(f"risk.volatility could act at candle {i} (not modelled)")
+        if r.strategy_loss_streak.enabled and self.streak >= r.strategy_loss_streak.max_consecutive_losses:
+            raise EngineUnavailable(f"risk.strategy_loss_streak could act before candle {i} (not modelled)")
+        value_low = self.equity_low
+        if r.max_drawdown.enabled and (self.peak - value_low) >= self.peak * r.max_drawdown.limit_pct / 100 * MARGIN:
+            raise EngineUnavailable(f"risk.max_drawdown could act before candle {i} (not modelled)")
+        if r.daily_loss_limit.enabled:
+            for day, high in self.day_high.items():
+                if (high - self.day_low.get(day, high)) >= high * r.daily_loss_limit.limit_pct / 100 * MARGIN:
+                    raise EngineUnavailable(f"risk.daily_loss_limit could act before candle {i} (not modelled)")
+
+    def _check_size_rules(self, i: int, notional: Decimal, reserved: Decimal, equity_low: Decimal) -> None:
+        r = self.rules_set
+        caps = []
+        if r.max_position_size.enabled:
+            caps.append(("max_position_size", r.max_position_size.limit_pct))
+        if r.max_exposure_per_asset.enabled:
+            caps.append(("max_exposure_per_asset", r.max_exposure_per_asset.limit_pct))
+        if r.max_total_exposure.enabled:
+            caps.append(("max_total_exposure", r.max_total_exposure.limit_pct))
+        for name, pct in caps:
+            if reserved >= equity_low * pct / 100 * MARGIN:
+                raise EngineUnavailable(f"risk.{name} could shrink the entry at candle {i} (not modelled)")
+
+    def _after_close(self, cur: _Open) -> None:
+        """Track what the conservative risk checks need: loss streak, lowest/highest account values."""
+        pnl = cur.cycle.profit_loss or Decimal(0)
+        self.streak = self.streak + 1 if pnl < 0 else 0
+        # lowest account value while the cycle was open: its held quantity at the lowest low
+        held = position(cur.fills, self.base).net_bought
+        lo = float(np.min(self.lo[cur.index : self.fed + 1])) if self.fed >= cur.index else float(self.lo[cur.index])
+        spent = sum((x.quote_quantity for x in cur.fills if x.side is Side.BUY), Decimal(0))
+        quote_now = self._quote_total()
+        sold_quote = sum((x.quote_quantity for x in cur.fills if x.side is Side.SELL), Decimal(0))
+        # quote before the sells = now - sells' proceeds (fees in quote are small: counted as held value)
+        quote_during = quote_now - sold_quote
+        low_value = quote_during + held * to_decimal(lo)
+        hi = float(np.max(self.h[cur.index : self.fed + 1]))
+        high_value = quote_during + held * to_decimal(hi)
+        self.equity_low = min(self.equity_low, low_value, quote_now)
+        self.peak = max(self.peak, high_value, quote_now)
+        if not hasattr(self, "day_low"):
+            self.day_low: dict[int, Decimal] = {}
+        d0 = self.series[cur.index].open_time // 86_400_000
+        d1 = self.series[self.fed].close_time // 86_400_000
+        for d in range(d0, d1 + 1):
+            self.day_high[d] = max(self.day_high.get(d, high_value), high_value, spent * 0 + quote_now)
+            self.day_low[d] = min(self.day_low.get(d, low_value), low_value)
+
+    # ------------------------------------------------------------------ results
+    def _trade(self, cur: _Open, open_at: int | None = None) -> Trade:
+        c = cur.cycle
+        buys = [x.time for x in cur.fills if x.side is Side.BUY]
+        sells = [x.time for x in cur.fills if x.side is Side.SELL]
+        closed = open_at is None
+        mark = None if open_at is None else to_decimal(self.series[open_at].close)
+        apply_fills(c, cur.fills, self.base, self.quote)
+        p = cycle_pnl(c, [fill_row(x) for x in cur.fills], quote_asset=self.quote, mark=mark)
+        return Trade(
+            symbol=c.symbol,
+            strategy=c.strategy,
+            entry_time=min(buys),
+            entry_price=c.entry_price or Decimal(0),
+            exit_time=(max(sells) if sells else c.updated_at) if closed else None,
+            exit_price=c.exit_price if closed else None,
+            quantity=c.quantity,
+            fees=p.fees,
+            pnl=p.total,
+            exit_reason=(c.close_reason or "closed") if closed else "end_of_data",
+        )
+
+    def _equity_curve(self, trades: list[Trade]) -> list[tuple[int, float]]:
+        """Account value at each candle's close (vectorised from the trades: cash steps at exits, the held
+        quantity marked at the close while a cycle is open)."""
+        n = len(self.series)
+        if not n:
+            return []
+        close_times = np.fromiter((c.close_time for c in self.series), np.int64, n)
+        dcash = np.zeros(n + 1)
+        dheld = np.zeros(n + 1)
+        for t in trades:  # step changes, summed once (no per-trade pass over the whole curve)
+            a = int(np.searchsorted(close_times, t.entry_time))
+            b = n if t.exit_time is None else int(np.searchsorted(close_times, t.exit_time))
+            cost = float(t.entry_price * t.quantity)  # a chart: float is enough
+            dcash[a] -= cost
+            dheld[a] += float(t.quantity)
+            dheld[b] -= float(t.quantity)
+            if t.exit_time is not None:
+                dcash[b] += cost + float(t.pnl)
+        cash = float(self.config.balance) + np.cumsum(dcash[:n])
+        held = np.cumsum(dheld[:n])
+        value = cash + held * self.c
+        return list(zip(close_times.tolist(), value.tolist(), strict=True))

@@ -1,0 +1,181 @@
+"""A backtest's metrics: the PnL tracker's own functions (capital/metrics.py) on the run's trades and equity,
+plus buy-and-hold over the same candles beside them. Shared by every engine, so a parity test that compares
+two results compares the same numbers.
+
+Conventions (as capital/metrics.py): trade metrics over closed trades' net PnL (fees included); Sharpe and
+Sortino over DAILY returns of the marked account value (last value of each UTC day); max drawdown over the
+full-resolution equity curve (every candle: a drawdown inside a day is still a drawdown); Calmar = CAGR over
+the run's span / that drawdown. Money as plain strings, ratios as floats rounded to 6 places, None when
+undefined (no trades, flat series, no loss for profit factor).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from roottrading.backtest.model import BacktestConfig, Trade
+from roottrading.capital import metrics as cm
+from roottrading.domain import Candle
+from roottrading.domain.money import plain_text
+
+DAY_MS = 86_400_000
+
+
+def _num(v: float | int | None) -> float | int | None:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return None
+    return round(v, 6) if isinstance(v, float) else v
+
+
+def daily_values(equity: Sequence[tuple[int, float]], start_value: float) -> list[float]:
+    """The starting value, then the last equity value of each UTC day (days without a candle repeat)."""
+    if not equity:
+        return [start_value]
+    out = [start_value]
+    day = equity[0][0] // DAY_MS
+    last = start_value
+    for t, v in equity:
+        d = t // DAY_MS
+        while d > day:
+            out.append(last)
+            day += 1
+        last = v
+    out.append(last)
+    return out
+
+
+def trade_table(trades: Sequence[Trade], key: str) -> list[dict[str, Any]]:
+    """Per strategy / symbol totals over the trades (open ones counted in `open`, marked in `pnl`)."""
+    groups: dict[str, list[Trade]] = {}
+    for t in trades:
+        groups.setdefault(getattr(t, key), []).append(t)
+    out = []
+    for k in sorted(groups):
+        g = groups[k]
+        closed = [float(t.pnl) for t in g if t.exit_time is not None]
+        pf = cm.profit_factor(closed)
+        out.append(
+            {
+                key: k,
+                "trades": len(g),
+                "open": sum(1 for t in g if t.exit_time is None),
+                "wins": sum(1 for p in closed if p > 0),
+                "losses": sum(1 for p in closed if p < 0),
+                "win_rate": _num(cm.win_rate(closed)),
+                "profit_factor": _num(pf),
+                "pnl": plain_text(sum((t.pnl for t in g), Decimal(0))),
+                "fees": plain_text(sum((t.fees for t in g), Decimal(0))),
+            }
+        )
+    return out
+
+
+def exposure(trades: Sequence[Trade], times: Sequence[int]) -> float | None:
+    """Share of the candle times (equity points) at which at least one trade was open: entered at or before
+    the time and not yet exited (a trade open at the end counts to the end). From the trades, not from the
+    account's balances: the dust left below the step size after a sale is not a position."""
+    if not times:
+        return None
+    spans = sorted((t.entry_time, t.exit_time if t.exit_time is not None else times[-1] + 1) for t in trades)
+    inside, j, active_until = 0, 0, -1
+    for t in times:
+        while j < len(spans) and spans[j][0] <= t:
+            active_until = max(active_until, spans[j][1])
+            j += 1
+        if t < active_until:
+            inside += 1
+    return inside / len(times)
+
+
+def buy_and_hold(
+    candles: Mapping[str, Sequence[Candle]], balance: Decimal, taker_fee: Decimal
+) -> tuple[dict[str, Any], list[tuple[int, float]]]:
+    """The balance split equally over the symbols, bought at the first candle's open and held (a taker fee on
+    the buy and on the final sale). Returns its metrics and its equity curve (one point per close time)."""
+    series = {s: c for s, c in candles.items() if c}
+    start = float(balance)
+    if not series:
+        return {"return": None, "final_equity": plain_text(balance), "max_drawdown": None}, []
+    share = start / len(series)
+    fee = float(taker_fee)
+    qty = {s: share * (1 - fee) / c[0].open for s, c in series.items()}
+    points: dict[int, dict[str, float]] = {}
+    for s, cs in series.items():
+        for c in cs:
+            points.setdefault(c.close_time, {})[s] = c.close
+    last = {s: c[0].open for s, c in series.items()}
+    curve: list[tuple[int, float]] = []
+    for t in sorted(points):
+        last.update(points[t])
+        curve.append((t, sum(qty[s] * last[s] for s in series) * (1 - fee)))
+    final = curve[-1][1] if curve else start
+    values = [start] + [v for _, v in curve]
+    days = (curve[-1][0] - next(iter(series.values()))[0].open_time) / DAY_MS if curve else 0
+    rets = cm.returns_from_equity(daily_values(curve, start))
+    growth, dd = cm.cagr(values, days), cm.max_drawdown(values)
+    return (
+        {
+            "return": _num(final / start - 1) if start > 0 else None,
+            "final_equity": plain_text(Decimal(str(round(final, 8)))),
+            "max_drawdown": _num(cm.max_drawdown(values)),
+            "cagr": _num(growth),
+            "sharpe": _num(cm.sharpe(rets)),
+            "sortino": _num(cm.sortino(rets)),
+            "calmar": _num(growth / dd) if growth is not None and dd > 0 else None,
+            "taker_fee": plain_text(taker_fee),
+        },
+        curve,
+    )
+
+
+def backtest_metrics(
+    config: BacktestConfig,
+    trades: Sequence[Trade],
+    equity: Sequence[tuple[int, float]],
+    candles: Mapping[str, Sequence[Candle]],
+    *,
+    taker_fee: Decimal,
+) -> dict[str, Any]:
+    """Every metric of a run. `candles`: what was actually replayed (a partial run: the part done)."""
+    start = float(config.balance)
+    closed = [float(t.pnl) for t in trades if t.exit_time is not None]
+    daily = daily_values(equity, start)
+    rets = cm.returns_from_equity(daily)
+    values = [start] + [v for _, v in equity]
+    first = min((c[0].open_time for c in candles.values() if c), default=config.start_ms)
+    days = (equity[-1][0] - first) / DAY_MS if equity else 0.0
+    dd = cm.max_drawdown(values)
+    growth = cm.cagr(values, days)
+    pf = cm.profit_factor(closed)
+    final = values[-1]
+    fees = sum((t.fees for t in trades), Decimal(0))
+    bh, _curve = buy_and_hold(candles, config.balance, taker_fee)
+    return {
+        "start_equity": plain_text(config.balance),
+        "final_equity": plain_text(Decimal(str(round(final, 8)))),
+        "net_pnl": plain_text(sum((t.pnl for t in trades), Decimal(0))),
+        "realised_pnl": plain_text(sum((t.pnl for t in trades if t.exit_time is not None), Decimal(0))),
+        "fees": plain_text(fees),
+        "trades": len(trades),
+        "closed_trades": len(closed),
+        "open_at_end": sum(1 for t in trades if t.exit_time is None),
+        "wins": sum(1 for p in closed if p > 0),
+        "losses": sum(1 for p in closed if p < 0),
+        "total_return": _num(final / start - 1) if start > 0 else None,
+        "cagr": _num(growth),
+        "sharpe": _num(cm.sharpe(rets)),
+        "sortino": _num(cm.sortino(rets)),
+        "max_drawdown": _num(dd),
+        "calmar": _num(growth / dd) if growth is not None and dd > 0 else None,
+        "profit_factor": _num(pf),
+        "expectancy": _num(cm.expectancy(closed)),
+        "win_rate": _num(cm.win_rate(closed)),
+        "exposure": _num(exposure(trades, [t for t, _ in equity])),
+        "days": _num(days),
+        "buy_and_hold": bh,
+        "by_strategy": trade_table(trades, "strategy"),
+        "by_symbol": trade_table(trades, "symbol"),
+    }

@@ -1,0 +1,228 @@
+"""`roottrading up --split`: every service in its own process on a shared bus and database, supervised.
+
+Why the standard library: each child is simply `python -m roottrading service NAME --port P` (the same command a
+user or a container runs), so supervision is spawn, wait, restart with back-off, forward the stop signal. That
+is a page of asyncio; a supervisor library (supervisord, circus) would add its own config format and control
+protocol for nothing more. In containers the orchestrator supervises instead (deploy/docker-compose.yml).
+
+- Children start in `DEFAULT_ORDER` (consumers before producers), each on its reference port; replica i > 0 of
+  a service listens on `port + REPLICA_PORT_STEP * i`.
+- A child that exits while the platform runs is restarted after a back-off that doubles from
+  `backoff_initial_s` up to `backoff_max_s`; a child that stayed up `stable_after_s` starts again from the
+  initial delay (a crash a day is not a crash loop).
+- SIGINT/SIGTERM: every child gets SIGTERM (each host stops gracefully: intake, jobs, services, bus, database),
+  the supervisor waits up to `stop_grace_s`, then SIGKILLs what is left, and exits 0.
+- Children run in their own session, so a terminal's Ctrl-C reaches the supervisor only and the stop is
+  ordered from one place; on Linux each child also gets SIGTERM if the supervisor itself dies (PDEATHSIG), so
+  a killed supervisor does not leave orphans trading on their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from roottrading.config import SERVICE_PORTS, Settings
+from roottrading.runtime.registry import DEFAULT_ORDER
+
+log = structlog.get_logger("roottrading.supervisor")
+
+REPLICA_PORT_STEP = 100
+
+# Services whose instances share the work through the bus's consumer groups with nothing else held in memory
+# that another instance needs: the analyzer consumes `market.candles.<SYM>` in the group "analyzer", so
+# instances split the symbols' partitions (Redis: partition leases; NATS: one durable per partition).
+SHAREABLE = {"analyzer"}
+# Why the others run once per platform for now (issue 18, part 2 lifts the first four).
+SINGLE_REASONS = {
+    "coordinator": "it keeps the open positions and reservations in memory (one coordinator per database)",
+    "trader": "its reconciliation would re-send the other instance's orders (one trader per database)",
+    "portfolio": "it keeps the capital pockets in memory (one portfolio per database)",
+    "risk": "it keeps exposure, drawdown and the kill switch in memory (one risk manager per database)",
+    "gateway": "two gateways would publish every candle twice",
+    "scheduler": "two schedulers would run every job twice",
+    "market": "it serves the dashboard's market API on one port",
+    "stream": "it serves the dashboard's live WebSocket on one port",
+    "logger": "two loggers would store every log line twice",
+    "pnl": "it keeps the PnL view in memory",
+}
+SPLIT_PORTS = {**SERVICE_PORTS, "market": 5009, "stream": 5010}
+
+
+class SplitConfigError(ValueError):
+    """`up --split` cannot start with these settings or options; the message says what to change."""
+
+
+def embedded_defaults_problem(settings: Settings) -> str | None:
+    """Why these settings cannot run one process per service, or None. The memory bus lives inside one
+    process and SQLite serialises writers of several processes on a file lock: both are one-process choices."""
+    wrong = []
+    if settings.bus_url.startswith("memory"):
+        wrong.append("BUS_URL=redis://127.0.0.1:6379/0 (or nats://127.0.0.1:4222) instead of memory://")
+    if settings.database_url.startswith("sqlite"):
+        wrong.append("DATABASE_URL=postgresql+asyncpg://USER@127.0.0.1:5432/roottrading instead of SQLite")
+    if not wrong:
+        return None
+    return (
+        "up --split runs every service in its own process, so they need a shared bus and database; set "
+        + " and ".join(wrong)
+        + " (see docs/deployment.md), or run `roottrading up` for the one-process mode"
+    )
+
+
+def parse_replicas(text: str | None) -> dict[str, int]:
+    """`analyzer=2,trader=1` -> {"analyzer": 2, "trader": 1}; refuses what cannot run that many times."""
+    out: dict[str, int] = {}
+    for item in (p.strip() for p in (text or "").split(",")):
+        if not item:
+            continue
+        name, sep, count = item.partition("=")
+        name = name.strip()
+        if not sep or not count.strip().isdigit() or int(count) < 1:
+            raise SplitConfigError(f"--replicas expects NAME=COUNT pairs like analyzer=2, got {item!r}")
+        if name not in DEFAULT_ORDER:
+            raise SplitConfigError(f"--replicas: unknown service {name!r}; known: {', '.join(DEFAULT_ORDER)}")
+        n = int(count)
+        if n > 1 and name not in SHAREABLE:
+            reason = SINGLE_REASONS.get(name, "it does not share its work between instances")
+            raise SplitConfigError(f"--replicas {name}={n}: {name} runs once per platform for now: {reason}")
+        out[name] = n
+    return out
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    name: str
+    replica: int
+    port: int
+
+    @property
+    def label(self) -> str:
+        return self.name if self.replica == 0 else f"{self.name}#{self.replica}"
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "roottrading", "service", self.name, "--port", str(self.port)]
+
+
+def plan(settings: Settings, replicas: dict[str, int] | None = None) -> list[ChildSpec]:
+    """The processes of a split platform, in start order."""
+    ports = {**SPLIT_PORTS, **settings.service_ports}
+    out = []
+    for name in DEFAULT_ORDER:
+        for i in range((replicas or {}).get(name, 1)):
+            out.append(ChildSpec(name, i, ports[name] + REPLICA_PORT_STEP * i))
+    return out
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """Linux: SIGTERM this child when the supervisor dies (prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+@dataclass
+class _Child:
+    spec: ChildSpec
+    proc: asyncio.subprocess.Process | None = None
+    starts: int = 0
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        specs: Sequence[ChildSpec],
+        *,
+        backoff_initial_s: float = 1.0,
+        backoff_max_s: float = 30.0,
+        stable_after_s: float = 60.0,
+        stop_grace_s: float = 30.0,
+    ) -> None:
+        self.children = [_Child(s) for s in specs]
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.stable_after_s = stable_after_s
+        self.stop_grace_s = stop_grace_s
+        self._stopping = asyncio.Event()
+
+    def request_stop(self) -> None:
+        if not self._stopping.is_set():
+            log.info("stop requested: stopping every service")
+            self._stopping.set()
+
+    async def run(self) -> int:
+        """Run until SIGINT/SIGTERM, then stop every child; 0 when every child stopped within the grace."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self.request_stop)
+        try:
+            for child in self.children:
+                child.task = asyncio.create_task(self._keep_running(child), name=f"supervise:{child.spec.label}")
+            await self._stopping.wait()
+            return await self._stop_all()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError):
+                    loop.remove_signal_handler(sig)
+
+    async def _spawn(self, child: _Child) -> asyncio.subprocess.Process:
+        child.starts += 1
+        proc = await asyncio.create_subprocess_exec(
+            *child.spec.argv(),
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        child.proc = proc
+        log.info("service started", service=child.spec.label, pid=proc.pid, port=child.spec.port, start=child.starts)
+        return proc
+
+    async def _keep_running(self, child: _Child) -> None:
+        delay = self.backoff_initial_s
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            proc = await self._spawn(child)
+            code = await proc.wait()
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - started >= self.stable_after_s:
+                delay = self.backoff_initial_s
+            log.error("service exited; restarting", service=child.spec.label, code=code, restart_in_s=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = min(delay * 2, self.backoff_max_s)
+
+    async def _stop_all(self) -> int:
+        # First stop supervising (no restart can start behind our back), then stop what runs.
+        for c in self.children:
+            if c.task is not None:
+                c.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await c.task
+        running = [c for c in self.children if c.proc is not None and c.proc.returncode is None]
+        for c in running:
+            with contextlib.suppress(ProcessLookupError):
+                c.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        clean = True
+        if running:
+            waits = [asyncio.create_task(c.proc.wait()) for c in running]  # type: ignore[union-attr]
+            _, pending = await asyncio.wait(waits, timeout=self.stop_grace_s)
+            if pending:
+                clean = False
+                for c in running:
+                    if c.proc is not None and c.proc.returncode is None:
+                        log.error("service did not stop in time; killing it", service=c.spec.label)
+                        with contextlib.suppress(ProcessLookupError):
+                            c.proc.kill()
+                await asyncio.wait(pending)
+        log.info("every service stopped", clean=clean)
+        return 0 if clean else 1

@@ -1,0 +1,137 @@
+"""Parity: the `fast` engine gives the same trades as `replay` (the platform's own services) on the same candles
+and settings: entry/exit time, price, quantity, fees, PnL, exit reason, compared as Decimals (numerically equal
+to the last digit the services produce). And where `fast` does not model a setting it says why and the runner
+hands the run to `replay`.
+
+Runtime kept modest: short held-out windows; the wider sweep is marked slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from decimal import Decimal
+
+import numpy as np
+import pytest
+import talib
+
+from roottrading.backtest.fast import run_fast
+from roottrading.backtest.kernels import _ema_last2, ema_cross_candidates
+from roottrading.backtest.model import BacktestConfig, EngineUnavailable
+from roottrading.backtest.replay import run_replay
+from roottrading.backtest.runner import run_engine
+from roottrading.datasets import synthetic_candles
+from roottrading.datasets.bundled import load_candles
+
+# The loss-streak lock is not modelled by fast (it falls back when it could act), so the parity runs turn it off
+# to compare the trades themselves; test_loss_streak_falls_back shows the fallback.
+NO_STREAK = {"risk.strategy_loss_streak.enabled": "false"}
+
+
+def _config(candles: list, strategy: str, **kw: object) -> BacktestConfig:
+    sym = candles[0].symbol
+    values: dict = {
+        "strategies": (strategy,),
+        "symbols": (sym,),
+        "interval": candles[0].interval,
+        "start_ms": candles[0].open_time,
+        "end_ms": candles[-1].close_time + 1,
+        "stake": Decimal(500),
+        "engine": "fast",
+        "settings": dict(NO_STREAK),
+    }
+    values.update(kw)
+    return BacktestConfig(**values)  # type: ignore[arg-type]
+
+
+def _both(config: BacktestConfig, candles: list) -> tuple[list, list]:
+    data = {config.symbols[0]: candles}
+    fast = asyncio.run(run_fast(config, data))
+    rep = asyncio.run(run_replay(replace(config, engine="replay"), data))
+    return fast.trades, rep.trades
+
+
+def _assert_same(fast: list, rep: list) -> None:
+    assert len(fast) == len(rep)
+    for a, b in zip(fast, rep, strict=True):
+        assert (a.entry_time, a.entry_price, a.exit_time, a.exit_price) == (
+            b.entry_time,
+            b.entry_price,
+            b.exit_time,
+            b.exit_price,
+        ), (a, b)
+        assert (a.quantity, a.fees, a.pnl, a.exit_reason) == (b.quantity, b.fees, b.pnl, b.exit_reason), (a, b)
+
+
+def test_window_ema_is_talib_bit_for_bit() -> None:
+    """The kernel's per-window EMA is TA-Lib's on the same slice, bit for bit (so its candidates are exact)."""
+    rng = np.random.default_rng(5)
+    x = 20_000 + np.cumsum(rng.normal(0, 10, 3000))
+    for s, e, p in [(0, 100, 12), (37, 137, 26), (900, 1000, 26), (5, 60, 2)]:
+        ref = talib.EMA(x[s:e], p)
+        assert _ema_last2(x, s, e, p) == (ref[-2], ref[-1])
+
+
+def test_ema_candidates_cover_every_window_signal() -> None:
+    """Every candle where the analyzer's window rule gives ema_cross a signal is a kernel candidate."""
+    from roottrading.strategies.base import Bars
+    from roottrading.strategies.builtin.trend import EmaCross
+
+    candles = synthetic_candles("BTCUSDT", "1m", 1200, seed=11, start_price=20_000.0)
+    close = np.array([c.close for c in candles])
+    st = EmaCross()
+    cand = set(ema_cross_candidates(close, 12, 26, 100, st.warmup).tolist())
+    arr = {
+        k: np.array([getattr(c, k) for c in candles], np.float64) for k in ("open", "high", "low", "close", "volume")
+    }
+    t = np.array([c.open_time for c in candles], np.int64)
+    fired = set()
+    for i in range(len(candles)):
+        s = max(0, i - 99)
+        b = Bars(t[s : i + 1], *(arr[k][s : i + 1] for k in ("open", "high", "low", "close", "volume")))
+        if st.latest_signal_bars(b, "BTCUSDT", "1m") is not None:
+            fired.add(i)
+    assert fired and fired <= cand
+
+
+def test_ema_cross_parity_synthetic() -> None:
+    candles = synthetic_candles("BTCUSDT", "1m", 2500, seed=3, start_price=20_000.0)
+    fast, rep = _both(_config(candles, "ema_cross"), candles)
+    assert len(rep) > 20  # a run with stops, targets and signal exits, not an empty comparison
+    assert {t.exit_reason for t in rep} >= {"stop_loss", "take_profit"}
+    _assert_same(fast, rep)
+
+
+def test_ema_cross_parity_bundled_real_data() -> None:
+    candles = load_candles("BTCBUSD", "1m")[-2000:]
+    fast, rep = _both(_config(candles, "ema_cross"), candles)
+    assert rep
+    _assert_same(fast, rep)
+
+
+@pytest.mark.parametrize("strategy", ["macd_crossover", "rsi_cross", "bollinger_touch", "donchian_breakout"])
+def test_parity_other_strategies(strategy: str) -> None:
+    """Strategies without a compiled scan take the generic path (every window evaluated)."""
+    candles = synthetic_candles("ETHUSDT", "1m", 1200, seed=17, start_price=1_500.0)
+    fast, rep = _both(_config(candles, strategy), candles)
+    _assert_same(fast, rep)
+
+
+def test_unmodelled_setting_names_the_reason_and_runs_replay() -> None:
+    """Risk sizing (no stake) is not modelled: fast says so, and the runner's result is replay's, with the reason."""
+    candles = synthetic_candles("BTCUSDT", "1m", 300, seed=3, start_price=20_000.0)
+    config = _config(candles, "ema_cross", stake=None)
+    with pytest.raises(EngineUnavailable, match="stake"):
+        asyncio.run(run_fast(config, {"BTCUSDT": candles}))
+    result = asyncio.run(run_engine(config, {"BTCUSDT": candles}))
+    assert result.engine == "replay"
+    assert result.fallback is not None and "stake" in result.fallback
+
+
+def test_loss_streak_falls_back() -> None:
+    """With the loss-streak lock on, fast refuses as soon as the lock could have acted (never a silent answer)."""
+    candles = synthetic_candles("BTCUSDT", "1m", 3000, seed=3, start_price=20_000.0)
+    config = _config(candles, "ema_cross", settings={})
+    with pytest.raises(EngineUnavailable, match="strategy_loss_streak"):
+        asyncio.run(run_fast(config, {"BTCUSDT": candles}))

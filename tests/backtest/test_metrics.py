@@ -1,0 +1,42 @@
+"""Backtest metrics: exposure from the trades, buy-and-hold, daily values, monthly returns."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from roottrading.backtest.metrics import buy_and_hold, daily_values, exposure
+from roottrading.backtest.model import Trade
+from roottrading.backtest.report import monthly_returns
+from tests.backtest.helpers import hourly
+
+DAY = 86_400_000
+
+
+def trade(entry: int, exit_: int | None) -> Trade:
+    z = Decimal(0)
+    return Trade("BTCUSDT", "s", entry, Decimal(1), exit_, None if exit_ is None else Decimal(1), Decimal(1), z, z)
+
+
+def test_exposure_counts_candle_times_with_an_open_trade() -> None:
+    times = list(range(10))
+    assert exposure([], times) == 0
+    assert exposure([trade(2, 5)], times) == pytest.approx(0.3)  # open at 2, 3, 4; exited at 5
+    assert exposure([trade(2, 5), trade(3, 4), trade(8, None)], times) == pytest.approx(0.5)  # 2,3,4 + 8,9
+    assert exposure([trade(0, 10)], []) is None
+
+
+def test_buy_and_hold_pays_the_fee_in_and_out() -> None:
+    cs = hourly()
+    bh, curve = buy_and_hold({"BTCUSDT": cs}, Decimal(1000), Decimal("0.001"))
+    assert bh["return"] == pytest.approx(cs[-1].close / cs[0].open * 0.999 * 0.999 - 1, abs=1e-6)
+    assert len(curve) == len(cs) and curve[-1][0] == cs[-1].close_time
+
+
+def test_daily_values_and_monthly_returns() -> None:
+    eq = [(0 * DAY + 1, 100.0), (0 * DAY + 2, 110.0), (2 * DAY + 5, 121.0)]
+    assert daily_values(eq, 100.0) == [100.0, 110.0, 110.0, 121.0]  # start, day 0 end, day 1 (no candle), day 2
+    jan31, feb1 = 1706659200000, 1706745600000  # 2024-01-31, 2024-02-01 UTC
+    mr = monthly_returns([(jan31, 110.0), (feb1, 99.0)], 100.0)
+    assert mr == {(2024, 1): pytest.approx(0.1), (2024, 2): pytest.approx(-0.1)}
