@@ -10,6 +10,10 @@ time (the platform clock, simulated in demo/backtest); `expire(now)` lifts the a
 come and re-arms their rule (streak from zero, daily loss and drawdown counted from that moment), so the same
 old losses do not lock again at once. A user's own disable and the kill switch have no `until`: only a
 manual enable / resume lifts them.
+
+Durability: `to_doc()` / `restore()` carry what the store of cycles cannot rebuild (the locks with their
+original `until`, the equity peak, the day's start and baseline, the loss streaks as re-armed) across a
+restart; the risk service stores the document before it announces the change it records.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from roottrading.domain import Candle, CycleStatus, TradeCycle
 
@@ -166,6 +171,12 @@ class StateTracker:
         self.atr: dict[str, _Atr] = {}
         self.daily_pnl_baseline = Decimal(0)
         self.locks: dict[tuple[str | None, str], Lock] = {}
+        # restored from the store (restore()): cycles closed at or before `restored_as_of` are already in the
+        # streaks and the peak, so replaying them at start only rebuilds totals and positions
+        self.restored_as_of = -1
+        self.last_counted_ms = -1
+        self.peak_restored = False  # the peak came from reported equity: the first report must not reset it
+        self.day_restored = False
 
     @property
     def equity(self) -> Decimal:
@@ -197,6 +208,9 @@ class StateTracker:
         self.realised_total += c.profit_loss
         if c.updated_at // DAY_MS == self.day:
             self.realised_today += c.profit_loss
+        self.last_counted_ms = max(self.last_counted_ms, c.updated_at)
+        if c.updated_at <= self.restored_as_of:
+            return  # already in the restored streaks and peak (a re-armed rule must not trip again)
         if c.profit_loss < 0:
             self.loss_streaks[c.strategy] = self.loss_streaks.get(c.strategy, 0) + 1
         else:
@@ -206,8 +220,10 @@ class StateTracker:
     def on_equity(self, total_value: Decimal, now_ms: int) -> None:
         self._roll_day(now_ms)
         if self.reported_equity is None:
-            self.day_start_equity = total_value if self.realised_today == 0 else self.day_start_equity
-            self.equity_peak = total_value
+            if not self.day_restored:
+                self.day_start_equity = total_value if self.realised_today == 0 else self.day_start_equity
+            if not self.peak_restored:
+                self.equity_peak = total_value
         self.reported_equity = total_value
         self.equity_peak = max(self.equity_peak, total_value)
 
@@ -295,6 +311,48 @@ class StateTracker:
         for key in [k for k in self.locks if k[0] == strategy]:
             del self.locks[key]
         self.loss_streaks[strategy] = 0
+
+    # --- durability ---------------------------------------------------------------------------------
+    def to_doc(self) -> dict[str, Any]:
+        """What a restart must not lose, as JSON (Decimals as text)."""
+        return {
+            "version": 1,
+            "locks": [
+                {
+                    "rule": lk.rule,
+                    "action": lk.action,
+                    "reason": lk.reason,
+                    "since": lk.since_ms,
+                    "until": lk.until_ms,
+                    "strategy": lk.strategy,
+                }
+                for lk in self.locks.values()
+            ],
+            "equity_peak": str(self.equity_peak),
+            "peak_from_report": self.reported_equity is not None or self.peak_restored,
+            "day": self.day,
+            "day_start_equity": str(self.day_start_equity),
+            "daily_pnl_baseline": str(self.daily_pnl_baseline),
+            "loss_streaks": dict(sorted(self.loss_streaks.items())),
+            "as_of": max(self.last_counted_ms, self.restored_as_of),
+        }
+
+    def restore(self, doc: dict[str, Any], now_ms: int) -> None:
+        """Take back a stored `to_doc()` BEFORE the cycles are replayed: locks keep their original `until`,
+        the peak its value (drawdown does not restart from zero), today's start and baseline stay when the
+        day has not changed, and the streaks stay as they were (re-armed ones included)."""
+        for x in doc.get("locks", []):
+            lk = Lock(x["rule"], x["action"], x["reason"], int(x["since"]), x["until"], x["strategy"])
+            self.locks[lk.key] = lk
+        self.equity_peak = Decimal(doc["equity_peak"])
+        self.peak_restored = bool(doc.get("peak_from_report"))
+        if int(doc["day"]) == now_ms // DAY_MS:
+            self.day = int(doc["day"])
+            self.day_start_equity = Decimal(doc["day_start_equity"])
+            self.daily_pnl_baseline = Decimal(doc["daily_pnl_baseline"])
+            self.day_restored = True
+        self.loss_streaks = {str(k): int(v) for k, v in doc.get("loss_streaks", {}).items()}
+        self.restored_as_of = int(doc.get("as_of", -1))
 
     def snapshot(self, now_ms: int) -> RiskState:
         self._roll_day(now_ms)

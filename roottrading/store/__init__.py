@@ -3,6 +3,7 @@
 from roottrading.store.db import Database
 from roottrading.store.repos_market import CandleRepo, SignalRepo
 from roottrading.store.repos_orders import CycleRepo, OrderRepo
+from roottrading.store.repos_safety import SafetyStateRepo
 from roottrading.store.repos_system import DecisionRepo, EventLogRepo, Processed
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "EventLogRepo",
     "OrderRepo",
     "Processed",
+    "SafetyStateRepo",
     "SignalRepo",
 ]

@@ -265,3 +265,13 @@ backtest_equity = Table(
     Column("time", BigInteger, primary_key=True),
     Column("equity", Float, nullable=False),  # a chart, not the order path
 )
+
+# Safety state that must survive any restart (kill switch, pauses, locks, equity peak, the paper account):
+# one JSON document per owner ("risk", "trader", "paper_account"), rewritten whole on each change that matters.
+safety_state = Table(
+    "safety_state",
+    metadata,
+    Column("key", String(80), primary_key=True),
+    Column("doc", JsonDoc, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)

@@ -277,3 +277,15 @@ async def test_migrations_produce_exactly_the_declared_tables(db: Database) -> N
     async with db.connect() as conn:
         changes = await conn.run_sync(diff)
     assert changes == []
+
+
+async def test_safety_state_documents_are_replaced_whole(db: Database) -> None:
+    from roottrading.store import SafetyStateRepo
+
+    repo = SafetyStateRepo(db)
+    assert await repo.get("risk") is None
+    await repo.put("risk", {"locks": [{"rule": "kill_switch"}], "equity_peak": "10500.5"}, 1)
+    await repo.put("trader", {"paused": True}, 2)
+    await repo.put("risk", {"locks": [], "equity_peak": "11000"}, 3)
+    assert await repo.get("risk") == {"locks": [], "equity_peak": "11000"}
+    assert await repo.get("trader") == {"paused": True}

@@ -10,6 +10,10 @@ A pause or a disable by a rule is a lock with a duration (the rule's `cooldown`,
 clock, simulated in demo and backtest): when it is over the lock is lifted with a `resume` event and the rule
 counts afresh. A user's disable (POST /strategies/{name}/disable) and the kill switch stay until a user lifts
 them; an automatic lock never lifts or replaces a manual one. GET /state lists every lock with its `until`.
+
+Every lock, the equity peak, the day's start and the loss streaks are stored (table safety_state, key "risk")
+before a change is announced, and restored at start: no restart lifts a kill switch, shortens a cooldown,
+or restarts the drawdown from a new peak.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 import msgspec
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
 
 from roottrading import messages as m
 from roottrading.domain import Candle, CycleStatus, OrderRequest, TradeCycle
@@ -33,10 +38,11 @@ from roottrading.risk.state import DAY_MS, MANUAL, Lock
 from roottrading.runtime.errors import error_responses
 from roottrading.runtime.params import check_amount, check_epoch_ms, json_body
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
-from roottrading.store import CycleRepo
+from roottrading.store import CycleRepo, SafetyStateRepo
 
 DEFAULT_EQUITY = Decimal(10_000)
 RULES_ENV = "ROOTTRADING_RULES"
+SAFETY_KEY = "risk"  # this service's document in safety_state
 
 
 def rules_path_for(ctx: Any) -> Path:
@@ -108,6 +114,8 @@ class RiskService(Service):
         self.reload_s = float(ctx.extras.get("risk_reload_s", 2.0))
         self.tracker = StateTracker(Decimal(str(ctx.extras.get("initial_equity", DEFAULT_EQUITY))), ctx.clock.now_ms())
         self.cycles = CycleRepo(ctx.db)
+        self.safety = SafetyStateRepo(ctx.db)
+        self._saved: dict[str, Any] | None = None  # the document last stored (unchanged: not written again)
         self.checks = 0
         self.refused = 0
         self.refused_by_rule: dict[str, int] = {}  # read by /metrics (runtime/metrics.py)
@@ -119,12 +127,37 @@ class RiskService(Service):
         self.rules_mtime = self._mtime()
         self.tracker.atr_period = self.rules.rules.volatility.atr_period
         now = self.ctx.clock.now_ms()
+        stored = await self.safety.get(SAFETY_KEY)
+        if stored is not None:  # before the replay: the replay must not re-count what the document holds
+            self.tracker.restore(stored, now)
+            self._saved = stored
+            self.log.info(
+                "risk safety state restored",
+                killed=self.tracker.killed,
+                paused=self.tracker.paused,
+                locks=[f"{lk.strategy or '*'}:{lk.rule}" for lk in self.tracker.locks.values()],
+                equity_peak=stored.get("equity_peak"),
+            )
         for c in await self.cycles.open_cycles():
             self.tracker.on_cycle(c, now)
         done, _ = await self.cycles.query(status=[CycleStatus.COMPLETED.value], since=now - 7 * DAY_MS, limit=100_000)
         for c in sorted(done, key=lambda c: c.updated_at):
             self.tracker.on_cycle(c, now)
         self.log.info("risk rules loaded", path=str(self.rules_path), open_cycles=len(self.tracker.positions))
+        await self.persist()
+
+    async def persist(self) -> None:
+        """Store the safety state if it changed. Called before every announcement; a store failure is an
+        alert, yet the event still goes out (an unannounced kill switch would be worse than an unstored one)."""
+        doc = self.tracker.to_doc()
+        if doc == self._saved:
+            return
+        try:
+            await self.safety.put(SAFETY_KEY, doc, self.ctx.clock.now_ms())
+        except (SQLAlchemyError, OSError) as exc:
+            self.log.critical("risk safety state NOT stored; a restart would lose it", error=repr(exc))
+            return
+        self._saved = doc
 
     def consumes(self) -> list[Consumes]:
         subs = [
@@ -171,12 +204,14 @@ class RiskService(Service):
         c: TradeCycle = msg.payload
         self.tracker.on_cycle(c, self.ctx.clock.now_ms())
         await self._act_on_triggers()
+        await self.persist()
 
     async def on_balances(self, msg: m.Message) -> None:
         b: m.BalancesUpdate = msg.payload
         if b.total_value is not None:
             self.tracker.on_equity(b.total_value, self.ctx.clock.now_ms())
             await self._act_on_triggers()
+            await self.persist()
 
     async def on_order_request(self, msg: m.Message) -> None:
         r: OrderRequest = msg.payload
@@ -202,7 +237,10 @@ class RiskService(Service):
         """Lift the automatic locks whose cooldown is over (market time) and say so. A `resume` event goes out
         only for what is really free again: a strategy with no other lock, trading with no other pause."""
         now = self.ctx.clock.now_ms()
-        for lk in self.tracker.expire(now):
+        expired = self.tracker.expire(now)
+        if expired:
+            await self.persist()
+        for lk in expired:
             what = f"strategy {lk.strategy}" if lk.strategy else "new entries"
             why = f"{lk.rule} lock on {what} lifted: cooldown over (locked {fmt_ms(lk.since_ms)} - {fmt_ms(now)})"
             if lk.rule == "strategy_loss_streak":
@@ -239,6 +277,7 @@ class RiskService(Service):
     async def _event(
         self, rule: str, action: str, message: str, *, symbol: str | None = None, strategy: str | None = None
     ) -> None:
+        await self.persist()  # stored before it is announced
         ev = m.RiskEvent(
             time=self.ctx.clock.now_ms(), rule=rule, action=action, message=message, symbol=symbol, strategy=strategy
         )

@@ -194,6 +194,7 @@ def build_router(svc: TraderService) -> APIRouter:
     async def pause() -> dict[str, Any]:
         core.pause()
         svc.risk_paused = False  # the user's pause now: no risk cooldown lifts it
+        await svc.save_safety()
         svc.log.info("trading paused: no new entries (exits still run)")
         return {"paused": True}
 
@@ -201,6 +202,7 @@ def build_router(svc: TraderService) -> APIRouter:
     async def resume() -> dict[str, Any]:
         core.resume()
         svc.risk_paused = False
+        await svc.save_safety()
         svc.log.info("trading resumed")
         return {"paused": False}
 

@@ -4,18 +4,24 @@ Why separate from core.py: these paths run rarely but must be obviously right. R
 exchange about every non-terminal order *by client order id* and adopts its answer; an intent the
 exchange never saw is re-sent with the SAME client id (entries only while still fresh; exits always, since
 an exit exists to reduce risk), so a crash at any line can neither lose nor double an order.
+It then compares the open cycles with the account's balances: a position the account no longer holds (sold
+by hand on the exchange, coins moved away, a paper account lost) is closed as "closed outside the platform"
+with an alert, instead of an exit that would be rejected "insufficient balance" for ever.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from roottrading import ids
+from roottrading.capital.pnl import split_symbol
 from roottrading.domain import CycleStatus, Order, OrderStatus, Side, TradeCycle
 from roottrading.exchange.errors import NoSuchOrder
 from roottrading.ids import is_our_client_order_id
+from roottrading.services.trader.position import position
 
 if TYPE_CHECKING:
     from roottrading.services.trader.core import TraderCore
@@ -27,7 +33,7 @@ class ControlMixin:
         from roottrading.services.trader.core import READ_RETRY
 
         out = {"checked": 0, "adopted": 0, "resent": 0, "abandoned": 0, "unreachable": 0}
-        out |= {"adopted_unknown": 0, "foreign": 0}
+        out |= {"adopted_unknown": 0, "foreign": 0, "closed_outside": 0}
         async with self.lock:
             await self._drain()
             for stored in await self.orders.open_orders():
@@ -50,7 +56,8 @@ class ControlMixin:
             for cid in list(self.open):
                 await self._advance(cid)
             await self._drain()
-        if any(out[k] for k in ("resent", "abandoned", "adopted_unknown")):
+            await self._check_positions(out)
+        if any(out[k] for k in ("resent", "abandoned", "adopted_unknown", "closed_outside")):
             self.log.info("reconciled with the exchange", **out)
         return out
 
@@ -90,6 +97,76 @@ class ControlMixin:
                 continue
             await self._adopt_lost(remote)
             out["adopted_unknown"] += 1
+
+    def _quiet(self: TraderCore, c: TradeCycle) -> bool:  # type: ignore[misc]
+        """No order of the cycle in flight and every executed quantity in its fills: its position is exact."""
+        for o in self._cycle_orders(c.id):
+            if not o.status.is_terminal:
+                return False
+            got = sum(
+                (f.quantity for f in self.fills.get(c.id, []) if f.client_order_id == o.client_order_id), Decimal(0)
+            )
+            if o.executed_quantity > got:
+                return False
+        return True
+
+    async def _check_positions(self: TraderCore, out: dict[str, int]) -> None:  # type: ignore[misc]
+        """Close the cycles whose coins the account no longer holds, newest first, until what is left of the
+        open cycles fits the balance. Only an asset whose cycles are all quiet (nothing in flight, fills
+        complete) is judged: a fill not yet seen must not look like a position sold by hand. The PnL of such
+        a close is unknown (the sale, if any, was not ours): `profit_loss` stays None and the reservation is
+        released with 0 by whoever settles cycles. Caller holds the lock."""
+        from roottrading.services.trader.core import READ_RETRY
+
+        by_base: dict[str, list[tuple[TradeCycle, Decimal]]] = {}
+        for c in self.open.values():
+            if c.status not in (CycleStatus.ACTIVE, CycleStatus.WAITING_EXIT) or c.symbol not in self.rules:
+                continue
+            base, _ = split_symbol(c.symbol, self.rules[c.symbol].quote_asset)
+            held = position(self.fills.get(c.id, []), base).held
+            if held > 0:
+                by_base.setdefault(base, []).append((c, held))
+        if not by_base:
+            return
+        try:
+            balances = await self.exchange.balances()
+        except READ_RETRY as exc:
+            self.log.warning("reconcile: balances unreadable; positions checked next time", error=repr(exc))
+            return
+        for base, cycles in sorted(by_base.items()):
+            if not all(self._quiet(c) for c, _ in cycles):
+                continue
+            bal = balances.get(base)
+            have = bal.free + bal.locked if bal is not None else Decimal(0)
+            expected = sum((h for _, h in cycles), Decimal(0))
+            tolerance = max(self.rules[c.symbol].step_size for c, _ in cycles)
+            for c, held in sorted(cycles, key=lambda x: (x[0].created_at, x[0].id), reverse=True):
+                if expected - have <= tolerance:
+                    break
+                await self._closed_outside(c, held, have, expected)
+                expected -= held
+                out["closed_outside"] += 1
+
+    async def _closed_outside(  # type: ignore[misc]
+        self: TraderCore, c: TradeCycle, held: Decimal, have: Decimal, expected: Decimal
+    ) -> None:
+        base, _ = split_symbol(c.symbol, self.rules[c.symbol].quote_asset)
+        c.status = CycleStatus.COMPLETED
+        c.close_reason = (
+            f"closed outside the platform: the account holds {have} {base}, the open cycles {expected} "
+            "(sold by hand or moved?); PnL unknown"
+        )
+        c.profit_loss = c.profit_loss_percent = None
+        self.log.critical(
+            "position gone from the account: cycle closed outside the platform",
+            cycle=c.id,
+            symbol=c.symbol,
+            held_by_cycle=str(held),
+            account_balance=str(have),
+            held_by_open_cycles=str(expected),
+            reservation=c.reservation_id,
+        )
+        await self._save_cycle(c)
 
     async def _adopt_lost(self: TraderCore, remote: Order) -> None:  # type: ignore[misc]
         """Store an order of ours that the store lost, attached to its cycle: a SELL to the open cycle whose

@@ -31,6 +31,9 @@ REFERENCE_PRICES: dict[str, Decimal] = {
     "DOGE": Decimal("0.08"),
 }
 DEFAULT_PRICE = Decimal(100)
+# The paper account remembers 5,000 trades and closed orders per symbol (reconciliation reads one day back):
+# the whole account is stored after each change, so its size is bounded.
+PAPER_HISTORY = 5_000
 
 
 class LiveAdapterUnavailable(RuntimeError):
@@ -112,8 +115,19 @@ def create_exchange(ctx: Any) -> tuple[Any, bool]:
     balances = dict(DEMO_BALANCES)
     for asset, amount in (ctx.extras.get("demo_balances") or {}).items():
         balances[asset] = Decimal(str(amount))
-    engine = SimEngine(rules, ctx.extras.get("sim_config") or SimConfig(), balances, start_time=ctx.clock.now_ms())
-    return SimExchange(engine, ctx.clock), True
+    engine = SimEngine(
+        rules,
+        ctx.extras.get("sim_config") or SimConfig(history_limit=PAPER_HISTORY),
+        balances,
+        start_time=ctx.clock.now_ms(),
+    )
+    if not ctx.extras.get("paper_account_stored", True):
+        return SimExchange(engine, ctx.clock), True
+    # paper trading runs for weeks across restarts: the account is stored with the cycles (paper_account.py)
+    from roottrading.services.trader.paper_account import PaperAccount
+    from roottrading.store import SafetyStateRepo
+
+    return PaperAccount(engine, ctx.clock, SafetyStateRepo(ctx.db)), True
 
 
 RulesLoader = Callable[[], Awaitable[dict[str, SymbolRules]]]

@@ -5,6 +5,9 @@ requests, market data, risk events), periodic jobs (reconciliation, balances) an
 Exits (stop-loss, take-profit, trailing stop) are decided locally from the candles/ticks consumed here,
 walked along the simulator's intra-bar path (candle_path); with an in-process simulator they are placed on it
 before the bar is fed, so it fills them at their level (core.TraderCore.on_price, docs/trade-cycle.md).
+
+The trader's own safety state (paused, and by whom; killed; paused strategies) is stored (safety_state, key
+"trader") when it changes and restored before the trader takes any request: a restart never resumes trading.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy.exc import SQLAlchemyError
 
 from roottrading import messages as m
 from roottrading.domain import Candle, OrderRequest, Tick
@@ -21,7 +25,10 @@ from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.services.trader.core import TraderCore
 from roottrading.services.trader.exchange_factory import create_exchange
 from roottrading.services.trader.manual import ManualEntryClient
-from roottrading.store import CycleRepo, OrderRepo
+from roottrading.services.trader.paper_account import PaperAccount
+from roottrading.store import CycleRepo, OrderRepo, SafetyStateRepo
+
+SAFETY_KEY = "trader"  # this service's document in safety_state
 
 
 class TraderService(Service):
@@ -53,6 +60,7 @@ class TraderService(Service):
         # True while new entries are paused by the risk manager's rule and not by a user: an automatic end of
         # that pause (cooldown over) must never lift a pause the user asked for.
         self.risk_paused = False
+        self.safety = SafetyStateRepo(ctx.db)
 
     # the old demo trader's attribute names, kept for callers and tests
     @property
@@ -75,7 +83,43 @@ class TraderService(Service):
             Job("balances", self.balances_s, self.core.publish_balances, run_at_start=True),
         ]
 
+    def safety_doc(self) -> dict[str, Any]:
+        c = self.core
+        return {
+            "paused": c.paused,
+            "paused_by": None if not c.paused else ("risk" if self.risk_paused else "user"),
+            "killed": c.killed,
+            "paused_strategies": sorted(c.paused_strategies),
+        }
+
+    async def save_safety(self) -> None:
+        """Store the pause / kill state now. A store failure is an alert; the change itself stands."""
+        try:
+            await self.safety.put(SAFETY_KEY, self.safety_doc(), self.ctx.clock.now_ms())
+        except (SQLAlchemyError, OSError) as exc:
+            self.log.critical("trader safety state NOT stored; a restart would lose it", error=repr(exc))
+
+    async def _restore_safety(self) -> None:
+        doc = await self.safety.get(SAFETY_KEY)
+        if doc is None:
+            return
+        c = self.core
+        c.paused, c.killed = bool(doc.get("paused")), bool(doc.get("killed"))
+        c.paused_strategies = set(doc.get("paused_strategies") or [])
+        self.risk_paused = c.paused and doc.get("paused_by") == "risk"
+        if c.paused or c.killed or c.paused_strategies:
+            self.log.warning(
+                "trader safety state restored: entries stay stopped until a user resumes",
+                paused=c.paused,
+                paused_by=doc.get("paused_by"),
+                killed=c.killed,
+                paused_strategies=sorted(c.paused_strategies),
+            )
+
     async def start(self) -> None:
+        await self._restore_safety()  # before anything can open a position
+        if isinstance(self.exchange, PaperAccount):
+            await self.exchange.load()  # the stored paper account, before the trader reconciles against it
         await self.core.start()
         self.ctx.extras.setdefault("symbol_rules", self.core.rules)  # the coordinator sizes on the same grid
         self.started = True
@@ -129,14 +173,18 @@ class TraderService(Service):
     async def on_risk(self, msg: m.Message) -> None:
         ev: m.RiskEvent = msg.payload
         if ev.action == "kill_switch":
+            self.core.paused = self.core.killed = True
+            await self.save_safety()  # stored before the positions are closed
             await self.core.kill_switch(f"{ev.rule}: {ev.message}")
         elif ev.action == "pause":
             if not ev.strategy and not self.core.paused:
                 self.risk_paused = True
             self.core.pause(ev.strategy)
+            await self.save_safety()
             self.log.warning("entries paused by risk manager", rule=ev.rule, strategy=ev.strategy)
         elif ev.action == "disable_strategy" and ev.strategy:
             self.core.pause(ev.strategy)
+            await self.save_safety()
         elif ev.action == "resume":
             if ev.strategy:
                 self.core.resume(ev.strategy)
@@ -148,6 +196,7 @@ class TraderService(Service):
             else:
                 self.log.info("risk pause over; trading stays paused by the user", rule=ev.rule)
                 return
+            await self.save_safety()
             self.log.info("entries resumed by risk manager", rule=ev.rule, strategy=ev.strategy)
 
     # ------------------------------------------------------------------ HTTP + health
