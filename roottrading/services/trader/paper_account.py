@@ -72,13 +72,13 @@ class PaperAccount(SimExchange):
         finally:
             await self.flush()
 
-    async def place_order(self, **kwargs: Any) -> Order:  # type: ignore[override]
+    async def place_order(self, **kwargs: Any) -> Order:
         try:
             return await super().place_order(**kwargs)
         finally:
             await self.flush()
 
-    async def place_oco(self, **kwargs: Any) -> OrderList:  # type: ignore[override]
+    async def place_oco(self, **kwargs: Any) -> OrderList:
         try:
             return await super().place_oco(**kwargs)
         finally:
