@@ -222,6 +222,22 @@ def _register_backtest() -> None:
 _register_backtest()
 
 
+@app.command("check-strategy")
+def check_strategy(
+    name: Annotated[str, typer.Argument(help="strategy name (built-in or from STRATEGIES_DIR)")],
+    symbol: Annotated[str, typer.Option(help="symbol of the data")] = "BTCUSDT",
+    interval: Annotated[str, typer.Option(help="candle interval")] = "1d",
+    data: Annotated[str, typer.Option(help="bundled, store, a Parquet folder or Binance kline files")] = "bundled",
+    param: Annotated[list[str] | None, typer.Option("--param", help="KEY=VALUE strategy parameter")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Bias checks: lookahead (signals that change when future candles are cut) and history length (signals
+    that change with 2x/4x the live window). Exit 1 when a check finds something."""
+    from roottrading.backtest.bias import cli_main
+
+    raise typer.Exit(cli_main(name, symbol, interval, data, param or [], as_json))
+
+
 @app.command()
 def report() -> None:
     """Print performance: PnL, win rate, profit factor, Sharpe, Sortino, drawdown, Calmar, per strategy/symbol."""
