@@ -238,6 +238,25 @@ def check_strategy(
     raise typer.Exit(cli_main(name, symbol, interval, data, param or [], as_json))
 
 
+@app.command("compare")
+def compare(
+    start: Annotated[str, typer.Option(help="ISO date/time (UTC) or epoch ms, inclusive")],
+    end: Annotated[str, typer.Option(help="ISO date/time (UTC) or epoch ms, exclusive")],
+    symbols: Annotated[str | None, typer.Option(help="comma-separated (default: SYMBOLS setting)")] = None,
+    strategy: Annotated[list[str] | None, typer.Option("--strategy", help="strategy (repeatable)")] = None,
+    interval: Annotated[str | None, typer.Option(help="candle interval (default: INTERVAL setting)")] = None,
+    data: Annotated[str, typer.Option(help="candles for the backtest: store, a Parquet folder, ...")] = "store",
+    balance: Annotated[str, typer.Option(help="the backtest's starting balance (the live account's)")] = "10000",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="a setting the live platform ran with")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Drift report: what the platform did (the store) vs a replay backtest of the same period, trade by trade,
+    every difference with its reason. Exit 1 when anything differs."""
+    from roottrading.backtest.drift import cli_main
+
+    raise typer.Exit(cli_main(start, end, symbols, strategy or [], interval, data, balance, set_ or [], as_json))
+
+
 @app.command()
 def report() -> None:
     """Print performance: PnL, win rate, profit factor, Sharpe, Sortino, drawdown, Calmar, per strategy/symbol."""
