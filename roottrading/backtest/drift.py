@@ -156,8 +156,10 @@ async def read_store(
                 )
             )
         ).all()
-        # decisions are keyed by signal id (which holds the candle's time); their own time is the service's clock
-        dec_rows = (await conn.execute(select(decisions).order_by(decisions.c.id))).mappings()
+        # a decision is taken after its signal's candle closed, so at or after the period's start
+        dec_rows = (
+            await conn.execute(select(decisions).where(decisions.c.time >= start_ms).order_by(decisions.c.id))
+        ).mappings()
         decided = {r["signal_id"]: dict(r) for r in dec_rows}  # the latest decision wins
     trades = []
     orders: dict[str, dict[str, Any]] = {}
