@@ -19,6 +19,7 @@ result's warnings.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,9 @@ import numpy as np
 from roottrading.domain import Candle
 from roottrading.strategies.base import Bars, BaseStrategy, evaluation_window
 
+#: time the automatic checks may take per strategy (a slow user strategy must not stall loading or a run)
+LOAD_BUDGET_S = 2.0
+RUN_BUDGET_S = 5.0
 #: lengths tried by the history check, in multiples of the evaluation window (the first is the live one)
 HISTORY_MULTIPLES = (1, 2, 4)
 
@@ -134,7 +138,13 @@ def _sample(candidates: np.ndarray, lo: int, hi: int, count: int) -> list[int]:
     return sorted(picked)
 
 
-def check_lookahead(strategy: BaseStrategy, bars: Bars, cuts: int = 40) -> tuple[list[Finding], int]:
+def _late(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() > deadline
+
+
+def check_lookahead(
+    strategy: BaseStrategy, bars: Bars, cuts: int = 40, deadline: float | None = None
+) -> tuple[list[Finding], int]:
     """Compare the full vectorised run's signal at row i with the last row of the data cut after row i.
 
     The cut keeps the whole history before i (from row 0, as the full run has it), so the only thing that
@@ -143,18 +153,26 @@ def check_lookahead(strategy: BaseStrategy, bars: Bars, cuts: int = 40) -> tuple
     full = strategy.signals_bars(bars)
     rows = _sample(np.flatnonzero(full.side), strategy.warmup + 1, n, cuts)
     found = []
+    done = 0
     for i in rows:
+        if _late(deadline):
+            break
+        done += 1
         cut = strategy.signals_bars(bars.window(i + 1, i + 1)).row(i)
         ref = full.row(i)
         if _label(cut) != _label(ref):
             found.append(
                 Finding("lookahead", i, int(bars.open_time[i]), _label(ref), _label(cut), f"cut after row {i}")
             )
-    return found, len(rows)
+    return found, done
 
 
 def check_history(
-    strategy: BaseStrategy, bars: Bars, rows: int = 40, multiples: Sequence[int] = HISTORY_MULTIPLES
+    strategy: BaseStrategy,
+    bars: Bars,
+    rows: int = 40,
+    multiples: Sequence[int] = HISTORY_MULTIPLES,
+    deadline: float | None = None,
 ) -> tuple[list[Finding], int, tuple[int, ...], list[str]]:
     """Evaluate rows on the live window and on longer ones (2x, 4x); report rows whose signal differs from
     the longest history's. Only rows that have the longest history in full are compared."""
@@ -171,7 +189,11 @@ def check_history(
     ref_side = strategy.signals_bars(bars).side  # candidates: rows where a long run signals
     picked = _sample(np.flatnonzero(ref_side), longest - 1, n, rows)
     found = []
+    done = 0
     for i in picked:
+        if _late(deadline):
+            break
+        done += 1
         results = [strategy._evaluate_last(bars.window(i + 1, size)) for size in lengths]
         ref = _label(results[-1])
         for size, res in zip(lengths[:-1], results[:-1], strict=True):
@@ -180,22 +202,33 @@ def check_history(
                     Finding("history", i, int(bars.open_time[i]), ref, _label(res), f"window {size} vs {longest}")
                 )
                 break  # one finding per row: the shortest (live) window that disagrees
-    return found, len(picked), lengths, notes
+    return found, done, lengths, notes
 
 
 def check_strategy(
-    strategy: BaseStrategy, candles: Sequence[Candle] | Bars, *, cuts: int = 40, rows: int = 40
+    strategy: BaseStrategy,
+    candles: Sequence[Candle] | Bars,
+    *,
+    cuts: int = 40,
+    rows: int = 40,
+    budget_s: float | None = None,
 ) -> BiasReport:
     """Both checks on `candles` (closed, oldest first, one symbol). Exceptions from the strategy propagate:
-    a strategy that raises on real data is broken, which is a louder problem than bias."""
+    a strategy that raises on real data is broken, which is a louder problem than bias. `budget_s`: stop
+    sampling after that long (the loader must not stall on a slow strategy); the counts say what was done."""
+    deadline = None if budget_s is None else time.monotonic() + budget_s
     bars = candles if isinstance(candles, Bars) else bars_from_candles(candles)
     report = BiasReport(strategy.name, len(bars), evaluation_window(strategy))
     if len(bars) <= strategy.warmup + 1:
         report.notes.append(f"only {len(bars)} candles for a warm-up of {strategy.warmup}: nothing checked")
         return report
-    report.lookahead, report.cuts_checked = check_lookahead(strategy, bars, cuts)
-    report.history, report.history_rows_checked, report.history_lengths, notes = check_history(strategy, bars, rows)
+    report.lookahead, report.cuts_checked = check_lookahead(strategy, bars, cuts, deadline)
+    report.history, report.history_rows_checked, report.history_lengths, notes = check_history(
+        strategy, bars, rows, deadline=deadline
+    )
     report.notes.extend(notes)
+    if _late(deadline):
+        report.notes.append(f"stopped after the {budget_s:g} s budget: partial check")
     return report
 
 
@@ -209,7 +242,7 @@ def reference_candles() -> list[Candle]:
 def load_time_check(cls: type[BaseStrategy]) -> list[str]:
     """The light check the loader runs on a user strategy (default parameters, bundled data): warnings only.
     Exceptions from the strategy propagate (the loader turns them into a load error)."""
-    return check_strategy(cls(), reference_candles(), cuts=20, rows=20).warnings()
+    return check_strategy(cls(), reference_candles(), cuts=20, rows=20, budget_s=LOAD_BUDGET_S).warnings()
 
 
 def backtest_warnings(
@@ -232,7 +265,8 @@ def backtest_warnings(
         if cls is None:
             continue
         try:
-            out.extend(check_strategy(cls(**params.get(name, {})), tail, cuts=20, rows=20).warnings())
+            report = check_strategy(cls(**params.get(name, {})), tail, cuts=20, rows=20, budget_s=RUN_BUDGET_S)
+            out.extend(report.warnings())
         except Exception as exc:  # noqa: BLE001 - user code under test: report, let the engine fail properly
             out.append(f"bias check {name}: could not run ({type(exc).__name__}: {exc})")
     return out

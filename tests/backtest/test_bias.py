@@ -190,3 +190,24 @@ async def test_a_backtest_of_a_peeking_user_strategy_carries_the_warning(
     assert bias[0] in notices  # said on the terminal before the run, too
     clean, _ = await run_backtest(config(), database_url=None, store=False)
     assert not [w for w in clean.warnings if w.startswith("bias check")]  # built-ins: held to it by the tests
+
+
+def test_the_automatic_check_keeps_to_its_time_budget(daily: Bars) -> None:
+    """A slow user strategy must not stall loading: sampling stops at the budget and the report says so."""
+    import time
+
+    class Slow(BaseStrategy):
+        name = "slow_generate"
+
+        @property
+        def warmup(self) -> int:
+            return 10
+
+        def generate(self, bars: Bars) -> Entries:
+            time.sleep(0.02)  # the strategy under test is slow by construction (not a wait in the test)
+            return self.entries(buy=bars.close > bars.open)
+
+    t0 = time.monotonic()
+    report = check_strategy(Slow(), daily, cuts=40, rows=40, budget_s=0.3)
+    assert time.monotonic() - t0 < 1.5
+    assert report.cuts_checked < 40 and any("budget" in n for n in report.notes), report.notes
