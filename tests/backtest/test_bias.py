@@ -4,6 +4,7 @@ check runs at load (user strategies) and before a backtest."""
 from __future__ import annotations
 
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -182,13 +183,13 @@ async def test_a_backtest_of_a_peeking_user_strategy_carries_the_warning(
     (tmp_path / "peeking.py").write_text(PEEKING_SRC)
     monkeypatch.setenv("STRATEGIES_DIR", str(tmp_path))
     notices: list[str] = []
-    result, _ = await run_backtest(
-        config(strategies=("peeking",)), database_url=None, store=False, notice=notices.append
-    )
+    short = config(strategies=("peeking",))
+    short = replace(short, end_ms=short.start_ms + 48 * 3_600_000)  # two days are enough to be caught
+    result, _ = await run_backtest(short, database_url=None, store=False, notice=notices.append)
     bias = [w for w in result.warnings if w.startswith("bias check peeking: lookahead")]
     assert bias and "row " in bias[0], result.warnings
     assert bias[0] in notices  # said on the terminal before the run, too
-    clean, _ = await run_backtest(config(), database_url=None, store=False)
+    clean, _ = await run_backtest(replace(short, strategies=("ema_cross",)), database_url=None, store=False)
     assert not [w for w in clean.warnings if w.startswith("bias check")]  # built-ins: held to it by the tests
 
 
