@@ -222,6 +222,41 @@ def _register_backtest() -> None:
 _register_backtest()
 
 
+@app.command("check-strategy")
+def check_strategy(
+    name: Annotated[str, typer.Argument(help="strategy name (built-in or from STRATEGIES_DIR)")],
+    symbol: Annotated[str, typer.Option(help="symbol of the data")] = "BTCUSDT",
+    interval: Annotated[str, typer.Option(help="candle interval")] = "1d",
+    data: Annotated[str, typer.Option(help="bundled, store, a Parquet folder or Binance kline files")] = "bundled",
+    param: Annotated[list[str] | None, typer.Option("--param", help="KEY=VALUE strategy parameter")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Bias checks: lookahead (signals that change when future candles are cut) and history length (signals
+    that change with 2x/4x the live window). Exit 1 when a check finds something."""
+    from roottrading.backtest.bias import cli_main
+
+    raise typer.Exit(cli_main(name, symbol, interval, data, param or [], as_json))
+
+
+@app.command("compare")
+def compare(
+    start: Annotated[str, typer.Option(help="ISO date/time (UTC) or epoch ms, inclusive")],
+    end: Annotated[str, typer.Option(help="ISO date/time (UTC) or epoch ms, exclusive")],
+    symbols: Annotated[str | None, typer.Option(help="comma-separated (default: SYMBOLS setting)")] = None,
+    strategy: Annotated[list[str] | None, typer.Option("--strategy", help="strategy (repeatable)")] = None,
+    interval: Annotated[str | None, typer.Option(help="candle interval (default: INTERVAL setting)")] = None,
+    data: Annotated[str, typer.Option(help="candles for the backtest: store, a Parquet folder, ...")] = "store",
+    balance: Annotated[str, typer.Option(help="the backtest's starting balance (the live account's)")] = "10000",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="a setting the live platform ran with")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Drift report: what the platform did (the store) vs a replay backtest of the same period, trade by trade,
+    every difference with its reason. Exit 1 when anything differs."""
+    from roottrading.backtest.drift import cli_main
+
+    raise typer.Exit(cli_main(start, end, symbols, strategy or [], interval, data, balance, set_ or [], as_json))
+
+
 @app.command()
 def report() -> None:
     """Print performance: PnL, win rate, profit factor, Sharpe, Sortino, drawdown, Calmar, per strategy/symbol."""

@@ -10,4 +10,6 @@ Modules (imported where used: the engines pull in the whole platform, the model 
   store.py      backtest_runs / backtest_trades / backtest_equity
   report.py     terminal summary and the self-contained HTML report
   cli.py        `roottrading backtest`
+  bias.py       lookahead and history-length checks (`roottrading check-strategy`, at load, before a run)
+  drift.py      the store vs a replay backtest, trade by trade (`roottrading compare`)
 """

@@ -127,11 +127,29 @@ async def run_backtest(
     """prepare + run_engine + store (in DATABASE_URL's backtest tables). Returns (result, run id or None)."""
     prep = prepared or await prepare(config, database_url=database_url, explicit_range=explicit_range)
     config = prep.config
+    bias = user_strategy_bias(config, prep)
+    for line in bias:
+        if notice is not None:
+            notice(line)
     result = await run_engine(config, prep.candles, overrides=prep.overrides, progress=progress, notice=notice)
-    result.warnings = [*prep.warnings, *result.warnings]
+    result.warnings = [*prep.warnings, *bias, *result.warnings]
     if store and database_url:
         run_id = await save_result(database_url, result, run_id)
     return result, run_id
+
+
+def user_strategy_bias(config: BacktestConfig, prep: Prepared) -> list[str]:
+    """The bias check (backtest/bias.py) on the run's USER strategies, on the run's own data: a backtest of a
+    strategy that peeks at the future is worthless, so say so before its numbers. Built-ins are held to it by
+    the test suite instead of on every run."""
+    from roottrading.backtest.bias import backtest_warnings
+    from roottrading.strategies.loader import load_strategies
+
+    settings = prep.overrides.settings_for(config, database_url="sqlite://", data_dir="/nonexistent")
+    if not settings.strategies_dir:
+        return []
+    user = load_strategies(settings.strategies_dir, builtins=False, use_entry_points=False, check_bias=False)
+    return backtest_warnings(user.strategies, config.strategies, config.params, prep.candles)
 
 
 async def save_result(database_url: str, result: BacktestResult, run_id: str | None = None) -> str:

@@ -46,6 +46,8 @@ class LoadResult:
     strategies: dict[str, type[BaseStrategy]] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)
     errors: list[LoadError] = field(default_factory=list)
+    #: bias-check findings on user strategies (lookahead, history length): loaded anyway, but said loudly
+    warnings: list[str] = field(default_factory=list)
 
 
 def _error(source: str, exc: BaseException) -> LoadError:
@@ -119,8 +121,25 @@ def import_file(path: Path) -> ModuleType:
     return module
 
 
-def load_folder(folder: Path, result: LoadResult | None = None) -> LoadResult:
-    """Every `*.py` in `folder` (not recursive, `_`-prefixed files skipped), sorted by name."""
+def _bias_check(result: LoadResult, cls: type[BaseStrategy], origin: str) -> None:
+    """Run the light bias check (roottrading/backtest/bias.py) on a freshly loaded user strategy. Findings are
+    warnings: the strategy still loads. A strategy that raises on the bundled candles is a warning too, not a
+    load error: the analyzer isolates a strategy that raises at run time (counted, shown, the others go on),
+    and refusing it here would hide that from the dashboard."""
+    from roottrading.backtest.bias import load_time_check
+
+    try:
+        found = load_time_check(cls)
+    except Exception as exc:  # noqa: BLE001 - user code: any exception on real candles is reported, never fatal
+        found = [f"bias check {cls.name}: not checked, it raised on bundled candles: {type(exc).__name__}: {exc}"]
+    for line in found:
+        log.warning("strategy_bias", strategy=cls.name, source=origin, finding=line)
+    result.warnings.extend(found)
+
+
+def load_folder(folder: Path, result: LoadResult | None = None, *, check_bias: bool = True) -> LoadResult:
+    """Every `*.py` in `folder` (not recursive, `_`-prefixed files skipped), sorted by name. `check_bias`: run
+    the lookahead / history-length check on each loaded strategy (warnings in `result.warnings`)."""
     result = result or LoadResult()
     folder = Path(folder)
     if not folder.is_dir():
@@ -142,6 +161,8 @@ def load_folder(folder: Path, result: LoadResult | None = None) -> LoadResult:
             log.warning("strategy_file_without_strategy", path=str(path))
         for cls in classes:
             _add(result, cls, str(path))
+            if check_bias and result.strategies.get(cls.name) is cls:
+                _bias_check(result, cls, str(path))
     return result
 
 
@@ -166,7 +187,11 @@ def load_entry_points(result: LoadResult | None = None, group: str = ENTRY_POINT
 
 
 def load_strategies(
-    user_dir: Path | str | None = None, *, builtins: bool = True, use_entry_points: bool = True
+    user_dir: Path | str | None = None,
+    *,
+    builtins: bool = True,
+    use_entry_points: bool = True,
+    check_bias: bool = True,
 ) -> LoadResult:
     """Built-ins first, then entry points, then the user folder. A later duplicate name is an error."""
     result = LoadResult()
@@ -178,7 +203,7 @@ def load_strategies(
     if use_entry_points:
         load_entry_points(result)
     if user_dir is not None:
-        load_folder(Path(user_dir), result)
+        load_folder(Path(user_dir), result, check_bias=check_bias)
     log.info("strategies_loaded", count=len(result.strategies), errors=len(result.errors))
     return result
 
