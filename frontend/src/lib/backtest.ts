@@ -93,7 +93,7 @@ export function drawdownPoints(equity: [number, number][]): { time: number; valu
   let peak = -Infinity
   return equity.map(([time, v]) => {
     peak = Math.max(peak, v)
-    return { time, value: peak > 0 ? -((peak - v) / peak) * 100 : 0 }
+    return { time, value: peak > 0 ? ((v - peak) / peak) * 100 : 0 }
   })
 }
 
