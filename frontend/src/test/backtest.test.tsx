@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { keys, type ProgressMap } from '../api/hooks'
 import type { BacktestRequest, BacktestRun, BacktestTrade } from '../api/types'
 import { BacktestForm } from '../components/BacktestForm'
+import { LineChart } from '../components/LineChart'
 import {
   barOf, buildRequest, compareMetrics, defaultForm, drawdownPoints, etaMs, parseUtc, progressPct, returnPoints,
   tradeMarkers,
@@ -192,5 +193,17 @@ describe('components', () => {
     const cmp = await screen.findByTestId('backtest-compare')
     await waitFor(() => expect(cmp.querySelector('[data-metric="total_return"]')).toHaveTextContent(/5\.00%\s*2\.00%\s*-3\.00 pp/))
     expect(cmp.querySelectorAll('path[data-series]')).toHaveLength(2)
+  })
+})
+
+describe('LineChart', () => {
+  it('each chart fills with its own gradient (equity green and drawdown red on one page)', () => {
+    const up = [{ time: 1, value: 1 }, { time: 2, value: 2 }]
+    const down = [{ time: 1, value: 0 }, { time: 2, value: -5 }]
+    const { container } = renderWithClient(<><LineChart points={up} testId="a" /><LineChart points={down} testId="b" /></>)
+    const fills = [...container.querySelectorAll('path[fill^="url("]')].map((p) => p.getAttribute('fill')!.slice(5, -1))
+    expect(new Set(fills).size).toBe(2)
+    const stops = fills.map((id) => container.querySelector(`linearGradient[id="${id}"] stop`)!.getAttribute('stop-color'))
+    expect(stops).toEqual(['#10b981', '#ef4444'])
   })
 })
