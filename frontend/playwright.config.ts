@@ -8,7 +8,7 @@ import { join } from 'node:path'
  * SQLite file each run, known API token) and the Python server serves the built dashboard
  * (roottrading/web, so run `npm run build` first; `make test` does).
  */
-export const PORT = 8765
+export const PORT = Number(process.env.E2E_PORT ?? 8765) // E2E_PORT: another port when 8765 is taken
 export const API_TOKEN = 'e2e-token'
 const dataDir = process.env.E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'rt-e2e-'))
 process.env.E2E_DATA_DIR = dataDir // the config is evaluated again in workers: keep one dir

@@ -12,8 +12,9 @@ import { Strategies } from './pages/Strategies'
 import { Risk } from './pages/Risk'
 import { System } from './pages/System'
 
-// lightweight-charts is the heaviest dependency: only the Market page loads it.
+// lightweight-charts is the heaviest dependency: only the Market and Backtests pages load it (lazily).
 const Market = lazy(() => import('./pages/Market'))
+const Backtests = lazy(() => import('./pages/Backtests'))
 
 export function makeQueryClient(): QueryClient {
   return new QueryClient({ defaultOptions: { queries: { ...queryDefaults } } })
@@ -34,6 +35,7 @@ export function App({ client = makeQueryClient() }: { client?: QueryClient }) {
               <Route path="orders" element={<Orders />} />
               <Route path="strategies" element={<Strategies />} />
               <Route path="risk" element={<Risk />} />
+              <Route path="backtests" element={<Backtests />} />
               <Route path="system" element={<System />} />
               <Route path="*" element={<div className="text-slate-400">Page not found.</div>} />
             </Route>

@@ -66,3 +66,34 @@ async def test_a_run_started_over_http_completes_reports_progress_and_is_stored(
             assert (await client.get("/api/backtest/runs/bt-none")).status_code == 404
     finally:
         await host.stop()
+
+
+async def test_a_runs_candles_are_read_from_its_source_and_merged_for_the_chart(tmp_path: Path) -> None:
+    from roottrading.backtest.store import BacktestRepo
+    from tests.backtest.helpers import config
+
+    settings = load_settings(
+        symbols="BTCUSDT", interval="1h", database_url=f"sqlite+aiosqlite:///{tmp_path}/c.db", data_dir=tmp_path
+    )
+    host = Host(settings, ["backtest"])
+    await host.start()
+    try:
+        cfg = config()
+        await BacktestRepo(host.db).start("bt-chart", cfg, 1)
+        app = build_app(host)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            cs = hourly()
+            full = (await client.get("/api/backtest/runs/bt-chart/candles", params={"symbol": "btcusdt"})).json()
+            assert [c["open_time"] for c in full] == [c.open_time for c in cs]
+            merged = (await client.get("/api/backtest/runs/bt-chart/candles?symbol=BTCUSDT&bars=50")).json()
+            assert len(merged) == 40  # 120 candles, 3 per bar
+            first = merged[0]
+            assert first["open_time"] == cs[0].open_time and first["close_time"] == cs[2].close_time
+            assert first["open"] == cs[0].open and first["close"] == cs[2].close
+            assert first["high"] == max(c.high for c in cs[:3]) and first["low"] == min(c.low for c in cs[:3])
+            assert merged[-1]["close_time"] == cs[-1].close_time
+            other = await client.get("/api/backtest/runs/bt-chart/candles?symbol=ETHUSDT")
+            assert other.status_code == 422 and "ETHUSDT" in other.json()["detail"]
+            assert (await client.get("/api/backtest/runs/bt-none/candles?symbol=BTCUSDT")).status_code == 404
+    finally:
+        await host.stop()

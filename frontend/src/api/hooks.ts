@@ -5,7 +5,7 @@
 import { useMutation, useQuery, useQueryClient, type QueryKey } from '@tanstack/react-query'
 import { api, ApiError, qs } from './client'
 import type {
-  BalanceRow, Candle, Cycle, Decision, Fill, Health, LogRow, Order, Page, Performance, PocketRow,
+  BacktestProgress, BacktestRequest, BacktestRun, BalanceRow, Candle, Cycle, Decision, Fill, Health, LogRow, Order, Page, Performance, PocketRow,
   PortfolioSummary, RiskRule, RiskState, Signal, StrategyInfo, SymbolInfo,
 } from './types'
 
@@ -29,6 +29,10 @@ export const keys = {
   candles: (symbol: string, interval: string) => ['market', 'candles', symbol, interval] as const,
   liveCandles: (symbol: string) => ['live-candles', symbol] as const,
   report: ['scheduler', 'report'] as const,
+  backtestRuns: ['backtest', 'runs'] as const,
+  backtestRun: (id: string) => ['backtest', 'run', id] as const,
+  backtestCandles: (id: string, symbol: string) => ['backtest', 'candles', id, symbol] as const,
+  backtestProgress: ['backtest-progress'] as const,
 }
 
 export interface CycleParams { status?: string; symbol?: string; strategy?: string; limit?: number; offset?: number }
@@ -83,6 +87,30 @@ export const useCandles = (symbol: string, interval: string) =>
 /** Candles pushed by the stream (filled by live/frames.ts); never fetched. */
 export const useLiveCandles = (symbol: string) =>
   useQuery({ queryKey: keys.liveCandles(symbol), queryFn: () => [] as Candle[], staleTime: Infinity, initialData: [] as Candle[] })
+
+export const useBacktestRuns = () =>
+  useQuery({ queryKey: keys.backtestRuns, queryFn: () => api<BacktestRun[]>(`/api/backtest/runs${qs({ limit: 100 })}`) })
+export const useBacktestRun = (id: string | null) =>
+  useQuery({
+    queryKey: keys.backtestRun(id ?? ''),
+    queryFn: () => api<BacktestRun>(`/api/backtest/runs/${encodeURIComponent(id ?? '')}`),
+    enabled: !!id,
+    // the stream's `backtest.progress` refreshes a run when it ends; this slow re-read covers a missed frame
+    refetchInterval: (q) => (q.state.data?.status === 'running' ? 10_000 : false),
+  })
+export const useBacktestCandles = (id: string | null, symbol: string, enabled = true) =>
+  useQuery({
+    queryKey: keys.backtestCandles(id ?? '', symbol),
+    queryFn: () => api<Candle[]>(`/api/backtest/runs/${encodeURIComponent(id ?? '')}/candles${qs({ symbol, bars: 1500 })}`),
+    enabled: enabled && !!id && !!symbol,
+    staleTime: Infinity, // a finished run's candles never change
+  })
+/** Progress of each run, by id, pushed by the stream (live/frames.ts): the latest event and the first seen. */
+export type ProgressMap = Record<string, { first: BacktestProgress; last: BacktestProgress }>
+export const useBacktestProgress = () =>
+  useQuery({ queryKey: keys.backtestProgress, queryFn: () => ({}) as ProgressMap, staleTime: Infinity, initialData: {} as ProgressMap })
+export const startBacktest = (req: BacktestRequest) => api<{ id: string; status: string }>('/api/backtest/runs', { method: 'POST', json: req })
+export const stopBacktest = (id: string) => api<{ id: string; status: string }>(`/api/backtest/runs/${encodeURIComponent(id)}/stop`, { method: 'POST' })
 
 /** A mutation that refreshes the given caches afterwards (success or not: state may have changed). */
 export function useAction<TVars, TOut = unknown>(fn: (v: TVars) => Promise<TOut>, invalidate: QueryKey[]) {

@@ -180,3 +180,59 @@ export interface SymbolInfo { symbol: string; [k: string]: unknown }
 
 /** One WebSocket frame of /api/stream/ws. */
 export interface Frame { topic: string; key?: string | null; id?: string; ts?: number; data: unknown }
+
+/** POST /api/backtest/runs (docs/backtesting.md "Through the API"). */
+export interface BacktestRequest {
+  strategies: string[]
+  symbols: string[]
+  interval: string
+  start: number
+  end: number
+  data: string
+  balance: string
+  stake: string | null
+  engine: 'fast' | 'replay'
+  params?: Record<string, Record<string, string | number | boolean>>
+  settings?: Record<string, string>
+  allow_gaps?: boolean
+}
+
+/** One trade of a run: times epoch ms, money as decimal strings; an open trade has exit_time null. */
+export interface BacktestTrade {
+  symbol: string
+  strategy: string
+  entry_time: number
+  entry_price: string
+  exit_time: number | null
+  exit_price: string | null
+  quantity: string
+  fees: string
+  pnl: string
+  exit_reason?: string | null
+}
+
+/** A stored run (GET /api/backtest/runs lists them without trades and equity). */
+export interface BacktestRun {
+  id: string
+  created_at: number
+  status: 'running' | 'completed' | 'interrupted' | 'failed' | string
+  engine: string
+  fallback?: string | null
+  strategies: string[]
+  symbols: string[]
+  interval: string
+  start_time: number
+  end_time: number
+  data: string
+  balance: string
+  stake: string | null
+  candles: number
+  seconds: number
+  metrics: Record<string, unknown>
+  warnings: string[]
+  trades?: BacktestTrade[]
+  equity?: [number, number][]
+}
+
+/** `backtest.progress` on the live stream. */
+export interface BacktestProgress { run_id: string; status: string; done: number; total: number; time: number; error?: string | null }

@@ -1,9 +1,12 @@
 /** A dependency-free SVG area chart: the overview's equity curve loads without the charting library. */
+import { useId } from 'react'
 import { fmtNum, fmtTime } from '../lib/format'
 
 export interface Point { time: number; value: number }
 
 export function LineChart({ points, height = 200, testId }: { points: Point[]; height?: number; testId?: string }) {
+  // one gradient per chart: a shared id paints every chart with the first one's colour
+  const fillId = `fill-${useId().replace(/[^A-Za-z0-9_-]/g, '')}`
   const W = 800
   const H = height
   const pad = { l: 8, r: 64, t: 10, b: 20 }
@@ -22,7 +25,7 @@ export function LineChart({ points, height = 200, testId }: { points: Point[]; h
   return (
     <svg viewBox={`0 0 ${W} ${H}`} className="h-auto w-full" preserveAspectRatio="none" data-testid={testId} role="img" aria-label="equity curve">
       <defs>
-        <linearGradient id="eq-fill" x1="0" x2="0" y1="0" y2="1">
+        <linearGradient id={fillId} x1="0" x2="0" y1="0" y2="1">
           <stop offset="0%" stopColor={color} stopOpacity="0.35" />
           <stop offset="100%" stopColor={color} stopOpacity="0" />
         </linearGradient>
@@ -33,7 +36,7 @@ export function LineChart({ points, height = 200, testId }: { points: Point[]; h
           <text x={W - pad.r + 6} y={sy(t) + 4} fill="#64748b" fontSize="11">{fmtNum(t, 2)}</text>
         </g>
       ))}
-      <path d={`${d}L${sx(x1)},${H - pad.b}L${sx(x0)},${H - pad.b}Z`} fill="url(#eq-fill)" />
+      <path d={`${d}L${sx(x1)},${H - pad.b}L${sx(x0)},${H - pad.b}Z`} fill={`url(#${fillId})`} />
       <path d={d} fill="none" stroke={color} strokeWidth="2" vectorEffect="non-scaling-stroke" />
       <text x={pad.l} y={H - 4} fill="#64748b" fontSize="11">{fmtTime(x0).slice(5, 16)}</text>
       <text x={W - pad.r} y={H - 4} fill="#64748b" fontSize="11" textAnchor="end">{fmtTime(x1).slice(5, 16)}</text>

@@ -4,10 +4,12 @@
  * of 50 frames costs one refetch per query, not 50.
  */
 import type { QueryClient, QueryKey } from '@tanstack/react-query'
-import type { Candle, Cycle, Frame, Health, Order, Page, Signal } from '../api/types'
-import { keys } from '../api/hooks'
+import type { BacktestProgress, Candle, Cycle, Frame, Health, Order, Page, Signal } from '../api/types'
+import { keys, type ProgressMap } from '../api/hooks'
 
 export const MAX_LIVE_CANDLES = 3000
+/** Caches filled only by the stream: a refetch would empty them. */
+const PUSHED_ONLY = new Set(['live-candles', 'backtest-progress'])
 
 /** Which caches each topic makes stale. */
 export function staleKeysFor(topic: string): QueryKey[] {
@@ -18,6 +20,7 @@ export function staleKeysFor(topic: string): QueryKey[] {
   if (topic === 'portfolio.balances') return [['portfolio']]
   if (topic === 'risk.events') return [['risk'], ['trader', 'health'], ['logs']]
   if (topic === 'system.health') return [['scheduler']]
+  if (topic === 'backtest.progress') return [['backtest', 'runs']]
   return []
 }
 
@@ -31,6 +34,12 @@ export function mergeCandle(list: Candle[], c: Candle): Candle[] {
   }
   const next = [...list, c]
   return next.length > MAX_LIVE_CANDLES ? next.slice(next.length - MAX_LIVE_CANDLES) : next
+}
+
+/** Keep each run's first event (for the rate, so the ETA) and its latest. */
+export function mergeProgress(map: ProgressMap, p: BacktestProgress): ProgressMap {
+  const had = map[p.run_id]
+  return { ...map, [p.run_id]: { first: had?.first ?? p, last: p } }
 }
 
 export class FrameApplier {
@@ -51,6 +60,13 @@ export class FrameApplier {
     if (topic === 'cycle.updates') this.patchCycle(data as Cycle)
     if (topic === 'order.updates') this.patchOrder(((data as { order?: Order }).order ?? data) as Order)
     if (topic === 'signals') this.prependSignal(data as Signal)
+    if (topic === 'backtest.progress') {
+      const p = data as BacktestProgress
+      if (!p?.run_id) return
+      this.qc.setQueryData<ProgressMap>(keys.backtestProgress, (old) => mergeProgress(old ?? {}, p))
+      if (p.status === 'running') return // the list changes when a run ends, not at each progress event
+      this.qc.invalidateQueries({ queryKey: keys.backtestRun(p.run_id) })
+    }
     if (topic === 'system.health' && data && typeof data === 'object' && 'components' in data) {
       this.qc.setQueryData<Health>(keys.health, (old) => ({ ...(old ?? {}), ...(data as Health) }))
     }
@@ -60,7 +76,7 @@ export class FrameApplier {
 
   /** Stale everything (after a reconnect: frames may have been missed). */
   refreshAll(): void {
-    this.qc.invalidateQueries({ predicate: (q) => q.queryKey[0] !== 'live-candles' })
+    this.qc.invalidateQueries({ predicate: (q) => !PUSHED_ONLY.has(String(q.queryKey[0])) })
   }
 
   flush(): void {

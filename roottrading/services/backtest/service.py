@@ -15,6 +15,7 @@ import contextlib
 import multiprocessing as mp
 import queue
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -25,12 +26,14 @@ from roottrading import messages as m
 from roottrading.backtest.model import BacktestConfig
 from roottrading.backtest.overrides import OverrideError, parse_overrides
 from roottrading.backtest.store import BacktestRepo, new_run_id
+from roottrading.domain.market import Candle
 from roottrading.runtime.errors import error_responses
 from roottrading.runtime.params import MAX_AMOUNT, MAX_EPOCH_MS, MIN_AMOUNT
 from roottrading.runtime.service import HealthStatus, Service
 
 MAX_RUNNING = 1
 PROGRESS_EVERY_S = 0.5
+MAX_CHART_BARS = 5_000
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,80}$")]
 Symbol = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{2,20}$")]
 
@@ -180,6 +183,38 @@ class BacktestService(Service):
                 raise HTTPException(404, f"no backtest run {run_id!r}")
             return run
 
+        @r.get("/runs/{run_id}/candles", responses=error_responses(404, 422))
+        async def run_candles(
+            run_id: str,
+            symbol: str = Query(pattern=r"^[A-Za-z0-9]{2,20}$"),
+            bars: int = Query(1500, ge=10, le=MAX_CHART_BARS),
+        ) -> list[dict[str, Any]]:
+            """A run's candles for one symbol, read again from the run's data source and period, merged into at
+            most `bars` bars: the dashboard draws the run's entries and exits on them (a year of 1m candles is
+            525,600 bars, more than a chart can show)."""
+            run = await self.repo.get(run_id)
+            if run is None:
+                raise HTTPException(404, f"no backtest run {run_id!r}")
+            sym = symbol.upper()
+            if sym not in run["symbols"]:
+                raise HTTPException(422, f"{sym} is not a symbol of run {run_id} ({', '.join(run['symbols'])})")
+            from roottrading.backtest.data import MissingData, load_history
+
+            try:
+                got = await load_history(
+                    run["data"],
+                    [sym],
+                    run["interval"],
+                    int(run["start_time"]),
+                    int(run["end_time"]),
+                    database_url=self.ctx.settings.database_url,
+                )
+            except MissingData as exc:
+                raise HTTPException(404, str(exc)) from None
+            except ValueError as exc:
+                raise HTTPException(422, str(exc)) from None
+            return merge_bars(sorted(got[sym], key=lambda c: c.open_time), bars)
+
         @r.post("/runs/{run_id}/stop", responses=error_responses(404))
         async def stop_run(run_id: str) -> RunStarted:
             """Stop a running backtest: it stores what it did so far (status interrupted)."""
@@ -194,6 +229,32 @@ class BacktestService(Service):
     async def health(self) -> HealthStatus:
         self._reap()
         return HealthStatus(details={"running": len(self.running), "started": self.started_runs})
+
+
+def merge_bars(candles: Sequence[Candle], limit: int) -> list[dict[str, Any]]:
+    """At most `limit` bars, each merging k consecutive candles (first open, highest high, lowest low, last
+    close, summed volume); `open_time` of the first and `close_time` of the last, so a trade's time falls in
+    exactly one bar."""
+    if not candles:
+        return []
+    k = max(1, -(-len(candles) // limit))
+    out = []
+    for i in range(0, len(candles), k):
+        g = candles[i : i + k]
+        out.append(
+            {
+                "symbol": g[0].symbol,
+                "interval": g[0].interval,
+                "open_time": g[0].open_time,
+                "close_time": g[-1].close_time,
+                "open": g[0].open,
+                "high": max(c.high for c in g),
+                "low": min(c.low for c in g),
+                "close": g[-1].close,
+                "volume": sum(c.volume for c in g),
+            }
+        )
+    return out
 
 
 def run_in_child(config: BacktestConfig, database_url: str, run_id: str, q: Any, stop: Any) -> None:
