@@ -2,6 +2,7 @@ import { defineConfig, devices } from '@playwright/test'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 /**
  * e2e against a real `roottrading demo`: Playwright starts the platform itself (fresh temp data dir and
@@ -48,6 +49,7 @@ export default defineConfig({
     env: {
       DATA_DIR: dataDir,
       DATABASE_URL: `sqlite+aiosqlite:///${dataDir}/e2e.db`,
+      ROOTTRADING_RULES: fileURLToPath(new URL('./e2e/rules.yaml', import.meta.url)),
       API_TOKEN,
     },
   },
