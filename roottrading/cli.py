@@ -222,6 +222,15 @@ def _register_backtest() -> None:
 _register_backtest()
 
 
+def _register_optimize() -> None:
+    from roottrading.optimize.cli import optimize
+
+    app.command("optimize")(optimize)
+
+
+_register_optimize()
+
+
 @app.command()
 def report() -> None:
     """Print performance: PnL, win rate, profit factor, Sharpe, Sortino, drawdown, Calmar, per strategy/symbol."""
