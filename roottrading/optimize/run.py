@@ -53,7 +53,7 @@ def _trial_rows(study: Any) -> list[dict[str, Any]]:
             "state": t.state.name,
             "value": t.value,
             "params": t.params,
-            **{k: v for k, v in t.user_attrs.items()},
+            **t.user_attrs,
         }
         for t in study.get_trials(deepcopy=False)
     ]

@@ -45,7 +45,7 @@ class Dim:
         if self.kind == "int":
             return list(range(int(low), int(high) + 1, int(self.step or 1)))
         step = self.step if self.step else (float(high) - float(low)) / 10
-        n = int(round((float(high) - float(low)) / step)) if step else 0
+        n = round((float(high) - float(low)) / step) if step else 0
         return [round(float(low) + i * step, 10) for i in range(n + 1)]
 
     def as_json(self) -> dict[str, Any]:
