@@ -60,6 +60,7 @@ def optimize(
         str, typer.Option(help="trials fast cannot model: replay (run them there, slow) or skip (prune)")
     ] = "replay",
     json_path: Annotated[Path | None, typer.Option("--json", help="every trial, window and choice as JSON")] = None,
+    report_path: Annotated[Path | None, typer.Option("--report", help="a self-contained HTML report here")] = None,
 ) -> None:
     """Tune a strategy's parameters with Optuna, walk-forward (see docs/optimisation.md)."""
     from roottrading.backtest.overrides import OverrideError, split_assignment
@@ -202,9 +203,14 @@ def optimize(
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+    if report_path is not None:
+        from roottrading.optimize.report import write_report
+
+        write_report(doc, report_path)
     _summary(doc)
-    if json_path is not None:
-        typer.echo(f"JSON: {json_path}")
+    for path, what in ((json_path, "JSON"), (report_path, "report")):
+        if path is not None:
+            typer.echo(f"{what}: {path}")
 
 
 def _gate(config: BacktestConfig, database_url: str | None, windows: list) -> None:

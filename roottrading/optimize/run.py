@@ -111,6 +111,7 @@ def run_plan(plan: Plan, notice: Callable[[str], None]) -> dict[str, Any]:
             rows.append(row)
             continue
         best = max(complete, key=lambda t: t.value)
+        row["importance"] = _importance(study, len(complete))
         params = dict(best.params)
         train = prepare_window(job)
         is_run = evaluate(job, train, params)
@@ -187,6 +188,18 @@ def run_plan(plan: Plan, notice: Callable[[str], None]) -> dict[str, Any]:
         doc["in_sample"] = chosen[0]["in_sample"]
         doc["note"] = "no --walk-forward: these figures are in-sample (the period the parameters were chosen on)"
     return doc
+
+
+def _importance(study: Any, n_complete: int) -> dict[str, float] | None:
+    """Which parameters moved the objective (Optuna's fANOVA); None with too few scored trials to say."""
+    if n_complete < 4:
+        return None
+    import optuna
+
+    try:
+        return {k: round(v, 6) for k, v in optuna.importance.get_param_importances(study, normalize=True).items()}
+    except (ValueError, RuntimeError):  # a single-valued space or identical values: nothing to apportion
+        return None
 
 
 def _taker_fee(job: Job) -> Decimal:

@@ -43,6 +43,8 @@ def test_walk_forward_chooses_on_training_and_scores_on_the_next_window(
             "--no-verify",
             "--json",
             str(out),
+            "--report",
+            str(tmp_path / "opt.html"),
         )
     )
     assert code == 0, text
@@ -65,6 +67,10 @@ def test_walk_forward_chooses_on_training_and_scores_on_the_next_window(
     total = sum(float(w["out_of_sample"]["net_pnl"]) for w in doc["windows"])
     assert float(oos["metrics"]["net_pnl"]) == pytest.approx(total, abs=1e-6)
     assert "out-of-sample (stitched test windows)" in text
+    page = (tmp_path / "opt.html").read_text()
+    assert "Out-of-sample result" in page and "<polyline" in page and "optimisation history" in page
+    assert page.count("<h3>Window") == 3 and "<script" not in page
+    assert any(w.get("importance") for w in doc["windows"])
 
 
 @pytest.mark.slow
