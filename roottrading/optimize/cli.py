@@ -99,7 +99,10 @@ def optimize(
     if iv not in INTERVAL_MS:
         raise _fail(f"--interval {iv!r}: use one of {', '.join(INTERVAL_MS)}")
     syms = tuple(s.strip().upper() for s in (symbols.split(",") if symbols else settings.symbols) if s.strip())
-    (name,) = _resolve_strategies([strategy], settings)[:1]
+    names = _resolve_strategies([strategy], settings)
+    if len(names) != 1:
+        raise _fail("--strategy: optimize tunes one strategy per study")
+    name = names[0]
     from roottrading.optimize.study import strategy_class
 
     try:

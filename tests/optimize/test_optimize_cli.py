@@ -174,3 +174,17 @@ def test_sigkill_mid_study_then_resume_loses_and_repeats_no_trial(tmp_path: Path
     for num, params in running.items():  # with its parameters (unless killed before it had sampled any)
         assert not params or retried[num] == params
     assert f"{n - len(before)} trial(s) run now" in text
+
+
+@pytest.mark.parametrize(
+    ("extra", "msg"),
+    [
+        (["--objective", "luck"], "--objective 'luck'"),
+        (["--space", "bogus=1:2"], "not a parameter"),
+        (["--walk-forward", "train=30d,test=30d"], "shorter than one"),
+        (["--sampler", "annealing"], "--sampler"),
+    ],
+)
+def test_bad_options_exit_2_with_one_message(data_dir: Path, env: str, extra: list[str], msg: str) -> None:
+    code, text = _run(base_args(data_dir, 2, *extra))
+    assert code == 2 and msg in text
