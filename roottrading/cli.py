@@ -257,6 +257,15 @@ def compare(
     raise typer.Exit(cli_main(start, end, symbols, strategy or [], interval, data, balance, set_ or [], as_json))
 
 
+def _register_optimize() -> None:
+    from roottrading.optimize.cli import optimize
+
+    app.command("optimize")(optimize)
+
+
+_register_optimize()
+
+
 @app.command()
 def report() -> None:
     """Print performance: PnL, win rate, profit factor, Sharpe, Sortino, drawdown, Calmar, per strategy/symbol."""

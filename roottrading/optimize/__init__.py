@@ -1,0 +1,1 @@
+"""`roottrading optimize`: walk-forward parameter search over the backtest engines (see docs/optimisation.md)."""

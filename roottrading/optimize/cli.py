@@ -1,0 +1,252 @@
+"""`roottrading optimize`: search a strategy's parameters on history, walk-forward, resumable, in parallel.
+
+Examples:
+  roottrading optimize --strategy ema_cross --symbols BTCUSDT --interval 1h --data data/parquet \\
+      --start 2024-01-01 --end 2025-01-01 --stake 1000 --trials 200 --walk-forward train=90d,test=30d \\
+      --space fast=5:30 --space slow=20:120:5 --objective sharpe --min-trades 5 --json opt.json
+  roottrading optimize ... --study-name my-study --resume     # continue after a crash or Ctrl-C
+
+Errors for the user exit with status 2 and one message; Ctrl-C stops (status 130) and `--resume` continues.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from roottrading.backtest.cli import _fail, _period, _resolve_strategies
+from roottrading.backtest.model import BacktestConfig
+
+
+def optimize(
+    strategy: Annotated[str, typer.Option("--strategy", help="the strategy to tune (one)")],
+    trials: Annotated[int, typer.Option("--trials", help="trials per study (per walk-forward window)")] = 100,
+    symbols: Annotated[str | None, typer.Option(help="symbol (default: SYMBOLS setting; fast models one)")] = None,
+    interval: Annotated[str | None, typer.Option(help="candle interval (default: INTERVAL setting)")] = None,
+    start: Annotated[str | None, typer.Option(help="ISO date/time (UTC) or epoch ms, inclusive")] = None,
+    end: Annotated[str | None, typer.Option(help="ISO date/time (UTC) or epoch ms, exclusive (default: now)")] = None,
+    days: Annotated[float | None, typer.Option(help="period length in days (ending at --end or now)")] = None,
+    data: Annotated[str, typer.Option(help="store, bundled, a Parquet folder, or Binance kline files")] = "store",
+    balance: Annotated[str, typer.Option(help="starting balance in the quote asset")] = "10000",
+    set_: Annotated[list[str], typer.Option("--set", help="ANY platform setting KEY=VALUE (as backtest)")] = [],  # noqa: B006
+    stake: Annotated[str | None, typer.Option(help="fixed quote amount per trade (the fast engine needs it)")] = None,
+    space: Annotated[
+        list[str], typer.Option("--space", help="narrow/extend the search: KEY=LO:HI[:STEP] or KEY=a,b,c")
+    ] = [],  # noqa: B006
+    objective: Annotated[str, typer.Option(help="sharpe | sortino | calmar | profit | profit_factor")] = "sharpe",
+    min_trades: Annotated[int, typer.Option("--min-trades", help="prune trials with fewer closed trades")] = 1,
+    max_drawdown: Annotated[
+        float | None, typer.Option("--max-drawdown", help="prune trials deeper than this, in percent (e.g. 20)")
+    ] = None,
+    sampler: Annotated[str, typer.Option(help="tpe | random | grid")] = "tpe",
+    seed: Annotated[int | None, typer.Option(help="sampler seed (reproducible with --jobs 1)")] = None,
+    walk_forward: Annotated[
+        str | None, typer.Option("--walk-forward", help="train=90d,test=30d[,step=30d] (rolling windows)")
+    ] = None,
+    anchored: Annotated[bool, typer.Option("--anchored", help="walk-forward training always from the start")] = False,
+    jobs: Annotated[int | None, typer.Option("--jobs", help="worker processes (default: all local cores)")] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="Optuna RDB URL (default: DATABASE_URL, the platform's database)")
+    ] = None,
+    study_name: Annotated[str | None, typer.Option("--study-name", help="default: derived from the question")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the study of that name")] = False,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="re-run chosen params on replay")] = True,
+    fallback: Annotated[
+        str, typer.Option(help="trials fast cannot model: replay (run them there, slow) or skip (prune)")
+    ] = "replay",
+    json_path: Annotated[Path | None, typer.Option("--json", help="every trial, window and choice as JSON")] = None,
+    report_path: Annotated[Path | None, typer.Option("--report", help="a self-contained HTML report here")] = None,
+) -> None:
+    """Tune a strategy's parameters with Optuna, walk-forward (see docs/optimisation.md)."""
+    from roottrading.backtest.overrides import OverrideError, split_assignment
+    from roottrading.config import ConfigError, load_settings
+    from roottrading.domain.market import INTERVAL_MS
+    from roottrading.optimize import walkforward as wf
+    from roottrading.optimize.run import Plan, run_plan
+    from roottrading.optimize.scoring import OBJECTIVES
+    from roottrading.optimize.space import SpaceError, build_space
+    from roottrading.optimize.study import SAMPLERS, Job, StudyExists, default_workers, storage_url
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    from roottrading.optimize.study import quiet
+
+    quiet()  # the services' per-signal logs are each backtest's normal life, not the study's output
+    if objective not in OBJECTIVES:
+        raise _fail(f"--objective {objective!r}: use one of {', '.join(OBJECTIVES)}")
+    if sampler not in SAMPLERS:
+        raise _fail(f"--sampler {sampler!r}: use one of {', '.join(SAMPLERS)}")
+    if fallback not in ("replay", "skip"):
+        raise _fail("--fallback: use replay or skip")
+    if trials < 1 or min_trades < 0 or (jobs is not None and jobs < 1):
+        raise _fail("--trials and --jobs must be >= 1, --min-trades >= 0")
+    try:
+        bal = Decimal(balance)
+        stk = Decimal(stake) if stake is not None else None
+        overrides = dict(split_assignment(s) for s in set_)
+    except InvalidOperation:
+        raise _fail(f"--balance/--stake: not a number ({balance!r}, {stake!r})") from None
+    except OverrideError as exc:
+        raise _fail(str(exc)) from None
+    iv = interval or settings.interval
+    if iv not in INTERVAL_MS:
+        raise _fail(f"--interval {iv!r}: use one of {', '.join(INTERVAL_MS)}")
+    syms = tuple(s.strip().upper() for s in (symbols.split(",") if symbols else settings.symbols) if s.strip())
+    names = _resolve_strategies([strategy], settings)
+    if len(names) != 1:
+        raise _fail("--strategy: optimize tunes one strategy per study")
+    name = names[0]
+    from roottrading.optimize.study import strategy_class
+
+    try:
+        dims = build_space(strategy_class(name).param_specs(), space)
+    except SpaceError as exc:
+        raise _fail(str(exc)) from None
+    if not dims:
+        raise _fail(f"{name} has no ranged parameters to search; add some with --space")
+    start_ms, end_ms, explicit = _period(start, end, days)
+    if not explicit:
+        raise _fail("optimize needs a period: --start/--end or --days")
+    if sampler == "grid":
+        size = 1
+        for d in dims:
+            size *= len(d.grid())
+        if trials > size:
+            typer.echo(f"note: the grid has {size} points; --trials lowered from {trials}", err=True)
+            trials = size
+    try:
+        if walk_forward:
+            train, test, step = wf.parse_spec(walk_forward)
+            wf.check_interval(iv, train, test)
+            windows = wf.windows(start_ms, end_ms, train, test, step, anchored=anchored)
+        else:
+            windows = [wf.Window(0, start_ms, end_ms, end_ms, end_ms)]
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    config = BacktestConfig(
+        strategies=(name,),
+        symbols=syms,
+        interval=iv,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        data=data,
+        balance=bal,
+        engine="fast",
+        settings=overrides,
+        stake=stk,
+    )
+    question = json.dumps(
+        [
+            name,
+            syms,
+            iv,
+            start_ms,
+            end_ms,
+            data,
+            str(bal),
+            overrides,
+            str(stk),
+            space,
+            objective,
+            min_trades,
+            max_drawdown,
+            sampler,
+            walk_forward,
+            anchored,
+        ],
+        sort_keys=True,
+        default=str,
+    )
+    sname = study_name or f"{name}-{'-'.join(syms)}-{iv}-{hashlib.sha256(question.encode()).hexdigest()[:10]}"
+    url = storage or settings.database_url
+    if not url:
+        raise _fail("no storage: set DATABASE_URL or pass --storage sqlite:///optuna.db")
+    job = Job(
+        config=config,
+        dims=tuple(dims),
+        objective=objective,
+        min_trades=min_trades,
+        max_drawdown=None if max_drawdown is None else max_drawdown / 100,
+        storage=storage_url(url),
+        study_name=sname,
+        n_trials=trials,
+        sampler=sampler,
+        seed=seed,
+        database_url=settings.database_url,
+        fallback=fallback,
+    )
+    _gate(config, settings.database_url, windows)
+    plan = Plan(
+        job=job,
+        windows=tuple(windows),
+        walk_forward=bool(walk_forward),
+        workers=jobs or default_workers(),
+        resume=resume,
+        verify=verify,
+    )
+    typer.echo(
+        f"study {sname}: {len(windows)} window(s) x {trials} trials on {plan.workers} process(es); "
+        f"space {', '.join(d.name for d in dims)}",
+        err=True,
+    )
+    try:
+        doc = run_plan(plan, lambda text: typer.echo(text, err=True))
+    except StudyExists as exc:
+        raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: continue with --resume --study-name {sname}", err=True)
+        raise typer.Exit(130) from None
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+    if report_path is not None:
+        from roottrading.optimize.report import write_report
+
+        write_report(doc, report_path)
+    _summary(doc)
+    for path, what in ((json_path, "JSON"), (report_path, "report")):
+        if path is not None:
+            typer.echo(f"{what}: {path}")
+
+
+def _gate(config: BacktestConfig, database_url: str | None, windows: list) -> None:
+    """The backtest's data-quality gate on the whole period, once, before any worker starts."""
+    import asyncio
+    from dataclasses import replace
+
+    from roottrading.backtest.data import MissingData
+    from roottrading.backtest.overrides import OverrideError
+    from roottrading.backtest.runner import DataQualityError, prepare
+
+    cfg = replace(config, start_ms=windows[0].train_start, end_ms=max(w.test_end for w in windows))
+    try:
+        asyncio.run(prepare(cfg, database_url=database_url, explicit_range=True))
+    except (MissingData, DataQualityError, OverrideError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+
+def _summary(doc: dict) -> None:
+    typer.echo(f"study {doc['study']}: {doc['trials_run_now']} trial(s) run now")
+    if doc.get("out_of_sample"):
+        m = doc["out_of_sample"]["metrics"]
+        typer.echo(
+            f"out-of-sample (stitched test windows): pnl {m['net_pnl']} sharpe {m['sharpe']} "
+            f"max drawdown {m['max_drawdown']} trades {m['trades']}"
+        )
+        typer.echo(
+            f"in-sample mean sharpe {doc['in_sample']['mean_sharpe']}; walk-forward efficiency "
+            f"{doc.get('walk_forward_efficiency')}; deflated Sharpe (mean) {doc['deflated_sharpe_mean']}"
+        )
+    elif doc.get("best_params") is not None:
+        typer.echo(
+            f"best {doc['best_params']} (in-sample: {doc['in_sample']}); deflated Sharpe {doc['deflated_sharpe_mean']}"
+        )
+    else:
+        typer.echo("no trial passed the constraints")

@@ -1,0 +1,62 @@
+"""Resume bookkeeping without a backtest: what a crash leaves RUNNING is re-queued once, with its parameters."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import optuna
+import pytest
+
+from roottrading.backtest.model import BacktestConfig
+from roottrading.optimize.space import Dim
+from roottrading.optimize.study import Job, StudyExists, counted_trials, open_study, recover, storage_url
+
+
+def _job(tmp_path: Path, n: int = 5) -> Job:
+    cfg = BacktestConfig(
+        strategies=("ema_cross",), symbols=("BTCUSDT",), interval="1h", start_ms=0, end_ms=1, stake=Decimal(100)
+    )
+    return Job(
+        config=cfg,
+        dims=(Dim("fast", "int", 3, 15),),
+        objective="sharpe",
+        min_trades=1,
+        max_drawdown=None,
+        storage=f"sqlite:///{tmp_path / 'o.db'}",
+        study_name="s",
+        n_trials=n,
+    )
+
+
+def test_storage_url_uses_a_synchronous_driver() -> None:
+    assert storage_url("sqlite+aiosqlite:////x/rt.db") == "sqlite:////x/rt.db"
+    assert storage_url("postgresql+asyncpg://u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+def test_recover_requeues_what_a_crash_left_running_and_counts_stay_exact(tmp_path: Path) -> None:
+    job = _job(tmp_path)
+    study = open_study(job, resume=False)
+    for v in (1.0, 2.0):
+        t = study.ask()
+        t.suggest_int("fast", 3, 15)
+        study.tell(t, v)
+    crashed = study.ask()
+    fast = crashed.suggest_int("fast", 3, 15)  # the process dies here: the trial stays RUNNING
+    assert counted_trials(study) == 3
+
+    again = open_study(job, resume=True)
+    assert recover(again) == [crashed.number]
+    assert counted_trials(again) == 3  # 2 finished + 1 queued; the interrupted one no longer counts
+    retry = again.ask()
+    assert retry.suggest_int("fast", 3, 15) == fast and retry.user_attrs["retry_of"] == crashed.number
+    again.tell(retry, 3.0)
+    states = [t.state for t in again.get_trials()]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 3 and states.count(optuna.trial.TrialState.FAIL) == 1
+    assert recover(again) == []  # nothing left to recover: a second resume re-runs nothing
+
+
+def test_a_study_is_not_silently_reused(tmp_path: Path) -> None:
+    open_study(_job(tmp_path), resume=False)
+    with pytest.raises(StudyExists, match="--resume"):
+        open_study(_job(tmp_path), resume=False)
