@@ -23,6 +23,7 @@ from roottrading.backtest.replay import run_replay
 from roottrading.backtest.runner import run_engine
 from roottrading.datasets import synthetic_candles
 from roottrading.datasets.bundled import load_candles
+from roottrading.services.analyzer.engine import AnalyzerEngine, EngineConfig
 
 # The loss-streak lock is not modelled by fast (it falls back when it could act), so the parity runs turn it off
 # to compare the trades themselves; test_loss_streak_falls_back shows the fallback.
@@ -135,3 +136,37 @@ def test_loss_streak_falls_back() -> None:
     config = _config(candles, "ema_cross", settings={})
     with pytest.raises(EngineUnavailable, match="strategy_loss_streak"):
         asyncio.run(run_fast(config, {"BTCUSDT": candles}))
+
+
+# Every built-in strategy, on a seeded synthetic series and on the bundled real data. The coordinator's
+# strength filter is opened to WEAK (more entries to compare), and the two spike strategies get thresholds
+# that 1m data meets in a short window; a strategy must trade on at least one of the two markets, so no
+# strategy passes on an empty comparison.
+ALL_STRATEGIES = sorted(AnalyzerEngine(EngineConfig(interval="1m")).registry.names())
+FIRE_ON_1M = {
+    "pump_dump": {"move_pct": 1.0, "vol_mult": 1.0},
+    "spike_reaction": {"spike_atr": 1.0, "vol_mult": 1.0},
+}
+
+
+def _markets() -> list[list]:
+    return [
+        synthetic_candles("SOLUSDT", "1m", 900, seed=29, start_price=40.0, annual_volatility=4.0),
+        load_candles("BTCBUSD", "1m")[-900:],
+    ]
+
+
+def test_all_27_builtin_strategies_are_covered() -> None:
+    assert len(ALL_STRATEGIES) == 27
+
+
+@pytest.mark.parametrize("strategy", ALL_STRATEGIES)
+def test_parity_every_builtin_strategy(strategy: str) -> None:
+    traded = 0
+    for candles in _markets():
+        params = {strategy: FIRE_ON_1M[strategy]} if strategy in FIRE_ON_1M else {}
+        settings = {**NO_STREAK, "coordinator.min_strength": "WEAK"}
+        fast, rep = _both(_config(candles, strategy, params=params, settings=settings), candles)
+        _assert_same(fast, rep)
+        traded += len(rep)
+    assert traded > 0, f"{strategy} traded on no market: an empty comparison proves nothing"
