@@ -187,6 +187,8 @@ class FastRun:
         self.day_high: dict[int, Decimal] = {}
         self.peak = self.config.balance
         self.streak = 0
+        self.locked = False  # the strategy_loss_streak lock (disable_strategy or pause: one strategy, same effect)
+        self.lock_until: int | None = None
         self.last_entry: int | None = None
         self.fed = -1  # last candle fed to the simulated exchange
         self.next_trade_id = 0
@@ -374,6 +376,8 @@ class FastRun:
         ):
             if why:
                 return None
+        if self._locked(now):
+            return None
         price = to_decimal(s.price)
         stop = None if s.stop_loss is None else to_decimal(s.stop_loss).quantize(Q8, rounding=ROUND_DOWN)
         self._check_risk(i, price)
@@ -456,8 +460,6 @@ class FastRun:
             a = self.atr_pct[i]
             if a == a and Decimal(repr(float(a))) >= r.volatility.max_atr_pct * MARGIN:
                 raise EngineUnavailable(f"risk.volatility could act at candle {i} (not modelled)")
-        if r.strategy_loss_streak.enabled and self.streak >= r.strategy_loss_streak.max_consecutive_losses:
-            raise EngineUnavailable(f"risk.strategy_loss_streak could act before candle {i} (not modelled)")
         value_low = self.equity_low
         if r.max_drawdown.enabled and (self.peak - value_low) >= self.peak * r.max_drawdown.limit_pct / 100 * MARGIN:
             raise EngineUnavailable(f"risk.max_drawdown could act before candle {i} (not modelled)")
@@ -465,6 +467,19 @@ class FastRun:
             for day, high in self.day_high.items():
                 if (high - self.day_low.get(day, high)) >= high * r.daily_loss_limit.limit_pct / 100 * MARGIN:
                     raise EngineUnavailable(f"risk.daily_loss_limit could act before candle {i} (not modelled)")
+
+    def _locked(self, now: int) -> bool:
+        """The loss-streak lock as the risk service keeps it (risk/state.py, services/risk/service.py): set when
+        a completed cycle makes the streak reach the limit, at that time step's market time, until that time
+        plus the rule's cooldown (none: for good); an entry checked at or after `until` lifts it and counts the
+        streak from 0 again (the tracker's expire/_rearm). Refused entries change nothing else in the replay
+        (no coordinator cooldown, no order counted), so returning "no entry" here is the same outcome."""
+        if not self.locked:
+            return False
+        if self.lock_until is not None and now >= self.lock_until:
+            self.locked, self.lock_until, self.streak = False, None, 0
+            return False
+        return True
 
     def _check_size_rules(self, i: int, notional: Decimal, reserved: Decimal, equity_low: Decimal) -> None:
         r = self.rules_set
@@ -483,6 +498,12 @@ class FastRun:
         """Track what the conservative risk checks need: loss streak, lowest/highest account values."""
         pnl = cur.cycle.profit_loss or Decimal(0)
         self.streak = self.streak + 1 if pnl < 0 else 0
+        rule = self.rules_set.strategy_loss_streak
+        if rule.enabled and not self.locked and self.streak >= rule.max_consecutive_losses:
+            # the risk service locks on the cycle update, at the time step's market time (the fills' time)
+            cooldown = self.rules_set.cooldown_ms("strategy_loss_streak")
+            self.locked = True
+            self.lock_until = None if cooldown is None else self.step_time + cooldown
         # lowest account value while the cycle was open: its held quantity at the lowest low
         held = position(cur.fills, self.base).net_bought
         lo = float(np.min(self.lo[cur.index : self.fed + 1])) if self.fed >= cur.index else float(self.lo[cur.index])

@@ -25,8 +25,8 @@ from roottrading.datasets import synthetic_candles
 from roottrading.datasets.bundled import load_candles
 from roottrading.services.analyzer.engine import AnalyzerEngine, EngineConfig
 
-# The loss-streak lock is not modelled by fast (it falls back when it could act), so the parity runs turn it off
-# to compare the trades themselves; test_loss_streak_falls_back shows the fallback.
+# The loss-streak lock off: the runs that compare the trade mechanics themselves (test_loss_streak_lock_parity
+# covers the lock).
 NO_STREAK = {"risk.strategy_loss_streak.enabled": "false"}
 
 
@@ -130,12 +130,23 @@ def test_unmodelled_setting_names_the_reason_and_runs_replay() -> None:
     assert result.fallback is not None and "stake" in result.fallback
 
 
-def test_loss_streak_falls_back() -> None:
-    """With the loss-streak lock on, fast refuses as soon as the lock could have acted (never a silent answer)."""
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {},  # the packaged default: 5 losses, 4h cooldown
+        {"max_consecutive_losses": "2", "cooldown": "20m"},  # locks often, lifted often
+        {"max_consecutive_losses": "3", "cooldown": "null"},  # locked for good (until a manual resume)
+        {"max_consecutive_losses": "2", "cooldown": "15m", "action": "pause"},
+    ],
+)
+def test_loss_streak_lock_parity(rule: dict) -> None:
+    """The loss-streak lock and its market-time cooldown give the same trades in both engines, and it acts."""
     candles = synthetic_candles("BTCUSDT", "1m", 3000, seed=3, start_price=20_000.0)
-    config = _config(candles, "ema_cross", settings={})
-    with pytest.raises(EngineUnavailable, match="strategy_loss_streak"):
-        asyncio.run(run_fast(config, {"BTCUSDT": candles}))
+    settings = {f"risk.strategy_loss_streak.{k}": v for k, v in rule.items()}
+    fast, rep = _both(_config(candles, "ema_cross", settings=settings), candles)
+    _assert_same(fast, rep)
+    unlocked = asyncio.run(run_fast(_config(candles, "ema_cross"), {"BTCUSDT": candles})).trades
+    assert len(rep) < len(unlocked)  # the lock refused entries: not a comparison of two unlocked runs
 
 
 # Every built-in strategy, on a seeded synthetic series and on the bundled real data. The coordinator's
@@ -165,7 +176,7 @@ def test_parity_every_builtin_strategy(strategy: str) -> None:
     traded = 0
     for candles in _markets():
         params = {strategy: FIRE_ON_1M[strategy]} if strategy in FIRE_ON_1M else {}
-        settings = {**NO_STREAK, "coordinator.min_strength": "WEAK"}
+        settings = {"coordinator.min_strength": "WEAK"}  # the packaged risk rules, loss-streak lock included
         fast, rep = _both(_config(candles, strategy, params=params, settings=settings), candles)
         _assert_same(fast, rep)
         traded += len(rep)
