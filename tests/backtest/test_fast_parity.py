@@ -120,14 +120,33 @@ def test_parity_other_strategies(strategy: str) -> None:
 
 
 def test_unmodelled_setting_names_the_reason_and_runs_replay() -> None:
-    """Risk sizing (no stake) is not modelled: fast says so, and the runner's result is replay's, with the reason."""
+    """A volume cap is not modelled: fast says so, and the runner's result is replay's, with the reason."""
     candles = synthetic_candles("BTCUSDT", "1m", 300, seed=3, start_price=20_000.0)
-    config = _config(candles, "ema_cross", stake=None)
-    with pytest.raises(EngineUnavailable, match="stake"):
+    config = _config(candles, "ema_cross", settings={"sim.volume_cap": "0.5"})
+    with pytest.raises(EngineUnavailable, match="volume_cap"):
         asyncio.run(run_fast(config, {"BTCUSDT": candles}))
     result = asyncio.run(run_engine(config, {"BTCUSDT": candles}))
     assert result.engine == "replay"
-    assert result.fallback is not None and "stake" in result.fallback
+    assert result.fallback is not None and "volume_cap" in result.fallback
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},  # the packaged defaults: risk 1 % to the stop, shrunk by max_position_size (20 % of equity)
+        {"coordinator.risk_pct": "0.03"},  # small enough that no cap binds: the equity itself sizes
+        {"jobs.trader_balances_s": "300"},  # balances reported (and equity re-marked) every 5 minutes
+        {"risk.max_position_size.limit_pct": "7", "risk.strategy_loss_streak.max_consecutive_losses": "2"},
+    ],
+)
+def test_risk_sizing_from_equity_parity(settings: dict) -> None:
+    """No --stake: the coordinator sizes from the equity of the trader's last balances report (after each fill
+    and at the market-time balances job), and the risk manager shrinks it; fast reproduces both exactly."""
+    candles = synthetic_candles("BTCUSDT", "1m", 3000, seed=3, start_price=20_000.0)
+    fast, rep = _both(_config(candles, "ema_cross", stake=None, settings=settings), candles)
+    assert len(rep) > 20
+    assert len({t.quantity for t in rep}) > 5  # sizes follow the equity: not one fixed quantity
+    _assert_same(fast, rep)
 
 
 @pytest.mark.parametrize(
