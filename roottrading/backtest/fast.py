@@ -107,6 +107,17 @@ class FastRun:
         self.lookback = min(analyzer.lookback(self.strategy), analyzer.window_size())
         self.quote = self.settings.quote_asset
         self.base, _ = split_symbol(self.symbol, self.quote)
+        if self.cfg.stake_quote is None:
+            from roottrading.services.trader.exchange_factory import DEMO_BALANCES
+
+            unpriced = sorted(set(DEMO_BALANCES) - {self.quote, self.base})
+            if unpriced:
+                # the replay's demo account keeps these beside the quote balance; with no price for them the
+                # trader's balances reports carry no total, and the coordinator sizes from the pockets' ledger
+                raise EngineUnavailable(
+                    f"risk sizing with quote {self.quote}: the simulated account also holds {', '.join(unpriced)} "
+                    "(unpriced), so the coordinator sizes from the pockets' ledger (not modelled; use --stake)"
+                )
 
     # ------------------------------------------------------------------ static preconditions
     def _check_static_rules(self) -> None:
