@@ -15,12 +15,18 @@ What it does (see docs/backtesting.md, "The fast engine"):
   fees, rounding), and the PnL tracker's arithmetic (capital.pnl.cycle_pnl). Between visits nothing rests on
   the exchange, so feeding it only those candles (after the previous close as its last price) is the same.
 
+Sizing: `--stake`, or risk % of the equity in the trader's last balances report (after each fill and at the
+market-time balances job) with the risk manager's own size caps (RiskEngine._size) on the flat book. The
+loss-streak lock is kept as the risk service keeps it (set on the losing close, lifted at since + cooldown
+in market time, streak re-armed).
+
 What it does not model (the run raises EngineUnavailable and the runner hands it to `replay`, saying why):
-several symbols or strategies in one run, risk-%-of-equity sizing (needs the portfolio's equity reports; use
-`--stake`), trailing stops, a volume cap or latency, multiple cycles, consensus; and any risk rule or pocket
-limit that might bind: each entry checks, with a margin, that none could have acted (size and exposure caps
-against the lowest account value so far, loss streak, daily loss, drawdown, volatility, order rate, hours,
-blacklist); the first entry where one could raises, so a fast result is never a silently different answer.
+several symbols or strategies in one run, risk sizing when the account holds an asset the trader cannot
+price (the coordinator then sizes from the pockets' ledger), trailing stops, a volume cap or latency,
+multiple cycles, consensus; and any risk rule or pocket limit that might bind: each entry checks, with a
+margin, that none could have acted (pocket, stake-mode size and exposure caps against the lowest account
+value so far, daily loss, drawdown, volatility, order rate, hours, blacklist); the first entry where one
+could raises, so a fast result is never a silently different answer.
 """
 
 from __future__ import annotations
