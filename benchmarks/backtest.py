@@ -9,9 +9,9 @@ trades read back, metrics) and, measured in the same run, a baseline: a plain Nu
     .venv/bin/python benchmarks/backtest.py --engine replay [--candles 20000] [--profile]
     .venv/bin/python benchmarks/backtest.py --engine fast --candles 1000000
 
-`--engine fast` runs with a fixed stake of 500 (fast models stake sizing) and the loss-streak, daily-loss and
-drawdown rules off (fast falls back to replay as soon as one of them could act, and on a million candles
-of a random walk one would); the printed line says which engine actually ran.
+`--engine fast` runs with a fixed stake of 500 and the daily-loss and drawdown rules off (fast falls back to
+replay as soon as one of them could act, and on a million candles of a random walk one would); the
+loss-streak lock stays on (fast models it). The printed line says which engine actually ran.
 """
 
 from __future__ import annotations
@@ -72,7 +72,6 @@ def main() -> None:
             {
                 "stake": Decimal(500),
                 "settings": {
-                    "risk.strategy_loss_streak.enabled": "false",
                     "risk.daily_loss_limit.enabled": "false",
                     "risk.max_drawdown.enabled": "false",
                 },

@@ -15,12 +15,18 @@ What it does (see docs/backtesting.md, "The fast engine"):
   fees, rounding), and the PnL tracker's arithmetic (capital.pnl.cycle_pnl). Between visits nothing rests on
   the exchange, so feeding it only those candles (after the previous close as its last price) is the same.
 
+Sizing: `--stake`, or risk % of the equity in the trader's last balances report (after each fill and at the
+market-time balances job) with the risk manager's own size caps (RiskEngine._size) on the flat book. The
+loss-streak lock is kept as the risk service keeps it (set on the losing close, lifted at since + cooldown
+in market time, streak re-armed).
+
 What it does not model (the run raises EngineUnavailable and the runner hands it to `replay`, saying why):
-several symbols or strategies in one run, risk-%-of-equity sizing (needs the portfolio's equity reports; use
-`--stake`), trailing stops, a volume cap or latency, multiple cycles, consensus; and any risk rule or pocket
-limit that might bind: each entry checks, with a margin, that none could have acted (size and exposure caps
-against the lowest account value so far, loss streak, daily loss, drawdown, volatility, order rate, hours,
-blacklist); the first entry where one could raises, so a fast result is never a silently different answer.
+several symbols or strategies in one run, risk sizing when the account holds an asset the trader cannot
+price (the coordinator then sizes from the pockets' ledger), trailing stops, a volume cap or latency,
+multiple cycles, consensus; and any risk rule or pocket limit that might bind: each entry checks, with a
+margin, that none could have acted (pocket, stake-mode size and exposure caps against the lowest account
+value so far, daily loss, drawdown, volatility, order rate, hours, blacklist); the first entry where one
+could raises, so a fast result is never a silently different answer.
 """
 
 from __future__ import annotations
@@ -80,10 +86,6 @@ class FastRun:
         if self.sim.volume_cap is not None or self.sim.latency_ms:
             raise EngineUnavailable("fast does not model sim.volume_cap or sim.latency_ms")
         self.cfg = ov.coordinator_config(config)
-        if self.cfg.stake_quote is None:
-            raise EngineUnavailable(
-                "fast models fixed-stake sizing only (--stake); risk sizing needs the portfolio's equity reports"
-            )
         if self.cfg.allow_multiple_cycles:
             raise EngineUnavailable("fast does not model coordinator.allow_multiple_cycles")
         self.settings = ov.settings_for(config, database_url="sqlite://", data_dir="/nonexistent")
@@ -111,6 +113,17 @@ class FastRun:
         self.lookback = min(analyzer.lookback(self.strategy), analyzer.window_size())
         self.quote = self.settings.quote_asset
         self.base, _ = split_symbol(self.symbol, self.quote)
+        if self.cfg.stake_quote is None:
+            from roottrading.services.trader.exchange_factory import DEMO_BALANCES
+
+            unpriced = sorted(set(DEMO_BALANCES) - {self.quote, self.base})
+            if unpriced:
+                # the replay's demo account keeps these beside the quote balance; with no price for them the
+                # trader's balances reports carry no total, and the coordinator sizes from the pockets' ledger
+                raise EngineUnavailable(
+                    f"risk sizing with quote {self.quote}: the simulated account also holds {', '.join(unpriced)} "
+                    "(unpriced), so the coordinator sizes from the pockets' ledger (not modelled; use --stake)"
+                )
 
     # ------------------------------------------------------------------ static preconditions
     def _check_static_rules(self) -> None:
@@ -184,9 +197,21 @@ class FastRun:
         )
         self.atr_pct = self._atr_pct()
         self.equity_low = self.config.balance
+        # the equity the coordinator sizes from: the trader's last balances report (see _report_equity)
+        from roottrading.backtest.overrides import JOB_DEFAULTS
+
+        period_s = float(self.ov.jobs.get("trader_balances_s", JOB_DEFAULTS["trader_balances_s"]))
+        self.job_ms = max(1, int(period_s * 1000))
+        self.job_due = (self.series[0].open_time if n else 0) + self.job_ms
+        self.job_next = 0  # first candle whose step has not been checked for a due balances job
+        self.reported = self.config.balance  # the job's run at the start: the quote balance alone
+        self.close_times = [c.close_time for c in self.series]
+        self.px_now = Decimal(0)  # the trader's last price when a fill's balances are reported
         self.day_high: dict[int, Decimal] = {}
         self.peak = self.config.balance
         self.streak = 0
+        self.locked = False  # the strategy_loss_streak lock (disable_strategy or pause: one strategy, same effect)
+        self.lock_until: int | None = None
         self.last_entry: int | None = None
         self.fed = -1  # last candle fed to the simulated exchange
         self.next_trade_id = 0
@@ -242,6 +267,30 @@ class FastRun:
         )
 
     # ------------------------------------------------------------------ exchange feeding
+    def _jobs_until(self, i: int) -> None:
+        """Run the trader's periodic balances job at every candle step before candle i where it was due (market
+        time, after that step: replay._run_due), with the balances as they are (no fill since the last event)."""
+        import bisect
+
+        while self.job_next < i:
+            k = bisect.bisect_left(self.close_times, self.job_due, lo=self.job_next)
+            if k >= i:
+                self.job_next = i
+                return
+            self.reported = self._account(to_decimal(self.series[k].close))
+            self.job_due = self.close_times[k] + self.job_ms
+            self.job_next = k + 1
+
+    def _account(self, price: Decimal) -> Decimal:
+        """TraderCore.publish_balances' total: every balance (free + locked) valued at the trader's last price."""
+        total = Decimal(0)
+        for asset, b in sorted(self.engine.balances().items()):
+            px = Decimal(1) if asset == self.quote else (price if asset == self.base else None)
+            if px is None:
+                continue
+            total += (b.free + b.locked) * px
+        return total
+
     def _feed_until(self, i: int, cur: _Open | None) -> None:
         """Feed candle i to the exchange after setting its last price to the previous close (nothing rests
         between visits, so skipping the candles in between changes nothing). With an open cycle, the trader's
@@ -249,12 +298,16 @@ class FastRun:
         eng, sym = self.engine, self.symbol
         c = self.series[i]
         self.step_time = c.close_time
+        self._jobs_until(i)
+        # the trader's last price: the previous close during the feed, this close once it has processed the data
+        self.px_now = to_decimal(self.series[i - 1].close) if i > 0 else Decimal(0)
         if i > 0 and self.fed != i - 1:
             prev = self.series[i - 1]
             eng.on_trade(sym, prev.close_time, to_decimal(prev.close))
         if cur is None:
             eng.on_candle(c)
             self.fed = i
+            self.px_now = to_decimal(c.close)
             return
         from roottrading.exchange.sim.market import candle_path
 
@@ -264,6 +317,7 @@ class FastRun:
         if reason is None or level is None:
             eng.on_candle(c)
             self.fed = i
+            self.px_now = to_decimal(c.close)
             return
         last = eng.last_price(sym)
         held = self._held(cur)
@@ -274,6 +328,7 @@ class FastRun:
         eng.on_candle(c)
         self.fed = i
         self._collect(cur)
+        self.px_now = to_decimal(c.close)
         if placed is not None:
             o = eng.get_order(sym, placed)
             if not o.status.is_terminal:
@@ -332,10 +387,14 @@ class FastRun:
         import msgspec
 
         # only the trades since the last look (from_id): reading the whole history each time was quadratic
+        filled = False
         for fl in self.engine.my_trades(self.symbol, from_id=self.next_trade_id):
             self.next_trade_id = max(self.next_trade_id, int(fl.trade_id) + 1)
+            filled = True
             if fl.client_order_id.startswith(cur.cycle.id):
                 cur.fills.append(msgspec.structs.replace(fl, time=self.step_time))
+        if filled and self.px_now > 0:  # the trader republishes the balances after a fill (TraderCore._drain)
+            self.reported = self._account(self.px_now)
 
     def _settle(self, cur: _Open) -> None:
         """The trader's _advance for a cycle whose exit was sent: completed when only dust is left."""
@@ -374,15 +433,20 @@ class FastRun:
         ):
             if why:
                 return None
+        if self._locked(now):
+            return None
         price = to_decimal(s.price)
         stop = None if s.stop_loss is None else to_decimal(s.stop_loss).quantize(Q8, rounding=ROUND_DOWN)
         self._check_risk(i, price)
         dust_value = self._held_dust() * to_decimal(self.series[i].close)
         equity_low = min(self.equity_low, self._quote_total() + dust_value)
+        self._jobs_until(i)
         pocket_pct = Decimal(dict(self.settings.pocket_config)[cfg.pocket]) / 100
         sizing = size_entry(
             SizeRequest(
-                equity=equity_low,
+                # risk sizing reads the coordinator's equity exactly (the trader's last report); a stake does
+                # not size from it, and the lowest value so far is what the cap checks below need
+                equity=self.reported if cfg.stake_quote is None else equity_low,
                 price=price,
                 stop=stop,
                 risk_pct=cfg.risk_pct,
@@ -401,11 +465,19 @@ class FastRun:
             raise EngineUnavailable(
                 f"sizing at candle {i} refused or bound by a limit not modelled: {sizing.reject_reason}"
             )
-        if "pocket" in sizing.capped_by:
-            raise EngineUnavailable(f"the pocket limit could bind at candle {i} (not modelled)")
         qty = sizing.quantity
         mult = reserve_multiplier(cfg.fee_buffer_pct, cfg.slippage_buffer_pct)
-        self._check_size_rules(i, qty * price, reservation_amount(qty, price, mult), equity_low)
+        if cfg.stake_quote is None:
+            shrunk = self._risk_shrink(i, s, price, qty, "pocket" in sizing.capped_by)
+            if shrunk is None:
+                return None
+            qty = shrunk
+        else:
+            if "pocket" in sizing.capped_by:
+                raise EngineUnavailable(f"the pocket limit could bind at candle {i} (not modelled)")
+            self._check_size_rules(i, qty * price, reservation_amount(qty, price, mult), equity_low)
+        if reservation_amount(qty, price, mult) >= equity_low * pocket_pct * MARGIN:
+            raise EngineUnavailable(f"the pocket could refuse the reservation at candle {i} (not modelled)")
         from roottrading import ids
 
         req_id = ids.request_id_for_signal(s.id)
@@ -456,8 +528,6 @@ class FastRun:
             a = self.atr_pct[i]
             if a == a and Decimal(repr(float(a))) >= r.volatility.max_atr_pct * MARGIN:
                 raise EngineUnavailable(f"risk.volatility could act at candle {i} (not modelled)")
-        if r.strategy_loss_streak.enabled and self.streak >= r.strategy_loss_streak.max_consecutive_losses:
-            raise EngineUnavailable(f"risk.strategy_loss_streak could act before candle {i} (not modelled)")
         value_low = self.equity_low
         if r.max_drawdown.enabled and (self.peak - value_low) >= self.peak * r.max_drawdown.limit_pct / 100 * MARGIN:
             raise EngineUnavailable(f"risk.max_drawdown could act before candle {i} (not modelled)")
@@ -465,6 +535,51 @@ class FastRun:
             for day, high in self.day_high.items():
                 if (high - self.day_low.get(day, high)) >= high * r.daily_loss_limit.limit_pct / 100 * MARGIN:
                     raise EngineUnavailable(f"risk.daily_loss_limit could act before candle {i} (not modelled)")
+
+    def _locked(self, now: int) -> bool:
+        """The loss-streak lock as the risk service keeps it (risk/state.py, services/risk/service.py): set when
+        a completed cycle makes the streak reach the limit, at that time step's market time, until that time
+        plus the rule's cooldown (none: for good); an entry checked at or after `until` lifts it and counts the
+        streak from 0 again (the tracker's expire/_rearm). Refused entries change nothing else in the replay
+        (no coordinator cooldown, no order counted), so returning "no entry" here is the same outcome."""
+        if not self.locked:
+            return False
+        if self.lock_until is not None and now >= self.lock_until:
+            self.locked, self.lock_until, self.streak = False, None, 0
+            return False
+        return True
+
+    def _risk_shrink(self, i: int, s: Signal, price: Decimal, qty: Decimal, pocket_capped: bool) -> Decimal | None:
+        """Risk sizing: the risk manager's own size caps (RiskEngine._size) on the exact state it has when no
+        cycle is open (its equity: the same balances report the coordinator sized from; no positions), then the
+        coordinator's rounding and min-notional check after a shrink. When the pocket capped the size computed
+        from a lower bound of the pocket, the result is still exact if the risk cap is below that size (the
+        true size, at least as large, is shrunk to the same cap); otherwise the run falls back."""
+        from roottrading.risk import OrderIntent
+        from roottrading.risk.engine import RiskEngine
+        from roottrading.risk.rules import RiskRules
+        from roottrading.risk.state import RiskState
+
+        st = RiskState(
+            now_ms=self.series[i].close_time,
+            equity=self.reported,
+            equity_peak=self.reported,
+            day_start_equity=self.reported,
+            realised_pnl_today=Decimal(0),
+        )
+        intent = OrderIntent(
+            id="fast", symbol=self.symbol, side=Side.BUY, quantity=qty, price=price, strategy=self.name, time=s.time
+        )
+        verdict = RiskEngine(RiskRules(rules=self.rules_set))._size(intent, st)
+        if not verdict.allowed:
+            raise EngineUnavailable(f"a risk size cap refuses the entry at candle {i} (not modelled)")
+        if pocket_capped and not verdict.quantity < qty:
+            raise EngineUnavailable(f"the pocket limit could bind at candle {i} (not modelled)")
+        if verdict.quantity < qty:
+            qty = self.rules.round_quantity(verdict.quantity)
+            if qty * price < Decimal(self.rules.min_notional):
+                return None  # the coordinator refuses: risk shrank the order below min notional
+        return qty
 
     def _check_size_rules(self, i: int, notional: Decimal, reserved: Decimal, equity_low: Decimal) -> None:
         r = self.rules_set
@@ -483,6 +598,12 @@ class FastRun:
         """Track what the conservative risk checks need: loss streak, lowest/highest account values."""
         pnl = cur.cycle.profit_loss or Decimal(0)
         self.streak = self.streak + 1 if pnl < 0 else 0
+        rule = self.rules_set.strategy_loss_streak
+        if rule.enabled and not self.locked and self.streak >= rule.max_consecutive_losses:
+            # the risk service locks on the cycle update, at the time step's market time (the fills' time)
+            cooldown = self.rules_set.cooldown_ms("strategy_loss_streak")
+            self.locked = True
+            self.lock_until = None if cooldown is None else self.step_time + cooldown
         # lowest account value while the cycle was open: its held quantity at the lowest low
         held = position(cur.fills, self.base).net_bought
         lo = float(np.min(self.lo[cur.index : self.fed + 1])) if self.fed >= cur.index else float(self.lo[cur.index])

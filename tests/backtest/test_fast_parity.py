@@ -23,9 +23,10 @@ from roottrading.backtest.replay import run_replay
 from roottrading.backtest.runner import run_engine
 from roottrading.datasets import synthetic_candles
 from roottrading.datasets.bundled import load_candles
+from roottrading.services.analyzer.engine import AnalyzerEngine, EngineConfig
 
-# The loss-streak lock is not modelled by fast (it falls back when it could act), so the parity runs turn it off
-# to compare the trades themselves; test_loss_streak_falls_back shows the fallback.
+# The loss-streak lock off: the runs that compare the trade mechanics themselves (test_loss_streak_lock_parity
+# covers the lock).
 NO_STREAK = {"risk.strategy_loss_streak.enabled": "false"}
 
 
@@ -119,19 +120,107 @@ def test_parity_other_strategies(strategy: str) -> None:
 
 
 def test_unmodelled_setting_names_the_reason_and_runs_replay() -> None:
-    """Risk sizing (no stake) is not modelled: fast says so, and the runner's result is replay's, with the reason."""
+    """A volume cap is not modelled: fast says so, and the runner's result is replay's, with the reason."""
     candles = synthetic_candles("BTCUSDT", "1m", 300, seed=3, start_price=20_000.0)
-    config = _config(candles, "ema_cross", stake=None)
-    with pytest.raises(EngineUnavailable, match="stake"):
+    config = _config(candles, "ema_cross", settings={"sim.volume_cap": "0.5"})
+    with pytest.raises(EngineUnavailable, match="volume_cap"):
         asyncio.run(run_fast(config, {"BTCUSDT": candles}))
     result = asyncio.run(run_engine(config, {"BTCUSDT": candles}))
     assert result.engine == "replay"
-    assert result.fallback is not None and "stake" in result.fallback
+    assert result.fallback is not None and "volume_cap" in result.fallback
 
 
-def test_loss_streak_falls_back() -> None:
-    """With the loss-streak lock on, fast refuses as soon as the lock could have acted (never a silent answer)."""
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},  # the packaged defaults: risk 1 % to the stop, shrunk by max_position_size (20 % of equity)
+        {"coordinator.risk_pct": "0.03"},  # small enough that no cap binds: the equity itself sizes
+        {"jobs.trader_balances_s": "300"},  # balances reported (and equity re-marked) every 5 minutes
+        {"risk.max_position_size.limit_pct": "7", "risk.strategy_loss_streak.max_consecutive_losses": "2"},
+    ],
+)
+def test_risk_sizing_from_equity_parity(settings: dict) -> None:
+    """No --stake: the coordinator sizes from the equity of the trader's last balances report (after each fill
+    and at the market-time balances job), and the risk manager shrinks it; fast reproduces both exactly."""
     candles = synthetic_candles("BTCUSDT", "1m", 3000, seed=3, start_price=20_000.0)
-    config = _config(candles, "ema_cross", settings={})
-    with pytest.raises(EngineUnavailable, match="strategy_loss_streak"):
-        asyncio.run(run_fast(config, {"BTCUSDT": candles}))
+    fast, rep = _both(_config(candles, "ema_cross", stake=None, settings=settings), candles)
+    assert len(rep) > 20
+    assert len({t.quantity for t in rep}) > 5  # sizes follow the equity: not one fixed quantity
+    _assert_same(fast, rep)
+
+
+def test_risk_sizing_with_an_unpriced_demo_asset_falls_back() -> None:
+    """With quote BUSD the replay's demo account also holds USDT, which the trader cannot price: its balances
+    reports carry no total and the coordinator sizes from the pockets' ledger. fast does not model that, and
+    says so (found by the parity sweep: the quantities differed by one lot step)."""
+    candles = load_candles("BTCBUSD", "1m")[-300:]
+    config = _config(candles, "ema_cross", stake=None)
+    with pytest.raises(EngineUnavailable, match="unpriced"):
+        asyncio.run(run_fast(config, {"BTCBUSD": candles}))
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {},  # the packaged default: 5 losses, 4h cooldown
+        {"max_consecutive_losses": "2", "cooldown": "20m"},  # locks often, lifted often
+        {"max_consecutive_losses": "3", "cooldown": "null"},  # locked for good (until a manual resume)
+        {"max_consecutive_losses": "2", "cooldown": "15m", "action": "pause"},
+    ],
+)
+def test_loss_streak_lock_parity(rule: dict) -> None:
+    """The loss-streak lock and its market-time cooldown give the same trades in both engines, and it acts."""
+    candles = synthetic_candles("BTCUSDT", "1m", 3000, seed=3, start_price=20_000.0)
+    settings = {f"risk.strategy_loss_streak.{k}": v for k, v in rule.items()}
+    fast, rep = _both(_config(candles, "ema_cross", settings=settings), candles)
+    _assert_same(fast, rep)
+    unlocked = asyncio.run(run_fast(_config(candles, "ema_cross"), {"BTCUSDT": candles})).trades
+    assert len(rep) < len(unlocked)  # the lock refused entries: not a comparison of two unlocked runs
+
+
+# Every built-in strategy, on a seeded synthetic series and on the bundled real data. The coordinator's
+# strength filter is opened to WEAK (more entries to compare), and the two spike strategies get thresholds
+# that 1m data meets in a short window; a strategy must trade on at least one of the two markets, so no
+# strategy passes on an empty comparison.
+ALL_STRATEGIES = sorted(AnalyzerEngine(EngineConfig(interval="1m")).registry.names())
+FIRE_ON_1M = {
+    "pump_dump": {"move_pct": 1.0, "vol_mult": 1.0},
+    "spike_reaction": {"spike_atr": 1.0, "vol_mult": 1.0},
+}
+
+
+def _markets() -> list[list]:
+    return [
+        synthetic_candles("SOLUSDT", "1m", 900, seed=29, start_price=40.0, annual_volatility=4.0),
+        load_candles("BTCBUSD", "1m")[-900:],
+    ]
+
+
+def test_all_27_builtin_strategies_are_covered() -> None:
+    assert len(ALL_STRATEGIES) == 27
+
+
+@pytest.mark.parametrize("strategy", ALL_STRATEGIES)
+def test_parity_every_builtin_strategy(strategy: str) -> None:
+    traded = 0
+    for candles in _markets():
+        params = {strategy: FIRE_ON_1M[strategy]} if strategy in FIRE_ON_1M else {}
+        settings = {"coordinator.min_strength": "WEAK"}  # the packaged risk rules, loss-streak lock included
+        fast, rep = _both(_config(candles, strategy, params=params, settings=settings), candles)
+        _assert_same(fast, rep)
+        traded += len(rep)
+    assert traded > 0, f"{strategy} traded on no market: an empty comparison proves nothing"
+
+
+@pytest.mark.parametrize("strategy", ALL_STRATEGIES)
+def test_parity_every_builtin_strategy_default_risk_sizing(strategy: str) -> None:
+    """Every built-in strategy with the platform's default sizing (no --stake: risk % of the reported equity,
+    shrunk by the risk manager) and the packaged risk rules, on the bundled real 1m prices quoted in USDT (the
+    demo account's own asset, so the trader's balances reports carry the total the coordinator sizes from)."""
+    candles = load_candles("BTCBUSD", "1m", as_symbol="BTCUSDT")[-900:]
+    params = {strategy: FIRE_ON_1M[strategy]} if strategy in FIRE_ON_1M else {}
+    config = _config(candles, strategy, stake=None, params=params, settings={"coordinator.min_strength": "WEAK"})
+    fast, rep = _both(config, candles)
+    _assert_same(fast, rep)
+    # pump_dump finds no 1 % pump on volume in these 15 hours; it trades in test_parity_every_builtin_strategy
+    assert rep or strategy == "pump_dump"
