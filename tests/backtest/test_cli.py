@@ -152,7 +152,9 @@ def test_ctrl_c_writes_the_partial_result_and_exits_130(
 
     monkeypatch.setattr(cli._Progress, "__call__", press_ctrl_c_at_50)
     out, rep = tmp_path / "p.json", tmp_path / "p.html"
-    code, text = run([*BASE, "--strategy", "macd_crossover", "--json", str(out), "--report", str(rep)])
+    # replay reports progress per candle (a fast run takes a fraction of a second: nothing to interrupt)
+    args = [*BASE, "--engine", "replay", "--strategy", "macd_crossover", "--json", str(out), "--report", str(rep)]
+    code, text = run(args)
     assert code == 130, text
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True and doc["candles"] == 50 and rep.is_file()
