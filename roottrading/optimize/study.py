@@ -4,7 +4,7 @@ Why our own ask/tell loop instead of `study.optimize(n_trials=...)`: with severa
 `n_trials` is per process and `MaxTrialsCallback` overshoots; here a lock around "count, then ask" makes the
 study end at exactly N trials. Why resumable this way: every trial's state is in the database the moment it
 starts (RUNNING) and ends (COMPLETE/PRUNED/FAIL). After a crash, a trial still RUNNING is one whose work was
-lost: `recover` marks it FAIL (flagged `interrupted`, not counted) and enqueues its exact parameters, so it
+lost: `recover` marks it FAIL (flagged `interrupted`, not counted) and enqueues the parameters it had sampled, so it
 runs again once; finished trials are never re-run and none is lost.
 
 Memory: a worker holds its window's candles and one backtest at a time; a trial leaves only a few numbers

@@ -157,7 +157,9 @@ def test_sigkill_mid_study_then_resume_loses_and_repeats_no_trial(tmp_path: Path
         proc.wait()
     before = {t.number: t for t in _finished(url, "kill") if t.state.is_finished()}
     running = {t.number: t.params for t in _finished(url, "kill") if t.state.name == "RUNNING"}
-    assert running and len(before) < n
+    # almost always a trial is mid-run at the kill (two workers); if one had just finished, the resume must still
+    # add exactly the missing trials (test_study.py covers the re-queue deterministically)
+    assert len(before) < n
 
     code, text = _run([*args, "--resume", "--jobs", "1"])
     assert code == 0, text
@@ -171,8 +173,8 @@ def test_sigkill_mid_study_then_resume_loses_and_repeats_no_trial(tmp_path: Path
     assert sorted(t.number for t in interrupted) == sorted(running)
     retried = {t.user_attrs["retry_of"]: t.params for t in counted if "retry_of" in t.user_attrs}
     assert sorted(retried) == sorted(running)  # each interrupted trial ran again, exactly once
-    for num, params in running.items():  # with its parameters (unless killed before it had sampled any)
-        assert not params or retried[num] == params
+    for num, params in running.items():  # with the parameters it had sampled (a kill mid-sampling: the rest anew)
+        assert retried[num].items() >= params.items()
     assert f"{n - len(before)} trial(s) run now" in text
 
 
