@@ -152,7 +152,10 @@ def test_ctrl_c_writes_the_partial_result_and_exits_130(
 
     monkeypatch.setattr(cli._Progress, "__call__", press_ctrl_c_at_50)
     out, rep = tmp_path / "p.json", tmp_path / "p.html"
-    code, text = run([*BASE, "--strategy", "macd_crossover", "--json", str(out), "--report", str(rep)])
+    # replay: the fast engine now models this run (default sizing) and reports no progress while it runs
+    code, text = run(
+        [*BASE, "--strategy", "macd_crossover", "--engine", "replay", "--json", str(out), "--report", str(rep)]
+    )
     assert code == 130, text
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True and doc["candles"] == 50 and rep.is_file()
