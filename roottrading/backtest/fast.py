@@ -113,17 +113,18 @@ class FastRun:
         self.lookback = min(analyzer.lookback(self.strategy), analyzer.window_size())
         self.quote = self.settings.quote_asset
         self.base, _ = split_symbol(self.symbol, self.quote)
-        if self.cfg.stake_quote is None:
-            from roottrading.services.trader.exchange_factory import DEMO_BALANCES
+        from roottrading.services.trader.exchange_factory import DEMO_BALANCES
 
-            unpriced = sorted(set(DEMO_BALANCES) - {self.quote, self.base})
-            if unpriced:
-                # the replay's demo account keeps these beside the quote balance; with no price for them the
-                # trader's balances reports carry no total, and the coordinator sizes from the pockets' ledger
-                raise EngineUnavailable(
-                    f"risk sizing with quote {self.quote}: the simulated account also holds {', '.join(unpriced)} "
-                    "(unpriced), so the coordinator sizes from the pockets' ledger (not modelled; use --stake)"
-                )
+        unpriced = sorted(set(DEMO_BALANCES) - {self.quote, self.base})
+        # the risk manager's equity is known exactly when the trader can price the whole account
+        self.exact_equity = not unpriced
+        if self.cfg.stake_quote is None and unpriced:
+            # the replay's demo account keeps these beside the quote balance; with no price for them the
+            # trader's balances reports carry no total, and the coordinator sizes from the pockets' ledger
+            raise EngineUnavailable(
+                f"risk sizing with quote {self.quote}: the simulated account also holds {', '.join(unpriced)} "
+                "(unpriced), so the coordinator sizes from the pockets' ledger (not modelled; use --stake)"
+            )
 
     # ------------------------------------------------------------------ static preconditions
     def _check_static_rules(self) -> None:
@@ -467,7 +468,7 @@ class FastRun:
             )
         qty = sizing.quantity
         mult = reserve_multiplier(cfg.fee_buffer_pct, cfg.slippage_buffer_pct)
-        if cfg.stake_quote is None:
+        if self.exact_equity:  # the risk manager's size caps, exactly (stake or risk sizing)
             shrunk = self._risk_shrink(i, s, price, qty, "pocket" in sizing.capped_by)
             if shrunk is None:
                 return None
