@@ -227,12 +227,6 @@ class ControlMixin:
             cycle = self.open.get(order.cycle_id or "")
             is_exit = cycle is not None and cycle.entry_order_id != order.client_order_id
             age = self.clock.now_ms() - order.created_at
-            if age < self.resend_min_age_ms:
-                # maybe still on its way: the process that stored it (this one before a crash, or another
-                # instance) may be sending it right now; re-sending could fill twice, since Binance refuses a
-                # duplicate client id only among OPEN orders. Left for a later pass.
-                out["young"] = out.get("young", 0) + 1
-                return
             if is_exit or age <= self.resend_window_ms:
                 out["resent"] += 1
                 self.stats["resent"] += 1

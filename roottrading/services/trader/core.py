@@ -82,9 +82,6 @@ class TraderCore(ControlMixin):
         self.exchange, self.orders, self.cycles, self.publish, self.clock = exchange, orders, cycles, publish, clock
         self.quote_asset = quote_asset
         self.resend_window_ms = resend_window_ms
-        # an intent unknown to the exchange is re-sent only once older than any send still in flight (the
-        # exchange clients time out after 10 s): younger, another process may be sending it at this moment
-        self.resend_min_age_ms = 30_000
         self.log = structlog.get_logger(__name__)
         self.lock = asyncio.Lock()
         self.rules: dict[str, SymbolRules] = {}
