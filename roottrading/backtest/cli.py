@@ -179,7 +179,7 @@ def backtest(
 ) -> None:
     """Backtest strategies on history with the platform's own services (see docs/backtesting.md)."""
     from roottrading.backtest.data import MissingData
-    from roottrading.backtest.overrides import OverrideError, split_assignment
+    from roottrading.backtest.overrides import OverrideError
     from roottrading.backtest.runner import DataQualityError, prepare, run_backtest
     from roottrading.config import ConfigError, load_settings
     from roottrading.runtime.logsetup import configure_logging
@@ -192,17 +192,7 @@ def backtest(
     configure_logging("DEBUG" if settings.log_level == "DEBUG" else "ERROR", settings.effective_log_format)
     if engine not in ("fast", "replay"):
         raise _fail(f"--engine {engine!r}: use fast or replay")
-    try:
-        bal = Decimal(balance)
-        stk = Decimal(stake) if stake is not None else None
-    except InvalidOperation:
-        raise _fail(f"--balance/--stake: not a number ({balance!r}, {stake!r})") from None
-    if bal <= 0 or (stk is not None and stk <= 0):
-        raise _fail("--balance and --stake must be > 0")
-    try:
-        overrides = dict(split_assignment(s) for s in set_)
-    except OverrideError as exc:
-        raise _fail(str(exc)) from None
+    bal, stk, overrides = parse_money_and_overrides(balance, stake, set_)
     from roottrading.domain.market import INTERVAL_MS
 
     iv = interval or settings.interval
@@ -282,3 +272,24 @@ def _write_outputs(
     for path, what in ((json_path, "JSON"), (report_path, "report")):
         if path is not None:
             typer.echo(f"{what}: {path}")
+
+
+def parse_money_and_overrides(
+    balance: str, stake: str | None, set_: list[str]
+) -> tuple[Decimal, Decimal | None, dict[str, str]]:
+    """`--balance`, `--stake` and `--set`, checked the same way for `backtest` and `optimize`: a clear error
+    (exit 2) for a non-number, a value <= 0 or a malformed assignment."""
+    from roottrading.backtest.overrides import OverrideError, split_assignment
+
+    try:
+        bal = Decimal(balance)
+        stk = Decimal(stake) if stake is not None else None
+    except InvalidOperation:
+        raise _fail(f"--balance/--stake: not a number ({balance!r}, {stake!r})") from None
+    if not bal.is_finite() or bal <= 0 or (stk is not None and (not stk.is_finite() or stk <= 0)):
+        raise _fail("--balance and --stake must be finite numbers > 0")
+    try:
+        overrides = dict(split_assignment(s) for s in set_)
+    except OverrideError as exc:
+        raise _fail(str(exc)) from None
+    return bal, stk, overrides

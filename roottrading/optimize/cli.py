@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from roottrading.backtest.cli import _fail, _period, _resolve_strategies
+from roottrading.backtest.cli import _fail, _period, _resolve_strategies, parse_money_and_overrides
 from roottrading.backtest.model import BacktestConfig
 
 
@@ -63,7 +62,6 @@ def optimize(
     report_path: Annotated[Path | None, typer.Option("--report", help="a self-contained HTML report here")] = None,
 ) -> None:
     """Tune a strategy's parameters with Optuna, walk-forward (see docs/optimisation.md)."""
-    from roottrading.backtest.overrides import OverrideError, split_assignment
     from roottrading.config import ConfigError, load_settings
     from roottrading.domain.market import INTERVAL_MS
     from roottrading.optimize import walkforward as wf
@@ -87,14 +85,7 @@ def optimize(
         raise _fail("--fallback: use replay or skip")
     if trials < 1 or min_trades < 0 or (jobs is not None and jobs < 1):
         raise _fail("--trials and --jobs must be >= 1, --min-trades >= 0")
-    try:
-        bal = Decimal(balance)
-        stk = Decimal(stake) if stake is not None else None
-        overrides = dict(split_assignment(s) for s in set_)
-    except InvalidOperation:
-        raise _fail(f"--balance/--stake: not a number ({balance!r}, {stake!r})") from None
-    except OverrideError as exc:
-        raise _fail(str(exc)) from None
+    bal, stk, overrides = parse_money_and_overrides(balance, stake, set_)
     iv = interval or settings.interval
     if iv not in INTERVAL_MS:
         raise _fail(f"--interval {iv!r}: use one of {', '.join(INTERVAL_MS)}")

@@ -185,6 +185,8 @@ def test_sigkill_mid_study_then_resume_loses_and_repeats_no_trial(tmp_path: Path
         (["--space", "bogus=1:2"], "not a parameter"),
         (["--walk-forward", "train=30d,test=30d"], "shorter than one"),
         (["--sampler", "annealing"], "--sampler"),
+        (["--balance", "-5"], "must be finite numbers > 0"),  # was accepted before (a study on no money)
+        (["--balance", "abc"], "not a number"),
     ],
 )
 def test_bad_options_exit_2_with_one_message(data_dir: Path, env: str, extra: list[str], msg: str) -> None:
