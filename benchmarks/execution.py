@@ -145,7 +145,7 @@ async def _signal_to_order(n: int) -> None:
     from roottrading.config import load_settings
     from roottrading.domain import OrderRequest, Signal, SignalStrength
     from roottrading.exchange.sim import SimExchange
-    from roottrading.runtime import Host
+    from roottrading.runtime import Host, Wiring
     from roottrading.services.trader.exchange_factory import btcusdt_rules
 
     class Timed(SimExchange):
@@ -165,7 +165,13 @@ async def _signal_to_order(n: int) -> None:
         r["enabled"] = False  # measure the pipeline, not the risk limits a benchmark would hit
     (tmp / "rules.yaml").write_text(yaml.safe_dump(rules))
     settings = load_settings(
-        symbols="BTCUSDT", database_url=f"sqlite+aiosqlite:///{tmp}/b.db", api_token="t", data_dir=tmp
+        symbols="BTCUSDT",
+        database_url=f"sqlite+aiosqlite:///{tmp}/b.db",
+        api_token="t",
+        data_dir=tmp,
+        trader_reconcile_s=3600,
+        trader_balances_s=3600,
+        risk_rules_path=tmp / "rules.yaml",
     )
     clock = SimClock(1_700_000_000_000)
     eng = SimEngine([btcusdt_rules()], SimConfig(), balances={"USDT": D(10) ** 9})
@@ -177,18 +183,15 @@ async def _signal_to_order(n: int) -> None:
             settings,
             names,
             clock=clock,
-            extras={
-                "exchange": ex,
-                "trader_reconcile_s": 3600,
-                "trader_balances_s": 3600,
-                "risk_rules_path": tmp / "rules.yaml",
-                "coordinator": {
+            wiring=Wiring(
+                exchange=ex,
+                coordinator={
                     "risk_pct": "0.001",
                     "cooldown_s": 0,
                     "allow_multiple_cycles": True,
                     "initial_equity": "100000000",
                 },
-            },
+            ),
         )
         await host.start()
         host.services["trader"].core.last_price[SYMBOL] = D(20000)

@@ -48,7 +48,6 @@ def _serve(
     *,
     per_service: bool = False,
     port: int | None = None,
-    extras: dict[str, object] | None = None,
     clock: object | None = None,
 ) -> None:
     from roottrading.runtime import Host
@@ -59,7 +58,7 @@ def _serve(
     configure_logging(settings.log_level, settings.effective_log_format)
     if release_demo_database(settings.database_url):
         typer.echo(f"note: {settings.database_url} was a demo database; it is now kept (the demo will not reset it)")
-    host = Host(settings, services, per_service_http=per_service, extras=extras, clock=clock)  # type: ignore[arg-type]
+    host = Host(settings, services, per_service_http=per_service, clock=clock)  # type: ignore[arg-type]
     port = port or settings.http_port
     _banner(settings, host.api_token, host.token_created, port)
     with contextlib.suppress(KeyboardInterrupt):

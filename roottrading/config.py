@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from roottrading.config_tuning import TuningSettings
 from roottrading.domain.market import INTERVAL_MS
 
 SERVICE_PORTS: dict[str, int] = {
@@ -100,7 +101,9 @@ class _FileSecretsSource(PydanticBaseSettingsSource):
         return out
 
 
-class Settings(BaseSettings):
+class Settings(TuningSettings):
+    """Every setting of the platform; the services' tuning fields come from `TuningSettings` (config_tuning.py)."""
+
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
 
     # --- trading ---

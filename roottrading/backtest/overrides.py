@@ -14,7 +14,7 @@ these settings", so the overrides go to the very objects the services are built 
                                0.001 = 0.1 %), slippage_bps, volume_cap, latency_ms
   jobs.NAME=SECONDS            market-time period of a periodic job: trader_balances_s, trader_reconcile_s,
                                portfolio_reallocate_s, portfolio_reconcile_s, pnl_snapshot_s, risk_locks_s
-                               (backtest defaults: JOB_DEFAULTS)
+                               (backtest defaults: JOB_DEFAULTS); `NAME=SECONDS` (the setting) is the same
 
 An unknown key or a bad value raises OverrideError naming it. Settings that belong to the backtest itself
 (database, bus, data folder, symbols, interval, mode) are refused with the option to use instead.
@@ -38,6 +38,7 @@ from roottrading.backtest.model import BacktestConfig
 from roottrading.config import ConfigError, Settings, load_settings
 from roottrading.exchange.sim import SimConfig
 from roottrading.risk.rules import RulesError, default_rules_path, parse_rules
+from roottrading.runtime.wiring import Wiring
 from roottrading.services.coordinator.config import CoordinatorConfig
 
 # the backtest decides these; overriding them would break the replay or contradict an option
@@ -49,8 +50,12 @@ OWN = {
     "interval": "use --interval",
     "trading_mode": "a backtest always simulates orders",
     "analyzer_workers": "the replay evaluates strategies in its own process (deterministic order)",
+    "risk_rules_path": "the replay writes its own rules file: the live one (ROOTTRADING_RULES, ...) with risk.* applied",
+    "risk_initial_equity": "use --balance",
+    "portfolio_start_capital": "use --balance",
 }
-JOB_EXTRAS = {
+# the platform settings (config_tuning.py) that are periods of periodic jobs, run on market time in a backtest
+JOB_SETTINGS = {
     "trader_balances_s",
     "trader_reconcile_s",
     "portfolio_reallocate_s",
@@ -72,7 +77,6 @@ JOB_DEFAULTS: dict[str, float] = {
     "portfolio_reconcile_s": 86_400.0,
     "pnl_snapshot_s": 86_400.0,
 }
-RULES_ENV = "ROOTTRADING_RULES"
 
 
 class OverrideError(ValueError):
@@ -141,21 +145,27 @@ class PlatformOverrides:
             raise OverrideError(str(exc)) from None
         return text
 
-    def extras_for(self, config: BacktestConfig, work: Path, quote: str) -> dict[str, Any]:
-        """The services' collaborators and tuning (ctx.extras) for a replay in `work`."""
+    def tuning_for(self, config: BacktestConfig, work: Path) -> dict[str, Any]:
+        """The services' tuning settings (config_tuning.py) of a replay in `work`, for `settings_for(**own)`:
+        the rules file with `risk.*` applied (written there), the start balance, the jobs' periods."""
         rules = work / "rules.yaml"
         rules.write_text(self.rules_text(), encoding="utf-8")
-        extras: dict[str, Any] = {
-            "coordinator": self.coordinator_config(config),
-            "risk_rules_path": str(rules),
-            "sim_config": self.sim_config(),
-            "demo_balances": {quote: config.balance},
+        return {
+            "risk_rules_path": rules,
             "portfolio_start_capital": config.balance,
-            "initial_equity": config.balance,
+            "risk_initial_equity": config.balance,
+            **JOB_DEFAULTS,
+            **self.jobs,
         }
-        extras.update(JOB_DEFAULTS)
-        extras.update(self.jobs)
-        return extras
+
+    def wiring_for(self, config: BacktestConfig, quote: str) -> Wiring:
+        """The objects the replay gives the services: the coordinator's and the simulator's config, the
+        simulated account's balance."""
+        return Wiring(
+            coordinator=self.coordinator_config(config),
+            sim_config=self.sim_config(),
+            demo_balances={quote: config.balance},
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -181,13 +191,13 @@ def infer_quote(symbols: tuple[str, ...] | list[str]) -> str | None:
 
 def _live_rules_path() -> Path:
     """Where the live risk manager reads its rules (services/risk/service.py rules_path_for, without a host)."""
-    explicit = os.environ.get(RULES_ENV)
-    if explicit:
-        return Path(explicit)
     try:
-        local = Path(load_settings().data_dir) / "rules.yaml"
+        settings = load_settings()
     except ConfigError:
-        local = Path("/nonexistent")
+        return default_rules_path()
+    if settings.risk_rules_path:
+        return Path(settings.risk_rules_path)
+    local = Path(settings.data_dir) / "rules.yaml"
     return local if local.is_file() else default_rules_path()
 
 
@@ -262,9 +272,11 @@ def _one(ov: PlatformOverrides, key: str, value: str) -> None:
             raise OverrideError(f"--set {key}: unknown simulated-exchange setting {rest!r}; known: {', '.join(fields)}")
         ov.sim[rest] = _sim_value(key, rest, value)
         return
+    if not rest and low in JOB_SETTINGS:  # the setting of a job period: the same as jobs.NAME
+        head, rest = "jobs", low
     if rest and head == "jobs":
-        if rest not in JOB_EXTRAS:
-            raise OverrideError(f"--set {key}: unknown job period {rest!r}; known: {', '.join(sorted(JOB_EXTRAS))}")
+        if rest not in JOB_SETTINGS:
+            raise OverrideError(f"--set {key}: unknown job period {rest!r}; known: {', '.join(sorted(JOB_SETTINGS))}")
         try:
             seconds = float(value)
         except ValueError:

@@ -120,11 +120,13 @@ async def _run(
 ) -> BacktestResult:
     t0 = time.perf_counter()
     stream = merge_candles({s: candles.get(s, ()) for s in config.symbols})
-    settings = ov.settings_for(config, database_url=f"sqlite+aiosqlite:///{work}/replay.db", data_dir=work)
-    extras = ov.extras_for(config, work, settings.quote_asset)
+    settings = ov.settings_for(
+        config, database_url=f"sqlite+aiosqlite:///{work}/replay.db", data_dir=work, **ov.tuning_for(config, work)
+    )
+    wiring = ov.wiring_for(config, settings.quote_asset)
     start_ms = stream[0].open_time if stream else config.start_ms
     clock = SimClock(start_ms)
-    host = _ReplayHost(settings, list(SERVICES), bus=MemoryBus(synchronous=True), clock=clock, extras=extras)
+    host = _ReplayHost(settings, list(SERVICES), bus=MemoryBus(synchronous=True), clock=clock, wiring=wiring)
     await host.start()
     interrupted = False
     done = 0

@@ -23,11 +23,11 @@ from roottrading.capital.pnl import (
     group,
     split_symbol,
 )
+from roottrading.config_tuning import DEMO_START_CAPITAL  # PORTFOLIO_START_CAPITAL's default
 from roottrading.store.db import Database
 from roottrading.store.repos_capital import BalanceRepo, TradeReadRepo
 
 ZERO = Decimal(0)
-DEMO_START_CAPITAL = Decimal(10_000)
 PERIODS: dict[str, int | None] = {
     "day": DAY_MS,
     "week": 7 * DAY_MS,

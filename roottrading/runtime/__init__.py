@@ -3,5 +3,6 @@
 from roottrading.runtime.context import Context
 from roottrading.runtime.host import Host
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
+from roottrading.runtime.wiring import Wiring
 
-__all__ = ["Consumes", "Context", "HealthStatus", "Host", "Job", "Service"]
+__all__ = ["Consumes", "Context", "HealthStatus", "Host", "Job", "Service", "Wiring"]

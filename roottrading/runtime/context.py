@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from roottrading.bus.base import MessageBus
 from roottrading.clock import Clock
 from roottrading.config import Settings
+from roottrading.runtime.wiring import Wiring
 from roottrading.store import Database
 
 if TYPE_CHECKING:
@@ -22,7 +23,8 @@ class Context:
     db: Database
     clock: Clock
     services: dict[str, Service] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)  # shared resources, e.g. the exchange adapter
+    # objects injected instead of built by the services (tests, backtests, the demo); tuning is in settings
+    wiring: Wiring = field(default_factory=Wiring)
     # sees every publish before the bus (runtime/metrics.py: pipeline latencies); None: no metrics
     tap: Callable[[str, Any, int], None] | None = None
 

@@ -25,6 +25,7 @@ from roottrading.runtime.logsetup import SINK
 from roottrading.runtime.metrics import Metrics
 from roottrading.runtime.registry import DEFAULT_ORDER, load_service
 from roottrading.runtime.service import Job, Service
+from roottrading.runtime.wiring import Wiring
 from roottrading.store import Database
 
 log = structlog.get_logger("roottrading.host")
@@ -40,7 +41,7 @@ class Host:
         db: Database | None = None,
         clock: Clock | None = None,
         per_service_http: bool = False,
-        extras: dict[str, Any] | None = None,
+        wiring: Wiring | None = None,
     ) -> None:
         self.settings = settings
         names = service_names or DEFAULT_ORDER
@@ -53,7 +54,7 @@ class Host:
         self.clock = clock or LiveClock()
         self.per_service_http = per_service_http
         self.api_token, self.token_created = settings.ensure_api_token()
-        self.ctx = Context(settings=settings, bus=self.bus, db=self.db, clock=self.clock, extras=extras or {})
+        self.ctx = Context(settings=settings, bus=self.bus, db=self.db, clock=self.clock, wiring=wiring or Wiring())
         # Services are built here (no I/O in their constructors) so routes exist before start().
         self.services: dict[str, Service] = {name: load_service(name)(self.ctx) for name in self.names}
         self.ctx.services = self.services

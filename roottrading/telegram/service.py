@@ -49,7 +49,7 @@ class TelegramService(Service):
             return
         if not self.chats:
             self.log.warning("TELEGRAM_BOT_TOKEN set but TELEGRAM_CHAT_IDS empty: the bot will answer nobody")
-        self.http = self.ctx.extras.get("telegram_http") or httpx.AsyncClient(timeout=10.0)  # tests: in process
+        self.http = self.ctx.wiring.telegram_http or httpx.AsyncClient(timeout=10.0)  # tests: in process
         s = self.ctx.settings
         app = Application.builder().token(self.token).base_url(s.telegram_base_url).build()
         allowed = filters.Chat(chat_id=sorted(self.chats))
@@ -72,7 +72,7 @@ class TelegramService(Service):
                 await app.updater.stop()
             await app.stop()
             await app.shutdown()
-        if self.http is not None and "telegram_http" not in self.ctx.extras:
+        if self.http is not None and self.http is not self.ctx.wiring.telegram_http:
             await self.http.aclose()
 
     async def health(self) -> HealthStatus:

@@ -13,7 +13,7 @@ from roottrading.backtest.drift import DriftReport, compare, render
 from roottrading.backtest.replay import run_replay
 from roottrading.clock import SimClock
 from roottrading.config import load_settings
-from roottrading.runtime import Host
+from roottrading.runtime import Host, Wiring
 from roottrading.store import Database
 from roottrading.store.tables import decisions, trade_cycles, trade_executions, trade_fills
 from tests.backtest.helpers import STRATEGIES, config, hourly
@@ -29,10 +29,14 @@ async def demo_run(tmp_path: Path) -> str:
     Paced at 40 candles/s so the pipeline keeps up, as a live platform does with one candle an hour."""
     url = f"sqlite+aiosqlite:///{tmp_path}/live.db"
     settings = load_settings(
-        symbols="BTCUSDT", interval="1h", database_url=url, data_dir=tmp_path, strategies=",".join(STRATEGIES)
+        symbols="BTCUSDT",
+        interval="1h",
+        database_url=url,
+        data_dir=tmp_path,
+        strategies=",".join(STRATEGIES),
+        replay_speed=40,
     )
-    extras = {"replay_candles": hourly(), "replay_speed": 40, "coordinator": COORD}
-    host = Host(settings, PIPELINE, clock=SimClock(), extras=extras)
+    host = Host(settings, PIPELINE, clock=SimClock(), wiring=Wiring(replay_candles=hourly(), coordinator=COORD))
     await host.start()
     try:
         await asyncio.wait_for(host.services["replay"].done.wait(), 60)  # type: ignore[attr-defined]

@@ -39,10 +39,14 @@ def fill(oid: str, side: Side, price: str, qty: str, fee: str, asset: str, t: in
 
 async def test_pnl_per_strategy_symbol_day_and_snapshots(tmp_path: Path) -> None:
     settings = load_settings(
-        symbols="BTCUSDT,ETHUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db", api_token="t", data_dir=tmp_path
+        symbols="BTCUSDT,ETHUSDT",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db",
+        api_token="t",
+        data_dir=tmp_path,
+        pnl_snapshot_s=3600,
     )
     clock = SimClock(T0)
-    host = Host(settings, ["pnl"], clock=clock, extras={"pnl_snapshot_s": 3600})
+    host = Host(settings, ["pnl"], clock=clock)
     await host.start()
     try:
         cycles, orders = CycleRepo(host.db), OrderRepo(host.db)

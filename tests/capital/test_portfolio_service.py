@@ -61,7 +61,12 @@ async def env(
     request: pytest.FixtureRequest, tmp_path: Path, unique: str
 ) -> AsyncIterator[tuple[Host, httpx.AsyncClient, SimClock]]:
     settings = load_settings(
-        symbols="BTCUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db", api_token=TOKEN, data_dir=tmp_path
+        symbols="BTCUSDT",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db",
+        api_token=TOKEN,
+        data_dir=tmp_path,
+        portfolio_reallocate_s=3600,
+        portfolio_reconcile_s=3600,
     )
     db = None
     if request.param == "postgres":
@@ -72,7 +77,6 @@ async def env(
         ["portfolio"],
         clock=clock,
         db=db,
-        extras={"portfolio_reallocate_s": 3600, "portfolio_reconcile_s": 3600},
     )
     await host.start()
     try:

@@ -15,7 +15,7 @@ from roottrading import messages as m
 from roottrading.clock import SimClock
 from roottrading.config import load_settings
 from roottrading.domain import Balance
-from roottrading.runtime import Host
+from roottrading.runtime import Host, Wiring
 
 D = Decimal
 T0 = 1_700_000_000_000
@@ -45,13 +45,9 @@ async def start_portfolio(tmp_path: Path, exchange: Exchange) -> Host:
         api_token="t",
         data_dir=tmp_path,
     )
-    host = Host(
-        settings,
-        ["portfolio"],
-        clock=SimClock(T0),
-        # the reallocation job never runs during the test: only the start and the first sync may fund the pockets
-        extras={"portfolio_exchange": exchange, "portfolio_reallocate_s": 3600, "portfolio_reconcile_s": 3600},
-    )
+    # the reallocation job never runs during the test: only the start and the first sync may fund the pockets
+    settings = settings.model_copy(update={"portfolio_reallocate_s": 3600, "portfolio_reconcile_s": 3600})
+    host = Host(settings, ["portfolio"], clock=SimClock(T0), wiring=Wiring(portfolio_exchange=exchange))
     await host.start()
     return host
 

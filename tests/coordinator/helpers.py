@@ -10,7 +10,7 @@ from roottrading import messages as m
 from roottrading.clock import SimClock
 from roottrading.config import load_settings
 from roottrading.domain import Candle, Side, Signal, SignalStrength
-from roottrading.runtime import Host
+from roottrading.runtime import Host, Wiring
 
 TOKEN = "t"
 T0 = int(dt.datetime(2024, 5, 6, 10, 0, tzinfo=dt.UTC).timestamp() * 1000)
@@ -64,15 +64,21 @@ async def make_host(
     clock: SimClock | None = None,
     **coordinator: Any,
 ) -> Host:
-    extras: dict[str, Any] = {"coordinator": {"cooldown_s": 0, **coordinator}, "risk_reload_s": 3600}
+    path = None
     if rules is not None:
         path = tmp_path / "rules.yaml"
         path.write_text(rules)
-        extras["risk_rules_path"] = str(path)
     settings = load_settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/c.db", api_token=TOKEN, data_dir=tmp_path, symbols=symbols
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/c.db",
+        api_token=TOKEN,
+        data_dir=tmp_path,
+        symbols=symbols,
+        risk_reload_s=3600,
+        risk_rules_path=path,
     )
-    host = Host(settings, names, clock=clock or SimClock(T0), extras=extras)
+    host = Host(
+        settings, names, clock=clock or SimClock(T0), wiring=Wiring(coordinator={"cooldown_s": 0, **coordinator})
+    )
     await host.start()
     return host
 

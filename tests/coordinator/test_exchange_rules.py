@@ -1,5 +1,5 @@
 """The coordinator sizes on the exchange's grid (step size, min notional) when it runs without the trader
-(its own process): it reads the rules through the exchange port itself, not from the trader's extras."""
+(its own process): it reads the rules through the exchange port itself, not from the trader."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from roottrading.config import load_settings
 from roottrading.exchange.errors import Disconnected
 from roottrading.exchange.filters import SymbolRules
 from roottrading.exchange.sim import SimConfig, SimEngine, SimExchange
-from roottrading.runtime import Host
+from roottrading.runtime import Host, Wiring
 from roottrading.services.coordinator.rules import SymbolRulesCache
 from roottrading.services.trader.exchange_factory import btcusdt_rules
 from tests.coordinator.helpers import T0, TOKEN, Capture, message, sig
@@ -24,16 +24,15 @@ D = Decimal
 COARSE = dataclasses.replace(btcusdt_rules(), step_size=D("0.01"), min_qty=D("0.01"), min_notional=D(50))
 
 
-async def coordinator_only(tmp_path: Path, extras: dict[str, Any], symbols: str = "BTCUSDT") -> Host:
+async def coordinator_only(tmp_path: Path, wiring: Wiring, symbols: str = "BTCUSDT") -> Host:
     settings = load_settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/c.db", api_token=TOKEN, data_dir=tmp_path, symbols=symbols
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/c.db",
+        api_token=TOKEN,
+        data_dir=tmp_path,
+        symbols=symbols,
+        risk_reload_s=3600,
     )
-    host = Host(
-        settings,
-        ["risk", "coordinator"],  # no trader: nothing puts symbol rules in ctx.extras
-        clock=SimClock(T0),
-        extras={"risk_reload_s": 3600, **extras},
-    )
+    host = Host(settings, ["risk", "coordinator"], clock=SimClock(T0), wiring=wiring)  # no trader in the process
     await host.start()
     return host
 
@@ -41,12 +40,12 @@ async def coordinator_only(tmp_path: Path, extras: dict[str, Any], symbols: str 
 async def test_coordinator_without_trader_sizes_with_the_exchange_step_and_min_notional(tmp_path: Path) -> None:
     exchange = SimExchange(SimEngine([COARSE], SimConfig(), {"USDT": D(10_000)}))
     host = await coordinator_only(
-        tmp_path, {"exchange": exchange, "coordinator": {"cooldown_s": 0, "max_notional": {"BTCUSDT": "2000"}}}
+        tmp_path, Wiring(exchange=exchange, coordinator={"cooldown_s": 0, "max_notional": {"BTCUSDT": "2000"}})
     )
     cap = Capture()
     await host.bus.subscribe(m.ORDER_REQUESTS, "test", cap)
     try:
-        assert "trader" not in host.services and "symbol_rules" not in host.ctx.extras
+        assert "trader" not in host.services
         co: Any = host.services["coordinator"]
         # risk 100 over a 1000 stop distance = 0.1 BTC = 3000 quote, capped at 2000 quote = 0.0666.. BTC
         await co.on_signal(message(sig("s1", price=30000.0, stop=29000.0)))
@@ -63,7 +62,7 @@ async def test_coordinator_without_trader_sizes_with_the_exchange_step_and_min_n
 
 
 async def test_demo_coordinator_uses_the_simulator_rules_of_its_symbols(tmp_path: Path) -> None:
-    host = await coordinator_only(tmp_path, {"coordinator": {"cooldown_s": 0}}, symbols="ETHUSDT")
+    host = await coordinator_only(tmp_path, Wiring(coordinator={"cooldown_s": 0}), symbols="ETHUSDT")
     try:
         co: Any = host.services["coordinator"]
         rules = co._rules("ETHUSDT")
@@ -105,5 +104,5 @@ async def test_live_rules_come_from_the_exchanges_public_exchange_info() -> None
         settings = SimpleNamespace(
             symbols=["ETHUSDT"], trading_mode="live", binance_rest_url=base, binance_testnet=False, quote_asset="USDT"
         )
-        rules = await rules_loader(SimpleNamespace(extras={}, settings=settings))()
+        rules = await rules_loader(SimpleNamespace(wiring=Wiring(), settings=settings))()
     assert rules["ETHUSDT"].step_size > 0 and rules["ETHUSDT"].min_notional > 0

@@ -10,7 +10,7 @@ import httpx
 from roottrading import messages as m
 from roottrading.bus.memory import MemoryBus
 from roottrading.config import load_settings
-from roottrading.runtime import Host
+from roottrading.runtime import Host, Wiring
 from roottrading.runtime.http import build_app
 from roottrading.services.dispatcher.forwarder import Dispatcher
 from roottrading.services.dispatcher.routes import load_routes
@@ -88,13 +88,13 @@ async def test_service_in_a_host_serves_stats_and_health(tmp_path: Path) -> None
     host = Host(
         settings,
         ["dispatcher"],
-        extras={
-            "dispatcher_routes": {
+        wiring=Wiring(
+            dispatcher_routes={
                 "targets": {"t": {"url": "memory://"}},
                 "routes": [{"name": "candles", "match": "market.candles.*", "target": "t"}],
             },
-            "dispatcher_targets": {"t": target},
-        },
+            dispatcher_targets={"t": target},
+        ),
     )
     await host.start()
     try:
@@ -113,7 +113,7 @@ async def test_service_in_a_host_serves_stats_and_health(tmp_path: Path) -> None
         assert route["topics"] == ["market.candles.BTCUSDT", "market.candles.ETHUSDT"]
         assert (route["forwarded"], route["spilled"], route["failed"], route["mode"]) == (1, 0, 0, "direct")
         assert route["lag_ms"] is not None and route["lag_ms"] >= 0
-        assert health == {"status": "ok", "routes": 1, "config": "extras", "targets_down": [], "pending": {}}
+        assert health == {"status": "ok", "routes": 1, "config": "wiring", "targets_down": [], "pending": {}}
     finally:
         await host.stop()
 

@@ -13,7 +13,7 @@ from roottrading import messages as m
 from roottrading.config import load_settings
 from roottrading.domain import Candle, Tick
 from roottrading.exchange.fake_binance import FakeBinanceConfig, build_app
-from roottrading.runtime import Host
+from roottrading.runtime import Host, Wiring
 from tests.marketdata.helpers import serve
 
 
@@ -57,7 +57,7 @@ async def gateway_env(
             binance_rest_url=base,
             binance_ws_url=base.replace("http", "ws"),
         )
-        host = Host(settings, services or ["gateway"], extras={"gateway": gateway or {}})
+        host = Host(settings, services or ["gateway"], wiring=Wiring(gateway=gateway or {}))
         col = BusCollector()
         for sym in cfg.symbols:
             await host.bus.subscribe(m.candles_topic(sym), "test", col.on_candle)

@@ -13,7 +13,7 @@ from roottrading.clock import SimClock
 from roottrading.config import load_settings
 from roottrading.datasets import synthetic_candles
 from roottrading.exchange.fake_binance import FakeBinanceConfig, build_app
-from roottrading.runtime import Host
+from roottrading.runtime import Host, Wiring
 from roottrading.runtime.http import build_app as build_http
 from roottrading.services.market.aggregate import aggregate
 from roottrading.store import Database
@@ -116,7 +116,7 @@ async def test_restart_continues_from_the_stored_watermark(tmp_path: Path) -> No
         )
         published: list[BusCollector] = []
         for _ in range(2):
-            host = Host(settings, ["gateway"], extras={"gateway": {**FAST, "warmup_candles": 1000}})
+            host = Host(settings, ["gateway"], wiring=Wiring(gateway={**FAST, "warmup_candles": 1000}))
             col = BusCollector()
             await host.bus.subscribe(m.candles_topic("BTCUSDT"), "t", col.on_candle)
             await host.start()
@@ -161,7 +161,7 @@ async def test_candles_published_but_not_stored_are_published_again_after_a_rest
             host = Host(
                 settings,
                 ["gateway"],
-                extras={"gateway": {**FAST, "warmup_candles": 1000, "store_close_timeout_s": 0.2}},
+                wiring=Wiring(gateway={**FAST, "warmup_candles": 1000, "store_close_timeout_s": 0.2}),
             )
             msgs: list[m.Message] = []
 
@@ -212,7 +212,7 @@ async def test_sim_clock_follows_candle_close_times(tmp_path: Path) -> None:
             binance_ws_url=base.replace("http", "ws"),
         )
         clock = SimClock()
-        host = Host(settings, ["gateway"], clock=clock, extras={"gateway": {**FAST, "warmup_candles": 1000}})
+        host = Host(settings, ["gateway"], clock=clock, wiring=Wiring(gateway={**FAST, "warmup_candles": 1000}))
         await host.start()
         try:
             gw = host.services["gateway"]

@@ -46,7 +46,7 @@ async def test_bot_answers_the_allow_list_only_and_confirms_mutations(tmp_path: 
         )
         host = Host(settings, ["portfolio", "pnl", "trader", "risk", "telegram"], clock=SimClock())
         # the bot calls the platform's HTTP API; here that is the app itself, in process
-        http = host.ctx.extras["telegram_http"] = httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(host)))
+        http = host.ctx.wiring.telegram_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(host)))
         await host.start()
         try:
             bot = host.services["telegram"]

@@ -26,11 +26,17 @@ def write(path: Path, text: str, mtime: int) -> None:
     os.utime(path, ns=(mtime * 10**9, mtime * 10**9))
 
 
-async def make_host(tmp_path: Path, rules: Path, **extras: Any) -> Host:
+async def make_host(tmp_path: Path, rules: Path, **tuning: Any) -> Host:
     settings = load_settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/r.db", api_token=TOKEN, data_dir=tmp_path, symbols="BTCUSDT"
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/r.db",
+        api_token=TOKEN,
+        data_dir=tmp_path,
+        symbols="BTCUSDT",
+        risk_rules_path=rules,
+        risk_reload_s=3600,
+        **tuning,
     )
-    host = Host(settings, ["risk"], extras={"risk_rules_path": str(rules), "risk_reload_s": 3600, **extras})
+    host = Host(settings, ["risk"])
     await host.start()
     return host
 
@@ -105,7 +111,7 @@ async def test_routes_check_rules_kill_switch_and_resume(tmp_path: Path) -> None
 async def test_losses_on_the_bus_pause_and_announce(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     write(rules, "version: 1\nrules:\n  daily_loss_limit: {limit_pct: 2}\n", 1_000)
-    host = await make_host(tmp_path, rules, initial_equity="1000")
+    host = await make_host(tmp_path, rules, risk_initial_equity="1000")
     events: list[m.RiskEvent] = []
 
     async def grab(msg: m.Message) -> None:

@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 from roottrading.clock import SimClock
 from roottrading.config import load_settings
 from roottrading.domain import Candle
-from roottrading.runtime import Host
+from roottrading.runtime import Host, Wiring
 from roottrading.runtime.http import build_app
 from roottrading.runtime.registry import DEFAULT_ORDER
 
@@ -95,9 +95,10 @@ def api(tmp_path: Path) -> Iterator[Fuzzed]:
         api_token=TOKEN,
         data_dir=tmp_path,
         strategies="ema_cross,rsi_cross",
+        replay_speed=0,
     )
-    extras = {"replay_candles": wave(), "replay_speed": 0, "coordinator": {"cooldown_s": 0}}
-    app = build_app(Host(settings, SERVICES, clock=SimClock(), extras=extras))
+    wiring = Wiring(replay_candles=wave(), coordinator={"cooldown_s": 0})
+    app = build_app(Host(settings, SERVICES, clock=SimClock(), wiring=wiring))
     # Loading the document through the ASGI client runs the app's lifespan, which starts the host in
     # schemathesis' event-loop thread (every request is served there); shutdown_lifespans() stops it.
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

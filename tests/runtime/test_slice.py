@@ -10,7 +10,7 @@ import httpx
 
 from roottrading.clock import SimClock
 from roottrading.config import load_settings
-from roottrading.runtime import Host
+from roottrading.runtime import Host, Wiring
 from roottrading.runtime.http import build_app
 from tests.runtime.helpers import lean_hourly_btcusdt
 
@@ -35,7 +35,7 @@ async def test_recorded_candles_become_trades_visible_through_the_api(tmp_path: 
         settings,
         PIPELINE,
         clock=SimClock(),
-        extras={"replay_candles": candles, "replay_speed": 0, "coordinator": {"cooldown_s": 0, "max_signal_age_s": 0}},
+        wiring=Wiring(replay_candles=candles, coordinator={"cooldown_s": 0, "max_signal_age_s": 0}),
     )
     await host.start()
     try:
@@ -93,11 +93,7 @@ async def test_replaying_twice_creates_nothing_new(tmp_path: Path) -> None:
             settings,
             PIPELINE,
             clock=SimClock(),
-            extras={
-                "replay_candles": candles,
-                "replay_speed": 0,
-                "coordinator": {"cooldown_s": 0, "max_signal_age_s": 0},
-            },
+            wiring=Wiring(replay_candles=candles, coordinator={"cooldown_s": 0, "max_signal_age_s": 0}),
         )
         await host.start()
         await asyncio.wait_for(host.services["replay"].done.wait(), 30)  # type: ignore[attr-defined]

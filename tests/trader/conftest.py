@@ -5,6 +5,7 @@ directly, so every assertion compares the trader's store with the simulated exch
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,7 +19,7 @@ from roottrading.clock import SimClock
 from roottrading.config import load_settings
 from roottrading.domain import Candle, OrderRequest, OrderType, Side
 from roottrading.exchange.sim import SimConfig, SimEngine, SimExchange
-from roottrading.runtime import Host
+from roottrading.runtime import Host, Wiring
 from roottrading.services.trader.exchange_factory import btcusdt_rules
 
 D = Decimal
@@ -72,7 +73,9 @@ class Rig:
     host: Host | None = None
     exchange: Any = None
     i: int = 0
-    extras: dict[str, Any] = field(default_factory=dict)
+    tuning: dict[str, Any] = field(default_factory=dict)  # settings over the harness's (config_tuning.py)
+    wiring: Wiring = field(default_factory=Wiring)  # objects for the other services (the exchange is set here)
+    feed_exchange: bool = True  # False: the exchange has its own market (live-like)
     services: list[str] = field(default_factory=lambda: ["trader"])
 
     @property
@@ -85,22 +88,13 @@ class Rig:
         return self.svc.core
 
     async def start(self, exchange: Any = None) -> Rig:
+        tuning: dict[str, Any] = {"trader_reconcile_s": 3600, "trader_balances_s": 3600, **self.tuning}
         settings = load_settings(
-            symbols=SYM, database_url=f"sqlite+aiosqlite:///{self.tmp}/t.db", api_token="t", data_dir=self.tmp
+            symbols=SYM, database_url=f"sqlite+aiosqlite:///{self.tmp}/t.db", api_token="t", data_dir=self.tmp, **tuning
         )
         self.exchange = exchange or SimExchange(self.engine, self.clock)
-        self.host = Host(
-            settings,
-            self.services,
-            clock=self.clock,
-            extras={
-                "exchange": self.exchange,
-                "trader_feeds_exchange": True,
-                "trader_reconcile_s": 3600,
-                "trader_balances_s": 3600,
-                **self.extras,
-            },
-        )
+        wiring = dataclasses.replace(self.wiring, exchange=self.exchange, feed_exchange=self.feed_exchange)
+        self.host = Host(settings, self.services, clock=self.clock, wiring=wiring)
         await self.host.start()
         return self
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from roottrading.clock import SimClock
+from roottrading.runtime import Wiring
 from roottrading.runtime.http import build_app
 from tests.trader.conftest import MIN, SYM, T0, Rig, new_engine
 
@@ -24,7 +25,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         new_engine(),
         SimClock(T0 - MIN),
         services=["risk", "coordinator", "trader"],
-        extras={"risk_reload_s": 3600, "coordinator": {"cooldown_s": 0}},
+        tuning={"risk_reload_s": 3600},
+        wiring=Wiring(coordinator={"cooldown_s": 0}),
     )
     await r.start()
     r.core.last_price[SYM] = Decimal("20000")

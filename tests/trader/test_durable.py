@@ -33,7 +33,7 @@ async def restarted(rig: Rig) -> Rig:
     """The same database, a new host, a new engine (a live exchange keeps its own state: a fresh engine here
     is only used when the test says the account is elsewhere)."""
     await rig.stop()
-    new = Rig(rig.tmp, rig.engine, rig.clock, extras=rig.extras)
+    new = Rig(rig.tmp, rig.engine, rig.clock, tuning=rig.tuning, wiring=rig.wiring, feed_exchange=rig.feed_exchange)
     await new.start()
     new.core.last_price[SYM] = D("20000")
     return new
@@ -81,9 +81,14 @@ async def test_a_risk_pause_restored_is_still_lifted_by_its_cooldown(tmp_path: P
 async def paper_host(tmp_path: Path, clock: SimClock) -> Host:
     """The trader as `roottrading up` builds it in demo mode: its own simulated exchange, nothing injected."""
     settings = load_settings(
-        symbols=SYM, database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db", api_token="t", data_dir=tmp_path
+        symbols=SYM,
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db",
+        api_token="t",
+        data_dir=tmp_path,
+        trader_reconcile_s=3600,
+        trader_balances_s=3600,
     )
-    host = Host(settings, ["trader"], clock=clock, extras={"trader_reconcile_s": 3600, "trader_balances_s": 3600})
+    host = Host(settings, ["trader"], clock=clock)
     await host.start()
     return host
 

@@ -10,7 +10,7 @@ import pytest
 
 from roottrading.config import load_settings
 from roottrading.exchange.sim import SimExchange
-from roottrading.runtime import Host
+from roottrading.runtime import Host, Wiring
 from roottrading.services.trader.exchange_factory import btcusdt_rules, create_exchange, demo_rules
 
 D = Decimal
@@ -30,7 +30,7 @@ async def test_demo_mode_builds_a_funded_simulator_the_trader_feeds(tmp_path: Pa
     settings = load_settings(
         symbols="BTCUSDT,ETHUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db", api_token="t", data_dir=tmp_path
     )
-    host = Host(settings, ["trader"], extras={"demo_balances": {"BTC": "0.5"}})
+    host = Host(settings, ["trader"], wiring=Wiring(demo_balances={"BTC": "0.5"}))
     svc = host.services["trader"]
     assert isinstance(svc.exchange, SimExchange) and svc.feed_market
     bal = await svc.exchange.balances()
@@ -52,7 +52,7 @@ def test_live_mode_without_the_adapter_is_a_clear_error(tmp_path: Path, monkeypa
     )
 
     class Ctx:
-        extras: ClassVar[dict] = {}
+        wiring: ClassVar[Wiring] = Wiring()
 
     ctx = Ctx()
     ctx.settings = settings  # type: ignore[attr-defined]

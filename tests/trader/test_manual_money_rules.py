@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from roottrading.clock import SimClock
+from roottrading.runtime import Wiring
 from roottrading.runtime.http import build_app
 from tests.trader.conftest import MIN, SYM, T0, Rig, new_engine
 
@@ -36,7 +37,8 @@ async def full(tmp_path: Path) -> AsyncIterator[Rig]:
         new_engine(),
         SimClock(T0 - MIN),
         services=["risk", "coordinator", "trader"],
-        extras={"risk_reload_s": 3600, "risk_rules_path": str(rules), "coordinator": {"cooldown_s": 0}},
+        tuning={"risk_reload_s": 3600, "risk_rules_path": rules},
+        wiring=Wiring(coordinator={"cooldown_s": 0}),
     )
     await r.start()
     r.core.last_price[SYM] = D("20000")

@@ -35,7 +35,7 @@ class FlakyReads(SimExchange):
 async def test_reconcile_and_balances_survive_any_read_failure(tmp_path: Path) -> None:
     engine, clock = new_engine(), SimClock(T0 - MIN)
     ex = FlakyReads(engine, clock)
-    rig = Rig(tmp_path, engine, clock, extras={"trader_feeds_exchange": False})
+    rig = Rig(tmp_path, engine, clock, feed_exchange=False)
     await rig.start(ex)
     try:
         await rig.send(req("r1"))
@@ -50,7 +50,7 @@ async def test_reconcile_and_balances_survive_any_read_failure(tmp_path: Path) -
 async def test_account_queries_are_rate_limited_for_a_remote_exchange(tmp_path: Path) -> None:
     engine, clock = new_engine(usdt="100000"), SimClock(T0 - MIN)
     ex = FlakyReads(engine, clock)
-    rig = Rig(tmp_path, engine, clock, extras={"trader_feeds_exchange": False})
+    rig = Rig(tmp_path, engine, clock, feed_exchange=False)
     await rig.start(ex)
     try:
         before = ex.balance_calls

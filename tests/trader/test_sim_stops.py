@@ -154,7 +154,7 @@ async def test_live_an_exchange_with_its_own_market_gets_a_market_exit_at_the_ti
     """Live (the trader does not feed the exchange): the trader sees each tick as it comes, so a met stop is
     a MARKET exit right away, filled at the market near the level (nothing is placed ahead of the data)."""
     engine, clock = new_engine(), SimClock(T0 - MIN)
-    r = Rig(tmp_path, engine, clock, extras={"trader_feeds_exchange": False})
+    r = Rig(tmp_path, engine, clock, feed_exchange=False)
     await r.start()
     try:
         assert not r.svc.feed_market

@@ -47,7 +47,7 @@ class AnalyzerService(Service):
             consensus_k=s.analyzer_consensus,
             eval_limit_ms=s.analyzer_eval_limit_ms,
             eval_overruns=s.analyzer_eval_overruns,
-            **ctx.extras.get("analyzer_config", {}),
+            **(ctx.wiring.analyzer_config or {}),
         )
         self.pool = WorkerPool(self.config, s.analyzer_workers, worker_timeout_s=s.analyzer_worker_timeout_s)
         self.signals = SignalRepo(ctx.db)

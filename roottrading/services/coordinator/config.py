@@ -1,9 +1,10 @@
 """Coordinator settings: environment variables COORDINATOR_* (e.g. COORDINATOR_RISK_PCT=0.5), overridden by
-`ctx.extras["coordinator"]` (a dict, handy in tests and embedded use). Validated by pydantic: a bad value
+`ctx.wiring.coordinator` (a dict of fields, handy in tests and embedded use, or a CoordinatorConfig used as is). Validated by pydantic: a bad value
 stops start-up with a message naming the field."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -80,8 +81,8 @@ class CoordinatorConfig(BaseSettings):
         return {k.upper(): x for k, x in v.items()}
 
 
-def load_config(extras: dict[str, Any]) -> CoordinatorConfig:
-    given = extras.get("coordinator")
+def load_config(given: CoordinatorConfig | Mapping[str, Any] | None) -> CoordinatorConfig:
+    """`given` as is when a CoordinatorConfig, else COORDINATOR_* of the environment with `given`'s fields over them."""
     if isinstance(given, CoordinatorConfig):
         return given
-    return CoordinatorConfig(**(given or {}))
+    return CoordinatorConfig(**dict(given or {}))

@@ -1,6 +1,6 @@
 """The exchange's symbol rules (step size, min notional) as the coordinator sizes with them.
 
-Why the coordinator loads them itself: it used to read the rules the trader put in `ctx.extras`, which only
+Why the coordinator loads them itself: it used to read the rules the trader published in the context, which only
 exists when both run in one process; as its own process it sized on the default grid, and an order the
 exchange would refuse (or round differently) left the coordinator. The loader (`exchange_factory.
 rules_loader`) makes the trader's choice of exchange, so both see the same rules in every deployment.

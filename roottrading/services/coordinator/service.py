@@ -70,12 +70,10 @@ class CoordinatorService(Service):
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
-        self.cfg = load_config(ctx.extras)
+        self.cfg = load_config(ctx.wiring.coordinator)
         self.decisions = DecisionRepo(ctx.db)
         self.cycles = CycleRepo(ctx.db)
-        self.ledger: Any = ctx.extras.get("pocket_ledger") or PocketLedger(
-            ctx.db, ctx.clock, dict(ctx.settings.pocket_config)
-        )
+        self.ledger: Any = ctx.wiring.pocket_ledger or PocketLedger(ctx.db, ctx.clock, dict(ctx.settings.pocket_config))
         self.risk = RiskClient(ctx, url=self.cfg.risk_url, timeout_s=self.cfg.risk_timeout_s)
         self.symbol_rules = SymbolRulesCache(
             rules_loader(ctx), ctx.clock.now_ms, refresh_s=self.cfg.rules_refresh_s, retry_s=self.cfg.rules_retry_s

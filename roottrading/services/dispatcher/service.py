@@ -1,6 +1,6 @@
 """Dispatcher service (reference port 5004): routes and transforms messages between brokers.
 
-Routes come from `ctx.extras["dispatcher_routes"]` (a dict, YAML text, a RoutesConfig or a path), else the file
+Routes come from `ctx.wiring.dispatcher_routes` (a dict, YAML text, a RoutesConfig or a path), else the file
 named by the DISPATCHER_ROUTES environment variable, else DATA_DIR/dispatcher/routes.yaml when it exists; with
 none, the service runs with no routes (and says so in /health). See routes.py for the format and forwarder.py for
 the delivery guarantees. `GET /stats` gives per-route counters, `GET /health` the overall state.
@@ -31,13 +31,13 @@ class DispatcherService(Service):
             data_dir=Path(ctx.settings.data_dir),
             symbols=list(ctx.settings.symbols),
             source=ctx.bus,
-            targets=ctx.extras.get("dispatcher_targets"),
+            targets=dict(ctx.wiring.dispatcher_targets) if ctx.wiring.dispatcher_targets else None,
         )
 
     def _load_config(self) -> tuple[RoutesConfig, str]:
-        spec = self.ctx.extras.get("dispatcher_routes")
+        spec = self.ctx.wiring.dispatcher_routes
         if spec is not None:
-            return load_routes(spec), "extras"
+            return load_routes(spec), "wiring"
         env = os.environ.get("DISPATCHER_ROUTES")
         if env:
             return load_routes(Path(env)), env

@@ -126,7 +126,7 @@ async def _serve_demo(
     services: list[str] | None,
     on_ready: Callable[[Any], None] | None,
 ) -> None:
-    from roottrading.runtime import Host
+    from roottrading.runtime import Host, Wiring
 
     cfg = demo_exchange_config(settings.symbols, settings.interval, candles_per_s)
     async with fake_exchange(cfg) as base:
@@ -138,10 +138,10 @@ async def _serve_demo(
             settings,
             services,
             clock=SimClock(),
-            extras={
-                "gateway": {"warmup_candles": 1000, "stale_after_s": 5.0, "backoff_max_s": 5.0},
-                "coordinator": {"max_signal_age_s": demo_max_signal_age_s(settings.interval, candles_per_s)},
-            },
+            wiring=Wiring(
+                gateway={"warmup_candles": 1000, "stale_after_s": 5.0, "backoff_max_s": 5.0},
+                coordinator={"max_signal_age_s": demo_max_signal_age_s(settings.interval, candles_per_s)},
+            ),
         )
         if on_ready is not None:
             on_ready(host)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ from roottrading.store.repos_market import CandleRepo
 
 @dataclass
 class GatewayOptions:
-    """Tuning knobs (ctx.extras["gateway"], a GatewayOptions or a dict of its fields)."""
+    """Tuning knobs (ctx.wiring.gateway: a GatewayOptions or a dict of its fields; defaults when None)."""
 
     warmup_candles: int = 1000  # history fetched when the store has nothing for a symbol
     max_backfill: int = 50_000  # cap of one backfill (a longer outage leaves an explicit, logged hole)
@@ -57,12 +58,10 @@ class GatewayOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_extras(cls, value: Any) -> GatewayOptions:
+    def from_given(cls, value: GatewayOptions | Mapping[str, Any] | None) -> GatewayOptions:
         if isinstance(value, GatewayOptions):
             return value
-        if isinstance(value, dict):
-            return cls(**value)
-        return cls()
+        return cls(**value) if value is not None else cls()
 
 
 @dataclass
@@ -80,7 +79,7 @@ class GatewayService(Service):
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         s = ctx.settings
-        self.opts = GatewayOptions.from_extras(ctx.extras.get("gateway"))
+        self.opts = GatewayOptions.from_given(ctx.wiring.gateway)
         self.symbols = [x.upper() for x in s.symbols]
         self.interval = s.interval
         self.repo = CandleRepo(ctx.db)

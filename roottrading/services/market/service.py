@@ -2,8 +2,8 @@
 
 - `GET /candles?symbol=&interval=&start=&end=&limit=`: from market_data. Intervals above the base one are
   served directly when stored (e.g. downloaded 1h history), else aggregated from base candles.
-- `GET /symbols`: configured symbols with Binance filters (tick size, step size, min notional) when an
-  exchange info is available (the gateway's, or fetched once from the REST URL), else basic info.
+- `GET /symbols`: configured symbols with Binance filters (tick size, step size, min notional): the rules the
+  trader enforces, read as the coordinator reads them (see `exchange_info`), else basic info.
 - `GET /ticker`: last prices from `market.ticks.<SYM>` (throttled by the gateway), else the last candle close.
 """
 
@@ -23,7 +23,9 @@ from roottrading.history.timeparse import parse_time
 from roottrading.runtime.errors import error_responses
 from roottrading.runtime.params import check_epoch_ms
 from roottrading.runtime.service import Consumes, HealthStatus, Service
+from roottrading.services.coordinator.rules import SymbolRulesCache
 from roottrading.services.market.aggregate import aggregate, bucket_start, check_ratio
+from roottrading.services.trader.exchange_factory import rules_loader
 from roottrading.store.repos_market import CandleRepo
 
 MAX_LIMIT = 5000
@@ -50,6 +52,12 @@ class MarketService(Service):
         self._info: dict[str, Any] | None = None
         self._info_at = 0.0
         self._info_failed_at = 0.0
+        # demo or an injected exchange: the trader's rules, loaded by the coordinator's loader (any deployment)
+        self.enforced: SymbolRulesCache | None = None
+        if ctx.wiring.exchange is not None or ctx.settings.trading_mode != "live":
+            self.enforced = SymbolRulesCache(
+                rules_loader(ctx), ctx.clock.now_ms, refresh_s=_INFO_TTL_S, retry_s=_INFO_RETRY_S
+            )
 
     def consumes(self) -> list[Consumes]:
         return [Consumes(m.ticks_topic(s), self.on_tick) for s in self.symbols]
@@ -88,11 +96,14 @@ class MarketService(Service):
 
     # --- symbols --------------------------------------------------------------------------------------
     async def exchange_info(self) -> dict[str, Any] | None:
-        """The filters orders are checked against: the trader's own symbol rules when it runs in this process
-        (in demo they are what the simulated exchange enforces), else the gateway's or the REST exchangeInfo."""
-        rules = self.ctx.extras.get("symbol_rules")
-        if rules:
-            return {"symbols": [rules_to_binance(r) for r in rules.values()]}
+        """The filters orders are checked against. Demo, or an exchange given by the host: the rules the
+        trader's exchange enforces, loaded as the coordinator loads them (`exchange_factory.rules_loader`, so
+        the same in one process and split). Live: Binance's exchangeInfo, the gateway's copy or fetched from the
+        REST URL (the document the trader's adapter reads its rules from)."""
+        if self.enforced is not None:
+            await self.enforced.refresh()  # when due; a failure is logged and keeps what was loaded
+            if self.enforced.rules:
+                return {"symbols": [rules_to_binance(r) for r in self.enforced.rules.values()]}
         gw = self.ctx.peer("gateway")
         info = getattr(gw, "exchange_info", None)
         if info:

@@ -4,7 +4,7 @@ The store is the truth: PnL is recomputed from trade_cycles + trade_fills (see r
 the fee convention) whenever a cycle update or a fill has arrived since the last computation, so a restart
 or a redelivered message can never double count. Open cycles are marked at the last candle close.
 A job stores the metrics in performance_stats (scopes all / strategy / symbol, period "all") every
-`ctx.extras["pnl_snapshot_s"]` seconds (default 300).
+PNL_SNAPSHOT_S seconds (default 300).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class PnlService(Service):
         self.quote = ctx.settings.quote_asset
         self.marks: dict[str, Decimal] = {}
         self.stats = PerformanceRepo(ctx.db)
-        self.snapshot_s = float(ctx.extras.get("pnl_snapshot_s", 300))
+        self.snapshot_s = ctx.settings.pnl_snapshot_s
         self._cache: list[CyclePnl] | None = None
         self._dirty = True
         self.updates_seen = 0

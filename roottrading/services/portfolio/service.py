@@ -1,6 +1,6 @@
 """Portfolio service (reference port 8000): balances, their value, capital pockets and reconciliation.
 
-At start, with no stored balances, they are read from the exchange (live mode, or `ctx.extras["portfolio_exchange"]`)
+At start, with no stored balances, they are read from the exchange (live mode, or `ctx.wiring.portfolio_exchange`)
 so the pockets are funded from the first entry on; if the exchange does not answer, the pockets stay at 0 (no
 entry on unknown funds) and are spread over the first `portfolio.balances` update as soon as it arrives.
 
@@ -9,7 +9,7 @@ and on its periodic exchange sync) is authoritative: its rows overwrite ours. Un
 in this process, each `trade.executions` Fill is applied to the stored balances (once per message id), so
 a demo without exchange sync still has correct balances; after it, fills are left to the next sync (applying
 them too would count them twice). With no balance at all in demo mode, the account starts with
-`DEMO_START_CAPITAL` (10 000) of the quote asset, or `ctx.extras["portfolio_start_capital"]`.
+PORTFOLIO_START_CAPITAL (default 10 000) of the quote asset.
 
 Values are in the quote asset from the last candle close of `<ASSET><QUOTE>` (loaded from market_data at
 start, then from `market.candles.<SYM>`). Jobs: revalue + reallocate the pockets when the total value moved
@@ -26,7 +26,6 @@ from fastapi import APIRouter
 
 from roottrading import messages as m
 from roottrading.capital.ledger import PocketLedger, fmt
-from roottrading.capital.performance import DEMO_START_CAPITAL
 from roottrading.capital.pnl import split_symbol
 from roottrading.domain import Balance, Candle, Fill
 from roottrading.domain.money import to_decimal
@@ -55,16 +54,16 @@ class PortfolioService(Service):
         self.prices: dict[str, Decimal] = {}  # symbol -> last close
         self.exchange_synced = False
         self.pockets_synced = False  # pockets spread over balances the exchange reported (or the demo seed)
-        self.exchange_timeout_s = float(ctx.extras.get("portfolio_exchange_timeout_s", 10.0))
-        self.start_capital = to_decimal(ctx.extras.get("portfolio_start_capital", DEMO_START_CAPITAL))
-        self.reallocate_s = float(ctx.extras.get("portfolio_reallocate_s", 30))
-        self.reconcile_s = float(ctx.extras.get("portfolio_reconcile_s", 60))
+        self.exchange_timeout_s = s.portfolio_exchange_timeout_s
+        self.start_capital = s.portfolio_start_capital
+        self.reallocate_s = s.portfolio_reallocate_s
+        self.reconcile_s = s.portfolio_reconcile_s
         self.reconciler = Reconciler(
             ctx.db,
             self.ledger,
             ctx.clock,
-            grace_ms=int(ctx.extras.get("portfolio_release_grace_ms", 30_000)),
-            stale_ms=int(ctx.extras.get("portfolio_stale_reservation_ms", 900_000)),
+            grace_ms=s.portfolio_release_grace_ms,
+            stale_ms=s.portfolio_stale_reservation_ms,
         )
         self.total_value: Decimal | None = None
 
@@ -107,7 +106,7 @@ class PortfolioService(Service):
         """The account's balances straight from the exchange, or None (demo without an exchange to ask, or the
         exchange not answering). Why at start: in split mode this service may start before the trader's first
         balance sync; pockets left at 0 until then refused every entry ("no funds available")."""
-        reader = self.ctx.extras.get("portfolio_exchange")
+        reader = self.ctx.wiring.portfolio_exchange
         owned = False
         if reader is None and self.ctx.settings.trading_mode == "live":
             try:

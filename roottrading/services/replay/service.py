@@ -2,8 +2,8 @@
 
 A stand-in for the gateway when no exchange is reachable and the source of history replays. Candles are
 published with their natural key as message id, so replaying twice never duplicates anything downstream.
-Source: `ctx.extras["replay_candles"]` (a list of Candle, used by tests and backtests), else the bundled
-dataset (`roottrading.datasets`). `speed` candles per second (0 = as fast as possible).
+Source: `ctx.wiring.replay_candles` (a list of Candle, used by tests and backtests), else the bundled
+dataset (`roottrading.datasets`). `speed` (REPLAY_SPEED) candles per second (0 = as fast as possible).
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ class ReplayService(Service):
         super().__init__(ctx)
         self.published = 0
         self.total = 0
-        self.speed: float = float(ctx.extras.get("replay_speed", 20.0))
+        self.speed: float = ctx.settings.replay_speed
         self._task: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
 
     def _source(self) -> list[Candle]:
-        given = self.ctx.extras.get("replay_candles")
+        given = self.ctx.wiring.replay_candles
         if given is not None:
             return list(given)
         return demo_candles(self.ctx.settings.symbols, self.ctx.settings.interval, n=1440)

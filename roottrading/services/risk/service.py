@@ -18,8 +18,6 @@ or restarts the drawdown from a new peak.
 
 from __future__ import annotations
 
-import os
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +38,13 @@ from roottrading.runtime.params import check_amount, check_epoch_ms, json_body
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.store import CycleRepo, SafetyStateRepo
 
-DEFAULT_EQUITY = Decimal(10_000)
-RULES_ENV = "ROOTTRADING_RULES"
 SAFETY_KEY = "risk"  # this service's document in safety_state
 
 
 def rules_path_for(ctx: Any) -> Path:
-    """extras["risk_rules_path"], else $ROOTTRADING_RULES, else <data_dir>/rules.yaml if present, else the
+    """ROOTTRADING_RULES (the setting risk_rules_path), else <data_dir>/rules.yaml if present, else the
     packaged defaults."""
-    explicit = ctx.extras.get("risk_rules_path") or os.environ.get(RULES_ENV)
+    explicit: Path | None = ctx.settings.risk_rules_path
     if explicit:
         return Path(explicit)
     local = Path(ctx.settings.data_dir) / "rules.yaml"
@@ -111,8 +107,8 @@ class RiskService(Service):
         self.engine = RiskEngine(self.rules)
         self.rules_mtime: float | None = None
         self.rules_error: str | None = None
-        self.reload_s = float(ctx.extras.get("risk_reload_s", 2.0))
-        self.tracker = StateTracker(Decimal(str(ctx.extras.get("initial_equity", DEFAULT_EQUITY))), ctx.clock.now_ms())
+        self.reload_s = ctx.settings.risk_reload_s
+        self.tracker = StateTracker(ctx.settings.risk_initial_equity, ctx.clock.now_ms())
         self.cycles = CycleRepo(ctx.db)
         self.safety = SafetyStateRepo(ctx.db)
         self._saved: dict[str, Any] | None = None  # the document last stored (unchanged: not written again)
@@ -171,7 +167,7 @@ class RiskService(Service):
     def jobs(self) -> list[Job]:
         return [
             Job("reload-rules", self.reload_s, self.reload_if_changed),
-            Job("expire-locks", float(self.ctx.extras.get("risk_locks_s", 1.0)), self.release_expired),
+            Job("expire-locks", self.ctx.settings.risk_locks_s, self.release_expired),
         ]
 
     # --- rules file -----------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ class SchedulerService(Service):
             components["database"] = {"status": "ok" if await self.ctx.db.ping() else "down"}
         except (ConnectionError, OSError) as exc:
             components["database"] = {"status": "down", "error": repr(exc)}
-        remote = [n for n in SERVICE_PORTS if n not in self.ctx.services and self.ctx.extras.get("check_remote")]
+        remote = [n for n in SERVICE_PORTS if n not in self.ctx.services and self.ctx.settings.scheduler_check_remote]
         async with httpx.AsyncClient(timeout=2.0) as client:
             for name in remote:
                 port = self.ctx.settings.service_ports.get(name, SERVICE_PORTS[name])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,7 @@ def derive_rules(symbol: str, template: SymbolRules, price: Decimal, quote_asset
 
 
 def demo_rules(
-    symbols: list[str], prices: dict[str, Any] | None = None, quote_asset: str = "USDT"
+    symbols: list[str], prices: Mapping[str, Any] | None = None, quote_asset: str = "USDT"
 ) -> dict[str, SymbolRules]:
     """Rules for every demo symbol: BTCUSDT verbatim, the others derived (see `derive_rules`)."""
     template = btcusdt_rules()
@@ -97,9 +97,10 @@ def demo_rules(
 def create_exchange(ctx: Any) -> tuple[Any, bool]:
     """(exchange, feed_market_data). `feed_market_data` says the trader must push the candles/ticks it
     consumes into the exchange (an in-process simulator has no market of its own)."""
-    given = ctx.extras.get("exchange")
+    given = ctx.wiring.exchange
     if given is not None:
-        return given, bool(ctx.extras.get("trader_feeds_exchange", hasattr(given, "on_candle")))
+        feed = ctx.wiring.feed_exchange
+        return given, hasattr(given, "on_candle") if feed is None else feed
     if ctx.settings.trading_mode == "live":
         try:
             from roottrading.exchange.binance.adapter import BinanceExchange
@@ -111,17 +112,17 @@ def create_exchange(ctx: Any) -> tuple[Any, bool]:
         return BinanceExchange(ctx.settings, clock=ctx.clock), False
     from roottrading.exchange.sim import SimConfig, SimEngine, SimExchange
 
-    rules = demo_rules(list(ctx.settings.symbols), ctx.extras.get("demo_prices"), ctx.settings.quote_asset)
+    rules = demo_rules(list(ctx.settings.symbols), ctx.wiring.demo_prices, ctx.settings.quote_asset)
     balances = dict(DEMO_BALANCES)
-    for asset, amount in (ctx.extras.get("demo_balances") or {}).items():
+    for asset, amount in (ctx.wiring.demo_balances or {}).items():
         balances[asset] = Decimal(str(amount))
     engine = SimEngine(
         rules,
-        ctx.extras.get("sim_config") or SimConfig(history_limit=PAPER_HISTORY),
+        ctx.wiring.sim_config or SimConfig(history_limit=PAPER_HISTORY),
         balances,
         start_time=ctx.clock.now_ms(),
     )
-    if not ctx.extras.get("paper_account_stored", True):
+    if not ctx.settings.trader_paper_account_stored:
         return SimExchange(engine, ctx.clock), True
     # paper trading runs for weeks across restarts: the account is stored with the cycles (paper_account.py)
     from roottrading.services.trader.paper_account import PaperAccount
@@ -139,7 +140,7 @@ def rules_loader(ctx: Any) -> RulesLoader:
     `exchange_info()`); in demo the very rules the trader's simulator enforces (`demo_rules` of the same
     settings); live, Binance's public exchangeInfo at the trader's REST URL (no API key needed).
     Errors propagate (the caller keeps what it had and retries)."""
-    given = ctx.extras.get("exchange")
+    given = ctx.wiring.exchange
     if given is not None:
         return given.exchange_info
     symbols = [s.upper() for s in ctx.settings.symbols]
@@ -159,7 +160,7 @@ def rules_loader(ctx: Any) -> RulesLoader:
                 await rest.aclose()
 
         return live
-    rules = demo_rules(symbols, ctx.extras.get("demo_prices"), ctx.settings.quote_asset)
+    rules = demo_rules(symbols, ctx.wiring.demo_prices, ctx.settings.quote_asset)
 
     async def demo() -> dict[str, SymbolRules]:
         return dict(rules)

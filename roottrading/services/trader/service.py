@@ -48,12 +48,12 @@ class TraderService(Service):
             ctx.publish,
             ctx.clock,
             quote_asset=ctx.settings.quote_asset,
-            resend_window_ms=int(ctx.extras.get("trader_resend_window_ms", 60_000)),
+            resend_window_ms=ctx.settings.trader_resend_window_ms,
         )
         if not self.feed_market:  # a remote exchange: account queries cost request weight
-            self.core.balances_min_interval_s = float(ctx.extras.get("trader_balances_min_s", 1.0))
-        self.reconcile_s = float(ctx.extras.get("trader_reconcile_s", 30.0))
-        self.balances_s = float(ctx.extras.get("trader_balances_s", 30.0))
+            self.core.balances_min_interval_s = ctx.settings.trader_balances_min_s
+        self.reconcile_s = ctx.settings.trader_reconcile_s
+        self.balances_s = ctx.settings.trader_balances_s
         self._last_candle: dict[str, int] = {}
         self._last_tick: dict[str, int] = {}
         self.started = False
@@ -121,7 +121,6 @@ class TraderService(Service):
         if isinstance(self.exchange, PaperAccount):
             await self.exchange.load()  # the stored paper account, before the trader reconciles against it
         await self.core.start()
-        self.ctx.extras.setdefault("symbol_rules", self.core.rules)  # the coordinator sizes on the same grid
         self.started = True
         self.log.info(
             "trader started",
@@ -133,7 +132,7 @@ class TraderService(Service):
 
     async def stop(self) -> None:
         await self.core.stop()
-        if self.ctx.extras.get("exchange") is None:  # ours (demo sim or live adapter): close its connections
+        if self.ctx.wiring.exchange is None:  # ours (demo sim or live adapter): close its connections
             await self.exchange.close()
 
     # ------------------------------------------------------------------ bus handlers
