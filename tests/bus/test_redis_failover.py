@@ -262,7 +262,8 @@ async def test_consumer_recreates_its_group_when_redis_lost_the_streams(redis_ur
 
     await bus.subscribe("test.nogroup", "g", rec)
     await bus.redis.delete(*(bus.stream("test.nogroup", p) for p in range(2)))  # as after a restart w/o disk
-    await asyncio.sleep(0.1)  # the reader hits NOGROUP and recreates the groups
+    # the reader hits NOGROUP and recreates the groups
+    await _wait_for(lambda: _true(bus.stats.errors.get("response", 0) >= 1), 5, "the reader to hit NOGROUP")
     await bus.publish("test.nogroup", m.Ping(seq=5), key="K")
     await _wait_for(lambda: _true(got == [5]), 5, "delivery after the group was recreated")
     assert bus.stats.errors.get("response", 0) >= 1

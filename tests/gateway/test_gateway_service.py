@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -54,7 +55,17 @@ async def test_routes_candles_symbols_ticker_and_diagnostic(tmp_path: Path) -> N
     ):
         total = sum(len(s) for s in fake.market.series.values())
         assert await wait_for(lambda: col.count() >= total, 30)
-        await asyncio.sleep(0.2)  # a last tick round
+        gw: Any = host.services["gateway"]
+        market: Any = host.services["market"]
+        # a last tick round (with the book's bid) reached the market service, and every candle is stored
+        assert await wait_for(
+            lambda: (
+                set(market.ticks) == set(SYMBOLS)
+                and all(t.bid is not None for t in market.ticks.values())
+                and gw.writer.pending_rows == 0
+            ),
+            10,
+        )
         app = build_http(host)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             diag = (await client.get("/api/gateway/diagnostic")).json()

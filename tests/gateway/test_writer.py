@@ -14,6 +14,7 @@ from roottrading.domain import Candle
 from roottrading.services.gateway.writer import CandleWriter
 from roottrading.store import Database
 from roottrading.store.repos_market import CandleRepo
+from tests.waiting import eventually
 
 
 def _candle(i: int, close: float = 101.0, closed: bool = True) -> Candle:
@@ -90,7 +91,7 @@ async def test_a_failing_write_is_retried_in_order_until_stored(tmp_path: Path) 
     other.execute("BEGIN IMMEDIATE")  # the writer's transactions fail ("database is locked") until released
     try:
         w.submit([_candle(0), _candle(1)])
-        await asyncio.sleep(0.1)
+        await eventually(lambda: w.write_errors >= 2, what="two failed attempts")  # retried, not dropped
         w.submit([_candle(1, close=99.0), _candle(2)])  # a later correction of 1 must win
         assert w.write_errors >= 2 and "locked" in (w.last_error or "") and w.pending_rows == 4
         other.execute("COMMIT")

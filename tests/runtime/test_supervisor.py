@@ -112,12 +112,15 @@ async def test_a_crash_loop_backs_off_exponentially() -> None:
     assert 2 <= starts <= 5, starts
 
 
-async def test_a_child_ignoring_sigterm_is_killed_after_the_grace() -> None:
-    stubborn = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True: time.sleep(0.05)"
+async def test_a_child_ignoring_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
+    ready = tmp_path / "ignoring"  # the child says when its handler is installed
+    stubborn = (
+        "import pathlib, signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        f"pathlib.Path({str(ready)!r}).touch()\nwhile True: time.sleep(0.05)"
+    )
     s = sup.Supervisor([_Script("stubborn", 0, 1, code=stubborn)], stop_grace_s=0.5)
     run = asyncio.create_task(s.run())
-    await _until(lambda: s.children[0].proc is not None)
-    await asyncio.sleep(0.3)  # let the child install its handler
+    await _until(lambda: s.children[0].proc is not None and ready.exists())
     s.request_stop()
     assert await asyncio.wait_for(run, 10) == 1  # not a clean stop: said so by the exit code
     assert s.children[0].proc.returncode == -signal.SIGKILL  # type: ignore[union-attr]

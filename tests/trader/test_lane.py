@@ -13,6 +13,7 @@ from roottrading.store import CycleRepo, Database, OrderRepo
 from roottrading.store.lanes import lane_for
 from roottrading.store.repos_system import run_txn, upsert_stmt
 from roottrading.store.tables import decisions, trade_cycles
+from tests.waiting import eventually
 
 
 class Boom(Exception):
@@ -111,11 +112,12 @@ async def test_on_the_loop_when_free_in_the_thread_when_sqlite_is_locked_and_in_
     other.execute("BEGIN IMMEDIATE")  # another writer holds SQLite's lock
     try:
         first = asyncio.create_task(run_txn(db, lambda c: c.execute(decisions.insert(), row("b"))))
-        await asyncio.sleep(0.01)
-        assert lane.queued == 1 and not first.done()  # waiting in the lane's thread, the loop runs on
+        await eventually(lambda: lane.queued == 1, what="the first transaction queued in the lane")
+        assert not first.done()  # waiting in the lane's thread, the loop runs on
         second = asyncio.create_task(run_txn(db, lambda c: c.execute(decisions.insert(), row("c"))))
-        await asyncio.sleep(0.01)
-        assert lane.queued == 2  # queued behind the first, not run on the loop ahead of it
+        # queued behind the first, not run on the loop ahead of it
+        await eventually(lambda: lane.queued == 2, what="the second transaction queued behind the first")
+        assert not first.done() and not second.done()
     finally:
         other.execute("COMMIT")
         other.close()
