@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from roottrading.backtest.overrides import OverrideError, parse_overrides
+from roottrading.backtest.overrides import JOB_DEFAULTS, OverrideError, parse_overrides
 from tests.backtest.helpers import config
 
 
@@ -27,6 +28,10 @@ from tests.backtest.helpers import config
         ("database_url=sqlite://x", "database_url"),
         ("symbols=ETHUSDT", "--symbols"),
         ("foo.bar=1", "foo.bar"),
+        ("trader_reconcile_s=0", "trader_reconcile_s"),
+        ("risk_initial_equity=5", "--balance"),
+        ("portfolio_start_capital=5", "--balance"),
+        ("risk_rules_path=/x.yaml", "risk.*"),
     ],
 )
 def test_unknown_key_or_bad_value_is_an_error_naming_it(item: str, named: str) -> None:
@@ -67,3 +72,20 @@ def test_stake_goes_through_the_coordinator_setting() -> None:
     ov = parse_overrides({})
     assert ov.coordinator_config(config(stake=Decimal(250))).stake_quote == Decimal(250)
     assert ov.coordinator_config(config()).stake_quote is None
+
+
+def test_the_services_tuning_reaches_the_replay_as_settings_and_objects_as_wiring(tmp_path: Path) -> None:
+    """The replay's tuning is typed settings (config_tuning.py) and its objects a Wiring: no untyped bag. A job
+    period given as the platform setting (`trader_reconcile_s=5`) is the same as `jobs.trader_reconcile_s=5`."""
+    ov = parse_overrides(["trader_reconcile_s=5", "jobs.pnl_snapshot_s=7", "risk.volatility.enabled=false"])
+    assert ov.jobs == {"trader_reconcile_s": 5.0, "pnl_snapshot_s": 7.0} and not ov.settings
+    cfg = config()
+    settings = ov.settings_for(cfg, database_url="sqlite+aiosqlite:///:memory:", **ov.tuning_for(cfg, tmp_path))
+    assert (settings.trader_reconcile_s, settings.pnl_snapshot_s) == (5.0, 7.0)
+    assert settings.trader_balances_s == JOB_DEFAULTS["trader_balances_s"]
+    assert settings.portfolio_start_capital == settings.risk_initial_equity == cfg.balance
+    assert settings.risk_rules_path == tmp_path / "rules.yaml"
+    assert "enabled: false" in settings.risk_rules_path.read_text()
+    wiring = ov.wiring_for(cfg, settings.quote_asset)
+    assert wiring.demo_balances == {settings.quote_asset: cfg.balance}
+    assert wiring.coordinator == ov.coordinator_config(cfg) and wiring.sim_config == ov.sim_config()
