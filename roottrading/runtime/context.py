@@ -1,4 +1,4 @@
-"""What a service can reach: settings, bus, database, clock, and (in one-process mode) its peers."""
+"""What a service can reach: settings, bus, database, clock, its peers (one-process mode), injected objects."""
 
 from __future__ import annotations
 
