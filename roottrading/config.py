@@ -362,7 +362,7 @@ class Settings(TuningSettings):
                 out[name] = "**********" if value.get_secret_value() else ""
             elif name.endswith("_url") and isinstance(value, str):
                 out[name] = mask_url(value)
-            elif isinstance(value, Path):
+            elif isinstance(value, Path | Decimal):  # JSON-ready, and a Decimal keeps its exact digits
                 out[name] = str(value)
             elif isinstance(value, dict):
                 out[name] = {k: str(v) for k, v in value.items()}
