@@ -133,7 +133,9 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-async def _signal_to_order(n: int) -> None:
+async def _signal_to_order(n: int, report: bool = True) -> dict[str, list[float]]:
+    """Latencies in ms: "baseline" (bus round trip), "request" (order.requests -> place_order), "signal"
+    (signal -> place_order). Printed unless `report` is False (benchmarks/metrics.py --hot-path compares them)."""
     import asyncio
     import tempfile
 
@@ -270,6 +272,9 @@ async def _signal_to_order(n: int) -> None:
 
     req_lat, req_missed = await run(["trader"], via_request, n)
     sig_lat, sig_missed = await run(["trader", "risk", "coordinator"], via_signal, n)
+    out = {"baseline": base, "request": req_lat, "signal": sig_lat}
+    if not report:
+        return out
     b50, b99 = _pct(base, 0.5), _pct(base, 0.99)
     print(f"bus round trip alone (baseline): p50 {b50:.3f} ms, p99 {b99:.3f} ms ({len(base)} samples)")
     for label, lat, missed in (
@@ -284,6 +289,7 @@ async def _signal_to_order(n: int) -> None:
             f"{label}: p50 {p50:.3f} ms, p99 {p99:.3f} ms ({len(lat)} samples, {missed} without an order); "
             f"p99/baseline p99 = {p99 / b99:.1f}x; target p99 < 2 ms: {'PASS' if p99 < 2 else 'FAIL'}"
         )
+    return out
 
 
 def bench_signal_to_order_sent(n: int = 200) -> None:

@@ -286,6 +286,15 @@ class MemoryBus:
             return
         await self._publish_raw(letter[0], letter[1], group)
 
+    async def backlog(self) -> dict[tuple[str, str], int]:
+        """Messages not yet handled per (topic, group): queued plus the one a busy consumer is running (the
+        same meaning as the Redis/NATS backlogs: not yet acknowledged). Read at scrape time."""
+        return {
+            (name, group): sum(len(c.queue) + c.busy for c in g.consumers)
+            for name, t in list(self._topics.items())
+            for group, g in list(t.groups.items())
+        }
+
     async def drain(self, timeout: float = 10.0) -> bool:
         if self.synchronous:
             return True

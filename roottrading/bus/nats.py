@@ -167,6 +167,7 @@ class NatsBus:
         self._stream_ready = False
         self._groups: dict[tuple[str, str], _Group] = {}
         self._durables: set[str] = set()
+        self._joined: set[tuple[str, str]] = set()  # (topic, group) joined here: what backlog() reports
         self._closed = False
         self._closing = False
         self._connected = False
@@ -317,6 +318,7 @@ class NatsBus:
         g = self._groups.get((topic, group))
         if g is None:
             g = self._groups[(topic, group)] = _Group(topic, group)
+        self._joined.add((topic, group))
         member = _Member(topic, group, consumer or f"{group}-{len(g.members)}", handler)
         g.members.append(member)
         if not g.tasks:
@@ -507,6 +509,31 @@ class NatsBus:
                 if info.num_pending or info.num_ack_pending:
                     return False
         return True
+
+    async def backlog(self) -> dict[tuple[str, str], int]:
+        """Messages not yet acknowledged per (topic, group) joined on this bus: each partition durable's
+        `num_pending` (not yet delivered) + `num_ack_pending` (delivered, not acked), summed.
+
+        One consumer-info request per partition durable, read at scrape time, never on the message path. A
+        durable that does not exist (yet) has nothing waiting."""
+        groups = sorted(self._joined)
+        if not groups:
+            return {}
+
+        async def one(js: JetStreamContext, topic: str, group: str, p: int) -> int:
+            try:
+                info = await js.consumer_info(self.stream_name, self.durable(topic, group, p))
+            except nats.js.errors.NotFoundError:
+                return 0
+            return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+        try:
+            js = await self._client(self.request_timeout_s)
+            counts = await asyncio.gather(*(one(js, t, g, p) for t, g in groups for p in range(self.partitions)))
+        except (*_TRANSIENT, nats.js.errors.APIError) as exc:  # one shape for the scraper, whatever the broker
+            raise ConnectionError(f"nats backlog: {exc!r}") from exc
+        P = self.partitions
+        return {key: sum(counts[i * P : (i + 1) * P]) for i, key in enumerate(groups)}
 
     async def drain(self, timeout: float = 10.0) -> bool:
         """True once every group subscribed on this bus has read and acked everything stored for it."""

@@ -13,7 +13,7 @@ measured where it happens, as cheaply as possible:
   trader's `NEW` order update - the order request's publish time), order sent -> fill (the fill's exchange
   time - the `NEW` update's time). Times are the platform clock's (ms; wall time live, the replayed market
   clock in the demo), so each stage works the same when the services run in separate processes.
-Anything that needs I/O (service health, pockets, PnL, Redis lag) is read in `refresh()`, awaited by the
+Anything that needs I/O (service health, pockets, PnL, the bus backlog) is read in `refresh()`, awaited by the
 route just before the registry is rendered.
 """
 
@@ -42,12 +42,12 @@ from prometheus_client.process_collector import ProcessCollector
 from roottrading import ids
 from roottrading import messages as m
 from roottrading.bus.base import Handler
+from roottrading.runtime.metrics_exchange import NS, exchange_rest_families, gateway_families
 
 if TYPE_CHECKING:
     from roottrading.runtime.host import Host
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-NS = "roottrading"
 # handler durations: 50 us .. 5 s; pipeline stages: 1 ms .. 60 s (ms clock)
 HANDLER_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -236,19 +236,13 @@ def _outcome(c: Any) -> str:
 
 
 async def _backlog(bus: Any) -> dict[tuple[str, str], int]:
-    """Messages waiting per (topic, group): the memory bus's queues; Redis/NATS report it through `lag()`."""
-    topics = getattr(bus, "_topics", None)
-    if topics is not None:  # MemoryBus
-        return {
-            (name, group): sum(len(c.queue) for c in g.consumers)
-            for name, t in list(topics.items())
-            for group, g in list(t.groups.items())
-        }
-    lag = getattr(bus, "lag", None)
-    if lag is None:
+    """Messages waiting per (topic, group), from the bus's own `backlog()` (memory queues, Redis XINFO GROUPS,
+    NATS consumer info): bounded to 5 s, left out of this scrape when the broker does not answer."""
+    backlog = getattr(bus, "backlog", None)
+    if backlog is None:
         return {}
     try:
-        return dict(await asyncio.wait_for(lag(), 5))
+        return dict(await asyncio.wait_for(backlog(), 5))
     except (TimeoutError, ConnectionError, OSError):
         return {}
 
@@ -277,7 +271,8 @@ class _HostCollector:
         yield from self._services()
         svcs = mx.host.services
         if "gateway" in svcs:
-            yield from _gateway(svcs["gateway"], mx.label)
+            yield from gateway_families(svcs["gateway"])
+        yield from exchange_rest_families(svcs)
         if "trader" in svcs:
             yield from _trader(svcs["trader"], mx)
         if "risk" in svcs:
@@ -353,60 +348,6 @@ class _HostCollector:
             for s in ("ok", "degraded", "down"):
                 g.add_metric([name, s], 1.0 if status == s else 0.0)
         yield g
-
-
-def _gateway(gw: Any, label: str) -> Iterator[Metric]:
-    d = gw.diagnostic()
-    conn = d.get("connection") or {}
-    state = str(conn.get("state", "idle"))
-    g = GaugeMetricFamily(f"{NS}_gateway_connected", "1 while the market-data stream is connected", labels=["service"])
-    g.add_metric(["gateway"], 1.0 if state == "connected" else 0.0)
-    yield g
-    c = CounterMetricFamily(f"{NS}_gateway_reconnects", "Market-data stream reconnections", labels=["service"])
-    c.add_metric(["gateway"], float(conn.get("reconnects", 0) or 0))
-    yield c
-    frames = CounterMetricFamily(f"{NS}_gateway_frames", "Stream frames received", labels=["service", "stream"])
-    rate = GaugeMetricFamily(
-        f"{NS}_gateway_frames_per_second", "Stream frames per second (recent)", labels=["service", "stream"]
-    )
-    per = {
-        "backfilled": CounterMetricFamily(
-            f"{NS}_gateway_backfilled_candles", "Candles fetched over REST to fill gaps", labels=["service", "symbol"]
-        ),
-        "gaps_filled": CounterMetricFamily(
-            f"{NS}_gateway_gaps", "Gaps found in the candle sequence (then filled)", labels=["service", "symbol"]
-        ),
-        "published": CounterMetricFamily(
-            f"{NS}_gateway_published_candles", "Closed candles published", labels=["service", "symbol"]
-        ),
-    }
-    for sym, s in d.get("symbols", {}).items():
-        for key, fam in per.items():
-            fam.add_metric(["gateway", sym], float(s.get(key, 0) or 0))
-        for stream, st in s.get("streams", {}).items():
-            frames.add_metric(["gateway", stream], float(st.get("messages", 0) or 0))
-            rate.add_metric(["gateway", stream], float(st.get("messages_per_s", 0) or 0))
-    yield frames
-    yield rate
-    yield from per.values()
-    rest = getattr(gw, "rest", None)
-    if rest is not None:
-        used = GaugeMetricFamily(
-            f"{NS}_exchange_rest_weight_used", "Request weight used in the current minute", labels=["service"]
-        )
-        used.add_metric(["gateway"], float(rest.used_weight))
-        yield used
-        lim = GaugeMetricFamily(
-            f"{NS}_exchange_rest_weight_limit", "Request weight limit per minute", labels=["service"]
-        )
-        lim.add_metric(["gateway"], float(rest.weight_limit))
-        yield lim
-        codes = CounterMetricFamily(
-            f"{NS}_exchange_rest_rate_limited", "429 (slow down) and 418 (banned) answers", labels=["service", "code"]
-        )
-        for code in ("429", "418"):
-            codes.add_metric(["gateway", code], float(rest.stats.get(code, 0)))
-        yield codes
 
 
 def _trader(tr: Any, mx: Metrics) -> Iterator[Metric]:

@@ -63,6 +63,9 @@ def test_the_dashboard_has_the_four_sections_and_is_provisioned() -> None:
         "RootTradingKillSwitchOn",
         "RootTradingDrawdownNearLimit",
         "RootTradingOrderLatencyHigh",
+        "RootTradingBusBacklogHigh",
+        "RootTradingExchangeWeightNearLimit",
+        "RootTradingExchangeRateLimited",
     } <= alerts
 
 

@@ -82,6 +82,20 @@ def test_every_pipeline_stage_and_service_is_labelled(demo_metrics: str) -> None
     )
 
 
+def test_backlog_and_exchange_weight_have_series(demo_metrics: str) -> None:
+    """Every consumed (topic, group) has a backlog series (0 is a value: caught up); the gateway's REST
+    client reports the weight limit it read from the fake Binance's exchangeInfo."""
+    got = samples(demo_metrics)
+    consumed = {(lab["topic"], lab["group"]) for lab, _ in got["roottrading_bus_delivered_total"]}
+    backlog = {(lab["topic"], lab["group"]): v for lab, v in got["roottrading_bus_backlog_messages"]}
+    assert consumed <= set(backlog), consumed - set(backlog)
+    assert all(v >= 0 for v in backlog.values())
+    assert ({"service": "gateway"}, 6000.0) in got["roottrading_exchange_rest_weight_limit"]
+    assert {lab["service"] for lab, _ in got["roottrading_exchange_rest_weight_used"]} == {"gateway"}
+    codes = {lab["code"] for lab, _ in got["roottrading_exchange_rest_rate_limited_total"]}
+    assert codes == {"429", "418"}
+
+
 def test_the_demo_runs_notifications_arrive_at_a_local_receiver(demo_metrics: str, demo_receiver: Receiver) -> None:
     def seen() -> set[str]:
         return {t.split(":")[0] for t in demo_receiver.titles("/demo")}

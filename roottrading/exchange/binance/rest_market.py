@@ -34,6 +34,14 @@ class RestMarketError(RuntimeError):
         self.code = code
 
 
+def request_weight_limit(info: dict[str, Any]) -> int | None:
+    """The per-minute REQUEST_WEIGHT limit of an exchangeInfo body (Binance: 6000 on spot), or None."""
+    for lim in info.get("rateLimits", []):
+        if lim.get("rateLimitType") == "REQUEST_WEIGHT" and lim.get("interval") == "MINUTE":
+            return int(lim["limit"])
+    return None
+
+
 class BinanceMarketRest:
     """Async client for Binance's public market endpoints (spot by default; any Binance-shaped base URL)."""
 
@@ -66,7 +74,13 @@ class BinanceMarketRest:
         self._rng = random.Random(seed)
         self._lock = asyncio.Lock()  # one request at a time: weight accounting stays exact
         self.used_weight = 0
+        self.weight_minute = -1  # the window (epoch minute) used_weight was reported in
         self.stats = {"requests": 0, "retries": 0, "429": 0, "418": 0, "5xx": 0, "throttled_s": 0.0}
+
+    def weight_in_use(self, now: float | None = None) -> int:
+        """The weight the exchange last reported for the current window; 0 once that window has passed."""
+        t = time.time() if now is None else now
+        return self.used_weight if int(t // self.weight_window_s) == self.weight_minute else 0
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -102,7 +116,7 @@ class BinanceMarketRest:
                 else:
                     used = resp.headers.get("x-mbx-used-weight-1m")
                     if used is not None and used.isdigit():
-                        self.used_weight = int(used)
+                        self.used_weight, self.weight_minute = int(used), int(time.time() // self.weight_window_s)
                     status = resp.status_code
                     if status == 200:
                         return resp.json()
@@ -139,6 +153,9 @@ class BinanceMarketRest:
         if symbols:
             params = {"symbols": "[" + ",".join(f'"{s.upper()}"' for s in symbols) + "]"}
         out: dict[str, Any] = await self.get("/api/v3/exchangeInfo", params)
+        limit = request_weight_limit(out)
+        if limit is not None:
+            self.weight_limit = limit
         return out
 
     async def klines(

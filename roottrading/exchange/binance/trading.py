@@ -194,6 +194,10 @@ class BinanceTradingRest:
             if self.order_count_1d + 1 > self.order_limit_1d:
                 raise TooManyOrders(f"daily order limit {self.order_limit_1d} reached (client-side)")
 
+    def weight_in_use(self) -> int:
+        """The weight the exchange last reported for the current minute; 0 once that minute has passed."""
+        return self.used_weight if int(self._now() // 60) == self._weight_window else 0
+
     def _read_limits(self, headers: httpx.Headers) -> None:
         used = headers.get("x-mbx-used-weight-1m") or headers.get("x-mbx-used-weight")
         if used is not None and used.isdigit():
