@@ -22,6 +22,7 @@ from roottrading.exchange.errors import RateLimited
 from roottrading.runtime import Host
 from roottrading.runtime.http import build_app
 from roottrading.runtime.metrics_exchange import exchange_rest_families
+from roottrading.runtime.wiring import Wiring
 from tests.binance_trading.conftest import run_server
 from tests.monitoring.conftest import samples
 
@@ -79,7 +80,7 @@ async def test_trader_binance_client_on_metrics(tmp_path: Path) -> None:
         settings = load_settings(
             symbols="BTCUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db", api_token="t", data_dir=tmp_path
         )
-        host = Host(settings, ["trader"], extras={"exchange": exchange}, per_service_http=True)
+        host = Host(settings, ["trader"], wiring=Wiring(exchange=exchange), per_service_http=True)
         app = build_app(host, per_service=True)
         await host.start()
         try:
