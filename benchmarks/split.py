@@ -295,54 +295,57 @@ async def group_lag(r: Any, streams: list[str], group: str) -> int:
     return left
 
 
-async def owners(r: Any, prefix: str, symbols: list[str], partitions: int) -> dict[str, str] | None:
-    """symbol -> consumer holding the lease of the partition its candles go to (None: not all leased)."""
-    out = {}
-    for s in symbols:
-        p = partition_of(s, partitions)
-        holder = await r.get(f"{prefix}:lease:{m.candles_topic(s)}:analyzer:{p}")
-        if holder is None:
-            return None
-        out[s] = holder.decode().split("-", 1)[1].split(":", 1)[0][:8] if b"-" in holder else holder.decode()
+async def ownership(procs: Services, children: list[Any], symbols: list[str], partitions: int) -> list[list[str]]:
+    """The symbols each instance reads: those whose candle partition it holds (from its /health's bus view)."""
+    out = []
+    for c in children:
+        health = await procs.wait_healthy(c)
+        consumers = health["components"]["bus"]["consumers"]  # type: ignore[index]
+        held = {key.split("/", 1)[0]: parts for key, parts in consumers.items()}
+        out.append([s for s in symbols if partition_of(s, partitions) in held.get(m.candles_topic(s), [])])
     return out
 
 
-async def balanced(r: Any, prefix: str, symbols: list[str], partitions: int, instances: int) -> bool:
-    """Every candle topic's partitions leased, split among `instances` live members (no hand-over pending)."""
-    for s in symbols:
-        topic = m.candles_topic(s)
-        if await r.zcard(f"{prefix}:members:{topic}:analyzer") != instances:
-            return False
-        holders = await r.mget([f"{prefix}:lease:{topic}:analyzer:{p}" for p in range(partitions)])
-        if None in holders or len(set(holders)) != instances:
-            return False
-    return True
+async def settled_ownership(
+    procs: Services, children: list[Any], symbols: list[str], partitions: int, timeout: float = 30.0
+) -> list[list[str]]:
+    """Wait until every symbol is read by exactly one instance and that stays so for 1 s (the leases are
+    rebalanced every 250 ms): the flood then measures steady state, not a hand-over."""
+    deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
+    while time.monotonic() < deadline:
+        own = await ownership(procs, children, symbols, partitions)
+        if sorted(s for o in own for s in o) != sorted(symbols) or own != last:
+            last, since = own, time.monotonic()
+        elif time.monotonic() - since >= 1.0:
+            return own
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"analyzer leases did not settle in {timeout}s: {last}")
 
 
 async def analyzer_run(
     a: argparse.Namespace, db_url: str, work: Path, instances: int, symbols: list[str], flood: dict[str, list[Candle]]
-) -> tuple[float, dict[str, str], list[int]]:
-    """(candles/s, symbol -> owner, candles counted by each instance) for one flood."""
+) -> tuple[float, list[list[str]], list[int]]:
+    """(candles/s, symbols read by each instance, candles counted by each instance) for one flood. The first
+    candle of each symbol is published before the instances start (as a running gateway's would be): the
+    partitions holding entries are what the leases balance."""
     prefix = f"bench-an-{uuid.uuid4().hex[:8]}"
     env = base_env(a.redis, prefix, db_url, work / "data", "bench-token", SYMBOLS=",".join(symbols))
     env["ANALYZER_WORKERS"] = "0"  # one process = one core: the instances are the parallelism measured
     procs = Services(env, work, "bench-token")
     bus = RedisBus(a.redis, prefix=prefix)
     try:
+        await bus.start()
+        for s, cs in flood.items():
+            await bus.publish(m.candles_topic(s), cs[0], key=s)
         children = [procs.start("analyzer", f"analyzer#{i}") for i in range(instances)]
         for c in children:
             await procs.wait_healthy(c)
-        await bus.start()
-        deadline = time.monotonic() + 30
-        while not await balanced(bus.redis, prefix, symbols, bus.partitions, instances):
-            if time.monotonic() > deadline:
-                raise RuntimeError("analyzer leases not balanced after 30 s")
-            await asyncio.sleep(0.1)
-        own = await owners(bus.redis, prefix, symbols, bus.partitions) or {}
         streams = [bus.stream(m.candles_topic(s), p) for s in symbols for p in range(bus.partitions)]
-        total = sum(len(cs) for cs in flood.values())
+        own = await settled_ownership(procs, children, symbols, bus.partitions)
+        rest = {s: cs[1:] for s, cs in flood.items()}
+        total = sum(len(cs) for cs in rest.values())
         t0 = time.perf_counter()
-        for s, cs in flood.items():
+        for s, cs in rest.items():
             await bus.publish_many(m.candles_topic(s), [(c, s) for c in cs])
         deadline = time.monotonic() + a.timeout
         while await group_lag(bus.redis, streams, "analyzer"):
@@ -365,7 +368,7 @@ async def bench_analyzers(a: argparse.Namespace, work: Path) -> bool:
     from roottrading.store import CandleRepo, Database
 
     symbols = POPULAR[: a.symbols]
-    warm, flood = market(symbols, a.history, a.candles)
+    warm, flood = market(symbols, a.history, a.candles + 1)  # +1: the seed candle of each symbol
     name = f"rt_bench_an_{uuid.uuid4().hex[:8]}"
     url = await create_database(name, a.pg_admin)
     rates: dict[int, list[float]] = {1: [], 2: []}
@@ -378,20 +381,14 @@ async def bench_analyzers(a: argparse.Namespace, work: Path) -> bool:
             for k in (1, 2):
                 rate, own, counted = await analyzer_run(a, url, work, k, symbols, flood)
                 rates[k].append(rate)
-                spread = ""
-                if k == 2:
-                    per: dict[str, int] = {}
-                    for o in own.values():
-                        per[o] = per.get(o, 0) + 1
-                    spread = f"  symbols per instance {sorted(per.values())}"
                 print(
-                    f"  run {i + 1}: {k} analyzer(s) {rate:7.0f} candles/s  candles per instance {counted}{spread}"
-                    f"  loadavg {load_average()}"
+                    f"  run {i + 1}: {k} analyzer(s) {rate:7.0f} candles/s  symbols per instance "
+                    f"{[len(o) for o in own]}  candles handled per instance {counted}  loadavg {load_average()}"
                 )
     finally:
         await drop_database(name, a.pg_admin)
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
-    total = sum(len(cs) for cs in flood.values())
+    total = sum(len(cs) - 1 for cs in flood.values())
     ok = two / one >= 1.6
     print(
         f"analyzer throughput ({len(symbols)} symbols x {a.candles} candles = {total}, medians of {a.repeat}): "
