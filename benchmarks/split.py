@@ -42,6 +42,7 @@ from execution import _pct as pct
 from split_procs import (
     Services,
     base_env,
+    cpu_seconds,
     create_database,
     drop_database,
     drop_keys,
@@ -324,8 +325,9 @@ async def settled_ownership(
 
 async def analyzer_run(
     a: argparse.Namespace, db_url: str, work: Path, instances: int, symbols: list[str], flood: dict[str, list[Candle]]
-) -> tuple[float, list[list[str]], list[int]]:
-    """(candles/s, symbols read by each instance, candles counted by each instance) for one flood. The first
+) -> tuple[float, float, list[list[str]], list[int]]:
+    """(candles/s, analyzer CPU ms per candle (all instances), symbols read by each instance, candles counted
+    by each instance) for one flood. The first
     candle of each symbol is published before the instances start (as a running gateway's would be): the
     partitions holding entries are what the leases balance."""
     prefix = f"bench-an-{uuid.uuid4().hex[:8]}"
@@ -344,6 +346,7 @@ async def analyzer_run(
         own = await settled_ownership(procs, children, symbols, bus.partitions)
         rest = {s: cs[1:] for s, cs in flood.items()}
         total = sum(len(cs) for cs in rest.values())
+        cpu0 = [cpu_seconds(c.proc.pid) for c in children]
         t0 = time.perf_counter()
         for s, cs in rest.items():
             await bus.publish_many(m.candles_topic(s), [(c, s) for c in cs])
@@ -353,11 +356,12 @@ async def analyzer_run(
                 raise RuntimeError(f"analyzers did not finish {total} candles in {a.timeout}s")
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - t0
+        cpu = sum(cpu_seconds(c.proc.pid) for c in children) - sum(cpu0)
         counted = []
         for c in children:
             health = await procs.wait_healthy(c)
             counted.append(int(health["components"]["analyzer"]["candles"]))  # type: ignore[index]
-        return total / elapsed, own, counted
+        return total / elapsed, cpu * 1000 / total, own, counted
     finally:
         await bus.close()
         await procs.stop()
@@ -372,6 +376,7 @@ async def bench_analyzers(a: argparse.Namespace, work: Path) -> bool:
     name = f"rt_bench_an_{uuid.uuid4().hex[:8]}"
     url = await create_database(name, a.pg_admin)
     rates: dict[int, list[float]] = {1: [], 2: []}
+    cpu: dict[int, list[float]] = {1: [], 2: []}
     try:
         db = Database(url)
         await db.migrate()
@@ -379,11 +384,12 @@ async def bench_analyzers(a: argparse.Namespace, work: Path) -> bool:
         await db.close()
         for i in range(a.repeat):
             for k in (1, 2):
-                rate, own, counted = await analyzer_run(a, url, work, k, symbols, flood)
+                rate, cpu_ms, own, counted = await analyzer_run(a, url, work, k, symbols, flood)
                 rates[k].append(rate)
+                cpu[k].append(cpu_ms)
                 print(
-                    f"  run {i + 1}: {k} analyzer(s) {rate:7.0f} candles/s  symbols per instance "
-                    f"{[len(o) for o in own]}  candles handled per instance {counted}  loadavg {load_average()}"
+                    f"  run {i + 1}: {k} analyzer(s) {rate:7.0f} candles/s  cpu {cpu_ms:5.2f} ms/candle  "
+                    f"symbols per instance {[len(o) for o in own]}  candles handled per instance {counted}  loadavg {load_average()}"
                 )
     finally:
         await drop_database(name, a.pg_admin)
@@ -394,6 +400,11 @@ async def bench_analyzers(a: argparse.Namespace, work: Path) -> bool:
         f"analyzer throughput ({len(symbols)} symbols x {a.candles} candles = {total}, medians of {a.repeat}): "
         f"1 instance {one:.0f} candles/s, 2 instances {two:.0f} candles/s, ratio {two / one:.2f}x  "
         f"target >= 1.6x: {'PASS' if ok else 'FAIL'}"
+    )
+    c1, c2 = statistics.median(cpu[1]), statistics.median(cpu[2])
+    print(
+        f"analyzer CPU per candle (all instances, medians): 1 instance {c1:.2f} ms, 2 instances {c2:.2f} ms; "
+        f"on 2 idle cores 2 instances would do {2 * c1 / max(c2, 1e-9):.2f}x one (CPU-bound estimate)"
     )
     return ok
 

@@ -73,6 +73,16 @@ def load_average() -> str:
         return "?"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0.0 elsewhere): the work a process did,
+    which other processes on a busy host do not inflate much, unlike its wall-clock rate."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Child:
     """One `roottrading service NAME` process, its output kept in a file (read when it fails)."""
