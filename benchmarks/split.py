@@ -383,7 +383,7 @@ async def bench_analyzers(a: argparse.Namespace, work: Path) -> bool:
         await CandleRepo(db).upsert(warm)
         await db.close()
         for i in range(a.repeat):
-            for k in (1, 2):
+            for k in (1, 2) if i % 2 == 0 else (2, 1):  # alternate the order: a load drift hits both alike
                 rate, cpu_ms, own, counted = await analyzer_run(a, url, work, k, symbols, flood)
                 rates[k].append(rate)
                 cpu[k].append(cpu_ms)
