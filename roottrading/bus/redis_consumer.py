@@ -140,12 +140,13 @@ class RedisConsumer:
         now = int(time.time() * 1000)
         live = max(1, await r.zcount(self.members_key, now, "+inf"))
         peers = self._peers()
+        free: set[int] = set()
         if live > 1 and peers is not None:
-            self.active = await self._active_partitions()
+            self.active, free = await self._partition_state()
         if live == 1 or peers is None or not self.active:
             await self._balance_topic(math.ceil(P / live))
         else:
-            await self._balance_group(peers, live)
+            await self._balance_group(peers, live, free)
         self.next_balance = time.monotonic() + self.bus.rebalance_ms / 1000
 
     def _peers(self) -> list[RedisConsumer] | None:
@@ -156,11 +157,15 @@ class RedisConsumer:
             peers.append(self)
         return peers if len({c.topic for c in peers}) == len(peers) else None
 
-    async def _active_partitions(self) -> set[int]:
+    async def _partition_state(self) -> tuple[set[int], set[int]]:
+        """(partitions whose stream holds entries, partitions nobody leases), in one round trip."""
+        P = self.bus.partitions
         pipe = self.bus.redis.pipeline(transaction=False)
-        for p in range(self.bus.partitions):
+        for p in range(P):
             pipe.xlen(self.bus.stream(self.topic, p))
-        return {p for p, n in enumerate(await pipe.execute()) if n}
+        pipe.mget([self.lease_key(p) for p in range(P)])
+        res = await pipe.execute()
+        return {p for p in range(P) if res[p]}, {p for p, holder in enumerate(res[P]) if holder is None}
 
     async def _release(self, p: int) -> None:
         del self.held[p]
@@ -182,7 +187,7 @@ class RedisConsumer:
                 if p not in self.held and await self._take(p) and len(self.held) >= target:
                     break
 
-    async def _balance_group(self, peers: list[RedisConsumer], live: int) -> None:
+    async def _balance_group(self, peers: list[RedisConsumer], live: int, free: set[int]) -> None:
         P, active = self.bus.partitions, self.active
         share = math.ceil(sum(len(c.active) for c in peers) / live)
 
@@ -201,7 +206,7 @@ class RedisConsumer:
         free_active: set[int] = set()
         for i in range(P):
             p = (self.offset + i) % P
-            if p in self.held:
+            if p in self.held or p not in free:  # leased by another member (or by us: released just now)
                 continue
             if p in active:
                 if time.monotonic() < self.given_back.get(p, 0.0):
