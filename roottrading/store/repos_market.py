@@ -86,7 +86,14 @@ class SignalRepo:
             dialect = postgresql if self.db.dialect == "postgresql" else sqlite
             self._insert_ignore = dialect.insert(trading_signals).on_conflict_do_nothing(index_elements=["id"])
         rows = [msgspec.to_builtins(s) for s in signals]
-        async with self.db.begin() as conn:
+        if self.db.dialect != "postgresql":
+            async with self.db.begin() as conn:
+                await conn.execute(self._insert_ignore, rows)
+            return
+        # PostgreSQL: asyncpg runs the rows (one statement, or a pipelined executemany that it wraps in its own
+        # transaction) atomically, so autocommit saves the BEGIN and COMMIT round trips of an explicit one
+        async with self.db.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(self._insert_ignore, rows)
 
     async def add(self, signal: Signal) -> bool:
