@@ -141,7 +141,7 @@ class RedisConsumer:
         live = max(1, await r.zcount(self.members_key, now, "+inf"))
         peers = self._peers()
         free: set[int] = set()
-        if live > 1 and peers is not None:
+        if peers is not None:  # also alone on this topic: the other topics' shares count what it holds
             self.active, free = await self._partition_state()
         if live == 1 or peers is None or not self.active:
             await self._balance_topic(math.ceil(P / live))

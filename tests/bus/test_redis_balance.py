@@ -113,3 +113,35 @@ async def test_two_consumers_of_one_topic_in_one_bus_still_share_it(redis_url: s
         await wait_until(lambda: sorted(got) == keys, 10, "every message once")
     finally:
         await bus.close()
+
+
+async def test_members_with_different_topic_sets_leave_no_busy_partition_unread(redis_url: str, prefix: str) -> None:
+    """a reads every key's topic, b only the first: their shares differ, yet every topic keeps being read and the
+    shared topic goes to b (a is over its share, b under)."""
+    a, b = make_redis_bus(redis_url, prefix, partitions=4), make_redis_bus(redis_url, prefix, partitions=4)
+    seen: dict[str, list[int]] = {}
+    owner: dict[str, str] = {}
+    await a.start()
+    await b.start()
+    try:
+        for key in KEYS:
+            await a.publish(topic(key), m.Ping(seq=0), key=key)
+        await subscribe_all(a, seen, owner, "a")
+        await wait_until(lambda: all(seen.get(k) == [0] for k in KEYS), 10, "a reading every topic")
+
+        async def only_first(msg: m.Message) -> None:
+            seen.setdefault(KEYS[0], []).append(msg.payload.seq)
+            owner[KEYS[0]] = "b"
+
+        await b.subscribe(topic(KEYS[0]), "analyzer", only_first)
+        first = b._consumers[0]
+        await wait_until(lambda: 0 in first.held, 10, "b taking the shared topic's busy partition")
+        for seq in range(1, 6):
+            for key in KEYS:
+                await a.publish(topic(key), m.Ping(seq=seq), key=key)
+        await wait_until(lambda: all(len(seen.get(k, [])) == 6 for k in KEYS), 15, "every message handled")
+        assert all(seen[k] == list(range(6)) for k in KEYS)
+        assert owner[KEYS[0]] == "b" and all(owner[k] == "a" for k in KEYS[1:])
+    finally:
+        await a.close()
+        await b.close()
