@@ -30,7 +30,7 @@ def test_split_benchmark_runs_end_to_end(redis_url: str, postgres_url: str) -> N
         ), text
     assert re.search(r"split/one-process: p50 [\d.]+x\s+p99 [\d.]+x", text), text
     runs = re.findall(
-        r"run 1: (\d) analyzer\(s\)\s+\d+ candles/s\s+cpu [\d.]+ ms/candle\s+symbols per instance \[([\d, ]+)\]"
+        r"run 1: (\d) analyzer\(s\)\s+\d+ candles/s\s+cpu\s+[\d.]+ ms/candle\s+symbols per instance \[([\d, ]+)\]"
         r"\s+candles handled per instance \[([\d, ]+)\]",
         text,
     )
