@@ -85,6 +85,9 @@ class RedisConsumer:
         self.members_key = f"{bus.prefix}:members:{topic}:{group}"
         self.next_balance = 0.0
         self.offset = random.randrange(bus.partitions)
+        self.active: set[int] = set()  # partitions whose stream holds entries (see balance)
+        self.seen_free: set[int] = set()  # active partitions found free by the previous balance
+        self.given_back: dict[int, float] = {}  # active partition -> monotonic time before which we leave it
         self._read_many = bus.redis.register_script(_READ_MANY)
 
     def lease_key(self, p: int) -> str:
@@ -121,25 +124,99 @@ class RedisConsumer:
                 log.warning("lease heartbeat failed", topic=self.topic, group=self.group, error=repr(exc))
 
     async def balance(self) -> None:
-        """Keep ceil(P / live members) leases: give back extras, take free ones."""
+        """Keep ceil(P / live members) leases: give back extras, take free ones.
+
+        Load is where the entries are: a topic per symbol (market.candles.BTCUSDT, keyed by its symbol) puts
+        every entry in ONE of its P partition streams, so splitting each topic's partitions evenly can leave
+        every busy partition with one process (all of them when the symbols' partitions are the low ones
+        everyone keeps). So when this bus has one consumer per topic in the group (a service subscribing to
+        many topics) and other members are live, the partitions holding entries ("active") are shared across
+        the group's topics: this process keeps at most ceil(active in the group / live) of them, gives the
+        rest back (one per round, after acking its batch, as any extra lease) and takes free ones while under
+        that share. Idle partitions are spread per topic as before. A free active partition that stays free
+        for two rounds is taken whatever the share, so a disagreement between members (a member joining or
+        leaving mid-round) can delay a hand-over but never leave a partition unread."""
         r, P = self.bus.redis, self.bus.partitions
         now = int(time.time() * 1000)
         live = max(1, await r.zcount(self.members_key, now, "+inf"))
-        target = math.ceil(P / live)
+        peers = self._peers()
+        free: set[int] = set()
+        if peers is not None:  # also alone on this topic: the other topics' shares count what it holds
+            self.active, free = await self._partition_state()
+        if live == 1 or peers is None or not self.active:
+            await self._balance_topic(math.ceil(P / live))
+        else:
+            await self._balance_group(peers, live, free)
+        self.next_balance = time.monotonic() + self.bus.rebalance_ms / 1000
+
+    def _peers(self) -> list[RedisConsumer] | None:
+        """This bus's live consumers of the group, or None when a topic has several of them here (each then
+        balances within its topic only: the group share below counts one consumer per topic)."""
+        peers = [c for c in self.bus._consumers if c.group == self.group and not c.stopping]
+        if self not in peers:
+            peers.append(self)
+        return peers if len({c.topic for c in peers}) == len(peers) else None
+
+    async def _partition_state(self) -> tuple[set[int], set[int]]:
+        """(partitions whose stream holds entries, partitions nobody leases), in one round trip."""
+        P = self.bus.partitions
+        pipe = self.bus.redis.pipeline(transaction=False)
+        for p in range(P):
+            pipe.xlen(self.bus.stream(self.topic, p))
+        pipe.mget([self.lease_key(p) for p in range(P)])
+        res = await pipe.execute()
+        return {p for p in range(P) if res[p]}, {p for p, holder in enumerate(res[P]) if holder is None}
+
+    async def _release(self, p: int) -> None:
+        del self.held[p]
+        await self.bus.redis.eval(_RELEASE, 1, self.lease_key(p), self.token)
+
+    async def _take(self, p: int) -> bool:
+        if await self.bus.redis.set(self.lease_key(p), self.token, nx=True, px=self.bus.lease_ms):
+            self.held[p] = False
+            return True
+        return False
+
+    async def _balance_topic(self, target: int) -> None:
+        P = self.bus.partitions
         while len(self.held) > target:
-            p = max(self.held)
-            del self.held[p]
-            await r.eval(_RELEASE, 1, self.lease_key(p), self.token)
+            await self._release(max(self.held))
         if len(self.held) < target:
             for i in range(P):
                 p = (self.offset + i) % P
-                if p in self.held:
+                if p not in self.held and await self._take(p) and len(self.held) >= target:
+                    break
+
+    async def _balance_group(self, peers: list[RedisConsumer], live: int, free: set[int]) -> None:
+        P, active = self.bus.partitions, self.active
+        share = math.ceil(sum(len(c.active) for c in peers) / live)
+
+        def busy() -> int:  # active partitions this process holds in the group, across its topics
+            return sum(1 for c in peers for p in c.held if p in c.active)
+
+        idle_target = math.ceil((P - len(active)) / live)
+        held_idle = sorted(p for p in self.held if p not in active)
+        while len(held_idle) > idle_target:
+            await self._release(held_idle.pop())
+        held_active = [p for p in self.held if p in active]
+        if held_active and busy() > share:
+            p = max(held_active)
+            await self._release(p)
+            self.given_back[p] = time.monotonic() + 3 * self.bus.rebalance_ms / 1000
+        free_active: set[int] = set()
+        for i in range(P):
+            p = (self.offset + i) % P
+            if p in self.held or p not in free:  # leased by another member (or by us: released just now)
+                continue
+            if p in active:
+                if time.monotonic() < self.given_back.get(p, 0.0):
                     continue
-                if await r.set(self.lease_key(p), self.token, nx=True, px=self.bus.lease_ms):
-                    self.held[p] = False
-                    if len(self.held) >= target:
-                        break
-        self.next_balance = time.monotonic() + self.bus.rebalance_ms / 1000
+                if (busy() < share or p in self.seen_free) and await self._take(p):
+                    continue
+                free_active.add(p)
+            elif sum(1 for q in self.held if q not in active) < idle_target:
+                await self._take(p)
+        self.seen_free = free_active
 
     # --- reading -------------------------------------------------------------------------------------
     async def run(self) -> None:

@@ -101,6 +101,29 @@ async def test_signal_stored_once(db: Database) -> None:
     assert got == [s]
 
 
+async def test_signals_of_one_candle_stored_together_each_once(db: Database) -> None:
+    repo = SignalRepo(db)
+    sigs = [
+        Signal(
+            id=f"{name}:BTCUSDT:1m:60000",
+            time=60_000,
+            symbol="BTCUSDT",
+            strategy=name,
+            side=Side.BUY,
+            strength=SignalStrength.STRONG,
+            price=101.5,
+            meta={"n": i},
+        )
+        for i, name in enumerate(("ema", "rsi", "macd"))
+    ]
+    await repo.add_many([])
+    await repo.add_many(sigs[:2])
+    await repo.add_many(sigs)  # a redelivered candle: the first two are already there, the third is new
+    got = await repo.query(symbol="BTCUSDT")
+    assert sorted(got, key=lambda s: s.id) == sorted(sigs, key=lambda s: s.id)
+    assert await repo.add(sigs[2]) is False
+
+
 async def test_order_decimal_values_round_trip_exactly(db: Database) -> None:
     repo = OrderRepo(db)
     o = Order(

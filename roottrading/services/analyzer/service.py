@@ -86,11 +86,10 @@ class AnalyzerService(Service):
         for name, err in result.errors:
             await self._strategy_failed(name, err, c)
         published = {s.id for s in result.signals}
-        for sig in result.evaluated:
-            if sig.id not in published:
-                await self.signals.add(sig)  # stored for transparency, not traded (consensus mode)
+        # every signal of the candle stored in one transaction before any is published; the ones only
+        # evaluated are stored for transparency, not traded (consensus mode)
+        await self.signals.add_many([*(s for s in result.evaluated if s.id not in published), *result.signals])
         for sig in result.signals:
-            await self.signals.add(sig)
             await self.ctx.publish(m.SIGNALS, sig, key=sig.symbol, msg_id=sig.id)
             self.signals_sent += 1
         self.latencies_us = [*self.latencies_us, (time.perf_counter() - t0) * 1e6][-1000:]
