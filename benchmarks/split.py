@@ -181,15 +181,18 @@ async def latency_in_process(db_url: str, work: Path, rules: Path, n: int, warmu
     """coordinator + risk + trader in this process on the memory bus; the same PostgreSQL, the same settings."""
     from roottrading.config import load_settings
     from roottrading.runtime import Host
+    from roottrading.runtime.wiring import Wiring
 
     settings = load_settings(
-        symbols=SYMBOL, database_url=db_url, bus_url="memory://", api_token="bench", data_dir=work, trading_mode="demo"
+        symbols=SYMBOL,
+        database_url=db_url,
+        bus_url="memory://",
+        api_token="bench",
+        data_dir=work,
+        trading_mode="demo",
+        risk_rules_path=rules,
     )
-    host = Host(
-        settings,
-        ["risk", "coordinator", "trader"],
-        extras={"risk_rules_path": rules, "coordinator": dict(COORDINATOR)},
-    )
+    host = Host(settings, ["risk", "coordinator", "trader"], wiring=Wiring(coordinator=dict(COORDINATOR)))
     await host.start()
     try:
         await host.bus.publish(m.candles_topic(SYMBOL), price_candle(), key=SYMBOL)
