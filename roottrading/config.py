@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     strategies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated strategies to enable (empty: all loaded)"
     )
+    universe_config: Path | None = Field(
+        None,
+        description="YAML file of the pair universe (docs/universe.md); unset: exactly SYMBOLS, never changed",
+    )
     analyzer_workers: int = Field(0, ge=0, le=64, description="strategy worker processes (0: in the service process)")
     analyzer_consensus: int = Field(
         0, ge=0, description="publish a signal only when this many strategies agree (0/1: off)"
