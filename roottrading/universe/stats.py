@@ -22,6 +22,14 @@ from roottrading.exchange.filters import SymbolRules
 DAY_MS = 86_400_000
 
 
+def _close_time(c: Candle) -> int:
+    return c.close_time
+
+
+def _open_time(c: Candle) -> int:
+    return c.open_time
+
+
 @dataclass(frozen=True, slots=True)
 class Book:
     """Best bid and ask as last seen at or before T (None in backtests, which have candles only)."""
@@ -68,22 +76,24 @@ def compute_stats(
     or after `at` are ignored, as is a book newer than `at`. None when no candle has closed by `at`.
     `listed_since` overrides the first candle's open time when the caller knows better (e.g. the store's first
     row while only the lookback was loaded); it is ignored when later than `at`."""
-    closes_by = bisect.bisect_left([c.close_time for c in candles], at)
-    usable = candles[:closes_by]
-    if not usable:
+    closes_by = bisect.bisect_left(candles, at, key=_close_time)
+    if closes_by == 0:
         return None
-    first = usable[0].open_time if listed_since is None or listed_since > at else min(listed_since, usable[0].open_time)
-    start = at - lookback_ms
-    lo = bisect.bisect_left([c.open_time for c in usable], start)
-    window = usable[lo:] or usable[-1:]
-    closes = np.fromiter((c.close for c in window), dtype=float, count=len(window))
-    qv = sum(c.quote_volume if c.quote_volume > 0 else c.volume * c.close for c in window)
+    first = candles[0].open_time
+    if listed_since is not None and listed_since <= at:
+        first = min(listed_since, first)
+    lo = bisect.bisect_left(candles, at - lookback_ms, 0, closes_by, key=_open_time)
+    window = candles[min(lo, closes_by - 1) : closes_by]
+    n = len(window)
+    closes = np.fromiter((c.close for c in window), dtype=float, count=n)
+    qvs = np.fromiter((c.quote_volume or c.volume * c.close for c in window), dtype=float, count=n)
     step_ms = max(1, window[0].close_time + 1 - window[0].open_time)
     vol = 0.0
-    if len(closes) > 2 and np.all(closes > 0):
+    if n > 2 and closes.min() > 0:
         rets = np.diff(np.log(closes))
         vol = float(np.std(rets, ddof=1) * math.sqrt(DAY_MS / step_ms))
     momentum = float(closes[-1] / window[0].open - 1.0) if window[0].open > 0 else 0.0
+    qv = float(qvs.sum())
     spread = None
     if book is not None and book.time <= at and book.bid > 0 and book.ask >= book.bid:
         spread = (book.ask - book.bid) / ((book.ask + book.bid) / 2) * 100.0
@@ -92,10 +102,10 @@ def compute_stats(
         at=at,
         listed_since=first,
         last_price=float(closes[-1]),
-        quote_volume=float(qv),
+        quote_volume=qv,
         volatility=vol,
         momentum=momentum,
-        candles=len(window),
+        candles=n,
         spread_pct=spread,
         min_notional=rules.min_notional if rules is not None else None,
         min_qty=rules.min_qty if rules is not None else None,
