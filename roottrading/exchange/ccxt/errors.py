@@ -9,7 +9,6 @@ import msgspec
 
 from roottrading.exchange import errors as e
 
-
 # Binance codes whose execution status is unknown (its docs: unknown error, disconnected, backend timeouts)
 UNKNOWN_OUTCOME_CODES = (-1000, -1001, -1006, -1007)
 
