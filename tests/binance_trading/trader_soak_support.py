@@ -185,6 +185,7 @@ class Trader:
     log: Path
     proc: subprocess.Popen | None = None
     starts: int = 0
+    exchange: str = "binance"  # EXCHANGE: the native adapter, or ccxt:binance (the same fake through ccxt)
 
     @property
     def db(self) -> Path:
@@ -210,6 +211,8 @@ class Trader:
                 "LOG_LEVEL": "INFO",
                 "LOG_JSON": "true",
                 "ROOTTRADING_CONFIG": str(self.tmp / "none.yaml"),
+                "EXCHANGE": self.exchange,
+                "CCXT_POLL_INTERVAL_S": "0.5",
             }
         )
         return env

@@ -100,6 +100,10 @@ def create_exchange(ctx: Any) -> tuple[Any, bool]:
     given = ctx.extras.get("exchange")
     if given is not None:
         return given, bool(ctx.extras.get("trader_feeds_exchange", hasattr(given, "on_candle")))
+    if ctx.settings.trading_mode == "live" and ctx.settings.ccxt_id is not None:  # EXCHANGE=ccxt:<id>
+        from roottrading.exchange.ccxt.adapter import ccxt_from_settings
+
+        return ccxt_from_settings(ctx.settings, ctx.clock), False
     if ctx.settings.trading_mode == "live":
         try:
             from roottrading.exchange.binance.adapter import BinanceExchange
@@ -143,6 +147,17 @@ def rules_loader(ctx: Any) -> RulesLoader:
     if given is not None:
         return given.exchange_info
     symbols = [s.upper() for s in ctx.settings.symbols]
+    if ctx.settings.trading_mode == "live" and ctx.settings.ccxt_id is not None:
+        from roottrading.exchange.ccxt.adapter import ccxt_from_settings
+
+        async def via_ccxt() -> dict[str, SymbolRules]:
+            ex = ccxt_from_settings(ctx.settings)
+            try:
+                return await ex.exchange_info()
+            finally:
+                await ex.close()
+
+        return via_ccxt
     if ctx.settings.trading_mode == "live":
         from roottrading.exchange.binance.rest_market import BinanceMarketRest
         from roottrading.exchange.binance.trading import TESTNET_REST
