@@ -22,12 +22,12 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.binance_orders import free_port
 from roottrading.domain import OrderType, Side
 from roottrading.exchange.binance.adapter import BinanceExchange
 from roottrading.exchange.ccxt.adapter import CcxtExchange
 from roottrading.exchange.fake_binance import FakeBinanceConfig, build_app
 from roottrading.exchange.fake_binance.trading import trading_extension
-from benchmarks.binance_orders import free_port
 
 KEY, SECRET = "k" * 64, "s" * 64
 

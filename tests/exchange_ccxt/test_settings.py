@@ -42,7 +42,7 @@ def test_other_ccxt_exchanges_need_their_own_keys() -> None:
         live(exchange="ccxt:kraken")
     s = live(exchange="ccxt:kraken", ccxt_api_key="a", ccxt_secret="b")
     assert s.ccxt_id == "kraken"
-    with pytest.raises(ConfigError, match="EXCHANGE: .*ccxt:<id>"):
+    with pytest.raises(ConfigError, match=r"EXCHANGE: .*ccxt:<id>"):
         load_settings(exchange="kraken")
 
 
