@@ -379,22 +379,40 @@ class CcxtExchange:
                 log.warning("ccxt.poll_failed", exchange=self.id, error=repr(exc))
 
     async def poll_once(self) -> None:
-        """Push what changed since the last poll: new fills and final states of the orders this adapter
-        placed, then the balances that changed."""
+        """Push what changed since the last poll: per symbol with orders placed here and not final, one open
+        orders request and one trades request (since the oldest such order), then a query for each order that
+        is no longer open (filled, canceled, expired); then the balances that changed. The cost grows with the
+        symbols traded, not with the orders resting."""
         self.stats["polls"] += 1
-        for cid, known in list(self._tracked.items()):
-            try:
-                cur = await self.get_order(known.symbol, cid)
-            except NoSuchOrder:
-                continue
-            if cur.executed_quantity > known.executed_quantity:
-                for f in await self.my_trades(cur.symbol, start_time=known.created_at or None, limit=1000):
-                    if f.order_id == cur.exchange_order_id and not self._seen(f):
-                        f = msgspec.structs.replace(f, client_order_id=cid)
-                        self._dispatch(OrderUpdate(time=f.time, execution_type="TRADE", order=cur, fill=f))
-            if cur.status != known.status and cur.status.value in ("CANCELED", "EXPIRED", "REJECTED"):
-                self._dispatch(OrderUpdate(time=cur.updated_at, execution_type=cur.status.value, order=cur))
-            self._track(cur)
+        by_symbol: dict[str, list[Order]] = {}
+        for o in self._tracked.values():
+            by_symbol.setdefault(o.symbol, []).append(o)
+        for symbol, tracked in by_symbol.items():
+            open_now = {o.client_order_id: o for o in await self.open_orders(symbol)}
+            since = min((o.created_at for o in tracked if o.created_at), default=0)
+            fills = [f for f in await self.my_trades(symbol, start_time=since or None, limit=1000) if not self._seen(f)]
+            current: dict[str, Order] = {}
+            for known in tracked:
+                cur = open_now.get(known.client_order_id)
+                if cur is None:
+                    try:
+                        cur = await self.get_order(symbol, known.client_order_id)
+                    except NoSuchOrder:
+                        continue
+                current[known.exchange_order_id or known.client_order_id] = cur
+            for f in fills:
+                cur = current.get(f.order_id)
+                if cur is None:
+                    continue  # not placed through this adapter: the owner's reconciliation reads myTrades
+                f = msgspec.structs.replace(f, client_order_id=cur.client_order_id)
+                self._dispatch(OrderUpdate(time=f.time, execution_type="TRADE", order=cur, fill=f))
+            for known in tracked:
+                cur = current.get(known.exchange_order_id or known.client_order_id)
+                if cur is None:
+                    continue
+                if cur.status != known.status and cur.status.value in ("CANCELED", "EXPIRED", "REJECTED"):
+                    self._dispatch(OrderUpdate(time=cur.updated_at, execution_type=cur.status.value, order=cur))
+                self._track(cur)
         bals = await self.balances()
         changed = tuple(b for a, b in bals.items() if self._balances.get(a) != b)
         self._balances = bals
