@@ -212,7 +212,7 @@ class Trader:
                 "LOG_JSON": "true",
                 "ROOTTRADING_CONFIG": str(self.tmp / "none.yaml"),
                 "EXCHANGE": self.exchange,
-                "CCXT_POLL_INTERVAL_S": "0.5",
+                "CCXT_POLL_INTERVAL_S": "1.0",
             }
         )
         return env

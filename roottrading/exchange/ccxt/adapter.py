@@ -379,20 +379,28 @@ class CcxtExchange:
                 log.warning("ccxt.poll_failed", exchange=self.id, error=repr(exc))
 
     async def poll_once(self) -> None:
-        """Push what changed since the last poll: per symbol with orders placed here and not final, one open
-        orders request and one trades request (since the oldest such order), then a query for each order that
-        is no longer open (filled, canceled, expired); then the balances that changed. The cost grows with the
-        symbols traded, not with the orders resting."""
+        """Push what changed since the last poll. Per symbol with orders placed here and not final: one open
+        orders request; only when one of them filled more or is no longer open, its trades (since the oldest
+        such order) and a query of each order no longer open; then, only after a change, the balances. A quiet
+        poll costs one request per symbol traded, whatever the number of orders resting (ccxt's rate limiter
+        counts Binance's weights: trades and balances weigh 20, open orders 6)."""
         self.stats["polls"] += 1
         by_symbol: dict[str, list[Order]] = {}
         for o in self._tracked.values():
             by_symbol.setdefault(o.symbol, []).append(o)
+        changed_any = False
         for symbol, tracked in by_symbol.items():
             open_now = {o.client_order_id: o for o in await self.open_orders(symbol)}
-            since = min((o.created_at for o in tracked if o.created_at), default=0)
-            fills = [f for f in await self.my_trades(symbol, start_time=since or None, limit=1000) if not self._seen(f)]
+            moved = [
+                k
+                for k in tracked
+                if (cur := open_now.get(k.client_order_id)) is None or cur.executed_quantity > k.executed_quantity
+            ]
+            if not moved:
+                continue
+            changed_any = True
             current: dict[str, Order] = {}
-            for known in tracked:
+            for known in moved:
                 cur = open_now.get(known.client_order_id)
                 if cur is None:
                     try:
@@ -400,24 +408,26 @@ class CcxtExchange:
                     except NoSuchOrder:
                         continue
                 current[known.exchange_order_id or known.client_order_id] = cur
-            for f in fills:
+            since = min((o.created_at for o in moved if o.created_at), default=0)
+            for f in await self.my_trades(symbol, start_time=since or None, limit=1000):
                 cur = current.get(f.order_id)
-                if cur is None:
-                    continue  # not placed through this adapter: the owner's reconciliation reads myTrades
+                if cur is None or self._seen(f):
+                    continue  # seen, or not an order that moved (the owner's reconciliation reads myTrades)
                 f = msgspec.structs.replace(f, client_order_id=cur.client_order_id)
                 self._dispatch(OrderUpdate(time=f.time, execution_type="TRADE", order=cur, fill=f))
-            for known in tracked:
+            for known in moved:
                 cur = current.get(known.exchange_order_id or known.client_order_id)
                 if cur is None:
                     continue
                 if cur.status != known.status and cur.status.value in ("CANCELED", "EXPIRED", "REJECTED"):
                     self._dispatch(OrderUpdate(time=cur.updated_at, execution_type=cur.status.value, order=cur))
                 self._track(cur)
-        bals = await self.balances()
-        changed = tuple(b for a, b in bals.items() if self._balances.get(a) != b)
-        self._balances = bals
-        if changed:
-            self._dispatch(BalanceUpdate(time=int(self.client.milliseconds()), balances=changed))
+        if changed_any or not self._balances:
+            bals = await self.balances()
+            diff = tuple(b for a, b in bals.items() if self._balances.get(a) != b)
+            self._balances = bals
+            if diff:
+                self._dispatch(BalanceUpdate(time=int(self.client.milliseconds()), balances=diff))
 
     def _track(self, order: Order) -> None:
         if order.exchange_order_id is not None:

@@ -15,10 +15,10 @@ UNKNOWN_OUTCOME_CODES = (-1000, -1001, -1006, -1007)
 
 def is_fate_unknown(exc: BaseException) -> bool:
     """No answer, or a server error: the request may or may not have been executed (ask by client id)."""
-    if isinstance(exc, ccxt.NetworkError) and not isinstance(exc, ccxt.DDoSProtection):
-        return True
     coded = binance_body(exc)
-    return coded is not None and coded.code in UNKNOWN_OUTCOME_CODES
+    if coded is not None:  # the exchange answered: its code says whether the outcome is known (-1021: refused)
+        return coded.code in UNKNOWN_OUTCOME_CODES
+    return isinstance(exc, ccxt.NetworkError) and not isinstance(exc, ccxt.DDoSProtection)
 
 
 def binance_body(exc: BaseException) -> e.BinanceError | None:
