@@ -39,12 +39,16 @@ from roottrading.exchange.binance.rest_orders import order_list_from_rest
 from roottrading.exchange.ccxt.convert import fill_from_ccxt, order_from_ccxt, rules_from_market
 from roottrading.exchange.ccxt.errors import is_fate_unknown, port_error
 from roottrading.exchange.errors import (
+    Disconnected,
     ExchangeError,
     InvalidSymbol,
+    InvalidTimestamp,
     NoSuchOrder,
     OrderFateUnknown,
     OrderNotFound,
     OrderTypeNotSupported,
+    RateLimited,
+    UnknownError,
 )
 from roottrading.exchange.filters import SymbolRules
 
@@ -56,6 +60,9 @@ SPOT_OPTIONS: dict[str, Any] = {
     "warnOnFetchOpenOrdersWithoutSymbol": False,
 }
 _CCXT_TYPE = {OrderType.MARKET: "market", OrderType.LIMIT: "limit"}
+READ_ATTEMPTS = 4
+REFUSED_RETRIES = 3  # a write refused before execution (-1021 timestamp outside recvWindow): sent again
+_TRANSIENT = (InvalidTimestamp, Disconnected, UnknownError, RateLimited)
 
 
 def point_urls_at(urls: Any, base: str) -> Any:
@@ -120,11 +127,18 @@ class CcxtExchange:
     def __repr__(self) -> str:
         return f"CcxtExchange({self.id!r})"
 
-    async def _call(self, fn: Callable[..., Awaitable[Any]], *args: Any, cancel: bool = False, **kw: Any) -> Any:
-        try:
-            return await fn(*args, **kw)
-        except ccxt.BaseError as exc:
-            raise port_error(exc, cancel=cancel) from None
+    async def _call(self, fn: Callable[..., Awaitable[Any]], *args: Any, **kw: Any) -> Any:
+        """A read (no side effect): retried on a transient failure (no answer, 5xx, -1021, rate limit), as the
+        native client retries its GETs; any other failure is raised as the port's error at once."""
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return await fn(*args, **kw)
+            except ccxt.BaseError as exc:
+                err = port_error(exc)
+                if attempt == READ_ATTEMPTS - 1 or not (is_fate_unknown(exc) or isinstance(err, _TRANSIENT)):
+                    raise err from None
+                await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     # ------------------------------------------------------------------ rules
     async def exchange_info(self, refresh: bool = False) -> dict[str, SymbolRules]:
@@ -203,14 +217,19 @@ class CcxtExchange:
             symbol, type, client_order_id, quantity, quote_quantity, price, stop_price, time_in_force
         )
         self._ensure_poller()
-        try:
-            body = await self.client.create_order(unified, ctype, Side(side).value.lower(), amount, px, params)
-        except ccxt.BaseError as exc:
-            if not is_fate_unknown(exc):
-                raise port_error(exc) from None
-            order = await self._recover(symbol, client_order_id, exc.__class__.__name__)
-            self._track(order)
-            return order
+        for attempt in range(REFUSED_RETRIES + 1):
+            try:
+                body = await self.client.create_order(unified, ctype, Side(side).value.lower(), amount, px, params)
+                break
+            except ccxt.BaseError as exc:
+                if not is_fate_unknown(exc):
+                    err = port_error(exc)
+                    if isinstance(err, InvalidTimestamp) and attempt < REFUSED_RETRIES:
+                        continue  # refused before execution: the same order again, same client id
+                    raise err from None
+                order = await self._recover(symbol, client_order_id, exc.__class__.__name__)
+                self._track(order)
+                return order
         order = order_from_ccxt(body, symbol)
         if not order.client_order_id:
             order.client_order_id = client_order_id
@@ -296,15 +315,21 @@ class CcxtExchange:
     async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
         unified = await self._sym(symbol)
         params = {"clientOrderId": client_order_id}
-        try:
-            body = await self.client.cancel_order(self._id_of(client_order_id), unified, params)
-            order = order_from_ccxt(body, symbol)
-        except ccxt.BaseError as exc:
-            if not is_fate_unknown(exc):
-                raise port_error(exc, cancel=True) from None
-            order = await self._recover(symbol, client_order_id, type(exc).__name__)
-            if not order.status.is_terminal:
-                raise OrderFateUnknown(symbol, client_order_id, "cancel unanswered; order still open") from None
+        for attempt in range(REFUSED_RETRIES + 1):
+            try:
+                body = await self.client.cancel_order(self._id_of(client_order_id), unified, params)
+                order = order_from_ccxt(body, symbol)
+                break
+            except ccxt.BaseError as exc:
+                if not is_fate_unknown(exc):
+                    err = port_error(exc, cancel=True)
+                    if isinstance(err, InvalidTimestamp) and attempt < REFUSED_RETRIES:
+                        continue
+                    raise err from None
+                order = await self._recover(symbol, client_order_id, type(exc).__name__)
+                if not order.status.is_terminal:
+                    raise OrderFateUnknown(symbol, client_order_id, "cancel unanswered; order still open") from None
+                break
         self._track(order)
         return order
 
