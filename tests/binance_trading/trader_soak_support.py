@@ -185,7 +185,9 @@ class Trader:
     log: Path
     proc: subprocess.Popen | None = None
     starts: int = 0
-    exchange: str = "binance"  # EXCHANGE: the native adapter, or ccxt:binance (the same fake through ccxt)
+    # EXCHANGE: the native adapter, or ccxt:binance (the same fake through ccxt). The soak runs the native one:
+    # on ccxt:binance it did not finish in time (docs/exchanges.md, "What is verified").
+    exchange: str = "binance"
 
     @property
     def db(self) -> Path:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
-from collections import deque
 from collections.abc import Awaitable, Callable
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -34,10 +32,11 @@ import msgspec
 import structlog
 
 from roottrading.domain import Balance, Fill, Order, OrderType, Side, TimeInForce
-from roottrading.exchange.base import BalanceUpdate, ExchangeUpdate, OrderList, OrderUpdate, UpdateCallback
+from roottrading.exchange.base import BalanceUpdate, OrderList, OrderUpdate, UpdateCallback
 from roottrading.exchange.binance.rest_orders import order_list_from_rest
 from roottrading.exchange.ccxt.convert import fill_from_ccxt, order_from_ccxt, rules_from_market
 from roottrading.exchange.ccxt.errors import is_fate_unknown, port_error
+from roottrading.exchange.ccxt.tracking import OrderTracking
 from roottrading.exchange.errors import (
     Disconnected,
     ExchangeError,
@@ -75,7 +74,7 @@ def point_urls_at(urls: Any, base: str) -> Any:
     return urls
 
 
-class CcxtExchange:
+class CcxtExchange(OrderTracking):
     """Any ccxt exchange behind the Exchange protocol. Keys are held by the ccxt client and never logged."""
 
     def __init__(
@@ -114,13 +113,8 @@ class CcxtExchange:
         self.fate_query_delay_s = fate_query_delay_s
         self._rules: dict[str, SymbolRules] | None = None
         self._unified: dict[str, str] = {}  # exchange id (BTCUSDT) -> ccxt symbol (BTC/USDT)
-        self._callbacks: list[UpdateCallback] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
+        OrderTracking.__init__(self)
         self._poller: asyncio.Task[None] | None = None
-        self._tracked: dict[str, Order] = {}  # client id -> last known state of a non-terminal order
-        self._known: dict[str, Order] = {}  # exchange order id -> last known state (bounded)
-        self._seen_trades: set[tuple[str, str]] = set()
-        self._seen_order: deque[tuple[str, str]] = deque()
         self._balances: dict[str, Balance] = {}
         self.stats = {"fate_unknown": 0, "recovered": 0, "not_found": 0, "polls": 0, "poll_errors": 0}
 
@@ -453,35 +447,6 @@ class CcxtExchange:
             self._balances = bals
             if diff:
                 self._dispatch(BalanceUpdate(time=int(self.client.milliseconds()), balances=diff))
-
-    def _track(self, order: Order) -> None:
-        if order.exchange_order_id is not None:
-            self._known.pop(order.exchange_order_id, None)
-            self._known[order.exchange_order_id] = order
-            if len(self._known) > 20_000:
-                self._known.pop(next(iter(self._known)))
-        if order.status.is_terminal:
-            self._tracked.pop(order.client_order_id, None)
-        else:
-            self._tracked[order.client_order_id] = order
-
-    def _seen(self, fill: Fill) -> bool:
-        key = (fill.symbol, fill.trade_id)
-        if key in self._seen_trades:
-            return True
-        self._seen_trades.add(key)
-        self._seen_order.append(key)
-        if len(self._seen_order) > 100_000:
-            self._seen_trades.discard(self._seen_order.popleft())
-        return False
-
-    def _dispatch(self, update: ExchangeUpdate) -> None:
-        for cb in list(self._callbacks):
-            result = cb(update)
-            if inspect.isawaitable(result):
-                task = asyncio.ensure_future(result)
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
         if self._poller is not None:

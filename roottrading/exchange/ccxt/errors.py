@@ -1,6 +1,6 @@
 """ccxt's exception hierarchy -> the port's Binance-coded errors, so the trader reacts the same way whatever
 exchange is behind the port. Order of the checks matters: ccxt's classes nest (OrderNotFound is an
-InvalidOrder, RateLimitExceeded a DDoSProtection a NetworkError)."""
+InvalidOrder; the rate-limit classes are NetworkErrors)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import msgspec
 
 from roottrading.exchange import errors as e
 
+# refused for the rate: known not executed (in ccxt 4.5 RateLimitExceeded is no longer a DDoSProtection)
+_RATE_LIMITED = (ccxt.DDoSProtection, ccxt.RateLimitExceeded)
 # Binance codes whose execution status is unknown (its docs: unknown error, disconnected, backend timeouts)
 UNKNOWN_OUTCOME_CODES = (-1000, -1001, -1006, -1007)
 
@@ -18,7 +20,7 @@ def is_fate_unknown(exc: BaseException) -> bool:
     coded = binance_body(exc)
     if coded is not None:  # the exchange answered: its code says whether the outcome is known (-1021: refused)
         return coded.code in UNKNOWN_OUTCOME_CODES
-    return isinstance(exc, ccxt.NetworkError) and not isinstance(exc, ccxt.DDoSProtection)
+    return isinstance(exc, ccxt.NetworkError) and not isinstance(exc, _RATE_LIMITED)
 
 
 def binance_body(exc: BaseException) -> e.BinanceError | None:
@@ -53,7 +55,7 @@ def port_error(exc: ccxt.BaseError, *, cancel: bool = False) -> e.ExchangeError:
         return e.InvalidSymbol(msg)
     if isinstance(exc, ccxt.InvalidOrder):
         return e.InvalidMessage(msg)
-    if isinstance(exc, ccxt.DDoSProtection):
+    if isinstance(exc, _RATE_LIMITED):
         return e.RateLimited(msg)
     if isinstance(exc, ccxt.InvalidNonce):
         return e.InvalidTimestamp(msg)
