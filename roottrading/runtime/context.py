@@ -25,6 +25,9 @@ class Context:
     extras: dict[str, Any] = field(default_factory=dict)  # shared resources, e.g. the exchange adapter
     # sees every publish before the bus (runtime/metrics.py: pipeline latencies); None: no metrics
     tap: Callable[[str, Any, int], None] | None = None
+    # routes served at the root (one service per process) rather than under /api/<service>: a route whose
+    # path would be empty under its prefix (`GET /api/universe`) is `/` there
+    per_service_http: bool = False
 
     async def publish(self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None) -> str:
         ts = self.clock.now_ms()

@@ -55,7 +55,14 @@ class Host:
         self.clock = clock or LiveClock()
         self.per_service_http = per_service_http
         self.api_token, self.token_created = settings.ensure_api_token()
-        self.ctx = Context(settings=settings, bus=self.bus, db=self.db, clock=self.clock, extras=extras or {})
+        self.ctx = Context(
+            settings=settings,
+            bus=self.bus,
+            db=self.db,
+            clock=self.clock,
+            extras=extras or {},
+            per_service_http=per_service_http,
+        )
         # Services are built here (no I/O in their constructors) so routes exist before start().
         self.services: dict[str, Service] = {name: load_service(name)(self.ctx) for name in self.names}
         self.ctx.services = self.services

@@ -54,3 +54,19 @@ async def test_a_bad_universe_file_stops_start_up_with_the_key(tmp_path: Path) -
     )
     with pytest.raises(UniverseConfigError, match=r"source\.volume\.top: Input should be greater than 0"):
         Host(settings, ["universe"])
+
+
+async def test_per_service_mode_serves_the_universe_at_the_root(tmp_path: Path) -> None:
+    """`roottrading service universe` crashed at start: an empty route path under an empty prefix."""
+    settings = load_settings(
+        symbols="BTCUSDT", database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db", api_token="t", data_dir=tmp_path
+    )
+    host = Host(settings, ["universe"], per_service_http=True)
+    app = build_app(host, per_service=True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        await host.start()
+        try:
+            r = await c.get("/")
+            assert r.status_code == 200 and r.json()["members"] == ["BTCUSDT"]
+        finally:
+            await host.stop()

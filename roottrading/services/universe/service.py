@@ -171,7 +171,7 @@ class UniverseService(Service):
     def router(self) -> APIRouter:
         r = APIRouter()
 
-        @r.get("")
+        @r.get("/" if self.ctx.per_service_http else "")  # GET /api/universe, or GET / on its own port
         async def universe() -> dict[str, Any]:
             """The current universe: members, pairs streamed for open cycles, and every pair judged at the last
             refresh with its scores and the reason it is in or out."""
