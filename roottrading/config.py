@@ -162,7 +162,7 @@ class Settings(BaseSettings):
     binance_testnet: bool = Field(False, description="use Binance's spot testnet URLs")
     exchange: str = Field(
         "binance",
-        description="binance: the native Binance adapter (fastest); ccxt:<id> (e.g. ccxt:kraken): any exchange"
+        description="binance: the native Binance adapter (the soak-tested path); ccxt:<id> (e.g. ccxt:kraken): any exchange"
         " through ccxt (docs/exchanges.md; ccxt:binance uses the BINANCE_* keys and URL)",
     )
     ccxt_api_key: SecretStr = Field(SecretStr(""), description="API key for EXCHANGE=ccxt:<id> (not binance)")

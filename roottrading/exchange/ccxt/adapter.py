@@ -1,5 +1,5 @@
 """CcxtExchange: the Exchange port (roottrading.exchange.base) over ccxt's async REST client, for any of the
-exchanges ccxt unifies (`EXCHANGE=ccxt:<id>`; `EXCHANGE=binance` keeps the native adapter, the fast path).
+exchanges ccxt unifies (`EXCHANGE=ccxt:<id>`; `EXCHANGE=binance` keeps the native adapter).
 
 - Rules (tick, lot, minimums) come from ccxt's markets (convert.rules_from_market); quantities and prices are
   rounded on that grid in Decimal and handed to ccxt as decimal strings, never floats.
