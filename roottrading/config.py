@@ -63,7 +63,17 @@ class _YamlSource(PydanticBaseSettingsSource):
 # Settings that may hold a secret and so may come from a file: `<NAME>_FILE=/run/secrets/...` (the convention of
 # Docker's official images; Docker and Kubernetes mount secrets as files, which never show in `docker inspect`,
 # the process environment or a crash dump of it). The URLs are here because they may carry a password.
-FILE_SETTINGS = ("api_token", "binance_api_key", "binance_secret_key", "database_url", "bus_url", "redis_url")
+FILE_SETTINGS = (
+    "api_token",
+    "binance_api_key",
+    "binance_secret_key",
+    "ccxt_api_key",
+    "ccxt_secret",
+    "ccxt_password",
+    "database_url",
+    "bus_url",
+    "redis_url",
+)
 
 
 class _FileSecretsSource(PydanticBaseSettingsSource):
@@ -122,6 +132,10 @@ class Settings(TuningSettings):
     strategies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated strategies to enable (empty: all loaded)"
     )
+    universe_config: Path | None = Field(
+        None,
+        description="YAML file of the pair universe (docs/universe.md); unset: exactly SYMBOLS, never changed",
+    )
     analyzer_workers: int = Field(0, ge=0, le=64, description="strategy worker processes (0: in the service process)")
     analyzer_consensus: int = Field(
         0, ge=0, description="publish a signal only when this many strategies agree (0/1: off)"
@@ -149,6 +163,18 @@ class Settings(TuningSettings):
         " (local simulator: ws://127.0.0.1:9000)",
     )
     binance_testnet: bool = Field(False, description="use Binance's spot testnet URLs")
+    exchange: str = Field(
+        "binance",
+        description="binance: the native Binance adapter (the soak-tested path); ccxt:<id> (e.g. ccxt:kraken): any exchange"
+        " through ccxt (docs/exchanges.md; ccxt:binance uses the BINANCE_* keys and URL)",
+    )
+    ccxt_api_key: SecretStr = Field(SecretStr(""), description="API key for EXCHANGE=ccxt:<id> (not binance)")
+    ccxt_secret: SecretStr = Field(SecretStr(""), description="API secret for EXCHANGE=ccxt:<id> (not binance)")
+    ccxt_password: SecretStr = Field(SecretStr(""), description="API passphrase, for exchanges that have one")
+    ccxt_rest_url: str = Field("", description="EXCHANGE=ccxt:<id>: every API URL moved to this host (a simulator)")
+    ccxt_poll_interval_s: float = Field(
+        1.0, gt=0, le=60, description="EXCHANGE=ccxt:<id>: how often the orders placed are polled for changes"
+    )
 
     # --- infrastructure ---
     bus_url: str = Field("memory://", description="memory:// (embedded) or redis://host:6379/0")
@@ -346,11 +372,27 @@ class Settings(TuningSettings):
             raise ValueError("use memory://, redis://host:port/db or nats://host:port")
         return v
 
+    @field_validator("exchange")
+    @classmethod
+    def _check_exchange(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v == "binance" or (v.startswith("ccxt:") and v[5:].replace("_", "").isalnum()):
+            return v
+        raise ValueError("use binance (the native adapter) or ccxt:<id>, e.g. ccxt:kraken")
+
+    @property
+    def ccxt_id(self) -> str | None:
+        """The ccxt exchange id when EXCHANGE=ccxt:<id>, else None."""
+        return self.exchange[5:] if self.exchange.startswith("ccxt:") else None
+
     @model_validator(mode="after")
     def _live_needs_keys(self) -> Settings:
-        if self.trading_mode == "live" and not (
-            self.binance_api_key.get_secret_value() and self.binance_secret_key.get_secret_value()
-        ):
+        if self.trading_mode != "live":
+            return self
+        if self.ccxt_id not in (None, "binance"):
+            if not (self.ccxt_api_key.get_secret_value() and self.ccxt_secret.get_secret_value()):
+                raise ValueError(f"TRADING_MODE=live with EXCHANGE={self.exchange} needs CCXT_API_KEY and CCXT_SECRET")
+        elif not (self.binance_api_key.get_secret_value() and self.binance_secret_key.get_secret_value()):
             raise ValueError("TRADING_MODE=live needs BINANCE_API_KEY and BINANCE_SECRET_KEY")
         return self
 

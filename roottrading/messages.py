@@ -32,6 +32,7 @@ RISK_EVENTS = "risk.events"
 LOGS = "logs"  # + ".<level>"
 SYSTEM_HEALTH = "system.health"
 BACKTEST_PROGRESS = "backtest.progress"
+UNIVERSE_CHANGED = "universe.changed"
 DEAD_LETTER = "deadletter"  # + ".<original topic>"
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -97,6 +98,20 @@ class BacktestProgress(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
 
 
+class UniverseChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """The universe after a refresh (services/universe). Full lists, not only the change, so a consumer that
+    missed a message (restart) converges on the next one.
+
+    `members`: pairs new entries may be taken on. `streamed`: members plus pairs that left but still have an
+    open cycle: their market data keeps flowing until the cycle exits (never orphaned)."""
+
+    time: int  # market time of the refresh (platform clock), epoch ms
+    members: list[str]
+    streamed: list[str]
+    added: list[str] = []
+    removed: list[str] = []
+
+
 class HealthReport(msgspec.Struct, frozen=True, kw_only=True):
     time: int
     status: str  # ok, degraded, down
@@ -133,6 +148,7 @@ _EXACT: dict[str, type] = {
     RISK_EVENTS: RiskEvent,
     SYSTEM_HEALTH: HealthReport,
     BACKTEST_PROGRESS: BacktestProgress,
+    UNIVERSE_CHANGED: UniverseChanged,
 }
 _PREFIX: dict[str, type] = {
     MARKET_CANDLES: Candle,

@@ -92,8 +92,8 @@ test('market chart draws live candles with overlays', async ({ page }) => {
   await shot(page, 'market')
 })
 
-test('orders, strategies and risk pages render', async ({ page }) => {
-  for (const [path, name] of [['/orders', 'orders'], ['/strategies', 'strategies'], ['/risk', 'risk']] as const) {
+test('orders, strategies, risk and universe pages render', async ({ page }) => {
+  for (const [path, name] of [['/orders', 'orders'], ['/strategies', 'strategies'], ['/risk', 'risk'], ['/universe', 'universe']] as const) {
     await page.goto(path)
     await expect(page.getByTestId(`page-${name}`)).toBeVisible()
     await expect(page.getByText('Loading…')).toHaveCount(0)

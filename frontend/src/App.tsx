@@ -10,6 +10,7 @@ import { Cycles } from './pages/Cycles'
 import { Orders } from './pages/Orders'
 import { Strategies } from './pages/Strategies'
 import { Risk } from './pages/Risk'
+import { UniversePage } from './pages/Universe'
 import { System } from './pages/System'
 
 // lightweight-charts is the heaviest dependency: only the Market and Backtests pages load it (lazily).
@@ -35,6 +36,7 @@ export function App({ client = makeQueryClient() }: { client?: QueryClient }) {
               <Route path="orders" element={<Orders />} />
               <Route path="strategies" element={<Strategies />} />
               <Route path="risk" element={<Risk />} />
+              <Route path="universe" element={<UniversePage />} />
               <Route path="backtests" element={<Backtests />} />
               <Route path="system" element={<System />} />
               <Route path="*" element={<div className="text-slate-400">Page not found.</div>} />

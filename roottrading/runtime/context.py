@@ -27,6 +27,9 @@ class Context:
     wiring: Wiring = field(default_factory=Wiring)
     # sees every publish before the bus (runtime/metrics.py: pipeline latencies); None: no metrics
     tap: Callable[[str, Any, int], None] | None = None
+    # routes served at the root (one service per process) rather than under /api/<service>: a route whose
+    # path would be empty under its prefix (`GET /api/universe`) is `/` there
+    per_service_http: bool = False
 
     async def publish(self, topic: str, payload: Any, *, key: str | None = None, msg_id: str | None = None) -> str:
         ts = self.clock.now_ms()

@@ -15,16 +15,18 @@ from typing import Any
 import structlog
 import uvicorn
 
+from roottrading import messages as m
 from roottrading.bus import create_bus
 from roottrading.bus.base import MessageBus, Subscription
 from roottrading.clock import Clock, LiveClock
 from roottrading.config import Settings
+from roottrading.messages import Message
 from roottrading.runtime.context import Context
 from roottrading.runtime.heap import settle_heap
 from roottrading.runtime.logsetup import SINK
 from roottrading.runtime.metrics import Metrics
 from roottrading.runtime.registry import DEFAULT_ORDER, load_service
-from roottrading.runtime.service import Job, Service
+from roottrading.runtime.service import Consumes, Job, Service
 from roottrading.runtime.wiring import Wiring
 from roottrading.store import Database
 
@@ -54,7 +56,14 @@ class Host:
         self.clock = clock or LiveClock()
         self.per_service_http = per_service_http
         self.api_token, self.token_created = settings.ensure_api_token()
-        self.ctx = Context(settings=settings, bus=self.bus, db=self.db, clock=self.clock, wiring=wiring or Wiring())
+        self.ctx = Context(
+            settings=settings,
+            bus=self.bus,
+            db=self.db,
+            clock=self.clock,
+            wiring=wiring or Wiring(),
+            per_service_http=per_service_http,
+        )
         # Services are built here (no I/O in their constructors) so routes exist before start().
         self.services: dict[str, Service] = {name: load_service(name)(self.ctx) for name in self.names}
         self.ctx.services = self.services
@@ -62,6 +71,7 @@ class Host:
         if self.metrics is not None:
             self.ctx.tap = self.metrics.on_publish
         self._subs: list[Subscription] = []
+        self._by_key: dict[tuple[str, str, str], Subscription] = {}  # (service, topic, group)
         self._jobs: list[asyncio.Task[None]] = []
         self._server: uvicorn.Server | None = None
         self.started = False
@@ -74,10 +84,10 @@ class Host:
             await svc.start()
         for svc in self.services.values():
             for c in svc.consumes():
-                group, handler = c.group or svc.name, c.handler
-                if self.metrics is not None:  # timed and counted per (service, topic, group)
-                    handler = self.metrics.wrap(svc.name, c.topic, group, handler)
-                self._subs.append(await self.bus.subscribe(c.topic, group, handler))
+                await self._subscribe(svc, c)
+        if self.settings.universe_config is not None:  # the pair universe may change: follow it
+            group = "host." + "+".join(self.names)
+            self._subs.append(await self.bus.subscribe(m.UNIVERSE_CHANGED, group, self._on_universe))
         for svc in self.services.values():
             for job in svc.jobs():
                 self._jobs.append(asyncio.create_task(self._run_job(svc, job), name=f"job:{svc.name}:{job.name}"))
@@ -86,6 +96,35 @@ class Host:
         log.info(
             "host started", services=list(self.services), bus=self.bus.url.split("@")[-1], database=self.db.dialect
         )
+
+    async def _subscribe(self, svc: Service, c: Consumes) -> None:
+        group, handler = c.group or svc.name, c.handler
+        if self.metrics is not None:  # timed and counted per (service, topic, group)
+            handler = self.metrics.wrap(svc.name, c.topic, group, handler)
+        sub = await self.bus.subscribe(c.topic, group, handler)
+        self._subs.append(sub)
+        self._by_key[(svc.name, c.topic, group)] = sub
+
+    async def _on_universe(self, msg: Message) -> None:
+        """The universe changed: SYMBOLS becomes its `streamed` list and every hosted service's per-symbol
+        subscriptions (its `consumes()`, which reads SYMBOLS) follow: new topics subscribed, dropped ones
+        stopped. Services that cache the list themselves (gateway, analyzer) follow the message directly."""
+        streamed = [s.upper() for s in msg.payload.streamed]
+        if streamed == self.settings.symbols or not streamed:
+            return
+        self.settings.symbols = streamed
+        wanted: set[tuple[str, str, str]] = set()
+        for svc in self.services.values():
+            for c in svc.consumes():
+                key = (svc.name, c.topic, c.group or svc.name)
+                wanted.add(key)
+                if key not in self._by_key:
+                    await self._subscribe(svc, c)
+        for key in [k for k in self._by_key if k not in wanted]:
+            sub = self._by_key.pop(key)
+            self._subs.remove(sub)
+            await sub.stop()
+        log.info("subscriptions follow the universe", symbols=len(streamed))
 
     async def _run_job(self, svc: Service, job: Job) -> None:
         if not job.run_at_start:

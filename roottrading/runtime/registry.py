@@ -21,6 +21,7 @@ SERVICES: dict[str, str] = {
     "stream": "roottrading.services.stream.service:StreamService",
     "dispatcher": "roottrading.services.dispatcher.service:DispatcherService",
     "backtest": "roottrading.services.backtest.service:BacktestService",
+    "universe": "roottrading.services.universe.service:UniverseService",
     "notify": "roottrading.notify.service:NotifyService",
     "telegram": "roottrading.telegram.service:TelegramService",
 }
@@ -42,6 +43,7 @@ DEFAULT_ORDER = [
     "scheduler",
     "market",
     "backtest",
+    "universe",
     "gateway",
 ]
 

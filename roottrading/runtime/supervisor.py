@@ -54,7 +54,15 @@ SINGLE_REASONS = {
     "pnl": "it keeps the PnL view in memory",
 }
 # Services of the one-process platform that the reference has no port for: the next free ones.
-SPLIT_PORTS = {**SERVICE_PORTS, "market": 5009, "stream": 5010, "notify": 5011, "telegram": 5012, "backtest": 5013}
+SPLIT_PORTS = {
+    **SERVICE_PORTS,
+    "market": 5009,
+    "stream": 5010,
+    "notify": 5011,
+    "telegram": 5012,
+    "backtest": 5013,
+    "universe": 5014,
+}
 
 
 class SplitConfigError(ValueError):

@@ -6,7 +6,7 @@ import { useMutation, useQuery, useQueryClient, type QueryKey } from '@tanstack/
 import { api, ApiError, qs } from './client'
 import type {
   BacktestProgress, BacktestRequest, BacktestRun, BalanceRow, Candle, Cycle, Decision, Fill, Health, LogRow, Order, Page, Performance, PocketRow,
-  PortfolioSummary, RiskRule, RiskState, Signal, StrategyInfo, SymbolInfo,
+  PortfolioSummary, RiskRule, RiskState, Signal, StrategyInfo, SymbolInfo, Universe,
 } from './types'
 
 export const keys = {
@@ -24,6 +24,7 @@ export const keys = {
   performance: (period: string) => ['portfolio', 'performance', period] as const,
   riskRules: ['risk', 'rules'] as const,
   riskState: ['risk', 'state'] as const,
+  universe: ['universe'] as const,
   strategies: (symbol?: string) => ['strategies', symbol ?? ''] as const,
   symbols: ['market', 'symbols'] as const,
   candles: (symbol: string, interval: string) => ['market', 'candles', symbol, interval] as const,
@@ -74,6 +75,7 @@ export const useRiskRules = () =>
   useQuery({ queryKey: keys.riskRules, queryFn: () => api<RiskRule[] | { rules: RiskRule[] }>('/api/risk/rules') })
 export const useRiskState = () =>
   useQuery({ queryKey: keys.riskState, queryFn: () => api<RiskState>('/api/risk/state') })
+export const useUniverse = () => useQuery({ queryKey: keys.universe, queryFn: () => api<Universe>('/api/universe') })
 export const useStrategies = (symbol?: string) =>
   useQuery({ queryKey: keys.strategies(symbol), queryFn: () => api<StrategyInfo[]>(`/api/analyzer/strategies${qs({ symbol })}`) })
 export const useSymbols = () =>

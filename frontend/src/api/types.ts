@@ -236,3 +236,25 @@ export interface BacktestRun {
 
 /** `backtest.progress` on the live stream. */
 export interface BacktestProgress { run_id: string; status: string; done: number; total: number; time: number; error?: string | null }
+
+/** GET /api/universe: the pairs traded and why each pair is in or out (docs/universe.md). */
+export interface UniversePair {
+  symbol: string
+  selected: boolean
+  reason: string
+  rank?: number | null
+  scores?: Record<string, number>
+  stats?: { last_price: number; quote_volume: number; volatility: number; momentum: number; spread_pct: number | null; age_days: number } | null
+}
+
+export interface Universe {
+  dynamic: boolean
+  time: number | null
+  next_refresh: number | null
+  members: string[]
+  streamed: string[]
+  open_cycles: Record<string, number>
+  pairs: UniversePair[]
+  errors: string[]
+  last_error: string | null
+}

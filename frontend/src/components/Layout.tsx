@@ -10,6 +10,7 @@ export const NAV = [
   { to: '/', label: 'Overview', icon: 'M3 12l9-9 9 9M5 10v10h14V10' },
   { to: '/market', label: 'Market', icon: 'M4 19V9m5 10V5m5 14v-7m5 7V8' },
   { to: '/signals', label: 'Signals', icon: 'M2 12h4l3-8 4 16 3-8h6' },
+  { to: '/universe', label: 'Universe', icon: 'M12 3a9 9 0 100 18 9 9 0 000-18zM3 12h18M12 3c3 3 3 15 0 18M12 3c-3 3-3 15 0 18' },
   { to: '/cycles', label: 'Cycles', icon: 'M4 4v6h6M20 20v-6h-6M5 15a8 8 0 0014 3M19 9A8 8 0 005 6' },
   { to: '/orders', label: 'Orders', icon: 'M4 6h16M4 12h16M4 18h10' },
   { to: '/strategies', label: 'Strategies', icon: 'M12 3v4m0 10v4M3 12h4m10 0h4M6 6l3 3m6 6l3 3M6 18l3-3m6-6l3-3' },

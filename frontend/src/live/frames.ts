@@ -21,6 +21,7 @@ export function staleKeysFor(topic: string): QueryKey[] {
   if (topic === 'risk.events') return [['risk'], ['trader', 'health'], ['logs']]
   if (topic === 'system.health') return [['scheduler']]
   if (topic === 'backtest.progress') return [['backtest', 'runs']]
+  if (topic === 'universe.changed') return [['universe']]
   return []
 }
 

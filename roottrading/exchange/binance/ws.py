@@ -198,6 +198,18 @@ class BinanceStreamClient:
         if self._ws is not None and new:
             await self._ws.send_str(msgspec.json.encode({"method": "SUBSCRIBE", "params": new, "id": 1}).decode())
 
+    async def unsubscribe(self, streams: list[str]) -> None:
+        """Drop streams now (one UNSUBSCRIBE frame) and from every later reconnect's URL. The connection stays
+        up: a universe change must not cost every other symbol a reconnect."""
+        gone = [s for s in streams if s in self._stats]
+        if not gone:
+            return
+        self.streams = [s for s in self.streams if s not in set(gone)]
+        for s in gone:
+            del self._stats[s]
+        if self._ws is not None:
+            await self._ws.send_str(msgspec.json.encode({"method": "UNSUBSCRIBE", "params": gone, "id": 2}).decode())
+
     # --- main loop ------------------------------------------------------------------------------------
     async def run(self) -> None:
         # No total timeout: it would end a healthy stream. The read timeout covers the opening handshake

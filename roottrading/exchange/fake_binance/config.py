@@ -20,6 +20,7 @@ class FakeBinanceConfig:
     synthetic_count: int = 5_000  # candles per symbol for the synthetic market
     start_ms: int = 1_704_067_200_000  # synthetic: open time of the first candle (2024-01-01)
     start_prices: dict[str, float] = field(default_factory=dict)  # synthetic: per symbol, default by name
+    base_volumes: dict[str, float] = field(default_factory=dict)  # synthetic: per symbol mean volume (default 50)
     history_candles: int = 500  # candles already closed when the replay starts (REST history)
     seed: int = 0
     # --- replay --------------------------------------------------------------------------------------

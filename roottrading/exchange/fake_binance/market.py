@@ -42,7 +42,13 @@ def load_series(cfg: FakeBinanceConfig) -> dict[str, list[Candle]]:
                 (p for base, p in _DEFAULT_PRICES.items() if sym.startswith(base)), 100.0
             )
             series = synthetic_candles(
-                sym, cfg.interval, cfg.synthetic_count, seed=cfg.seed + i, start_ms=cfg.start_ms, start_price=price
+                sym,
+                cfg.interval,
+                cfg.synthetic_count,
+                seed=cfg.seed + i,
+                start_ms=cfg.start_ms,
+                start_price=price,
+                base_volume=cfg.base_volumes.get(sym, 50.0),
             )
         if not series:
             raise ValueError(f"no candles for {sym}")

@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from roottrading import messages as m
-from roottrading.domain import Candle
+from roottrading.domain import Candle, Side, Signal
 from roottrading.runtime.errors import error_responses
 from roottrading.runtime.params import Text
 from roottrading.runtime.service import Consumes, HealthStatus, Service
@@ -58,6 +58,11 @@ class AnalyzerService(Service):
         self.errors: list[str] = []
         #: strategy -> its latest failure {time, symbol, open_time, error, count}: health and GET /strategies
         self.strategy_errors: dict[str, dict[str, Any]] = {}
+        #: symbols whose window holds their history (warmed at start, or before a runtime-added pair's first
+        #: candle is evaluated): a pair not in it is warmed from the store before its first candle is evaluated
+        self.warmed: set[str] = set()
+        #: the universe's members (UNIVERSE_CONFIG set): a pair outside it may still exit (SELL) but not enter
+        self.members: set[str] | None = None
 
     async def start(self) -> None:
         await self.pool.start()
@@ -69,27 +74,51 @@ class AnalyzerService(Service):
             if history:
                 n = await self.pool.warm(symbol, history)
                 self.log.info("warmed from history", symbol=symbol, candles=n)
+            self.warmed.add(symbol)
 
     async def stop(self) -> None:
         await self.pool.stop()
 
     def consumes(self) -> list[Consumes]:
-        return [Consumes(m.candles_topic(s), self.on_candle) for s in self.ctx.settings.symbols]
+        subs = [Consumes(m.candles_topic(s), self.on_candle) for s in self.ctx.settings.symbols]
+        if self.ctx.settings.universe_config is not None:
+            subs.append(Consumes(m.UNIVERSE_CHANGED, self.on_universe))
+        return subs
+
+    async def on_universe(self, msg: m.Message) -> None:
+        self.members = set(msg.payload.members)
+
+    async def _warm_new(self, c: Candle) -> None:
+        """A pair that joined at runtime: load its stored history (the gateway stores it before streaming the
+        pair) into the window before its first live candle is evaluated, so it signals on a full window."""
+        window = self.pool.window_size()
+        history = await self.candles.range(c.symbol, c.interval, end=c.open_time - 1, limit=window)
+        n = await self.pool.warm(c.symbol, history) if history else 0
+        self.warmed.add(c.symbol)
+        self.log.info("new pair warmed from history", symbol=c.symbol, candles=n)
+
+    def _may_publish(self, sig: Signal) -> bool:
+        """Entries only on members of the universe; exits (SELL) always: an open cycle is managed to its end."""
+        return self.members is None or sig.symbol in self.members or sig.side is not Side.BUY
 
     async def on_candle(self, msg: m.Message) -> None:
         c: Candle = msg.payload
         if not c.closed or c.interval != self.ctx.settings.interval:
             return
+        if c.symbol not in self.warmed:
+            await self._warm_new(c)
         t0 = time.perf_counter()
         result = await self.pool.on_candle(c)
         self.candles_seen += 1
         for name, err in result.errors:
             await self._strategy_failed(name, err, c)
-        published = {s.id for s in result.signals}
+        allowed = [s for s in result.signals if self._may_publish(s)]
+        published = {s.id for s in allowed}
+        unique = {x.id: x for x in [*result.evaluated, *result.signals]}.values()
         # every signal of the candle stored in one transaction before any is published; the ones only
-        # evaluated are stored for transparency, not traded (consensus mode)
-        await self.signals.add_many([*(s for s in result.evaluated if s.id not in published), *result.signals])
-        for sig in result.signals:
+        # evaluated are stored for transparency, not traded (consensus mode; out of the universe)
+        await self.signals.add_many([*(s for s in unique if s.id not in published), *allowed])
+        for sig in allowed:
             await self.ctx.publish(m.SIGNALS, sig, key=sig.symbol, msg_id=sig.id)
             self.signals_sent += 1
         self.latencies_us = [*self.latencies_us, (time.perf_counter() - t0) * 1e6][-1000:]

@@ -28,8 +28,8 @@ from roottrading import messages as m
 from roottrading.clock import SimClock
 from roottrading.domain import Candle, Tick
 from roottrading.exchange.binance.rest_market import BinanceMarketRest, RestMarketError
-from roottrading.exchange.binance.ws import BinanceStreamClient, ConnectionState
-from roottrading.runtime.service import HealthStatus, Service
+from roottrading.exchange.binance.ws import BinanceStreamClient, ConnectionState, market_streams
+from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.services.gateway.sequencer import CandleSequencer
 from roottrading.services.gateway.writer import CandleWriter
 from roottrading.store.repos_market import CandleRepo
@@ -178,6 +178,8 @@ class GatewayService(Service):
                     if self.seqs[ev.symbol].pending:
                         self._watch_gaps()
             return
+        if ev.symbol not in self.seqs:  # left the universe; its frames may still be in flight
+            return
         if ev.bid is not None:
             self.last_book[ev.symbol] = ev
         else:
@@ -195,7 +197,9 @@ class GatewayService(Service):
         got = 0
         async with self._backfill_lock:
             self.backfills += 1
-            for sym in symbols or self.symbols:
+            for sym in symbols or list(self.symbols):
+                if sym not in self.seqs:  # left the universe meanwhile
+                    continue
                 try:
                     got += await self._backfill_symbol(sym)
                 except (RestMarketError, OSError) as exc:
@@ -229,6 +233,63 @@ class GatewayService(Service):
         self._inbox.extend(candles)
         self._wake.set()
         return len(candles)
+
+    # --- universe changes (UNIVERSE_CONFIG set) ------------------------------------------------------
+    def consumes(self) -> list[Consumes]:
+        return [Consumes(m.UNIVERSE_CHANGED, self.on_universe)] if self.ctx.settings.universe_config else []
+
+    async def on_universe(self, msg: m.Message) -> None:
+        """Stream exactly `streamed` (the members and the pairs with an open cycle): one SUBSCRIBE and one
+        UNSUBSCRIBE frame on the open connection, never a reconnect."""
+        target: list[str] = [s.upper() for s in msg.payload.streamed]
+        gone = [s for s in self.symbols if s not in target]
+        new = [s for s in target if s not in self.seqs]
+        if gone:
+            await self.remove_symbols(gone)
+        if new:
+            await self.add_symbols(new)
+
+    def _streams(self, symbols: list[str]) -> list[str]:
+        return market_streams(symbols, self.interval, self.opts.trades, self.opts.book_ticker)
+
+    async def add_symbols(self, new: list[str]) -> None:
+        """Store each new pair's missed history first (not published: it is history, the analyzer warms from
+        it), then subscribe its streams; what closes meanwhile is a gap the usual backfill heals."""
+        assert self.rest is not None
+        async with self._backfill_lock:
+            now = await self.rest.server_time()
+            for sym in new:
+                seq = CandleSequencer(sym, self.interval)
+                seq.last = await self.repo.last_open_time(sym, self.interval)
+                cap = self.opts.warmup_candles if seq.last is None else self.opts.max_backfill
+                try:
+                    history = await self.rest.backfill(sym, self.interval, seq.last, now, max_candles=cap)
+                except (RestMarketError, OSError) as exc:
+                    self.backfill_errors += 1
+                    self.last_backfill_error = f"{sym}: {exc}"
+                    self.log.warning("history of a new pair not stored", symbol=sym, error=str(exc))
+                    history = []
+                if history:
+                    await self.repo.upsert(history)
+                    seq.last = history[-1].open_time
+                self.seqs[sym] = seq
+                self.sym_stats.setdefault(sym, SymbolStats()).backfilled += len(history)
+                self.symbols.append(sym)
+        if self.client is not None:
+            await self.client.subscribe(self._streams(new))
+        self.log.info("symbols added", symbols=new, streams=len(self.client.streams) if self.client else 0)
+
+    async def remove_symbols(self, gone: list[str]) -> None:
+        """Stop a pair's streams. Candles already queued for it are dropped (the sequencer is gone)."""
+        for sym in gone:
+            self.symbols.remove(sym)
+            self.seqs.pop(sym, None)
+            self.last_trade.pop(sym, None)
+            self.last_book.pop(sym, None)
+            self._dirty_ticks.discard(sym)
+        if self.client is not None:
+            await self.client.unsubscribe(self._streams(gone))
+        self.log.info("symbols removed", symbols=gone)
 
     async def _load_exchange_info(self) -> None:
         assert self.rest is not None
@@ -300,7 +361,9 @@ class GatewayService(Service):
             if not gaps:
                 return
             await asyncio.sleep(self.opts.gap_grace_s)
-            still = [s for s, g in gaps.items() if (cur := self.seqs[s].gap) is not None and cur[0] == g[0]]
+            still = [
+                s for s, g in gaps.items() if (q := self.seqs.get(s)) is not None and (cur := q.gap) and cur[0] == g[0]
+            ]
             if still:
                 self.log.info("gap persists; backfilling", symbols=still)
                 await self.backfill(still)

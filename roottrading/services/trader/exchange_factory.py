@@ -101,6 +101,10 @@ def create_exchange(ctx: Any) -> tuple[Any, bool]:
     if given is not None:
         feed = ctx.wiring.feed_exchange
         return given, hasattr(given, "on_candle") if feed is None else feed
+    if ctx.settings.trading_mode == "live" and ctx.settings.ccxt_id is not None:  # EXCHANGE=ccxt:<id>
+        from roottrading.exchange.ccxt.adapter import ccxt_from_settings
+
+        return ccxt_from_settings(ctx.settings, ctx.clock), False
     if ctx.settings.trading_mode == "live":
         try:
             from roottrading.exchange.binance.adapter import BinanceExchange
@@ -144,6 +148,17 @@ def rules_loader(ctx: Any) -> RulesLoader:
     if given is not None:
         return given.exchange_info
     symbols = [s.upper() for s in ctx.settings.symbols]
+    if ctx.settings.trading_mode == "live" and ctx.settings.ccxt_id is not None:
+        from roottrading.exchange.ccxt.adapter import ccxt_from_settings
+
+        async def via_ccxt() -> dict[str, SymbolRules]:
+            ex = ccxt_from_settings(ctx.settings)
+            try:
+                return await ex.exchange_info()
+            finally:
+                await ex.close()
+
+        return via_ccxt
     if ctx.settings.trading_mode == "live":
         from roottrading.exchange.binance.rest_market import BinanceMarketRest
         from roottrading.exchange.binance.trading import TESTNET_REST

@@ -1,0 +1,1 @@
+"""Exchanges through ccxt (`EXCHANGE=ccxt:<id>`): the Exchange port over ccxt's async client."""

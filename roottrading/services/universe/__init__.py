@@ -1,0 +1,1 @@
+"""Universe service: the pairs to trade (docs/universe.md)."""
