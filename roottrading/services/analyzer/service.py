@@ -23,7 +23,7 @@ from roottrading.runtime.params import Text
 from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.services.analyzer.engine import DISABLED_PREFIX, EngineConfig
 from roottrading.services.analyzer.workers import WorkerPool
-from roottrading.store import CandleRepo, SignalRepo
+from roottrading.store import CandleRepo, SignalRepo, StrategyStateRepo
 from roottrading.strategies.params import ParamError
 
 
@@ -52,15 +52,26 @@ class AnalyzerService(Service):
         self.pool = WorkerPool(self.config, s.analyzer_workers, worker_timeout_s=s.analyzer_worker_timeout_s)
         self.signals = SignalRepo(ctx.db)
         self.candles = CandleRepo(ctx.db)
+        self.states = StrategyStateRepo(ctx.db)
         self.candles_seen = 0
         self.signals_sent = 0
         self.latencies_us: list[float] = []
         self.errors: list[str] = []
         #: strategy -> its latest failure {time, symbol, open_time, error, count}: health and GET /strategies
         self.strategy_errors: dict[str, dict[str, Any]] = {}
+        self.inform_symbols: set[str] = set()
 
     async def start(self) -> None:
         await self.pool.start()
+        docs = await self.states.all()  # each strategy's own state continues where it was (strategies/state.py)
+        if docs:
+            await self.pool.restore_states(docs)
+            self.log.info("strategy states restored", count=len(docs))
+        self.inform_symbols = self.pool.inform_symbols()
+        for symbol in sorted(self.inform_symbols):  # informative pairs: their history, then their live candles
+            history = await self.candles.range(symbol, self.ctx.settings.interval, limit=self.pool.inform_size())
+            self.pool.inform(history)
+            self.log.info("informative history loaded", symbol=symbol, candles=len(history))
         # exactly the candles the live window holds (the evaluation-window rule): after a restart the next
         # candle is evaluated on the same input as without the restart
         window = self.pool.window_size()
@@ -74,15 +85,24 @@ class AnalyzerService(Service):
         await self.pool.stop()
 
     def consumes(self) -> list[Consumes]:
-        return [Consumes(m.candles_topic(s), self.on_candle) for s in self.ctx.settings.symbols]
+        # informative symbols that are not traded are consumed too (kept for the strategies, not evaluated);
+        # the market service must stream them (add them to SYMBOLS' market feed), or they stay empty
+        extra = sorted(self.inform_symbols - set(self.ctx.settings.symbols))
+        return [Consumes(m.candles_topic(s), self.on_candle) for s in [*self.ctx.settings.symbols, *extra]]
 
     async def on_candle(self, msg: m.Message) -> None:
         c: Candle = msg.payload
         if not c.closed or c.interval != self.ctx.settings.interval:
             return
+        if c.symbol in self.inform_symbols:
+            self.pool.inform([c])
+        if c.symbol not in self.ctx.settings.symbols:
+            return  # informative only
         t0 = time.perf_counter()
         result = await self.pool.on_candle(c)
         self.candles_seen += 1
+        # before the signals: a redelivery (if this write fails) gets the same state changes again
+        await self.states.save(result.states, self.ctx.clock.now_ms())
         for name, err in result.errors:
             await self._strategy_failed(name, err, c)
         published = {s.id for s in result.signals}
