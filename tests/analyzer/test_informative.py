@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from roottrading import messages as m
 from roottrading.config import load_settings
@@ -20,6 +21,7 @@ from roottrading.strategies.loader import load_folder
 
 PAIR = '''
 import numpy as np
+import pytest
 import pandas as pd
 from roottrading.strategies import BaseStrategy
 
@@ -138,3 +140,44 @@ async def test_service_reads_informative_symbol_from_the_bus_and_warms_it_from_t
         assert not svc.strategy_errors
     finally:
         await host.stop()
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+async def test_service_signals_equal_offline_in_process_and_in_a_worker(tmp_path: Path, workers: int) -> None:
+    """Through the bus, with ETH warmed from the store and then streamed before BTC each minute: the published
+    signals are offline `signals()`'s, in-process and in a worker process (informative candles are sent to
+    every worker)."""
+    folder = _folder(tmp_path)
+    btc, eth = _data(420)
+    settings = load_settings(
+        symbols="BTCUSDT",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/w{workers}.db",
+        api_token="t",
+        data_dir=tmp_path,
+        strategies_dir=str(folder),
+        strategies="pair_ratio",
+        analyzer_workers=workers,
+    )
+    host = Host(settings, ["analyzer"])
+    await host.db.migrate()
+    await CandleRepo(host.db).upsert(eth[:300])
+    got: list[Any] = []
+
+    async def on_sig(msg: m.Message) -> None:
+        got.append(msg.payload)
+
+    await host.bus.subscribe(m.SIGNALS, "t", on_sig)
+    await host.start()
+    try:
+        for b, e in zip(btc[300:], eth[300:], strict=True):
+            # ETH's candle of the minute is handled before BTC's (topics are delivered independently)
+            await host.bus.publish(m.candles_topic("ETHUSDT"), e, key="ETHUSDT", msg_id=e.key)
+            assert await host.bus.drain(30)
+            await host.bus.publish(m.candles_topic("BTCUSDT"), b, key="BTCUSDT", msg_id=b.key)
+        assert await host.bus.drain(30)
+    finally:
+        await host.stop()
+    strat = load_folder(folder, check_bias=False).strategies["pair_ratio"]()
+    sf = strat.signals(_frame(btc[300:]), informative={"ETHUSDT": _frame(eth)})
+    offline = {f"pair_ratio:BTCUSDT:1m:{int(sf.open_time[i])}": sf.tag[i] for i in np.flatnonzero(sf.side)}
+    assert offline and {s.id: s.tag for s in got} == offline
