@@ -332,20 +332,33 @@ def check_strategy_cli(
     if name not in loaded.strategies:
         raise ValueError(f"unknown strategy {name!r}; known: {', '.join(sorted(loaded.strategies))}")
     strategy = loaded.strategies[name](**(params or {}))
+    candles = _cli_candles(symbol, interval, data, settings.database_url)
+    # the informative pairs' symbols from the same source (a symbol it does not have is reported in notes)
+    informative: dict[str, Sequence[Candle] | Bars] = {}
+    for sym in sorted({s.upper() for s, _ in strategy.informative}):
+        try:
+            informative[sym] = (
+                candles if sym == symbol.upper() else _cli_candles(sym, interval, data, settings.database_url)
+            )
+        except (ValueError, KeyError, OSError):
+            continue
+    return check_strategy(strategy, candles, cuts=cuts, rows=rows, informative=informative)
+
+
+def _cli_candles(symbol: str, interval: str, data: str, database_url: str) -> list[Candle]:
     if data == "bundled":
         from roottrading.datasets import load_candles
 
-        candles = load_candles(symbol, interval)
-    else:
-        import asyncio
+        return load_candles(symbol, interval)
+    import asyncio
 
-        from roottrading.backtest.data import clean, load_history
+    from roottrading.backtest.data import clean, load_history
 
-        raw = asyncio.run(load_history(data, (symbol,), interval, 0, 2**62, database_url=settings.database_url))
-        candles = clean(raw).get(symbol, [])
-        if not candles:
-            raise ValueError(f"no {symbol} {interval} candles in {data}")
-    return check_strategy(strategy, candles, cuts=cuts, rows=rows)
+    raw = asyncio.run(load_history(data, (symbol,), interval, 0, 2**62, database_url=database_url))
+    candles = clean(raw).get(symbol, [])
+    if not candles:
+        raise ValueError(f"no {symbol} {interval} candles in {data}")
+    return candles
 
 
 def cli_main(name: str, symbol: str, interval: str, data: str, params: list[str], as_json: bool) -> int:

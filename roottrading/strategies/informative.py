@@ -71,7 +71,11 @@ def normalise(declared: Iterable[Sequence[str]]) -> tuple[tuple[str, str], ...]:
         symbol, interval = item[0].strip().upper(), item[1].strip()
         if not symbol.isalnum():
             raise ValueError(f"informative symbol {item[0]!r} must be letters and digits (e.g. ETHUSDT)")
-        interval_ms(interval)  # raises with the list of known intervals
+        if interval_ms(interval) > interval_ms("3d"):  # (raises with the list of known intervals)
+            raise ValueError(
+                f"informative interval {interval}: at most 3d (buckets are epoch multiples; the exchange's weeks "
+                "start on Monday and its months are calendar months)"
+            )
         if (symbol, interval) not in out:
             out.append((symbol, interval))
     return tuple(out)

@@ -4,6 +4,8 @@ offline, and covered by the lookahead check."""
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -66,6 +68,8 @@ def test_declaration_is_validated_at_load() -> None:
         normalise([("ETHUSDT", "7x")])
     with pytest.raises(ValueError, match="pairs"):
         normalise(["ETHUSDT"])
+    with pytest.raises(ValueError, match="at most 3d"):
+        normalise([("ETHUSDT", "1w")])
 
     class Bad(BaseStrategy):
         name = "bad_inf"
@@ -145,3 +149,38 @@ def test_the_lookahead_check_covers_informative_pairs() -> None:
     assert not ok.lookahead and ok.cuts_checked > 0
     bad = check_strategy(Peeking(), btc, informative={"ETHUSDT": eth}, cuts=20, rows=10)
     assert bad.lookahead, bad.verdict()
+
+
+def test_check_strategy_cli_loads_the_informative_symbols_from_the_same_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`roottrading check-strategy` on bundled data: the strategy's own symbol as a 3-day informative pair
+    comes from the same candles (checked, no note); a symbol the source does not have is noted."""
+    from roottrading.backtest.bias import check_strategy_cli
+
+    (tmp_path / "three_day.py").write_text(
+        textwrap.dedent(
+            """
+            import numpy as np
+            from roottrading.strategies.base import BaseStrategy
+
+            class ThreeDayTrend(BaseStrategy):
+                name = "three_day_trend"
+                informative = [("BTCUSDT", "3d"), ("DOGEUSDT", "3d")]
+                informative_window = 20
+
+                @property
+                def warmup(self):
+                    return 10
+
+                def generate(self, bars):
+                    wk = bars.inform("BTCUSDT", "3d").close
+                    with np.errstate(invalid="ignore"):
+                        return self.outputs(enter_long=bars.close > wk * 1.05, exit_long=bars.close < wk * 0.95)
+            """
+        )
+    )
+    monkeypatch.setenv("STRATEGIES_DIR", str(tmp_path))
+    report = check_strategy_cli("three_day_trend", symbol="BTCUSDT", interval="1d", cuts=15, rows=5)
+    assert report.cuts_checked > 0 and not report.lookahead, report.verdict()
+    assert any("DOGEUSDT" in n for n in report.notes) and not any("BTCUSDT" in n for n in report.notes)
