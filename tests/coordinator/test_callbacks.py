@@ -89,6 +89,9 @@ async def test_veto_stake_and_a_raising_callback(tmp_path: Path) -> None:
         # default risk sizing, shrunk by the risk rule max_position_size (20 % of 10000 = 2000 quote)
         assert by_signal["boom"].quantity == Decimal(20) and by_signal["plain"].quantity == Decimal(20)
         assert co.hooks.failures == {"hooked": 1}
+        boom = (await co.decisions.query(signal_id="boom"))[0]
+        assert boom["decision"] == "accepted" and "stake blew up" in boom["details"]["callback_errors"][0]
+        assert "callback_errors" not in (await co.decisions.query(signal_id="small"))[0]["details"]
     finally:
         await host.stop()
 

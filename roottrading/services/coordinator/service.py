@@ -370,6 +370,7 @@ class CoordinatorService(Service):
             {
                 "stage": "order",
                 "tag": s.tag,
+                **({"callback_errors": list(hooks.errors)} if hooks.errors else {}),
                 "request_id": req_id,
                 "reservation_id": res_id,
                 "quantity": qty,
