@@ -142,15 +142,37 @@ def _late(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() > deadline
 
 
+@dataclass(frozen=True)
+class _Inform:
+    """Informative sources of a check (symbol -> base-interval Bars) and the base interval."""
+
+    sources: dict[str, Bars]
+    base_ms: int
+
+    def on(self, strategy: BaseStrategy, win: Bars, keep: int | None = None) -> Bars:
+        """`win` with the strategy's informative pairs cut at its last row (unchanged when it declares none)."""
+        if not strategy.informative:
+            return win
+        from roottrading.strategies.informative import attach
+
+        return attach(strategy, win, self.sources, self.base_ms, keep)
+
+
+_NO_INFORM = _Inform({}, 0)
+
+
 def check_lookahead(
-    strategy: BaseStrategy, bars: Bars, cuts: int = 40, deadline: float | None = None
+    strategy: BaseStrategy, bars: Bars, cuts: int = 40, deadline: float | None = None, inform: _Inform = _NO_INFORM
 ) -> tuple[list[Finding], int]:
     """Compare the full vectorised run's signal at row i with the last row of the data cut after row i.
 
     The cut keeps the whole history before i (from row 0, as the full run has it), so the only thing that
-    differs is the future: any difference is lookahead, never history length."""
+    differs is the future: any difference is lookahead, never history length. Informative pairs are cut at
+    the same time (all their closed history kept): a strategy reading an informative candle that had not
+    closed at a row disagrees with its cut there."""
     n = len(bars)
-    full = strategy.signals_bars(bars)
+    everything = max([len(b) for b in inform.sources.values()] + [n])
+    full = strategy.signals_bars(inform.on(strategy, bars, everything))
     rows = _sample(np.flatnonzero(full.side), strategy.warmup + 1, n, cuts)
     found = []
     done = 0
@@ -158,7 +180,7 @@ def check_lookahead(
         if _late(deadline):
             break
         done += 1
-        cut = strategy.signals_bars(bars.window(i + 1, i + 1)).row(i)
+        cut = strategy.signals_bars(inform.on(strategy, bars.window(i + 1, i + 1), everything)).row(i)
         ref = full.row(i)
         if _label(cut) != _label(ref):
             found.append(
@@ -173,6 +195,7 @@ def check_history(
     rows: int = 40,
     multiples: Sequence[int] = HISTORY_MULTIPLES,
     deadline: float | None = None,
+    inform: _Inform = _NO_INFORM,
 ) -> tuple[list[Finding], int, tuple[int, ...], list[str]]:
     """Evaluate rows on the live window and on longer ones (2x, 4x); report rows whose signal differs from
     the longest history's. Only rows that have the longest history in full are compared."""
@@ -186,7 +209,8 @@ def check_history(
     if len(lengths) < 2:
         return [], 0, lengths, notes
     longest = lengths[-1]
-    ref_side = strategy.signals_bars(bars).side  # candidates: rows where a long run signals
+    everything = max([len(b) for b in inform.sources.values()] + [n])
+    ref_side = strategy.signals_bars(inform.on(strategy, bars, everything)).side  # candidates: where a long run signals
     picked = _sample(np.flatnonzero(ref_side), longest - 1, n, rows)
     found = []
     done = 0
@@ -194,7 +218,11 @@ def check_history(
         if _late(deadline):
             break
         done += 1
-        results = [strategy._evaluate_last(bars.window(i + 1, size)) for size in lengths]
+        # informative history grows with the base history (k x the strategy's informative_window)
+        results = [
+            strategy._evaluate_last(inform.on(strategy, bars.window(i + 1, size), strategy.informative_window * k))
+            for size, k in zip(lengths, multiples, strict=False)
+        ]
         ref = _label(results[-1])
         for size, res in zip(lengths[:-1], results[:-1], strict=True):
             if _label(res) != ref:
@@ -212,19 +240,31 @@ def check_strategy(
     cuts: int = 40,
     rows: int = 40,
     budget_s: float | None = None,
+    informative: dict[str, Sequence[Candle] | Bars] | None = None,
 ) -> BiasReport:
     """Both checks on `candles` (closed, oldest first, one symbol). Exceptions from the strategy propagate:
     a strategy that raises on real data is broken, which is a louder problem than bias. `budget_s`: stop
-    sampling after that long (the loader must not stall on a slow strategy); the counts say what was done."""
+    sampling after that long (the loader must not stall on a slow strategy); the counts say what was done.
+    informative: symbol -> its candles at the same interval, for a strategy declaring informative pairs
+    (a pair not given shows no candle, and a note says it was not checked)."""
     deadline = None if budget_s is None else time.monotonic() + budget_s
     bars = candles if isinstance(candles, Bars) else bars_from_candles(candles)
     report = BiasReport(strategy.name, len(bars), evaluation_window(strategy))
     if len(bars) <= strategy.warmup + 1:
         report.notes.append(f"only {len(bars)} candles for a warm-up of {strategy.warmup}: nothing checked")
         return report
-    report.lookahead, report.cuts_checked = check_lookahead(strategy, bars, cuts, deadline)
+    inform = _NO_INFORM
+    if strategy.informative:
+        from roottrading.strategies.timeframes import base_interval_ms
+
+        srcs = {s.upper(): (c if isinstance(c, Bars) else bars_from_candles(c)) for s, c in (informative or {}).items()}
+        inform = _Inform(srcs, base_interval_ms(bars))
+        missing = sorted({s for s, _ in strategy.informative} - set(srcs))
+        if missing:
+            report.notes.append(f"informative {', '.join(missing)}: no candles given, checked as never visible")
+    report.lookahead, report.cuts_checked = check_lookahead(strategy, bars, cuts, deadline, inform)
     report.history, report.history_rows_checked, report.history_lengths, notes = check_history(
-        strategy, bars, rows, deadline=deadline
+        strategy, bars, rows, deadline=deadline, inform=inform
     )
     report.notes.extend(notes)
     if _late(deadline):
@@ -292,20 +332,33 @@ def check_strategy_cli(
     if name not in loaded.strategies:
         raise ValueError(f"unknown strategy {name!r}; known: {', '.join(sorted(loaded.strategies))}")
     strategy = loaded.strategies[name](**(params or {}))
+    candles = _cli_candles(symbol, interval, data, settings.database_url)
+    # the informative pairs' symbols from the same source (a symbol it does not have is reported in notes)
+    informative: dict[str, Sequence[Candle] | Bars] = {}
+    for sym in sorted({s.upper() for s, _ in strategy.informative}):
+        try:
+            informative[sym] = (
+                candles if sym == symbol.upper() else _cli_candles(sym, interval, data, settings.database_url)
+            )
+        except (ValueError, KeyError, OSError):
+            continue
+    return check_strategy(strategy, candles, cuts=cuts, rows=rows, informative=informative)
+
+
+def _cli_candles(symbol: str, interval: str, data: str, database_url: str) -> list[Candle]:
     if data == "bundled":
         from roottrading.datasets import load_candles
 
-        candles = load_candles(symbol, interval)
-    else:
-        import asyncio
+        return load_candles(symbol, interval)
+    import asyncio
 
-        from roottrading.backtest.data import clean, load_history
+    from roottrading.backtest.data import clean, load_history
 
-        raw = asyncio.run(load_history(data, (symbol,), interval, 0, 2**62, database_url=settings.database_url))
-        candles = clean(raw).get(symbol, [])
-        if not candles:
-            raise ValueError(f"no {symbol} {interval} candles in {data}")
-    return check_strategy(strategy, candles, cuts=cuts, rows=rows)
+    raw = asyncio.run(load_history(data, (symbol,), interval, 0, 2**62, database_url=database_url))
+    candles = clean(raw).get(symbol, [])
+    if not candles:
+        raise ValueError(f"no {symbol} {interval} candles in {data}")
+    return candles
 
 
 def cli_main(name: str, symbol: str, interval: str, data: str, params: list[str], as_json: bool) -> int:

@@ -110,6 +110,12 @@ class FastRun:
         self.strategy: Any = analyzer.registry.get(self.name)
         if getattr(self.strategy, "trailing_pct", 0):
             raise EngineUnavailable("fast does not model trailing stops yet")
+        if getattr(self.strategy, "informative", ()):
+            raise EngineUnavailable("fast does not model informative pairs (the strategy declares `informative`)")
+        from roottrading.strategies.callbacks import overrides_callbacks
+
+        if hooks := overrides_callbacks(self.strategy):
+            raise EngineUnavailable(f"fast does not model strategy callbacks ({', '.join(hooks)}): replay runs them")
         self.lookback = min(analyzer.lookback(self.strategy), analyzer.window_size())
         self.quote = self.settings.quote_asset
         self.base, _ = split_symbol(self.symbol, self.quote)
@@ -246,6 +252,7 @@ class FastRun:
                 k += 1
                 if s.side is Side.SELL:
                     if cur is not None and cur.cycle.status is CycleStatus.ACTIVE:
+                        cur.cycle.exit_tag = s.tag
                         self._market_exit(cur, "signal", i)
                         trades.append(self._trade(cur))
                         cur = None
@@ -497,6 +504,7 @@ class FastRun:
             take_profit=None if s.take_profit is None else to_decimal(s.take_profit).quantize(Q8, rounding=ROUND_DOWN),
             trailing_pct=None,
             signal_id=s.id,
+            entry_tag=s.tag,
         )
         cur = _Open(cyc, i)
         q = self.rules.round_quantity(qty, market=True)
@@ -646,6 +654,8 @@ class FastRun:
             fees=p.fees,
             pnl=p.total,
             exit_reason=(c.close_reason or "closed") if closed else "end_of_data",
+            entry_tag=c.entry_tag,
+            exit_tag=c.exit_tag,
         )
 
     def _equity_curve(self, trades: list[Trade]) -> list[tuple[int, float]]:

@@ -54,6 +54,8 @@ class Trade:
     fees: Decimal  # in the quote asset
     pnl: Decimal  # realised (or marked at the last close when still open)
     exit_reason: str | None = None  # stop_loss, take_profit, trailing_stop, signal, end_of_data, ...
+    entry_tag: str | None = None  # the strategy's tags on the entry / exit signals (outputs(enter_tag=...))
+    exit_tag: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The `--json` row: times in epoch ms, money as plain-notation strings."""
@@ -70,6 +72,8 @@ class Trade:
             "fees": plain_text(self.fees),
             "pnl": plain_text(self.pnl),
             "exit_reason": self.exit_reason,
+            "entry_tag": self.entry_tag,
+            "exit_tag": self.exit_tag,
         }
 
 

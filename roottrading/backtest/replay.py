@@ -254,6 +254,8 @@ async def _trades(host: Host, quote: str, last_close: Mapping[str, float]) -> li
                 fees=p.fees,
                 pnl=p.total,
                 exit_reason=(c.close_reason or "closed") if closed else "end_of_data",
+                entry_tag=c.entry_tag,
+                exit_tag=c.exit_tag,
             )
         )
     out.sort(key=lambda t: (t.entry_time, t.symbol, t.strategy))

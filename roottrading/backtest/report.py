@@ -296,18 +296,25 @@ def _sign(v: Any) -> str:
     return "pos" if Decimal(str(v)) > 0 else "neg" if Decimal(str(v)) < 0 else ""
 
 
+def _tags(t: Trade) -> str:
+    """ "entry tag -> exit tag" (either may be missing), empty when the strategy does not tag."""
+    if not t.entry_tag and not t.exit_tag:
+        return ""
+    return f"{t.entry_tag or '-'} -> {t.exit_tag or '-'}"
+
+
 def _trade_table(trades: Sequence[Trade]) -> str:
     if not trades:
         return "<p>no trades</p>"
     head = (
         "<tr><th>#</th><th>symbol</th><th>strategy</th><th>entry</th><th>entry price</th><th>exit</th>"
-        "<th>exit price</th><th>quantity</th><th>fees</th><th>PnL</th><th>exit reason</th></tr>"
+        "<th>exit price</th><th>quantity</th><th>fees</th><th>PnL</th><th>exit reason</th><th>tags</th></tr>"
     )
     body = "".join(
         f"<tr><td>{i + 1}</td><td>{html.escape(t.symbol)}</td><td>{html.escape(t.strategy)}</td><td>{_ts(t.entry_time)}</td>"
         f"<td>{t.entry_price}</td><td>{_ts(t.exit_time)}</td><td>{'' if t.exit_price is None else t.exit_price}</td>"
         f'<td>{t.quantity}</td><td>{fmt(t.fees, "money")}</td><td class="{_sign(t.pnl)}">{fmt(t.pnl, "money")}</td>'
-        f"<td>{html.escape(t.exit_reason or '')}</td></tr>"
+        f"<td>{html.escape(t.exit_reason or '')}</td><td>{html.escape(_tags(t))}</td></tr>"
         for i, t in enumerate(trades[:MAX_TRADE_ROWS])
     )
     more = (

@@ -151,6 +151,8 @@ def _trade_row(t: Trade) -> dict[str, Any]:
         "fees": t.fees,
         "pnl": t.pnl,
         "exit_reason": t.exit_reason,
+        "entry_tag": t.entry_tag,
+        "exit_tag": t.exit_tag,
     }
 
 
@@ -166,6 +168,8 @@ def _trade_from_row(r: dict[str, Any]) -> Trade:
         fees=Decimal(r["fees"]),
         pnl=Decimal(r["pnl"]),
         exit_reason=r["exit_reason"],
+        entry_tag=r.get("entry_tag"),
+        exit_tag=r.get("exit_tag"),
     )
 
 

@@ -32,6 +32,8 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True):
     trailing_pct: float | None = None
     regime: str | None = None
     meta: dict[str, str | float | int | bool | None] = {}
+    # the strategy's tag for this entry (BUY) or exit (SELL): which rule fired; follows the trade into its cycle
+    tag: str | None = None
 
 
 class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,6 +54,7 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     trailing_pct: Decimal | None = None
+    tag: str | None = None  # the signal's entry or exit tag (the trader stores it on the cycle)
 
 
 class Fill(msgspec.Struct, frozen=True, kw_only=True):
@@ -128,6 +131,9 @@ class TradeCycle(msgspec.Struct, kw_only=True):
     # Third-asset fees no price could be found for (e.g. "0.001 BNB"): left out of `fees` and the PnL, and
     # said here so the PnL is not silently overstated (None: every fee is counted).
     unpriced_fees: str | None = None
+    # the strategy's tags of the signals that opened and closed the cycle (None: untagged, or not a signal)
+    entry_tag: str | None = None
+    exit_tag: str | None = None
 
 
 class Balance(msgspec.Struct, frozen=True, kw_only=True):

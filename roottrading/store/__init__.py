@@ -4,6 +4,7 @@ from roottrading.store.db import Database
 from roottrading.store.repos_market import CandleRepo, SignalRepo
 from roottrading.store.repos_orders import CycleRepo, OrderRepo
 from roottrading.store.repos_safety import SafetyStateRepo
+from roottrading.store.repos_strategy import StrategyStateRepo
 from roottrading.store.repos_system import DecisionRepo, EventLogRepo, Processed
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "Processed",
     "SafetyStateRepo",
     "SignalRepo",
+    "StrategyStateRepo",
 ]

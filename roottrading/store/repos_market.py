@@ -134,6 +134,7 @@ def _signal(r: Any) -> Signal:
         trailing_pct=r["trailing_pct"],
         regime=r["regime"],
         meta=r["meta"] or {},
+        tag=r["tag"],
     )
 
 

@@ -50,6 +50,7 @@ trading_signals = Table(
     Column("trailing_pct", Float),
     Column("regime", String(40)),
     Column("meta", JsonDoc, nullable=False, default=dict),
+    Column("tag", String(64)),  # the strategy's entry/exit tag (0006)
     Index("ix_trading_signals_symbol_time", "symbol", "time"),
     Index("ix_trading_signals_strategy_time", "strategy", "time"),
 )
@@ -124,6 +125,8 @@ trade_cycles = Table(
     Column("signal_id", String(200)),
     Column("close_reason", String(80)),
     Column("unpriced_fees", String(200)),  # third-asset fees without a price (0004)
+    Column("entry_tag", String(64)),  # tags of the signals that opened / closed the cycle (0006)
+    Column("exit_tag", String(64)),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_trade_cycles_status", "status"),
@@ -256,6 +259,8 @@ backtest_trades = Table(
     Column("fees", Money, nullable=False),
     Column("pnl", Money, nullable=False),
     Column("exit_reason", String(40)),
+    Column("entry_tag", String(64)),  # (0006)
+    Column("exit_tag", String(64)),
 )
 
 backtest_equity = Table(
@@ -272,6 +277,17 @@ safety_state = Table(
     "safety_state",
     metadata,
     Column("key", String(80), primary_key=True),
+    Column("doc", JsonDoc, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Per-strategy persistent state: a small JSON document per (strategy, symbol) that a strategy keeps across
+# candles and restarts (`self.state(symbol)`), rewritten whole when it changed after an evaluation (0006).
+strategy_state = Table(
+    "strategy_state",
+    metadata,
+    Column("strategy", String(80), primary_key=True),
+    Column("symbol", String(20), primary_key=True),
     Column("doc", JsonDoc, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )

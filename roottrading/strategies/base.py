@@ -11,8 +11,7 @@ analyzer and the backtester cannot disagree about what the strategy said.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,10 +19,17 @@ import pandas as pd
 
 from roottrading.domain import Side, Signal, SignalStrength, interval_ms
 from roottrading.indicators import atr
+from roottrading.strategies.bars import REQUIRED_COLUMNS as REQUIRED_COLUMNS
+from roottrading.strategies.bars import Bars as Bars
+from roottrading.strategies.frame import BUY as BUY
+from roottrading.strategies.frame import NONE as NONE
+from roottrading.strategies.frame import SELL as SELL
+from roottrading.strategies.frame import Entries as Entries
+from roottrading.strategies.frame import SignalFrame as SignalFrame
+from roottrading.strategies.frame import _opt
+from roottrading.strategies.outputs import check_tag
 from roottrading.strategies.params import Param, ParamError
-
-REQUIRED_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
-BUY, SELL, NONE = np.int8(1), np.int8(-1), np.int8(0)
+from roottrading.strategies.state import StrategyState
 
 #: The evaluation-window rule, the one place it lives. Each candle is evaluated on the trailing
 #: `evaluation_window(strategy)` closed candles: by the live analyzer (its tail per strategy), by the
@@ -39,147 +45,6 @@ def evaluation_window(strategy: Any, cap: int = 0) -> int:
     (the analyzer's fixed `window` setting, 0 = none)."""
     want = max(MIN_EVALUATION_WINDOW, WARMUP_MULTIPLE * int(strategy.warmup))
     return min(want, cap) if cap else want
-
-
-@dataclass(frozen=True)
-class Bars:
-    """The candle frame as float64 arrays (open_time int64 ms), what `generate` works on."""
-
-    open_time: np.ndarray
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-
-    #: per-object memo of derived arrays shared by several strategies on the same candle (e.g. ATR for stops)
-    cache: dict[Any, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
-
-    def __len__(self) -> int:
-        return len(self.close)
-
-    def cached(self, key: Any, compute: Callable[[], np.ndarray]) -> np.ndarray:
-        """Compute once per Bars object: the live analyzer evaluates every strategy on one Bars per candle.
-        Callers must treat the returned array as read-only."""
-        v = self.cache.get(key)
-        if v is None:
-            v = self.cache[key] = compute()
-        return v
-
-    def window(self, end: int, size: int) -> Bars:
-        """Rows [end - size, end) as views: the trailing window that ends at row end - 1."""
-        start = max(0, end - size)
-        if start == 0 and end >= len(self):
-            return self
-        return Bars(
-            open_time=self.open_time[start:end],
-            open=self.open[start:end],
-            high=self.high[start:end],
-            low=self.low[start:end],
-            close=self.close[start:end],
-            volume=self.volume[start:end],
-        )
-
-    def tail(self, n: int) -> Bars:
-        """The last `n` bars as views (no copy)."""
-        if n >= len(self):
-            return self
-        return Bars(
-            open_time=self.open_time[-n:],
-            open=self.open[-n:],
-            high=self.high[-n:],
-            low=self.low[-n:],
-            close=self.close[-n:],
-            volume=self.volume[-n:],
-        )
-
-    @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> Bars:
-        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-        if missing:
-            raise ValueError(f"candle frame is missing columns {missing}; need {list(REQUIRED_COLUMNS)}")
-        cols = {c: np.ascontiguousarray(frame[c].to_numpy(dtype=np.float64)) for c in REQUIRED_COLUMNS[1:]}
-        return cls(
-            open_time=frame["open_time"].to_numpy(dtype=np.int64),
-            open=cols["open"],
-            high=cols["high"],
-            low=cols["low"],
-            close=cols["close"],
-            volume=cols["volume"],
-        )
-
-
-@dataclass
-class Entries:
-    """What `generate` returns. side: +1 BUY / -1 SELL / 0 none; strength: rank 0..3 (WEAK..VERY_STRONG).
-
-    stop_loss / take_profit: absolute prices (NaN = let the base class derive them from ATR multiples).
-    There is no separate exit output: on spot a SELL signal is the exit (the coordinator sells the
-    strategy's open cycles; there is no short to close).
-    """
-
-    side: np.ndarray
-    strength: np.ndarray
-    stop_loss: np.ndarray | None = None
-    take_profit: np.ndarray | None = None
-
-
-@dataclass
-class SignalFrame:
-    """Per-row output of `signals`. All arrays have the frame's length."""
-
-    open_time: np.ndarray
-    side: np.ndarray  # int8: +1 BUY, -1 SELL, 0 none
-    strength: np.ndarray  # int8 rank 0..3, meaningful where side != 0
-    stop_loss: np.ndarray  # float64 absolute price, NaN = none
-    take_profit: np.ndarray
-    trailing_pct: np.ndarray
-    regime: np.ndarray | None = None  # object array of regime labels when Ride-or-React ran
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.side)
-
-    @property
-    def buys(self) -> np.ndarray:
-        return np.asarray(self.side == BUY)
-
-    @property
-    def sells(self) -> np.ndarray:
-        return np.asarray(self.side == SELL)
-
-    def row(self, i: int) -> dict[str, Any] | None:
-        """The entry at row i as plain Python values, or None when there is none."""
-        if self.side[i] == NONE:
-            return None
-        return {
-            "open_time": int(self.open_time[i]),
-            "side": Side.BUY if self.side[i] == BUY else Side.SELL,
-            "strength": SignalStrength.from_rank(int(self.strength[i])),
-            "stop_loss": _opt(self.stop_loss[i]),
-            "take_profit": _opt(self.take_profit[i]),
-            "trailing_pct": _opt(self.trailing_pct[i]),
-            "regime": None if self.regime is None else self.regime[i],
-        }
-
-    def to_pandas(self) -> pd.DataFrame:
-        df = pd.DataFrame(
-            {
-                "open_time": self.open_time,
-                "side": self.side,
-                "strength": self.strength,
-                "stop_loss": self.stop_loss,
-                "take_profit": self.take_profit,
-                "trailing_pct": self.trailing_pct,
-            }
-        )
-        if self.regime is not None:
-            df["regime"] = self.regime
-        return df
-
-
-def _opt(x: float) -> float | None:
-    return None if np.isnan(x) else float(x)
 
 
 def grade(score: np.ndarray, moderate: float, strong: float, very_strong: float) -> np.ndarray:
@@ -198,6 +63,12 @@ class BaseStrategy:
     style: ClassVar[str] = "trend"
     #: extra intervals the strategy reads besides the base one (resampled from the base frame)
     timeframes: ClassVar[tuple[str, ...]] = ()
+    #: reserved for a future derivatives adapter; True is refused at load on spot (see outputs.py)
+    can_short: ClassVar[bool] = False
+    #: other symbols / timeframes read, e.g. (("ETHUSDT", "1h"),): `bars.inform(symbol, interval)` in
+    #: generate, closed candles only (see informative.py); and how many higher-timeframe candles each gets
+    informative: ClassVar[Sequence[tuple[str, str]]] = ()
+    informative_window: ClassVar[int] = 100
 
     sl_atr = Param(2.0, 0.0, 10.0, 0.5, doc="stop-loss distance in ATR(14) multiples; 0 = none")
     tp_atr = Param(3.0, 0.0, 20.0, 0.5, doc="take-profit distance in ATR(14) multiples; 0 = none")
@@ -254,6 +125,30 @@ class BaseStrategy:
     def check_params(self, values: dict[str, Any]) -> None:
         """Cross-parameter rules (e.g. fast < slow); raise ParamError. Override when needed."""
 
+    # ---- optional callbacks in the coordinator's decision path (strategies/callbacks.py) -----
+    def confirm_entry(self, request: Any) -> str | None:
+        """Override to veto an entry at decision time: return the reason (stored as the decision), or None."""
+        return None
+
+    def stake(self, request: Any) -> Any:
+        """Override to choose the quote amount of an entry (still capped by pockets and risk); None = default."""
+        return None
+
+    # ---- persistent state ---------------------------------------------------------------------
+    def state(self, symbol: str | None = None) -> StrategyState:
+        """The strategy's own key/value document for `symbol` (default: the symbol being evaluated), kept
+        across candles and, in the analyzer, across restarts (strategies/state.py). Values must be JSON."""
+        key = symbol or self.__dict__.get("_symbol") or ""
+        states: dict[str, StrategyState] = self.__dict__.setdefault("_states", {})
+        st = states.get(key)
+        if st is None:
+            st = states[key] = StrategyState()
+        return st
+
+    def bind_state(self, symbol: str, state: StrategyState) -> None:
+        """Use `state` (owned by the analyzer, which saves and restores it) for `symbol`."""
+        self.__dict__.setdefault("_states", {})[symbol] = state
+
     def with_params(self, **params: Any) -> BaseStrategy:
         return type(self)(**{**self._param_values, **params})
 
@@ -300,10 +195,10 @@ class BaseStrategy:
         **extra: Any,
     ) -> Entries:
         """Build Entries from boolean masks. A row that is both buy and sell gets no signal."""
-        if {"exit_long", "exit_short"} & set(extra):
+        if {"exit_long", "exit_short", "enter_long", "enter_short"} & set(extra):
             raise ValueError(
-                "exit_long/exit_short are not part of the strategy contract: on spot a SELL signal is the exit "
-                "(the coordinator sells the open cycles); emit sell=... instead"
+                "entries() takes buy=/sell=: on spot a SELL signal is the exit (the coordinator sells the open "
+                "cycles); for the explicit form call outputs(enter_long=..., exit_long=..., enter_tag=..., exit_tag=...)"
             )
         ref = buy if buy is not None else sell
         if ref is None:
@@ -332,31 +227,73 @@ class BaseStrategy:
             st[mask] = np.asarray(sell_strength, np.int8)[mask]
         return Entries(side=side, strength=st, **extra)
 
-    # ---- evaluation -------------------------------------------------------------------------
-    def signals(self, frame: pd.DataFrame, cap: int = 0) -> SignalFrame:
-        """Entries for every row of `frame`, each row evaluated on the trailing `evaluation_window(self, cap)`
-        rows, exactly as the live analyzer evaluates that candle. Rows before `warmup` never signal."""
-        return self.signals_windowed(Bars.from_frame(frame), cap)
+    @classmethod
+    def outputs(
+        cls,
+        enter_long: np.ndarray | None = None,
+        exit_long: np.ndarray | None = None,
+        *,
+        enter_short: np.ndarray | None = None,
+        exit_short: np.ndarray | None = None,
+        enter_tag: str | Any | None = None,
+        exit_tag: str | Any | None = None,
+        strength: np.ndarray | SignalStrength | int = SignalStrength.MODERATE,
+        **extra: Any,
+    ) -> Entries:
+        """Entries by explicit action: enter long / exit long masks, each with an optional tag (a string for
+        every row, or a per-row sequence of str | None). A row that both enters and exits does nothing.
+        enter_short / exit_short are reserved: any row set raises `ShortNotSupported` on spot."""
+        from roottrading.strategies.outputs import merge_tags, refuse_shorts
 
-    def signals_windowed(self, bars: Bars, cap: int = 0) -> SignalFrame:
+        refuse_shorts(enter_short, exit_short)
+        e = cls.entries(buy=enter_long, sell=exit_long, strength=strength, **extra)
+        e.tag = merge_tags(e.side, enter_tag, exit_tag)
+        return e
+
+    # ---- evaluation -------------------------------------------------------------------------
+    def signals(
+        self, frame: pd.DataFrame, cap: int = 0, informative: Mapping[str, pd.DataFrame | Bars] | None = None
+    ) -> SignalFrame:
+        """Entries for every row of `frame`, each row evaluated on the trailing `evaluation_window(self, cap)`
+        rows, exactly as the live analyzer evaluates that candle. Rows before `warmup` never signal.
+        informative: symbol -> that symbol's candles at the frame's interval, for a strategy declaring
+        `informative` (a pair not supplied shows no candle, as live before its data arrives)."""
+        return self.signals_windowed(Bars.from_frame(frame), cap, informative)
+
+    def signals_windowed(
+        self, bars: Bars, cap: int = 0, informative: Mapping[str, pd.DataFrame | Bars] | None = None
+    ) -> SignalFrame:
         """`signals` on arrays. The first `evaluation_window` rows come from one vectorised pass (a row's
         window is then the whole prefix, and strategies are causal); each later row is evaluated on its own
-        window by the same function the live analyzer calls (`_evaluate_last`), so both agree exactly."""
+        window by the same function the live analyzer calls (`_evaluate_last`), so both agree exactly.
+        With informative pairs every row is evaluated on its own (its pairs are cut at its close)."""
         size = evaluation_window(self, cap)
         n = len(bars)
-        head = self.signals_bars(bars.window(min(n, size), size))
-        if n <= size:
-            return head
+        if self.informative:
+            from roottrading.strategies.informative import attach, sources
+
+            src, base_ms = sources(informative, bars)
+            first, head = 0, None
+            view: Callable[[int], Bars] = lambda i: attach(self, bars.window(i + 1, size), src, base_ms)  # noqa: E731
+        else:
+            head = self.signals_bars(bars.window(min(n, size), size))
+            if n <= size:
+                return head
+            first, view = size, lambda i: bars.window(i + 1, size)
         side = np.zeros(n, np.int8)
         strength = np.zeros(n, np.int8)
         sl, tp, tr = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
-        regime = np.full(n, None, dtype=object) if head.regime is not None else None
-        side[:size], strength[:size] = head.side, head.strength
-        sl[:size], tp[:size], tr[:size] = head.stop_loss, head.take_profit, head.trailing_pct
-        if regime is not None:
-            regime[:size] = head.regime
-        for i in range(size, n):
-            row = self._evaluate_last(bars.window(i + 1, size))
+        regime = np.full(n, None, dtype=object) if self.ride_or_react else None
+        tag = np.full(n, None, dtype=object)
+        if head is not None:
+            if head.tag is not None:
+                tag[:size] = head.tag
+            side[:size], strength[:size] = head.side, head.strength
+            sl[:size], tp[:size], tr[:size] = head.stop_loss, head.take_profit, head.trailing_pct
+            if regime is not None and head.regime is not None:
+                regime[:size] = head.regime
+        for i in range(first, n):
+            row = self._evaluate_last(view(i))
             if row is None:
                 continue
             side[i] = BUY if row["side"] is Side.BUY else SELL
@@ -366,6 +303,7 @@ class BaseStrategy:
             )
             if regime is not None:
                 regime[i] = row["regime"]
+            tag[i] = row["tag"]
         return SignalFrame(
             open_time=bars.open_time,
             side=side,
@@ -374,6 +312,7 @@ class BaseStrategy:
             take_profit=tp,
             trailing_pct=tr,
             regime=regime,
+            tag=tag if any(t is not None for t in tag) else None,
             meta={"evaluation_window": size},
         )
 
@@ -403,6 +342,13 @@ class BaseStrategy:
         if e.take_profit is not None:
             tp = np.where(np.isnan(e.take_profit), tp, e.take_profit)
         sl[side == NONE] = tp[side == NONE] = np.nan
+        tag = None
+        if e.tag is not None:
+            tag = np.asarray(e.tag, dtype=object).copy()
+            if len(tag) != n:
+                raise ValueError(f"{self.name}: generate returned {len(tag)} tags for a {n}-row frame")
+            tag[side == NONE] = None
+            tag[:] = [check_tag(t) for t in tag]
         return SignalFrame(
             open_time=bars.open_time,
             side=side,
@@ -411,6 +357,7 @@ class BaseStrategy:
             take_profit=tp,
             trailing_pct=tr,
             regime=regime_labels,
+            tag=tag,
         )
 
     def latest_signal(self, frame: pd.DataFrame, symbol: str, interval: str) -> Signal | None:
@@ -431,6 +378,7 @@ class BaseStrategy:
         Same result as `signals_bars(bars).row(-1)` (a test holds it to that), but `stops()` runs only when
         the last row fires, which halves the cost per strategy in the live hot path.
         """
+        self._symbol = symbol  # what `state()` defaults to during this evaluation
         row = self._evaluate_last(bars)
         if row is None:
             return None
@@ -448,6 +396,7 @@ class BaseStrategy:
             take_profit=row["take_profit"],
             trailing_pct=row["trailing_pct"],
             regime=row["regime"],
+            tag=row["tag"],
             meta={"open_time": open_time},
         )
 
@@ -489,6 +438,7 @@ class BaseStrategy:
             "take_profit": _opt(tp),
             "trailing_pct": _opt(tr),
             "regime": None,
+            "tag": None if e.tag is None else check_tag(e.tag[-1]),
         }
 
     def describe(self) -> dict[str, Any]:
@@ -498,6 +448,7 @@ class BaseStrategy:
             "doc": (type(self).__doc__ or "").strip(),
             "style": self.style,
             "timeframes": list(self.timeframes),
+            "informative": [list(p) for p in self.informative],
             "warmup": self.warmup,
             "params": {k: {**p.describe(), "value": self._param_values[k]} for k, p in self.param_specs().items()},
         }

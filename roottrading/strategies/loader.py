@@ -66,6 +66,16 @@ def check_strategy_class(cls: type[BaseStrategy]) -> None:
         raise ValueError(f"strategy name {cls.name!r} must be letters, digits, '_' or '-'")
     if cls.generate is BaseStrategy.generate and cls.signals is BaseStrategy.signals:
         raise ValueError(f"{cls.name}: implement generate(bars)")
+    if cls.can_short:
+        from roottrading.strategies.outputs import SPOT_ONLY
+
+        raise ValueError(f"{cls.name} declares can_short = True: {SPOT_ONLY}")
+    if cls.informative:
+        from roottrading.strategies.informative import normalise
+
+        normalise(cls.informative)  # raises with what is wrong
+        if not isinstance(cls.informative_window, int) or cls.informative_window < 1:
+            raise ValueError(f"{cls.name}: informative_window must be a positive int")
     inst = cls()  # defaults must pass their own validation and check_params
     inst.check_params(inst.params)
     w = inst.warmup

@@ -102,7 +102,12 @@ async def test_live_rules_come_from_the_exchanges_public_exchange_info() -> None
 
     async with fake_exchange(demo_exchange_config(["ETHUSDT"], "1m", candles_per_s=0)) as base:
         settings = SimpleNamespace(
-            symbols=["ETHUSDT"], trading_mode="live", binance_rest_url=base, binance_testnet=False, quote_asset="USDT"
+            symbols=["ETHUSDT"],
+            trading_mode="live",
+            binance_rest_url=base,
+            binance_testnet=False,
+            quote_asset="USDT",
+            ccxt_id=None,
         )
         rules = await rules_loader(SimpleNamespace(wiring=Wiring(), settings=settings))()
     assert rules["ETHUSDT"].step_size > 0 and rules["ETHUSDT"].min_notional > 0

@@ -23,6 +23,7 @@ def result(n_equity: int = 3) -> BacktestResult:
             Decimal("3.99213142"),
             Decimal("-9.66615172"),
             "stop_loss",
+            entry_tag="breakout",  # strategy tags (issue 19) are stored and read back
         ),
         Trade(
             "BTCUSDT",

@@ -41,6 +41,9 @@ export interface Cycle {
   profit_loss_percent: Dec | null
   signal_id?: string | null
   close_reason?: string | null
+  /** the strategy's tags on the signals that opened / closed the cycle (null: untagged) */
+  entry_tag?: string | null
+  exit_tag?: string | null
 }
 
 export interface Page<T> { total: number; limit: number; offset: number; items: T[] }
@@ -209,6 +212,8 @@ export interface BacktestTrade {
   fees: string
   pnl: string
   exit_reason?: string | null
+  entry_tag?: string | null
+  exit_tag?: string | null
 }
 
 /** A stored run (GET /api/backtest/runs lists them without trades and equity). */

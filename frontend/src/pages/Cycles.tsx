@@ -11,6 +11,12 @@ import { fmtNum, fmtQty, fmtSigned, fmtTime, pnlClass, shortId } from '../lib/fo
 const STATUSES = ['', 'INITIATING,WAITING_ENTRY,ACTIVE,WAITING_EXIT', 'ACTIVE', 'COMPLETED', 'CANCELED', 'FAILED']
 const LIMIT = 25
 
+/** "entry tag → exit tag" from the strategy's outputs, '—' when the cycle is untagged. */
+export function cycleTags(c: Cycle): string {
+  if (!c.entry_tag && !c.exit_tag) return '—'
+  return `${c.entry_tag ?? '—'} → ${c.exit_tag ?? '—'}`
+}
+
 export function CycleTable({ rows, selected, onSelect }: { rows: Cycle[]; selected?: string | null; onSelect?: (c: Cycle) => void }) {
   return (
     <DataTable testId="cycles-table" rows={rows} rowKey={(c) => c.id} selectedKey={selected} onRowClick={onSelect}
@@ -25,6 +31,7 @@ export function CycleTable({ rows, selected, onSelect }: { rows: Cycle[]; select
         { key: 'pnl', header: 'PnL', cell: (c) => <span className={pnlClass(c.profit_loss)}>{fmtSigned(c.profit_loss, 4)}</span>, className: 'text-right' },
         { key: 'pct', header: 'PnL %', cell: (c) => <span className={pnlClass(c.profit_loss_percent)}>{fmtSigned(c.profit_loss_percent, 2, '%')}</span>, className: 'text-right', hideOnMobile: true },
         { key: 'why', header: 'Exit reason', cell: (c) => <span className="text-slate-500">{c.close_reason ?? '—'}</span>, hideOnMobile: true },
+        { key: 'tag', header: 'Tags', cell: (c) => <span className="text-slate-500">{cycleTags(c)}</span>, hideOnMobile: true },
       ]} />
   )
 }
@@ -81,7 +88,7 @@ function CycleDetail({ id, cycle: fromPage }: { id: string; cycle?: Cycle }) {
     ['Quantity', fmtQty(cycle.quantity)], ['Entry', fmtQty(cycle.entry_price)], ['Exit', fmtQty(cycle.exit_price)],
     ['Stop / target', `${fmtQty(cycle.stop_loss)} / ${fmtQty(cycle.take_profit)}`], ['Fees', fmtQty(cycle.fees, 6)],
     ['PnL', <span className={pnlClass(cycle.profit_loss)}>{fmtSigned(cycle.profit_loss, 4)} ({fmtSigned(cycle.profit_loss_percent, 2, '%')})</span>],
-    ['Opened', fmtTime(cycle.created_at)], ['Updated', fmtTime(cycle.updated_at)], ['Exit reason', cycle.close_reason ?? '—'],
+    ['Opened', fmtTime(cycle.created_at)], ['Updated', fmtTime(cycle.updated_at)], ['Exit reason', cycle.close_reason ?? '—'], ['Tags', cycleTags(cycle)],
   ]
   return (
     <Card title={`Cycle ${shortId(cycle.id, 14)}`} testId="cycle-detail" actions={cycle.status === 'ACTIVE' && (

@@ -26,3 +26,10 @@ describe('CycleTable', () => {
     expect(screen.getByTestId('empty')).toHaveTextContent('No cycle matches these filters.')
   })
 })
+
+describe('CycleTable tags', () => {
+  it("shows the strategy's entry and exit tags", () => {
+    renderWithClient(<CycleTable rows={[{ ...cycle('t', '1'), entry_tag: 'breakout', exit_tag: 'rsi_exit' }, cycle('u', '1')]} />)
+    expect(screen.getByText('breakout → rsi_exit')).toBeInTheDocument()
+  })
+})

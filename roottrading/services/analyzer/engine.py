@@ -13,10 +13,12 @@ from typing import Any
 
 import structlog
 
-from roottrading.domain import Candle, Signal, SignalStrength
+from roottrading.domain import Candle, Signal, SignalStrength, interval_ms
 from roottrading.services.analyzer.window import CandleWindow
 from roottrading.strategies.base import MIN_EVALUATION_WINDOW, Bars, evaluation_window
+from roottrading.strategies.informative import attach, normalise, source_window
 from roottrading.strategies.loader import StrategyRegistry, load_strategies
+from roottrading.strategies.state import StrategyState
 
 log = structlog.get_logger(__name__)
 
@@ -41,9 +43,11 @@ class EngineResult:
     signals: list[Signal]  # what should be published
     evaluated: list[Signal]  # every individual strategy signal (stored for transparency)
     errors: list[tuple[str, str]]  # (strategy, message) per failed strategy evaluation
+    #: (strategy, symbol, document) of every strategy state this candle changed: the service stores them
+    states: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
-_EMPTY = EngineResult([], [], [])
+_EMPTY = EngineResult([], [], [], [])
 DISABLED_PREFIX = "disabled for "  # an error starting so: the engine disabled the strategy for that symbol
 
 
@@ -76,6 +80,60 @@ class AnalyzerEngine:
         # per symbol: [(strategy, its params dict, lookback)], so a candle does not go through the registry's
         # lock 27 times; dropped by control() (every runtime change goes through it) or invalidate()
         self._plans: dict[str, list[tuple[Any, Any, int]]] = {}
+        #: symbol -> its base-interval candles for the strategies' informative pairs (fed by `inform`)
+        self.informed: dict[str, CandleWindow] = {}
+        self._inform_syms: set[str] | None = None
+        #: (strategy, symbol) -> its persistent state (strategies/state.py), restored by `restore_states`
+        self.states: dict[tuple[str, str], StrategyState] = {}
+
+    def restore_states(self, docs: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Stored state documents (at start, or a restarted worker): each strategy continues from its own."""
+        for name, symbol, doc in docs:
+            st = self.states[(name, symbol)] = StrategyState(doc)
+            st.saved()
+
+    def _state(self, name: str, symbol: str) -> StrategyState:
+        st = self.states.get((name, symbol))
+        if st is None:
+            st = self.states[(name, symbol)] = StrategyState()
+        return st
+
+    # --- informative data ---
+    def inform_symbols(self) -> set[str]:
+        """Symbols some loaded strategy declares as informative: their candles must reach `inform`. (The
+        declarations are class attributes, fixed once loaded: computed once.)"""
+        if self._inform_syms is None:
+            self._inform_syms = {sym for st in self._declaring() for sym, _ in normalise(st.informative)}
+        return self._inform_syms
+
+    def _declaring(self) -> list[Any]:
+        return [st for st in map(self.registry.get, self.registry.names()) if getattr(st, "informative", ())]
+
+    def inform_size(self) -> int:
+        """Base candles kept per informative symbol: enough for every declared pair's informative_window
+        (+ a few: the informative symbol may run ahead of the evaluated one)."""
+        base = interval_ms(self.config.interval)
+        sizes = [
+            source_window(int(st.informative_window), tf, base)
+            for st in self._declaring()
+            for _, tf in normalise(st.informative)
+            if interval_ms(tf) >= base
+        ]
+        return max(sizes, default=0) + 16
+
+    def inform(self, candles: list[Candle]) -> int:
+        """Keep closed candles of informative symbols (any order of arrival per symbol; redeliveries
+        ignored). Returns how many were new."""
+        wanted = self.inform_symbols()
+        n = 0
+        for c in candles:
+            if not c.closed or c.symbol not in wanted:
+                continue
+            w = self.informed.get(c.symbol)
+            if w is None:
+                w = self.informed[c.symbol] = CandleWindow(self.inform_size())
+            n += w.append(c)
+        return n
 
     def invalidate(self) -> None:
         """Forget the cached active-strategy lists: call after changing `registry` other than via control()."""
@@ -123,7 +181,8 @@ class AnalyzerEngine:
         if not w.append(c):
             last = self._last.get(c.symbol)
             if last is not None and last[0] == c.open_time:
-                return EngineResult(last[1].signals, last[1].evaluated, [])
+                # its state changes again too: storing them is idempotent, and their first store may have failed
+                return EngineResult(last[1].signals, last[1].evaluated, [], last[1].states)
             return _EMPTY
         try:
             result = self._evaluate(c, w)
@@ -138,17 +197,31 @@ class AnalyzerEngine:
         tails: dict[int, Bars] = {}  # strategies with the same lookback share one Bars (and its indicator cache)
         out: list[Signal] = []
         errors: list[tuple[str, str]] = []
+        changed: list[tuple[str, str, dict[str, Any]]] = []
         symbol, interval = c.symbol, c.interval
         limit_s = self.config.eval_limit_ms / 1000
+        sources: dict[str, Bars] | None = None
         for strat, _, size in self._plan(symbol):
             view = tails.get(size)
             if view is None:
                 view = tails[size] = bars.tail(size)
             t0 = time.perf_counter()
+            state = self._state(strat.name, symbol)
+            if hasattr(strat, "bind_state"):
+                strat.bind_state(symbol, state)
             try:
+                # its informative pairs, cut at this candle's close (strategies/informative.py)
+                if getattr(strat, "informative", ()):
+                    if sources is None:
+                        sources = {s: w.bars() for s, w in self.informed.items()}
+                    view = attach(strat, view, sources, interval_ms(interval))
                 sig = strat.latest_signal_bars(view, symbol, interval)
+                if state.changed:
+                    changed.append((strat.name, symbol, state.snapshot()))
+                    state.saved()
             except Exception as exc:  # noqa: BLE001 - user code can raise anything; one broken strategy is
-                # reported and skipped, the others on this symbol keep running
+                # reported and skipped (its state changes rolled back), the others on this symbol keep running
+                state.rollback()
                 self._report(strat.name, c, describe_exception(exc), errors)
                 continue
             if limit_s and time.perf_counter() - t0 > limit_s:
@@ -157,7 +230,7 @@ class AnalyzerEngine:
                 self._overruns.pop((strat.name, symbol), None)
             if sig is not None:
                 out.append(sig)
-        return EngineResult(self._consensus(out, c), out, errors)
+        return EngineResult(self._consensus(out, c), out, errors, changed)
 
     def _report(self, name: str, c: Candle, error: str, errors: list[tuple[str, str]]) -> None:
         self.failures[name] = self.failures.get(name, 0) + 1

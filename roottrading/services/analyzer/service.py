@@ -23,7 +23,7 @@ from roottrading.runtime.params import Text
 from roottrading.runtime.service import Consumes, HealthStatus, Service
 from roottrading.services.analyzer.engine import DISABLED_PREFIX, EngineConfig
 from roottrading.services.analyzer.workers import WorkerPool
-from roottrading.store import CandleRepo, SignalRepo
+from roottrading.store import CandleRepo, SignalRepo, StrategyStateRepo
 from roottrading.strategies.params import ParamError
 
 
@@ -52,6 +52,7 @@ class AnalyzerService(Service):
         self.pool = WorkerPool(self.config, s.analyzer_workers, worker_timeout_s=s.analyzer_worker_timeout_s)
         self.signals = SignalRepo(ctx.db)
         self.candles = CandleRepo(ctx.db)
+        self.states = StrategyStateRepo(ctx.db)
         self.candles_seen = 0
         self.signals_sent = 0
         self.latencies_us: list[float] = []
@@ -63,9 +64,19 @@ class AnalyzerService(Service):
         self.warmed: set[str] = set()
         #: the universe's members (UNIVERSE_CONFIG set): a pair outside it may still exit (SELL) but not enter
         self.members: set[str] | None = None
+        self.inform_symbols: set[str] = set()
 
     async def start(self) -> None:
         await self.pool.start()
+        docs = await self.states.all()  # each strategy's own state continues where it was (strategies/state.py)
+        if docs:
+            await self.pool.restore_states(docs)
+            self.log.info("strategy states restored", count=len(docs))
+        self.inform_symbols = self.pool.inform_symbols()
+        for symbol in sorted(self.inform_symbols):  # informative pairs: their history, then their live candles
+            history = await self.candles.range(symbol, self.ctx.settings.interval, limit=self.pool.inform_size())
+            self.pool.inform(history)
+            self.log.info("informative history loaded", symbol=symbol, candles=len(history))
         # exactly the candles the live window holds (the evaluation-window rule): after a restart the next
         # candle is evaluated on the same input as without the restart
         window = self.pool.window_size()
@@ -80,7 +91,10 @@ class AnalyzerService(Service):
         await self.pool.stop()
 
     def consumes(self) -> list[Consumes]:
-        subs = [Consumes(m.candles_topic(s), self.on_candle) for s in self.ctx.settings.symbols]
+        # informative symbols that are not traded are consumed too (kept for the strategies, not evaluated);
+        # the market service must stream them (add them to SYMBOLS' market feed), or they stay empty
+        extra = sorted(self.inform_symbols - set(self.ctx.settings.symbols))
+        subs = [Consumes(m.candles_topic(s), self.on_candle) for s in [*self.ctx.settings.symbols, *extra]]
         if self.ctx.settings.universe_config is not None:
             subs.append(Consumes(m.UNIVERSE_CHANGED, self.on_universe))
         return subs
@@ -105,11 +119,17 @@ class AnalyzerService(Service):
         c: Candle = msg.payload
         if not c.closed or c.interval != self.ctx.settings.interval:
             return
+        if c.symbol in self.inform_symbols:
+            self.pool.inform([c])
+        if c.symbol not in self.ctx.settings.symbols:
+            return  # informative only
         if c.symbol not in self.warmed:
             await self._warm_new(c)
         t0 = time.perf_counter()
         result = await self.pool.on_candle(c)
         self.candles_seen += 1
+        # before the signals: a redelivery (if this write fails) gets the same state changes again
+        await self.states.save(result.states, self.ctx.clock.now_ms())
         for name, err in result.errors:
             await self._strategy_failed(name, err, c)
         allowed = [s for s in result.signals if self._may_publish(s)]

@@ -52,6 +52,9 @@ def _worker_main(config: dict[str, Any], inbox: Any, outbox: Any) -> None:
         kind = item[0]
         if kind == "stop":
             return
+        if kind == "inform":  # informative candles: kept, not evaluated, no reply (ordered before later calls)
+            engine.inform([_candle_dec.decode(b) for b in item[1]])
+            continue
         if kind == "candles":
             outbox.put([_one_candle(engine, seq, raw) for seq, raw in item[1]])
             seen += len(item[1])
@@ -68,6 +71,9 @@ def _worker_main(config: dict[str, Any], inbox: Any, outbox: Any) -> None:
             elif kind == "control":
                 res = engine.control(*item[2])
                 outbox.put([_enc.encode((seq, [], [], [], res))])
+            elif kind == "restore":
+                engine.restore_states([(n, s, d) for n, s, d in item[2]])
+                outbox.put([_enc.encode((seq, [], [], [], len(item[2])))])
         except (ValueError, KeyError, TypeError) as exc:
             outbox.put([_enc.encode((seq, [], [], [("", f"{type(exc).__name__}: {exc}")], "error"))])
         if warmed:
@@ -79,7 +85,7 @@ def _worker_main(config: dict[str, Any], inbox: Any, outbox: Any) -> None:
 def _one_candle(engine: AnalyzerEngine, seq: int, raw: bytes) -> bytes:
     try:
         r = engine.on_candle(_candle_dec.decode(raw))
-        return _enc.encode((seq, r.signals, r.evaluated, r.errors, None))
+        return _enc.encode((seq, r.signals, r.evaluated, r.errors, r.states or None))
     except (ValueError, KeyError, TypeError, msgspec.DecodeError) as exc:
         return _enc.encode((seq, [], [], [("", f"{type(exc).__name__}: {exc}")], "error"))
 
@@ -103,6 +109,8 @@ class WorkerPool:
         self._pending: list[list[tuple[int, bytes]]] = [[] for _ in range(workers)]
         self._history: dict[str, deque[bytes]] = {}  # processed candles per symbol, to warm a restarted worker
         self._controls: list[tuple[Any, ...]] = []  # runtime control ops, replayed to a restarted worker
+        self._informed: dict[str, deque[bytes]] = {}  # informative candles per symbol, for a restarted worker
+        self._state_docs: dict[tuple[str, str], dict[str, Any]] = {}  # latest strategy states, likewise
         self._watchdog: asyncio.Task[None] | None = None
         self._ctx = mp.get_context("spawn")
 
@@ -168,6 +176,11 @@ class WorkerPool:
         for symbol, hist in self._history.items():
             if partition_of(symbol, self.n) == i and hist:
                 self._inboxes[i].put(("warm", next(self._seq), list(hist)))
+        for hist in self._informed.values():
+            self._inboxes[i].put(("inform", list(hist)))
+        if self._state_docs:
+            docs = [(n, s, d) for (n, s), d in self._state_docs.items()]
+            self._inboxes[i].put(("restore", next(self._seq), docs))
 
     def _read(self, worker: int, outbox: Any) -> None:
         while True:
@@ -187,8 +200,11 @@ class WorkerPool:
             fut, _, symbol, raw = entry
             if raw is not None and symbol is not None and extra != "error":
                 self._remember(symbol, raw)
+            states = [(n, s, d) for n, s, d in extra] if raw is not None and isinstance(extra, list) else []
+            for n, s, d in states:
+                self._state_docs[(n, s)] = d
             if not fut.done():
-                fut.set_result((EngineResult(signals, evaluated, [tuple(e) for e in errors]), extra))
+                fut.set_result((EngineResult(signals, evaluated, [tuple(e) for e in errors], states), extra))
 
     def _remember(self, symbol: str, raw: bytes) -> None:
         hist = self._history.get(symbol)
@@ -236,6 +252,40 @@ class WorkerPool:
         for raw in raws:
             self._remember(symbol, raw)
         return int(n)
+
+    async def restore_states(self, docs: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Stored strategy states to every engine (each symbol's worker finds its own)."""
+        for n, s, d in docs:
+            self._state_docs[(n, s)] = d
+        if self.local is not None:
+            self.local.restore_states(docs)
+            return
+        for w in range(self.n):
+            await self._call(w, "restore", docs)
+
+    def inform_symbols(self) -> set[str]:
+        """Symbols whose candles the strategies read as informative data (see `inform`)."""
+        return (self.local if self.local is not None else self._mirror).inform_symbols()
+
+    def inform_size(self) -> int:
+        return (self.local if self.local is not None else self._mirror).inform_size()
+
+    def inform(self, candles: list[Candle]) -> None:
+        """Informative candles to every engine (any worker's strategies may read any symbol), before the
+        evaluation of later candles: a worker's inbox is ordered and pending candle batches are sent after."""
+        if self.local is not None:
+            self.local.inform(candles)
+            return
+        raws = [_enc.encode(c) for c in candles if c.closed]
+        if not raws:
+            return
+        for c, raw in zip((c for c in candles if c.closed), raws, strict=True):
+            hist = self._informed.get(c.symbol)
+            if hist is None:
+                hist = self._informed[c.symbol] = deque(maxlen=self._mirror.inform_size())
+            hist.append(raw)
+        for inbox in self._inboxes:
+            inbox.put(("inform", raws))
 
     async def control(self, op: str, name: str, symbol: str | None = None, params: dict[str, Any] | None = None) -> Any:
         """Apply to the reference engine first (validates, raises on bad input), then to every worker."""

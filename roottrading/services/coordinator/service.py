@@ -48,6 +48,7 @@ from roottrading.services.coordinator.sizing import (
     reserve_multiplier,
     size_entry,
 )
+from roottrading.services.coordinator.strategy_hooks import StrategyHooks
 from roottrading.services.trader.exchange_factory import rules_loader
 from roottrading.store import CycleRepo, DecisionRepo
 
@@ -91,6 +92,8 @@ class CoordinatorService(Service):
         self.counts = {"accepted": 0, "rejected": 0, "failed": 0, "duplicates": 0}
         self.requests_sent = 0
         self.decided = DecidedSignals()
+        strategies_dir = ctx.settings.strategies_dir
+        self.hooks = StrategyHooks(str(strategies_dir) if strategies_dir else None)
         self.open_view = OpenCycles()
         self._lock = asyncio.Lock()
 
@@ -281,12 +284,14 @@ class CoordinatorService(Service):
             quantity=qty,
             strategy=s.strategy,
             signal_id=s.id,
+            tag=s.tag,
         )
         await self._record(
             s,
             "accepted",
             f"exit of {len(active)} cycle(s), quantity {qty}",
             stage="exit",
+            tag=s.tag,
             request_id=req_id,
             quantity=qty,
             cycles=[c.id for c in active],
@@ -308,11 +313,15 @@ class CoordinatorService(Service):
             if why:
                 await self._record(s, "rejected", why, stage="filter")
                 return
+        hooks = self.hooks.before_entry(s)  # the strategy's optional confirm_entry / stake (isolated)
+        if hooks.veto:
+            await self._record(s, "rejected", f"strategy veto: {hooks.veto}", stage="callback", errors=hooks.errors)
+            return
         for dep in ("risk", "ledger", "bus"):  # fail fast, before reserving anything
             if self.breakers[dep].state == "open":
                 await self._record(s, "rejected", f"circuit open: {dep}", stage="breaker")
                 return
-        sizing = await self._size(s, fresh)
+        sizing = await self._size(s, fresh, stake=hooks.stake)
         if sizing is None:
             return
         qty = sizing.quantity
@@ -348,6 +357,7 @@ class CoordinatorService(Service):
             stop_loss=sizing.stop,
             take_profit=_dec(s.take_profit),
             trailing_pct=_dec(s.trailing_pct),
+            tag=s.tag,
         )
         accepted = self._decision_row(
             s,
@@ -357,6 +367,8 @@ class CoordinatorService(Service):
             + (f"; {'; '.join(verdict.reasons)}" if verdict.action == "shrink" else ""),
             {
                 "stage": "order",
+                "tag": s.tag,
+                **({"callback_errors": list(hooks.errors)} if hooks.errors else {}),
                 "request_id": req_id,
                 "reservation_id": res_id,
                 "quantity": qty,
@@ -490,7 +502,7 @@ class CoordinatorService(Service):
         r = self._rules(symbol)
         return Decimal(r.min_notional) if r is not None else self.cfg.default_min_notional
 
-    async def _size(self, s: Signal, fresh: bool = False) -> Sizing | None:
+    async def _size(self, s: Signal, fresh: bool = False, stake: Decimal | None = None) -> Sizing | None:
         br = self.breakers["ledger"]
         try:
             br.check()
@@ -519,7 +531,7 @@ class CoordinatorService(Service):
                 slippage_buffer_pct=self.cfg.slippage_buffer_pct,
                 max_quantity=self.cfg.max_quantity.get(sym),
                 max_notional=self.cfg.max_notional.get(sym),
-                stake=self.cfg.stake_quote,
+                stake=stake if stake is not None else self.cfg.stake_quote,
             ),
             lambda q: self._round(s.symbol, q),
             self._min_notional(s.symbol),

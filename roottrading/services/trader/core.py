@@ -521,6 +521,7 @@ class TraderCore(ControlMixin):
             trailing_pct=req.trailing_pct,
             signal_id=req.signal_id,
             reservation_id=req.reservation_id,
+            entry_tag=req.tag,
         )
         rules = self.rules.get(req.symbol)
         order: Order | None = None
@@ -601,6 +602,7 @@ class TraderCore(ControlMixin):
                 self.stats["duplicates"] += 1
                 continue
             reason = "manual" if req.strategy == "manual" else "signal"
+            c.exit_tag = req.tag or c.exit_tag
             order = await self.start_exit(
                 c, reason, quantity=remaining, client_order_id=coid, type=req.type, price=req.price
             )

@@ -1,0 +1,73 @@
+"""The coordinator's side of the strategy callbacks (roottrading/strategies/callbacks.py): one call per
+entry signal that passed the filters, before sizing.
+
+The coordinator may run in another process than the analyzer, so it loads the strategy classes itself (the
+built-ins and STRATEGIES_DIR, without the bias check) and keeps one instance per strategy that defines a
+callback, with default parameters: a callback should read what it needs from the request, not from
+parameters changed at runtime in the analyzer. Strategies without callbacks cost a dict lookup.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import structlog
+
+from roottrading.domain import Signal
+from roottrading.services.analyzer.engine import describe_exception
+from roottrading.strategies.callbacks import EntryHooks, EntryRequest, overrides_callbacks
+
+log = structlog.get_logger(__name__)
+_NONE = EntryHooks()
+
+
+class StrategyHooks:
+    def __init__(self, strategies_dir: str | None, instances: dict[str, Any] | None = None) -> None:
+        self._dir = strategies_dir
+        self._hooks: dict[str, Any] | None = instances  # strategy name -> instance defining a callback
+        self.failures: dict[str, int] = {}
+
+    def _load(self) -> dict[str, Any]:
+        if self._hooks is None:
+            from roottrading.strategies.loader import load_strategies
+
+            loaded = load_strategies(self._dir, check_bias=False).strategies
+            self._hooks = {n: cls() for n, cls in loaded.items() if overrides_callbacks(cls)}
+        return self._hooks
+
+    def before_entry(self, s: Signal) -> EntryHooks:
+        """The strategy's veto and stake for this entry signal (`_NONE` when it defines no callback)."""
+        strat = self._load().get(s.strategy)
+        if strat is None:
+            return _NONE
+        req = EntryRequest.of(s)
+        errors: list[str] = []
+        veto = self._call(strat, "confirm_entry", req, errors)
+        if veto is not None and not isinstance(veto, str):
+            errors.append(f"confirm_entry returned {type(veto).__name__}, not a reason string or None")
+            veto = None
+        if veto:
+            return EntryHooks(veto=veto[:200], errors=tuple(errors))
+        raw = self._call(strat, "stake", req, errors)
+        stake: Decimal | None = None
+        if raw is not None:
+            try:
+                stake = Decimal(str(raw))
+            except InvalidOperation:
+                stake = None
+            if stake is None or not stake.is_finite() or stake <= 0 or (isinstance(raw, float) and math.isnan(raw)):
+                errors.append(f"stake returned {raw!r}, not a positive amount")
+                stake = None
+        return EntryHooks(stake=stake, errors=tuple(errors))
+
+    def _call(self, strat: Any, hook: str, req: EntryRequest, errors: list[str]) -> Any:
+        try:
+            return getattr(strat, hook)(req)
+        except Exception as exc:  # noqa: BLE001 - user code can raise anything: isolated, treated as no opinion
+            msg = f"{hook}: {describe_exception(exc)}"
+            self.failures[strat.name] = self.failures.get(strat.name, 0) + 1
+            log.warning("strategy callback failed", strategy=strat.name, hook=hook, error=msg)
+            errors.append(msg)
+            return None

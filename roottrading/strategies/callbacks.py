@@ -1,0 +1,72 @@
+"""Optional strategy callbacks in the coordinator's decision path: `confirm_entry` and `stake`.
+
+Why: some decisions need the moment of the order, not the candle: skip an entry because of something the
+vectorised signal cannot see (a tag the strategy wants only at some hours, a maximum number of entries it
+keeps in its own state), or size a trade by the strategy's own conviction. Both are optional methods of the
+strategy class; the coordinator calls them for each entry signal that passed its filters, before sizing:
+
+- `confirm_entry(request) -> str | None`: a string vetoes the entry; it is stored as the decision's reason
+  ("strategy veto: <reason>").
+- `stake(request) -> Decimal | float | None`: the quote amount to put in; None keeps the coordinator's sizing.
+  It is still capped by the pocket's available funds, the per-symbol limits and the risk manager.
+
+A callback that raises is isolated like a failing strategy in the analyzer: logged with the exception and
+treated as "no opinion" (no veto, no stake), so the entry goes through the coordinator's own rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from roottrading.domain import Signal, SignalStrength
+from roottrading.domain.money import to_decimal
+
+CALLBACKS = ("confirm_entry", "stake")
+
+
+@dataclass(frozen=True)
+class EntryRequest:
+    """What a callback sees of an entry about to be sized: the signal, as the coordinator received it."""
+
+    symbol: str
+    strategy: str
+    time: int  # the signal's time (its candle's close), UTC ms
+    price: Decimal  # the signal's price (its candle's close)
+    strength: SignalStrength
+    tag: str | None
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    signal_id: str
+
+    @classmethod
+    def of(cls, s: Signal) -> EntryRequest:
+        return cls(
+            symbol=s.symbol,
+            strategy=s.strategy,
+            time=s.time,
+            price=to_decimal(s.price),
+            strength=s.strength,
+            tag=s.tag,
+            stop_loss=None if s.stop_loss is None else to_decimal(s.stop_loss),
+            take_profit=None if s.take_profit is None else to_decimal(s.take_profit),
+            signal_id=s.id,
+        )
+
+
+def overrides_callbacks(strategy: Any) -> list[str]:
+    """The callbacks a strategy (instance or class) defines beyond the base class's no-op ones."""
+    from roottrading.strategies.base import BaseStrategy
+
+    cls = strategy if isinstance(strategy, type) else type(strategy)
+    return [n for n in CALLBACKS if getattr(cls, n, None) is not getattr(BaseStrategy, n)]
+
+
+@dataclass(frozen=True)
+class EntryHooks:
+    """The callbacks' answer for one entry: a veto reason, a stake, and the errors of callbacks that raised."""
+
+    veto: str | None = None
+    stake: Decimal | None = None
+    errors: tuple[str, ...] = ()
