@@ -21,6 +21,7 @@ from roottrading.clock import Clock, LiveClock
 from roottrading.config import Settings
 from roottrading.runtime.context import Context
 from roottrading.runtime.heap import settle_heap
+from roottrading.runtime.instance import broadcast_group, instance_name
 from roottrading.runtime.logsetup import SINK
 from roottrading.runtime.metrics import Metrics
 from roottrading.runtime.registry import DEFAULT_ORDER, load_service
@@ -64,6 +65,7 @@ class Host:
         self._jobs: list[asyncio.Task[None]] = []
         self._server: uvicorn.Server | None = None
         self.started = False
+        self.instance: str | None = None  # names this process's broadcast groups (runtime/instance.py)
 
     async def start(self) -> None:
         await self.bus.start()
@@ -74,9 +76,15 @@ class Host:
         for svc in self.services.values():
             for c in svc.consumes():
                 group, handler = c.group or svc.name, c.handler
+                per_instance = c.broadcast and hasattr(self.bus, "ownerships")  # a bus shared by processes
+                if per_instance:
+                    group = broadcast_group(group, self.instance or instance_name())
                 if self.metrics is not None:  # timed and counted per (service, topic, group)
                     handler = self.metrics.wrap(svc.name, c.topic, group, handler)
-                self._subs.append(await self.bus.subscribe(c.topic, group, handler))
+                if per_instance:
+                    self._subs.append(await self.bus.subscribe(c.topic, group, handler, from_latest=True))  # type: ignore[call-arg]
+                else:
+                    self._subs.append(await self.bus.subscribe(c.topic, group, handler))
         for svc in self.services.values():
             for job in svc.jobs():
                 self._jobs.append(asyncio.create_task(self._run_job(svc, job), name=f"job:{svc.name}:{job.name}"))
@@ -149,6 +157,7 @@ class Host:
         """Start, serve HTTP until SIGINT/SIGTERM, then stop gracefully."""
         from roottrading.runtime.http import build_app
 
+        self.instance = self.instance or instance_name(port or self.settings.http_port)
         await self.start()
         app = build_app(self, per_service=self.per_service_http)
         config = uvicorn.Config(
