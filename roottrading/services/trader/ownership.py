@@ -64,15 +64,23 @@ class TakeOver:
         core = self.core
         if not core.started:  # the trader's own start() loads what it owns by then
             return
+        if not self.ownership.keys_of(partitions, core.rules):
+            return  # none of our symbols lives there: nothing to load or reconcile
         async with core.lock:
             loaded = await core._load()
         for cid in loaded:
             c = core.open.get(cid)
             if c is not None:
                 await core._announce(c)
-        self.takeovers += 1
         log.info("partitions taken over", partitions=sorted(partitions), open_cycles_loaded=len(loaded))
         await core.reconcile()  # the previous owner's orders in flight: adopted, young intents left alone
+        self.takeovers += 1  # counted once reconciled (tests and operators wait on it through /health)
+
+    def health(self) -> dict[str, object]:
+        own = self.ownership
+        if own.everything:
+            return {"owns": "all"}
+        return {"owns": sorted(own.owned_partitions()), "takeovers": self.takeovers, "handovers": self.handovers}
 
     async def released(self, partitions: set[int]) -> None:
         core = self.core

@@ -226,5 +226,6 @@ class TraderService(Service):
                 "symbols": sorted(c.rules),
                 "filled": c.stats["fills"],
                 **c.stats,
+                **self.takeover.health(),
             }
         )

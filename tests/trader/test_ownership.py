@@ -1,0 +1,95 @@
+"""Issue 18, ownership: a trader instance reconciles, watches and exits only the symbols it owns (the partitions
+of `order.requests` its bus consumer holds), loads them on takeover and drops them on hand-over; and it never
+re-sends an intent younger than the exchange's send timeout, even of a symbol it owns."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from roottrading import ids
+from roottrading.bus.ownership import Ownership
+from roottrading.domain import CycleStatus, OrderStatus
+from roottrading.services.trader.ownership import TakeOver
+from tests.trader.conftest import SYM, Rig, req, reserve
+from tests.trader.test_recovery import _crash_and_restart
+
+D = Decimal
+P = 4
+
+
+def owned_by_someone_else() -> Ownership:
+    return Ownership("order.requests", "trader", P)  # no lease held: nothing owned
+
+
+async def test_reconciliation_ignores_an_intent_of_a_symbol_owned_by_another_instance(tmp_path: Path) -> None:
+    """The issue's double SELL: A's reconciliation scanned every stored order, found B's intent not yet on the
+    exchange and sent it again. Now A skips it (B's symbol), and B, its owner, leaves it alone while young."""
+    r, engine = await _crash_and_restart(tmp_path, "before_send", restart_after_ms=0)
+    try:
+        coid = ids.client_order_id("r1", "entry")
+        own = owned_by_someone_else()
+        TakeOver(r.core, own)
+        r.clock.advance(60_000)  # old enough to be re-sent, and still inside the entry's re-send window
+        r.core.resend_window_ms = 600_000
+        out = await r.core.reconcile()
+        assert out["others"] == 1 and out["resent"] == 0 and out["checked"] == 0
+        assert engine.all_orders(SYM) == []
+        assert (await r.svc.orders.get(coid)).status is OrderStatus.PENDING_NEW  # untouched, B's business
+        # B's partition comes to this instance (B died): the takeover reconciles it and re-sends it, once
+        await own.acquired({own.partition(SYM)}, time.monotonic(), 10.0)
+        assert own.owns(SYM)
+        assert [o.client_order_id for o in engine.all_orders(SYM)] == [coid]
+        assert (await r.core.reconcile())["resent"] == 0
+        assert [o.client_order_id for o in engine.all_orders(SYM)] == [coid]
+    finally:
+        await r.stop()
+
+
+async def test_a_young_intent_of_an_owned_symbol_is_not_re_sent(tmp_path: Path) -> None:
+    r, engine = await _crash_and_restart(tmp_path, "before_send", restart_after_ms=0)
+    try:
+        assert r.core.owner.owns(SYM)
+        r.clock.advance(r.core.resend_min_age_ms - 1)
+        out = await r.core.reconcile()
+        assert out["young"] == 1 and out["resent"] == 0 and engine.all_orders(SYM) == []
+    finally:
+        await r.stop()
+
+
+async def test_takeover_loads_the_open_cycles_and_hand_over_drops_them(rig: Rig) -> None:
+    """The issue's unmanaged positions: the survivor took the dead trader's partitions but not its open cycles,
+    so their exit requests were dropped ("exit request without an open position") and stops not watched."""
+    await reserve(rig, "res-1")
+    await rig.send(req("e1", reservation_id="res-1", stop_loss="19000"))
+    cid = ids.cycle_id("e1")
+    assert (await rig.cycle(cid)).status is CycleStatus.ACTIVE
+    own = owned_by_someone_else()
+    take = TakeOver(rig.core, own)
+    async with rig.core.lock:
+        assert rig.core.forget_unowned() == 1  # as after a hand-over: the cycle is no longer ours
+    assert cid not in rig.core.open
+    await rig.bar(20000, 20010, 18500, 18600)  # through the stop: not our symbol, nothing sold
+    assert (await rig.cycle(cid)).status is CycleStatus.ACTIVE
+    assert [o.side.value for o in rig.engine.all_orders(SYM)] == ["BUY"]
+
+    await own.acquired({own.partition(SYM)}, time.monotonic(), 10.0)  # taken over: loaded at once
+    assert cid in rig.core.open and take.takeovers == 1
+    await rig.bar(18600, 18700, 18400, 18500)  # the stop is watched again: the exit goes out
+    assert (await rig.cycle(cid)).status is CycleStatus.COMPLETED
+    assert [o.side.value for o in rig.engine.all_orders(SYM)] == ["BUY", "SELL"]
+
+    await own.releasing({own.partition(SYM)})
+    assert not own.owns(SYM) and take.handovers == 1
+
+
+async def test_an_expired_lease_stops_acting_before_the_hand_over_runs() -> None:
+    """A process whose loop stalled past its lease must not act on the symbol even before it learns the lease
+    is gone (another instance may own it by then): owns() checks the lease's deadline on the local clock."""
+    own = Ownership("order.requests", "trader", P)
+    p = own.partition(SYM)
+    await own.acquired({p}, time.monotonic() - 20.0, 10.0)  # acquired 20 s ago, lease 10 s, never renewed
+    assert not own.owns(SYM)
+    await own.acquired({p}, time.monotonic(), 10.0)
+    assert own.owns(SYM) and own.owned_partitions() == {p}
