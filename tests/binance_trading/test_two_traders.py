@@ -31,6 +31,7 @@ from roottrading import messages as m
 from roottrading.bus import partition_of
 from roottrading.bus.redis import RedisBus
 from roottrading.domain import OrderRequest, OrderType, Side
+from roottrading.store import Database
 
 from .conftest import free_port
 from .test_trader_soak import backlog, price_feed
@@ -121,6 +122,9 @@ async def platform(tmp_path: Path, redis_url: str, pg_database: str, unique: str
         )
         for n in "AB"
     }
+    db = Database(pg_database)  # migrated once before the processes start, as `up --split` does
+    await db.migrate()
+    await db.close()
     try:
         for t in traders.values():
             t.start()
