@@ -93,3 +93,25 @@ async def test_an_expired_lease_stops_acting_before_the_hand_over_runs() -> None
     assert not own.owns(SYM)
     await own.acquired({p}, time.monotonic(), 10.0)
     assert own.owns(SYM) and own.owned_partitions() == {p}
+
+
+async def test_a_pause_asked_on_one_instance_reaches_the_others_as_the_users(rig: Rig) -> None:
+    """POST /config/pause on trader A pauses A; with several instances it is also published on risk.events
+    (rule "user"), and B applies it as a user's pause: a risk rule's cooldown ending does not lift it."""
+    from roottrading import messages as m
+
+    take = TakeOver(rig.core, owned_by_someone_else())  # several instances possible (a Redis bus)
+    rig.svc.takeover = take
+    await take.tell_others("pause")
+    [ev] = rig.published(m.RISK_EVENTS)
+    assert (ev.rule, ev.action) == ("user", "pause")
+    other = rig.svc  # stands for instance B receiving the event
+    await other.on_risk(m.Message(id="e1", topic=m.RISK_EVENTS, key="user", ts=0, payload=ev))
+    assert other.core.paused and not other.risk_paused
+    cooldown_over = m.RiskEvent(time=0, rule="daily_loss", action="resume", message="cooldown over")
+    await other.on_risk(m.Message(id="e2", topic=m.RISK_EVENTS, key="r", ts=0, payload=cooldown_over))
+    assert other.core.paused  # still the user's pause
+    await take.tell_others("resume")
+    ev2 = rig.published(m.RISK_EVENTS)[-1]
+    await other.on_risk(m.Message(id="e3", topic=m.RISK_EVENTS, key="resume", ts=0, payload=ev2))
+    assert not other.core.paused

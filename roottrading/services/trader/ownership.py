@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from roottrading import messages as m
 from roottrading.bus.ownership import Ownership
+from roottrading.services.trader.orders import digest
 
 if TYPE_CHECKING:
     from roottrading.services.trader.core import TraderCore
@@ -68,13 +70,23 @@ class TakeOver:
             return  # none of our symbols lives there: nothing to load or reconcile
         async with core.lock:
             loaded = await core._load()
-        for cid in loaded:
+        for cid in loaded:  # as after a restart: consumers dedupe by content-hash ids
             c = core.open.get(cid)
             if c is not None:
-                await core._announce(c)
+                await core.publish(m.CYCLE_UPDATES, c, key=c.symbol, msg_id=f"{c.id}:{c.status.value}:{digest(c)}")
         log.info("partitions taken over", partitions=sorted(partitions), open_cycles_loaded=len(loaded))
         await core.reconcile()  # the previous owner's orders in flight: adopted, young intents left alone
         self.takeovers += 1  # counted once reconciled (tests and operators wait on it through /health)
+
+    async def tell_others(self, action: str) -> None:
+        """A pause or resume asked on this instance's HTTP route, for every trader instance: published on
+        `risk.events` as the user's (rule "user" / "resume"), which each applies idempotently (service.on_risk).
+        Not with one instance for everything (memory bus, NATS): applying it locally was all there was to do."""
+        if self.ownership.everything:
+            return
+        rule = "resume" if action == "resume" else "user"
+        ev = m.RiskEvent(time=self.core.clock.now_ms(), rule=rule, action=action, message=f"{action} asked by a user")
+        await self.core.publish(m.RISK_EVENTS, ev, key=rule)
 
     def health(self) -> dict[str, object]:
         own = self.ownership

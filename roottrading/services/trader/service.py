@@ -186,7 +186,9 @@ class TraderService(Service):
             await self.save_safety()  # stored before the positions are closed
             await self.core.kill_switch(f"{ev.rule}: {ev.message}")
         elif ev.action == "pause":
-            if not ev.strategy and not self.core.paused:
+            if not ev.strategy and ev.rule == "user":  # a user's, from another instance's route: no cooldown lifts it
+                self.risk_paused = False
+            elif not ev.strategy and not self.core.paused:
                 self.risk_paused = True
             self.core.pause(ev.strategy)
             await self.save_safety()
