@@ -115,3 +115,19 @@ async def test_a_pause_asked_on_one_instance_reaches_the_others_as_the_users(rig
     ev2 = rig.published(m.RISK_EVENTS)[-1]
     await other.on_risk(m.Message(id="e3", topic=m.RISK_EVENTS, key="resume", ts=0, payload=ev2))
     assert not other.core.paused
+
+
+async def test_a_takeover_with_the_kill_switch_on_closes_the_positions_taken(rig: Rig) -> None:
+    """The dead owner may have died before its kill switch closed everything: the new owner, killed too (the
+    switch is stored and broadcast), sells the ACTIVE positions it takes over."""
+    await reserve(rig, "res-1")
+    await rig.send(req("e1", reservation_id="res-1"))
+    cid = ids.cycle_id("e1")
+    own = owned_by_someone_else()
+    TakeOver(rig.core, own)
+    async with rig.core.lock:
+        rig.core.forget_unowned()
+    rig.core.paused = rig.core.killed = True
+    await own.acquired({own.partition(SYM)}, time.monotonic(), 10.0)
+    assert (await rig.cycle(cid)).close_reason == "kill_switch"
+    assert [o.side.value for o in rig.engine.all_orders(SYM)] == ["BUY", "SELL"]

@@ -141,13 +141,11 @@ class TraderCore(ControlMixin):
         if self._unsubscribe is not None:
             self._unsubscribe()
 
-    async def _load(self, symbols: set[str] | None = None) -> list[str]:
-        """Load the open cycles (of `symbols`, or of every owned symbol) with their orders and fills; their ids."""
+    async def _load(self) -> list[str]:
+        """Load the open cycles of the owned symbols not in memory yet, with their orders and fills; their ids."""
         loaded = []
         for c in await self.cycles.open_cycles():
-            if (symbols is not None and c.symbol not in symbols) or not self.owner.owns(c.symbol):
-                continue
-            if c.id in self.open:
+            if c.id in self.open or not self.owner.owns(c.symbol):
                 continue
             loaded.append(c.id)
             self.open[c.id] = c

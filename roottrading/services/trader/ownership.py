@@ -10,7 +10,8 @@ already decide who reads a symbol's requests (per-symbol order), and they split 
 
 - Takeover (partition acquired, awaited by the bus before any entry of it is read): the open cycles of its
   symbols are loaded from the store (their stops are watched at once, their exit requests find a position),
-  re-announced, and reconciled with the exchange (exits in flight of the previous owner are adopted).
+  re-announced, and reconciled with the exchange (exits in flight of the previous owner are adopted). With the
+  kill switch on, the ACTIVE positions taken over are sold at once, as the kill switch did in their old owner.
 - Hand-over (partition released, awaited before the lease is given back) or lease lost: the cycles of its
   symbols are dropped from memory under the trader's lock, so nothing of ours is in progress for them when
   the next owner starts.
@@ -26,6 +27,7 @@ import structlog
 
 from roottrading import messages as m
 from roottrading.bus.ownership import Ownership
+from roottrading.domain import CycleStatus
 from roottrading.services.trader.orders import digest
 
 if TYPE_CHECKING:
@@ -70,6 +72,11 @@ class TakeOver:
             return  # none of our symbols lives there: nothing to load or reconcile
         async with core.lock:
             loaded = await core._load()
+            if core.killed:  # the kill switch is on: positions taken over are closed too (not entries in flight:
+                for cid in loaded:  # their sender may still be sending them; the stops manage what they open)
+                    c = core.open.get(cid)
+                    if c is not None and c.status is CycleStatus.ACTIVE and c.close_reason is None:
+                        await core.start_exit(c, "kill_switch")
         for cid in loaded:  # as after a restart: consumers dedupe by content-hash ids
             c = core.open.get(cid)
             if c is not None:
