@@ -6,7 +6,7 @@ The Redis Streams bus already gives one member of a group an exclusive lease per
 symbol's order requests" is also "the instance that manages that symbol's cycles, orders and reconciliation".
 
 - `owns(key)`: the key's partition is held AND its lease is still valid by this process's own monotonic clock
-  (acquired or last renewed at t, valid until t + lease_ms - margin). A process whose event loop stalled past
+  (acquired or last renewed at t, valid until t + lease_ms - min(0.5 s, lease_ms / 10)). A process whose event loop stalled past
   its lease therefore stops acting on the symbol at once, before it even learns that the lease is gone, and
   before another member can have taken it (the lease is only free after lease_ms in Redis).
 - `on_acquire` / `on_release` callbacks (async, given the set of partitions): awaited by the consumer before it
@@ -29,7 +29,7 @@ from roottrading.bus.base import partition_of
 log = structlog.get_logger(__name__)
 
 PartitionCallback = Callable[[set[int]], Awaitable[None]]
-MARGIN_S = 0.5  # stop acting this long before the lease could expire in Redis (clock drift, slow round trip)
+MARGIN_S = 0.5  # stop acting this long (at most a tenth of the lease) before the lease could expire in Redis
 
 
 class Ownership:
@@ -75,7 +75,7 @@ class Ownership:
     # --- driven by the bus consumer ---------------------------------------------------------------------
     def renewed(self, partition: int, started: float, lease_s: float) -> None:
         """The lease of `partition` was set or renewed by a request sent at monotonic time `started`."""
-        self.valid_until[partition] = started + max(0.0, lease_s - MARGIN_S)
+        self.valid_until[partition] = started + lease_s - min(MARGIN_S, lease_s / 10)
 
     async def acquired(self, partitions: set[int], started: float, lease_s: float) -> bool:
         """Newly leased partitions: run the acquire callbacks (load state) before anything is read from them.
