@@ -21,6 +21,7 @@ from roottrading.domain import Candle
 from roottrading.runtime.errors import error_responses
 from roottrading.runtime.params import Text
 from roottrading.runtime.service import Consumes, HealthStatus, Service
+from roottrading.services.analyzer.control import StrategyControlRelay
 from roottrading.services.analyzer.engine import DISABLED_PREFIX, EngineConfig
 from roottrading.services.analyzer.workers import WorkerPool
 from roottrading.store import CandleRepo, SignalRepo
@@ -58,6 +59,7 @@ class AnalyzerService(Service):
         self.errors: list[str] = []
         #: strategy -> its latest failure {time, symbol, open_time, error, count}: health and GET /strategies
         self.strategy_errors: dict[str, dict[str, Any]] = {}
+        self.relay = StrategyControlRelay(self)  # strategy changes reach every analyzer instance (control.py)
 
     async def start(self) -> None:
         await self.pool.start()
@@ -74,7 +76,8 @@ class AnalyzerService(Service):
         await self.pool.stop()
 
     def consumes(self) -> list[Consumes]:
-        return [Consumes(m.candles_topic(s), self.on_candle) for s in self.ctx.settings.symbols]
+        subs = [Consumes(m.candles_topic(s), self.on_candle) for s in self.ctx.settings.symbols]
+        return [*subs, Consumes(m.STRATEGY_CONTROL, self.relay.on_control, broadcast=True)]
 
     async def on_candle(self, msg: m.Message) -> None:
         c: Candle = msg.payload
@@ -133,12 +136,10 @@ class AnalyzerService(Service):
             if name not in self.pool.registry.names():
                 raise HTTPException(404, f"unknown strategy {name!r}")
             try:
-                if body.params:
-                    await self.pool.control("params", name, body.symbol, body.params)
-                if body.enabled is not None:
-                    await self.pool.control("enable" if body.enabled else "disable", name, body.symbol)
+                await self.relay.apply(name, body.symbol, body.enabled, body.params)
             except ParamError as exc:
                 raise HTTPException(422, str(exc)) from None
+            await self.relay.tell_others(name, body.symbol, body.enabled, body.params)  # every other analyzer
             self.log.info(
                 "strategy updated", strategy=name, symbol=body.symbol, enabled=body.enabled, params=body.params
             )
