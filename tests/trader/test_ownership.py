@@ -8,6 +8,8 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from roottrading import ids
 from roottrading.bus.ownership import Ownership
 from roottrading.domain import CycleStatus, OrderStatus
@@ -131,3 +133,13 @@ async def test_a_takeover_with_the_kill_switch_on_closes_the_positions_taken(rig
     await own.acquired({own.partition(SYM)}, time.monotonic(), 10.0)
     assert (await rig.cycle(cid)).close_reason == "kill_switch"
     assert [o.side.value for o in rig.engine.all_orders(SYM)] == ["BUY", "SELL"]
+
+
+async def test_a_manual_close_on_the_wrong_instance_says_which_one_to_ask(rig: Rig) -> None:
+    await reserve(rig, "res-1")
+    await rig.send(req("e1", reservation_id="res-1"))
+    TakeOver(rig.core, owned_by_someone_else())
+    async with rig.core.lock:
+        rig.core.forget_unowned()
+    with pytest.raises(ValueError, match="managed by the trader instance that owns BTCUSDT"):
+        await rig.core.close(ids.cycle_id("e1"))

@@ -301,6 +301,11 @@ class ControlMixin:
                 stored = await self.cycles.get(cycle_id)
                 if stored is None:
                     raise KeyError(cycle_id)
+                if not stored.status.is_terminal and not self.owner.owns(stored.symbol):
+                    raise ValueError(
+                        f"cycle {cycle_id} is managed by the trader instance that owns {stored.symbol} "
+                        "(see `owns` in each trader's GET /health): ask that one"
+                    )
                 raise ValueError(f"cycle {cycle_id} is {stored.status.value}: nothing to close")
             if c.status in (CycleStatus.WAITING_EXIT, CycleStatus.INITIATING):
                 raise ValueError(f"cycle {cycle_id} is {c.status.value}: wait for the pending order")
