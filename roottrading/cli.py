@@ -108,7 +108,9 @@ def _up_split(settings: Settings, replicas: str | None) -> None:
 
     problem = sup.embedded_defaults_problem(settings)
     try:
-        specs = sup.plan(settings, sup.parse_replicas(replicas))
+        wanted = sup.parse_replicas(replicas, settings.bus_url)
+        problem = problem or sup.replicas_problem(settings, wanted)
+        specs = sup.plan(settings, wanted)
     except sup.SplitConfigError as exc:
         problem = problem or str(exc)
     if problem:

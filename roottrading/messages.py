@@ -33,6 +33,7 @@ LOGS = "logs"  # + ".<level>"
 SYSTEM_HEALTH = "system.health"
 BACKTEST_PROGRESS = "backtest.progress"
 UNIVERSE_CHANGED = "universe.changed"
+STRATEGY_CONTROL = "control.strategies"  # a strategy enabled/disabled or re-parameterised, for every analyzer
 DEAD_LETTER = "deadletter"  # + ".<original topic>"
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -138,6 +139,17 @@ class Ping(msgspec.Struct, frozen=True, kw_only=True):
     note: str = ""
 
 
+class StrategyControl(msgspec.Struct, frozen=True, kw_only=True):
+    """A change asked on one analyzer instance's API (PUT /strategies/{name}), applied by every other one."""
+
+    time: int
+    strategy: str
+    symbol: str | None = None
+    enabled: bool | None = None
+    params: dict[str, Any] | None = None
+    origin: str = ""  # the instance that applied it first (it skips its own message)
+
+
 _EXACT: dict[str, type] = {
     SIGNALS: Signal,
     ORDER_REQUESTS: OrderRequest,
@@ -149,6 +161,7 @@ _EXACT: dict[str, type] = {
     SYSTEM_HEALTH: HealthReport,
     BACKTEST_PROGRESS: BacktestProgress,
     UNIVERSE_CHANGED: UniverseChanged,
+    STRATEGY_CONTROL: StrategyControl,
 }
 _PREFIX: dict[str, type] = {
     MARKET_CANDLES: Candle,

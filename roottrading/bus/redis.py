@@ -48,6 +48,7 @@ from redis.exceptions import ResponseError
 
 from roottrading import messages as m
 from roottrading.bus.base import BusStats, Handler, RetryPolicy, dead_letter_for, fast_message_id, partition_of
+from roottrading.bus.ownership import Ownership
 from roottrading.bus.redis_consumer import FIELD as _FIELD
 from roottrading.bus.redis_consumer import TRANSIENT as _TRANSIENT
 from roottrading.bus.redis_consumer import RedisConsumer
@@ -124,6 +125,7 @@ class RedisBus:
         self._closed = False
         self._closing = False
         self.reclaimed = 0  # entries taken over from dead consumers (XPENDING + XCLAIM), for health and tests
+        self.ownerships: dict[tuple[str, str], Ownership] = {}  # (topic, group) -> leases exposed to a service
 
     # --- connection ------------------------------------------------------------------------------------
     @property
@@ -226,11 +228,24 @@ class RedisBus:
                 self.stats.count_published(topic, len(raws))
 
     # --- subscribe -------------------------------------------------------------------------------------
+    def ownership(self, topic: str, group: str) -> Ownership:
+        """The partitions of `topic` that this process's member of `group` holds (bus/ownership.py). Ask for it
+        before subscribing: the consumer then runs its acquire/release callbacks around every lease change."""
+        own = self.ownerships.get((topic, group))
+        if own is None:
+            own = self.ownerships[(topic, group)] = Ownership(topic, group, self.partitions)
+        return own
+
     async def subscribe(
-        self, topic: str, group: str, handler: Handler, *, consumer: str | None = None
+        self, topic: str, group: str, handler: Handler, *, consumer: str | None = None, from_latest: bool = False
     ) -> RedisSubscription:
         """Join `group` on every partition stream of `topic` (created at id 0). `consumer` names this member in
-        XPENDING; it must be unique among live members (default: group + random suffix)."""
+        XPENDING; it must be unique among live members (default: group + random suffix).
+
+        `from_latest`: a group that does not exist yet starts after the newest entry ($) instead of the oldest.
+        For a per-instance (broadcast) group whose state comes from the store at start: replaying a retained
+        history of control events or prices into a new instance would re-apply old pauses and stale prices.
+        An existing group always continues where it stopped."""
         if self._closed:
             raise RuntimeError("bus is closed")
         m.schema_for(topic)  # a clear error now for an undeclared topic, not a dead letter per message
@@ -240,7 +255,7 @@ class RedisBus:
             self._streams.add(name)
             try:
                 await self.call(
-                    functools.partial(r.xgroup_create, name, group, id="0", mkstream=True),
+                    functools.partial(r.xgroup_create, name, group, id="$" if from_latest else "0", mkstream=True),
                     "xgroup_create",
                     self.publish_timeout_s,
                 )

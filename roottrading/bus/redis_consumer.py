@@ -89,6 +89,7 @@ class RedisConsumer:
         self.seen_free: set[int] = set()  # active partitions found free by the previous balance
         self.given_back: dict[int, float] = {}  # active partition -> monotonic time before which we leave it
         self._read_many = bus.redis.register_script(_READ_MANY)
+        self.own = bus.ownerships.get((topic, group))  # a service watching which partitions it holds
 
     def lease_key(self, p: int) -> str:
         return f"{self.bus.prefix}:lease:{self.topic}:{self.group}:{p}"
@@ -101,7 +102,7 @@ class RedisConsumer:
 
     # --- leases --------------------------------------------------------------------------------------
     async def heartbeat_once(self) -> None:
-        r, now = self.bus.redis, int(time.time() * 1000)
+        r, now, started = self.bus.redis, int(time.time() * 1000), time.monotonic()
         held = list(self.held)
         pipe = r.pipeline(transaction=False)
         pipe.zadd(self.members_key, {self.token: now + self.bus.lease_ms})
@@ -114,6 +115,10 @@ class RedisConsumer:
             if not ok and p in self.held:
                 log.warning("lease lost", topic=self.topic, group=self.group, consumer=self.name, partition=p)
                 del self.held[p]
+                if self.own is not None:
+                    await self.own.releasing({p})
+            elif ok and self.own is not None and p in self.held:
+                self.own.renewed(p, started, self.bus.lease_ms / 1000)
 
     async def heartbeat(self) -> None:
         while not self.stopping:
@@ -169,13 +174,21 @@ class RedisConsumer:
 
     async def _release(self, p: int) -> None:
         del self.held[p]
+        if self.own is not None:  # the service lets go of the partition's state before anyone can take it
+            await self.own.releasing({p})
         await self.bus.redis.eval(_RELEASE, 1, self.lease_key(p), self.token)
 
     async def _take(self, p: int) -> bool:
-        if await self.bus.redis.set(self.lease_key(p), self.token, nx=True, px=self.bus.lease_ms):
-            self.held[p] = False
-            return True
-        return False
+        started = time.monotonic()
+        if not await self.bus.redis.set(self.lease_key(p), self.token, nx=True, px=self.bus.lease_ms):
+            return False
+        self.held[p] = False  # renewed by the heartbeat from now on, even while the service loads
+        # the service loads the partition's state before a single entry of it is read
+        if self.own is not None and not await self.own.acquired({p}, started, self.bus.lease_ms / 1000):
+            self.held.pop(p, None)
+            await self.bus.redis.eval(_RELEASE, 1, self.lease_key(p), self.token)
+            return False
+        return True
 
     async def _balance_topic(self, target: int) -> None:
         P = self.bus.partitions
@@ -348,6 +361,8 @@ class RedisConsumer:
             await asyncio.gather(self.task, return_exceptions=True)
         if self in self.bus._consumers:
             self.bus._consumers.remove(self)
+        if self.own is not None and self.held:
+            await self.own.releasing(set(self.held))
         try:
             pipe = self.bus.redis.pipeline(transaction=False)
             for p in list(self.held):

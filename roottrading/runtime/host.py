@@ -23,6 +23,7 @@ from roottrading.config import Settings
 from roottrading.messages import Message
 from roottrading.runtime.context import Context
 from roottrading.runtime.heap import settle_heap
+from roottrading.runtime.instance import broadcast_group, instance_name
 from roottrading.runtime.logsetup import SINK
 from roottrading.runtime.metrics import Metrics
 from roottrading.runtime.registry import DEFAULT_ORDER, load_service
@@ -75,6 +76,7 @@ class Host:
         self._jobs: list[asyncio.Task[None]] = []
         self._server: uvicorn.Server | None = None
         self.started = False
+        self.instance: str | None = None  # names this process's broadcast groups (runtime/instance.py)
 
     async def start(self) -> None:
         await self.bus.start()
@@ -98,12 +100,19 @@ class Host:
         )
 
     async def _subscribe(self, svc: Service, c: Consumes) -> None:
-        group, handler = c.group or svc.name, c.handler
+        declared = c.group or svc.name
+        group, handler = declared, c.handler
+        per_instance = c.broadcast and hasattr(self.bus, "ownerships")  # a bus shared by processes
+        if per_instance:
+            group = broadcast_group(group, self.instance or instance_name())
         if self.metrics is not None:  # timed and counted per (service, topic, group)
             handler = self.metrics.wrap(svc.name, c.topic, group, handler)
-        sub = await self.bus.subscribe(c.topic, group, handler)
+        if per_instance:
+            sub = await self.bus.subscribe(c.topic, group, handler, from_latest=True)  # type: ignore[call-arg]
+        else:
+            sub = await self.bus.subscribe(c.topic, group, handler)
         self._subs.append(sub)
-        self._by_key[(svc.name, c.topic, group)] = sub
+        self._by_key[(svc.name, c.topic, declared)] = sub
 
     async def _on_universe(self, msg: Message) -> None:
         """The universe changed: SYMBOLS becomes its `streamed` list and every hosted service's per-symbol
@@ -189,6 +198,7 @@ class Host:
         """Start, serve HTTP until SIGINT/SIGTERM, then stop gracefully."""
         from roottrading.runtime.http import build_app
 
+        self.instance = self.instance or instance_name(port or self.settings.http_port)
         await self.start()
         app = build_app(self, per_service=self.per_service_http)
         config = uvicorn.Config(

@@ -22,11 +22,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Consumes:
-    """Subscribe `handler` to `topic`; `group` defaults to the service name (one delivery per service)."""
+    """Subscribe `handler` to `topic`; `group` defaults to the service name (one delivery per service).
+
+    `broadcast`: EVERY instance of the service receives every message (control events, prices), through a group
+    of its own (runtime/instance.py) created at the newest entry: the instance's state at start comes from the
+    store, not from a replayed history. On a one-process bus it is the plain group."""
 
     topic: str
     handler: Handler
     group: str | None = None
+    broadcast: bool = False
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from roottrading.config import SERVICE_PORTS, Settings
+from roottrading.runtime.instance import ENV as ENV_INSTANCE
 from roottrading.runtime.registry import DEFAULT_ORDER
 
 log = structlog.get_logger("roottrading.supervisor")
@@ -40,10 +42,14 @@ REPLICA_PORT_STEP = 100
 # that another instance needs: the analyzer consumes `market.candles.<SYM>` in the group "analyzer", so
 # instances split the symbols' partitions (Redis: partition leases; NATS: one durable per partition).
 SHAREABLE = {"analyzer"}
-# Why the others run once per platform for now (issue 18, part 2 lifts the first four).
+# Services whose instances each own the symbols of the partitions they hold (bus/ownership.py): only a bus with
+# exclusive partition leases (Redis Streams) can run several; on NATS every process reads every partition.
+OWNED_BY_PARTITION = {
+    "trader": "services/trader/ownership.py",
+    "coordinator": "services/coordinator/ownership.py",
+}
+# Why the others run once per platform for now.
 SINGLE_REASONS = {
-    "coordinator": "it keeps the open positions and reservations in memory (one coordinator per database)",
-    "trader": "its reconciliation would re-send the other instance's orders (one trader per database)",
     "portfolio": "it keeps the capital pockets in memory (one portfolio per database)",
     "risk": "it keeps exposure, drawdown and the kill switch in memory (one risk manager per database)",
     "gateway": "two gateways would publish every candle twice",
@@ -86,7 +92,7 @@ def embedded_defaults_problem(settings: Settings) -> str | None:
     )
 
 
-def parse_replicas(text: str | None) -> dict[str, int]:
+def parse_replicas(text: str | None, bus_url: str = "redis://") -> dict[str, int]:
     """`analyzer=2,trader=1` -> {"analyzer": 2, "trader": 1}; refuses what cannot run that many times."""
     out: dict[str, int] = {}
     for item in (p.strip() for p in (text or "").split(",")):
@@ -99,11 +105,29 @@ def parse_replicas(text: str | None) -> dict[str, int]:
         if name not in DEFAULT_ORDER:
             raise SplitConfigError(f"--replicas: unknown service {name!r}; known: {', '.join(DEFAULT_ORDER)}")
         n = int(count)
-        if n > 1 and name not in SHAREABLE:
+        if n > 1 and name in OWNED_BY_PARTITION and not bus_url.startswith(("redis://", "rediss://")):
+            raise SplitConfigError(
+                f"--replicas {name}={n}: several {name}s need BUS_URL=redis://... (each instance owns the symbols "
+                "of the Redis Streams partitions it leases; NATS has no exclusive partitions)"
+            )
+        if n > 1 and name not in SHAREABLE and name not in OWNED_BY_PARTITION:
             reason = SINGLE_REASONS.get(name, "it does not share its work between instances")
             raise SplitConfigError(f"--replicas {name}={n}: {name} runs once per platform for now: {reason}")
         out[name] = n
     return out
+
+
+def replicas_problem(settings: Settings, replicas: dict[str, int]) -> str | None:
+    """Why these replicas cannot run with these settings, or None. Several traders must share one account: in
+    demo mode each trader process would simulate an account of its own (the paper account)."""
+    n = replicas.get("trader", 1)
+    if n > 1 and settings.trading_mode != "live":
+        return (
+            f"--replicas trader={n}: several traders share one exchange account, so they need TRADING_MODE=live "
+            "(Binance, its testnet, or the local simulator `python -m roottrading.exchange.fake_binance.cli` "
+            "through BINANCE_REST_URL); in demo mode each would simulate an account of its own"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -188,6 +212,7 @@ class Supervisor:
         child.starts += 1
         proc = await asyncio.create_subprocess_exec(
             *child.spec.argv(),
+            env={**os.environ, ENV_INSTANCE: child.spec.label},  # names its broadcast groups (runtime/instance.py)
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )

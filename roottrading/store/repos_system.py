@@ -83,6 +83,9 @@ class EventLogRepo:
             return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
 
 
+_DECISION_INSERTS: dict[str, Any] = {}
+
+
 class DecisionRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -110,9 +113,17 @@ class DecisionRepo:
         await run_txn(self.db, lambda conn: self.add_in(conn, row))
 
     @staticmethod
-    def add_in(conn: Connection, row: dict[str, Any]) -> None:
-        """Insert a decision row inside the caller's (sync) transaction, e.g. with the reservation it funds."""
-        conn.execute(decisions.insert(), {**row, "details": row.get("details") or {}})
+    def add_in(conn: Connection, row: dict[str, Any]) -> bool:
+        """Insert a decision row inside the caller's (sync) transaction, e.g. with the reservation it funds.
+        A row for the same (signal, decision) already there (another coordinator instance, a redelivery after
+        a crash) wins: nothing is inserted (unique index, ON CONFLICT DO NOTHING). True when inserted."""
+        stmt = _DECISION_INSERTS.get(conn.dialect.name)
+        if stmt is None:  # one statement object per dialect: compiled once (the coordinator's hot path)
+            ins = postgresql.insert(decisions) if conn.dialect.name == "postgresql" else sqlite.insert(decisions)
+            stmt = _DECISION_INSERTS[conn.dialect.name] = ins.on_conflict_do_nothing(
+                index_elements=["signal_id", "decision"]
+            )
+        return bool(conn.execute(stmt, {**row, "details": row.get("details") or {}}).rowcount)
 
     async def decided_since(self, since: int) -> dict[str, str]:
         """signal id -> its latest decision, for the decisions recorded at or after `since` (epoch ms)."""

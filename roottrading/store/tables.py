@@ -208,6 +208,8 @@ decisions = Table(
     Column("details", JsonDoc, nullable=False),
     Index("ix_decisions_signal", "signal_id"),
     Index("ix_decisions_time", "time"),
+    # one row per (signal, decision): no signal decided twice, whichever coordinator instance (migration 0006)
+    Index("ux_decisions_signal_decision", "signal_id", "decision", unique=True),  # (0007)
 )
 
 processed_messages = Table(

@@ -31,7 +31,15 @@ from roottrading.bus.redis import RedisBus
 from roottrading.domain import Side, Tick
 
 from .conftest import free_port
-from .trader_soak_support import SYMBOL, FakeBinance, Trader, audit, make_request
+from .trader_soak_support import (
+    SYMBOL,
+    FakeBinance,
+    Trader,
+    audit,
+    make_request,
+    newest_intent_ms_sqlite,
+    wait_past_resend_guard,
+)
 
 N_REQUESTS = 1000
 PUBLISH_S = 60.0  # spread over ~60 s: ~17 requests/s (faster than the trader handles them under faults)
@@ -146,11 +154,14 @@ async def test_trader_service_soak_sigkill(tmp_path: Path, redis_url: str, uniqu
         # 2. faults off: the simulator restarts from its state file without them
         fake.stop()
         fake.start(faults=False)
-        # 3. settle: cancel whatever rests, let the trader reconcile (its start does), until nothing is open
+        # 3. settle: cancel whatever rests, let the trader reconcile (its takeover of the symbol does) once the
+        # newest intent is older than the re-send guard, until nothing is open
         for _ in range(4):
             await asyncio.to_thread(fake.signed, "DELETE", "/api/v3/openOrders", {"symbol": SYMBOL})
+            await asyncio.to_thread(wait_past_resend_guard, newest_intent_ms_sqlite(trader.db))
             trader.start()
             await asyncio.to_thread(trader.wait_ready, 40)
+            await asyncio.to_thread(trader.wait_owner, 40)
             await asyncio.sleep(1.0)  # user-stream events of the cancels, the trader's re-sent intents
             trader.stop()
             if not await asyncio.to_thread(fake.signed, "GET", "/api/v3/openOrders", {"symbol": SYMBOL}):

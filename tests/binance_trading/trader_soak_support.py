@@ -188,6 +188,8 @@ class Trader:
     # EXCHANGE: the native adapter, or ccxt:binance (the same fake through ccxt). The soak runs the native one:
     # on ccxt:binance it did not finish in time (docs/exchanges.md, "What is verified").
     exchange: str = "binance"
+    database_url: str | None = None  # default: a SQLite file of its own (one trader)
+    instance: str | None = None  # ROOTTRADING_INSTANCE: names its broadcast groups (several traders)
 
     @property
     def db(self) -> Path:
@@ -207,7 +209,7 @@ class Trader:
                 "BINANCE_WS_URL": self.exchange_url.replace("http://", "ws://"),
                 "BUS_URL": self.bus_url,
                 "BUS_PREFIX": self.bus_prefix,
-                "DATABASE_URL": f"sqlite+aiosqlite:///{self.db}",
+                "DATABASE_URL": self.database_url or f"sqlite+aiosqlite:///{self.db}",
                 "DATA_DIR": str(self.tmp),
                 "API_TOKEN": "soak-token",
                 "LOG_LEVEL": "INFO",
@@ -217,6 +219,8 @@ class Trader:
                 "CCXT_POLL_INTERVAL_S": "1.0",
             }
         )
+        if self.instance:
+            env["ROOTTRADING_INSTANCE"] = self.instance
         return env
 
     def start(self) -> None:
@@ -241,6 +245,19 @@ class Trader:
         except httpx.TransportError:
             return None
         return r.json().get("components", {}).get("trader") if r.status_code == 200 else None
+
+    def wait_owner(self, deadline_s: float = 40) -> dict[str, Any]:
+        """Until this trader owns the symbol (its order-request partition) and has reconciled it: a restart
+        takes over only once the dead process's partition lease expired (RedisBus lease_ms = 10 s)."""
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            h = self.health() or {}
+            if h.get("owns") == "all" or (h.get("owns") and h.get("takeovers", 0) > 0):
+                return h
+            if not self.alive():
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"trader never took the symbol over:\n{self.log.read_text(errors='replace')[-3000:]}")
 
     def wait_ready(self, deadline_s: float = 30) -> dict[str, Any]:
         """Until HTTP answers: by then start() has run (rules, load, reconcile, re-announce)."""
@@ -323,8 +340,78 @@ class Audit:
             self.problems.append(what)
 
 
+# Reconciliation re-sends an intent the exchange does not know only once it is older than the adapter's send
+# timeout (10 s) + 1 s (services/trader/ownership.py): a final audit must settle after that window.
+RESEND_GUARD_MS = 11_000
+NEWEST_INTENT_SQL = "SELECT max(created_at) FROM trade_executions WHERE status = 'PENDING_NEW'"
+
+
+def newest_intent_ms_sqlite(db: Path) -> int | None:
+    con = sqlite3.connect(db)
+    try:
+        row = con.execute(NEWEST_INTENT_SQL).fetchone()
+    finally:
+        con.close()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def wait_past_resend_guard(newest_intent_ms: int | None) -> None:
+    """Until the newest stored intent is older than the re-send guard (live mode: the wall clock is the
+    platform clock), so the reconciliation that follows may re-send it. A deadline computed from the store."""
+    if newest_intent_ms is None:
+        return
+    while (remaining := newest_intent_ms + RESEND_GUARD_MS + 200 - int(time.time() * 1000)) > 0:
+        time.sleep(min(remaining / 1000, 1.0))
+
+
+ORDERS_SQL = (
+    "SELECT order_id, exchange_order_id, status, executed_quantity, quantity, reject_reason FROM trade_executions"
+)
+FILLS_SQL = (
+    "SELECT trade_id, order_id, exchange_order_id, side, price, quantity, quote_quantity, "
+    "commission, commission_asset FROM trade_fills"
+)
+CYCLES_SQL = "SELECT id, status FROM trade_cycles"
+
+
+@dataclass
+class StoreRows:
+    """What the audit reads from the trader's store: orders by client id, fills, cycle statuses."""
+
+    orders: dict[str, tuple[Any, ...]]
+    fills: list[tuple[Any, ...]]
+    cycles: dict[str, str]
+
+
+def read_sqlite(db: Path) -> StoreRows:
+    con = sqlite3.connect(db)
+    try:
+        return StoreRows(
+            {r[0]: tuple(r) for r in con.execute(ORDERS_SQL)},
+            [tuple(r) for r in con.execute(FILLS_SQL)],
+            {r[0]: r[1] for r in con.execute(CYCLES_SQL)},
+        )
+    finally:
+        con.close()
+
+
+async def read_postgres(dsn: str) -> StoreRows:
+    """The same rows from PostgreSQL (several trader processes share one database there)."""
+    import asyncpg
+
+    con = await asyncpg.connect(dsn.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return StoreRows(
+            {r[0]: tuple(r) for r in await con.fetch(ORDERS_SQL)},
+            [tuple(r) for r in await con.fetch(FILLS_SQL)],
+            {r[0]: r[1] for r in await con.fetch(CYCLES_SQL)},
+        )
+    finally:
+        await con.close()
+
+
 def audit(
-    db: Path,
+    db: Path | StoreRows,
     orders: list[dict[str, Any]],
     trades: list[dict[str, Any]],
     account: dict[str, Any],
@@ -333,19 +420,8 @@ def audit(
     from roottrading import ids
 
     a = Audit()
-    con = sqlite3.connect(db)
-    rows = {
-        r[0]: r
-        for r in con.execute(
-            "SELECT order_id, exchange_order_id, status, executed_quantity, quantity, reject_reason FROM trade_executions"
-        )
-    }
-    fills = con.execute(
-        "SELECT trade_id, order_id, exchange_order_id, side, price, quantity, quote_quantity, "
-        "commission, commission_asset FROM trade_fills"
-    ).fetchall()
-    cycles = {r[0]: r[1] for r in con.execute("SELECT id, status FROM trade_cycles")}
-    con.close()
+    store = read_sqlite(db) if isinstance(db, Path) else db
+    rows, fills, cycles = store.orders, store.fills, store.cycles
 
     # 1. no client order id twice on the exchange; exchange orders == the trader's records, one to one
     dup = [cid for cid, n in Counter(o["clientOrderId"] for o in orders).items() if n > 1]

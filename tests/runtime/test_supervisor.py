@@ -21,9 +21,17 @@ from roottrading.runtime import supervisor as sup
 def test_replicas_are_parsed_and_refused_where_unsafe() -> None:
     assert sup.parse_replicas("analyzer=2, trader=1") == {"analyzer": 2, "trader": 1}
     assert sup.parse_replicas(None) == {}
-    for stateful in ("coordinator", "trader", "portfolio", "risk"):
+    for stateful in ("portfolio", "risk"):
         with pytest.raises(sup.SplitConfigError, match=rf"{stateful}=2: {stateful} runs once per platform"):
             sup.parse_replicas(f"{stateful}=2")
+    # traders and coordinators own the symbols of the Redis partitions they lease: Redis only
+    assert sup.parse_replicas("trader=2,coordinator=2", "redis://127.0.0.1:6379/0") == {"trader": 2, "coordinator": 2}
+    demo = load_settings(trading_mode="demo")
+    assert "TRADING_MODE=live" in (sup.replicas_problem(demo, {"trader": 2}) or "")
+    assert sup.replicas_problem(demo, {"coordinator": 2, "trader": 1}) is None
+    for owned in ("trader", "coordinator"):
+        with pytest.raises(sup.SplitConfigError, match=rf"several {owned}s need BUS_URL=redis"):
+            sup.parse_replicas(f"{owned}=2", "nats://127.0.0.1:4222")
     with pytest.raises(sup.SplitConfigError, match="NAME=COUNT"):
         sup.parse_replicas("analyzer:2")
     with pytest.raises(sup.SplitConfigError, match="NAME=COUNT"):
@@ -60,8 +68,11 @@ def test_split_refuses_replicas_of_a_stateful_service(monkeypatch: pytest.Monkey
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BUS_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://u@127.0.0.1/x")
+    result = CliRunner().invoke(app, ["up", "--split", "--replicas", "risk=2"])
+    assert result.exit_code == 2 and "risk runs once per platform" in result.output
+    monkeypatch.setenv("TRADING_MODE", "demo")
     result = CliRunner().invoke(app, ["up", "--split", "--replicas", "trader=2"])
-    assert result.exit_code == 2 and "trader runs once per platform" in result.output
+    assert result.exit_code == 2 and "several traders share one exchange account" in result.output
     result = CliRunner().invoke(app, ["up", "--replicas", "analyzer=2"])
     assert result.exit_code == 2 and "--replicas needs --split" in result.output
 

@@ -312,3 +312,19 @@ async def test_safety_state_documents_are_replaced_whole(db: Database) -> None:
     await repo.put("risk", {"locks": [], "equity_peak": "11000"}, 3)
     assert await repo.get("risk") == {"locks": [], "equity_peak": "11000"}
     assert await repo.get("trader") == {"paused": True}
+
+
+async def test_a_signal_is_decided_once_whatever_writes_it(db: Database) -> None:
+    """Issue 18: two coordinators (or a redelivery racing a restart) recording the same decision store one row;
+    a different decision of the same signal (accepted, then failed to publish) is still recorded."""
+    from roottrading.store import DecisionRepo
+    from roottrading.store.repos_system import run_txn
+
+    repo = DecisionRepo(db)
+    row = {"signal_id": "sig-1", "time": 1, "symbol": "BTCUSDT", "strategy": "s", "decision": "accepted"}
+    await repo.add(**row, reason="first")
+    await repo.add(**row, reason="second instance")
+    assert not await run_txn(db, lambda conn: DecisionRepo.add_in(conn, {**row, "reason": "in a txn"}))
+    await repo.add(**{**row, "decision": "failed"}, reason="publish failed")
+    got = await repo.query(signal_id="sig-1")
+    assert sorted((d["decision"], d["reason"]) for d in got) == [("accepted", "first"), ("failed", "publish failed")]

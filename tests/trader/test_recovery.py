@@ -54,7 +54,7 @@ class FaultyExchange:
         raise Disconnected()
 
 
-async def _crash_and_restart(tmp_path: Path, mode: str) -> tuple[Rig, Any]:
+async def _crash_and_restart(tmp_path: Path, mode: str, restart_after_ms: int = 31_000) -> tuple[Rig, Any]:
     engine, clock = new_engine(), SimClock(T0 - MIN)
     first = Rig(tmp_path, engine, clock)
     await first.start(FaultyExchange(SimExchange(engine, clock), mode))
@@ -65,9 +65,28 @@ async def _crash_and_restart(tmp_path: Path, mode: str) -> tuple[Rig, Any]:
     stored = await first.svc.orders.get(coid)
     assert stored.status is OrderStatus.PENDING_NEW  # the intent was stored before the send
     await first.stop()
+    clock.advance(restart_after_ms)  # the restart comes later than any send still in flight
     second = Rig(tmp_path, engine, clock)
     await second.start()
     return second, engine
+
+
+async def test_an_intent_younger_than_a_send_in_flight_is_not_re_sent(tmp_path: Path) -> None:
+    """Issue 18: trader A's reconciliation found trader B's exit intent 47 ms old, not yet on the exchange,
+    and sent it again: both SELLs filled. An intent is re-sent only once older than any send in flight."""
+    r, engine = await _crash_and_restart(tmp_path, "before_send", restart_after_ms=0)
+    try:
+        assert engine.all_orders(SYM) == []  # 0 ms old at the restart's reconciliation: left alone
+        guard = r.core.resend_min_age_ms
+        assert guard == 11_000  # the default send timeout (10 s: an exchange that does not say) + 1 s
+        r.clock.advance(guard - 2)  # still younger than the send timeout on the platform clock
+        out = await r.core.reconcile()
+        assert out["resent"] == 0 and out["young"] == 1 and engine.all_orders(SYM) == []
+        r.clock.advance(2)
+        assert (await r.core.reconcile())["resent"] == 1
+        assert [o.client_order_id for o in engine.all_orders(SYM)] == [ids.client_order_id("r1", "entry")]
+    finally:
+        await r.stop()
 
 
 async def test_crash_between_intent_and_send_resends_with_the_same_client_id(tmp_path: Path) -> None:

@@ -135,6 +135,7 @@ async def test_a_crash_around_the_stop_order_then_the_redelivered_bar_exits_once
     exit_id = (await first.cycle(cid)).exit_order_id
     assert (await first.svc.orders.get(exit_id)).status is OrderStatus.PENDING_NEW
     await first.stop()
+    clock.advance(31_000)  # older than any send in flight: reconciliation may re-send it (control.py)
     second = Rig(tmp_path, engine, clock)
     await second.start()
     try:

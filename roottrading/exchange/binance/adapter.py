@@ -80,6 +80,9 @@ class BinanceExchange:
             **rest_options,
         )
         self.clock = clock  # accepted for the factory's signature; signing always uses the wall clock
+        # How long an order sent by any process may still reach the exchange: the HTTP timeout, or the signed
+        # request's recvWindow (the exchange refuses it after that). The trader never re-sends a younger intent.
+        self.send_timeout_s = max(timeout_s, recv_window / 1000)
         self.fate_query_attempts = fate_query_attempts
         self.fate_query_delay_s = fate_query_delay_s
         self._rules: dict[str, SymbolRules] | None = None

@@ -21,6 +21,7 @@ from roottrading.domain import Candle, Side, Signal
 from roottrading.runtime.errors import error_responses
 from roottrading.runtime.params import Text
 from roottrading.runtime.service import Consumes, HealthStatus, Service
+from roottrading.services.analyzer.control import StrategyControlRelay
 from roottrading.services.analyzer.engine import DISABLED_PREFIX, EngineConfig
 from roottrading.services.analyzer.workers import WorkerPool
 from roottrading.store import CandleRepo, SignalRepo, StrategyStateRepo
@@ -65,6 +66,7 @@ class AnalyzerService(Service):
         #: the universe's members (UNIVERSE_CONFIG set): a pair outside it may still exit (SELL) but not enter
         self.members: set[str] | None = None
         self.inform_symbols: set[str] = set()
+        self.relay = StrategyControlRelay(self)  # strategy changes reach every analyzer instance (control.py)
 
     async def start(self) -> None:
         await self.pool.start()
@@ -97,7 +99,7 @@ class AnalyzerService(Service):
         subs = [Consumes(m.candles_topic(s), self.on_candle) for s in [*self.ctx.settings.symbols, *extra]]
         if self.ctx.settings.universe_config is not None:
             subs.append(Consumes(m.UNIVERSE_CHANGED, self.on_universe))
-        return subs
+        return [*subs, Consumes(m.STRATEGY_CONTROL, self.relay.on_control, broadcast=True)]
 
     async def on_universe(self, msg: m.Message) -> None:
         self.members = set(msg.payload.members)
@@ -181,12 +183,10 @@ class AnalyzerService(Service):
             if name not in self.pool.registry.names():
                 raise HTTPException(404, f"unknown strategy {name!r}")
             try:
-                if body.params:
-                    await self.pool.control("params", name, body.symbol, body.params)
-                if body.enabled is not None:
-                    await self.pool.control("enable" if body.enabled else "disable", name, body.symbol)
+                await self.relay.apply(name, body.symbol, body.enabled, body.params)
             except ParamError as exc:
                 raise HTTPException(422, str(exc)) from None
+            await self.relay.tell_others(name, body.symbol, body.enabled, body.params)  # every other analyzer
             self.log.info(
                 "strategy updated", strategy=name, symbol=body.symbol, enabled=body.enabled, params=body.params
             )

@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from roottrading import ids
 from roottrading import messages as m
+from roottrading.bus.ownership import ownership_for
 from roottrading.capital import InsufficientFunds, PocketLedger
 from roottrading.domain import CycleStatus, OrderRequest, OrderType, Side, Signal, SignalStrength, TradeCycle
 from roottrading.domain.money import plain_text, to_decimal
@@ -38,6 +39,7 @@ from roottrading.services.coordinator import filters as f
 from roottrading.services.coordinator.breaker import CircuitBreaker, CircuitOpen
 from roottrading.services.coordinator.config import load_config
 from roottrading.services.coordinator.memory import DAY_MS, SKEW_MS, DecidedSignals, OpenCycles
+from roottrading.services.coordinator.ownership import CoordinatorTakeOver
 from roottrading.services.coordinator.risk_client import RiskClient, RiskUnavailable
 from roottrading.services.coordinator.rules import SymbolRulesCache
 from roottrading.services.coordinator.sizing import (
@@ -96,13 +98,22 @@ class CoordinatorService(Service):
         self.hooks = StrategyHooks(str(strategies_dir) if strategies_dir else None)
         self.open_view = OpenCycles()
         self._lock = asyncio.Lock()
+        # several coordinators: each decides the symbols of the signal partitions it holds (ownership.py)
+        self.takeover = CoordinatorTakeOver(self, ownership_for(ctx.bus, m.SIGNALS, self.name))
 
     def consumes(self) -> list[Consumes]:
+        # signals are shared out by symbol and cycle updates settled once (the durable shared group); every
+        # instance also sees every cycle update and balance for its own views (broadcast, ownership.py)
         return [
             Consumes(m.SIGNALS, self.on_signal),
-            Consumes(m.PORTFOLIO_BALANCES, self.on_balances),
+            Consumes(m.PORTFOLIO_BALANCES, self.on_balances, broadcast=True),
             Consumes(m.CYCLE_UPDATES, self.on_cycle),
+            Consumes(m.CYCLE_UPDATES, self.on_cycle_view, group=f"{self.name}-view", broadcast=True),
         ]
+
+    async def on_cycle_view(self, msg: m.Message) -> None:
+        """Every cycle update, in every instance: the open-cycle view the entry filters read."""
+        self.open_view.update(msg.payload)
 
     def jobs(self) -> list[Job]:
         # runs every retry_s; reloads only when due (refresh_s after a load, retry_s after a failure)
@@ -133,6 +144,7 @@ class CoordinatorService(Service):
         self.decided.load(since, await self.decisions.decided_since(since))
         await self._load_cooldowns()
         self.open_view.load(await self.cycles.open_cycles())
+        self.takeover.started = True
         try:
             await self.ledger.ensure_initialised(await self.equity())
         except LEDGER_ERRORS as exc:

@@ -195,6 +195,7 @@ def build_router(svc: TraderService) -> APIRouter:
         core.pause()
         svc.risk_paused = False  # the user's pause now: no risk cooldown lifts it
         await svc.save_safety()
+        await svc.takeover.tell_others("pause")  # every other trader instance too
         svc.log.info("trading paused: no new entries (exits still run)")
         return {"paused": True}
 
@@ -203,6 +204,7 @@ def build_router(svc: TraderService) -> APIRouter:
         core.resume()
         svc.risk_paused = False
         await svc.save_safety()
+        await svc.takeover.tell_others("resume")
         svc.log.info("trading resumed")
         return {"paused": False}
 

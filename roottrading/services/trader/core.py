@@ -43,6 +43,7 @@ from roottrading.exchange.errors import (
 from roottrading.exchange.filters import SymbolRules
 from roottrading.services.trader.control import ControlMixin
 from roottrading.services.trader.orders import digest, entry_order, fill_from_row, merge
+from roottrading.services.trader.ownership import Ownership, everything_owned, resend_guard_ms
 from roottrading.services.trader.position import apply_fills, position, walk_exits
 from roottrading.services.trader.stops import STOP_TYPES, sim_exit_order
 from roottrading.store.repos_orders import ReservationNotLive
@@ -82,6 +83,11 @@ class TraderCore(ControlMixin):
         self.exchange, self.orders, self.cycles, self.publish, self.clock = exchange, orders, cycles, publish, clock
         self.quote_asset = quote_asset
         self.resend_window_ms = resend_window_ms
+        # Reconciliation never re-sends an intent younger than this (platform clock, from its stored created_at):
+        # the process that stored it (this one before a crash, or the previous owner of its symbol) may still be
+        # sending it, and Binance refuses a duplicate client id only among OPEN orders (ownership.py).
+        self.resend_min_age_ms = resend_guard_ms(exchange)
+        self.owner: Ownership = everything_owned()  # the symbols this instance manages (ownership.py)
         self.log = structlog.get_logger(__name__)
         self.lock = asyncio.Lock()
         self.rules: dict[str, SymbolRules] = {}
@@ -113,6 +119,7 @@ class TraderCore(ControlMixin):
         }
         self._unsubscribe: Callable[[], None] | None = None
         self._pump_task: asyncio.Task[None] | None = None
+        self.started = False  # set after start(): from then on a takeover loads its symbols (ownership.py)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -122,6 +129,7 @@ class TraderCore(ControlMixin):
         await self.reconcile()
         await self.reannounce()
         self._pump_task = asyncio.create_task(self._pump(), name="trader:exchange-updates")
+        self.started = True
 
     async def stop(self) -> None:
         if self._pump_task is not None:
@@ -133,8 +141,13 @@ class TraderCore(ControlMixin):
         if self._unsubscribe is not None:
             self._unsubscribe()
 
-    async def _load(self) -> None:
+    async def _load(self) -> list[str]:
+        """Load the open cycles of the owned symbols not in memory yet, with their orders and fills; their ids."""
+        loaded = []
         for c in await self.cycles.open_cycles():
+            if c.id in self.open or not self.owner.owns(c.symbol):
+                continue
+            loaded.append(c.id)
             self.open[c.id] = c
             self.announced[c.id] = digest(c)
             for o in await self.orders.query(cycle_id=c.id, limit=10_000):
@@ -143,6 +156,21 @@ class TraderCore(ControlMixin):
                     f = fill_from_row(row)
                     self.fills.setdefault(c.id, []).append(f)
                     self.seen_trades.add((f.symbol, f.trade_id))
+        return loaded
+
+    def forget_unowned(self) -> int:
+        """Drop from memory the cycles (and their orders and fills) of symbols this instance no longer owns:
+        their next owner manages them from the store. Caller holds the lock. Returns the cycles dropped."""
+        gone = [cid for cid, c in self.open.items() if not self.owner.owns(c.symbol)]
+        for cid in gone:
+            self.open.pop(cid, None)
+            self.announced.pop(cid, None)
+            self.fills.pop(cid, None)
+            self.exit_alerted.discard(cid)
+        for coid, o in list(self.order_cache.items()):
+            if o.cycle_id in gone or (o.cycle_id is None and not self.owner.owns(o.symbol)):
+                self.order_cache.pop(coid, None)
+        return len(gone)
 
     # ------------------------------------------------------------------ exchange updates
     def _on_update(self, update: Any) -> None:
@@ -177,6 +205,8 @@ class TraderCore(ControlMixin):
             await self._drain()
 
     async def _apply_remote(self, remote: Order, fill: Fill | None, event: str) -> None:
+        if not self.owner.owns(remote.symbol):
+            return  # the account's update stream reaches every instance: the symbol's owner applies it
         local = await self._order(remote.client_order_id)
         if local is None:
             return  # not ours (another client on the account) or a cycle already closed
@@ -315,7 +345,7 @@ class TraderCore(ControlMixin):
         terminal = [s.value for s in CycleStatus if s.is_terminal]
         since = self.clock.now_ms() - 86_400_000
         for c in (await self.cycles.query(status=terminal, limit=500))[0]:
-            if c.updated_at >= since:
+            if c.updated_at >= since and self.owner.owns(c.symbol):
                 await self.publish(m.CYCLE_UPDATES, c, key=c.symbol, msg_id=f"{c.id}:{c.status.value}:{digest(c)}")
 
     async def publish_balances(self) -> None:
@@ -700,6 +730,8 @@ class TraderCore(ControlMixin):
         as expected is cancelled and sold at market after the data (the behaviour before, as a fallback)."""
         async with self.lock:
             watched = [c.id for c in self.open.values() if c.symbol == symbol and c.status is CycleStatus.ACTIVE]
+            if watched and not self.owner.owns(symbol):
+                watched = []  # lease expired, hand-over not run yet: the next owner watches them
             due: dict[str, tuple[str, str | None]] = {}  # cycle id -> (exit reason, exit placed before the feed)
             for cid in watched:  # cycles activated by this very data wait for the next one
                 c = self.open.get(cid)

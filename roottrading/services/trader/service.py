@@ -18,6 +18,7 @@ from fastapi import APIRouter
 from sqlalchemy.exc import SQLAlchemyError
 
 from roottrading import messages as m
+from roottrading.bus.ownership import ownership_for
 from roottrading.domain import Candle, OrderRequest, Tick
 from roottrading.domain.money import to_decimal
 from roottrading.exchange.sim.market import candle_path
@@ -25,6 +26,7 @@ from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.services.trader.core import TraderCore
 from roottrading.services.trader.exchange_factory import create_exchange
 from roottrading.services.trader.manual import ManualEntryClient
+from roottrading.services.trader.ownership import TakeOver
 from roottrading.services.trader.paper_account import PaperAccount
 from roottrading.store import CycleRepo, OrderRepo, SafetyStateRepo
 
@@ -50,6 +52,8 @@ class TraderService(Service):
             quote_asset=ctx.settings.quote_asset,
             resend_window_ms=ctx.settings.trader_resend_window_ms,
         )
+        # the symbols this instance manages: those of the order-request partitions it holds (ownership.py)
+        self.takeover = TakeOver(self.core, ownership_for(ctx.bus, m.ORDER_REQUESTS, self.name))
         if not self.feed_market:  # a remote exchange: account queries cost request weight
             self.core.balances_min_interval_s = ctx.settings.trader_balances_min_s
         self.reconcile_s = ctx.settings.trader_reconcile_s
@@ -72,9 +76,14 @@ class TraderService(Service):
         return self.core.last_price
 
     def consumes(self) -> list[Consumes]:
-        subs = [Consumes(m.ORDER_REQUESTS, self.on_request), Consumes(m.RISK_EVENTS, self.on_risk)]
+        # Requests are shared out by symbol (the partition's holder owns the symbol); control events and prices
+        # reach EVERY instance (broadcast): each pauses itself, and watches the stops of the cycles it owns.
+        subs = [Consumes(m.ORDER_REQUESTS, self.on_request), Consumes(m.RISK_EVENTS, self.on_risk, broadcast=True)]
         for s in self.ctx.settings.symbols:
-            subs += [Consumes(m.candles_topic(s), self.on_candle), Consumes(m.ticks_topic(s), self.on_tick)]
+            subs += [
+                Consumes(m.candles_topic(s), self.on_candle, broadcast=True),
+                Consumes(m.ticks_topic(s), self.on_tick, broadcast=True),
+            ]
         return subs
 
     def jobs(self) -> list[Job]:
@@ -176,7 +185,9 @@ class TraderService(Service):
             await self.save_safety()  # stored before the positions are closed
             await self.core.kill_switch(f"{ev.rule}: {ev.message}")
         elif ev.action == "pause":
-            if not ev.strategy and not self.core.paused:
+            if not ev.strategy and ev.rule == "user":  # a user's, from another instance's route: no cooldown lifts it
+                self.risk_paused = False
+            elif not ev.strategy and not self.core.paused:
                 self.risk_paused = True
             self.core.pause(ev.strategy)
             await self.save_safety()
@@ -216,5 +227,6 @@ class TraderService(Service):
                 "symbols": sorted(c.rules),
                 "filled": c.stats["fills"],
                 **c.stats,
+                **self.takeover.health(),
             }
         )
