@@ -72,7 +72,7 @@ async def run_fast(
 ) -> BacktestResult:
     """Same contract as run_replay; raises EngineUnavailable (with the reason) for what it does not model."""
     ov = overrides if overrides is not None else parse_overrides(config.settings)
-    return FastRun(config, candles, ov).run()
+    return await FastRun(config, candles, ov).run(progress)
 
 
 class FastRun:
@@ -174,10 +174,14 @@ class FastRun:
             return ema_cross_candidates(self.c, int(st.fast), int(st.slow), self.lookback, int(st.warmup))
         return np.arange(len(self.series), dtype=np.int64)
 
-    def signals(self) -> dict[int, Signal]:
+    def signals(self, lo: int = 0, hi: int | None = None) -> dict[int, Signal]:
+        """The strategy's signals at the candles in [lo, hi) (all when not given)."""
         out: dict[int, Signal] = {}
         st = self.strategy
-        for i in self._candidates().tolist():
+        cand = self._cand if hasattr(self, "_cand") else self._candidates()
+        hi = len(self.series) if hi is None else hi
+        a, b = np.searchsorted(cand, [lo, hi])
+        for i in cand[a:b].tolist():
             if min(i + 1, self.lookback) <= st.warmup:
                 continue
             sig = st.latest_signal_bars(self._bars(i), self.symbol, self.config.interval)
@@ -186,10 +190,58 @@ class FastRun:
         return out
 
     # ------------------------------------------------------------------ the run
-    def run(self) -> BacktestResult:
+    async def run(self, progress: Any = None) -> BacktestResult:
+        """Signals and simulation in chunks of candles, so that a progress callback sees the run advance and can
+        stop it (KeyboardInterrupt from `progress`, as run_replay): the result then covers the candles done.
+        Chunking changes nothing: a window only looks back, and the simulation of [a, b) needs only the
+        signals before b (an exit scan that finds nothing before b resumes at b)."""
+        import asyncio
+
         t0 = time.perf_counter()
         self._arrays()
-        sigs = self.signals()
+        self._cand = self._candidates()
+        n = len(self.series)
+        self._start_sim()
+        # chunks: ~1/200 of the run (a progress step), no smaller than what makes the overhead negligible
+        step = max(2_000, n // 200)
+        done, interrupted = 0, False
+        while done < n:
+            b = min(n, done + step)
+            self._simulate_until(b, self.signals(done, b))
+            done = b
+            if progress is not None:
+                try:
+                    progress(done, n)
+                except KeyboardInterrupt:
+                    interrupted = True
+                    break
+                await asyncio.sleep(0)  # let the event loop run a Ctrl-C handler (the CLI's SIGINT callback)
+        trades = self.trades
+        if self.cur is not None and done:
+            trades.append(self._trade(self.cur, open_at=done - 1))
+        seconds = time.perf_counter() - t0
+        equity = self._equity_curve(trades, done)
+        metrics = backtest_metrics(
+            self.config,
+            trades,
+            equity,
+            {self.symbol: self.series[:done]},
+            taker_fee=self.sim.taker_fee,
+        )
+        warnings = [f"interrupted after {done} of {n} candles: partial result"] if interrupted else []
+        return BacktestResult(
+            config=self.config,
+            engine="fast",
+            candles=done,
+            seconds=seconds,
+            trades=trades,
+            equity=equity,
+            metrics=metrics,
+            warnings=warnings,
+            interrupted=interrupted,
+        )
+
+    def _start_sim(self) -> None:
         n = len(self.series)
         rules = demo_rules([self.symbol], None, self.quote)
         self.rules = rules[self.symbol]
@@ -217,11 +269,16 @@ class FastRun:
         self.fed = -1  # last candle fed to the simulated exchange
         self.next_trade_id = 0
         self.step_time = self.series[0].close_time if n else 0
-        trades: list[Trade] = []
-        cur: _Open | None = None
+        self.trades: list[Trade] = []
+        self.cur: _Open | None = None
+        self.pos = 0  # first candle not simulated yet
+
+    def _simulate_until(self, n: int, sigs: dict[int, Signal]) -> None:
+        """Simulate candles [self.pos, n) given the signals in that range (see the module docstring)."""
+        trades, cur = self.trades, self.cur
         sig_idx = sorted(sigs)
         k = 0
-        i = 0
+        i = self.pos
         while i < n:
             nxt_sig = sig_idx[k] if k < len(sig_idx) else n
             if cur is None:
@@ -252,20 +309,8 @@ class FastRun:
                 elif cur is None:
                     cur = self._entry(s, i)
             i += 1
-        if cur is not None:
-            trades.append(self._trade(cur, open_at=n - 1))
-        seconds = time.perf_counter() - t0
-        equity = self._equity_curve(trades)
-        metrics = backtest_metrics(
-            self.config,
-            trades,
-            equity,
-            {self.symbol: self.series},
-            taker_fee=self.sim.taker_fee,
-        )
-        return BacktestResult(
-            config=self.config, engine="fast", candles=n, seconds=seconds, trades=trades, equity=equity, metrics=metrics
-        )
+        self.cur = cur
+        self.pos = n
 
     # ------------------------------------------------------------------ exchange feeding
     def _jobs_until(self, i: int) -> None:
@@ -648,13 +693,12 @@ class FastRun:
             exit_reason=(c.close_reason or "closed") if closed else "end_of_data",
         )
 
-    def _equity_curve(self, trades: list[Trade]) -> list[tuple[int, float]]:
-        """Account value at each candle's close (vectorised from the trades: cash steps at exits, the held
-        quantity marked at the close while a cycle is open)."""
-        n = len(self.series)
+    def _equity_curve(self, trades: list[Trade], n: int) -> list[tuple[int, float]]:
+        """Account value at each of the first n candles' closes (vectorised from the trades: cash steps at
+        exits, the held quantity marked at the close while a cycle is open)."""
         if not n:
             return []
-        close_times = np.fromiter((c.close_time for c in self.series), np.int64, n)
+        close_times = np.asarray(self.close_times[:n], np.int64)
         dcash = np.zeros(n + 1)
         dheld = np.zeros(n + 1)
         for t in trades:  # step changes, summed once (no per-trade pass over the whole curve)
@@ -668,5 +712,5 @@ class FastRun:
                 dcash[b] += cost + float(t.pnl)
         cash = float(self.config.balance) + np.cumsum(dcash[:n])
         held = np.cumsum(dheld[:n])
-        value = cash + held * self.c
+        value = cash + held * self.c[:n]
         return list(zip(close_times.tolist(), value.tolist(), strict=True))
