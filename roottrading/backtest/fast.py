@@ -21,11 +21,9 @@ loss-streak lock is kept as the risk service keeps it (set on the losing close, 
 in market time, streak re-armed).
 
 What it does not model (the run raises EngineUnavailable and the runner hands it to `replay`, saying why):
-several symbols or strategies in one run, risk sizing when the account holds an asset the trader cannot
-price (the coordinator then sizes from the pockets' ledger), trailing stops, a volume cap or latency,
-multiple cycles, consensus; and any risk rule or pocket limit that might bind: each entry checks, with a
-margin, that none could have acted (pocket, stake-mode size and exposure caps against the lowest account
-value so far, daily loss, drawdown, volatility, order rate, hours, blacklist); the first entry where one
+several symbols or strategies in one run, trailing stops, a volume cap or latency, multiple cycles,
+consensus; and any risk rule or pocket limit that might bind: each entry checks, with a margin, that none
+could have acted (pocket, daily loss, drawdown, volatility, order rate, hours, blacklist); the first entry where one
 could raises, so a fast result is never a silently different answer.
 """
 
@@ -52,6 +50,7 @@ from roottrading.services.trader.exchange_factory import demo_rules
 from roottrading.services.trader.position import apply_fills, fill_row, position, walk_exits
 from roottrading.services.trader.stops import sim_exit_order
 
+CHUNK_MIN = 2_000  # candles per progress step at least (a step costs a little: numpy slicing, a loop yield)
 MARGIN = Decimal("0.8")  # a rule counts as "could not have acted" only below 80 % of its limit
 Q8 = Decimal("0.00000001")
 
@@ -113,18 +112,8 @@ class FastRun:
         self.lookback = min(analyzer.lookback(self.strategy), analyzer.window_size())
         self.quote = self.settings.quote_asset
         self.base, _ = split_symbol(self.symbol, self.quote)
-        from roottrading.services.trader.exchange_factory import DEMO_BALANCES
-
-        unpriced = sorted(set(DEMO_BALANCES) - {self.quote, self.base})
-        # the risk manager's equity is known exactly when the trader can price the whole account
-        self.exact_equity = not unpriced
-        if self.cfg.stake_quote is None and unpriced:
-            # the replay's demo account keeps these beside the quote balance; with no price for them the
-            # trader's balances reports carry no total, and the coordinator sizes from the pockets' ledger
-            raise EngineUnavailable(
-                f"risk sizing with quote {self.quote}: the simulated account also holds {', '.join(unpriced)} "
-                "(unpriced), so the coordinator sizes from the pockets' ledger (not modelled; use --stake)"
-            )
+        # the replay's account holds the quote asset only (overrides._funding), which the trader prices: the
+        # equity in its balances reports (what sizing and the risk manager read) is known exactly
 
     # ------------------------------------------------------------------ static preconditions
     def _check_static_rules(self) -> None:
@@ -203,7 +192,7 @@ class FastRun:
         n = len(self.series)
         self._start_sim()
         # chunks: ~1/200 of the run (a progress step), no smaller than what makes the overhead negligible
-        step = max(2_000, n // 200)
+        step = max(CHUNK_MIN, n // 200)
         done, interrupted = 0, False
         while done < n:
             b = min(n, done + step)
@@ -513,15 +502,11 @@ class FastRun:
             )
         qty = sizing.quantity
         mult = reserve_multiplier(cfg.fee_buffer_pct, cfg.slippage_buffer_pct)
-        if self.exact_equity:  # the risk manager's size caps, exactly (stake or risk sizing)
-            shrunk = self._risk_shrink(i, s, price, qty, "pocket" in sizing.capped_by)
-            if shrunk is None:
-                return None
-            qty = shrunk
-        else:
-            if "pocket" in sizing.capped_by:
-                raise EngineUnavailable(f"the pocket limit could bind at candle {i} (not modelled)")
-            self._check_size_rules(i, qty * price, reservation_amount(qty, price, mult), equity_low)
+        # the risk manager's size caps, exactly (stake or risk sizing)
+        shrunk = self._risk_shrink(i, s, price, qty, "pocket" in sizing.capped_by)
+        if shrunk is None:
+            return None
+        qty = shrunk
         if reservation_amount(qty, price, mult) >= equity_low * pocket_pct * MARGIN:
             raise EngineUnavailable(f"the pocket could refuse the reservation at candle {i} (not modelled)")
         from roottrading import ids
@@ -626,19 +611,6 @@ class FastRun:
             if qty * price < Decimal(self.rules.min_notional):
                 return None  # the coordinator refuses: risk shrank the order below min notional
         return qty
-
-    def _check_size_rules(self, i: int, notional: Decimal, reserved: Decimal, equity_low: Decimal) -> None:
-        r = self.rules_set
-        caps = []
-        if r.max_position_size.enabled:
-            caps.append(("max_position_size", r.max_position_size.limit_pct))
-        if r.max_exposure_per_asset.enabled:
-            caps.append(("max_exposure_per_asset", r.max_exposure_per_asset.limit_pct))
-        if r.max_total_exposure.enabled:
-            caps.append(("max_total_exposure", r.max_total_exposure.limit_pct))
-        for name, pct in caps:
-            if reserved >= equity_low * pct / 100 * MARGIN:
-                raise EngineUnavailable(f"risk.{name} could shrink the entry at candle {i} (not modelled)")
 
     def _after_close(self, cur: _Open) -> None:
         """Track what the conservative risk checks need: loss streak, lowest/highest account values."""

@@ -149,7 +149,7 @@ class PlatformOverrides:
             "coordinator": self.coordinator_config(config),
             "risk_rules_path": str(rules),
             "sim_config": self.sim_config(),
-            "demo_balances": {quote: config.balance},
+            "demo_balances": _funding(quote, config.balance),
             "portfolio_start_capital": config.balance,
             "initial_equity": config.balance,
         }
@@ -306,3 +306,15 @@ def _sim_value(key: str, name: str, value: str) -> Any:
         return Decimal(value)
     except InvalidOperation:
         raise OverrideError(f"--set {key}: {value!r} is not a number") from None
+
+
+def _funding(quote: str, balance: Decimal) -> dict[str, Decimal]:
+    """The replay account's balances: `balance` of the quote asset and nothing else. The demo exchange starts
+    from its default account (DEMO_BALANCES, in USDT) and applies these on top, so every default asset other
+    than the quote is set to 0: a BTC-quoted run holding 10,000 USDT beside its BTC would hold an asset the
+    trader cannot price, and its balances reports (what sizing reads) would carry no total."""
+    from roottrading.services.trader.exchange_factory import DEMO_BALANCES
+
+    out = {asset: Decimal(0) for asset in DEMO_BALANCES if asset != quote}
+    out[quote] = balance
+    return out
