@@ -150,6 +150,9 @@ class PlatformOverrides:
             "risk_rules_path": str(rules),
             "sim_config": self.sim_config(),
             "demo_balances": _funding(quote, config.balance),
+            # paper trading stores the whole simulated account after every change so that it survives a
+            # restart; a replay never restarts and its store is thrown away (7 % of its time, measured)
+            "paper_account_stored": False,
             "portfolio_start_capital": config.balance,
             "initial_equity": config.balance,
         }
