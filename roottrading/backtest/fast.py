@@ -81,6 +81,7 @@ class FastRun:
             raise EngineUnavailable("fast models one symbol and one strategy per run")
         self.symbol, self.name = config.symbols[0], config.strategies[0]
         self.series = list(candles.get(self.symbol, ()))
+        self._cand: np.ndarray | None = None  # candle indices where the strategy may signal (_candidates)
         self.sim = ov.sim_config()
         if self.sim.volume_cap is not None or self.sim.latency_ms:
             raise EngineUnavailable("fast does not model sim.volume_cap or sim.latency_ms")
@@ -167,7 +168,9 @@ class FastRun:
         """The strategy's signals at the candles in [lo, hi) (all when not given)."""
         out: dict[int, Signal] = {}
         st = self.strategy
-        cand = self._cand if hasattr(self, "_cand") else self._candidates()
+        if self._cand is None:
+            self._cand = self._candidates()
+        cand = self._cand
         hi = len(self.series) if hi is None else hi
         a, b = np.searchsorted(cand, [lo, hi])
         for i in cand[a:b].tolist():
