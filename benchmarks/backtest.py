@@ -188,7 +188,7 @@ def main() -> None:
     )
     print(f"baseline NumPy + TA-Lib EMA-cross loop: {base_rate:,.0f} candles/s ({base_trades} trades)")
     target = 5_000_000 if result.engine == "fast" else 30_000  # type: ignore[attr-defined]
-    print(f"ratio: {n / wall / base_rate:.3f}x the baseline; {n / wall / target:.3f}x the target ({target:,}/s)")
+    print(f"ratio: {n / wall / base_rate:.3g}x the baseline; {n / wall / target:.3g}x the target ({target:,}/s)")
 
 
 if __name__ == "__main__":
