@@ -8,10 +8,19 @@ trades read back, metrics) and, measured in the same run, a baseline: a plain Nu
 
     .venv/bin/python benchmarks/backtest.py --engine replay [--candles 20000] [--profile]
     .venv/bin/python benchmarks/backtest.py --engine fast --candles 1000000
+    .venv/bin/python benchmarks/backtest.py --case strategies [--days 365]   # every built-in strategy on fast
+    .venv/bin/python benchmarks/backtest.py --case memory [--symbols 10] [--days 365]   # peak RSS
 
-`--engine fast` runs with a fixed stake of 500 and the daily-loss and drawdown rules off (fast falls back to
-replay as soon as one of them could act, and on a million candles of a random walk one would); the
-loss-streak lock stays on (fast models it). The printed line says which engine actually ran.
+The engine figure is steady state: imports and the compiled kernels' load (numba, cached on disk) are paid by a
+warm-up run on the first candles first and printed separately. `--case strategies` (target: all 27 strategies
+x one symbol x one year of 1m candles on fast in < 30 s) runs each built-in strategy alone on fast (a strategy
+fast cannot model is reported as such, not run on replay). `--case memory` (target: 10 symbols x one year
+< 2 GB RSS) holds every symbol's year of 1m candles, runs ema_cross on fast over each symbol, and prints the
+process's peak RSS (resource.getrusage) and the Python heap peak (tracemalloc, with --tracemalloc: slower).
+
+`--engine fast` runs with a fixed stake of 500 on a balance of 1,000,000 (so the pocket never binds) and the
+daily-loss and drawdown rules off (fast falls back to replay as soon as one of them could act, and on a
+million candles of a random walk one would); the loss-streak lock stays on (fast models it). The printed line says which engine actually ran.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -49,37 +59,112 @@ def baseline(close: np.ndarray, fee: float = 0.001) -> tuple[float, int]:
     return len(close) / (time.perf_counter() - t), trades
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--engine", choices=["replay", "fast"], default="replay")
-    p.add_argument("--candles", type=int, default=20_000)
-    p.add_argument("--profile", action="store_true", help="print the 30 most expensive functions (cProfile)")
-    args = p.parse_args()
-    configure_logging("ERROR", "console")
-    candles = synthetic_candles("BTCUSDT", "1m", args.candles, seed=7, start_price=20_000.0)
-    close = np.array([c.close for c in candles])
-    base_rate, base_trades = baseline(close)
-    config = BacktestConfig(
-        strategies=("ema_cross",),
-        symbols=("BTCUSDT",),
+FAST_SETTINGS = {"risk.daily_loss_limit.enabled": "false", "risk.max_drawdown.enabled": "false"}
+
+
+def make_config(candles: list[Any], engine: str, strategy: str = "ema_cross", **params: Any) -> BacktestConfig:
+    fast = engine == "fast"
+    return BacktestConfig(
+        strategies=(strategy,),
+        symbols=(candles[0].symbol,),
         interval="1m",
         start_ms=candles[0].open_time,
         end_ms=candles[-1].close_time + 1,
-        balance=Decimal(10_000),
-        engine=args.engine,
-        params={"ema_cross": {"fast": 12, "slow": 26}},
-        **(
-            {
-                "stake": Decimal(500),
-                "settings": {
-                    "risk.daily_loss_limit.enabled": "false",
-                    "risk.max_drawdown.enabled": "false",
-                },
-            }
-            if args.engine == "fast"
-            else {}
-        ),
+        # fast: a fixed stake of 500 on a balance the fees of ~14,000 trades per million candles cannot bring
+        # near the pocket limit (fast falls back to replay as soon as a pocket could bind)
+        balance=Decimal(1_000_000) if fast else Decimal(10_000),
+        engine=engine,  # type: ignore[arg-type]
+        params={strategy: params} if params else {},
+        stake=Decimal(500) if fast else None,
+        settings=dict(FAST_SETTINGS) if fast else {},
     )
+
+
+def warm_up(engine: str) -> float:
+    """Imports and the compiled kernels' load/compile, on a short run: seconds (printed apart)."""
+    t = time.perf_counter()
+    few = synthetic_candles("BTCUSDT", "1m", 3_000, seed=1, start_price=20_000.0)
+    asyncio.run(run_engine(make_config(few, engine, fast=12, slow=26), {"BTCUSDT": few}))
+    return time.perf_counter() - t
+
+
+def case_strategies(days: float) -> None:
+    """Every built-in strategy alone on fast over one symbol: total seconds (target < 30 s for a year)."""
+    from roottrading.backtest.fast import run_fast
+    from roottrading.backtest.model import EngineUnavailable
+    from roottrading.services.analyzer.engine import AnalyzerEngine, EngineConfig
+
+    n = int(days * 1440)
+    candles = synthetic_candles("BTCUSDT", "1m", n, seed=7, start_price=20_000.0)
+    names = sorted(AnalyzerEngine(EngineConfig(interval="1m")).registry.names())
+    print(f"warm-up (imports, kernels): {warm_up('fast'):.2f}s, not counted")
+    total, cpu_total, ran, refused = 0.0, 0.0, 0, []
+    for name in names:
+        t, cpu = time.perf_counter(), time.process_time()
+        try:
+            r = asyncio.run(run_fast(make_config(candles, "fast", name), {"BTCUSDT": candles}))
+        except EngineUnavailable as exc:
+            refused.append(f"{name}: {exc}")
+            continue
+        wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+        total, cpu_total, ran = total + wall, cpu_total + cpu, ran + 1
+        print(f"  {name:<24} {wall:8.2f}s ({cpu:.2f} CPU s) {n / wall:>12,.0f} candles/s  {len(r.trades)} trades")
+    print(
+        f"{ran} of {len(names)} strategies x {n:,} 1m candles ({days:g} days) on fast: {total:.1f}s "
+        f"({cpu_total:.1f} CPU s); one year would take ~{total * 365 / days:.0f}s at this rate (target < 30 s)"
+    )
+    for line in refused:
+        print(f"  not modelled by fast: {line}")
+
+
+def case_memory(symbols: int, days: float, trace: bool) -> None:
+    """Peak RSS holding `symbols` years of 1m candles and running ema_cross on fast over each."""
+    import resource
+    import tracemalloc
+
+    if trace:
+        tracemalloc.start()
+    n = int(days * 1440)
+    t = time.perf_counter()
+    data = {f"S{k}USDT": synthetic_candles(f"S{k}USDT", "1m", n, seed=k, start_price=100.0 + k) for k in range(symbols)}
+    made = time.perf_counter() - t
+    t = time.perf_counter()
+    trades, engines = 0, set()
+    for sym, cs in data.items():
+        r = asyncio.run(run_engine(make_config(cs, "fast", fast=12, slow=26), {sym: cs}))
+        trades += len(r.trades)
+        engines.add(r.engine)
+    wall = time.perf_counter() - t
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    heap = f", Python heap peak {tracemalloc.get_traced_memory()[1] / 2**20:,.0f} MB (tracemalloc)" if trace else ""
+    print(
+        f"{symbols} symbols x {n:,} 1m candles ({days:g} days; generated in {made:.1f}s), ema_cross on fast over "
+        f"each in {wall:.1f}s ({trades} trades, engine {'/'.join(sorted(engines))}): peak RSS {peak_mb:,.0f} MB{heap} (target < 2048 MB)"
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--case", choices=["engine", "strategies", "memory"], default="engine")
+    p.add_argument("--engine", choices=["replay", "fast"], default="replay")
+    p.add_argument("--candles", type=int, default=20_000)
+    p.add_argument("--days", type=float, default=365.0, help="--case strategies/memory: days of 1m candles")
+    p.add_argument("--symbols", type=int, default=10, help="--case memory: how many symbols")
+    p.add_argument("--tracemalloc", action="store_true", help="--case memory: also trace the Python heap")
+    p.add_argument("--profile", action="store_true", help="print the 30 most expensive functions (cProfile)")
+    args = p.parse_args()
+    configure_logging("ERROR", "console")
+    if args.case == "strategies":
+        case_strategies(args.days)
+        return
+    if args.case == "memory":
+        case_memory(args.symbols, args.days, args.tracemalloc)
+        return
+    print(f"warm-up (imports, kernels): {warm_up(args.engine):.2f}s, not counted")
+    candles = synthetic_candles("BTCUSDT", "1m", args.candles, seed=7, start_price=20_000.0)
+    close = np.array([c.close for c in candles])
+    base_rate, base_trades = baseline(close)
+    config = make_config(candles, args.engine, fast=12, slow=26)
 
     async def run() -> object:
         return await run_engine(config, {"BTCUSDT": candles}, notice=lambda s: print(f"note: {s}"))
@@ -102,6 +187,8 @@ def main() -> None:
         f"{len(result.trades)} trades)"  # type: ignore[attr-defined]
     )
     print(f"baseline NumPy + TA-Lib EMA-cross loop: {base_rate:,.0f} candles/s ({base_trades} trades)")
+    target = 5_000_000 if result.engine == "fast" else 30_000  # type: ignore[attr-defined]
+    print(f"ratio: {n / wall / base_rate:.3g}x the baseline; {n / wall / target:.3g}x the target ({target:,}/s)")
 
 
 if __name__ == "__main__":

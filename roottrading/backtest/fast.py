@@ -21,11 +21,9 @@ loss-streak lock is kept as the risk service keeps it (set on the losing close, 
 in market time, streak re-armed).
 
 What it does not model (the run raises EngineUnavailable and the runner hands it to `replay`, saying why):
-several symbols or strategies in one run, risk sizing when the account holds an asset the trader cannot
-price (the coordinator then sizes from the pockets' ledger), trailing stops, a volume cap or latency,
-multiple cycles, consensus; and any risk rule or pocket limit that might bind: each entry checks, with a
-margin, that none could have acted (pocket, stake-mode size and exposure caps against the lowest account
-value so far, daily loss, drawdown, volatility, order rate, hours, blacklist); the first entry where one
+several symbols or strategies in one run, trailing stops, a volume cap or latency, multiple cycles,
+consensus; and any risk rule or pocket limit that might bind: each entry checks, with a margin, that none
+could have acted (pocket, daily loss, drawdown, volatility, order rate, hours, blacklist); the first entry where one
 could raises, so a fast result is never a silently different answer.
 """
 
@@ -52,6 +50,7 @@ from roottrading.services.trader.exchange_factory import demo_rules
 from roottrading.services.trader.position import apply_fills, fill_row, position, walk_exits
 from roottrading.services.trader.stops import sim_exit_order
 
+CHUNK_MIN = 2_000  # candles per progress step at least (a step costs a little: numpy slicing, a loop yield)
 MARGIN = Decimal("0.8")  # a rule counts as "could not have acted" only below 80 % of its limit
 Q8 = Decimal("0.00000001")
 
@@ -72,7 +71,7 @@ async def run_fast(
 ) -> BacktestResult:
     """Same contract as run_replay; raises EngineUnavailable (with the reason) for what it does not model."""
     ov = overrides if overrides is not None else parse_overrides(config.settings)
-    return FastRun(config, candles, ov).run()
+    return await FastRun(config, candles, ov).run(progress)
 
 
 class FastRun:
@@ -82,6 +81,7 @@ class FastRun:
             raise EngineUnavailable("fast models one symbol and one strategy per run")
         self.symbol, self.name = config.symbols[0], config.strategies[0]
         self.series = list(candles.get(self.symbol, ()))
+        self._cand: np.ndarray | None = None  # candle indices where the strategy may signal (_candidates)
         self.sim = ov.sim_config()
         if self.sim.volume_cap is not None or self.sim.latency_ms:
             raise EngineUnavailable("fast does not model sim.volume_cap or sim.latency_ms")
@@ -119,18 +119,8 @@ class FastRun:
         self.lookback = min(analyzer.lookback(self.strategy), analyzer.window_size())
         self.quote = self.settings.quote_asset
         self.base, _ = split_symbol(self.symbol, self.quote)
-        from roottrading.services.trader.exchange_factory import DEMO_BALANCES
-
-        unpriced = sorted(set(DEMO_BALANCES) - {self.quote, self.base})
-        # the risk manager's equity is known exactly when the trader can price the whole account
-        self.exact_equity = not unpriced
-        if self.cfg.stake_quote is None and unpriced:
-            # the replay's demo account keeps these beside the quote balance; with no price for them the
-            # trader's balances reports carry no total, and the coordinator sizes from the pockets' ledger
-            raise EngineUnavailable(
-                f"risk sizing with quote {self.quote}: the simulated account also holds {', '.join(unpriced)} "
-                "(unpriced), so the coordinator sizes from the pockets' ledger (not modelled; use --stake)"
-            )
+        # the replay's account holds the quote asset only (overrides._funding), which the trader prices: the
+        # equity in its balances reports (what sizing and the risk manager read) is known exactly
 
     # ------------------------------------------------------------------ static preconditions
     def _check_static_rules(self) -> None:
@@ -180,10 +170,16 @@ class FastRun:
             return ema_cross_candidates(self.c, int(st.fast), int(st.slow), self.lookback, int(st.warmup))
         return np.arange(len(self.series), dtype=np.int64)
 
-    def signals(self) -> dict[int, Signal]:
+    def signals(self, lo: int = 0, hi: int | None = None) -> dict[int, Signal]:
+        """The strategy's signals at the candles in [lo, hi) (all when not given)."""
         out: dict[int, Signal] = {}
         st = self.strategy
-        for i in self._candidates().tolist():
+        if self._cand is None:
+            self._cand = self._candidates()
+        cand = self._cand
+        hi = len(self.series) if hi is None else hi
+        a, b = np.searchsorted(cand, [lo, hi])
+        for i in cand[a:b].tolist():
             if min(i + 1, self.lookback) <= st.warmup:
                 continue
             sig = st.latest_signal_bars(self._bars(i), self.symbol, self.config.interval)
@@ -192,10 +188,58 @@ class FastRun:
         return out
 
     # ------------------------------------------------------------------ the run
-    def run(self) -> BacktestResult:
+    async def run(self, progress: Any = None) -> BacktestResult:
+        """Signals and simulation in chunks of candles, so that a progress callback sees the run advance and can
+        stop it (KeyboardInterrupt from `progress`, as run_replay): the result then covers the candles done.
+        Chunking changes nothing: a window only looks back, and the simulation of [a, b) needs only the
+        signals before b (an exit scan that finds nothing before b resumes at b)."""
+        import asyncio
+
         t0 = time.perf_counter()
         self._arrays()
-        sigs = self.signals()
+        self._cand = self._candidates()
+        n = len(self.series)
+        self._start_sim()
+        # chunks: ~1/200 of the run (a progress step), no smaller than what makes the overhead negligible
+        step = max(CHUNK_MIN, n // 200)
+        done, interrupted = 0, False
+        while done < n:
+            b = min(n, done + step)
+            self._simulate_until(b, self.signals(done, b))
+            done = b
+            if progress is not None:
+                try:
+                    progress(done, n)
+                except KeyboardInterrupt:
+                    interrupted = True
+                    break
+                await asyncio.sleep(0)  # let the event loop run a Ctrl-C handler (the CLI's SIGINT callback)
+        trades = self.trades
+        if self.cur is not None and done:
+            trades.append(self._trade(self.cur, open_at=done - 1))
+        seconds = time.perf_counter() - t0
+        equity = self._equity_curve(trades, done)
+        metrics = backtest_metrics(
+            self.config,
+            trades,
+            equity,
+            {self.symbol: self.series[:done]},
+            taker_fee=self.sim.taker_fee,
+        )
+        warnings = [f"interrupted after {done} of {n} candles: partial result"] if interrupted else []
+        return BacktestResult(
+            config=self.config,
+            engine="fast",
+            candles=done,
+            seconds=seconds,
+            trades=trades,
+            equity=equity,
+            metrics=metrics,
+            warnings=warnings,
+            interrupted=interrupted,
+        )
+
+    def _start_sim(self) -> None:
         n = len(self.series)
         rules = demo_rules([self.symbol], None, self.quote)
         self.rules = rules[self.symbol]
@@ -223,11 +267,16 @@ class FastRun:
         self.fed = -1  # last candle fed to the simulated exchange
         self.next_trade_id = 0
         self.step_time = self.series[0].close_time if n else 0
-        trades: list[Trade] = []
-        cur: _Open | None = None
+        self.trades: list[Trade] = []
+        self.cur: _Open | None = None
+        self.pos = 0  # first candle not simulated yet
+
+    def _simulate_until(self, n: int, sigs: dict[int, Signal]) -> None:
+        """Simulate candles [self.pos, n) given the signals in that range (see the module docstring)."""
+        trades, cur = self.trades, self.cur
         sig_idx = sorted(sigs)
         k = 0
-        i = 0
+        i = self.pos
         while i < n:
             nxt_sig = sig_idx[k] if k < len(sig_idx) else n
             if cur is None:
@@ -259,20 +308,8 @@ class FastRun:
                 elif cur is None:
                     cur = self._entry(s, i)
             i += 1
-        if cur is not None:
-            trades.append(self._trade(cur, open_at=n - 1))
-        seconds = time.perf_counter() - t0
-        equity = self._equity_curve(trades)
-        metrics = backtest_metrics(
-            self.config,
-            trades,
-            equity,
-            {self.symbol: self.series},
-            taker_fee=self.sim.taker_fee,
-        )
-        return BacktestResult(
-            config=self.config, engine="fast", candles=n, seconds=seconds, trades=trades, equity=equity, metrics=metrics
-        )
+        self.cur = cur
+        self.pos = n
 
     # ------------------------------------------------------------------ exchange feeding
     def _jobs_until(self, i: int) -> None:
@@ -475,15 +512,11 @@ class FastRun:
             )
         qty = sizing.quantity
         mult = reserve_multiplier(cfg.fee_buffer_pct, cfg.slippage_buffer_pct)
-        if self.exact_equity:  # the risk manager's size caps, exactly (stake or risk sizing)
-            shrunk = self._risk_shrink(i, s, price, qty, "pocket" in sizing.capped_by)
-            if shrunk is None:
-                return None
-            qty = shrunk
-        else:
-            if "pocket" in sizing.capped_by:
-                raise EngineUnavailable(f"the pocket limit could bind at candle {i} (not modelled)")
-            self._check_size_rules(i, qty * price, reservation_amount(qty, price, mult), equity_low)
+        # the risk manager's size caps, exactly (stake or risk sizing)
+        shrunk = self._risk_shrink(i, s, price, qty, "pocket" in sizing.capped_by)
+        if shrunk is None:
+            return None
+        qty = shrunk
         if reservation_amount(qty, price, mult) >= equity_low * pocket_pct * MARGIN:
             raise EngineUnavailable(f"the pocket could refuse the reservation at candle {i} (not modelled)")
         from roottrading import ids
@@ -590,19 +623,6 @@ class FastRun:
                 return None  # the coordinator refuses: risk shrank the order below min notional
         return qty
 
-    def _check_size_rules(self, i: int, notional: Decimal, reserved: Decimal, equity_low: Decimal) -> None:
-        r = self.rules_set
-        caps = []
-        if r.max_position_size.enabled:
-            caps.append(("max_position_size", r.max_position_size.limit_pct))
-        if r.max_exposure_per_asset.enabled:
-            caps.append(("max_exposure_per_asset", r.max_exposure_per_asset.limit_pct))
-        if r.max_total_exposure.enabled:
-            caps.append(("max_total_exposure", r.max_total_exposure.limit_pct))
-        for name, pct in caps:
-            if reserved >= equity_low * pct / 100 * MARGIN:
-                raise EngineUnavailable(f"risk.{name} could shrink the entry at candle {i} (not modelled)")
-
     def _after_close(self, cur: _Open) -> None:
         """Track what the conservative risk checks need: loss streak, lowest/highest account values."""
         pnl = cur.cycle.profit_loss or Decimal(0)
@@ -658,13 +678,12 @@ class FastRun:
             exit_tag=c.exit_tag,
         )
 
-    def _equity_curve(self, trades: list[Trade]) -> list[tuple[int, float]]:
-        """Account value at each candle's close (vectorised from the trades: cash steps at exits, the held
-        quantity marked at the close while a cycle is open)."""
-        n = len(self.series)
+    def _equity_curve(self, trades: list[Trade], n: int) -> list[tuple[int, float]]:
+        """Account value at each of the first n candles' closes (vectorised from the trades: cash steps at
+        exits, the held quantity marked at the close while a cycle is open)."""
         if not n:
             return []
-        close_times = np.fromiter((c.close_time for c in self.series), np.int64, n)
+        close_times = np.asarray(self.close_times[:n], np.int64)
         dcash = np.zeros(n + 1)
         dheld = np.zeros(n + 1)
         for t in trades:  # step changes, summed once (no per-trade pass over the whole curve)
@@ -678,5 +697,5 @@ class FastRun:
                 dcash[b] += cost + float(t.pnl)
         cash = float(self.config.balance) + np.cumsum(dcash[:n])
         held = np.cumsum(dheld[:n])
-        value = cash + held * self.c
+        value = cash + held * self.c[:n]
         return list(zip(close_times.tolist(), value.tolist(), strict=True))

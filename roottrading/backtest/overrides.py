@@ -152,6 +152,9 @@ class PlatformOverrides:
         rules.write_text(self.rules_text(), encoding="utf-8")
         return {
             "risk_rules_path": rules,
+            # paper trading stores the whole simulated account after every change so that it survives a
+            # restart; a replay never restarts and its store is thrown away (7 % of its time, measured)
+            "trader_paper_account_stored": False,
             "portfolio_start_capital": config.balance,
             "risk_initial_equity": config.balance,
             **JOB_DEFAULTS,
@@ -164,7 +167,7 @@ class PlatformOverrides:
         return Wiring(
             coordinator=self.coordinator_config(config),
             sim_config=self.sim_config(),
-            demo_balances={quote: config.balance},
+            demo_balances=_funding(quote, config.balance),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -318,3 +321,15 @@ def _sim_value(key: str, name: str, value: str) -> Any:
         return Decimal(value)
     except InvalidOperation:
         raise OverrideError(f"--set {key}: {value!r} is not a number") from None
+
+
+def _funding(quote: str, balance: Decimal) -> dict[str, Decimal]:
+    """The replay account's balances: `balance` of the quote asset and nothing else. The demo exchange starts
+    from its default account (DEMO_BALANCES, in USDT) and applies these on top, so every default asset other
+    than the quote is set to 0: a BTC-quoted run holding 10,000 USDT beside its BTC would hold an asset the
+    trader cannot price, and its balances reports (what sizing reads) would carry no total."""
+    from roottrading.services.trader.exchange_factory import DEMO_BALANCES
+
+    out = {asset: Decimal(0) for asset in DEMO_BALANCES if asset != quote}
+    out[quote] = balance
+    return out

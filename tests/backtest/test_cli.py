@@ -152,7 +152,7 @@ def test_ctrl_c_writes_the_partial_result_and_exits_130(
 
     monkeypatch.setattr(cli._Progress, "__call__", press_ctrl_c_at_50)
     out, rep = tmp_path / "p.json", tmp_path / "p.html"
-    # replay reports progress per candle (a fast run takes a fraction of a second: nothing to interrupt)
+    # replay reports progress per candle (fast per chunk of candles: tests/backtest/test_fast_progress.py)
     args = [*BASE, "--engine", "replay", "--strategy", "macd_crossover", "--json", str(out), "--report", str(rep)]
     code, text = run(args)
     assert code == 130, text

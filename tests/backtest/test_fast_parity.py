@@ -149,14 +149,14 @@ def test_risk_sizing_from_equity_parity(settings: dict) -> None:
     _assert_same(fast, rep)
 
 
-def test_risk_sizing_with_an_unpriced_demo_asset_falls_back() -> None:
-    """With quote BUSD the replay's demo account also holds USDT, which the trader cannot price: its balances
-    reports carry no total and the coordinator sizes from the pockets' ledger. fast does not model that, and
-    says so (found by the parity sweep: the quantities differed by one lot step)."""
+def test_risk_sizing_with_a_non_usdt_quote_parity() -> None:
+    """Quote BUSD with risk sizing. The replay's account used to hold the demo default of 10,000 USDT beside
+    the BUSD balance (unpriced: the balances reports carried no total and the coordinator sized from the
+    pockets' ledger), so fast refused the run; now funded in the quote only, both size from the same equity."""
     candles = load_candles("BTCBUSD", "1m")[-300:]
-    config = _config(candles, "ema_cross", stake=None)
-    with pytest.raises(EngineUnavailable, match="unpriced"):
-        asyncio.run(run_fast(config, {"BTCBUSD": candles}))
+    fast, rep = _both(_config(candles, "ema_cross", stake=None), candles)
+    assert rep
+    _assert_same(fast, rep)
 
 
 @pytest.mark.parametrize(

@@ -40,3 +40,59 @@ def test_daily_values_and_monthly_returns() -> None:
     jan31, feb1 = 1706659200000, 1706745600000  # 2024-01-31, 2024-02-01 UTC
     mr = monthly_returns([(jan31, 110.0), (feb1, 99.0)], 100.0)
     assert mr == {(2024, 1): pytest.approx(0.1), (2024, 2): pytest.approx(-0.1)}
+
+
+def _loop_daily_values(equity: list[tuple[int, float]], start_value: float) -> list[float]:
+    """The loop daily_values replaced (reference)."""
+    out, day, last = [start_value], equity[0][0] // DAY, start_value
+    for t, v in equity:
+        d = t // DAY
+        while d > day:
+            out.append(last)
+            day += 1
+        last = v
+    return [*out, last]
+
+
+def _loop_exposure(trades: list[Trade], times: list[int]) -> float:
+    spans = sorted((t.entry_time, t.exit_time if t.exit_time is not None else times[-1] + 1) for t in trades)
+    inside, j, active_until = 0, 0, -1
+    for t in times:
+        while j < len(spans) and spans[j][0] <= t:
+            active_until = max(active_until, spans[j][1])
+            j += 1
+        inside += t < active_until
+    return inside / len(times)
+
+
+def test_vectorised_metrics_equal_the_loops_they_replaced() -> None:
+    """daily_values, exposure, max drawdown and buy-and-hold are vectorised for million-candle runs: they must
+    give the same floats (not approximately) as the plain loops, which capital.metrics still uses."""
+    import random
+
+    from roottrading.backtest.metrics import max_drawdown
+    from roottrading.capital import metrics as cm
+
+    rng = random.Random(5)
+    t, eq = 0, []
+    for _ in range(3_000):
+        t += rng.choice([60_000, 60_000, 3_600_000, 2 * DAY])  # some days without a point
+        eq.append((t, 10_000 * (1 + rng.gauss(0, 0.05))))
+    assert daily_values(eq, 10_000.0) == _loop_daily_values(eq, 10_000.0)
+    values = [10_000.0] + [v for _, v in eq]
+    assert max_drawdown(values) == cm.max_drawdown(values)
+    times = [p[0] for p in eq]
+    trades = []
+    for _ in range(200):
+        a = rng.choice(times)
+        trades.append(trade(a, None if rng.random() < 0.05 else a + rng.randint(0, 5 * DAY)))
+    assert exposure(trades, times) == _loop_exposure(trades, times)
+    cs = hourly()
+    _bh, curve = buy_and_hold({"BTCUSDT": cs, "ETHUSDT": cs[5:]}, Decimal(1000), Decimal("0.001"))
+    qty = [500 * 0.999 / cs[0].open, 500 * 0.999 / cs[5].open]
+    last = [cs[0].open, cs[5].open]
+    for (ct, v), c in zip(curve, cs, strict=True):
+        last[0] = c.close
+        if c.close_time >= cs[5].close_time:
+            last[1] = c.close
+        assert ct == c.close_time and v == (0 + qty[0] * last[0] + qty[1] * last[1]) * 0.999
