@@ -10,7 +10,15 @@ import pytest
 
 from roottrading.backtest.model import BacktestConfig
 from roottrading.optimize.space import Dim
-from roottrading.optimize.study import Job, StudyExists, counted_trials, open_study, recover, storage_url
+from roottrading.optimize.study import (
+    Job,
+    StudyExists,
+    counted_trials,
+    open_study,
+    platform_storage_url,
+    recover,
+    storage_url,
+)
 
 
 def _job(tmp_path: Path, n: int = 5) -> Job:
@@ -32,6 +40,14 @@ def _job(tmp_path: Path, n: int = 5) -> Job:
 def test_storage_url_uses_a_synchronous_driver() -> None:
     assert storage_url("sqlite+aiosqlite:////x/rt.db") == "sqlite:////x/rt.db"
     assert storage_url("postgresql+asyncpg://u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+def test_the_platform_storage_keeps_optuna_out_of_the_platform_s_alembic_namespace() -> None:
+    assert platform_storage_url("sqlite+aiosqlite:////x/rt.db") == "sqlite:////x/rt.optuna.db"
+    assert (
+        platform_storage_url("postgresql+asyncpg://u@h/db")
+        == "postgresql+psycopg://u@h/db?options=-csearch_path%3Doptuna"
+    )
 
 
 def test_recover_requeues_what_a_crash_left_running_and_counts_stay_exact(tmp_path: Path) -> None:

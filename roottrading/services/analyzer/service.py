@@ -21,9 +21,10 @@ from roottrading.domain import Candle
 from roottrading.runtime.errors import error_responses
 from roottrading.runtime.params import Text
 from roottrading.runtime.service import Consumes, HealthStatus, Service
+from roottrading.services.analyzer import saved
 from roottrading.services.analyzer.engine import DISABLED_PREFIX, EngineConfig
 from roottrading.services.analyzer.workers import WorkerPool
-from roottrading.store import CandleRepo, SignalRepo
+from roottrading.store import CandleRepo, SafetyStateRepo, SignalRepo
 from roottrading.strategies.params import ParamError
 
 
@@ -52,6 +53,8 @@ class AnalyzerService(Service):
         self.pool = WorkerPool(self.config, s.analyzer_workers, worker_timeout_s=s.analyzer_worker_timeout_s)
         self.signals = SignalRepo(ctx.db)
         self.candles = CandleRepo(ctx.db)
+        self.saved = SafetyStateRepo(ctx.db)
+        self._saved_doc: dict[str, Any] = {}
         self.candles_seen = 0
         self.signals_sent = 0
         self.latencies_us: list[float] = []
@@ -61,6 +64,7 @@ class AnalyzerService(Service):
 
     async def start(self) -> None:
         await self.pool.start()
+        await self._restore()
         # exactly the candles the live window holds (the evaluation-window rule): after a restart the next
         # candle is evaluated on the same input as without the restart
         window = self.pool.window_size()
@@ -69,6 +73,20 @@ class AnalyzerService(Service):
             if history:
                 n = await self.pool.warm(symbol, history)
                 self.log.info("warmed from history", symbol=symbol, candles=n)
+
+    async def _restore(self) -> None:
+        """Replay the operator's saved strategy settings (saved.py) before the first candle."""
+        self._saved_doc = await self.saved.get(saved.KEY) or {}
+        for op, name, symbol, params in saved.ops(self._saved_doc):
+            if name not in self.pool.registry.names():
+                self.log.warning("saved setting of an unknown strategy skipped", strategy=name, symbol=symbol)
+                continue
+            try:
+                await self.pool.control(op, name, symbol, params)
+            except ParamError as exc:
+                self.log.warning("saved parameters refused, skipped", strategy=name, symbol=symbol, error=str(exc))
+        if self._saved_doc:
+            self.log.info("strategy settings restored", strategies=len(self._saved_doc.get("strategies", {})))
 
     async def stop(self) -> None:
         await self.pool.stop()
@@ -139,6 +157,8 @@ class AnalyzerService(Service):
                     await self.pool.control("enable" if body.enabled else "disable", name, body.symbol)
             except ParamError as exc:
                 raise HTTPException(422, str(exc)) from None
+            saved.record(self._saved_doc, name, body.symbol, body.enabled, body.params)
+            await self.saved.put(saved.KEY, self._saved_doc, self.ctx.clock.now_ms())
             self.log.info(
                 "strategy updated", strategy=name, symbol=body.symbol, enabled=body.enabled, params=body.params
             )
