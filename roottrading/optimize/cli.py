@@ -12,8 +12,10 @@ Errors for the user exit with status 2 and one message; Ctrl-C stops (status 130
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,6 +55,9 @@ def optimize(
     ] = None,
     anchored: Annotated[bool, typer.Option("--anchored", help="walk-forward training always from the start")] = False,
     jobs: Annotated[int | None, typer.Option("--jobs", help="worker processes (default: all local cores)")] = None,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="a Dask scheduler (tcp://host:8786) or local:N (N local workers)")
+    ] = None,
     storage: Annotated[
         str | None, typer.Option(help="Optuna RDB URL (default: DATABASE_URL, the platform's database)")
     ] = None,
@@ -201,19 +206,30 @@ def optimize(
         resume=resume,
         verify=verify,
     )
-    typer.echo(
-        f"study {sname}: {len(windows)} window(s) x {trials} trials on {plan.workers} process(es); "
-        f"space {', '.join(d.name for d in dims)}",
-        err=True,
-    )
     studies: dict[int, Any] = {}
-    try:
-        doc = run_plan(plan, lambda text: typer.echo(text, err=True), studies)
-    except StudyExists as exc:
-        raise _fail(str(exc)) from None
-    except KeyboardInterrupt:
-        typer.echo(f"interrupted: continue with --resume --study-name {sname}", err=True)
-        raise typer.Exit(130) from None
+    with contextlib.ExitStack() as stack:
+        where = f"{plan.workers} process(es)"
+        if cluster:
+            from roottrading.optimize.cluster import connect, workers_of
+
+            try:
+                client = stack.enter_context(connect(cluster))
+            except (OSError, ValueError) as exc:
+                raise _fail(f"--cluster {cluster}: {exc}") from None
+            plan = replace(plan, client=client)
+            where = f"the cluster {cluster} ({workers_of(client)} worker thread(s))"
+        typer.echo(
+            f"study {sname}: {len(windows)} window(s) x {trials} trials on {where}; "
+            f"space {', '.join(d.name for d in dims)}",
+            err=True,
+        )
+        try:
+            doc = run_plan(plan, lambda text: typer.echo(text, err=True), studies)
+        except StudyExists as exc:
+            raise _fail(str(exc)) from None
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted: continue with --resume --study-name {sname}", err=True)
+            raise typer.Exit(130) from None
     if json_path is not None:
         from roottrading.optimize.trials import write_json
 

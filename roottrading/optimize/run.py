@@ -41,6 +41,7 @@ class Plan:
     workers: int
     resume: bool
     verify: bool = True  # re-run each chosen candidate on `replay`
+    client: Any = None  # a Dask client (`--cluster`): trials run as its tasks instead of local processes
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +89,7 @@ def run_plan(plan: Plan, notice: Callable[[str], None], studies: dict[int, Any] 
         if recovered:
             notice(f"window {w.index}: re-queued {len(recovered)} trial(s) interrupted by the crash: {recovered}")
         before = counted_trials(study)
-        ran = run_study(job, plan.workers) if before < job.n_trials else 0
+        ran = _run_window(job, plan) if before < job.n_trials else 0
         ran_total += ran
         study = open_study(job, resume=True, create=False)
         studies[w.index] = study
@@ -184,6 +185,14 @@ def run_plan(plan: Plan, notice: Callable[[str], None], studies: dict[int, Any] 
     doc["chosen_params"] = results.chosen_params(doc)
     results.write_result(record, doc)
     return doc
+
+
+def _run_window(job: Job, plan: Plan) -> int:
+    if plan.client is None:
+        return run_study(job, plan.workers)
+    from roottrading.optimize.cluster import run_study_cluster
+
+    return run_study_cluster(job, plan.client)
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:

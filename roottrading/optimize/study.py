@@ -232,7 +232,15 @@ def strategy_class(name: str) -> Any:
 
 def run_trial(job: Job, prepared: Any, trial: Any) -> tuple[float | None, dict[str, Any]]:
     """Suggest, backtest, score. Returns (value or None = pruned, user attrs)."""
-    params = {d.name: d.suggest(trial) for d in job.dims}
+    return score_params(job, prepared, suggest(job, trial))
+
+
+def suggest(job: Job, trial: Any) -> dict[str, Any]:
+    return {d.name: d.suggest(trial) for d in job.dims}
+
+
+def score_params(job: Job, prepared: Any, params: dict[str, Any]) -> tuple[float | None, dict[str, Any]]:
+    """Backtest and score one parameter set. Returns (value or None = pruned, user attrs)."""
     invalid = _valid(job, params)
     if invalid:
         return None, {"reason": f"invalid parameters: {invalid}"}
