@@ -40,3 +40,22 @@ def test_daily_values_and_monthly_returns() -> None:
     jan31, feb1 = 1706659200000, 1706745600000  # 2024-01-31, 2024-02-01 UTC
     mr = monthly_returns([(jan31, 110.0), (feb1, 99.0)], 100.0)
     assert mr == {(2024, 1): pytest.approx(0.1), (2024, 2): pytest.approx(-0.1)}
+
+
+def test_buy_and_hold_is_computed_once_per_candle_set_and_never_for_other_candles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from roottrading.backtest import metrics
+
+    calls: list[int] = []
+    real = metrics._buy_and_hold
+    monkeypatch.setattr(metrics, "_buy_and_hold", lambda c, b, f: calls.append(1) or real(c, b, f))
+    monkeypatch.setattr(metrics, "_BH_MEMO", [])
+    cs = hourly()
+    first = buy_and_hold({"BTCUSDT": cs}, Decimal(1000), Decimal("0.001"))
+    again = buy_and_hold({"BTCUSDT": cs}, Decimal(1000), Decimal("0.001"))  # an optimisation's next trial
+    assert again == first and len(calls) == 1
+    other = buy_and_hold({"BTCUSDT": cs[:-1]}, Decimal(1000), Decimal("0.001"))
+    assert len(calls) == 2 and len(other[1]) == len(cs) - 1
+    buy_and_hold({"BTCUSDT": cs}, Decimal(2000), Decimal("0.001"))
+    assert len(calls) == 3  # another balance is another question
