@@ -124,7 +124,7 @@ function StudyView({ name }: { name: string }) {
               </div>
               {oos && (
                 <p className="mt-3 text-sm text-slate-300" data-testid="study-result">
-                  Out-of-sample (stitched test windows): Sharpe {show(oos.sharpe)}, PnL {show(oos.net_pnl)}, trades {show(oos.trades)},
+                  Out-of-sample (stitched test windows): Sharpe {show(oos.sharpe)}, PnL {show(oos.net_pnl)}, trades {raw(oos.trades)},
                   max drawdown {show(oos.max_drawdown)}; walk-forward efficiency {show(s.result?.walk_forward_efficiency)};
                   deflated Sharpe {show(s.result?.deflated_sharpe_mean)}
                 </p>
