@@ -57,7 +57,7 @@ def connect(address: str) -> Iterator[Any]:
         if n < 1:
             raise ValueError("--cluster local:N needs N >= 1")
         with (
-            LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+            LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
             Client(cluster) as client,
         ):
             yield client

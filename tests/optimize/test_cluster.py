@@ -59,7 +59,7 @@ def test_a_killed_worker_loses_no_trial_its_task_runs_again_elsewhere(data_dir: 
     open_study(job, resume=False)
     killed: dict[str, list[str]] = {}
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):
 
