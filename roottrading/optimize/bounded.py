@@ -22,8 +22,6 @@ from optuna.storages import RDBStorage
 from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
 from optuna.trial import TrialState
 
-DEFAULT_KEEP = 1000
-
 
 class BoundedCachedStorage(_CachedStorage):
     """Optuna's cached RDB storage with at most `keep` finished trials per study in memory."""
