@@ -262,6 +262,9 @@ def _register_optimize() -> None:
     from roottrading.optimize.cli import optimize
 
     app.command("optimize")(optimize)
+    from roottrading.optimize.tune_cli import tune
+
+    app.command("tune")(tune)
 
 
 _register_optimize()

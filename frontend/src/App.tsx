@@ -16,6 +16,7 @@ import { System } from './pages/System'
 // lightweight-charts is the heaviest dependency: only the Market and Backtests pages load it (lazily).
 const Market = lazy(() => import('./pages/Market'))
 const Backtests = lazy(() => import('./pages/Backtests'))
+const Optimise = lazy(() => import('./pages/Optimise'))
 
 export function makeQueryClient(): QueryClient {
   return new QueryClient({ defaultOptions: { queries: { ...queryDefaults } } })
@@ -38,6 +39,7 @@ export function App({ client = makeQueryClient() }: { client?: QueryClient }) {
               <Route path="risk" element={<Risk />} />
               <Route path="universe" element={<UniversePage />} />
               <Route path="backtests" element={<Backtests />} />
+              <Route path="optimise" element={<Optimise />} />
               <Route path="system" element={<System />} />
               <Route path="*" element={<div className="text-slate-400">Page not found.</div>} />
             </Route>

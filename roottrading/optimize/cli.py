@@ -5,16 +5,19 @@ Examples:
       --start 2024-01-01 --end 2025-01-01 --stake 1000 --trials 200 --walk-forward train=90d,test=30d \\
       --space fast=5:30 --space slow=20:120:5 --objective sharpe --min-trades 5 --json opt.json
   roottrading optimize ... --study-name my-study --resume     # continue after a crash or Ctrl-C
+  roottrading optimize ... --apply                            # then set the chosen parameters (diff, confirm)
 
 Errors for the user exit with status 2 and one message; Ctrl-C stops (status 130) and `--resume` continues.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,11 +47,17 @@ def optimize(
     ] = None,
     sampler: Annotated[str, typer.Option(help="tpe | random | grid")] = "tpe",
     seed: Annotated[int | None, typer.Option(help="sampler seed (reproducible with --jobs 1)")] = None,
+    sampler_history: Annotated[
+        int, typer.Option("--sampler-history", help="finished trials the sampler sees: the best half + the latest")
+    ] = 1000,
     walk_forward: Annotated[
         str | None, typer.Option("--walk-forward", help="train=90d,test=30d[,step=30d] (rolling windows)")
     ] = None,
     anchored: Annotated[bool, typer.Option("--anchored", help="walk-forward training always from the start")] = False,
     jobs: Annotated[int | None, typer.Option("--jobs", help="worker processes (default: all local cores)")] = None,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="a Dask scheduler (tcp://host:8786) or local:N (N local workers)")
+    ] = None,
     storage: Annotated[
         str | None, typer.Option(help="Optuna RDB URL (default: DATABASE_URL, the platform's database)")
     ] = None,
@@ -60,6 +69,13 @@ def optimize(
     ] = "replay",
     json_path: Annotated[Path | None, typer.Option("--json", help="every trial, window and choice as JSON")] = None,
     report_path: Annotated[Path | None, typer.Option("--report", help="a self-contained HTML report here")] = None,
+    apply_: Annotated[
+        bool, typer.Option("--apply", help="write the chosen parameters into the running platform (shows the diff)")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="with --apply: do not ask for confirmation")] = False,
+    url: Annotated[
+        str | None, typer.Option("--url", help="the running platform (default: HTTP_HOST:HTTP_PORT)")
+    ] = None,
 ) -> None:
     """Tune a strategy's parameters with Optuna, walk-forward (see docs/optimisation.md)."""
     from roottrading.config import ConfigError, load_settings
@@ -68,7 +84,14 @@ def optimize(
     from roottrading.optimize.run import Plan, run_plan
     from roottrading.optimize.scoring import OBJECTIVES
     from roottrading.optimize.space import SpaceError, build_space
-    from roottrading.optimize.study import SAMPLERS, Job, StudyExists, default_workers, storage_url
+    from roottrading.optimize.study import (
+        SAMPLERS,
+        Job,
+        StudyExists,
+        default_workers,
+        platform_storage_url,
+        storage_url,
+    )
 
     try:
         settings = load_settings()
@@ -83,8 +106,8 @@ def optimize(
         raise _fail(f"--sampler {sampler!r}: use one of {', '.join(SAMPLERS)}")
     if fallback not in ("replay", "skip"):
         raise _fail("--fallback: use replay or skip")
-    if trials < 1 or min_trades < 0 or (jobs is not None and jobs < 1):
-        raise _fail("--trials and --jobs must be >= 1, --min-trades >= 0")
+    if trials < 1 or min_trades < 0 or (jobs is not None and jobs < 1) or sampler_history < 2:
+        raise _fail("--trials and --jobs must be >= 1, --min-trades >= 0, --sampler-history >= 2")
     bal, stk, overrides = parse_money_and_overrides(balance, stake, set_)
     iv = interval or settings.interval
     if iv not in INTERVAL_MS:
@@ -156,22 +179,23 @@ def optimize(
         default=str,
     )
     sname = study_name or f"{name}-{'-'.join(syms)}-{iv}-{hashlib.sha256(question.encode()).hexdigest()[:10]}"
-    url = storage or settings.database_url
-    if not url:
+    if not (storage or settings.database_url):
         raise _fail("no storage: set DATABASE_URL or pass --storage sqlite:///optuna.db")
+    url = storage_url(storage) if storage else platform_storage_url(settings.database_url)
     job = Job(
         config=config,
         dims=tuple(dims),
         objective=objective,
         min_trades=min_trades,
         max_drawdown=None if max_drawdown is None else max_drawdown / 100,
-        storage=storage_url(url),
+        storage=url,
         study_name=sname,
         n_trials=trials,
         sampler=sampler,
         seed=seed,
         database_url=settings.database_url,
         fallback=fallback,
+        history=sampler_history,
     )
     _gate(config, settings.database_url, windows)
     plan = Plan(
@@ -182,21 +206,34 @@ def optimize(
         resume=resume,
         verify=verify,
     )
-    typer.echo(
-        f"study {sname}: {len(windows)} window(s) x {trials} trials on {plan.workers} process(es); "
-        f"space {', '.join(d.name for d in dims)}",
-        err=True,
-    )
-    try:
-        doc = run_plan(plan, lambda text: typer.echo(text, err=True))
-    except StudyExists as exc:
-        raise _fail(str(exc)) from None
-    except KeyboardInterrupt:
-        typer.echo(f"interrupted: continue with --resume --study-name {sname}", err=True)
-        raise typer.Exit(130) from None
+    studies: dict[int, Any] = {}
+    with contextlib.ExitStack() as stack:
+        where = f"{plan.workers} process(es)"
+        if cluster:
+            from roottrading.optimize.cluster import connect, workers_of
+
+            try:
+                client = stack.enter_context(connect(cluster))
+            except (OSError, ValueError) as exc:
+                raise _fail(f"--cluster {cluster}: {exc}") from None
+            plan = replace(plan, client=client)
+            where = f"the cluster {cluster} ({workers_of(client)} worker thread(s))"
+        typer.echo(
+            f"study {sname}: {len(windows)} window(s) x {trials} trials on {where}; "
+            f"space {', '.join(d.name for d in dims)}",
+            err=True,
+        )
+        try:
+            doc = run_plan(plan, lambda text: typer.echo(text, err=True), studies)
+        except StudyExists as exc:
+            raise _fail(str(exc)) from None
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted: continue with --resume --study-name {sname}", err=True)
+            raise typer.Exit(130) from None
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+        from roottrading.optimize.trials import write_json
+
+        write_json(doc, json_path, studies)  # every trial, streamed from the database
     if report_path is not None:
         from roottrading.optimize.report import write_report
 
@@ -205,6 +242,34 @@ def optimize(
     for path, what in ((json_path, "JSON"), (report_path, "report")):
         if path is not None:
             typer.echo(f"{what}: {path}")
+    if apply_:
+        apply_chosen(doc, settings, url, yes)
+
+
+def apply_chosen(doc: dict, settings: object, url: str | None, yes: bool) -> None:
+    """Show the diff of the chosen parameters against the running platform, confirm, apply per symbol."""
+    from roottrading.optimize import apply
+
+    params = doc.get("chosen_params")
+    if not params:
+        raise _fail("--apply: no parameters were chosen (no trial passed the constraints)")
+    platform = apply.Platform.connect(
+        url or f"http://{settings.http_host}:{settings.http_port}",  # type: ignore[attr-defined]
+        apply.platform_token(settings),
+    )
+    try:
+        changes = apply.diff(platform, doc["strategy"], doc["symbols"], params)
+        typer.echo(f"apply {doc['strategy']} on {', '.join(doc['symbols'])}:")
+        typer.echo(apply.format_diff(changes))
+        if not changes:
+            return
+        if not yes and not typer.confirm("apply these parameters to the running platform?", default=False):
+            typer.echo("not applied")
+            return
+        apply.apply(platform, doc["strategy"], doc["symbols"], params)
+    except apply.ApplyError as exc:
+        raise _fail(f"--apply: {exc}") from None
+    typer.echo(f"applied {len(changes)} change(s); the platform keeps them across restarts")
 
 
 def _gate(config: BacktestConfig, database_url: str | None, windows: list) -> None:

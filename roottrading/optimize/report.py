@@ -119,11 +119,13 @@ def render(doc: dict[str, Any]) -> str:
         )
     parts += ["<h2>Walk-forward windows</h2>" if doc["walk_forward"] else "<h2>Study</h2>", _table(rows, head)]
     for w in doc["windows"]:
-        scored = [(t["number"], t["value"]) for t in w["trials"] if t["state"] == "COMPLETE" and t["value"] is not None]
+        scored = [(n, v) for n, v in w.get("history", [])]
+        counts = w.get("counts", {})
+        unscored = sum(v for k, v in counts.items() if k != "COMPLETE")
         parts += [
             f"<h3>Window {w['index']}: optimisation history</h3>",
-            "<p>grey: each scored trial's objective; red: the best so far. "
-            f"{len(w['trials']) - len(scored)} trial(s) pruned or failed.</p>",
+            "<p>grey: scored trials' objective (with more than 2,000, the best of each bucket of trials); red: the "
+            f"best so far. {counts.get('COMPLETE', 0)} scored, {unscored} pruned or failed.</p>",
             _svg_dots(scored),
         ]
         if w.get("importance"):

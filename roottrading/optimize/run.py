@@ -16,7 +16,8 @@ from typing import Any
 from roottrading.backtest.metrics import backtest_metrics, daily_values
 from roottrading.backtest.model import BacktestResult, Trade
 from roottrading.capital import metrics as cm
-from roottrading.optimize.scoring import deflated_sharpe
+from roottrading.optimize import results, trials
+from roottrading.optimize.scoring import deflated_sharpe_nv
 from roottrading.optimize.study import (
     HEADLINE,
     Job,
@@ -40,23 +41,11 @@ class Plan:
     workers: int
     resume: bool
     verify: bool = True  # re-run each chosen candidate on `replay`
+    client: Any = None  # a Dask client (`--cluster`): trials run as its tasks instead of local processes
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: metrics.get(k) for k in HEADLINE}
-
-
-def _trial_rows(study: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "number": t.number,
-            "state": t.state.name,
-            "value": t.value,
-            "params": t.params,
-            **t.user_attrs,
-        }
-        for t in study.get_trials(deepcopy=False)
-    ]
 
 
 def _parity(fast: BacktestResult, replay: BacktestResult) -> dict[str, Any]:
@@ -76,8 +65,10 @@ def _window_job(plan: Plan, w: Window, start: int, end: int, suffix: str) -> Job
     return replace(job, config=replace(job.config, start_ms=start, end_ms=end), study_name=f"{job.study_name}{suffix}")
 
 
-def run_plan(plan: Plan, notice: Callable[[str], None]) -> dict[str, Any]:
-    """Run every window; return the `--json` document."""
+def run_plan(plan: Plan, notice: Callable[[str], None], studies: dict[int, Any] | None = None) -> dict[str, Any]:
+    """Run every window; return the `--json` document without the trials (trials.write_json streams them from
+    `studies`, filled here with each window's study)."""
+    studies = {} if studies is None else studies
     rows: list[dict[str, Any]] = []
     oos_curves: list[list[tuple[int, float]]] = []
     oos_trades: list[Trade] = []
@@ -85,48 +76,51 @@ def run_plan(plan: Plan, notice: Callable[[str], None]) -> dict[str, Any]:
     ran_total = 0
     recovered_total: list[int] = []
     balance = float(plan.job.config.balance)
+    record: Any = None
     for w in plan.windows:
         suffix = f"/w{w.index}" if plan.walk_forward else ""
         job = _window_job(plan, w, w.train_start, w.train_end, suffix)
         study = open_study(job, resume=plan.resume)
+        if record is None:  # after the first window's study: it refused an existing study without --resume
+            record = results.record_study(study._storage, plan.job.study_name)
+            results.write_plan(record, plan_json(plan))
         recovered = recover(study)
         recovered_total += recovered
         if recovered:
             notice(f"window {w.index}: re-queued {len(recovered)} trial(s) interrupted by the crash: {recovered}")
         before = counted_trials(study)
-        ran = run_study(job, plan.workers) if before < job.n_trials else 0
+        ran = _run_window(job, plan) if before < job.n_trials else 0
         ran_total += ran
         study = open_study(job, resume=True, create=False)
+        studies[w.index] = study
+        counts = trials.state_counts(study)
         row: dict[str, Any] = {
             **w.as_json(),
             "study": job.study_name,
             "trials_run_now": ran,
-            "trials": _trial_rows(study),
+            "counts": counts,
+            "history": trials.history(study),
         }
-        complete = [t for t in study.get_trials(deepcopy=False) if t.value is not None and t.state.name == "COMPLETE"]
-        if not complete:
+        if not counts.get("COMPLETE"):
             row["best_params"] = None
             row["note"] = "no trial passed the constraints"
             notice(f"window {w.index}: no trial passed the constraints")
+            results.write_window(record, row)
             rows.append(row)
             continue
-        best = max(complete, key=lambda t: t.value)
-        row["importance"] = _importance(study, len(complete))
+        best = study.best_trial  # one SQL query (ORDER BY value LIMIT 1), not the trial list
+        row["importance"] = _importance(study, counts["COMPLETE"])
         params = dict(best.params)
         train = prepare_window(job)
         is_run = evaluate(job, train, params)
         rets = cm.returns_from_equity(daily_values(is_run.equity, balance))
-        trial_sharpes = [
-            t.user_attrs["metrics"]["sharpe"] / SQRT_YEAR
-            for t in complete
-            if t.user_attrs.get("metrics", {}).get("sharpe") is not None
-        ]
+        n_sharpes, sharpe_var = trials.sharpe_stats(study, SQRT_YEAR)
         row.update(
             best_trial=best.number,
             best_value=best.value,
             best_params=params,
             in_sample=_headline(is_run.metrics),
-            deflated_sharpe=deflated_sharpe(rets, trial_sharpes),
+            deflated_sharpe=deflated_sharpe_nv(rets, n_sharpes, sharpe_var),
         )
         if plan.walk_forward:
             test_job = _window_job(plan, w, w.test_start, w.test_end, suffix)
@@ -146,6 +140,7 @@ def run_plan(plan: Plan, notice: Callable[[str], None]) -> dict[str, Any]:
             rep = evaluate(job, train, params, engine="replay")
             row["parity"] = _parity(is_run, rep)
         notice(_window_line(w, row, plan.walk_forward))
+        results.write_window(record, row)
         rows.append(row)
     doc: dict[str, Any] = {
         "study": plan.job.study_name,
@@ -187,7 +182,34 @@ def run_plan(plan: Plan, notice: Callable[[str], None]) -> dict[str, Any]:
         doc["best_params"] = chosen[0]["best_params"]
         doc["in_sample"] = chosen[0]["in_sample"]
         doc["note"] = "no --walk-forward: these figures are in-sample (the period the parameters were chosen on)"
+    doc["chosen_params"] = results.chosen_params(doc)
+    results.write_result(record, doc)
     return doc
+
+
+def _run_window(job: Job, plan: Plan) -> int:
+    if plan.client is None:
+        return run_study(job, plan.workers)
+    from roottrading.optimize.cluster import run_study_cluster
+
+    return run_study_cluster(job, plan.client)
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The study's question as the platform reads it back (results.py): what, where, how many."""
+    job = plan.job
+    return {
+        "study": job.study_name,
+        "strategy": job.config.strategies[0],
+        "symbols": list(job.config.symbols),
+        "interval": job.config.interval,
+        "objective": job.objective,
+        "sampler": job.sampler,
+        "n_trials": job.n_trials,
+        "walk_forward": plan.walk_forward,
+        "windows": [w.as_json() for w in plan.windows],
+        "space": [d.as_json() for d in job.dims],
+    }
 
 
 def _importance(study: Any, n_complete: int) -> dict[str, float] | None:

@@ -52,6 +52,14 @@ def deflated_sharpe(returns: Sequence[float], trial_sharpes: Sequence[float]) ->
     trials would show by luck alone. `returns`: the chosen trial's daily returns; `trial_sharpes`: every
     trial's per-period (daily, NOT annualised) Sharpe. Near 1: the edge survives the multiple testing;
     near or below 0.5: it is what searching alone would find. None when undefined (too few returns)."""
+    finite = [s for s in trial_sharpes if s is not None and math.isfinite(s)]
+    n = len(finite)
+    tv = sum((s - sum(finite) / n) ** 2 for s in finite) / (n - 1) if n >= 2 else 0.0
+    return deflated_sharpe_nv(returns, n, tv)
+
+
+def deflated_sharpe_nv(returns: Sequence[float], n: int, tv: float) -> float | None:
+    """deflated_sharpe from the trials' count `n` and Sharpe variance `tv` (streamed, trials.sharpe_stats)."""
     t = len(returns)
     if t < 3:
         return None
@@ -66,9 +74,6 @@ def deflated_sharpe(returns: Sequence[float], trial_sharpes: Sequence[float]) ->
     pop_var = var * (t - 1) / t
     skew = m3 / pop_var**1.5 if pop_var > 0 else 0.0
     kurt = m4 / pop_var**2 if pop_var > 0 else 3.0
-    finite = [s for s in trial_sharpes if s is not None and math.isfinite(s)]
-    n = len(finite)
-    tv = sum((s - sum(finite) / n) ** 2 for s in finite) / (n - 1) if n >= 2 else 0.0
     sr0 = expected_max_sharpe(tv, n)
     denom = 1 - skew * sr + (kurt - 1) / 4 * sr**2
     if denom <= 0:

@@ -45,18 +45,65 @@ class StudyExists(Exception):
     """A study of that name is already in the storage and `--resume` was not given."""
 
 
+OPTUNA_SCHEMA = "optuna"
+
+
 def storage_url(database_url: str) -> str:
     """Optuna's storage is synchronous SQLAlchemy: the platform's async URL with a sync driver."""
     url = database_url.replace("sqlite+aiosqlite:", "sqlite:")
-    for async_driver in ("postgresql+asyncpg:", "postgres+asyncpg:"):
-        url = url.replace(async_driver, "postgresql+psycopg:")
+    for async_driver in ("postgresql+asyncpg:", "postgres+asyncpg:", "postgresql:", "postgres:"):
+        if url.startswith(async_driver):
+            url = "postgresql+psycopg:" + url[len(async_driver) :]
     return url
 
 
-def make_storage(url: str) -> Any:
+def platform_storage_url(database_url: str) -> str:
+    """Where studies live by default: beside the platform's tables, never among them.
+
+    Why not the very same tables' namespace: Optuna versions its schema with Alembic's default
+    `alembic_version` table, which the platform's own migrations use too; sharing it, each refuses the
+    other's revision ("no longer compatible with the table schema"). PostgreSQL: the same database, schema
+    `optuna` (created on first use). SQLite: a file next to the platform's, `NAME.optuna.db`.
+    """
+    url = storage_url(database_url)
+    if url.startswith("sqlite"):
+        base, _, query = url.partition("?")
+        stem = base[: -len(".db")] if base.endswith(".db") else base
+        return f"{stem}.optuna.db" + (f"?{query}" if query else "")
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{OPTUNA_SCHEMA}"
+
+
+def _create_schema(url: str) -> None:
+    """The `optuna` schema of platform_storage_url, before Optuna creates its tables in it."""
+    from sqlalchemy import create_engine, text
+
+    base, _, query = url.partition("?")
+    rest = "&".join(q for q in query.split("&") if q and not q.startswith("options="))
+    engine = create_engine(base + (f"?{rest}" if rest else ""))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {OPTUNA_SCHEMA}"))
+    finally:
+        engine.dispose()
+
+
+def make_storage(url: str, keep: int | None = None) -> Any:
+    """The RDB storage; with `keep`, wrapped in a cache holding at most that many finished trials (bounded.py)."""
+    rdb = _rdb_storage(url)
+    if keep is None:
+        return rdb
+    from roottrading.optimize.bounded import BoundedCachedStorage
+
+    return BoundedCachedStorage(rdb, keep)
+
+
+def _rdb_storage(url: str) -> Any:
     import optuna
 
     if not url.startswith("sqlite"):
+        if f"search_path%3D{OPTUNA_SCHEMA}" in url:
+            _create_schema(url)
         return optuna.storages.RDBStorage(url)
     # several worker processes write to one SQLite file: wait for the lock; WAL + synchronous=NORMAL keeps a
     # committed trial durable across a process crash (SIGKILL) without an fsync per write (10 ms each)
@@ -100,12 +147,13 @@ class Job:
     seed: int | None = None
     database_url: str | None = None
     fallback: str = "replay"  # "replay": run what `fast` cannot model on replay; "skip": prune it
+    history: int | None = 1000  # finished trials the sampler sees and a process holds (bounded.py); None: all
 
 
 def open_study(job: Job, *, resume: bool, create: bool = True) -> Any:
     import optuna
 
-    storage = make_storage(job.storage)
+    storage = make_storage(job.storage, keep=None if job.sampler == "grid" else job.history)
     sampler = make_sampler(job.sampler, job.dims, job.seed)
     try:
         study = optuna.load_study(study_name=job.study_name, storage=storage, sampler=sampler)
@@ -184,7 +232,15 @@ def strategy_class(name: str) -> Any:
 
 def run_trial(job: Job, prepared: Any, trial: Any) -> tuple[float | None, dict[str, Any]]:
     """Suggest, backtest, score. Returns (value or None = pruned, user attrs)."""
-    params = {d.name: d.suggest(trial) for d in job.dims}
+    return score_params(job, prepared, suggest(job, trial))
+
+
+def suggest(job: Job, trial: Any) -> dict[str, Any]:
+    return {d.name: d.suggest(trial) for d in job.dims}
+
+
+def score_params(job: Job, prepared: Any, params: dict[str, Any]) -> tuple[float | None, dict[str, Any]]:
+    """Backtest and score one parameter set. Returns (value or None = pruned, user attrs)."""
     invalid = _valid(job, params)
     if invalid:
         return None, {"reason": f"invalid parameters: {invalid}"}

@@ -96,3 +96,22 @@ def test_vectorised_metrics_equal_the_loops_they_replaced() -> None:
         if c.close_time >= cs[5].close_time:
             last[1] = c.close
         assert ct == c.close_time and v == (0 + qty[0] * last[0] + qty[1] * last[1]) * 0.999
+
+
+def test_buy_and_hold_is_computed_once_per_candle_set_and_never_for_other_candles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from roottrading.backtest import metrics
+
+    calls: list[int] = []
+    real = metrics._buy_and_hold
+    monkeypatch.setattr(metrics, "_buy_and_hold", lambda c, b, f: calls.append(1) or real(c, b, f))
+    monkeypatch.setattr(metrics, "_BH_MEMO", [])
+    cs = hourly()
+    first = buy_and_hold({"BTCUSDT": cs}, Decimal(1000), Decimal("0.001"))
+    again = buy_and_hold({"BTCUSDT": cs}, Decimal(1000), Decimal("0.001"))  # an optimisation's next trial
+    assert again == first and len(calls) == 1
+    other = buy_and_hold({"BTCUSDT": cs[:-1]}, Decimal(1000), Decimal("0.001"))
+    assert len(calls) == 2 and len(other[1]) == len(cs) - 1
+    buy_and_hold({"BTCUSDT": cs}, Decimal(2000), Decimal("0.001"))
+    assert len(calls) == 3  # another balance is another question

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from roottrading.cli import app
-from roottrading.optimize.study import make_storage, storage_url
+from roottrading.optimize.study import make_storage, platform_storage_url
 from tests.optimize.conftest import base_args
 
 
@@ -127,7 +127,7 @@ def _finished(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
 @pytest.mark.slow
 def test_sigkill_mid_study_then_resume_loses_and_repeats_no_trial(tmp_path: Path, data_dir: Path, env: str) -> None:
     n = 24
-    url = storage_url(env)
+    url = platform_storage_url(env)
     args = base_args(
         data_dir, n, "--jobs", "2", "--fallback", "skip", "--no-verify", "--study-name", "kill", "--sampler", "random"
     )

@@ -16,6 +16,7 @@ export const NAV = [
   { to: '/strategies', label: 'Strategies', icon: 'M12 3v4m0 10v4M3 12h4m10 0h4M6 6l3 3m6 6l3 3M6 18l3-3m6-6l3-3' },
   { to: '/risk', label: 'Risk', icon: 'M12 3l8 4v5c0 5-3.5 8-8 9-4.5-1-8-4-8-9V7z' },
   { to: '/backtests', label: 'Backtests', icon: 'M3 3v18h18M7 15l4-4 3 3 5-6M16 8h3v3' },
+  { to: '/optimise', label: 'Optimise', icon: 'M4 21v-7M4 10V3M12 21v-9M12 8V3M20 21v-5M20 12V3M1 14h6M9 8h6M17 16h6' },
   { to: '/system', label: 'System', icon: 'M4 5h16v10H4zM8 19h8M12 15v4' },
 ]
 

@@ -21,10 +21,11 @@ from roottrading.domain import Candle, Side, Signal
 from roottrading.runtime.errors import error_responses
 from roottrading.runtime.params import Text
 from roottrading.runtime.service import Consumes, HealthStatus, Service
+from roottrading.services.analyzer import saved
 from roottrading.services.analyzer.control import StrategyControlRelay
 from roottrading.services.analyzer.engine import DISABLED_PREFIX, EngineConfig
 from roottrading.services.analyzer.workers import WorkerPool
-from roottrading.store import CandleRepo, SignalRepo, StrategyStateRepo
+from roottrading.store import CandleRepo, SafetyStateRepo, SignalRepo, StrategyStateRepo
 from roottrading.strategies.params import ParamError
 
 
@@ -54,6 +55,8 @@ class AnalyzerService(Service):
         self.signals = SignalRepo(ctx.db)
         self.candles = CandleRepo(ctx.db)
         self.states = StrategyStateRepo(ctx.db)
+        self.saved = SafetyStateRepo(ctx.db)
+        self._saved_doc: dict[str, Any] = {}
         self.candles_seen = 0
         self.signals_sent = 0
         self.latencies_us: list[float] = []
@@ -79,6 +82,7 @@ class AnalyzerService(Service):
             history = await self.candles.range(symbol, self.ctx.settings.interval, limit=self.pool.inform_size())
             self.pool.inform(history)
             self.log.info("informative history loaded", symbol=symbol, candles=len(history))
+        await self._restore()
         # exactly the candles the live window holds (the evaluation-window rule): after a restart the next
         # candle is evaluated on the same input as without the restart
         window = self.pool.window_size()
@@ -88,6 +92,20 @@ class AnalyzerService(Service):
                 n = await self.pool.warm(symbol, history)
                 self.log.info("warmed from history", symbol=symbol, candles=n)
             self.warmed.add(symbol)
+
+    async def _restore(self) -> None:
+        """Replay the operator's saved strategy settings (saved.py) before the first candle."""
+        self._saved_doc = await self.saved.get(saved.KEY) or {}
+        for op, name, symbol, params in saved.ops(self._saved_doc):
+            if name not in self.pool.registry.names():
+                self.log.warning("saved setting of an unknown strategy skipped", strategy=name, symbol=symbol)
+                continue
+            try:
+                await self.pool.control(op, name, symbol, params)
+            except ParamError as exc:
+                self.log.warning("saved parameters refused, skipped", strategy=name, symbol=symbol, error=str(exc))
+        if self._saved_doc:
+            self.log.info("strategy settings restored", strategies=len(self._saved_doc.get("strategies", {})))
 
     async def stop(self) -> None:
         await self.pool.stop()
@@ -186,6 +204,8 @@ class AnalyzerService(Service):
                 await self.relay.apply(name, body.symbol, body.enabled, body.params)
             except ParamError as exc:
                 raise HTTPException(422, str(exc)) from None
+            saved.record(self._saved_doc, name, body.symbol, body.enabled, body.params)
+            await self.saved.put(saved.KEY, self._saved_doc, self.ctx.clock.now_ms())
             await self.relay.tell_others(name, body.symbol, body.enabled, body.params)  # every other analyzer
             self.log.info(
                 "strategy updated", strategy=name, symbol=body.symbol, enabled=body.enabled, params=body.params

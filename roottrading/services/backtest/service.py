@@ -30,6 +30,7 @@ from roottrading.domain.market import Candle
 from roottrading.runtime.errors import error_responses
 from roottrading.runtime.params import MAX_AMOUNT, MAX_EPOCH_MS, MIN_AMOUNT
 from roottrading.runtime.service import HealthStatus, Service
+from roottrading.services.backtest.optimize_routes import StudyReader, optimize_router
 
 MAX_RUNNING = 1
 PROGRESS_EVERY_S = 0.5
@@ -148,6 +149,7 @@ class BacktestService(Service):
 
     def router(self) -> APIRouter:
         r = APIRouter()
+        r.include_router(optimize_router(StudyReader(self.ctx.settings.database_url)))
 
         @r.post("/runs", responses=error_responses(409, 422))
         async def start_run(req: RunRequest) -> RunStarted:
