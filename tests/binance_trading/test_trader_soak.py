@@ -137,13 +137,14 @@ async def test_trader_service_soak_sigkill(tmp_path: Path, redis_url: str, uniqu
     pub = asyncio.create_task(publisher(bus, last, buys))
     try:
         # 1. requests flow in while the trader is killed and restarted; then it runs until all are handled
+        # the bounds catch a stuck trader, not a slow host: ~115 s on a quiet 2-core machine, more under load
         while not pub.done() or len(kills) < MIN_KILLS:
             kills.append(await run_until_handled_then_kill(trader, rng, during_start=rng.random() < 0.2))
-            assert time.monotonic() - started < 150, f"publishing did not finish in time; kills={kills}"
+            assert time.monotonic() - started < 240, f"publishing did not finish in time; kills={kills}"
         trader.start()
         while await backlog(bus, m.ORDER_REQUESTS):
             assert trader.alive(), trader.log.read_text(errors="replace")[-3000:]
-            assert time.monotonic() - started < 170, f"requests not handled in time; kills={kills}"
+            assert time.monotonic() - started < 300, f"requests not handled in time; kills={kills}"
             await asyncio.sleep(0.3)
         trader.kill()  # one more crash, right after the last request
         handled = time.monotonic() - started

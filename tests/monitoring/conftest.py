@@ -69,7 +69,7 @@ def demo_metrics(tmp_path_factory: pytest.TempPathFactory, demo_receiver: Receiv
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/api/health", proc, timeout=60)
-        deadline, text = time.monotonic() + 120, ""
+        deadline, text = time.monotonic() + 300, ""
         while time.monotonic() < deadline:  # until a cycle closed and the pockets and PnL are valued
             text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
             if _traded(text):

@@ -83,7 +83,8 @@ def test_second_demo_start_trades_again(tmp_path: Path) -> None:
     proc, log = _start(tmp_path, port, "1")
     try:
         wait_http(f"{base}/api/health", proc, timeout=60)
-        first = _wait_for(lambda: _filled_cycles(base), timeout=40)
+        # each wait returns at the first trade; the bound is generous for a loaded host (seconds when quiet)
+        first = _wait_for(lambda: _filled_cycles(base), timeout=150)
         assert first, "the first demo run never traded"
         # let it run on as a person would, until the loss-streak rule has disabled the strategies (or a while)
         _wait_for(lambda: _disabled(base) >= set(STRATEGIES.split(",")), timeout=20)
@@ -99,7 +100,7 @@ def test_second_demo_start_trades_again(tmp_path: Path) -> None:
         # cycle ids derive from signal ids, which a deterministic replay repeats: "new" means rows that
         # appear while the second run is up, not ids unseen in the first run
         at_start = _filled_cycles(base)
-        second = _wait_for(lambda: _filled_cycles(base) - at_start, timeout=40)
+        second = _wait_for(lambda: _filled_cycles(base) - at_start, timeout=150)
         assert second, f"the second demo run made no trade; disabled strategies: {sorted(_disabled(base))}"
     finally:
         out2 = _stop(proc, log)
