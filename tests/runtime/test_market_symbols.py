@@ -8,7 +8,9 @@ from pathlib import Path
 
 import httpx
 
+from roottrading import messages as m
 from roottrading.config import load_settings
+from roottrading.domain import Tick
 from roottrading.exchange.sim import SimEngine, SimExchange
 from roottrading.runtime import Host, Wiring
 from roottrading.runtime.http import build_app
@@ -61,3 +63,40 @@ async def test_the_market_service_alone_serves_the_rules_the_trader_enforces(tmp
                 assert rows["ETHUSDT"]["source"] == "exchange"
         finally:
             await host.stop()
+
+
+async def test_the_market_service_follows_the_universe(tmp_path: Path) -> None:
+    """It served the start-up SYMBOLS forever: a pair that joined the universe had no filters, no ticker."""
+    ufile = tmp_path / "u.yaml"
+    ufile.write_text("source: {type: static, symbols: [BTCUSDT]}\nfilters: [{type: price, min: 1}]\n")
+    settings = load_settings(
+        symbols="BTCUSDT,ETHUSDT",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/m.db",
+        api_token="t",
+        data_dir=tmp_path,
+        binance_rest_url="http://127.0.0.1:9",  # nothing listens: the demo rules answer
+        universe_config=str(ufile),
+    )
+    host = Host(settings, ["market"])
+    await host.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(host)), base_url="http://t") as c:
+            assert {r["symbol"] for r in (await c.get("/api/market/symbols")).json()} == {"BTCUSDT", "ETHUSDT"}
+            change = m.UniverseChanged(
+                time=0, members=["BTCUSDT", "SOLUSDT"], streamed=["BTCUSDT", "SOLUSDT"], added=["SOLUSDT"]
+            )
+            await host.ctx.publish(m.UNIVERSE_CHANGED, change, key="universe")
+            await host.bus.drain(5)
+            rows = {r["symbol"]: r for r in (await c.get("/api/market/symbols")).json()}
+            assert set(rows) == {"BTCUSDT", "SOLUSDT"}
+            assert rows["SOLUSDT"]["source"] == "exchange" and rows["SOLUSDT"]["step_size"]  # its filters too
+
+            # its ticks are consumed now (the host re-read the service's subscriptions); ETH's are not
+            await host.ctx.publish(m.ticks_topic("SOLUSDT"), Tick(symbol="SOLUSDT", time=1, price=150.0))
+            await host.ctx.publish(m.ticks_topic("ETHUSDT"), Tick(symbol="ETHUSDT", time=1, price=3000.0))
+            await host.bus.drain(5)
+            prices = {r["symbol"]: r["price"] for r in (await c.get("/api/market/ticker")).json()}
+            assert prices == {"BTCUSDT": None, "SOLUSDT": 150.0}  # BTC: no tick and no candle yet
+            assert "ETHUSDT" not in host.services["market"].ticks
+    finally:
+        await host.stop()
