@@ -52,7 +52,6 @@ class MarketService(Service):
         self._info_at = 0.0
         self._info_failed_at = 0.0
         self._info_for: frozenset[str] = frozenset()  # the symbols `_info` was fetched for
-        self._rules_for: frozenset[str] = frozenset()  # the symbols of the last forced rules reload
         # demo or an injected exchange: the trader's rules, loaded by the coordinator's loader (any deployment)
         self.enforced: SymbolRulesCache | None = None
         if ctx.wiring.exchange is not None or ctx.settings.trading_mode != "live":
@@ -109,12 +108,8 @@ class MarketService(Service):
         REST URL (the document the trader's adapter reads its rules from)."""
         wanted = frozenset(self.symbols)
         if self.enforced is not None:
-            # a symbol the loaded rules lack (it joined the universe): reload now, once per new symbol set
-            missing = wanted - set(self.enforced.rules)
-            force = bool(missing) and wanted != self._rules_for and self.enforced.rules != {}
-            if force:
-                self._rules_for = wanted
-            await self.enforced.refresh(force=force)  # else when due; a failure keeps what was loaded
+            await self.enforced.reload_for(wanted)  # a symbol that joined the universe: its rules now
+            await self.enforced.refresh()  # when due; a failure is logged and keeps what was loaded
             if self.enforced.rules:
                 return {"symbols": [rules_to_binance(r) for r in self.enforced.rules.values()]}
         gw = self.ctx.peer("gateway")
