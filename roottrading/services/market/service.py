@@ -114,8 +114,8 @@ class MarketService(Service):
                 return {"symbols": [rules_to_binance(r) for r in self.enforced.rules.values()]}
         gw = self.ctx.peer("gateway")
         info = getattr(gw, "exchange_info", None)
-        if info:
-            return info
+        if info and wanted <= {s.get("symbol") for s in info.get("symbols", ()) if isinstance(s, dict)}:
+            return info  # the gateway's copy, while it covers SYMBOLS (it is fetched for its start-up list)
         now = time.monotonic()
         if self._info is not None and now - self._info_at < _INFO_TTL_S and wanted <= self._info_for:
             return self._info

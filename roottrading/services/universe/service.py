@@ -91,6 +91,7 @@ class UniverseService(Service):
             return
         self.state, self.next_due = saved.state, saved.next_due
         self.restored_members, self.restored_pairs, self.restored_at = saved.members, saved.pairs, saved.at
+        self.announced = ((), ())  # announce it even if it equals SYMBOLS: the analyzer learns who may enter
         self.log.info("universe restored", members=len(saved.members), cooldowns=len(saved.state.left_at))
 
     async def tick(self) -> None:
