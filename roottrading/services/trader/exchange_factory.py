@@ -132,7 +132,10 @@ def create_exchange(ctx: Any) -> tuple[Any, bool]:
     from roottrading.services.trader.paper_account import PaperAccount
     from roottrading.store import SafetyStateRepo
 
-    return PaperAccount(engine, ctx.clock, SafetyStateRepo(ctx.db)), True
+    def list_rules(symbol: str) -> SymbolRules:  # a stored pair the universe added before the restart
+        return demo_rules([symbol], ctx.wiring.demo_prices, ctx.settings.quote_asset)[symbol]
+
+    return PaperAccount(engine, ctx.clock, SafetyStateRepo(ctx.db), list_rules=list_rules), True
 
 
 RulesLoader = Callable[[], Awaitable[dict[str, SymbolRules]]]
