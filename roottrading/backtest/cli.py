@@ -176,6 +176,10 @@ def backtest(
         bool, typer.Option("--store/--no-store", help="save the run in DATABASE_URL's backtest tables")
     ] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="show progress")] = True,
+    universe: Annotated[
+        Path | None,
+        typer.Option(help="pair-universe YAML: entries only on its members at each refresh (docs/universe.md)"),
+    ] = None,
 ) -> None:
     """Backtest strategies on history with the platform's own services (see docs/backtesting.md)."""
     from roottrading.backtest.data import MissingData
@@ -193,6 +197,14 @@ def backtest(
     if engine not in ("fast", "replay"):
         raise _fail(f"--engine {engine!r}: use fast or replay")
     bal, stk, overrides = parse_money_and_overrides(balance, stake, set_)
+    if universe is not None:  # the same setting as --set universe_config=PATH, checked before any data is read
+        from roottrading.universe import UniverseConfigError, load_universe
+
+        try:
+            load_universe(universe)
+        except UniverseConfigError as exc:
+            raise _fail(f"--universe: {exc}") from None
+        overrides["universe_config"] = str(universe)
     from roottrading.domain.market import INTERVAL_MS
 
     iv = interval or settings.interval

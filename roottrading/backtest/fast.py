@@ -91,6 +91,8 @@ class FastRun:
         self.settings = ov.settings_for(config, database_url="sqlite://", data_dir="/nonexistent")
         if self.settings.analyzer_consensus > 1:
             raise EngineUnavailable("fast does not model analyzer consensus")
+        if self.settings.universe_config is not None:
+            raise EngineUnavailable("fast does not model a pair universe (--universe / universe_config)")
         from roottrading.risk.rules import parse_rules
 
         self.rules_set = parse_rules(ov.rules_text(), "fast").rules

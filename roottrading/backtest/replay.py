@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -44,6 +45,7 @@ from roottrading import messages as m
 from roottrading.backtest.metrics import backtest_metrics
 from roottrading.backtest.model import BacktestConfig, BacktestResult, Trade
 from roottrading.backtest.overrides import PlatformOverrides, parse_overrides
+from roottrading.backtest.universe import backtest_timeline, changed_message
 from roottrading.bus.memory import MemoryBus
 from roottrading.capital.pnl import cycle_pnl, split_symbol
 from roottrading.clock import SimClock
@@ -125,6 +127,14 @@ async def _run(
     )
     wiring = ov.wiring_for(config, settings.quote_asset)
     start_ms = stream[0].open_time if stream else config.start_ms
+    # the point-in-time universe (backtest/universe.py), announced at each refresh instant as live
+    universe = deque(
+        backtest_timeline(
+            settings.universe_config, {s: candles.get(s, ()) for s in config.symbols}, config.start_ms, config.end_ms
+        )
+        if settings.universe_config is not None
+        else ()
+    )
     clock = SimClock(start_ms)
     host = _ReplayHost(settings, list(SERVICES), bus=MemoryBus(synchronous=True), clock=clock, wiring=wiring)
     await host.start()
@@ -149,6 +159,9 @@ async def _run(
             t = stream[i].close_time
             if t > clock.now_ms():
                 clock.set(t)
+            while universe and universe[0].at <= t:  # a refresh instant passed: entries follow its members
+                sel = universe.popleft()
+                await ctx.publish(m.UNIVERSE_CHANGED, changed_message(sel, settings.symbols), key="universe")
             while i < total and stream[i].close_time == t:  # one time step: every symbol's candle at t
                 c = stream[i]
                 await ctx.publish(topics[c.symbol], c, key=c.symbol, msg_id=c.key)

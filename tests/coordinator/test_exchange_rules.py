@@ -16,7 +16,7 @@ from roottrading.exchange.filters import SymbolRules
 from roottrading.exchange.sim import SimConfig, SimEngine, SimExchange
 from roottrading.runtime import Host, Wiring
 from roottrading.services.coordinator.rules import SymbolRulesCache
-from roottrading.services.trader.exchange_factory import btcusdt_rules
+from roottrading.services.trader.exchange_factory import btcusdt_rules, demo_rules
 from tests.coordinator.helpers import T0, TOKEN, Capture, message, sig
 
 D = Decimal
@@ -67,6 +67,24 @@ async def test_demo_coordinator_uses_the_simulator_rules_of_its_symbols(tmp_path
         co: Any = host.services["coordinator"]
         rules = co._rules("ETHUSDT")
         assert rules is not None and rules.step_size == D("0.0001")  # scaled for ETH, as the trader's sim
+    finally:
+        await host.stop()
+
+
+async def test_a_pair_that_joins_the_universe_gets_its_rules_at_its_first_signal(tmp_path: Path) -> None:
+    """The rules were loaded for the start-up SYMBOLS only: a pair the universe added was sized on the default
+    grid until the next hourly refresh."""
+    host = await coordinator_only(tmp_path, Wiring(coordinator={"cooldown_s": 0}), symbols="ETHUSDT")
+    try:
+        co: Any = host.services["coordinator"]
+        assert "SOLUSDT" not in co.symbol_rules.rules
+        host.settings.symbols = ["ETHUSDT", "SOLUSDT"]  # what the host does on universe.changed
+        await co.on_signal(message(sig("s1", symbol="SOLUSDT", price=150.0, stop=140.0)))
+        sim = demo_rules(["SOLUSDT"], None, "USDT")["SOLUSDT"]  # what the trader's simulator enforces
+        assert co.symbol_rules.rules["SOLUSDT"] == sim and sim.step_size != co.cfg.default_step
+        loaded = co.symbol_rules.loaded_at
+        await co.on_signal(message(sig("s2", symbol="SOLUSDT", price=150.0, stop=140.0, strategy="s2")))
+        assert co.symbol_rules.loaded_at == loaded  # once per new pair, not per signal
     finally:
         await host.stop()
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
+from roottrading import messages as m
 from roottrading.config import load_settings
+from roottrading.domain import Candle, OrderType, Side
 from roottrading.exchange.sim import SimExchange
 from roottrading.runtime import Host, Wiring
 from roottrading.services.trader.exchange_factory import btcusdt_rules, create_exchange, demo_rules
@@ -58,3 +60,89 @@ def test_live_mode_without_the_adapter_is_a_clear_error(tmp_path: Path, monkeypa
     ctx.settings = settings  # type: ignore[attr-defined]
     with pytest.raises(RuntimeError, match="live trading adapter not available"):
         create_exchange(ctx)
+
+
+async def test_demo_simulator_lists_a_pair_that_joins_the_universe(tmp_path: Path) -> None:
+    """The demo simulator was built for the start-up SYMBOLS: a pair the universe added had no book, so its
+    candles were not fed and its orders were refused as an unknown symbol."""
+    ufile = tmp_path / "u.yaml"
+    ufile.write_text("source: {type: static, symbols: [BTCUSDT]}\nfilters: [{type: price, min: 1}]\n")
+    settings = load_settings(
+        symbols="BTCUSDT",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db",
+        api_token="t",
+        data_dir=tmp_path,
+        universe_config=str(ufile),
+    )
+    host = Host(settings, ["trader"])
+    await host.start()
+    try:
+        svc: Any = host.services["trader"]
+        assert "SOLUSDT" not in await svc.exchange.exchange_info()
+        change = m.UniverseChanged(time=0, members=["BTCUSDT", "SOLUSDT"], streamed=["BTCUSDT", "SOLUSDT"])
+        await host.ctx.publish(m.UNIVERSE_CHANGED, change, key="universe")
+        await host.bus.drain(5)
+        c = Candle(
+            symbol="SOLUSDT",
+            interval="1m",
+            open_time=0,
+            close_time=59_999,
+            open=150,
+            high=151,
+            low=149,
+            close=150.5,
+            volume=10,
+        )
+        await host.ctx.publish(m.candles_topic("SOLUSDT"), c, key="SOLUSDT", msg_id=c.key)
+        await host.bus.drain(5)
+        assert (await svc.exchange.exchange_info())["SOLUSDT"] == demo_rules(["SOLUSDT"])["SOLUSDT"]
+        assert svc.exchange.engine.last_price("SOLUSDT") == D("150.5")  # its candles feed the simulator
+    finally:
+        await host.stop()
+
+
+async def test_stored_paper_account_keeps_a_pair_the_universe_added(tmp_path: Path) -> None:
+    """After a restart the simulator is built for SYMBOLS again: a stored order on a pair the universe had
+    added made the paper account's restore fail ("no rules were given for it") and the trader not start."""
+    ufile = tmp_path / "u.yaml"
+    ufile.write_text("source: {type: static, symbols: [BTCUSDT]}\nfilters: [{type: price, min: 1}]\n")
+    settings = {
+        "symbols": "BTCUSDT",
+        "database_url": f"sqlite+aiosqlite:///{tmp_path}/x.db",
+        "api_token": "t",
+        "data_dir": tmp_path,
+        "universe_config": str(ufile),
+        "trader_paper_account_stored": True,
+    }
+    c = Candle(
+        symbol="SOLUSDT",
+        interval="1m",
+        open_time=0,
+        close_time=59_999,
+        open=150,
+        high=151,
+        low=149,
+        close=150,
+        volume=1,
+    )
+    host = Host(load_settings(**settings), ["trader"])
+    await host.start()
+    try:
+        svc: Any = host.services["trader"]
+        change = m.UniverseChanged(time=0, members=["BTCUSDT", "SOLUSDT"], streamed=["BTCUSDT", "SOLUSDT"])
+        await host.ctx.publish(m.UNIVERSE_CHANGED, change, key="universe")
+        await host.bus.drain(5)
+        await host.ctx.publish(m.candles_topic("SOLUSDT"), c, key="SOLUSDT", msg_id=c.key)  # listed at its candle
+        await host.bus.drain(5)
+        await svc.exchange.place_order(
+            symbol="SOLUSDT", side=Side.BUY, type=OrderType.LIMIT, client_order_id="x1", quantity=D(1), price=D(100)
+        )
+    finally:
+        await host.stop()
+    host = Host(load_settings(**settings), ["trader"])
+    await host.start()
+    try:
+        (o,) = await host.services["trader"].exchange.open_orders("SOLUSDT")  # type: ignore[attr-defined]
+        assert o.client_order_id == "x1" and o.price == D(100)
+    finally:
+        await host.stop()

@@ -94,6 +94,15 @@ class SimEngine(MarketFeed):
         for asset, amount in (balances or {}).items():
             self.ledger.deposit(asset, to_decimal(amount))
 
+    def list_symbol(self, rules: SymbolRules) -> None:
+        """Start trading a symbol the engine was not built with (a pair that joined the universe in demo
+        mode); a symbol already listed keeps its rules and book."""
+        if rules.symbol in self.books:
+            return
+        self.rules[rules.symbol] = rules
+        self.books[rules.symbol] = SymbolBook(rules)
+        self._trades[rules.symbol] = []
+
     # ------------------------------------------------------------------ account
     def deposit(self, asset: str, amount: Decimal) -> None:
         """Credit an asset (initial capital, demo top-up)."""

@@ -13,7 +13,7 @@ COORDINATOR_DEFAULT_MIN_NOTIONAL) and says so in a warning (once per symbol) and
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import structlog
@@ -43,6 +43,7 @@ class SymbolRulesCache:
         self.error: str | None = None
         self.log = structlog.get_logger(__name__)
         self._warned: set[str] = set()
+        self._reloaded_for: set[str] = set()  # symbols a reload was forced for (reload_for)
 
     def get(self, symbol: str) -> SymbolRules | None:
         """The symbol's rules, or None (the caller sizes with its defaults; warned once per symbol)."""
@@ -56,6 +57,14 @@ class SymbolRulesCache:
                 error=self.error,
             )
         return r
+
+    async def reload_for(self, symbols: Iterable[str]) -> None:
+        """Reload now if one of `symbols` has no rules yet, once per such symbol: a pair that joined the pair
+        universe (docs/universe.md) gets its rules at its first use, not at the next scheduled refresh."""
+        missing = {s.upper() for s in symbols} - self.rules.keys() - self._reloaded_for
+        if missing and self.loaded_at is not None:
+            self._reloaded_for |= missing
+            await self.refresh(force=True)
 
     def due(self) -> bool:
         now = self.now_ms()

@@ -201,6 +201,8 @@ class CoordinatorService(Service):
             if s.side is Side.SELL:
                 await self._exit(s)
                 return
+            if s.symbol not in self.symbol_rules.rules:  # a pair new to the universe: its rules, once
+                await self.symbol_rules.reload_for([s.symbol])
             try:
                 await self._entry(s)
             except _SizedFromStaleView:  # funds moved since the view was read: size again from the store

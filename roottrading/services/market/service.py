@@ -46,18 +46,24 @@ class MarketService(Service):
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self.repo = CandleRepo(ctx.db)
-        self.symbols = [s.upper() for s in ctx.settings.symbols]
         self.base = ctx.settings.interval
         self.ticks: dict[str, Tick] = {}
         self._info: dict[str, Any] | None = None
         self._info_at = 0.0
         self._info_failed_at = 0.0
+        self._info_for: frozenset[str] = frozenset()  # the symbols `_info` was fetched for
         # demo or an injected exchange: the trader's rules, loaded by the coordinator's loader (any deployment)
         self.enforced: SymbolRulesCache | None = None
         if ctx.wiring.exchange is not None or ctx.settings.trading_mode != "live":
             self.enforced = SymbolRulesCache(
                 rules_loader(ctx), ctx.clock.now_ms, refresh_s=_INFO_TTL_S, retry_s=_INFO_RETRY_S
             )
+
+    @property
+    def symbols(self) -> list[str]:
+        """SYMBOLS as it is now: the host sets it to the universe's `streamed` list on `universe.changed` and
+        re-reads `consumes()`, so a new member's ticks, candles and filters are served like the others."""
+        return [s.upper() for s in self.ctx.settings.symbols]
 
     def consumes(self) -> list[Consumes]:
         return [Consumes(m.ticks_topic(s), self.on_tick) for s in self.symbols]
@@ -100,23 +106,25 @@ class MarketService(Service):
         trader's exchange enforces, loaded as the coordinator loads them (`exchange_factory.rules_loader`, so
         the same in one process and split). Live: Binance's exchangeInfo, the gateway's copy or fetched from the
         REST URL (the document the trader's adapter reads its rules from)."""
+        wanted = frozenset(self.symbols)
         if self.enforced is not None:
+            await self.enforced.reload_for(wanted)  # a symbol that joined the universe: its rules now
             await self.enforced.refresh()  # when due; a failure is logged and keeps what was loaded
             if self.enforced.rules:
                 return {"symbols": [rules_to_binance(r) for r in self.enforced.rules.values()]}
         gw = self.ctx.peer("gateway")
         info = getattr(gw, "exchange_info", None)
-        if info:
-            return info
+        if info and wanted <= {s.get("symbol") for s in info.get("symbols", ()) if isinstance(s, dict)}:
+            return info  # the gateway's copy, while it covers SYMBOLS (it is fetched for its start-up list)
         now = time.monotonic()
-        if self._info is not None and now - self._info_at < _INFO_TTL_S:
+        if self._info is not None and now - self._info_at < _INFO_TTL_S and wanted <= self._info_for:
             return self._info
         if now - self._info_failed_at < _INFO_RETRY_S and self._info_failed_at:
             return self._info
         rest = BinanceMarketRest(self.ctx.settings.binance_rest_url, max_retries=1, max_ban_wait_s=0, timeout_s=3.0)
         try:
             self._info = await rest.exchange_info(self.symbols)
-            self._info_at = now
+            self._info_at, self._info_for = now, wanted
         except (RestMarketError, OSError, ValueError) as exc:
             self._info_failed_at = now
             self.log.info("exchange info unavailable; serving basic symbol info", error=str(exc))

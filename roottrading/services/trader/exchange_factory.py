@@ -132,7 +132,10 @@ def create_exchange(ctx: Any) -> tuple[Any, bool]:
     from roottrading.services.trader.paper_account import PaperAccount
     from roottrading.store import SafetyStateRepo
 
-    return PaperAccount(engine, ctx.clock, SafetyStateRepo(ctx.db)), True
+    def list_rules(symbol: str) -> SymbolRules:  # a stored pair the universe added before the restart
+        return demo_rules([symbol], ctx.wiring.demo_prices, ctx.settings.quote_asset)[symbol]
+
+    return PaperAccount(engine, ctx.clock, SafetyStateRepo(ctx.db), list_rules=list_rules), True
 
 
 RulesLoader = Callable[[], Awaitable[dict[str, SymbolRules]]]
@@ -147,7 +150,10 @@ def rules_loader(ctx: Any) -> RulesLoader:
     given = ctx.wiring.exchange
     if given is not None:
         return given.exchange_info
-    symbols = [s.upper() for s in ctx.settings.symbols]
+
+    def symbols() -> list[str]:  # read at each load: SYMBOLS follows the pair universe (docs/universe.md)
+        return [s.upper() for s in ctx.settings.symbols]
+
     if ctx.settings.trading_mode == "live" and ctx.settings.ccxt_id is not None:
         from roottrading.exchange.ccxt.adapter import ccxt_from_settings
 
@@ -170,14 +176,13 @@ def rules_loader(ctx: Any) -> RulesLoader:
         async def live() -> dict[str, SymbolRules]:
             rest = BinanceMarketRest(url, max_retries=1, max_ban_wait_s=0, timeout_s=5.0)
             try:
-                return parse_exchange_info(await rest.exchange_info(symbols))
+                return parse_exchange_info(await rest.exchange_info(symbols()))
             finally:
                 await rest.aclose()
 
         return live
-    rules = demo_rules(symbols, ctx.wiring.demo_prices, ctx.settings.quote_asset)
 
     async def demo() -> dict[str, SymbolRules]:
-        return dict(rules)
+        return dict(demo_rules(symbols(), ctx.wiring.demo_prices, ctx.settings.quote_asset))
 
     return demo

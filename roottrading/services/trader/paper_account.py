@@ -11,6 +11,7 @@ PENDING_NEW and reconciliation finds no such order, exactly as if it had never b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ import structlog
 from roottrading.clock import Clock
 from roottrading.domain import Balance, Candle, Order, Tick
 from roottrading.exchange.base import ExchangeUpdate, OrderList
+from roottrading.exchange.filters import SymbolRules
 from roottrading.exchange.sim.adapter import SimExchange
 from roottrading.exchange.sim.engine import SimEngine
 from roottrading.exchange.sim.snapshot import restore, snapshot
@@ -31,9 +33,19 @@ log = structlog.get_logger(__name__)
 class PaperAccount(SimExchange):
     """A SimExchange whose account survives restarts. Call `load()` before anything subscribes or trades."""
 
-    def __init__(self, engine: SimEngine, clock: Clock | None, repo: SafetyStateRepo, key: str = PAPER_KEY) -> None:
+    def __init__(
+        self,
+        engine: SimEngine,
+        clock: Clock | None,
+        repo: SafetyStateRepo,
+        key: str = PAPER_KEY,
+        *,
+        list_rules: Callable[[str], SymbolRules] | None = None,
+    ) -> None:
         super().__init__(engine, clock)
         self.repo, self.key = repo, key
+        #: rules of a stored symbol the engine was not built with (a pair the universe added before a restart)
+        self.list_rules = list_rules
         self.dirty = False
         self.saves = 0
         self._unwatch = engine.subscribe(self._changed)
@@ -49,7 +61,12 @@ class PaperAccount(SimExchange):
             await self.flush()
             log.info("paper account created", balances=_totals(self.engine))
             return False
-        engine = restore(doc, self.engine.rules, self.engine.config)
+        rules = dict(self.engine.rules)
+        if self.list_rules is not None:
+            for sym in doc.get("market", {}):
+                if sym not in rules:
+                    rules[sym] = self.list_rules(sym)
+        engine = restore(doc, rules, self.engine.config)
         self._unwatch()
         self.engine = engine
         self._unwatch = engine.subscribe(self._changed)

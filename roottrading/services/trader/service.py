@@ -65,6 +65,9 @@ class TraderService(Service):
         # that pause (cooldown over) must never lift a pause the user asked for.
         self.risk_paused = False
         self.safety = SafetyStateRepo(ctx.db)
+        # the demo simulator this service built: a pair that joins the pair universe is listed on it at its
+        # first candle, tick or order (docs/universe.md); an injected or live exchange lists its own markets
+        self._demo_sim = ctx.wiring.exchange is None and self.feed_market
 
     # the old demo trader's attribute names, kept for callers and tests
     @property
@@ -145,12 +148,25 @@ class TraderService(Service):
             await self.exchange.close()
 
     # ------------------------------------------------------------------ bus handlers
+    def _list_in_demo(self, symbol: str) -> None:
+        if not self._demo_sim:
+            return
+        engine = self.exchange.engine  # read each time: a paper account replaces it when it restores
+        if symbol not in engine.books:
+            from roottrading.services.trader.exchange_factory import demo_rules
+
+            s = self.ctx.settings
+            engine.list_symbol(demo_rules([symbol], self.ctx.wiring.demo_prices, s.quote_asset)[symbol])
+            self.log.info("symbol listed on the demo simulator", symbol=symbol)
+
     async def on_request(self, msg: m.Message) -> None:
         req: OrderRequest = msg.payload
+        self._list_in_demo(req.symbol)
         await self.core.handle_request(req)
 
     async def on_candle(self, msg: m.Message) -> None:
         c: Candle = msg.payload
+        self._list_in_demo(c.symbol)
         if not c.closed:
             await self.core.on_price(c.symbol, [to_decimal(c.close)])
             return
@@ -167,6 +183,7 @@ class TraderService(Service):
 
     async def on_tick(self, msg: m.Message) -> None:
         t: Tick = msg.payload
+        self._list_in_demo(t.symbol)
         if t.time < self._last_tick.get(t.symbol, -1):
             return
         self._last_tick[t.symbol] = t.time

@@ -20,8 +20,10 @@ from roottrading import messages as m
 from roottrading.domain import TradeCycle
 from roottrading.exchange.binance.rest_market import BinanceMarketRest, RestMarketError
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
+from roottrading.services.universe.persist import STATE_KEY, from_doc, to_doc
 from roottrading.services.universe.snapshot import MarketSnapshot
 from roottrading.store.repos_orders import CycleRepo
+from roottrading.store.repos_safety import SafetyStateRepo
 from roottrading.universe import (
     Selection,
     UniverseState,
@@ -54,10 +56,15 @@ class UniverseService(Service):
         self.last_error: str | None = None
         self.rest: BinanceMarketRest | None = None
         self.snapshot: MarketSnapshot | None = None
+        self.saved = SafetyStateRepo(ctx.db)
+        self.restored_members: tuple[str, ...] | None = None  # from the stored document, until a refresh
+        self.restored_pairs: list[dict[str, Any]] = []
+        self.restored_at: int | None = None
 
     async def start(self) -> None:
         if not self.dynamic:
             return
+        await self._restore()
         for c in await CycleRepo(self.ctx.db).open_cycles():
             self.open_cycles.setdefault(c.symbol, set()).add(c.id)
         if not self.cfg.is_static:
@@ -75,10 +82,24 @@ class UniverseService(Service):
         return [Job("refresh", POLL_S, self.tick, run_at_start=True)] if self.dynamic else []
 
     # --- refresh ----------------------------------------------------------------------------------------
+    async def _restore(self) -> None:
+        """Resume the stored universe (members, cooldowns, next refresh instant) instead of SYMBOLS. It is
+        announced by the first job tick (hosts subscribe to `universe.changed` after services start)."""
+        doc = await self.saved.get(STATE_KEY)
+        saved = from_doc(doc) if doc is not None else None
+        if saved is None:
+            return
+        self.state, self.next_due = saved.state, saved.next_due
+        self.restored_members, self.restored_pairs, self.restored_at = saved.members, saved.pairs, saved.at
+        self.announced = ((), ())  # announce it even if it equals SYMBOLS: the analyzer learns who may enter
+        self.log.info("universe restored", members=len(saved.members), cooldowns=len(saved.state.left_at))
+
     async def tick(self) -> None:
         now = self.ctx.clock.now_ms()
         if now >= self.next_due:
             await self.refresh()
+        elif self.selection is None and self.restored_members is not None:
+            await self._announce(self.restored_at or now, [], [])  # the restored list, to every follower
 
     async def refresh(self) -> Selection | None:
         """Select now (market time) and announce the result if it changed. A failed read of the market keeps
@@ -93,6 +114,8 @@ class UniverseService(Service):
             return None
         self.next_due = next_refresh(at, self.cfg.refresh_ms)
         sel = select(self.cfg, stats, self.state, at)
+        # stored before it is announced: a crash may lose the announcement (re-sent at start), not the state
+        await self.saved.put(STATE_KEY, to_doc(sel.members, sel.state, at, self.next_due, _pairs_doc(sel)), at)
         self.state, self.selection = sel.state, sel
         self.refreshes += 1
         self.last_error = None
@@ -102,7 +125,11 @@ class UniverseService(Service):
         return sel
 
     def members(self) -> list[str]:
-        return list(self.selection.members) if self.selection is not None else sorted(self.state.members)
+        if self.selection is not None:
+            return list(self.selection.members)
+        if self.restored_members is not None:
+            return list(self.restored_members)
+        return sorted(self.state.members)
 
     def streamed(self) -> list[str]:
         """Members, then pairs out of the universe that still have an open cycle."""
@@ -125,39 +152,21 @@ class UniverseService(Service):
             ids.discard(c.id)
         else:
             ids.add(c.id)
-        if self.selection is not None:  # a left pair's last cycle closed: its streams may stop now
+        if (
+            self.selection is not None or self.restored_members is not None
+        ):  # a left pair's last cycle closed: its streams may stop now
             await self._announce(self.ctx.clock.now_ms(), [], [])
 
     # --- API ----------------------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         sel = self.selection
-        pairs = []
-        for p in sel.pairs if sel is not None else ():
-            st = p.stats
-            pairs.append(
-                {
-                    "symbol": p.symbol,
-                    "selected": p.selected,
-                    "reason": p.reason,
-                    "rank": p.rank,
-                    "scores": dict(p.scores),
-                    "stats": None
-                    if st is None
-                    else {
-                        "last_price": st.last_price,
-                        "quote_volume": st.quote_volume,
-                        "volatility": st.volatility,
-                        "momentum": st.momentum,
-                        "spread_pct": st.spread_pct,
-                        "age_days": round(st.age_days, 3),
-                    },
-                }
-            )
+        pairs = _pairs_doc(sel) if sel is not None else list(self.restored_pairs)
         if sel is None and not self.dynamic:
             pairs = [{"symbol": s, "selected": True, "reason": "SYMBOLS (no UNIVERSE_CONFIG)"} for s in self.members()]
         return {
             "dynamic": self.dynamic,
-            "time": sel.at if sel is not None else None,
+            "time": sel.at if sel is not None else self.restored_at,
+            "restored": sel is None and self.restored_members is not None,
             "next_refresh": self.next_due if self.dynamic else None,
             "members": self.members(),
             "streamed": self.streamed(),
@@ -191,3 +200,30 @@ class UniverseService(Service):
             "degraded" if self.last_error else "ok",
             {"members": len(self.members()), "refreshes": self.refreshes, "last_error": self.last_error},
         )
+
+
+def _pairs_doc(sel: Selection) -> list[dict[str, Any]]:
+    """Every pair judged at a refresh, as JSON: its verdict, rank, scores and statistics."""
+    pairs = []
+    for p in sel.pairs:
+        st = p.stats
+        pairs.append(
+            {
+                "symbol": p.symbol,
+                "selected": p.selected,
+                "reason": p.reason,
+                "rank": p.rank,
+                "scores": dict(p.scores),
+                "stats": None
+                if st is None
+                else {
+                    "last_price": st.last_price,
+                    "quote_volume": st.quote_volume,
+                    "volatility": st.volatility,
+                    "momentum": st.momentum,
+                    "spread_pct": st.spread_pct,
+                    "age_days": round(st.age_days, 3),
+                },
+            }
+        )
+    return pairs
