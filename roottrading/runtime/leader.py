@@ -18,7 +18,8 @@ fencing by local time (below), which a lock without expiry cannot.
   command, i.e. after t + lease_ms, so a leader that cannot renew (Redis unreachable, event loop stalled) stops
   acting before any other instance can hold the lease: never two leaders acting at once.
 - Takeover: `on_elected` is awaited after the lease is won and BEFORE `is_leader()` turns true: the service
-  reloads its state from the store (the durable safety state) first. If it fails, the lease is given back.
+  reloads its state from the store (the durable safety state) first; then the lease is renewed (compare-and-set)
+  and only if that succeeds does the instance act. If the reload fails, the lease is given back.
 - A bus without Redis (memory: one process; NATS: one instance per service) is always leader: no change.
 """
 
@@ -183,11 +184,17 @@ class RedisLeaderLease(Leadership):
             with contextlib.suppress(RedisError, OSError):
                 await self._release(keys=[self.key], args=[self.holder])
             return
-        deadline = started + self.lease_s - min(MARGIN_S, self.lease_s / 10)
-        if time.monotonic() >= deadline:  # the reload outlived the lease: it may be someone else's by now
-            log.warning("leader lease: reload took longer than the lease; trying again", key=self.key)
+        # renew at once: the reload took time, and the lease must still be ours (not expired and taken) to act
+        started = time.monotonic()
+        try:
+            ok = bool(await self._renew(keys=[self.key], args=[self.holder, self.lease_ms]))
+        except (RedisError, OSError) as exc:
+            log.warning("leader lease: redis unreachable after the reload; trying again", key=self.key, error=repr(exc))
             return
-        self._until = deadline
+        if not ok:
+            log.warning("leader lease: lost during the state reload; trying again", key=self.key)
+            return
+        self._until = started + self.lease_s - min(MARGIN_S, self.lease_s / 10)
         self.elections += 1
         log.warning("leader lease acquired: this instance acts now", key=self.key, holder=self.holder)
 

@@ -3,7 +3,8 @@ several configured URLs (the coordinator's risk client) asks the next one."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
@@ -16,7 +17,7 @@ def standby_route_class() -> type[APIRoute]:
     """Routes that answer NotLeader with 503 {"detail", "leader"}: the caller asks the next instance."""
 
     class StandbyRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             inner = super().get_route_handler()
 
             async def handler(request: Request) -> Response:

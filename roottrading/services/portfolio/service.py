@@ -74,6 +74,7 @@ class PortfolioService(Service):
         )
         self.total_value: Decimal | None = None
         self.lead: Leadership = Leadership()  # always leader until start() knows the bus
+        self._loading = False  # load_state() running with the lease won: it writes before is_leader() turns true
 
     # ---- lifecycle -------------------------------------------------------------------------------------
     def consumes(self) -> list[Consumes]:
@@ -92,11 +93,11 @@ class PortfolioService(Service):
         ]
 
     async def _leader_reallocate(self) -> None:
-        if self.lead.is_leader():  # a standby's job is a no-op, not an error logged every period
+        if self.acting():  # a standby's job is a no-op, not an error logged every period
             await self.revalue_and_reallocate()
 
     async def _leader_reconcile(self) -> None:
-        if self.lead.is_leader():
+        if self.acting():
             await self.reconcile()
 
     async def stop(self) -> None:
@@ -113,9 +114,20 @@ class PortfolioService(Service):
             await self.load_state()
         await self.lead.start()  # Redis: one attempt now; on winning, load_state() runs before it acts
 
+    def acting(self) -> bool:
+        """The leader, or the instance loading its state right after winning the lease."""
+        return self._loading or self.lead.is_leader()
+
     async def load_state(self) -> None:
         """Balances and pockets from the store (seeded from the exchange or the demo capital when empty); the
-        leader's start, and a standby's takeover."""
+        leader's start, and a standby's takeover (called with the lease won, before it acts on messages)."""
+        self._loading = True
+        try:
+            await self._load_state()
+        finally:
+            self._loading = False
+
+    async def _load_state(self) -> None:
         if not await self.balances.all():
             fetched = await self._exchange_balances()
             if fetched is not None:
@@ -169,7 +181,7 @@ class PortfolioService(Service):
     async def on_balances(self, msg: m.Message) -> None:
         upd: m.BalancesUpdate = msg.payload
         self.exchange_synced = True
-        if not self.lead.is_leader():
+        if not self.acting():
             self.pockets_synced = False  # a standby funds the pockets from the store when it takes over
             return
         await self.balances.upsert(
@@ -193,7 +205,7 @@ class PortfolioService(Service):
     async def on_fill(self, msg: m.Message) -> None:
         f: Fill = msg.payload
         self.prices[f.symbol] = f.price
-        if self.exchange_synced or not self.lead.is_leader():
+        if self.exchange_synced or not self.acting():
             return
         base, quote = split_symbol(f.symbol, self.quote)
         if await self.balances.apply_fill(f, base, quote, self.processed, msg.id, self.ctx.clock.now_ms()):
@@ -222,7 +234,7 @@ class PortfolioService(Service):
             fresh.append(
                 Balance(asset=b.asset, free=b.free, locked=b.locked, value_quote=v if v is not None else b.value_quote)
             )
-        if self.lead.is_leader():  # a standby values in memory only
+        if self.acting():  # a standby values in memory only
             await self.balances.upsert(fresh, self.ctx.clock.now_ms())
         self.total_value = sum((b.value_quote or ZERO for b in fresh), ZERO)
         return self.total_value
@@ -230,7 +242,7 @@ class PortfolioService(Service):
     async def revalue_and_reallocate(self, *, force: bool = False) -> bool:
         """Reallocate the pockets when the total value moved by more than the threshold (or `force`). Raises
         NotLeader on a standby."""
-        if not self.lead.is_leader():
+        if not self.acting():
             raise NotLeader(self.name, await self.lead.leader())
         total = await self.revalue()
         await self.ledger.ensure_initialised(total)
@@ -244,7 +256,7 @@ class PortfolioService(Service):
 
     async def reconcile(self) -> dict[str, Any]:
         """Raises NotLeader on a standby: only the leader settles reservations."""
-        if not self.lead.is_leader():
+        if not self.acting():
             raise NotLeader(self.name, await self.lead.leader())
         return await self.reconciler.run(await self.balances.all(), self.quote, self.price_of)
 
