@@ -2,8 +2,9 @@
 real Redis (the lease, the broadcast groups) and PostgreSQL (the shared store: safety_state, ledger, cycles).
 
 Two instances run in one process, each with its own bus connection and database engine, like two processes.
-A "crashed" leader is simulated by making its lease renewals fail (Redis unreachable for it alone): it keeps
-running and would act if the fencing did not stop it, which is the case the lease must make safe. A sampler
+A failed leader is simulated by stopping its renewals (`freeze`: a stalled process) or making them fail (`cut_off`:
+Redis unreachable for it alone): it keeps running and would act if the fencing did not stop it, which is the
+case the lease must make safe. A sampler
 checks every few ms that the two are never leaders at the same instant, and that the standby became leader
 only after the old one had stopped acting."""
 
@@ -141,6 +142,13 @@ def cut_off(lead: RedisLeaderLease) -> None:
     lead.redis = type("Down", (), {"set": down, "get": down})()
 
 
+def freeze(lead: RedisLeaderLease) -> None:
+    """The instance stops renewing altogether (a stalled loop, a process frozen between two renewals): only the
+    local deadline (fencing) can stop it from acting."""
+    assert lead._task is not None
+    lead._task.cancel()
+
+
 def entry(i: str) -> OrderIntent:
     return OrderIntent(
         id=i, symbol="BTCUSDT", side=Side.BUY, quantity=D("0.001"), price=D(100), strategy="ema", time=T0
@@ -158,7 +166,7 @@ async def test_risk_standby_takes_over_and_keeps_the_kill_switch(pairs: list[Pai
 
     await a.kill_switch()  # stored (safety_state) before it is announced
     with Sampler(risk) as s:
-        cut_off(risk.lead(0))
+        freeze(risk.lead(0))
         t_cut = time.monotonic()
         await eventually(lambda: risk.leaders() == [1], timeout=LEASE_MS / 1000 + 3, what="B took over")
         took = time.monotonic() - t_cut
