@@ -1,7 +1,8 @@
 """Issue 18: two `roottrading service risk` processes on Redis + PostgreSQL, as a user (or `up --split --replicas
 risk=2`) runs them. The leader is SIGKILLed after the kill switch was pulled: the standby leads within the lease
 (RedisBus lease_ms, 10 s) and still refuses every entry; before that it answered /check with 503 naming the
-leader, as the coordinator's risk client expects."""
+leader, as the coordinator's risk client expects. The same for two portfolio processes: a reservation whose
+cycle finished is settled by the new leader, once."""
 
 from __future__ import annotations
 
@@ -13,12 +14,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+
+from roottrading.capital.ledger import PocketLedger
+from roottrading.clock import SimClock
+from roottrading.config import load_settings
+from roottrading.domain import CycleStatus, Side, TradeCycle
+from roottrading.store import CycleRepo, Database
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "standby-token-" + "x" * 20
@@ -50,11 +58,13 @@ def pg_database(postgres_url: str, unique: str) -> Iterator[str]:
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-class Risk:
-    def __init__(self, tmp: Path, name: str, env: dict[str, str]) -> None:
-        self.name, self.port, self.log = name, free_port(), tmp / f"{name}.log"
+class Proc:
+    """One `roottrading service <service>` process."""
+
+    def __init__(self, tmp: Path, name: str, env: dict[str, str], service: str = "risk") -> None:
+        self.name, self.service, self.port, self.log = name, service, free_port(), tmp / f"{name}.log"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "roottrading", "service", "risk", "--port", str(self.port)],
+            [sys.executable, "-m", "roottrading", "service", service, "--port", str(self.port)],
             cwd=tmp,
             env={**env, "ROOTTRADING_INSTANCE": name},
             stdout=self.log.open("ab"),
@@ -69,7 +79,7 @@ class Risk:
             r = httpx.get(self.url("/health"), headers=AUTH, timeout=1.0)
         except httpx.TransportError:
             return None
-        comp: dict[str, Any] = r.json().get("components", {}).get("risk", {}) if r.status_code == 200 else {}
+        comp: dict[str, Any] = r.json().get("components", {}).get(self.service, {}) if r.status_code == 200 else {}
         lead = comp.get("leadership") or comp.get("details", {}).get("leadership") or {}
         role: str | None = lead.get("role")
         return role
@@ -87,7 +97,7 @@ class Risk:
                 self.proc.wait()
 
 
-def wait_for(cond: Any, timeout: float, what: str, logs: list[Risk]) -> float:
+def wait_for(cond: Any, timeout: float, what: str, logs: list[Proc]) -> float:
     t0 = time.monotonic()
     while not cond():
         if time.monotonic() - t0 > timeout:
@@ -97,9 +107,7 @@ def wait_for(cond: Any, timeout: float, what: str, logs: list[Risk]) -> float:
     return time.monotonic() - t0
 
 
-def test_sigkilled_risk_leader_is_replaced_and_the_kill_switch_holds(
-    tmp_path: Path, redis_url: str, pg_database: str, unique: str
-) -> None:
+def service_env(tmp_path: Path, redis_url: str, pg_database: str, unique: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "BUS_", "DATABASE_"))}
     env.update(
         {
@@ -112,14 +120,23 @@ def test_sigkilled_risk_leader_is_replaced_and_the_kill_switch_holds(
             "DATA_DIR": str(tmp_path),
             "API_TOKEN": TOKEN,
             "ROOTTRADING_CONFIG": str(tmp_path / "none.yaml"),
+            "PORTFOLIO_RECONCILE_S": "3600",
+            "PORTFOLIO_REALLOCATE_S": "3600",
         }
     )
     subprocess.run([sys.executable, "-m", "roottrading", "migrate"], cwd=tmp_path, env=env, check=True, timeout=120)
-    a = Risk(tmp_path, "risk-a", env)
+    return env
+
+
+def test_sigkilled_risk_leader_is_replaced_and_the_kill_switch_holds(
+    tmp_path: Path, redis_url: str, pg_database: str, unique: str
+) -> None:
+    env = service_env(tmp_path, redis_url, pg_database, unique)
+    a = Proc(tmp_path, "risk-a", env)
     procs = [a]
     try:
         wait_for(lambda: a.role() == "leader", 60, "risk-a leads", procs)
-        b = Risk(tmp_path, "risk-b", env)
+        b = Proc(tmp_path, "risk-b", env)
         procs.append(b)
         wait_for(lambda: b.role() == "standby", 60, "risk-b stands by", procs)
         assert a.check("e0").json()["allowed"] is True
@@ -135,6 +152,59 @@ def test_sigkilled_risk_leader_is_replaced_and_the_kill_switch_holds(
         assert decision["allowed"] is False, decision  # the stored kill switch, reloaded on takeover
         state = httpx.get(b.url("/state"), headers=AUTH, timeout=5).json()
         assert state["killed"] is True
+    finally:
+        for r in procs:
+            r.stop()
+
+
+async def reservation_of_a_finished_cycle(dsn: str, reservation: str, cycle: str) -> None:
+    """A reservation still live whose cycle completed an hour ago (the coordinator died before releasing it)."""
+    db = Database(dsn)
+    try:
+        await PocketLedger(
+            db, SimClock(int(time.time() * 1000) - 7_200_000), dict(load_settings().pocket_config)
+        ).reserve(reservation, D(100))
+        old = int(time.time() * 1000) - 3_600_000
+        await CycleRepo(db).save(
+            TradeCycle(
+                id=cycle,
+                symbol="BTCUSDT",
+                strategy="ema",
+                side=Side.BUY,
+                status=CycleStatus.COMPLETED,
+                created_at=old,
+                updated_at=old,
+                entry_price=D(100),
+                exit_price=D(101),
+                quantity=D(1),
+                profit_loss=D(1),
+                reservation_id=reservation,
+            )
+        )
+    finally:
+        await db.close()
+
+
+def test_sigkilled_portfolio_leader_is_replaced_and_settles_once(
+    tmp_path: Path, redis_url: str, pg_database: str, unique: str
+) -> None:
+    env = service_env(tmp_path, redis_url, pg_database, unique)
+    a = Proc(tmp_path, "portfolio-a", env, "portfolio")
+    procs = [a]
+    try:
+        wait_for(lambda: a.role() == "leader", 60, "portfolio-a leads", procs)
+        b = Proc(tmp_path, "portfolio-b", env, "portfolio")
+        procs.append(b)
+        wait_for(lambda: b.role() == "standby", 60, "portfolio-b stands by", procs)
+        asyncio.run(reservation_of_a_finished_cycle(pg_database, "r1", "c1"))
+        assert httpx.put(b.url("/pockets/sync"), headers=AUTH, timeout=10).status_code == 503  # a standby
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(10)
+        wait_for(lambda: b.role() == "leader", LEASE_S + 10, "portfolio-b took over", procs)
+        first = httpx.put(b.url("/pockets/sync"), headers=AUTH, timeout=10).json()["reconciliation"]
+        assert [x["reservation"] for x in first["released"]] == ["r1"]
+        again = httpx.put(b.url("/pockets/sync"), headers=AUTH, timeout=10).json()["reconciliation"]
+        assert again["released"] == [] and again["live_reservations"] == 0  # settled once
     finally:
         for r in procs:
             r.stop()
