@@ -35,6 +35,7 @@ from roottrading.runtime.instance import ENV as ENV_INSTANCE
 from roottrading.runtime.registry import DEFAULT_ORDER
 
 log = structlog.get_logger("roottrading.supervisor")
+RISK_URL_ENV = "COORDINATOR_RISK_URL"
 
 REPLICA_PORT_STEP = 100
 
@@ -48,10 +49,14 @@ OWNED_BY_PARTITION = {
     "trader": "services/trader/ownership.py",
     "coordinator": "services/coordinator/ownership.py",
 }
+# Services that hold a whole-account view: active/standby on a leader lease in Redis (runtime/leader.py); one
+# instance acts, the others keep their view warm and take over, reloading from the store, when it dies.
+ACTIVE_STANDBY = {
+    "risk": "services/risk/service.py",
+    "portfolio": "services/portfolio/service.py",
+}
 # Why the others run once per platform for now.
 SINGLE_REASONS = {
-    "portfolio": "it keeps the capital pockets in memory (one portfolio per database)",
-    "risk": "it keeps exposure, drawdown and the kill switch in memory (one risk manager per database)",
     "gateway": "two gateways would publish every candle twice",
     "scheduler": "two schedulers would run every job twice",
     "market": "it serves the dashboard's market API on one port",
@@ -110,7 +115,12 @@ def parse_replicas(text: str | None, bus_url: str = "redis://") -> dict[str, int
                 f"--replicas {name}={n}: several {name}s need BUS_URL=redis://... (each instance owns the symbols "
                 "of the Redis Streams partitions it leases; NATS has no exclusive partitions)"
             )
-        if n > 1 and name not in SHAREABLE and name not in OWNED_BY_PARTITION:
+        if n > 1 and name in ACTIVE_STANDBY and not bus_url.startswith(("redis://", "rediss://")):
+            raise SplitConfigError(
+                f"--replicas {name}={n}: several {name} instances need BUS_URL=redis://... (one leader at a time, "
+                "elected by a lease in Redis; the others stand by)"
+            )
+        if n > 1 and name not in SHAREABLE and name not in OWNED_BY_PARTITION and name not in ACTIVE_STANDBY:
             reason = SINGLE_REASONS.get(name, "it does not share its work between instances")
             raise SplitConfigError(f"--replicas {name}={n}: {name} runs once per platform for now: {reason}")
         out[name] = n
@@ -135,6 +145,7 @@ class ChildSpec:
     name: str
     replica: int
     port: int
+    env: tuple[tuple[str, str], ...] = ()  # extra environment of this child (the coordinator's risk URLs)
 
     @property
     def label(self) -> str:
@@ -147,10 +158,16 @@ class ChildSpec:
 def plan(settings: Settings, replicas: dict[str, int] | None = None) -> list[ChildSpec]:
     """The processes of a split platform, in start order."""
     ports = {**SPLIT_PORTS, **settings.service_ports}
+    counts = replicas or {}
+    env: tuple[tuple[str, str], ...] = ()
+    n_risk = counts.get("risk", 1)
+    if n_risk > 1 and not os.environ.get(RISK_URL_ENV):  # the user's explicit URLs win
+        urls = ",".join(f"http://127.0.0.1:{ports['risk'] + REPLICA_PORT_STEP * i}" for i in range(n_risk))
+        env = ((RISK_URL_ENV, urls),)  # the coordinator tries them in order; a standby answers 503
     out = []
     for name in DEFAULT_ORDER:
-        for i in range((replicas or {}).get(name, 1)):
-            out.append(ChildSpec(name, i, ports[name] + REPLICA_PORT_STEP * i))
+        for i in range(counts.get(name, 1)):
+            out.append(ChildSpec(name, i, ports[name] + REPLICA_PORT_STEP * i, env if name == "coordinator" else ()))
     return out
 
 
@@ -212,7 +229,8 @@ class Supervisor:
         child.starts += 1
         proc = await asyncio.create_subprocess_exec(
             *child.spec.argv(),
-            env={**os.environ, ENV_INSTANCE: child.spec.label},  # names its broadcast groups (runtime/instance.py)
+            # ENV_INSTANCE names its broadcast groups (runtime/instance.py)
+            env={**os.environ, ENV_INSTANCE: child.spec.label, **dict(child.spec.env)},
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )

@@ -21,9 +21,14 @@ from roottrading.runtime import supervisor as sup
 def test_replicas_are_parsed_and_refused_where_unsafe() -> None:
     assert sup.parse_replicas("analyzer=2, trader=1") == {"analyzer": 2, "trader": 1}
     assert sup.parse_replicas(None) == {}
-    for stateful in ("portfolio", "risk"):
-        with pytest.raises(sup.SplitConfigError, match=rf"{stateful}=2: {stateful} runs once per platform"):
-            sup.parse_replicas(f"{stateful}=2")
+    for single in ("gateway", "scheduler"):
+        with pytest.raises(sup.SplitConfigError, match=rf"{single}=2: {single} runs once per platform"):
+            sup.parse_replicas(f"{single}=2")
+    # risk and portfolio: active/standby on a leader lease in Redis
+    assert sup.parse_replicas("risk=2,portfolio=2", "redis://127.0.0.1:6379/0") == {"risk": 2, "portfolio": 2}
+    for standby in ("risk", "portfolio"):
+        with pytest.raises(sup.SplitConfigError, match=rf"several {standby} instances need BUS_URL=redis"):
+            sup.parse_replicas(f"{standby}=2", "nats://127.0.0.1:4222")
     # traders and coordinators own the symbols of the Redis partitions they lease: Redis only
     assert sup.parse_replicas("trader=2,coordinator=2", "redis://127.0.0.1:6379/0") == {"trader": 2, "coordinator": 2}
     demo = load_settings(trading_mode="demo")
@@ -52,6 +57,18 @@ def test_plan_puts_each_service_on_its_port_and_replicas_beside_it(
     assert [s.name for s in specs][-1] == "gateway"  # the market-data producer starts last
 
 
+def test_plan_gives_the_coordinators_every_risk_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(sup.RISK_URL_ENV, raising=False)
+    specs = {s.label: s for s in sup.plan(load_settings(), {"risk": 2, "coordinator": 2})}
+    urls = f"http://127.0.0.1:5007,http://127.0.0.1:{5007 + sup.REPLICA_PORT_STEP}"
+    assert dict(specs["coordinator"].env) == dict(specs["coordinator#1"].env) == {sup.RISK_URL_ENV: urls}
+    assert specs["risk"].env == specs["risk#1"].env == ()
+    assert all(s.env == () for s in sup.plan(load_settings(), {"coordinator": 2}))  # one risk: its default port
+    monkeypatch.setenv(sup.RISK_URL_ENV, "http://risk-a:5007,http://risk-b:5007")  # the user's URLs win
+    assert all(s.env == () for s in sup.plan(load_settings(), {"risk": 2}))
+
+
 def test_split_refuses_the_embedded_defaults_naming_the_urls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     for var in ("BUS_URL", "DATABASE_URL"):
@@ -68,8 +85,8 @@ def test_split_refuses_replicas_of_a_stateful_service(monkeypatch: pytest.Monkey
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BUS_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://u@127.0.0.1/x")
-    result = CliRunner().invoke(app, ["up", "--split", "--replicas", "risk=2"])
-    assert result.exit_code == 2 and "risk runs once per platform" in result.output
+    result = CliRunner().invoke(app, ["up", "--split", "--replicas", "gateway=2"])
+    assert result.exit_code == 2 and "gateway runs once per platform" in result.output
     monkeypatch.setenv("TRADING_MODE", "demo")
     result = CliRunner().invoke(app, ["up", "--split", "--replicas", "trader=2"])
     assert result.exit_code == 2 and "several traders share one exchange account" in result.output

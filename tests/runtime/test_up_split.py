@@ -143,7 +143,8 @@ def test_up_split_trades_restarts_a_killed_service_and_stops_on_sigterm(
         "COORDINATOR_MAX_SIGNAL_AGE_S": "0",
     }
     up = subprocess.Popen(
-        [sys.executable, "-m", "roottrading", "up", "--split", "--replicas", "analyzer=2"],
+        # risk and portfolio active/standby: the coordinator is given both risk URLs and trades through the leader
+        [sys.executable, "-m", "roottrading", "up", "--split", "--replicas", "analyzer=2,risk=2,portfolio=2"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -168,8 +169,16 @@ def test_up_split_trades_restarts_a_killed_service_and_stops_on_sigterm(
         assert cycle["status"] in ("ACTIVE", "WAITING_EXIT", "COMPLETED") and cycle["entry_order_id"]
 
         started = out.events("service started")
-        assert {e["service"] for e in started} >= set(names) - {"dispatcher"} | {"analyzer#1"}
+        assert {e["service"] for e in started} >= set(names) - {"dispatcher"} | {"analyzer#1", "risk#1", "portfolio#1"}
         assert not out.events("service exited; restarting")  # nothing crashed on its own
+        for svc in ("risk", "portfolio"):  # one leader, one standby
+            roles = sorted(
+                httpx.get(f"http://127.0.0.1:{ports[svc] + 100 * i}/health", headers=auth, timeout=5).json()[
+                    "components"
+                ][svc]["leadership"]["role"]
+                for i in (0, 1)
+            )
+            assert roles == ["leader", "standby"], (svc, roles)
         pids = {int(e["pid"]) for e in started}
         trader_pid = next(int(e["pid"]) for e in started if e["service"] == "trader")
         os.kill(trader_pid, signal.SIGKILL)

@@ -69,7 +69,8 @@ class CoordinatorConfig(BaseSettings):
     rules_retry_s: float = Field(60.0, gt=0, description="seconds between attempts while the rules cannot be loaded")
     # dependencies
     risk_url: str | None = Field(
-        None, description="risk service base URL when not in this process (default http://127.0.0.1:<risk port>)"
+        None,
+        description="risk service base URL when not in this process (default http://127.0.0.1:<risk port>); several, comma-separated, for active/standby instances: tried in order, a standby answers 503",
     )
     risk_timeout_s: float = Field(2.0, gt=0)
     breaker_failures: int = Field(3, ge=1, description="consecutive failures that open a circuit")

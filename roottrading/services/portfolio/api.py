@@ -19,6 +19,8 @@ from roottrading.capital.performance import (
 from roottrading.capital.pnl import day_of
 from roottrading.domain import Pocket
 from roottrading.runtime.errors import error_responses
+from roottrading.runtime.leader import NotLeader
+from roottrading.runtime.leader_http import standby_route_class
 from roottrading.runtime.params import epoch_ms
 from roottrading.runtime.params import offset as offset_query
 from roottrading.store import CycleRepo
@@ -41,7 +43,7 @@ def pocket_json(p: Pocket) -> dict[str, Any]:
 
 
 def build_router(svc: PortfolioService) -> APIRouter:
-    r = APIRouter()
+    r = APIRouter(route_class=standby_route_class())  # a standby answers writes with 503 naming the leader
     db = svc.ctx.db
 
     async def pnls(since: int | None = None) -> list[Any]:
@@ -101,6 +103,8 @@ def build_router(svc: PortfolioService) -> APIRouter:
         body: dict[str, Any] = Body(..., examples=[{"active": 60, "buffer": 30, "safety": 10}]),
     ) -> list[dict[str, Any]]:
         """Percentages per pocket (`{"active": 60, ...}` or `{"allocation": {...}}`): no negatives, sum 100."""
+        if not svc.lead.is_leader():
+            raise NotLeader(svc.name, await svc.lead.leader())
         config = body.get("allocation", body) if isinstance(body.get("allocation"), dict) else body
         try:
             await svc.ledger.set_allocation(validate_allocation(config))

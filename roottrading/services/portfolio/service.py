@@ -14,6 +14,12 @@ PORTFOLIO_START_CAPITAL (default 10 000) of the quote asset.
 Values are in the quote asset from the last candle close of `<ASSET><QUOTE>` (loaded from market_data at
 start, then from `market.candles.<SYM>`). Jobs: revalue + reallocate the pockets when the total value moved
 by more than `REALLOCATE_THRESHOLD`, and reconcile reservations against cycles and balances.
+
+Several instances (Redis bus): active/standby on a leader lease (runtime/leader.py). Every instance consumes
+every message (broadcast groups) for its prices; only the leader writes balances, reallocates the pockets and
+runs the reconciliation (the settlement of forgotten reservations), so no reservation is released twice by two
+instances. On winning the lease an instance reloads from the store (`load_state`) before acting. Reservations
+themselves (the coordinator's reserve/release) are transactions of the shared ledger, not of this service.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from roottrading.capital.pnl import split_symbol
 from roottrading.domain import Balance, Candle, Fill
 from roottrading.domain.money import to_decimal
 from roottrading.exchange.errors import ExchangeError
+from roottrading.runtime.leader import Leadership, NotLeader, leadership_for
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.services.portfolio.reconcile import Reconciler
 from roottrading.store import CandleRepo
@@ -66,18 +73,35 @@ class PortfolioService(Service):
             stale_ms=s.portfolio_stale_reservation_ms,
         )
         self.total_value: Decimal | None = None
+        self.lead: Leadership = Leadership()  # always leader until start() knows the bus
+        self._loading = False  # load_state() running with the lease won: it writes before is_leader() turns true
 
     # ---- lifecycle -------------------------------------------------------------------------------------
     def consumes(self) -> list[Consumes]:
-        subs = [Consumes(m.PORTFOLIO_BALANCES, self.on_balances), Consumes(m.TRADE_EXECUTIONS, self.on_fill)]
-        subs += [Consumes(m.candles_topic(sym), self.on_candle) for sym in self.ctx.settings.symbols]
+        # broadcast: leader and standbys each see every message (a standby keeps its prices warm)
+        subs = [
+            Consumes(m.PORTFOLIO_BALANCES, self.on_balances, broadcast=True),
+            Consumes(m.TRADE_EXECUTIONS, self.on_fill, broadcast=True),
+        ]
+        subs += [Consumes(m.candles_topic(sym), self.on_candle, broadcast=True) for sym in self.ctx.settings.symbols]
         return subs
 
     def jobs(self) -> list[Job]:
         return [
-            Job("reallocate", self.reallocate_s, self.revalue_and_reallocate),
-            Job("reconcile", self.reconcile_s, self.reconcile),
+            Job("reallocate", self.reallocate_s, self._leader_reallocate),
+            Job("reconcile", self.reconcile_s, self._leader_reconcile),
         ]
+
+    async def _leader_reallocate(self) -> None:
+        if self.acting():  # a standby's job is a no-op, not an error logged every period
+            await self.revalue_and_reallocate()
+
+    async def _leader_reconcile(self) -> None:
+        if self.acting():
+            await self.reconcile()
+
+    async def stop(self) -> None:
+        await self.lead.stop()  # a standby takes over at once rather than after the lease
 
     async def start(self) -> None:
         candles = CandleRepo(self.ctx.db)
@@ -85,6 +109,25 @@ class PortfolioService(Service):
             last = await candles.range(sym, self.ctx.settings.interval, limit=1)
             if last:
                 self.prices[sym] = to_decimal(last[-1].close)
+        self.lead = leadership_for(self.ctx, self.name, on_elected=self.load_state)
+        if type(self.lead) is Leadership:
+            await self.load_state()
+        await self.lead.start()  # Redis: one attempt now; on winning, load_state() runs before it acts
+
+    def acting(self) -> bool:
+        """The leader, or the instance loading its state right after winning the lease."""
+        return self._loading or self.lead.is_leader()
+
+    async def load_state(self) -> None:
+        """Balances and pockets from the store (seeded from the exchange or the demo capital when empty); the
+        leader's start, and a standby's takeover (called with the lease won, before it acts on messages)."""
+        self._loading = True
+        try:
+            await self._load_state()
+        finally:
+            self._loading = False
+
+    async def _load_state(self) -> None:
         if not await self.balances.all():
             fetched = await self._exchange_balances()
             if fetched is not None:
@@ -138,6 +181,9 @@ class PortfolioService(Service):
     async def on_balances(self, msg: m.Message) -> None:
         upd: m.BalancesUpdate = msg.payload
         self.exchange_synced = True
+        if not self.acting():
+            self.pockets_synced = False  # a standby funds the pockets from the store when it takes over
+            return
         await self.balances.upsert(
             [
                 Balance(
@@ -159,7 +205,7 @@ class PortfolioService(Service):
     async def on_fill(self, msg: m.Message) -> None:
         f: Fill = msg.payload
         self.prices[f.symbol] = f.price
-        if self.exchange_synced:
+        if self.exchange_synced or not self.acting():
             return
         base, quote = split_symbol(f.symbol, self.quote)
         if await self.balances.apply_fill(f, base, quote, self.processed, msg.id, self.ctx.clock.now_ms()):
@@ -188,12 +234,16 @@ class PortfolioService(Service):
             fresh.append(
                 Balance(asset=b.asset, free=b.free, locked=b.locked, value_quote=v if v is not None else b.value_quote)
             )
-        await self.balances.upsert(fresh, self.ctx.clock.now_ms())
+        if self.acting():  # a standby values in memory only
+            await self.balances.upsert(fresh, self.ctx.clock.now_ms())
         self.total_value = sum((b.value_quote or ZERO for b in fresh), ZERO)
         return self.total_value
 
     async def revalue_and_reallocate(self, *, force: bool = False) -> bool:
-        """Reallocate the pockets when the total value moved by more than the threshold (or `force`)."""
+        """Reallocate the pockets when the total value moved by more than the threshold (or `force`). Raises
+        NotLeader on a standby."""
+        if not self.acting():
+            raise NotLeader(self.name, await self.lead.leader())
         total = await self.revalue()
         await self.ledger.ensure_initialised(total)
         pockets_sum = sum((p.current_value for p in await self.ledger.pockets()), ZERO)
@@ -205,6 +255,9 @@ class PortfolioService(Service):
         return False
 
     async def reconcile(self) -> dict[str, Any]:
+        """Raises NotLeader on a standby: only the leader settles reservations."""
+        if not self.acting():
+            raise NotLeader(self.name, await self.lead.leader())
         return await self.reconciler.run(await self.balances.all(), self.quote, self.price_of)
 
     def router(self) -> APIRouter:
@@ -222,5 +275,6 @@ class PortfolioService(Service):
                 "source": "exchange" if self.exchange_synced else "fills",
                 "last_reconcile": last.get("time") if last else None,
                 "drift_warnings": last.get("drift_warnings") if last else [],
+                "leadership": self.lead.details(),
             }
         )

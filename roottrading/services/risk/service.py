@@ -14,6 +14,12 @@ them; an automatic lock never lifts or replaces a manual one. GET /state lists e
 Every lock, the equity peak, the day's start and the loss streaks are stored (table safety_state, key "risk")
 before a change is announced, and restored at start: no restart lifts a kill switch, shortens a cooldown,
 or restarts the drawdown from a new peak.
+
+Several instances (Redis bus): active/standby on a leader lease (runtime/leader.py). Every instance consumes
+every message (broadcast groups) to keep its view warm; only the leader evaluates the rules, stores the safety
+state, publishes `risk.events` and answers /check and the user's actions; a standby answers 503 naming the
+leader (the coordinator tries its next configured URL). On winning the lease an instance reloads its state
+from the store (service/risk/standby.py) before it acts.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from roottrading.risk.engine import fmt_ms
 from roottrading.risk.rules import default_rules_path, load_rules
 from roottrading.risk.state import DAY_MS, MANUAL, Lock
 from roottrading.runtime.errors import error_responses
+from roottrading.runtime.leader import Leadership, NotLeader, leadership_for
+from roottrading.runtime.leader_http import standby_route_class
 from roottrading.runtime.params import check_amount, check_epoch_ms, json_body
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.store import CycleRepo, SafetyStateRepo
@@ -115,6 +123,7 @@ class RiskService(Service):
         self.checks = 0
         self.refused = 0
         self.refused_by_rule: dict[str, int] = {}  # read by /metrics (runtime/metrics.py)
+        self.lead: Leadership = Leadership()  # always leader until start() knows the bus
 
     # --- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -122,6 +131,24 @@ class RiskService(Service):
         self.engine = RiskEngine(self.rules)
         self.rules_mtime = self._mtime()
         self.tracker.atr_period = self.rules.rules.volatility.atr_period
+        self.lead = leadership_for(self.ctx, self.name, on_elected=self.reload_state)
+        if type(self.lead) is Leadership:
+            await self.load_state()
+        await self.lead.start()  # Redis: one attempt now; on winning, reload_state() runs before it acts
+
+    async def stop(self) -> None:
+        await self.lead.stop()  # a standby takes over at once rather than after the lease
+
+    async def reload_state(self) -> None:
+        """On winning the lease: a fresh view from the store (the durable safety state, the cycles), keeping
+        what only the bus gives (last reported equity, ATRs, recent orders)."""
+        from roottrading.services.risk.standby import fresh_tracker
+
+        self.tracker = fresh_tracker(self.tracker, self.ctx.settings.risk_initial_equity, self.ctx.clock.now_ms())
+        self._saved = None
+        await self.load_state()
+
+    async def load_state(self) -> None:
         now = self.ctx.clock.now_ms()
         stored = await self.safety.get(SAFETY_KEY)
         if stored is not None:  # before the replay: the replay must not re-count what the document holds
@@ -145,6 +172,8 @@ class RiskService(Service):
     async def persist(self) -> None:
         """Store the safety state if it changed. Called before every announcement; a store failure is an
         alert, yet the event still goes out (an unannounced kill switch would be worse than an unstored one)."""
+        if not self.lead.is_leader():
+            return  # a standby never writes the leader's document
         doc = self.tracker.to_doc()
         if doc == self._saved:
             return
@@ -157,11 +186,12 @@ class RiskService(Service):
 
     def consumes(self) -> list[Consumes]:
         subs = [
-            Consumes(m.CYCLE_UPDATES, self.on_cycle),
-            Consumes(m.PORTFOLIO_BALANCES, self.on_balances),
-            Consumes(m.ORDER_REQUESTS, self.on_order_request),
+            # broadcast: every instance (leader and standbys) sees the whole account (runtime/leader.py)
+            Consumes(m.CYCLE_UPDATES, self.on_cycle, broadcast=True),
+            Consumes(m.PORTFOLIO_BALANCES, self.on_balances, broadcast=True),
+            Consumes(m.ORDER_REQUESTS, self.on_order_request, broadcast=True),
         ]
-        subs += [Consumes(m.candles_topic(s), self.on_candle) for s in self.ctx.settings.symbols]
+        subs += [Consumes(m.candles_topic(s), self.on_candle, broadcast=True) for s in self.ctx.settings.symbols]
         return subs
 
     def jobs(self) -> list[Job]:
@@ -232,6 +262,8 @@ class RiskService(Service):
     async def release_expired(self) -> None:
         """Lift the automatic locks whose cooldown is over (market time) and say so. A `resume` event goes out
         only for what is really free again: a strategy with no other lock, trading with no other pause."""
+        if not self.lead.is_leader():
+            return  # the leader lifts locks; a standby reloads them from the store when it takes over
         now = self.ctx.clock.now_ms()
         expired = self.tracker.expire(now)
         if expired:
@@ -250,6 +282,8 @@ class RiskService(Service):
             await self._event(lk.rule, "resume", why, strategy=lk.strategy)
 
     async def _act_on_triggers(self) -> None:
+        if not self.lead.is_leader():
+            return
         await self.release_expired()
         now = self.ctx.clock.now_ms()
         state = self.tracker.snapshot(now)
@@ -273,6 +307,8 @@ class RiskService(Service):
     async def _event(
         self, rule: str, action: str, message: str, *, symbol: str | None = None, strategy: str | None = None
     ) -> None:
+        if not self.lead.is_leader():  # fencing: a leader whose lease may have lapsed stays silent
+            raise NotLeader(self.name, await self.lead.leader())
         await self.persist()  # stored before it is announced
         ev = m.RiskEvent(
             time=self.ctx.clock.now_ms(), rule=rule, action=action, message=message, symbol=symbol, strategy=strategy
@@ -282,7 +318,9 @@ class RiskService(Service):
 
     # --- the API other services call ------------------------------------------------------------------
     async def check(self, intent: OrderIntent) -> RiskDecision:
-        """Judge one order. Refusals that change the state (pause, kill switch) are applied and announced."""
+        """Judge one order. Refusals that change the state (pause, kill switch) are applied and announced.
+        Raises NotLeader on a standby."""
+        await self._require_leader()
         await self._act_on_triggers()
         now = self.ctx.clock.now_ms()
         decision = self.engine.check(intent, self.tracker.snapshot(now))
@@ -305,12 +343,14 @@ class RiskService(Service):
     async def kill_switch(self, reason: str = "kill switch pulled by user", *, rule: str = "kill_switch") -> None:
         """Stop new entries and tell the trader to close everything (RiskEvent action kill_switch). Never
         lifted by time: only a user's resume ends it."""
+        await self._require_leader()
         self.tracker.lock(Lock(rule, "kill_switch", reason, self.ctx.clock.now_ms(), None))
         await self._event(rule, "kill_switch", reason)
 
     async def resume(self, reason: str = "resumed by user") -> None:
         """The user's resume: lifts pauses, the kill switch and automatic strategy locks. A strategy a user
         disabled stays disabled (announced again, since the trader's resume clears its own pauses)."""
+        await self._require_leader()
         self.tracker.resume()
         await self._event("resume", "resume", reason)
         for lk in list(self.tracker.locks.values()):
@@ -318,6 +358,7 @@ class RiskService(Service):
 
     async def disable_strategy(self, name: str, reason: str = "disabled by user") -> bool:
         """A user's disable: stays until the user enables the strategy again, whatever the cooldowns."""
+        await self._require_leader()
         added = self.tracker.lock(Lock(MANUAL, "disable_strategy", reason, self.ctx.clock.now_ms(), None, name))
         if added:
             await self._event(MANUAL, "disable_strategy", f"strategy {name} {reason}", strategy=name)
@@ -325,8 +366,13 @@ class RiskService(Service):
 
     async def enable_strategy(self, name: str) -> None:
         """A user's enable: lifts every lock on the strategy (manual or automatic); its streak restarts."""
+        await self._require_leader()
         self.tracker.reset_strategy(name)
         await self._event(MANUAL, "resume", f"strategy {name} re-enabled by user", strategy=name)
+
+    async def _require_leader(self) -> None:
+        if not self.lead.is_leader():
+            raise NotLeader(self.name, await self.lead.leader())
 
     def state_view(self) -> StateView:
         now = self.ctx.clock.now_ms()
@@ -363,7 +409,7 @@ class RiskService(Service):
         ]
 
     def router(self) -> APIRouter:
-        r = APIRouter()
+        r = APIRouter(route_class=standby_route_class())
 
         @r.get("/rules")
         async def rules() -> list[dict[str, Any]]:
@@ -420,6 +466,7 @@ class RiskService(Service):
             "killed": t.killed,
             "disabled_strategies": sorted(t.disabled),
             "locks": len(t.locks),
+            "leadership": self.lead.details(),
         }
         return HealthStatus(status="degraded" if self.rules_error else "ok", details=details)
 
