@@ -19,9 +19,16 @@ from decimal import Decimal
 
 from roottrading.domain import Fill, Order, OrderType, Side
 from roottrading.exchange.base import OrderUpdate
-from roottrading.exchange.binance.adapter import BinanceExchange, OrderFateUnknown, OrderNotFound
+from roottrading.exchange.binance.adapter import BinanceExchange
 from roottrading.exchange.binance.trading import FateUnknown
-from roottrading.exchange.errors import BinanceError, CancelRejected, NoSuchOrder, RateLimited
+from roottrading.exchange.errors import (
+    BinanceError,
+    CancelRejected,
+    NoSuchOrder,
+    OrderFateUnknown,
+    OrderNotFound,
+    RateLimited,
+)
 
 API_KEY = "k" * 64
 API_SECRET = "s" * 64

@@ -11,9 +11,8 @@ import pytest
 
 from roottrading.domain import OrderStatus, OrderType, Side
 from roottrading.exchange.base import BalanceUpdate, OrderUpdate
-from roottrading.exchange.binance.adapter import OrderNotFound
 from roottrading.exchange.binance.signing import HmacSigner, signed_query
-from roottrading.exchange.errors import CancelRejected, FilterFailure, InsufficientBalance, NoSuchOrder
+from roottrading.exchange.errors import CancelRejected, FilterFailure, InsufficientBalance, NoSuchOrder, OrderNotFound
 
 from .conftest import API_KEY, API_SECRET
 

@@ -231,7 +231,7 @@ class CancelFateUnknown:
         return getattr(self.inner, name)
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> object:
-        from roottrading.exchange.binance.adapter import OrderFateUnknown
+        from roottrading.exchange.errors import OrderFateUnknown
 
         raise OrderFateUnknown(symbol, client_order_id, "cancel HTTP 503; order still open")
 

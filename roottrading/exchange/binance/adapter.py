@@ -31,7 +31,8 @@ from roottrading.exchange.binance.rest_orders import (
 )
 from roottrading.exchange.binance.signing import make_signer
 from roottrading.exchange.binance.user_stream import BalanceDelta, UserDataStream, UserEvent
-from roottrading.exchange.errors import ExchangeError, InvalidSymbol, NoSuchOrder, OrderFateUnknown, OrderNotFound
+from roottrading.exchange.errors import InvalidSymbol, NoSuchOrder, OrderFateUnknown
+from roottrading.exchange.fate import recover_order_fate
 from roottrading.exchange.filters import SymbolRules, parse_exchange_info
 
 log = structlog.get_logger(__name__)
@@ -212,28 +213,21 @@ class BinanceExchange:
         return order
 
     async def _recover(self, symbol: str, client_order_id: str, cause: str) -> Order:
-        """Ask for the order by client id after an unknown outcome (see the module docstring)."""
-        self.stats["fate_unknown"] += 1
-        log.warning("binance.order_fate_unknown", symbol=symbol, client_order_id=client_order_id, cause=cause)
-        last_error = cause
-        for attempt in range(self.fate_query_attempts):
-            if attempt:
-                await asyncio.sleep(self.fate_query_delay_s * attempt)
-            try:
-                order = order_from_rest(await self.rest.query_order(symbol, client_order_id))
-            except NoSuchOrder:
-                last_error = "not found"
-                continue  # it may still be in flight inside the exchange: ask again
-            except (ExchangeError, OSError) as exc:
-                last_error = f"query failed: {type(exc).__name__}"
-                continue
-            self.stats["recovered"] += 1
-            log.info("binance.order_fate_recovered", client_order_id=client_order_id, status=order.status.value)
-            return order
-        if last_error == "not found":
-            self.stats["not_found"] += 1
-            raise OrderNotFound(symbol, client_order_id, f"{cause}; the exchange does not have it")
-        raise OrderFateUnknown(symbol, client_order_id, f"{cause}; {last_error}")
+        """Ask for the order by client id after an unknown outcome (see the module docstring and fate.py)."""
+
+        async def query() -> Order:
+            return order_from_rest(await self.rest.query_order(symbol, client_order_id))
+
+        return await recover_order_fate(
+            query,
+            symbol=symbol,
+            client_order_id=client_order_id,
+            cause=cause,
+            attempts=self.fate_query_attempts,
+            delay_s=self.fate_query_delay_s,
+            stats=self.stats,
+            source="binance",
+        )
 
     async def place_oco(
         self,
