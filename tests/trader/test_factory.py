@@ -96,6 +96,7 @@ async def test_demo_simulator_lists_a_pair_that_joins_the_universe(tmp_path: Pat
         await host.ctx.publish(m.candles_topic("SOLUSDT"), c, key="SOLUSDT", msg_id=c.key)
         await host.bus.drain(5)
         assert (await svc.exchange.exchange_info())["SOLUSDT"] == demo_rules(["SOLUSDT"])["SOLUSDT"]
+        assert svc.core.rules["SOLUSDT"] == demo_rules(["SOLUSDT"])["SOLUSDT"]  # the trader may enter it
         assert svc.exchange.engine.last_price("SOLUSDT") == D("150.5")  # its candles feed the simulator
     finally:
         await host.stop()

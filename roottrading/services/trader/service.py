@@ -156,7 +156,11 @@ class TraderService(Service):
             from roottrading.services.trader.exchange_factory import demo_rules
 
             s = self.ctx.settings
-            engine.list_symbol(demo_rules([symbol], self.ctx.wiring.demo_prices, s.quote_asset)[symbol])
+            rules = demo_rules([symbol], self.ctx.wiring.demo_prices, s.quote_asset)[symbol]
+            engine.list_symbol(rules)
+            # the trader reads its rules once at start: without them here, every entry on the new pair failed
+            # as an "unknown symbol" although the simulator had listed it
+            self.core.rules.setdefault(symbol, rules)
             self.log.info("symbol listed on the demo simulator", symbol=symbol)
 
     async def on_request(self, msg: m.Message) -> None:
