@@ -236,7 +236,17 @@ class CcxtExchange(OrderTracking):
             order.client_order_id = client_order_id
         self._track(order)
         for t in body.get("trades") or []:  # pushed now; the poller's copy of the same trade is deduped
-            f = fill_from_ccxt({**t, "order": t.get("order") or body.get("id")}, symbol, client_order_id)
+            # Binance's FULL `fills` have no side and no time (ccxt leaves them None): the order's own
+            f = fill_from_ccxt(
+                {
+                    **t,
+                    "order": t.get("order") or body.get("id"),
+                    "side": t.get("side") or Side(side).value.lower(),
+                    "timestamp": t.get("timestamp") or order.updated_at,
+                },
+                symbol,
+                client_order_id,
+            )
             if not self._seen(f):
                 self._dispatch(OrderUpdate(time=f.time, execution_type="TRADE", order=order, fill=f))
         return order
