@@ -195,6 +195,8 @@ async def test_trader_service_soak_sigkill(tmp_path: Path, redis_url: str, uniqu
         for k in (
             "binance.order_fate_unknown",
             "binance.order_fate_recovered",
+            "ccxt.order_fate_unknown",
+            "ccxt.poll_failed",
             "timestamp",
             "user_stream",
             "re-sending an intent",
