@@ -121,13 +121,16 @@ async def run_until_handled_then_kill(trader: Trader, rng: random.Random, during
 
 
 @pytest.mark.slow
-async def test_trader_service_soak_sigkill(tmp_path: Path, redis_url: str, unique: str) -> None:
+@pytest.mark.parametrize("exchange", ["binance", "ccxt:binance"])
+async def test_trader_service_soak_sigkill(tmp_path: Path, redis_url: str, unique: str, exchange: str) -> None:
     rng = random.Random(20240611)
     fake = FakeBinance(free_port(), tmp_path / "engine.json", tmp_path / "fake.log")
     fake.start(faults=True)
     bus = RedisBus(redis_url, prefix=f"soak{unique}")
     await bus.start()
-    trader = Trader(tmp_path, free_port(), fake.url, redis_url, f"soak{unique}", tmp_path / "trader.log")
+    trader = Trader(
+        tmp_path, free_port(), fake.url, redis_url, f"soak{unique}", tmp_path / "trader.log", exchange=exchange
+    )
     stop_feed = asyncio.Event()
     last: dict[str, object] = {}
     buys: list[str] = []
@@ -192,6 +195,8 @@ async def test_trader_service_soak_sigkill(tmp_path: Path, redis_url: str, uniqu
         for k in (
             "binance.order_fate_unknown",
             "binance.order_fate_recovered",
+            "ccxt.order_fate_unknown",
+            "ccxt.poll_failed",
             "timestamp",
             "user_stream",
             "re-sending an intent",

@@ -185,8 +185,7 @@ class Trader:
     log: Path
     proc: subprocess.Popen | None = None
     starts: int = 0
-    # EXCHANGE: the native adapter, or ccxt:binance (the same fake through ccxt). The soak runs the native one:
-    # on ccxt:binance it did not finish in time (docs/exchanges.md, "What is verified").
+    # EXCHANGE: the native adapter, or ccxt:binance (the same fake through ccxt); the soak runs both.
     exchange: str = "binance"
     database_url: str | None = None  # default: a SQLite file of its own (one trader)
     instance: str | None = None  # ROOTTRADING_INSTANCE: names its broadcast groups (several traders)

@@ -138,7 +138,6 @@ async def test_polling_pushes_changes_made_behind_the_adapter(fake_binance) -> N
         ex = ccxt_exchange(srv)
         engine = srv.state.trading.engine
         ups: list[Any] = []
-        ex.subscribe_updates(ups.append)
         try:
             last = engine.last_price("BTCUSDT")
             await ex.place_order(
@@ -149,6 +148,9 @@ async def test_polling_pushes_changes_made_behind_the_adapter(fake_binance) -> N
                 quantity=Decimal("0.01"),
                 price=(last / 2).quantize(Decimal("0.01")),
             )
+            # subscribed once the order rests, so the first poll's balances show USDT locked (subscribed
+            # before, that poll could read the balances before the order and the cancel would change nothing)
+            ex.subscribe_updates(ups.append)
             await wait_for(lambda: any(isinstance(u, BalanceUpdate) for u in ups))  # the first poll's balances
             engine.cancel_order("BTCUSDT", "px-1")  # canceled at the exchange, not through the adapter
             await wait_for(lambda: any(isinstance(u, OrderUpdate) and u.execution_type == "CANCELED" for u in ups))

@@ -36,6 +36,7 @@ from roottrading.exchange.base import BalanceUpdate, OrderList, OrderUpdate, Upd
 from roottrading.exchange.binance.rest_orders import order_list_from_rest
 from roottrading.exchange.ccxt.convert import fill_from_ccxt, order_from_ccxt, rules_from_market
 from roottrading.exchange.ccxt.errors import is_fate_unknown, port_error
+from roottrading.exchange.ccxt.ratelimit import fit_to_published_limit
 from roottrading.exchange.ccxt.tracking import OrderTracking
 from roottrading.exchange.errors import (
     Disconnected,
@@ -107,6 +108,8 @@ class CcxtExchange(OrderTracking):
         if rest_url:
             self.client.urls["api"] = point_urls_at(self.client.urls["api"], rest_url)
         self.id = exchange_id
+        self._default_rate_limit_ms = float(self.client.rateLimit)
+        self.published_weight_per_minute: float | None = None
         self.clock = clock
         self.poll_interval_s = poll_interval_s
         self.fate_query_attempts = fate_query_attempts
@@ -141,6 +144,10 @@ class CcxtExchange(OrderTracking):
             spot = [m for m in markets.values() if m.get("spot")]
             self._unified = {str(m["id"]): str(m["symbol"]) for m in spot}
             self._rules = {str(m["id"]): rules_from_market(m, self.client.precisionMode) for m in spot}
+            if spot:  # ccxt's throttle spends the budget the exchange publishes, not a fixed model (ratelimit.py)
+                self.published_weight_per_minute = await self._call(
+                    fit_to_published_limit, self.client, self._default_rate_limit_ms, str(spot[0]["id"])
+                )
         return dict(self._rules)
 
     async def symbol_rules(self, symbol: str) -> SymbolRules:
@@ -229,7 +236,17 @@ class CcxtExchange(OrderTracking):
             order.client_order_id = client_order_id
         self._track(order)
         for t in body.get("trades") or []:  # pushed now; the poller's copy of the same trade is deduped
-            f = fill_from_ccxt({**t, "order": t.get("order") or body.get("id")}, symbol, client_order_id)
+            # Binance's FULL `fills` have no side and no time (ccxt leaves them None): the order's own
+            f = fill_from_ccxt(
+                {
+                    **t,
+                    "order": t.get("order") or body.get("id"),
+                    "side": t.get("side") or Side(side).value.lower(),
+                    "timestamp": t.get("timestamp") or order.updated_at,
+                },
+                symbol,
+                client_order_id,
+            )
             if not self._seen(f):
                 self._dispatch(OrderUpdate(time=f.time, execution_type="TRADE", order=order, fill=f))
         return order

@@ -110,6 +110,8 @@ def order_from_ccxt(o: dict[str, Any], symbol_id: str) -> Order:
 
 def fill_from_ccxt(t: dict[str, Any], symbol_id: str, client_order_id: str) -> Fill:
     """A ccxt trade (one execution of an order) as the port's Fill."""
+    if t.get("side") not in ("buy", "sell"):  # never guessed: a wrong side corrupts the owner's accounting
+        raise ValueError(f"ccxt trade {t.get('id')!r} has no side: {t.get('side')!r}")
     fee = t.get("fee") or {}
     qty, price = dec(t.get("amount")), dec(t.get("price"))
     cost = t.get("cost")
