@@ -18,6 +18,7 @@ exchange (as an operator would before an audit), the trader restarts and reconci
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from pathlib import Path
@@ -120,8 +121,15 @@ async def run_until_handled_then_kill(trader: Trader, rng: random.Random, during
     return "working"
 
 
+# The ccxt:binance variant passes (docs/exchanges.md: 107-138 s, full audit) but doubles the soak's share of CI's
+# 25-minute budget: it runs when ROOTTRADING_CCXT_SOAK=1 (say so when you change the ccxt adapter).
+CCXT_SOAK = pytest.mark.skipif(
+    os.environ.get("ROOTTRADING_CCXT_SOAK") != "1", reason="opt-in: ROOTTRADING_CCXT_SOAK=1 runs the ccxt soak"
+)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("exchange", ["binance", "ccxt:binance"])
+@pytest.mark.parametrize("exchange", ["binance", pytest.param("ccxt:binance", marks=CCXT_SOAK)])
 async def test_trader_service_soak_sigkill(tmp_path: Path, redis_url: str, unique: str, exchange: str) -> None:
     rng = random.Random(20240611)
     fake = FakeBinance(free_port(), tmp_path / "engine.json", tmp_path / "fake.log")

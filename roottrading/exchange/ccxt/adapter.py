@@ -45,11 +45,11 @@ from roottrading.exchange.errors import (
     InvalidTimestamp,
     NoSuchOrder,
     OrderFateUnknown,
-    OrderNotFound,
     OrderTypeNotSupported,
     RateLimited,
     UnknownError,
 )
+from roottrading.exchange.fate import recover_order_fate
 from roottrading.exchange.filters import SymbolRules
 
 log = structlog.get_logger(__name__)
@@ -252,27 +252,17 @@ class CcxtExchange(OrderTracking):
         return order
 
     async def _recover(self, symbol: str, client_order_id: str, cause: str) -> Order:
-        """Ask for the order by client id after an unknown outcome (see the module docstring)."""
-        self.stats["fate_unknown"] += 1
-        log.warning("ccxt.order_fate_unknown", exchange=self.id, client_order_id=client_order_id, cause=cause)
-        last_error = cause
-        for attempt in range(self.fate_query_attempts):
-            if attempt:
-                await asyncio.sleep(self.fate_query_delay_s * attempt)
-            try:
-                order = await self.get_order(symbol, client_order_id)
-            except NoSuchOrder:
-                last_error = "not found"
-                continue
-            except (ExchangeError, OSError) as exc:
-                last_error = f"query failed: {type(exc).__name__}"
-                continue
-            self.stats["recovered"] += 1
-            return order
-        if last_error == "not found":
-            self.stats["not_found"] += 1
-            raise OrderNotFound(symbol, client_order_id, f"{cause}; the exchange does not have it")
-        raise OrderFateUnknown(symbol, client_order_id, f"{cause}; {last_error}")
+        """Ask for the order by client id after an unknown outcome (see the module docstring and fate.py)."""
+        return await recover_order_fate(
+            lambda: self.get_order(symbol, client_order_id),
+            symbol=symbol,
+            client_order_id=client_order_id,
+            cause=cause,
+            attempts=self.fate_query_attempts,
+            delay_s=self.fate_query_delay_s,
+            stats=self.stats,
+            source="ccxt",
+        )
 
     async def place_oco(
         self,
