@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import signal
+from collections.abc import Awaitable
 from typing import Any
 
 import structlog
@@ -32,6 +34,8 @@ from roottrading.runtime.wiring import Wiring
 from roottrading.store import Database
 
 log = structlog.get_logger("roottrading.host")
+#: a step of Host.stop() (bus close, a job, a service) that takes longer is cancelled, with a log of every task
+STOP_STEP_S = 20.0
 
 
 class Host:
@@ -152,20 +156,34 @@ class Host:
             return
         self.started = False
         # stop intake: in-flight handlers finish and acknowledge; nothing new is taken
-        await self.bus.close()
+        await self._bounded("bus close", self.bus.close())
         for t in self._jobs:
             t.cancel()
         for t in self._jobs:
             with contextlib.suppress(asyncio.CancelledError):
-                await t
+                await self._bounded(f"job {t.get_name()}", t)
         for svc in reversed(list(self.services.values())):
             try:
-                await svc.stop()
+                await self._bounded(f"service {svc.name}", svc.stop())
             except Exception as exc:  # noqa: BLE001 - keep shutting the others down
                 log.error("service stop failed", service=svc.name, error=repr(exc))
         await SINK.detach()
         await self.db.close()
         log.info("host stopped")
+
+    async def _bounded(self, step: str, aw: Awaitable[object]) -> None:
+        """One step of stop(), at most STOP_STEP_S: a handler or service that never returns must not keep the
+        process (and its supervisor) from stopping. On a timeout the step is cancelled and every task's stack is
+        logged, so the stuck await can be found."""
+        task = asyncio.ensure_future(aw)
+        done, _ = await asyncio.wait({task}, timeout=STOP_STEP_S)
+        if task in done:
+            task.result()  # its error (a cancelled job's CancelledError) goes to the caller
+            return
+        stacks = {t.get_name(): _stack(t) for t in asyncio.all_tasks() if not t.done()}  # before cancelling
+        log.error("host stop: a step did not finish in time; cancelled", step=step, timeout_s=STOP_STEP_S, tasks=stacks)
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)  # a step that ignores cancellation is left behind, not awaited
 
     async def health(self) -> dict[str, Any]:
         components: dict[str, Any] = {}
@@ -223,3 +241,10 @@ class Host:
         log.info("shutdown requested")
         if self._server is not None:
             self._server.should_exit = True
+
+
+def _stack(task: asyncio.Task[Any]) -> str:
+    """Where `task` waits now (a few frames), for the log of a stop step that timed out."""
+    buf = io.StringIO()
+    task.print_stack(limit=6, file=buf)
+    return buf.getvalue()
