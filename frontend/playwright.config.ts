@@ -50,6 +50,8 @@ export default defineConfig({
       DATA_DIR: dataDir,
       DATABASE_URL: `sqlite+aiosqlite:///${dataDir}/e2e.db`,
       ROOTTRADING_RULES: fileURLToPath(new URL('./e2e/rules.yaml', import.meta.url)),
+      // the demo's own entries take 200 USDT each, so the manual LIMIT order test always finds funds
+      COORDINATOR_STAKE_QUOTE: '200',
       API_TOKEN,
     },
   },
