@@ -15,6 +15,10 @@ protocol for nothing more. In containers the orchestrator supervises instead (de
 - Children run in their own session, so a terminal's Ctrl-C reaches the supervisor only and the stop is
   ordered from one place; on Linux each child also gets SIGTERM if the supervisor itself dies (PDEATHSIG), so
   a killed supervisor does not leave orphans trading on their own.
+- Each child's output (stdout and stderr) comes through a pipe and is written to the supervisor's stderr one
+  whole line at a time. Children writing straight to one shared pipe would interleave: a write longer than
+  the pipe's atomic size (4 KiB; a JSON line with a traceback) can be split around another process's line,
+  and a log collector would then see two broken JSON lines instead of two events.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ log = structlog.get_logger("roottrading.supervisor")
 RISK_URL_ENV = "COORDINATOR_RISK_URL"
 
 REPLICA_PORT_STEP = 100
+OUTPUT_LINE_LIMIT = 4 * 1024 * 1024  # a child's log line longer than this is dropped, with a warning
 
 # Services whose instances share the work through the bus's consumer groups with nothing else held in memory
 # that another instance needs: the analyzer consumes `market.candles.<SYM>` in the group "analyzer", so
@@ -185,6 +190,7 @@ class _Child:
     proc: asyncio.subprocess.Process | None = None
     starts: int = 0
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    relay: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
 class Supervisor:
@@ -230,11 +236,16 @@ class Supervisor:
         proc = await asyncio.create_subprocess_exec(
             *child.spec.argv(),
             # ENV_INSTANCE names its broadcast groups (runtime/instance.py)
-            env={**os.environ, ENV_INSTANCE: child.spec.label, **dict(child.spec.env)},
+            env={**os.environ, **_log_format_env(), ENV_INSTANCE: child.spec.label, **dict(child.spec.env)},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            limit=OUTPUT_LINE_LIMIT,
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         child.proc = proc
+        assert proc.stdout is not None
+        child.relay = asyncio.create_task(_relay_lines(proc.stdout, child.spec.label), name=f"relay:{child.spec.label}")
         log.info("service started", service=child.spec.label, pid=proc.pid, port=child.spec.port, start=child.starts)
         return proc
 
@@ -244,6 +255,7 @@ class Supervisor:
             started = time.monotonic()
             proc = await self._spawn(child)
             code = await proc.wait()
+            await _drained(child)  # its last words (a traceback) come before "service exited"
             if self._stopping.is_set():
                 return
             if time.monotonic() - started >= self.stable_after_s:
@@ -276,5 +288,50 @@ class Supervisor:
                         with contextlib.suppress(ProcessLookupError):
                             c.proc.kill()
                 await asyncio.wait(pending)
+        for c in self.children:
+            await _drained(c)
         log.info("every service stopped", clean=clean)
         return 0 if clean else 1
+
+
+def _log_format_env() -> dict[str, str]:
+    """On a terminal, children log for a human as they would without the supervisor: their output is a pipe
+    now, where LOG_FORMAT=auto would choose JSON. An explicit LOG_FORMAT (or LOG_JSON) is left alone."""
+    if "LOG_FORMAT" in os.environ or "LOG_JSON" in os.environ or not sys.stderr.isatty():
+        return {}
+    return {"LOG_FORMAT": "console"}
+
+
+async def _relay_lines(stream: asyncio.StreamReader, label: str) -> None:
+    """Copy a child's output to our stderr, whole lines only (see the module's docstring for why)."""
+    while True:
+        try:
+            line = await stream.readline()
+        except ValueError:  # longer than OUTPUT_LINE_LIMIT: asyncio has dropped it
+            log.warning("a log line of a service was too long and was dropped", service=label, limit=OUTPUT_LINE_LIMIT)
+            continue
+        if not line:
+            return
+        _write_line(line if line.endswith(b"\n") else line + b"\n")
+
+
+def _write_line(line: bytes) -> None:
+    err = sys.stderr
+    raw = getattr(err, "buffer", None)
+    if raw is not None:
+        raw.write(line)
+        raw.flush()
+    else:  # a replaced stderr (a test's capture) takes text
+        err.write(line.decode("utf-8", errors="replace"))
+        err.flush()
+
+
+async def _drained(child: _Child, timeout_s: float = 5.0) -> None:
+    """Wait (bounded) until a finished child's output is all relayed: a grandchild holding the pipe open must
+    not stall a restart."""
+    if child.relay is None:
+        return
+    try:
+        await asyncio.wait_for(asyncio.shield(child.relay), timeout_s)
+    except TimeoutError:
+        child.relay.cancel()

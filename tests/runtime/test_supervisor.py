@@ -152,3 +152,24 @@ async def test_a_child_ignoring_sigterm_is_killed_after_the_grace(tmp_path: Path
     s.request_stop()
     assert await asyncio.wait_for(run, 10) == 1  # not a clean stop: said so by the exit code
     assert s.children[0].proc.returncode == -signal.SIGKILL  # type: ignore[union-attr]
+
+
+async def test_children_output_is_relayed_whole_lines_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines longer than a pipe's atomic write (4 KiB), written by two children at once, come out whole: a
+    shared pipe would split them around each other's (a CI run lost a "service started" event that way)."""
+    import io
+
+    sink = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    monkeypatch.setattr(sys, "stderr", sink)
+    writer = "import sys\nfor _ in range(200): sys.stdout.write({!r} * 20000 + '\\n'); sys.stdout.flush()"
+    specs = [_Script("a", 0, 1, code=writer.format("A")), _Script("b", 0, 2, code=writer.format("B"))]
+    s = sup.Supervisor(specs, backoff_initial_s=30)
+    run = asyncio.create_task(s.run())
+    await _until(lambda: all(c.starts == 1 and c.proc is not None and c.proc.returncode is not None for c in s.children))
+    s.request_stop()
+    assert await asyncio.wait_for(run, 15) == 0
+    sink.flush()
+    lines = sink.buffer.getvalue().decode().splitlines()  # type: ignore[attr-defined]
+    relayed = [ln for ln in lines if not ln.startswith(("{", "20"))]  # the supervisor's own events aside
+    assert sorted(set(relayed)) == ["A" * 20000, "B" * 20000]
+    assert relayed.count("A" * 20000) == relayed.count("B" * 20000) == 200

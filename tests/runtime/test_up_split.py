@@ -21,7 +21,7 @@ import asyncpg
 import httpx
 import pytest
 
-from roottrading.runtime.supervisor import SPLIT_PORTS
+from roottrading.runtime.supervisor import REPLICA_PORT_STEP, SPLIT_PORTS
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +37,24 @@ def _free_ports(n: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_ports_with_replicas(n: int) -> list[int]:
+    """n free ports whose replica ports (port + REPLICA_PORT_STEP) are free too: a second analyzer on a taken
+    port would crash-loop and fail the test for a reason of the machine, not of the code."""
+    while True:
+        ports = _free_ports(n)
+        if all(_is_free(p + REPLICA_PORT_STEP) for p in ports):
+            return ports
 
 
 class _Lines:
@@ -73,7 +91,10 @@ def _wait(cond: Callable[[], Any], timeout: float, what: str, lines: _Lines) -> 
         if value:
             return value
         time.sleep(0.25)
-    raise AssertionError(f"{what} not seen within {timeout}s; last output:\n{lines.text()}")
+    own = "".join(ln for ln in list(lines.lines) if "service started" in ln or "restart_in_s" in ln)
+    raise AssertionError(
+        f"{what} not seen within {timeout}s; the supervisor said:\n{own}\nlast output:\n{lines.text()}"
+    )
 
 
 @pytest.fixture
@@ -118,7 +139,7 @@ def test_up_split_trades_restarts_a_killed_service_and_stops_on_sigterm(
     redis_url: str, pg_database: str, unique: str, tmp_path: Path
 ) -> None:
     names = list(SPLIT_PORTS)
-    ports = dict(zip(names, _free_ports(len(names) + 1), strict=False))
+    ports = dict(zip(names, _free_ports_with_replicas(len(names)), strict=True))
     fake_port = _free_ports(1)[0]
     base_env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_FORMAT": "json", "DATA_DIR": str(tmp_path / "data")}
     start_ms = (int(time.time()) - 500 * 60) * 1000  # the simulator's history ends now (docs/split-mode.md)
@@ -184,7 +205,7 @@ def test_up_split_trades_restarts_a_killed_service_and_stops_on_sigterm(
         os.kill(trader_pid, signal.SIGKILL)
         restarted = _wait(
             lambda: [e for e in out.events("service started") if e["service"] == "trader" and e["start"] == 2],
-            30,
+            90,  # back-off 1 s; a loaded machine is slow to notice and spawn
             "the trader restarted",
             out,
         )
