@@ -169,7 +169,7 @@ async def test_children_output_is_relayed_whole_lines_only(monkeypatch: pytest.M
     s.request_stop()
     assert await asyncio.wait_for(run, 15) == 0
     sink.flush()
-    lines = sink.buffer.getvalue().decode().splitlines()  # type: ignore[attr-defined]
+    lines = sink.buffer.getvalue().decode().splitlines()
     relayed = [ln for ln in lines if not ln.startswith(("{", "20"))]  # the supervisor's own events aside
     assert sorted(set(relayed)) == ["A" * 20000, "B" * 20000]
     assert relayed.count("A" * 20000) == relayed.count("B" * 20000) == 200
