@@ -11,8 +11,6 @@ client id. Query impossible: `OrderFateUnknown`; the caller's reconciliation ask
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections import deque
 from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -21,7 +19,7 @@ import msgspec
 import structlog
 
 from roottrading.domain import Balance, Fill, Order, OrderType, Side, TimeInForce
-from roottrading.exchange.base import BalanceUpdate, ExchangeUpdate, OrderList, OrderUpdate, UpdateCallback
+from roottrading.exchange.base import BalanceUpdate, OrderList, OrderUpdate, UpdateCallback
 from roottrading.exchange.binance import trading as t
 from roottrading.exchange.binance.rest_orders import (
     fills_from_full,
@@ -34,11 +32,12 @@ from roottrading.exchange.binance.user_stream import BalanceDelta, UserDataStrea
 from roottrading.exchange.errors import InvalidSymbol, NoSuchOrder, OrderFateUnknown
 from roottrading.exchange.fate import recover_order_fate
 from roottrading.exchange.filters import SymbolRules, parse_exchange_info
+from roottrading.exchange.tracking import OrderTracking
 
 log = structlog.get_logger(__name__)
 
 
-class BinanceExchange:
+class BinanceExchange(OrderTracking):
     """Binance Spot behind the Exchange protocol. Secrets are held by the signer and never logged.
 
     `BinanceExchange(settings, clock=...)` (the trader's live factory) reads BINANCE_API_KEY,
@@ -87,12 +86,7 @@ class BinanceExchange:
         self.fate_query_attempts = fate_query_attempts
         self.fate_query_delay_s = fate_query_delay_s
         self._rules: dict[str, SymbolRules] | None = None
-        self._callbacks: list[UpdateCallback] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._tracked: dict[str, Order] = {}  # client id -> last known state of a non-terminal order
-        self._known: dict[str, Order] = {}  # exchange order id -> last known state (bounded, oldest dropped)
-        self._seen_trades: set[tuple[str, str]] = set()
-        self._seen_order: deque[tuple[str, str]] = deque()
+        OrderTracking.__init__(self)
         self._last_event_ms = 0
         self._stream: UserDataStream | None = None
         self._user_stream_enabled = user_stream
@@ -345,35 +339,6 @@ class BinanceExchange:
         if self._stream is None:
             raise RuntimeError("no user-data stream (no subscriber, or user_stream=False)")
         await asyncio.wait_for(self._stream.connected.wait(), timeout_s)
-
-    def _track(self, order: Order) -> None:
-        if order.exchange_order_id is not None:
-            self._known.pop(order.exchange_order_id, None)
-            self._known[order.exchange_order_id] = order
-            if len(self._known) > 20_000:
-                self._known.pop(next(iter(self._known)))
-        if order.status.is_terminal:
-            self._tracked.pop(order.client_order_id, None)
-        else:
-            self._tracked[order.client_order_id] = order
-
-    def _seen(self, fill: Fill) -> bool:
-        key = (fill.symbol, fill.trade_id)
-        if key in self._seen_trades:
-            return True
-        self._seen_trades.add(key)
-        self._seen_order.append(key)
-        if len(self._seen_order) > 100_000:
-            self._seen_trades.discard(self._seen_order.popleft())
-        return False
-
-    def _dispatch(self, update: ExchangeUpdate) -> None:
-        for cb in list(self._callbacks):
-            result = cb(update)
-            if inspect.isawaitable(result):
-                task = asyncio.ensure_future(result)
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
 
     async def _on_event(self, event: UserEvent) -> None:
         if isinstance(event, OrderUpdate):

@@ -37,7 +37,6 @@ from roottrading.exchange.binance.rest_orders import order_list_from_rest
 from roottrading.exchange.ccxt.convert import fill_from_ccxt, order_from_ccxt, rules_from_market
 from roottrading.exchange.ccxt.errors import is_fate_unknown, port_error
 from roottrading.exchange.ccxt.ratelimit import fit_to_published_limit
-from roottrading.exchange.ccxt.tracking import OrderTracking
 from roottrading.exchange.errors import (
     Disconnected,
     ExchangeError,
@@ -51,6 +50,7 @@ from roottrading.exchange.errors import (
 )
 from roottrading.exchange.fate import recover_order_fate
 from roottrading.exchange.filters import SymbolRules
+from roottrading.exchange.tracking import OrderTracking
 
 log = structlog.get_logger(__name__)
 

@@ -1,8 +1,9 @@
-"""What an adapter remembers of the orders it placed and the fills it pushed, and the fan-out to subscribers.
+"""What an exchange adapter remembers of the orders it placed and the fills it pushed, and the fan-out to
+subscribers; shared by the native Binance adapter and the ccxt adapter.
 
 Why apart from the transport: the same bookkeeping serves the order answers (fills pushed at once) and the
-poller (changes found later); keeping it in one place is what makes a fill pushed twice impossible (deduped
-by trade id) and a terminal order drop out of the polling.
+user-data stream or poller (changes found later); keeping it in one place is what makes a fill pushed twice
+impossible (deduped by trade id) and a terminal order drop out of the tracking, for every adapter alike.
 """
 
 from __future__ import annotations
