@@ -23,7 +23,9 @@ from typing import Any
 from roottrading.domain import Signal, SignalStrength
 from roottrading.domain.money import to_decimal
 
-CALLBACKS = ("confirm_entry", "stake")
+#: every optional callback; a strategy overriding any runs on the `replay` backtest engine only (the trader's
+#: position callbacks are in cycle_callbacks.py)
+CALLBACKS = ("confirm_entry", "stake", "custom_stoploss", "custom_exit", "confirm_exit", "on_fill")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,15 @@ def overrides_callbacks(strategy: Any) -> list[str]:
 
     cls = strategy if isinstance(strategy, type) else type(strategy)
     return [n for n in CALLBACKS if getattr(cls, n, None) is not getattr(BaseStrategy, n)]
+
+
+def callback_instances(strategies_dir: str | None) -> dict[str, Any]:
+    """One instance (default parameters) of each loadable strategy that overrides a callback, by name: what
+    the coordinator and the trader call. Loaded without the bias check (the analyzer runs it)."""
+    from roottrading.strategies.loader import load_strategies
+
+    loaded = load_strategies(strategies_dir, check_bias=False).strategies
+    return {n: cls() for n, cls in loaded.items() if overrides_callbacks(cls)}
 
 
 @dataclass(frozen=True)
