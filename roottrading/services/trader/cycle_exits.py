@@ -34,7 +34,7 @@ class CycleExitsMixin:
             return
         stop = self.hooks.new_stop(c, now, price)
         if stop is not None and c.status is CycleStatus.ACTIVE:
-            self.log.info("stop moved by the strategy", cycle=c.id, stop=str(stop), previous=str(c.stop_loss))
+            self.log.debug("stop moved by the strategy", cycle=c.id, stop=str(stop), previous=str(c.stop_loss))
             c.stop_loss = stop
             await self.cycles.save(c)  # like a trailing stop's move: stored, not a transition
 
