@@ -8,18 +8,20 @@ paper take; the replay backtest runs the same trader (tests/backtest/test_custom
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from roottrading import ids
+from roottrading.clock import SimClock
 from roottrading.domain import CycleStatus, Fill, Side
 from roottrading.services.trader.cycle_hooks import CycleHooks
 from roottrading.store import DecisionRepo
 from roottrading.strategies import BaseStrategy
 from roottrading.strategies.callbacks import CALLBACKS, overrides_callbacks
 from roottrading.strategies.cycle_callbacks import CycleView, accept_stop, profit_ratio
-from tests.trader.conftest import Rig, req
+from tests.trader.conftest import MIN, T0, Rig, new_engine, req
 
 D = Decimal
 
@@ -207,3 +209,38 @@ async def test_a_stop_that_is_no_price_is_ignored_and_counted(rig: Rig, answer: 
     await rig.bar(20000, 20600, 19950, 20500)
     assert (await rig.cycle(ids.cycle_id("r1"))).stop_loss == D(19000)
     assert rig.core.hooks.failures["s1"] == 1
+
+
+SPLIT_STRATEGY = '''
+from decimal import Decimal
+import numpy as np
+from roottrading.strategies import BaseStrategy
+
+
+class Trail(BaseStrategy):
+    """Its custom stop is what the split-mode trader must find."""
+    name = "s1"
+
+    def generate(self, bars):
+        return self.entries(buy=np.zeros(len(bars), bool))
+
+    def custom_stoploss(self, cycle, now, price, profit):
+        return price - Decimal(100)
+'''
+
+
+async def test_a_trader_without_a_coordinator_loads_the_strategies_itself(tmp_path: Path) -> None:
+    """Split mode: the trader process has no coordinator peer; it loads STRATEGIES_DIR like the coordinator."""
+    folder = tmp_path / "strats"
+    folder.mkdir()
+    (folder / "trail.py").write_text(SPLIT_STRATEGY)
+    rig = Rig(tmp_path, new_engine(), SimClock(T0 - MIN), tuning={"strategies_dir": str(folder)})
+    await rig.start()
+    try:
+        assert rig.host is not None and rig.host.ctx.peer("coordinator") is None
+        rig.core.last_price["BTCUSDT"] = D("20000")
+        await rig.send(req("r1", stop_loss=D("19000")))
+        await rig.bar(20000, 20600, 19950, 20500)
+        assert (await rig.cycle(ids.cycle_id("r1"))).stop_loss == D(20400)
+    finally:
+        await rig.stop()
