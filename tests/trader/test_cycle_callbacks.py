@@ -138,6 +138,7 @@ async def test_raising_callbacks_keep_the_previous_rules(rig: Rig) -> None:
     assert c.status is CycleStatus.COMPLETED and c.close_reason == "stop_loss"  # the original stop still holds
     # per bar custom_exit and custom_stoploss each raised, and on_fill at the entry and at the exit
     assert rig.core.hooks.failures[strat.name] == 4
+    assert (await rig.svc.health()).details["callback_failures"] == {"s1": 4}
 
 
 async def test_custom_exit_sells_at_market_with_its_reason_and_on_fill_sees_both_fills(rig: Rig) -> None:

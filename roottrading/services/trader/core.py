@@ -119,6 +119,7 @@ class TraderCore(ControlMixin, CycleExitsMixin):
             "unknown_outcome": 0,
             "fills": 0,
             "resent": 0,
+            "exit_vetoes": 0,  # exits a strategy's confirm_exit vetoed (cycle_exits.py)
         }
         self._unsubscribe: Callable[[], None] | None = None
         self._pump_task: asyncio.Task[None] | None = None

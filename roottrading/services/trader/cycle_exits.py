@@ -14,7 +14,7 @@ Why a mixin apart from core.py: the state machine stays the state machine; this 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -44,11 +44,10 @@ class CycleExitsMixin:
         veto = self.hooks.veto_exit(c, reason, price, now)
         if veto is None:
             return True
-        self.stats["exit_vetoes"] = self.stats.get("exit_vetoes", 0) + 1
-        decisions: Any = getattr(self, "decisions", None)
-        if decisions is not None:
+        self.stats["exit_vetoes"] += 1
+        if self.decisions is not None:
             try:
-                await decisions.add(
+                await self.decisions.add(
                     signal_id=f"exit:{c.id}:{reason}"[:200],
                     time=now,
                     symbol=c.symbol,

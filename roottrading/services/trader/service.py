@@ -262,6 +262,7 @@ class TraderService(Service):
                 "symbols": sorted(c.rules),
                 "filled": c.stats["fills"],
                 **c.stats,
+                "callback_failures": dict(c.hooks.failures),  # strategy -> position callbacks that raised
                 **self.takeover.health(),
             }
         )
