@@ -21,6 +21,7 @@ from roottrading.store import DecisionRepo
 from roottrading.strategies import BaseStrategy
 from roottrading.strategies.callbacks import CALLBACKS, overrides_callbacks
 from roottrading.strategies.cycle_callbacks import CycleView, accept_stop, profit_ratio
+from roottrading.strategies.loader import check_strategy_class
 from tests.trader.conftest import MIN, T0, Rig, new_engine, req
 
 D = Decimal
@@ -245,3 +246,28 @@ async def test_a_trader_without_a_coordinator_loads_the_strategies_itself(tmp_pa
         assert (await rig.cycle(ids.cycle_id("r1"))).stop_loss == D(20400)
     finally:
         await rig.stop()
+
+
+def test_a_callback_with_the_wrong_arguments_is_refused_at_load() -> None:
+    class WrongArgs(Trail200):
+        name = "wrong_args"
+
+        def custom_stoploss(self, cycle: Any) -> Any:  # type: ignore[override]
+            return None
+
+    class Keywords(Trail200):
+        name = "keywords"
+
+        def custom_exit(self, *args: Any, **kw: Any) -> str | None:
+            return None
+
+    class Loosish(Trail200):
+        name = "loosish"
+        stoploss_can_loosen = "yes"  # type: ignore[assignment]
+
+    with pytest.raises(ValueError, match=r"custom_stoploss must take \(cycle, now, price, profit\)"):
+        check_strategy_class(WrongArgs)
+    with pytest.raises(ValueError, match="stoploss_can_loosen must be True or False"):
+        check_strategy_class(Loosish)
+    check_strategy_class(Keywords)  # *args takes anything
+    check_strategy_class(TimeExit)
