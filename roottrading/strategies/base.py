@@ -69,6 +69,8 @@ class BaseStrategy:
     #: generate, closed candles only (see informative.py); and how many higher-timeframe candles each gets
     informative: ClassVar[Sequence[tuple[str, str]]] = ()
     informative_window: ClassVar[int] = 100
+    #: True lets `custom_stoploss` move a cycle's stop down (away from the price); default: only tighter
+    stoploss_can_loosen: ClassVar[bool] = False
 
     sl_atr = Param(2.0, 0.0, 10.0, 0.5, doc="stop-loss distance in ATR(14) multiples; 0 = none")
     tp_atr = Param(3.0, 0.0, 20.0, 0.5, doc="take-profit distance in ATR(14) multiples; 0 = none")
@@ -132,6 +134,27 @@ class BaseStrategy:
 
     def stake(self, request: Any) -> Any:
         """Override to choose the quote amount of an entry (still capped by pockets and risk); None = default."""
+        return None
+
+    # ---- optional position callbacks, called by the trader on open cycles (strategies/cycle_callbacks.py) --
+    def custom_stoploss(self, cycle: Any, now: int, price: Any, profit: Any) -> Any:
+        """Override to move the cycle's stop: return the new stop price (applied only when tighter, unless
+        `stoploss_can_loosen`), or None to keep it. `cycle` is a CycleView, `now` UTC ms, `price` and `profit`
+        (a ratio of the entry price) Decimals."""
+        return None
+
+    def custom_exit(self, cycle: Any, now: int, price: Any, profit: Any) -> str | None:
+        """Override to exit the cycle at market now: return the exit reason, or None to stay in."""
+        return None
+
+    def confirm_exit(self, cycle: Any, reason: str, price: Any) -> str | None:
+        """Override to veto an exit by signal, take-profit or custom exit: return why (logged), or None.
+        Stop-loss and trailing-stop exits are never offered for a veto."""
+        return None
+
+    def on_fill(self, fill: Any, cycle: Any) -> None:
+        """Override to keep state from the strategy's own fills (entry and exit): a `Fill` and the CycleView
+        as updated by it."""
         return None
 
     # ---- persistent state ---------------------------------------------------------------------

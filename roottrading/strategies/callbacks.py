@@ -23,7 +23,18 @@ from typing import Any
 from roottrading.domain import Signal, SignalStrength
 from roottrading.domain.money import to_decimal
 
-CALLBACKS = ("confirm_entry", "stake")
+#: the arguments each callback is called with (after self)
+ARGUMENTS = {
+    "confirm_entry": ("request",),
+    "stake": ("request",),
+    "custom_stoploss": ("cycle", "now", "price", "profit"),
+    "custom_exit": ("cycle", "now", "price", "profit"),
+    "confirm_exit": ("cycle", "reason", "price"),
+    "on_fill": ("fill", "cycle"),
+}
+#: every optional callback; a strategy overriding any runs on the `replay` backtest engine only (the trader's
+#: position callbacks are in cycle_callbacks.py)
+CALLBACKS = tuple(ARGUMENTS)
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,34 @@ def overrides_callbacks(strategy: Any) -> list[str]:
 
     cls = strategy if isinstance(strategy, type) else type(strategy)
     return [n for n in CALLBACKS if getattr(cls, n, None) is not getattr(BaseStrategy, n)]
+
+
+def check_callbacks(cls: type) -> None:
+    """Raise ValueError at load when an overridden callback cannot take its arguments (positionally), or
+    `stoploss_can_loosen` is not a bool: otherwise the mistake would only show as a failure on every price."""
+    import inspect
+
+    for name in overrides_callbacks(cls):
+        fn = getattr(cls, name)
+        if not callable(fn):
+            raise ValueError(f"{cls.__qualname__}.{name} is not a method")
+        try:
+            inspect.signature(fn).bind(None, *ARGUMENTS[name])
+        except TypeError:
+            raise ValueError(f"{cls.__qualname__}.{name} must take ({', '.join(ARGUMENTS[name])}) after self") from None
+        except ValueError:  # no signature to inspect (a builtin): let the call decide
+            continue
+    if not isinstance(getattr(cls, "stoploss_can_loosen", False), bool):
+        raise ValueError(f"{cls.__qualname__}.stoploss_can_loosen must be True or False")
+
+
+def callback_instances(strategies_dir: str | None) -> dict[str, Any]:
+    """One instance (default parameters) of each loadable strategy that overrides a callback, by name: what
+    the coordinator and the trader call. Loaded without the bias check (the analyzer runs it)."""
+    from roottrading.strategies.loader import load_strategies
+
+    loaded = load_strategies(strategies_dir, check_bias=False).strategies
+    return {n: cls() for n, cls in loaded.items() if overrides_callbacks(cls)}
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,9 @@ def check_strategy_class(cls: type[BaseStrategy]) -> None:
         normalise(cls.informative)  # raises with what is wrong
         if not isinstance(cls.informative_window, int) or cls.informative_window < 1:
             raise ValueError(f"{cls.name}: informative_window must be a positive int")
+    from roottrading.strategies.callbacks import check_callbacks
+
+    check_callbacks(cls)
     inst = cls()  # defaults must pass their own validation and check_params
     inst.check_params(inst.params)
     w = inst.warmup

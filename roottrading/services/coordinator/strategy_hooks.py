@@ -4,7 +4,9 @@ entry signal that passed the filters, before sizing.
 The coordinator may run in another process than the analyzer, so it loads the strategy classes itself (the
 built-ins and STRATEGIES_DIR, without the bias check) and keeps one instance per strategy that defines a
 callback, with default parameters: a callback should read what it needs from the request, not from
-parameters changed at runtime in the analyzer. Strategies without callbacks cost a dict lookup.
+parameters changed at runtime in the analyzer. Strategies without callbacks cost a dict lookup. A trader in
+the same process calls the same instances (`instances()`), so state a strategy keeps from its fills is the
+state its confirm_entry sees.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import structlog
 
 from roottrading.domain import Signal
 from roottrading.services.analyzer.engine import describe_exception
-from roottrading.strategies.callbacks import EntryHooks, EntryRequest, overrides_callbacks
+from roottrading.strategies.callbacks import EntryHooks, EntryRequest, callback_instances
 
 log = structlog.get_logger(__name__)
 _NONE = EntryHooks()
@@ -31,11 +33,12 @@ class StrategyHooks:
 
     def _load(self) -> dict[str, Any]:
         if self._hooks is None:
-            from roottrading.strategies.loader import load_strategies
-
-            loaded = load_strategies(self._dir, check_bias=False).strategies
-            self._hooks = {n: cls() for n, cls in loaded.items() if overrides_callbacks(cls)}
+            self._hooks = callback_instances(self._dir)
         return self._hooks
+
+    def instances(self) -> dict[str, Any]:
+        """The strategy instances this coordinator calls: a trader in the same process calls the same ones."""
+        return self._load()
 
     def before_entry(self, s: Signal) -> EntryHooks:
         """The strategy's veto and stake for this entry signal (`_NONE` when it defines no callback)."""

@@ -42,11 +42,14 @@ from roottrading.exchange.errors import (
 )
 from roottrading.exchange.filters import SymbolRules
 from roottrading.services.trader.control import ControlMixin
+from roottrading.services.trader.cycle_exits import CycleExitsMixin
+from roottrading.services.trader.cycle_hooks import CycleHooks
 from roottrading.services.trader.orders import digest, entry_order, fill_from_row, merge
 from roottrading.services.trader.ownership import Ownership, everything_owned, resend_guard_ms
 from roottrading.services.trader.position import apply_fills, position, walk_exits
 from roottrading.services.trader.stops import STOP_TYPES, sim_exit_order
 from roottrading.store.repos_orders import ReservationNotLive
+from roottrading.strategies.cycle_callbacks import VETOABLE_EXITS
 
 # Outcome unknown: the order may or may not exist. Query by client id before any retry.
 UNKNOWN_OUTCOME = (OrderFateUnknown, Disconnected, TimeoutError, ConnectionError, OSError)
@@ -66,7 +69,7 @@ def exit_retry_delay_ms(failed_exits: int) -> int:
     return int(min(EXIT_RETRY_BASE_MS * 2 ** max(0, min(failed_exits - 1, 30)), EXIT_RETRY_MAX_MS))
 
 
-class TraderCore(ControlMixin):
+class TraderCore(ControlMixin, CycleExitsMixin):
     """Cycles, orders and fills of one account. The Service wires it to the bus, the store and HTTP."""
 
     def __init__(
@@ -116,10 +119,16 @@ class TraderCore(ControlMixin):
             "unknown_outcome": 0,
             "fills": 0,
             "resent": 0,
+            "exit_vetoes": 0,  # exits a strategy's confirm_exit vetoed (cycle_exits.py)
         }
         self._unsubscribe: Callable[[], None] | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self.started = False  # set after start(): from then on a takeover loads its symbols (ownership.py)
+        # the strategies' position callbacks (cycle_exits.py); the service gives the loaded strategies and a
+        # DecisionRepo (exit vetoes are stored as decisions); without them: no callbacks, vetoes only logged
+        self.hooks = CycleHooks()
+        self.decisions: Any = None
+        self.untold_fills: dict[str, list[Fill]] = {}  # cycle id -> fills applied, not yet told to on_fill
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -231,6 +240,7 @@ class TraderCore(ControlMixin):
             known = self.fills.setdefault(order.cycle_id, [])
             if not any(f.trade_id == fill.trade_id and f.symbol == fill.symbol for f in known):
                 known.append(fill)
+                self._fill_applied(order.cycle_id, fill)
         if new:
             self.stats["fills"] += 1
             self.balances_dirty = True
@@ -388,6 +398,7 @@ class TraderCore(ControlMixin):
         """Derive the cycle's status and figures from its orders and fills; store and announce a change."""
         c = self.open.get(cycle_id)
         if c is None:
+            self.untold_fills.pop(cycle_id, None)
             return
         entry = self.order_cache.get(c.entry_order_id or "")
         if entry is None:
@@ -445,6 +456,7 @@ class TraderCore(ControlMixin):
         apply_fills(c, self.fills.get(c.id, []), base, quote)
         if digest(c) != before or self.announced.get(c.id) != digest(c):
             await self._save_cycle(c)
+        self._tell_fills(c)
 
     # ------------------------------------------------------------------ sending
     async def _send(self, order: Order) -> None:
@@ -632,6 +644,9 @@ class TraderCore(ControlMixin):
                 self.stats["duplicates"] += 1
                 continue
             reason = "manual" if req.strategy == "manual" else "signal"
+            price = self.last_price.get(c.symbol) or c.entry_price or Decimal(0)
+            if reason in VETOABLE_EXITS and not await self._exit_confirmed(c, reason, price):
+                continue
             c.exit_tag = req.tag or c.exit_tag
             order = await self.start_exit(
                 c, reason, quantity=remaining, client_order_id=coid, type=req.type, price=req.price
@@ -739,6 +754,9 @@ class TraderCore(ControlMixin):
                     continue  # (an exit that expired or was rejected is retried below)
                 extreme = c.trailing_extreme
                 reason, level = walk_exits(c, path)
+                if reason in VETOABLE_EXITS and level is not None and not await self._exit_confirmed(c, reason, level):
+                    c.trailing_extreme = extreme  # the target vetoed: walk the same path for the stops only
+                    reason, level = walk_exits(c, path, take_profit=False)
                 if reason is None or level is None:
                     if c.trailing_extreme != extreme:
                         await self.cycles.save(c)  # trailing stop moved: stored, not a transition
@@ -759,6 +777,8 @@ class TraderCore(ControlMixin):
                     await self._exit_after_data(c, *due[cid])
                 elif c.status is CycleStatus.ACTIVE and c.close_reason is not None:
                     await self._retry_exit(c)  # spaced out by exit_retry_delay_ms
+                elif c.status is CycleStatus.ACTIVE:
+                    await self._cycle_callbacks(c, path[-1])  # the strategy's custom exit / stop (cycle_exits.py)
 
     async def _sim_exit(
         self, c: TradeCycle, reason: str, level: Decimal, raised: bool, path: Sequence[Decimal]

@@ -99,15 +99,18 @@ def trailing_level(extreme: Decimal, pct: Decimal) -> Decimal:
     return extreme * (1 - pct / HUNDRED)
 
 
-def walk_exits(cycle: TradeCycle, path: Sequence[Decimal]) -> tuple[str | None, Decimal | None]:
+def walk_exits(
+    cycle: TradeCycle, path: Sequence[Decimal], take_profit: bool = True
+) -> tuple[str | None, Decimal | None]:
     """Walk prices in time order; return (reason, level) of the first exit condition met, else (None, None).
 
     `level` is the condition's price (the stop, the target, the trailing level then in force), not the price
     that met it: a simulated exit is filled where the path meets the level (see core.on_price).
     Updates `cycle.trailing_extreme` (highest price seen since entry) as it goes, so a trailing stop only
     ever moves up. Per point: stop-loss (price <= stop), take-profit (price >= target), trailing stop
-    (price <= extreme * (1 - pct/100)), then the extreme is raised."""
-    sl, tp, pct = cycle.stop_loss, cycle.take_profit, cycle.trailing_pct
+    (price <= extreme * (1 - pct/100)), then the extreme is raised. `take_profit=False` ignores the target
+    (a strategy vetoed that exit: its stops still hold along the same path)."""
+    sl, tp, pct = cycle.stop_loss, cycle.take_profit if take_profit else None, cycle.trailing_pct
     for p in path:
         if sl is not None and p <= sl:
             return "stop_loss", sl

@@ -24,11 +24,13 @@ from roottrading.domain.money import to_decimal
 from roottrading.exchange.sim.market import candle_path
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.services.trader.core import TraderCore
+from roottrading.services.trader.cycle_hooks import CycleHooks
 from roottrading.services.trader.exchange_factory import create_exchange
 from roottrading.services.trader.manual import ManualEntryClient
 from roottrading.services.trader.ownership import TakeOver
 from roottrading.services.trader.paper_account import PaperAccount
-from roottrading.store import CycleRepo, OrderRepo, SafetyStateRepo
+from roottrading.store import CycleRepo, DecisionRepo, OrderRepo, SafetyStateRepo
+from roottrading.strategies.callbacks import callback_instances
 
 SAFETY_KEY = "trader"  # this service's document in safety_state
 
@@ -52,6 +54,10 @@ class TraderService(Service):
             quote_asset=ctx.settings.quote_asset,
             resend_window_ms=ctx.settings.trader_resend_window_ms,
         )
+        # the strategies' position callbacks (custom stop/exit, confirm_exit, on_fill): the coordinator's
+        # instances in one process, the same strategies loaded here in split mode (cycle_hooks.py)
+        self.core.hooks = CycleHooks(self._callback_strategies)
+        self.core.decisions = DecisionRepo(ctx.db)
         # the symbols this instance manages: those of the order-request partitions it holds (ownership.py)
         self.takeover = TakeOver(self.core, ownership_for(ctx.bus, m.ORDER_REQUESTS, self.name))
         if not self.feed_market:  # a remote exchange: account queries cost request weight
@@ -68,6 +74,14 @@ class TraderService(Service):
         # the demo simulator this service built: a pair that joins the pair universe is listed on it at its
         # first candle, tick or order (docs/universe.md); an injected or live exchange lists its own markets
         self._demo_sim = ctx.wiring.exchange is None and self.feed_market
+
+    def _callback_strategies(self) -> dict[str, Any]:
+        """The strategy instances whose callbacks the trader calls (loaded on first use)."""
+        hooks = getattr(self.ctx.peer("coordinator"), "hooks", None)
+        if hooks is not None:
+            return dict(hooks.instances())
+        folder = self.ctx.settings.strategies_dir
+        return callback_instances(str(folder) if folder else None)
 
     # the old demo trader's attribute names, kept for callers and tests
     @property
@@ -248,6 +262,7 @@ class TraderService(Service):
                 "symbols": sorted(c.rules),
                 "filled": c.stats["fills"],
                 **c.stats,
+                "callback_failures": dict(c.hooks.failures),  # strategy -> position callbacks that raised
                 **self.takeover.health(),
             }
         )
