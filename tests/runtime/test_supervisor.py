@@ -165,7 +165,9 @@ async def test_children_output_is_relayed_whole_lines_only(monkeypatch: pytest.M
     specs = [_Script("a", 0, 1, code=writer.format("A")), _Script("b", 0, 2, code=writer.format("B"))]
     s = sup.Supervisor(specs, backoff_initial_s=30)
     run = asyncio.create_task(s.run())
-    await _until(lambda: all(c.starts == 1 and c.proc is not None and c.proc.returncode is not None for c in s.children))
+    await _until(
+        lambda: all(c.starts == 1 and c.proc is not None and c.proc.returncode is not None for c in s.children)
+    )
     s.request_stop()
     assert await asyncio.wait_for(run, 15) == 0
     sink.flush()
