@@ -63,6 +63,13 @@ class CoordinatorTakeOver:
             pending_entries=pending,
         )
 
+    def health(self) -> dict[str, object]:
+        """Which signal partitions this instance decides (tests and operators find the owner of a symbol)."""
+        own = self.ownership
+        if own.everything:
+            return {"owns": "all"}
+        return {"owns": sorted(own.owned_partitions()), "takeovers": self.takeovers}
+
     async def load_pending(self, partitions: set[int] | None) -> int:
         """Accepted entries (decided within the pending TTL, not failed since) whose cycle is in neither the
         open-cycle view nor the store, for the symbols of `partitions` (None: every symbol), noted as pending.

@@ -684,6 +684,7 @@ class CoordinatorService(Service):
                 "risk_mode": self.risk.mode,
                 "breakers": breakers,
                 "symbol_rules": self.symbol_rules.snapshot(),
+                **self.takeover.health(),
             },
         )
 
