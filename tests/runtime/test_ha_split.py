@@ -165,6 +165,7 @@ def test_two_of_each_service_sigkilled_repeatedly_exact_audit(
         # the warm-up's signals trade too, small stakes so that funds last; quick reconciliations
         "COORDINATOR_MAX_SIGNAL_AGE_S": "0",
         "COORDINATOR_STAKE_QUOTE": "100",
+        "COORDINATOR_ALLOW_MULTIPLE_CYCLES": "true",  # more entries in flight when the SIGKILLs come
         "TRADER_RECONCILE_S": "3",
         "PORTFOLIO_RECONCILE_S": "5",
     }
@@ -226,7 +227,7 @@ def test_two_of_each_service_sigkilled_repeatedly_exact_audit(
         trades = fake.my_trades()
         account = fake.signed("GET", "/api/v3/account", {})
         store = asyncio.run(read_postgres(pg_database))
-        decisions = pf.sql("SELECT signal_id, decision, details FROM decisions")
+        decisions = pf.sql("SELECT signal_id, decision, reason, details FROM decisions")
         reservations = pf.sql("SELECT id, status, cycle_id FROM pocket_reservations")
     finally:
         drop_keys(redis_url, f"rt-ha-{unique}")
@@ -254,7 +255,8 @@ def test_two_of_each_service_sigkilled_repeatedly_exact_audit(
     ]
     print(
         f"\nHA split: {ROUNDS} rounds of SIGKILLs {kills}, {len(decisions)} decisions ({len(buys)} entries), "
-        f"{elapsed:.1f}s\n  {result.counts}"
+        f"{elapsed:.1f}s\n  {result.counts}\n  rejections: "
+        f"{Counter(d['reason'][:40] for d in decisions if d['decision'] != 'accepted').most_common(6)}"
     )
     assert not result.problems, "\n".join(result.problems)
     assert not missing and not held and not wrong_cycle, (missing[:5], held[:5], wrong_cycle[:5])
