@@ -229,6 +229,7 @@ def test_two_of_each_service_sigkilled_repeatedly_exact_audit(
         store = asyncio.run(read_postgres(pg_database))
         decisions = pf.sql("SELECT signal_id, decision, reason, details FROM decisions")
         reservations = pf.sql("SELECT id, status, cycle_id FROM pocket_reservations")
+        closes = Counter((r[0], r[1]) for r in pf.sql("SELECT status, close_reason FROM trade_cycles"))
     finally:
         drop_keys(redis_url, f"rt-ha-{unique}")
     elapsed = time.monotonic() - t0
@@ -256,7 +257,8 @@ def test_two_of_each_service_sigkilled_repeatedly_exact_audit(
     print(
         f"\nHA split: {ROUNDS} rounds of SIGKILLs {kills}, {len(decisions)} decisions ({len(buys)} entries), "
         f"{elapsed:.1f}s\n  {result.counts}\n  rejections: "
-        f"{Counter(d['reason'][:40] for d in decisions if d['decision'] != 'accepted').most_common(6)}"
+        f"{Counter(d['reason'][:40] for d in decisions if d['decision'] != 'accepted').most_common(6)}\n"
+        f"  cycles closed: {dict(closes)}"
     )
     assert not result.problems, "\n".join(result.problems)
     assert not missing and not held and not wrong_cycle, (missing[:5], held[:5], wrong_cycle[:5])
