@@ -197,7 +197,7 @@ def test_two_of_each_service_sigkilled_repeatedly_exact_audit(
 
             wait_until(restarted, 40, f"round {r}: every killed instance restarted", out)
             # trading goes on: new fills once the survivors (or the restarted) took the symbol over
-            base = wait_until(lambda b=base: (n := pf.fills()) > b and n, 60, f"round {r}: a fill after", out, 0.5)
+            base = wait_until(lambda b=base: (n := pf.fills()) > b and n, 90, f"round {r}: a fill after", out, 0.5)
         pids = {pid for pid, _ in started_pids(out).values()}
         # settle: the kill switch (through the risk leader, to every trader) closes every cycle; entries in
         # flight are refused, reservations released
@@ -213,7 +213,7 @@ def test_two_of_each_service_sigkilled_repeatedly_exact_audit(
             orders = pf.sql(f"SELECT count(*) FROM trade_executions WHERE status IN {OPEN_ORDER}")[0][0]
             return live == held == orders == 0
 
-        wait_until(settled, 60, "every cycle closed, every reservation released, no order open", out, 0.5)
+        wait_until(settled, 90, "every cycle closed, every reservation released, no order open", out, 0.5)
     finally:
         up.send_signal(signal.SIGTERM)
         try:
