@@ -180,6 +180,7 @@ def test_two_of_each_service_sigkilled_repeatedly_exact_audit(
     out = Lines(up)
     pf = Split(ports, f"ha-{unique}", out, pg_database)
     pids: set[int] = set()
+    killed_at = 0
     kills: list[dict[str, int]] = []
     try:
         base = wait_until(pf.fills, 90, "a first fill", out, every=0.5)
@@ -202,6 +203,7 @@ def test_two_of_each_service_sigkilled_repeatedly_exact_audit(
         # settle: the kill switch (through the risk leader, to every trader) closes every cycle; entries in
         # flight are refused, reservations released
         (leader,) = wait_until(lambda: pf.acting("risk", 0), 30, "the risk leader", out)
+        killed_at = int(time.time() * 1000)
         r = httpx.post(f"{pf.url('risk', leader)}/kill-switch", headers=pf.auth, timeout=10)
         assert r.status_code == 200, r.text
 
@@ -229,7 +231,9 @@ def test_two_of_each_service_sigkilled_repeatedly_exact_audit(
         store = asyncio.run(read_postgres(pg_database))
         decisions = pf.sql("SELECT signal_id, decision, reason, details FROM decisions")
         reservations = pf.sql("SELECT id, status, cycle_id FROM pocket_reservations")
-        closes = Counter((r[0], r[1]) for r in pf.sql("SELECT status, close_reason FROM trade_cycles"))
+        closes = Counter(
+            (r[0], r[1], r[2] >= killed_at) for r in pf.sql("SELECT status, close_reason, updated_at FROM trade_cycles")
+        )
     finally:
         drop_keys(redis_url, f"rt-ha-{unique}")
     elapsed = time.monotonic() - t0
@@ -258,7 +262,7 @@ def test_two_of_each_service_sigkilled_repeatedly_exact_audit(
         f"\nHA split: {ROUNDS} rounds of SIGKILLs {kills}, {len(decisions)} decisions ({len(buys)} entries), "
         f"{elapsed:.1f}s\n  {result.counts}\n  rejections: "
         f"{Counter(d['reason'][:40] for d in decisions if d['decision'] != 'accepted').most_common(6)}\n"
-        f"  cycles closed: {dict(closes)}"
+        f"  cycles closed (status, reason, after the kill switch): {dict(closes)}"
     )
     assert not result.problems, "\n".join(result.problems)
     assert not missing and not held and not wrong_cycle, (missing[:5], held[:5], wrong_cycle[:5])
