@@ -110,9 +110,12 @@ class Split:
 
         return asyncio.run(run())
 
+    def count(self, query: str) -> int:
+        return int(self.sql(query)[0][0])
+
     def fills(self) -> int:
         try:
-            return int(self.sql("SELECT count(*) FROM trade_fills")[0][0])
+            return self.count("SELECT count(*) FROM trade_fills")
         except asyncpg.UndefinedTableError:  # `up --split` has not migrated the database yet
             return 0
 
@@ -208,11 +211,9 @@ def test_two_of_each_service_sigkilled_repeatedly_exact_audit(
         assert r.status_code == 200, r.text
 
         def settled() -> bool:
-            live = pf.sql("SELECT count(*) FROM trade_cycles WHERE status NOT IN ('COMPLETED', 'CANCELED', 'FAILED')")[
-                0
-            ][0]
-            held = pf.sql("SELECT count(*) FROM pocket_reservations WHERE status <> 'released'")[0][0]
-            orders = pf.sql(f"SELECT count(*) FROM trade_executions WHERE status IN {OPEN_ORDER}")[0][0]
+            live = pf.count("SELECT count(*) FROM trade_cycles WHERE status NOT IN ('COMPLETED', 'CANCELED', 'FAILED')")
+            held = pf.count("SELECT count(*) FROM pocket_reservations WHERE status <> 'released'")
+            orders = pf.count(f"SELECT count(*) FROM trade_executions WHERE status IN {OPEN_ORDER}")
             return live == held == orders == 0
 
         wait_until(settled, 90, "every cycle closed, every reservation released, no order open", out, 0.5)
