@@ -154,6 +154,9 @@ class StateTracker:
     def __init__(self, initial_equity: Decimal, now_ms: int, atr_period: int = 14) -> None:
         self.initial_equity = initial_equity
         self.reported_equity: Decimal | None = None
+        # the last reported equity of before a restart (restore()): the equity until a report comes, so that a
+        # restored peak is never compared with the configured starting equity (a false drawdown pause)
+        self.restored_equity: Decimal | None = None
         self.realised_total = Decimal(0)
         self.equity_peak = initial_equity
         self.day = now_ms // DAY_MS
@@ -182,6 +185,8 @@ class StateTracker:
     def equity(self) -> Decimal:
         if self.reported_equity is not None:
             return self.reported_equity
+        if self.restored_equity is not None:
+            return self.restored_equity
         return self.initial_equity + self.realised_total
 
     def _roll_day(self, now_ms: int) -> None:
@@ -330,6 +335,7 @@ class StateTracker:
             ],
             "equity_peak": str(self.equity_peak),
             "peak_from_report": self.reported_equity is not None or self.peak_restored,
+            "equity": None if (eq := self.reported_equity or self.restored_equity) is None else str(eq),
             "day": self.day,
             "day_start_equity": str(self.day_start_equity),
             "daily_pnl_baseline": str(self.daily_pnl_baseline),
@@ -346,6 +352,8 @@ class StateTracker:
             self.locks[lk.key] = lk
         self.equity_peak = Decimal(doc["equity_peak"])
         self.peak_restored = bool(doc.get("peak_from_report"))
+        if doc.get("equity") is not None:
+            self.restored_equity = Decimal(doc["equity"])
         if int(doc["day"]) == now_ms // DAY_MS:
             self.day = int(doc["day"])
             self.day_start_equity = Decimal(doc["day_start_equity"])

@@ -106,3 +106,32 @@ async def test_the_equity_peak_survives_a_restart_so_the_drawdown_does_not_reset
         assert ev.actions() == [("pause", None)], "6% below the peak of before the restart"
     finally:
         await host.stop()
+
+
+async def test_a_restart_judges_the_drawdown_from_the_last_reported_equity_not_the_starting_one(
+    tmp_path: Path,
+) -> None:
+    """Found by the HA split test: a risk instance restarted (or taking over) restored the peak of the reported
+    equity (50,000) but, until the portfolio's next report, judged the drawdown from its configured starting
+    equity (10,000): "max drawdown reached: 80% below the peak", new entries paused for hours. The last
+    reported equity is stored with the peak and stands until a report comes."""
+    clock = SimClock(T0)
+    host = await make_host(tmp_path, ["risk"], rules=DRAWDOWN, clock=clock)
+    try:
+        await host.bus.publish(
+            m.PORTFOLIO_BALANCES, m.BalancesUpdate(time=T0, balances=[], total_value=Decimal(50_000))
+        )
+        assert await host.bus.drain(5)
+        host = await restart(host, tmp_path, DRAWDOWN, clock)
+        risk: Any = host.services["risk"]
+        ok, why = await allowed(host)
+        assert ok, why
+        assert risk.tracker.snapshot(T0).equity == Decimal(50_000)
+        ev = await events_of(host)
+        await host.bus.publish(
+            m.PORTFOLIO_BALANCES, m.BalancesUpdate(time=T0, balances=[], total_value=Decimal(47_000))
+        )
+        assert await host.bus.drain(5)
+        assert ev.actions() == [("pause", None)], "6% below the peak: the rule still works after the restart"
+    finally:
+        await host.stop()

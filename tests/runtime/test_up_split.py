@@ -8,139 +8,39 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
-from roottrading.runtime.supervisor import REPLICA_PORT_STEP, SPLIT_PORTS
+from roottrading.runtime.supervisor import SPLIT_PORTS
+from tests.runtime.split_support import (
+    Lines,
+    alive,
+    drop_keys,
+    free_ports,
+    free_ports_with_replicas,
+    pg_database,
+    wait_until,
+)
+
+__all__ = ["pg_database"]  # the fixture, imported for pytest
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_ports_with_replicas(n: int) -> list[int]:
-    """n free ports whose replica ports (port + REPLICA_PORT_STEP) are free too: a second analyzer on a taken
-    port would crash-loop and fail the test for a reason of the machine, not of the code."""
-    while True:
-        ports = _free_ports(n)
-        if all(_is_free(p + REPLICA_PORT_STEP) for p in ports):
-            return ports
-
-
-class _Lines:
-    """Collects a process's output lines in a thread, so the test can wait on what it logs."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self._t = threading.Thread(target=self._read, args=(proc,), daemon=True)
-        self._t.start()
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            self.lines.append(line)
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        out = []
-        for line in list(self.lines):
-            if name in line and line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-        return [e for e in out if e.get("event") == name]
-
-    def text(self, last: int = 200) -> str:
-        return "".join(self.lines[-last:])
-
-
-def _wait(cond: Callable[[], Any], timeout: float, what: str, lines: _Lines) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.25)
-    own = "".join(ln for ln in list(lines.lines) if "service started" in ln or "restart_in_s" in ln)
-    raise AssertionError(
-        f"{what} not seen within {timeout}s; the supervisor said:\n{own}\nlast output:\n{lines.text()}"
-    )
-
-
-@pytest.fixture
-def pg_database(postgres_url: str, unique: str) -> Iterator[str]:
-    import asyncio
-
-    name = f"rt_split_{unique}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def _drop_keys(redis_url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_up_split_trades_restarts_a_killed_service_and_stops_on_sigterm(
     redis_url: str, pg_database: str, unique: str, tmp_path: Path
 ) -> None:
     names = list(SPLIT_PORTS)
-    ports = dict(zip(names, _free_ports_with_replicas(len(names)), strict=True))
-    fake_port = _free_ports(1)[0]
+    ports = dict(zip(names, free_ports_with_replicas(len(names)), strict=True))
+    fake_port = free_ports(1)[0]
     base_env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_FORMAT": "json", "DATA_DIR": str(tmp_path / "data")}
     start_ms = (int(time.time()) - 500 * 60) * 1000  # the simulator's history ends now (docs/split-mode.md)
     fake = subprocess.Popen(
@@ -172,7 +72,7 @@ def test_up_split_trades_restarts_a_killed_service_and_stops_on_sigterm(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    out = _Lines(up)
+    out = Lines(up)
     auth = {"Authorization": f"Bearer split-{unique}"}
     trader = f"http://127.0.0.1:{ports['trader']}"
     pids: set[int] = set()
@@ -185,7 +85,7 @@ def test_up_split_trades_restarts_a_killed_service_and_stops_on_sigterm(
                 return None
             return next((c for c in body.get("items", []) if c.get("entry_price")), None)
 
-        cycle = _wait(filled_cycle, 150, "a filled cycle", out)
+        cycle = wait_until(filled_cycle, 150, "a filled cycle", out)
         # a filled entry: the cycle may already be exiting (WAITING_EXIT) when the poll sees it
         assert cycle["status"] in ("ACTIVE", "WAITING_EXIT", "COMPLETED") and cycle["entry_order_id"]
 
@@ -203,14 +103,14 @@ def test_up_split_trades_restarts_a_killed_service_and_stops_on_sigterm(
         pids = {int(e["pid"]) for e in started}
         trader_pid = next(int(e["pid"]) for e in started if e["service"] == "trader")
         os.kill(trader_pid, signal.SIGKILL)
-        restarted = _wait(
+        restarted = wait_until(
             lambda: [e for e in out.events("service started") if e["service"] == "trader" and e["start"] == 2],
             90,  # back-off 1 s; a loaded machine is slow to notice and spawn
             "the trader restarted",
             out,
         )
         pids.add(int(restarted[0]["pid"]))
-        _wait(lambda: filled_cycle(), 60, "the restarted trader answering", out)
+        wait_until(lambda: filled_cycle(), 60, "the restarted trader answering", out)
     finally:
         up.send_signal(signal.SIGTERM)
         try:
@@ -220,8 +120,8 @@ def test_up_split_trades_restarts_a_killed_service_and_stops_on_sigterm(
                 up.kill()
             fake.send_signal(signal.SIGTERM)
             fake.wait(timeout=20)
-            _drop_keys(redis_url, f"rt-split-{unique}")
+            drop_keys(redis_url, f"rt-split-{unique}")
     assert up.returncode == 0, out.text()
     assert out.events("every service stopped")[-1]["clean"] is True
-    assert not [p for p in pids if _alive(p)]
+    assert not [p for p in pids if alive(p)]
     assert "Traceback" not in out.text(last=len(out.lines))

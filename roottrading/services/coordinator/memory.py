@@ -1,13 +1,14 @@
 """What the coordinator keeps in memory so the signal hot path needs no database read.
 
-The database stays the source of truth: both views are loaded from it at start and, for anything older
-than what was loaded, the caller falls back to a query. They assume one coordinator per database (the
-deployment this project runs); a second coordinator's decisions would only be seen through the fallback.
+The database stays the source of truth: the views are loaded from it at start and again when signal partitions
+are taken over from another coordinator (ownership.py), and, for anything older than what was loaded, the
+caller falls back to a query.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 from roottrading.domain import TradeCycle
 
@@ -45,6 +46,36 @@ class DecidedSignals:
     def covers(self, signal_time: int) -> bool:
         """True when a decision for a signal of this time would be in memory (its decision came after)."""
         return self.known_since is not None and signal_time >= self.known_since + SKEW_MS
+
+
+class PendingEntries:
+    """Accepted entries whose cycle the trader has not announced yet, per (symbol, strategy): cycle id ->
+    decision time (epoch ms). They count as open for the one-open-cycle filter until their cycle is seen or
+    `ttl_ms` passed. Filled by this instance's own entries and, at start and on a takeover, from the store
+    (an entry the previous owner accepted just before dying counts here too: no second entry)."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, str], dict[str, int]] = {}
+
+    def add(self, key: tuple[str, str], cycle_id: str, at: int) -> None:
+        self._by_key.setdefault(key, {})[cycle_id] = at
+
+    def drop(self, key: tuple[str, str]) -> None:
+        self._by_key.pop(key, None)
+
+    def count(self, key: tuple[str, str], now: int, ttl_ms: int, seen: Callable[[str], bool]) -> int:
+        """The entries of `key` still pending (the ones seen as cycles or expired are forgotten)."""
+        got = self._by_key.get(key)
+        if not got:
+            return 0
+        for cid in [c for c, at in got.items() if seen(c) or now - at > ttl_ms]:
+            del got[cid]
+        if not got:
+            del self._by_key[key]
+        return len(got)
+
+    def cycle_ids(self) -> set[str]:
+        return {c for got in self._by_key.values() for c in got}
 
 
 class OpenCycles:

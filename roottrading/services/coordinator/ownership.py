@@ -9,6 +9,11 @@ instances:
   entry of them is read), so a signal the previous owner decided, then died before acknowledging, is found
   decided (and its accepted request re-published, which the trader dedupes by request id) and a cooldown it
   started still holds;
+- accepted entries whose cycle is not opened yet (memory.PendingEntries): rebuilt from the store for the symbols
+  of the partitions taken over (at start: for every symbol), so an entry the previous owner accepted and
+  reserved just before dying still counts as open: the new owner does not enter the same symbol/strategy a
+  second time while the trader opens the first one (its reservation is claimed by that cycle, or released by
+  the portfolio's reconciliation if the request never arrives);
 - open cycles and the portfolio's equity: every instance receives every `trade.cycles` and `portfolio.balances`
   message (broadcast groups, service.consumes) for its views; reservations are settled from cycle updates in
   the shared, durable group (one instance per update, nothing missed while all are down), and the ledger's
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from roottrading import ids
 from roottrading.bus.ownership import Ownership
 from roottrading.services.coordinator.memory import DAY_MS
 
@@ -49,7 +55,38 @@ class CoordinatorTakeOver:
             svc.decided.load(since, await svc.decisions.decided_since(since))
             await svc._load_cooldowns()
             svc.open_view.load(await svc.cycles.open_cycles())
+            pending = await self.load_pending(partitions)
         self.takeovers += 1
         log.info(
-            "signal partitions taken over; decisions, cooldowns and open cycles reloaded", partitions=sorted(partitions)
+            "signal partitions taken over; decisions, cooldowns, open cycles and pending entries reloaded",
+            partitions=sorted(partitions),
+            pending_entries=pending,
         )
+
+    def health(self) -> dict[str, object]:
+        """Which signal partitions this instance decides (tests and operators find the owner of a symbol)."""
+        own = self.ownership
+        if own.everything:
+            return {"owns": "all"}
+        return {"owns": sorted(own.owned_partitions()), "takeovers": self.takeovers}
+
+    async def load_pending(self, partitions: set[int] | None) -> int:
+        """Accepted entries (decided within the pending TTL, not failed since) whose cycle is in neither the
+        open-cycle view nor the store, for the symbols of `partitions` (None: every symbol), noted as pending.
+        Call after `decided` and `open_view` were loaded. Returns how many were noted."""
+        svc = self.svc
+        since = svc.ctx.clock.now_ms() - int(svc.cfg.pending_ttl_s * 1000)
+        known = svc.pending.cycle_ids()
+        noted = 0
+        for row in await svc.decisions.accepted_since(since):
+            details, sid = row.get("details") or {}, row["signal_id"]
+            if details.get("stage") != "order" or svc.decided.get(sid) not in (None, "accepted"):
+                continue  # an exit, or an entry whose request was never sent (decided again as failed)
+            if partitions is not None and not self.ownership.keys_of(partitions, [row["symbol"]]):
+                continue
+            cycle_id = ids.cycle_id(details["request_id"])
+            if cycle_id in known or svc.open_view.seen(cycle_id) or await svc.cycles.get(cycle_id) is not None:
+                continue  # noted already, or the trader opened it (and maybe closed it already)
+            svc.pending.add((row["symbol"], row["strategy"]), cycle_id, int(row["time"]))
+            noted += 1
+        return noted

@@ -38,7 +38,7 @@ from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.services.coordinator import filters as f
 from roottrading.services.coordinator.breaker import CircuitBreaker, CircuitOpen
 from roottrading.services.coordinator.config import load_config
-from roottrading.services.coordinator.memory import DAY_MS, SKEW_MS, DecidedSignals, OpenCycles
+from roottrading.services.coordinator.memory import DAY_MS, SKEW_MS, DecidedSignals, OpenCycles, PendingEntries
 from roottrading.services.coordinator.ownership import CoordinatorTakeOver
 from roottrading.services.coordinator.risk_client import RiskClient, RiskUnavailable
 from roottrading.services.coordinator.rules import SymbolRulesCache
@@ -90,7 +90,7 @@ class CoordinatorService(Service):
         }
         self.reported_equity: Decimal | None = None
         self.last_entry: dict[tuple[str, str], int] = {}
-        self.pending: dict[tuple[str, str], tuple[str, int]] = {}  # accepted entry -> (cycle id, time)
+        self.pending = PendingEntries()  # accepted entries whose cycle is not announced yet
         self.counts = {"accepted": 0, "rejected": 0, "failed": 0, "duplicates": 0}
         self.requests_sent = 0
         self.decided = DecidedSignals()
@@ -144,6 +144,7 @@ class CoordinatorService(Service):
         self.decided.load(since, await self.decisions.decided_since(since))
         await self._load_cooldowns()
         self.open_view.load(await self.cycles.open_cycles())
+        await self.takeover.load_pending(None)
         self.takeover.started = True
         try:
             await self.ledger.ensure_initialised(await self.equity())
@@ -313,7 +314,7 @@ class CoordinatorService(Service):
         )
         if not await self._publish(s, req, stage="exit"):
             return
-        self.pending.pop((s.symbol, s.strategy), None)
+        self.pending.drop((s.symbol, s.strategy))
 
     async def _entry(self, s: Signal, fresh: bool = False) -> None:
         key = (s.symbol, s.strategy)
@@ -410,7 +411,7 @@ class CoordinatorService(Service):
         if not await self._publish(s, req, stage="order", reservation_id=res_id):
             return
         self.last_entry[key] = s.time
-        self.pending[key] = (ids.cycle_id(req_id), self.ctx.clock.now_ms())
+        self.pending.add(key, ids.cycle_id(req_id), self.ctx.clock.now_ms())
 
     # --- manual entries -------------------------------------------------------------------------------
     async def manual_entry(self, req: OrderRequest, price: Decimal) -> dict[str, Any]:
@@ -492,17 +493,11 @@ class CoordinatorService(Service):
         await self._publish(s, funded, stage="order", reservation_id=res_id)
 
     def _open_count(self, s: Signal) -> int:
-        """Open cycles of the signal's symbol/strategy (memory view), plus an accepted entry the trader has
+        """Open cycles of the signal's symbol/strategy (memory view), plus the accepted entries the trader has
         not announced yet."""
-        n = self.open_view.count(s.symbol, s.strategy)
-        pend = self.pending.get((s.symbol, s.strategy))
-        if pend is not None:
-            cycle_id, at = pend
-            if self.open_view.seen(cycle_id) or self.ctx.clock.now_ms() - at > self.cfg.pending_ttl_s * 1000:
-                self.pending.pop((s.symbol, s.strategy), None)
-            else:
-                return n + 1
-        return n
+        ttl_ms = int(self.cfg.pending_ttl_s * 1000)
+        pend = self.pending.count((s.symbol, s.strategy), self.ctx.clock.now_ms(), ttl_ms, self.open_view.seen)
+        return self.open_view.count(s.symbol, s.strategy) + pend
 
     # --- steps behind breakers ------------------------------------------------------------------------
     def _rules(self, symbol: str) -> Any:
@@ -689,6 +684,7 @@ class CoordinatorService(Service):
                 "risk_mode": self.risk.mode,
                 "breakers": breakers,
                 "symbol_rules": self.symbol_rules.snapshot(),
+                **self.takeover.health(),
             },
         )
 
