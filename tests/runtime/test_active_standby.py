@@ -222,6 +222,42 @@ async def test_coordinator_client_finds_the_leader_among_the_urls(pairs: list[Pa
         await client.close()
 
 
+async def test_coordinator_client_waits_for_the_election_instead_of_failing(
+    pairs: list[Pair], monkeypatch: Any
+) -> None:
+    """The leader's process dies: until the standby holds the lease every URL fails (refused, 503). The check
+    waits for the election instead of failing (which opened the coordinator's risk circuit for 30 s in the HA
+    test and rejected every entry meanwhile); with no standby at all it still fails at once."""
+    risk = pairs[0]
+    apps = {"risk-a": build_app(risk.hosts[0], per_service=True), "risk-b": build_app(risk.hosts[1], per_service=True)}
+    dead: set[str] = set()
+
+    class Route(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.host in dead:
+                raise httpx.ConnectError("connection refused (test)", request=request)
+            return await httpx.ASGITransport(app=apps[request.url.host]).handle_async_request(request)
+
+    real = httpx.AsyncClient
+    monkeypatch.setattr(rc.httpx, "AsyncClient", lambda **kw: real(transport=Route(), **kw))
+    ctx = type("Ctx", (), {"settings": risk.hosts[0].settings, "peer": staticmethod(lambda _n: None)})()
+    client = rc.RiskClient(ctx, url="http://risk-a:5007,http://risk-b:5007", failover_wait_s=LEASE_MS / 1000 + 3)
+    try:
+        assert (await client.check(entry("w1"))).allowed and client.url == "http://risk-a:5007"
+        cut_off(risk.lead(0))
+        dead.add("risk-a")
+        assert risk.leaders() != [1]  # B does not lead yet: its first answer is 503
+        assert (await client.check(entry("w2"))).allowed  # waited for B's election
+        assert client.url == "http://risk-b:5007" and client.failovers_waited == 1
+        dead.add("risk-b")  # nobody answers at all: no standby to wait for
+        t0 = time.monotonic()
+        with pytest.raises(rc.RiskUnavailable):
+            await client.check(entry("w3"))
+        assert time.monotonic() - t0 < 1.0
+    finally:
+        await client.close()
+
+
 async def test_a_clean_stop_hands_the_lease_over_at_once(pairs: list[Pair]) -> None:
     risk = pairs[0]
     await risk.hosts[0].stop()  # the lease is deleted: B needs one renewal period, not a whole lease
