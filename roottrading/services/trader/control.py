@@ -182,7 +182,10 @@ class ControlMixin:
                 c
                 for c in self.open.values()
                 if c.symbol == remote.symbol
-                and any(ids.client_order_id(c.id, f"exit:{n}") == remote.client_order_id for n in range(64))
+                and (
+                    ids.is_protective_order_id(remote.client_order_id, c.id)  # its exchange stop
+                    or any(ids.client_order_id(c.id, f"exit:{n}") == remote.client_order_id for n in range(64))
+                )
             ),
             None,
         )
@@ -201,7 +204,7 @@ class ControlMixin:
             )
             self.open[cycle.id] = cycle
             await self._save_cycle(cycle)
-        elif cycle is not None:
+        elif cycle is not None and not ids.is_protective_order_id(remote.client_order_id, cycle.id):
             cycle.exit_order_id, cycle.status = remote.client_order_id, CycleStatus.WAITING_EXIT
             cycle.close_reason = cycle.close_reason or "adopted exit"
             await self._save_cycle(cycle)

@@ -1,0 +1,214 @@
+"""Stops kept on the exchange (services/trader/exchange_stops.py), through the trader against the simulator:
+placed when the entry fills, moved when a trailing or custom stop moves (rate-limited), cancelled before a
+platform exit, filled by the exchange while the trader is down and settled by the next start's reconciliation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from roottrading import ids
+from roottrading.clock import SimClock
+from roottrading.domain import CycleStatus, OrderStatus, OrderType, Side
+from roottrading.services.trader.cycle_hooks import CycleHooks
+from roottrading.services.trader.exchange_stops import EXCHANGE_STOP_REASON
+from roottrading.strategies.base import BaseStrategy
+from tests.trader.conftest import MIN, SYM, T0, Rig, new_engine, req
+
+D = Decimal
+ON = {"trader_exchange_stops": True, "trader_exchange_stop_move_s": 150}
+
+
+async def started(tmp_path: Path, engine: Any = None, clock: Any = None, **tuning: Any) -> Rig:
+    r = Rig(tmp_path, engine or new_engine(), clock or SimClock(T0 - MIN), tuning={**ON, **tuning})
+    await r.start()
+    r.core.last_price.setdefault(SYM, D("20000"))
+    return r
+
+
+@pytest.fixture
+async def xrig(tmp_path: Path) -> AsyncIterator[Rig]:
+    r = await started(tmp_path)
+    try:
+        yield r
+    finally:
+        await r.stop()
+
+
+def sells(rig: Rig) -> list[Any]:
+    return [o for o in rig.engine.all_orders(SYM) if o.side is Side.SELL]
+
+
+def resting(rig: Rig) -> list[Any]:
+    return [o for o in rig.engine.open_orders(SYM) if o.side is Side.SELL]
+
+
+async def test_the_filled_entry_gets_a_stop_loss_limit_on_the_exchange_stored_with_the_cycle(xrig: Rig) -> None:
+    await xrig.send(req("r1", stop_loss=D("19000")))
+    cid = ids.cycle_id("r1")
+    (stop,) = resting(xrig)
+    assert stop.type is OrderType.STOP_LOSS_LIMIT and stop.stop_price == D("19000")
+    assert stop.price == D("18905")  # 0.5 % below the stop
+    assert stop.quantity == D("0.00999")  # what the cycle holds (the buy's fee was taken in BTC)
+    assert stop.client_order_id == ids.protective_order_id(cid, 0)
+    stored = await xrig.svc.orders.get(stop.client_order_id)
+    assert stored.cycle_id == cid and stored.status is OrderStatus.NEW
+    assert (await xrig.cycle(cid)).status is CycleStatus.ACTIVE
+
+
+async def test_a_fall_through_the_stop_is_sold_by_the_exchange_once(xrig: Rig) -> None:
+    await xrig.send(req("r1", stop_loss=D("19000")))
+    cid = ids.cycle_id("r1")
+    await xrig.bar(20000, 20100, 18500, 19800)
+    c = await xrig.cycle(cid)
+    assert c.status is CycleStatus.COMPLETED and c.close_reason == EXCHANGE_STOP_REASON
+    assert c.exit_order_id == ids.protective_order_id(cid, 0)
+    (sold,) = [f for f in xrig.engine.my_trades(SYM, limit=100) if f.side is Side.SELL]
+    assert sold.quantity == D("0.00999") and D("18905") <= sold.price <= D("19000")
+    assert len(sells(xrig)) == 1  # the local stop sent nothing
+    assert c.profit_loss == sold.quote_quantity - D(200) - sold.commission
+
+
+async def test_no_stop_level_no_order_and_the_setting_off_changes_nothing(tmp_path: Path) -> None:
+    rig = await started(tmp_path / "a")
+    try:
+        await rig.send(req("r1"))  # no stop, no trailing: nothing to protect
+        assert resting(rig) == []
+    finally:
+        await rig.stop()
+    off = await started(tmp_path / "b", trader_exchange_stops=False)
+    try:
+        await off.send(req("r1", stop_loss=D("19000")))
+        assert resting(off) == []
+        await off.bar(20000, 20100, 18500, 19800)
+        assert (await off.cycle(ids.cycle_id("r1"))).close_reason == "stop_loss"  # the local stop, as before
+    finally:
+        await off.stop()
+
+
+async def test_a_trailing_stop_moves_the_order_at_most_once_per_interval(xrig: Rig) -> None:
+    await xrig.send(req("r1", trailing_pct=D("5")))
+    cid = ids.cycle_id("r1")
+    (first,) = resting(xrig)
+    assert first.stop_price == D("19000")  # 5 % under the entry price
+    await xrig.bar(20000, 20500, 20000, 20400)  # ~2 minutes after the placement: within 150 s, not moved
+    assert [o.client_order_id for o in resting(xrig)] == [first.client_order_id]
+    await xrig.bar(20400, 21000, 20400, 20900)  # ~3 minutes after: moved to 5 % under 21,000
+    (moved,) = resting(xrig)
+    assert moved.client_order_id == ids.protective_order_id(cid, 1) and moved.stop_price == D("19950")
+    assert xrig.engine.get_order(SYM, first.client_order_id).status is OrderStatus.CANCELED
+    await xrig.bar(20900, 20950, 19000, 19100)
+    c = await xrig.cycle(cid)
+    assert c.close_reason == EXCHANGE_STOP_REASON and c.exit_order_id == moved.client_order_id
+    assert [f.price for f in xrig.engine.my_trades(SYM, limit=100) if f.side is Side.SELL] == [D("19950")]
+
+
+class Tighten(BaseStrategy):
+    """custom_stoploss: 300 under the price; keeps its stop on the exchange whatever the global setting."""
+
+    name = "s1"
+    exchange_stop = True
+
+    def generate(self, bars: Any) -> Any:  # pragma: no cover - never evaluated here
+        raise AssertionError
+
+    def custom_stoploss(self, cycle: Any, now: int, price: Any, profit: Any) -> Any:
+        return price - 300
+
+
+async def test_a_custom_stop_moves_the_order_and_the_strategy_attribute_overrides_the_setting(
+    tmp_path: Path,
+) -> None:
+    rig = await started(tmp_path, trader_exchange_stops=False, trader_exchange_stop_move_s=0)
+    rig.core.hooks = CycleHooks(lambda: {"s1": Tighten()})
+    try:
+        await rig.send(req("r1", stop_loss=D("19000")))
+        assert [o.stop_price for o in resting(rig)] == [D("19000")]
+        await rig.bar(20000, 20600, 20000, 20500)
+        assert [o.stop_price for o in resting(rig)] == [D("20200")]
+        other = await started(tmp_path / "other", trader_exchange_stops=True)
+        other.core.hooks = CycleHooks(lambda: {"s2": type("Off", (Tighten,), {"name": "s2", "exchange_stop": False})()})
+        try:
+            await other.send(req("r2", stop_loss=D("19000"), strategy="s2"))
+            assert resting(other) == []  # the strategy said no
+        finally:
+            await other.stop()
+    finally:
+        await rig.stop()
+
+
+async def test_a_signal_exit_cancels_the_stop_first_and_sells_once(xrig: Rig) -> None:
+    await xrig.send(req("r1", stop_loss=D("19000")))
+    cid = ids.cycle_id("r1")
+    (stop,) = resting(xrig)
+    await xrig.send(req("x1", side=Side.SELL, qty=None))
+    c = await xrig.cycle(cid)
+    assert c.status is CycleStatus.COMPLETED and c.close_reason == "signal"
+    assert xrig.engine.get_order(SYM, stop.client_order_id).status is OrderStatus.CANCELED
+    assert len([f for f in xrig.engine.my_trades(SYM, limit=100) if f.side is Side.SELL]) == 1
+    assert resting(xrig) == []
+
+
+async def test_the_take_profit_stays_local_and_cancels_the_stop(xrig: Rig) -> None:
+    await xrig.send(req("r1", stop_loss=D("19000"), take_profit=D("21000")))
+    cid = ids.cycle_id("r1")
+    await xrig.bar(20000, 21500, 19900, 20100)
+    c = await xrig.cycle(cid)
+    assert c.close_reason == "take_profit" and c.exit_price == D("21000")
+    assert [o.status for o in sells(xrig) if o.type is OrderType.STOP_LOSS_LIMIT] == [OrderStatus.CANCELED]
+    assert len([f for f in xrig.engine.my_trades(SYM, limit=100) if f.side is Side.SELL]) == 1
+
+
+async def test_kill_switch_and_manual_close_cancel_the_stop(xrig: Rig) -> None:
+    await xrig.send(req("r1", stop_loss=D("19000")))
+    await xrig.send(req("r2", stop_loss=D("19100")))
+    assert len(resting(xrig)) == 2
+    await xrig.core.close(ids.cycle_id("r1"))
+    assert len(resting(xrig)) == 1
+    await xrig.core.kill_switch("test")
+    assert resting(xrig) == []
+    for r in ("r1", "r2"):
+        assert (await xrig.cycle(ids.cycle_id(r))).status is CycleStatus.COMPLETED
+    assert len([f for f in xrig.engine.my_trades(SYM, limit=100) if f.side is Side.SELL]) == 2
+
+
+async def test_a_stop_filled_while_the_trader_is_down_closes_the_cycle_on_restart(tmp_path: Path) -> None:
+    engine, clock = new_engine(), SimClock(T0 - MIN)
+    first = await started(tmp_path, engine, clock)
+    await first.send(req("r1", stop_loss=D("19000")))
+    cid = ids.cycle_id("r1")
+    await first.stop()
+    engine.on_trade(SYM, T0 + MIN, D("18990"))  # the fall, while nobody watches: the exchange sells
+    clock.set(T0 + 2 * MIN)
+    second = await started(tmp_path, engine, clock)
+    try:
+        c = await second.cycle(cid)
+        assert c.status is CycleStatus.COMPLETED and c.close_reason == EXCHANGE_STOP_REASON
+        (sold,) = [f for f in engine.my_trades(SYM, limit=100) if f.side is Side.SELL]
+        assert c.exit_price == sold.price and len(sells(second)) == 1
+        assert engine.balances()["BTC"].free == 0 and engine.balances()["BTC"].locked == 0
+        await second.bar(18990, 19000, 18000, 18100)  # the local stop has nothing left to do
+        assert len(sells(second)) == 1
+    finally:
+        await second.stop()
+
+
+async def test_a_missing_stop_is_placed_again_on_restart(tmp_path: Path) -> None:
+    engine, clock = new_engine(), SimClock(T0 - MIN)
+    first = await started(tmp_path, engine, clock)
+    await first.send(req("r1", stop_loss=D("19000")))
+    cid = ids.cycle_id("r1")
+    await first.stop()
+    engine.cancel_order(SYM, ids.protective_order_id(cid, 0))  # cancelled by hand on the exchange
+    clock.set(T0 + 5 * MIN)
+    second = await started(tmp_path, engine, clock)
+    try:
+        (again,) = resting(second)
+        assert again.client_order_id == ids.protective_order_id(cid, 1) and again.stop_price == D("19000")
+    finally:
+        await second.stop()
