@@ -1,12 +1,14 @@
 """The issue's test of stops that survive downtime (issue 19, item 3): the REAL trader service process
 (`python -m roottrading service trader`, TRADING_MODE=live, TRADER_EXCHANGE_STOPS=true) against fake Binance
-buys, leaves its stop on the exchange, is killed with SIGKILL; the price then falls through the stop while no
-trader runs. The exchange sells at the stop; the restarted trader closes the cycle from that fill (reason
+buys, leaves its stop on the exchange, and is killed with SIGKILL while the price falls, before it reaches the
+stop; the fall goes on through the stop while no trader runs. The exchange sells at the stop; the restarted trader closes the cycle from that fill (reason
 "stop_loss (exchange)"), sends no second sell, and the account's balances equal the initial ones + the fills
 - the commissions to the last unit (the soak's audit).
 
 The fake runs in the test's event loop with a scripted market (flat at 20,000, paused, then a fall to
-18,400), so the fall starts exactly when the test resumes the replay: after the kill.
+18,400): the fall starts when the test resumes the replay, and since the replay runs in the test's loop, the
+price cannot move between the test's look at it and the (synchronous) kill. Ticks from the fake's ticker feed
+the trader as in the soak, so after the restart its local stop watching sees prices far below the stop.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from roottrading.services.trader.exchange_stops import EXCHANGE_STOP_REASON
 from tests.waiting import eventually
 
 from .conftest import free_port, run_server
+from .test_trader_soak import price_feed
 from .trader_soak_support import SYMBOL, FakeBinance, Trader, audit
 
 STEP = 60_000
@@ -35,8 +38,9 @@ STOP = Decimal("19000")
 
 
 def market(start_ms: int) -> list[Candle]:
-    """HISTORY flat candles at 20,000 (closed when the replay starts), then a fall to 18,400, then flat."""
-    closes = [20_000.0] * HISTORY + [19_600.0, 19_200.0, 18_800.0, 18_400.0] + [18_400.0] * 30
+    """HISTORY flat candles at 20,000 (closed when the replay starts), then a fall of 40 a candle to 18,400
+    (40 candles: 4 s at the fake's speed of 600), then flat."""
+    closes = [20_000.0] * HISTORY + [20_000.0 - 40 * (i + 1) for i in range(40)] + [18_400.0] * 30
     out, prev = [], closes[0]
     for i, close in enumerate(closes):
         t = start_ms + i * STEP
@@ -86,6 +90,8 @@ async def test_kill_9_during_a_fall_through_the_stop(tmp_path: Path, redis_url: 
         rid = "xstop-entry"
         cid = ids.cycle_id(rid)
         stop_id = ids.protective_order_id(cid, 0)
+        stop_feed, last = asyncio.Event(), {}
+        feed = asyncio.create_task(price_feed(fake, bus, stop_feed, last))
         try:
             trader.start()
             await asyncio.to_thread(trader.wait_ready, 40)
@@ -106,9 +112,11 @@ async def test_kill_9_during_a_fall_through_the_stop(tmp_path: Path, redis_url: 
                 timeout=40,
                 what="the stop resting on the exchange",
             )
-            trader.kill()  # kill -9 while the stop rests; the market has not moved yet
-            assert srv.state.market.last_price[SYMBOL] == 20_000.0
-            srv.state.market.resume()  # the fall, with no trader running
+            srv.state.market.resume()  # the fall begins
+            await eventually(lambda: srv.state.market.last_price[SYMBOL] <= 19_900.0, timeout=20, what="a fall")
+            trader.kill()  # kill -9 during the fall, above the stop (the replay waits for this loop)
+            assert srv.state.market.last_price[SYMBOL] > float(STOP)
+            assert engine.get_order(SYMBOL, stop_id).status is OrderStatus.NEW
             await eventually(
                 lambda: engine.get_order(SYMBOL, stop_id).status is OrderStatus.FILLED,
                 timeout=30,
@@ -124,7 +132,11 @@ async def test_kill_9_during_a_fall_through_the_stop(tmp_path: Path, redis_url: 
             orders = await asyncio.to_thread(fake.all_orders)
             trades = await asyncio.to_thread(fake.my_trades)
             account = await asyncio.to_thread(fake.signed, "GET", "/api/v3/account", {})
+            stop_feed.set()
+            await feed
         finally:
+            stop_feed.set()
+            feed.cancel()
             if trader.alive():
                 trader.kill()
             await bus.redis.delete(*[k async for k in bus.redis.scan_iter(f"xstop{unique}:*")] or ["-"])

@@ -212,3 +212,36 @@ async def test_a_missing_stop_is_placed_again_on_restart(tmp_path: Path) -> None
         assert again.client_order_id == ids.protective_order_id(cid, 1) and again.stop_price == D("19000")
     finally:
         await second.stop()
+
+
+async def test_the_restart_settles_the_reservation_with_the_stops_pnl(tmp_path: Path) -> None:
+    """The coordinator settles pockets from the cycle updates: the close the restart announces releases the
+    entry's reservation with the PnL of the exchange's sale (the loss comes out of the active pocket)."""
+    from roottrading.capital.ledger import PocketLedger
+    from tests.trader.conftest import reserve
+
+    engine, clock = new_engine(), SimClock(T0 - MIN)
+    both = ["trader", "coordinator"]
+    first = Rig(tmp_path, engine, clock, tuning=dict(ON), services=both)
+    await first.start()
+    await reserve(first, "res-1")
+    await first.send(req("r1", stop_loss=D("19000"), reservation_id="res-1"))
+    cid = ids.cycle_id("r1")
+    await first.stop()
+    engine.on_trade(SYM, T0 + MIN, D("18990"))
+    clock.set(T0 + 2 * MIN)
+    second = Rig(tmp_path, engine, clock, tuning=dict(ON), services=both)
+    await second.start()
+    try:
+        c = await second.cycle(cid)
+        assert c.close_reason == EXCHANGE_STOP_REASON and c.profit_loss < 0
+        assert second.host is not None
+        ledger = PocketLedger(second.host.db, clock, {"active": D(60), "buffer": D(30), "safety": D(10)})
+
+        assert await second.host.bus.drain()  # the coordinator has handled the announced close
+        r = await ledger.get("res-1")
+        assert r is not None and r.status == "released"
+        active = next(p for p in await ledger.pockets() if p.pocket_type == "active")
+        assert active.used_value == 0 and active.current_value == D(6000) + c.profit_loss
+    finally:
+        await second.stop()
