@@ -77,7 +77,10 @@ def cycle_row(db: Path, cycle_id: str) -> tuple[object, ...] | None:
 
 
 @pytest.mark.slow
-async def test_kill_9_during_a_fall_through_the_stop(tmp_path: Path, redis_url: str, unique: str) -> None:
+@pytest.mark.parametrize("target", [None, Decimal("21000")], ids=["stop", "oco"])
+async def test_kill_9_during_a_fall_through_the_stop(
+    tmp_path: Path, redis_url: str, unique: str, target: Decimal | None
+) -> None:
     # the replay runs ahead of the wall clock (see FakeBinance.start_ms): the trader reads missed fills from
     # myTrades since an order's creation (wall clock) - 60 s
     start_ms = (int(time.time()) // 60) * 60_000 - HISTORY * STEP + 3 * 3_600_000
@@ -105,6 +108,7 @@ async def test_kill_9_during_a_fall_through_the_stop(tmp_path: Path, redis_url: 
                 quantity=Decimal("0.01"),
                 strategy="s1",
                 stop_loss=STOP,
+                take_profit=target,  # with a target: an OCO (its limit leg expires when the stop leg fills)
             )
             await bus.publish(m.ORDER_REQUESTS, req, key=SYMBOL, msg_id=rid)
             await eventually(
@@ -144,8 +148,13 @@ async def test_kill_9_during_a_fall_through_the_stop(tmp_path: Path, redis_url: 
 
     status, reason, exit_price, exit_order = cycle_row(trader.db, cid)
     sells = [t for t in trades if not t["isBuyer"]]
-    assert [o["side"] for o in orders] == ["BUY", "SELL"], orders  # the entry and the stop: no second sell
-    assert len(sells) >= 1 and {t["orderId"] for t in sells} == {orders[1]["orderId"]}
+    legs = [o for o in orders if o["side"] == "SELL"]
+    assert orders[0]["side"] == "BUY" and len(orders) == 1 + len(legs), orders
+    assert [o["clientOrderId"] for o in legs] == [ids.protective_order_id(cid, k) for k in range(len(legs))]
+    assert len(legs) == (1 if target is None else 2)  # the stop (and the OCO's limit leg): no other sell
+    assert len(sells) >= 1 and {t["orderId"] for t in sells} == {legs[0]["orderId"]}
+    if target is not None:
+        assert legs[1]["type"] == "LIMIT_MAKER" and legs[1]["status"] == "EXPIRED"
     assert (status, reason, exit_order) == ("COMPLETED", EXCHANGE_STOP_REASON, stop_id)
     sold_qty = sum(Decimal(t["qty"]) for t in sells)
     avg = sum(Decimal(t["qty"]) * Decimal(t["price"]) for t in sells) / sold_qty

@@ -15,10 +15,12 @@ import pytest
 from roottrading import ids
 from roottrading.clock import SimClock
 from roottrading.domain import CycleStatus, OrderStatus, OrderType, Side
+from roottrading.exchange.sim import SimExchange
 from roottrading.services.trader.cycle_hooks import CycleHooks
-from roottrading.services.trader.exchange_stops import EXCHANGE_STOP_REASON
+from roottrading.services.trader.exchange_stops import EXCHANGE_STOP_REASON, EXCHANGE_TARGET_REASON
 from roottrading.strategies.base import BaseStrategy
 from tests.trader.conftest import MIN, SYM, T0, Rig, new_engine, req
+from tests.trader.test_recovery import Crash, FaultyExchange
 
 D = Decimal
 ON = {"trader_exchange_stops": True, "trader_exchange_stop_move_s": 150}
@@ -154,9 +156,60 @@ async def test_a_signal_exit_cancels_the_stop_first_and_sells_once(xrig: Rig) ->
     assert resting(xrig) == []
 
 
-async def test_the_take_profit_stays_local_and_cancels_the_stop(xrig: Rig) -> None:
+async def test_a_target_makes_an_oco_whose_limit_leg_takes_the_profit(xrig: Rig) -> None:
     await xrig.send(req("r1", stop_loss=D("19000"), take_profit=D("21000")))
     cid = ids.cycle_id("r1")
+    legs = {o.type: o for o in resting(xrig)}
+    assert set(legs) == {OrderType.STOP_LOSS_LIMIT, OrderType.LIMIT_MAKER}
+    assert legs[OrderType.LIMIT_MAKER].price == D("21000") and legs[OrderType.STOP_LOSS_LIMIT].stop_price == D(19000)
+    list_ids = {xrig.engine.order_list_id(SYM, o.client_order_id) for o in legs.values()}
+    assert len(list_ids) == 1 and list_ids != {-1}  # one OCO
+    for o in legs.values():
+        assert (await xrig.svc.orders.get(o.client_order_id)).status is OrderStatus.NEW  # both legs stored
+    await xrig.bar(20000, 21500, 19900, 20100)
+    c = await xrig.cycle(cid)
+    assert c.close_reason == EXCHANGE_TARGET_REASON and c.exit_price == D("21000")
+    assert c.exit_order_id == legs[OrderType.LIMIT_MAKER].client_order_id
+    stop_leg = legs[OrderType.STOP_LOSS_LIMIT].client_order_id
+    assert xrig.engine.get_order(SYM, stop_leg).status is OrderStatus.EXPIRED
+    assert (await xrig.svc.orders.get(stop_leg)).status is OrderStatus.EXPIRED
+    assert len([f for f in xrig.engine.my_trades(SYM, limit=100) if f.side is Side.SELL]) == 1
+    assert len(sells(xrig)) == 2  # the two legs, nothing sent by the trader's own take-profit
+
+
+async def test_an_oco_stop_leg_fill_and_a_signal_exit_cancelling_both_legs(xrig: Rig) -> None:
+    await xrig.send(req("r1", stop_loss=D("19000"), take_profit=D("21000")))
+    await xrig.send(req("r2", stop_loss=D("19500"), take_profit=D("22000")))
+    await xrig.bar(20000, 20100, 19400, 19450)  # r2's stop leg fills, r1's OCO stays
+    c2 = await xrig.cycle(ids.cycle_id("r2"))
+    assert c2.close_reason == EXCHANGE_STOP_REASON and D("19402.5") <= c2.exit_price <= D(19500)
+    assert len(resting(xrig)) == 2
+    await xrig.send(req("x1", side=Side.SELL, qty=None))  # signal exit of r1: both legs cancelled first
+    c1 = await xrig.cycle(ids.cycle_id("r1"))
+    assert c1.status is CycleStatus.COMPLETED and c1.close_reason == "signal"
+    assert resting(xrig) == [] and xrig.engine.balances()["BTC"].locked == 0
+    assert len([f for f in xrig.engine.my_trades(SYM, limit=100) if f.side is Side.SELL]) == 2
+
+
+class Vetoes(BaseStrategy):
+    """Defines confirm_exit (never vetoing here): its target must stay a local, vetoable decision."""
+
+    name = "s1"
+
+    def generate(self, bars: Any) -> Any:  # pragma: no cover - never evaluated here
+        raise AssertionError
+
+    def confirm_exit(self, cycle: Any, reason: str, price: Any) -> str | None:
+        return None
+
+
+async def test_a_strategy_with_confirm_exit_keeps_its_target_local_and_the_stop_is_cancelled_first(
+    xrig: Rig,
+) -> None:
+    xrig.core.hooks = CycleHooks(lambda: {"s1": Vetoes()})
+    await xrig.send(req("r1", stop_loss=D("19000"), take_profit=D("21000")))
+    cid = ids.cycle_id("r1")
+    assert [o.type for o in resting(xrig)] == [OrderType.STOP_LOSS_LIMIT]  # no OCO
     await xrig.bar(20000, 21500, 19900, 20100)
     c = await xrig.cycle(cid)
     assert c.close_reason == "take_profit" and c.exit_price == D("21000")
@@ -243,5 +296,44 @@ async def test_the_restart_settles_the_reservation_with_the_stops_pnl(tmp_path: 
         assert r is not None and r.status == "released"
         active = next(p for p in await ledger.pockets() if p.pocket_type == "active")
         assert active.used_value == 0 and active.current_value == D(6000) + c.profit_loss
+    finally:
+        await second.stop()
+
+
+class CrashOnStops(FaultyExchange):
+    """Dies on the first protective order, before it leaves (the entry goes through)."""
+
+    async def place_order(self, **kw: Any) -> Any:
+        if kw["type"] is OrderType.STOP_LOSS_LIMIT:
+            return await super().place_order(**kw)
+        return await self.inner.place_order(**kw)
+
+    async def place_oco(self, **kw: Any) -> Any:
+        if self.armed:
+            self.armed, self.dead = False, True
+            raise Crash("killed before the OCO left")
+        return await self.inner.place_oco(**kw)
+
+
+@pytest.mark.parametrize("target", [None, D("21000")])
+async def test_a_stop_intent_lost_in_a_crash_is_abandoned_and_placed_anew(tmp_path: Path, target: Any) -> None:
+    engine, clock = new_engine(), SimClock(T0 - MIN)
+    first = Rig(tmp_path, engine, clock, tuning={**ON, "trader_exchange_stop_move_s": 10})
+    await first.start(CrashOnStops(SimExchange(engine, clock), "before_send"))
+    with pytest.raises(Crash):
+        await first.send(req("r1", stop_loss=D("19000"), take_profit=target))
+    cid = ids.cycle_id("r1")
+    lost = await first.svc.orders.get(ids.protective_order_id(cid, 0))
+    assert lost.status is OrderStatus.PENDING_NEW and engine.open_orders(SYM) == []
+    await first.stop()
+    clock.advance(31_000)  # past the re-send guard
+    second = await started(tmp_path, engine, clock, trader_exchange_stop_move_s=10)
+    try:
+        old = await second.svc.orders.get(ids.protective_order_id(cid, 0))
+        assert old.status is OrderStatus.REJECTED and "placed anew" in (old.reject_reason or "")
+        now = {o.client_order_id: o for o in resting(second)}
+        legs = 1 if target is None else 2
+        assert len(now) == legs and ids.protective_order_id(cid, legs) in now  # the next ids, never the lost ones
+        assert ids.protective_order_id(cid, 0) not in {o.client_order_id for o in engine.all_orders(SYM)}
     finally:
         await second.stop()

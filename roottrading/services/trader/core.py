@@ -130,7 +130,7 @@ class TraderCore(ControlMixin, CycleExitsMixin, ExchangeStopsMixin):
         self.hooks = CycleHooks()
         self.decisions: Any = None
         self.untold_fills: dict[str, list[Fill]] = {}  # cycle id -> fills applied, not yet told to on_fill
-        self.xstops, self._protecting = ExchangeStopsConfig(), set()  # stops kept on the exchange (exchange_stops.py)
+        self.xstops, self._protecting, self._no_oco = ExchangeStopsConfig(), set(), set()  # exchange_stops.py
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -759,10 +759,11 @@ class TraderCore(ControlMixin, CycleExitsMixin, ExchangeStopsMixin):
                 if c is None or c.status is not CycleStatus.ACTIVE or c.close_reason is not None:
                     continue  # (an exit that expired or was rejected is retried below)
                 extreme = c.trailing_extreme
-                reason, level = walk_exits(c, path, stops=self._resting_stop(cid) is None)
+                on_exchange = self._resting_stop(cid) is not None, self._resting_target(cid)  # exchange_stops.py
+                reason, level = walk_exits(c, path, not on_exchange[1], stops=not on_exchange[0])
                 if reason in VETOABLE_EXITS and level is not None and not await self._exit_confirmed(c, reason, level):
                     c.trailing_extreme = extreme  # the target vetoed: walk the same path for the stops only
-                    reason, level = walk_exits(c, path, take_profit=False, stops=self._resting_stop(cid) is None)
+                    reason, level = walk_exits(c, path, take_profit=False, stops=not on_exchange[0])
                 if reason is None or level is None:
                     if c.trailing_extreme != extreme:
                         await self.cycles.save(c)  # trailing stop moved: stored, not a transition

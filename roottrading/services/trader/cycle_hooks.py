@@ -49,6 +49,10 @@ class CycleHooks:
         entry = self._hooks.get(name)
         return entry[0] if entry is not None and hook in entry[1] else None
 
+    def defines(self, name: str, hook: str) -> bool:
+        """True when strategy `name` overrides callback `hook`."""
+        return self._strategy(name, hook) is not None
+
     def attribute(self, name: str, attr: str) -> Any:
         """A class attribute of strategy `name` (e.g. `exchange_stop`), None when the strategy is not loaded."""
         self._strategy(name, "")
