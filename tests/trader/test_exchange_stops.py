@@ -15,6 +15,7 @@ import pytest
 from roottrading import ids
 from roottrading.clock import SimClock
 from roottrading.domain import CycleStatus, OrderStatus, OrderType, Side
+from roottrading.exchange.errors import Disconnected
 from roottrading.exchange.sim import SimExchange
 from roottrading.services.trader.cycle_hooks import CycleHooks
 from roottrading.services.trader.exchange_stops import EXCHANGE_STOP_REASON, EXCHANGE_TARGET_REASON
@@ -337,3 +338,37 @@ async def test_a_stop_intent_lost_in_a_crash_is_abandoned_and_placed_anew(tmp_pa
         assert ids.protective_order_id(cid, 0) not in {o.client_order_id for o in engine.all_orders(SYM)}
     finally:
         await second.stop()
+
+
+class CancelLost(FaultyExchange):
+    """The first cancel's answer is lost (a timeout): whether the stop still rests is unknown."""
+
+    async def place_order(self, **kw: Any) -> Any:
+        return await self.inner.place_order(**kw)
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> Any:
+        if self.armed:
+            self.armed = False
+            raise Disconnected()
+        return await self.inner.cancel_order(symbol, client_order_id)
+
+
+async def test_an_exit_waits_while_the_stop_may_still_rest_then_sells_once(tmp_path: Path) -> None:
+    engine, clock = new_engine(), SimClock(T0 - MIN)
+    rig = Rig(tmp_path, engine, clock, tuning=dict(ON))
+    await rig.start(CancelLost(SimExchange(engine, clock), "cancel"))
+    rig.core.last_price[SYM] = D("20000")
+    try:
+        await rig.send(req("r1", stop_loss=D("19000")))
+        cid = ids.cycle_id("r1")
+        await rig.send(req("x1", side=Side.SELL, qty=None))  # the cancel times out: no sell sent
+        c = await rig.cycle(cid)
+        assert c.status is CycleStatus.ACTIVE and len(resting(rig)) == 1 and len(sells(rig)) == 1
+        assert rig.core.open[cid].close_reason == "signal"  # kept: the exit is retried
+        await rig.bar(20000, 20100, 19900, 20050)  # next price: the stop cancelled, then the signal exit
+        c = await rig.cycle(cid)
+        assert c.status is CycleStatus.COMPLETED and c.close_reason == "signal"
+        assert len([f for f in engine.my_trades(SYM, limit=100) if f.side is Side.SELL]) == 1
+        assert resting(rig) == []
+    finally:
+        await rig.stop()

@@ -104,9 +104,12 @@ class ExchangeStopsMixin:
         exit is retried with back-off. Caller holds the lock."""
         if self._resting_stop(c.id) is None:
             return True
-        c.close_reason = c.close_reason or reason  # no re-placement by the _advance below
+        previous = c.close_reason
+        c.close_reason = previous or reason  # no re-placement by the _advance below
         await self._cancel_protection(c)
         if self._resting_stop(c.id) is None:
+            if c.close_reason == (previous or reason):
+                c.close_reason = previous  # the caller's exit decides (a stop fill would have set its own)
             return True
         self.log.warning("exit postponed: the exchange stop could not be cancelled", cycle=c.id, reason=reason)
         return False
