@@ -15,7 +15,7 @@ import pytest
 from roottrading import ids
 from roottrading.clock import SimClock
 from roottrading.domain import CycleStatus, OrderStatus, OrderType, Side
-from roottrading.exchange.errors import Disconnected
+from roottrading.exchange.errors import Disconnected, OrderTypeNotSupported
 from roottrading.exchange.sim import SimExchange
 from roottrading.services.trader.cycle_hooks import CycleHooks
 from roottrading.services.trader.exchange_stops import EXCHANGE_STOP_REASON, EXCHANGE_TARGET_REASON
@@ -370,5 +370,34 @@ async def test_an_exit_waits_while_the_stop_may_still_rest_then_sells_once(tmp_p
         assert c.status is CycleStatus.COMPLETED and c.close_reason == "signal"
         assert len([f for f in engine.my_trades(SYM, limit=100) if f.side is Side.SELL]) == 1
         assert resting(rig) == []
+    finally:
+        await rig.stop()
+
+
+class NoOco(FaultyExchange):
+    async def place_order(self, **kw: Any) -> Any:
+        return await self.inner.place_order(**kw)
+
+    async def place_oco(self, **kw: Any) -> Any:
+        raise OrderTypeNotSupported("no OCO endpoint through this adapter")
+
+
+async def test_an_adapter_without_oco_gets_plain_stops_and_the_local_target(tmp_path: Path) -> None:
+    engine, clock = new_engine(), SimClock(T0 - MIN)
+    rig = Rig(tmp_path, engine, clock, tuning={**ON, "trader_exchange_stop_move_s": 0})
+    await rig.start(NoOco(SimExchange(engine, clock), "no-oco"))
+    rig.core.last_price[SYM] = D("20000")
+    try:
+        await rig.send(req("r1", stop_loss=D("19000"), take_profit=D("21000")))
+        cid = ids.cycle_id("r1")
+        for k in (0, 1):
+            assert (await rig.svc.orders.get(ids.protective_order_id(cid, k))).status is OrderStatus.REJECTED
+        (stop,) = resting(rig)  # a plain stop at once (no move interval here), never an OCO again
+        assert stop.type is OrderType.STOP_LOSS_LIMIT and stop.client_order_id == ids.protective_order_id(cid, 2)
+        assert SYM in rig.core._no_oco
+        await rig.bar(20000, 21500, 19900, 20100)
+        c = await rig.cycle(cid)
+        assert c.close_reason == "take_profit" and c.exit_price == D("21000")  # the local target
+        assert engine.get_order(SYM, stop.client_order_id).status is OrderStatus.CANCELED
     finally:
         await rig.stop()

@@ -233,8 +233,10 @@ class ExchangeStopsMixin:
     async def _send_oco(  # type: ignore[misc]
         self: TraderCore, c: TradeCycle, stop: Order, maker: Order, list_id: str
     ) -> None:
-        """Send both stored legs as one OCO; the outcome classified as `_send` does for one order."""
-        from roottrading.services.trader.core import RETRY_LATER, UNKNOWN_OUTCOME
+        """Send both stored legs as one OCO. Outcome unknown: the legs stay PENDING_NEW for reconciliation.
+        Any definite refusal, a rate limit included, rejects both (the stop is placed again after the move
+        interval; the local stops apply meanwhile)."""
+        from roottrading.services.trader.core import UNKNOWN_OUTCOME
 
         try:
             answer = await self.exchange.place_oco(
@@ -248,8 +250,6 @@ class ExchangeStopsMixin:
                 limit_client_order_id=maker.client_order_id,
                 stop_client_order_id=stop.client_order_id,
             )
-        except RETRY_LATER as exc:
-            self.log.warning("exchange busy; the OCO's legs are left to reconciliation", cycle=c.id, error=str(exc))
         except (ExchangeError, *UNKNOWN_OUTCOME) as exc:
             if not isinstance(exc, BinanceError) or isinstance(exc, UNKNOWN_OUTCOME):
                 self.stats["unknown_outcome"] += 1
