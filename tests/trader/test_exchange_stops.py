@@ -401,3 +401,58 @@ async def test_an_adapter_without_oco_gets_plain_stops_and_the_local_target(tmp_
         assert engine.get_order(SYM, stop.client_order_id).status is OrderStatus.CANCELED
     finally:
         await rig.stop()
+
+
+@pytest.mark.parametrize(
+    ("bars", "stops"),
+    [
+        ([(20000, 20100, 18500, 19800)], {"stop_loss": D("19000")}),  # a wick through the stop
+        ([(20000, 20100, 19500, 19600), (18700, 18800, 18600, 18750)], {"stop_loss": D("19000")}),  # a gap
+        ([(20000, 21500, 19900, 20100)], {"stop_loss": D("19000"), "take_profit": D("21000")}),  # the target
+    ],
+)
+async def test_in_simulation_the_exchange_stop_fills_where_the_local_one_does(
+    tmp_path: Path, bars: list[tuple[int, int, int, int]], stops: dict[str, Any]
+) -> None:
+    """The simulator fills a resting stop (or OCO) on its own path: same price, same PnL as the local stop
+    order placed before the bar (stops.py), so demo and backtest results do not depend on the setting."""
+    out = []
+    for on in (False, True):
+        rig = await started(tmp_path / str(on), trader_exchange_stops=on)
+        try:
+            await rig.send(req("r1", **stops))
+            for b in bars:
+                await rig.bar(*b)
+            c = await rig.cycle(ids.cycle_id("r1"))
+            assert c.status is CycleStatus.COMPLETED
+            out.append((c.exit_price, c.profit_loss, c.close_reason.split(" ")[0]))
+        finally:
+            await rig.stop()
+    assert out[0] == out[1]
+
+
+async def test_a_gap_through_the_limit_while_down_leaves_it_to_the_local_stop(tmp_path: Path) -> None:
+    """A fall that jumps over the stop AND its limit triggers the order but cannot fill it (a limit sell
+    above the market): the restarted trader's first price cancels it and sells at market, once."""
+    engine, clock = new_engine(), SimClock(T0 - MIN)
+    first = await started(tmp_path, engine, clock)
+    await first.send(req("r1", stop_loss=D("19000")))
+    cid = ids.cycle_id("r1")
+    stop_id = ids.protective_order_id(cid, 0)
+    await first.stop()
+    engine.on_trade(SYM, T0 + MIN, D("18700"))  # straight from 20,000 to 18,700
+    assert engine.get_order(SYM, stop_id).executed_quantity == 0  # triggered, unfillable at 18,905
+    clock.set(T0 + 2 * MIN)
+    second = await started(tmp_path, engine, clock)
+    second.core.last_price.pop(SYM)  # a restarted trader has seen no price yet
+    second.i = 2
+    try:
+        assert (await second.cycle(cid)).status is CycleStatus.ACTIVE
+        await second.bar(18700, 18750, 18600, 18650)
+        c = await second.cycle(cid)
+        assert c.status is CycleStatus.COMPLETED and c.close_reason == "stop_loss"
+        assert c.exit_price == D(18650)  # at market after the bar: no price seen before it (as a local stop)
+        assert engine.get_order(SYM, stop_id).status is OrderStatus.CANCELED
+        assert len([f for f in engine.my_trades(SYM, limit=100) if f.side is Side.SELL]) == 1
+    finally:
+        await second.stop()

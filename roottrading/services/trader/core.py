@@ -759,7 +759,7 @@ class TraderCore(ControlMixin, CycleExitsMixin, ExchangeStopsMixin):
                 if c is None or c.status is not CycleStatus.ACTIVE or c.close_reason is not None:
                     continue  # (an exit that expired or was rejected is retried below)
                 extreme = c.trailing_extreme
-                on_exchange = self._resting_stop(cid) is not None, self._resting_target(cid)  # exchange_stops.py
+                on_exchange = self._exchange_exits(cid, path)  # what rests on the exchange (exchange_stops.py)
                 reason, level = walk_exits(c, path, not on_exchange[1], stops=not on_exchange[0])
                 if reason in VETOABLE_EXITS and level is not None and not await self._exit_confirmed(c, reason, level):
                     c.trailing_extreme = extreme  # the target vetoed: walk the same path for the stops only

@@ -18,15 +18,17 @@ strategy's `exchange_stop = True`), the exchange holds the stop instead:
   outcome is unknown postpones the exit (retried with back-off like a failed exit);
 - its fill (seen live, or by reconciliation after a restart) makes it the cycle's exit: the cycle closes with
   reason "stop_loss (exchange)" ("take_profit (exchange)" for an OCO's limit leg) from the exchange's fills;
-- while it rests the trader's local stop watching does not sell for that cycle (walk_exits(stops=False)); it
-  still raises the trailing extreme; the take-profit is local unless an OCO rests. When no stop can rest (no stop level,
-  the price already below it, the symbol's MAX_NUM_ALGO_ORDERS reached, the exchange refused it) the local
-  stops apply as before.
+- while it rests the trader's local stop watching does not sell for that cycle (walk_exits(stops=False)),
+  except after a gap through both its stop and its limit price (the triggered order cannot fill: the local
+  stop cancels it and sells at market); it still raises the trailing extreme; the take-profit is local
+  unless an OCO rests. When no stop can rest (no stop level, the price already below it, the symbol's
+  MAX_NUM_ALGO_ORDERS reached, the exchange refused it) the local stops apply as before.
 An adapter without OCO (OrderTypeNotSupported) gets plain stops on that symbol for the rest of the process.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -74,9 +76,22 @@ class ExchangeStopsMixin:
         """The cycle's protective order still open on the exchange (or on its way there), if any."""
         return next((o for o in self._protectives(cycle_id) if not o.status.is_terminal), None)
 
-    def _resting_target(self: TraderCore, cycle_id: str) -> bool:  # type: ignore[misc]
-        """True while an OCO's take-profit leg rests: the exchange, not the trader, takes that profit."""
-        return any(o.type is OrderType.LIMIT_MAKER and not o.status.is_terminal for o in self._protectives(cycle_id))
+    def _exchange_exits(self: TraderCore, cycle_id: str, path: Sequence[Decimal]) -> tuple[bool, bool]:  # type: ignore[misc]
+        """(the exchange holds the stop, the exchange holds the target) for prices `path`: what the trader's
+        own watching leaves alone. Not the stop when the prices start below its stop and its limit price (a
+        tick, or a candle's open, that gapped through both): a triggered STOP_LOSS_LIMIT cannot fill there,
+        so the local stop takes over (it cancels the order, then sells at market). Inside a candle the price
+        moves continuously between its points, so a fall through the stop trades at it: the exchange fills."""
+        resting = [o for o in self._protectives(cycle_id) if not o.status.is_terminal]
+        stop = next((o for o in resting if o.type is OrderType.STOP_LOSS_LIMIT), None)
+        if stop is None:
+            return False, any(o.type is OrderType.LIMIT_MAKER for o in resting)
+        first = path[0] if path else None
+        if first is None or stop.price is None or stop.stop_price is None:
+            held = True
+        else:
+            held = not (first <= stop.stop_price and first < stop.price)
+        return held, any(o.type is OrderType.LIMIT_MAKER for o in resting)
 
     def _exit_sells(self: TraderCore, cycle_id: str) -> list[Order]:  # type: ignore[misc]
         """The cycle's exit orders: its sells that are not protective stops (their count names the next exit)."""
