@@ -456,3 +456,45 @@ async def test_a_gap_through_the_limit_while_down_leaves_it_to_the_local_stop(tm
         assert len([f for f in engine.my_trades(SYM, limit=100) if f.side is Side.SELL]) == 1
     finally:
         await second.stop()
+
+
+ONLY_ATTRIBUTE = """
+import numpy as np
+from roottrading.strategies import BaseStrategy
+
+
+class Guarded(BaseStrategy):
+    \"\"\"No callback at all: only the choice of keeping its stop on the exchange.\"\"\"
+    name = "s1"
+    exchange_stop = True
+
+    def generate(self, bars):
+        return self.entries(buy=np.zeros(len(bars), bool))
+"""
+
+
+async def test_split_mode_finds_a_strategy_that_only_sets_exchange_stop(tmp_path: Path) -> None:
+    folder = tmp_path / "strats"
+    folder.mkdir()
+    (folder / "guarded.py").write_text(ONLY_ATTRIBUTE)
+    rig = Rig(tmp_path, new_engine(), SimClock(T0 - MIN), tuning={"strategies_dir": str(folder)})
+    await rig.start()  # the global setting off: the attribute alone asks for the exchange stop
+    rig.core.last_price[SYM] = D("20000")
+    try:
+        assert rig.host is not None and rig.host.ctx.peer("coordinator") is None
+        await rig.send(req("r1", stop_loss=D("19000")))
+        assert [o.stop_price for o in resting(rig)] == [D("19000")]
+    finally:
+        await rig.stop()
+
+
+def test_an_exchange_stop_that_is_no_bool_is_refused_at_load() -> None:
+    from roottrading.strategies.loader import check_strategy_class
+
+    class Maybe(Tighten):
+        name = "maybe"
+        exchange_stop = "yes"  # type: ignore[assignment]
+
+    with pytest.raises(ValueError, match="exchange_stop must be True, False or None"):
+        check_strategy_class(Maybe)
+    check_strategy_class(Tighten)
