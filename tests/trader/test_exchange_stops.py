@@ -1,6 +1,7 @@
 """Stops kept on the exchange (services/trader/exchange_stops.py), through the trader against the simulator:
-placed when the entry fills, moved when a trailing or custom stop moves (rate-limited), cancelled before a
-platform exit, filled by the exchange while the trader is down and settled by the next start's reconciliation.
+placed when the entry fills (an OCO with a target), moved when a trailing or custom stop moves (rate-limited),
+cancelled before a platform exit, its fill the cycle's exit, the same fills as local stops in simulation.
+Crashes and restarts: test_exchange_stops_recovery.py.
 """
 
 from __future__ import annotations
