@@ -45,6 +45,21 @@ class TuningSettings(BaseSettings):
         description="demo: store the simulated account with the cycles so a restart continues it (false: a fresh"
         " simulated account at each start)",
     )
+    trader_exchange_stops: bool = Field(
+        False,
+        description="keep every cycle's stop (stop-loss, trailing, custom) as a STOP_LOSS_LIMIT order on the"
+        " exchange, so it holds while the platform is down (a strategy's exchange_stop attribute overrides this)",
+    )
+    trader_exchange_stop_move_s: float = Field(
+        10.0, ge=0, description="min seconds between two moves (cancel + replace) of one cycle's exchange stop"
+    )
+    trader_exchange_stop_limit_pct: Decimal = Field(
+        Decimal("0.5"),
+        ge=0,
+        lt=100,
+        description="an exchange stop's limit price this many percent below its stop price (room to fill in a"
+        " fast fall)",
+    )
 
     # --- risk manager ---
     risk_rules_path: Path | None = Field(

@@ -33,5 +33,16 @@ def is_our_client_order_id(client_order_id: str) -> bool:
     return client_order_id.startswith(OUR_ORDER_PREFIX) and len(body) == 30 and set(body) <= _HEX
 
 
+def protective_order_id(cycle_id: str, n: int) -> str:
+    """The `n`-th protective stop order of a cycle (services/trader/exchange_stops.py): `rt` + 22 hex chars
+    fixed per cycle + 8 hex chars of `n`, so `is_protective_order_id` recognises one without a lookup and it
+    is still one of our ids (`is_our_client_order_id`)."""
+    return f"rt{_h(cycle_id, 'protect', n=22)}{n:08x}"
+
+
+def is_protective_order_id(client_order_id: str, cycle_id: str) -> bool:
+    return client_order_id.startswith(f"rt{_h(cycle_id, 'protect', n=22)}") and len(client_order_id) == 32
+
+
 def cycle_id(request_id: str) -> str:
     return f"cy-{_h(request_id, 'cycle', n=20)}"

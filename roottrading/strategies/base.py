@@ -71,6 +71,9 @@ class BaseStrategy:
     informative_window: ClassVar[int] = 100
     #: True lets `custom_stoploss` move a cycle's stop down (away from the price); default: only tighter
     stoploss_can_loosen: ClassVar[bool] = False
+    #: True: the trader keeps this strategy's stop as a STOP_LOSS_LIMIT order on the exchange, so it holds
+    #: while the platform is down (docs/trade-cycle.md); False: never; None: the TRADER_EXCHANGE_STOPS setting
+    exchange_stop: ClassVar[bool | None] = None
 
     sl_atr = Param(2.0, 0.0, 10.0, 0.5, doc="stop-loss distance in ATR(14) multiples; 0 = none")
     tp_atr = Param(3.0, 0.0, 20.0, 0.5, doc="take-profit distance in ATR(14) multiples; 0 = none")

@@ -91,6 +91,8 @@ def check_callbacks(cls: type) -> None:
             continue
     if not isinstance(getattr(cls, "stoploss_can_loosen", False), bool):
         raise ValueError(f"{cls.__qualname__}.stoploss_can_loosen must be True or False")
+    if getattr(cls, "exchange_stop", None) not in (None, True, False):
+        raise ValueError(f"{cls.__qualname__}.exchange_stop must be True, False or None")
 
 
 def callback_instances(strategies_dir: str | None) -> dict[str, Any]:
@@ -99,7 +101,12 @@ def callback_instances(strategies_dir: str | None) -> dict[str, Any]:
     from roottrading.strategies.loader import load_strategies
 
     loaded = load_strategies(strategies_dir, check_bias=False).strategies
-    return {n: cls() for n, cls in loaded.items() if overrides_callbacks(cls)}
+    # a strategy choosing where its stop lives (exchange_stop) is asked by the trader too
+    return {
+        n: cls()
+        for n, cls in loaded.items()
+        if overrides_callbacks(cls) or getattr(cls, "exchange_stop", None) is not None
+    }
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,7 @@ class Market:
 
     # --- control ------------------------------------------------------------------------------------
     def resume(self) -> None:
+        """Continue the replay at the configured speed from where it stood (a pause is not caught up)."""
         self._running.set()
 
     def pause(self) -> None:
@@ -144,7 +145,10 @@ class Market:
                 t = open_time + (k + 1) * self.step_ms // (n + 1) if k < n else open_time + self.step_ms
                 if t < self.now_ms:
                     continue
-                await self._running.wait()
+                if not self._running.is_set():  # paused: resume at the configured speed, no catching up
+                    paused_at = time.monotonic()
+                    await self._running.wait()
+                    wall0 += time.monotonic() - paused_at
                 if cfg.speed > 0:
                     delay = wall0 + (t - sim0) / 1000.0 / cfg.speed - time.monotonic()
                     if delay > 0:

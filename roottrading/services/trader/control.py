@@ -182,7 +182,10 @@ class ControlMixin:
                 c
                 for c in self.open.values()
                 if c.symbol == remote.symbol
-                and any(ids.client_order_id(c.id, f"exit:{n}") == remote.client_order_id for n in range(64))
+                and (
+                    ids.is_protective_order_id(remote.client_order_id, c.id)  # its exchange stop
+                    or any(ids.client_order_id(c.id, f"exit:{n}") == remote.client_order_id for n in range(64))
+                )
             ),
             None,
         )
@@ -201,7 +204,7 @@ class ControlMixin:
             )
             self.open[cycle.id] = cycle
             await self._save_cycle(cycle)
-        elif cycle is not None:
+        elif cycle is not None and not ids.is_protective_order_id(remote.client_order_id, cycle.id):
             cycle.exit_order_id, cycle.status = remote.client_order_id, CycleStatus.WAITING_EXIT
             cycle.close_reason = cycle.close_reason or "adopted exit"
             await self._save_cycle(cycle)
@@ -239,7 +242,9 @@ class ControlMixin:
                 # refuses a duplicate client id only among OPEN orders. Left for a later pass (ownership.py).
                 out["young"] += 1
                 return
-            if is_exit or age <= self.resend_window_ms:
+            # an exchange stop is placed anew instead (an OCO leg re-sent alone would be a second sell)
+            protective = ids.is_protective_order_id(order.client_order_id, order.cycle_id or "")
+            if not protective and (is_exit or age <= self.resend_window_ms):
                 out["resent"] += 1
                 self.stats["resent"] += 1
                 self.log.info(
@@ -251,8 +256,9 @@ class ControlMixin:
                 order,
                 status=OrderStatus.REJECTED,
                 updated_at=self.clock.now_ms(),
-                reject_reason=f"not sent: intent {age} ms old when the trader recovered "
-                f"(limit {self.resend_window_ms} ms)",
+                reject_reason="exchange stop not sent before a restart: placed anew"
+                if protective
+                else f"not sent: intent {age} ms old when the trader recovered (limit {self.resend_window_ms} ms)",
             )
             await self._save_order(dead, "REJECTED")
             out["abandoned"] += 1

@@ -44,6 +44,7 @@ from roottrading.exchange.filters import SymbolRules
 from roottrading.services.trader.control import ControlMixin
 from roottrading.services.trader.cycle_exits import CycleExitsMixin
 from roottrading.services.trader.cycle_hooks import CycleHooks
+from roottrading.services.trader.exchange_stops import ExchangeStopsConfig, ExchangeStopsMixin
 from roottrading.services.trader.orders import digest, entry_order, fill_from_row, merge
 from roottrading.services.trader.ownership import Ownership, everything_owned, resend_guard_ms
 from roottrading.services.trader.position import apply_fills, position, walk_exits
@@ -69,7 +70,7 @@ def exit_retry_delay_ms(failed_exits: int) -> int:
     return int(min(EXIT_RETRY_BASE_MS * 2 ** max(0, min(failed_exits - 1, 30)), EXIT_RETRY_MAX_MS))
 
 
-class TraderCore(ControlMixin, CycleExitsMixin):
+class TraderCore(ControlMixin, CycleExitsMixin, ExchangeStopsMixin):
     """Cycles, orders and fills of one account. The Service wires it to the bus, the store and HTTP."""
 
     def __init__(
@@ -129,6 +130,7 @@ class TraderCore(ControlMixin, CycleExitsMixin):
         self.hooks = CycleHooks()
         self.decisions: Any = None
         self.untold_fills: dict[str, list[Fill]] = {}  # cycle id -> fills applied, not yet told to on_fill
+        self.xstops, self._protecting, self._no_oco = ExchangeStopsConfig(), set(), set()  # exchange_stops.py
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -403,6 +405,7 @@ class TraderCore(ControlMixin, CycleExitsMixin):
         entry = self.order_cache.get(c.entry_order_id or "")
         if entry is None:
             return
+        self._adopt_stop_fill(c)  # an exchange stop that executed is the cycle's exit
         exit_ = self.order_cache.get(c.exit_order_id) if c.exit_order_id else None
         for o in (entry, exit_):
             if o is not None and o.executed_quantity > sum(
@@ -457,6 +460,7 @@ class TraderCore(ControlMixin, CycleExitsMixin):
         if digest(c) != before or self.announced.get(c.id) != digest(c):
             await self._save_cycle(c)
         self._tell_fills(c)
+        await self._protect(c)  # place or move its exchange stop (exchange_stops.py)
 
     # ------------------------------------------------------------------ sending
     async def _send(self, order: Order) -> None:
@@ -672,6 +676,8 @@ class TraderCore(ControlMixin, CycleExitsMixin):
         if entry is not None and not entry.status.is_terminal:
             await self._cancel(entry)
             await self._advance(c.id)
+        if not await self._unprotect(c, reason):  # its exchange stop first: never two sells of one position
+            return None
         c = self.open.get(c.id)  # type: ignore[assignment]
         if c is None or c.status is not CycleStatus.ACTIVE:
             return None
@@ -688,7 +694,7 @@ class TraderCore(ControlMixin, CycleExitsMixin):
         except BinanceError as exc:
             self.log.warning("exit not possible", cycle=c.id, quantity=str(qty), reason=exc.msg)
             return None
-        n = sum(1 for o in self._cycle_orders(c.id) if o.side is Side.SELL)
+        n = len(self._exit_sells(c.id))
         coid = client_order_id or ids.client_order_id(c.id, f"exit:{n}")
         now = self.clock.now_ms()
         order = Order(
@@ -712,7 +718,7 @@ class TraderCore(ControlMixin, CycleExitsMixin):
     async def _retry_exit(self, c: TradeCycle) -> None:
         """Send the exit of a cycle whose last exit failed again once its back-off has passed. Caller holds
         the lock. After MAX_EXIT_ATTEMPTS failures an alert-level line (once per cycle) asks for a human."""
-        sells = [o for o in self._cycle_orders(c.id) if o.side is Side.SELL]
+        sells = self._exit_sells(c.id)
         if sells:
             last = max(o.updated_at for o in sells)
             if self.clock.now_ms() - last < exit_retry_delay_ms(len(sells)):
@@ -753,10 +759,11 @@ class TraderCore(ControlMixin, CycleExitsMixin):
                 if c is None or c.status is not CycleStatus.ACTIVE or c.close_reason is not None:
                     continue  # (an exit that expired or was rejected is retried below)
                 extreme = c.trailing_extreme
-                reason, level = walk_exits(c, path)
+                on_exchange = self._exchange_exits(cid, path)  # what rests on the exchange (exchange_stops.py)
+                reason, level = walk_exits(c, path, not on_exchange[1], stops=not on_exchange[0])
                 if reason in VETOABLE_EXITS and level is not None and not await self._exit_confirmed(c, reason, level):
                     c.trailing_extreme = extreme  # the target vetoed: walk the same path for the stops only
-                    reason, level = walk_exits(c, path, take_profit=False)
+                    reason, level = walk_exits(c, path, take_profit=False, stops=not on_exchange[0])
                 if reason is None or level is None:
                     if c.trailing_extreme != extreme:
                         await self.cycles.save(c)  # trailing stop moved: stored, not a transition
@@ -779,6 +786,7 @@ class TraderCore(ControlMixin, CycleExitsMixin):
                     await self._retry_exit(c)  # spaced out by exit_retry_delay_ms
                 elif c.status is CycleStatus.ACTIVE:
                     await self._cycle_callbacks(c, path[-1])  # the strategy's custom exit / stop (cycle_exits.py)
+                    await self._protect(c)  # a moved stop moves its exchange order (rate-limited)
 
     async def _sim_exit(
         self, c: TradeCycle, reason: str, level: Decimal, raised: bool, path: Sequence[Decimal]

@@ -49,6 +49,16 @@ class CycleHooks:
         entry = self._hooks.get(name)
         return entry[0] if entry is not None and hook in entry[1] else None
 
+    def defines(self, name: str, hook: str) -> bool:
+        """True when strategy `name` overrides callback `hook`."""
+        return self._strategy(name, hook) is not None
+
+    def attribute(self, name: str, attr: str) -> Any:
+        """A class attribute of strategy `name` (e.g. `exchange_stop`), None when the strategy is not loaded."""
+        self._strategy(name, "")
+        entry = (self._hooks or {}).get(name)
+        return getattr(entry[0], attr, None) if entry is not None else None
+
     def new_stop(self, c: TradeCycle, now: int, price: Decimal) -> Decimal | None:
         """The stop `custom_stoploss` moves the cycle to, when the rules accept it (tighter, or the strategy
         allows loosening); None: keep the current stop."""

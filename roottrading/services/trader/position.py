@@ -100,7 +100,7 @@ def trailing_level(extreme: Decimal, pct: Decimal) -> Decimal:
 
 
 def walk_exits(
-    cycle: TradeCycle, path: Sequence[Decimal], take_profit: bool = True
+    cycle: TradeCycle, path: Sequence[Decimal], take_profit: bool = True, stops: bool = True
 ) -> tuple[str | None, Decimal | None]:
     """Walk prices in time order; return (reason, level) of the first exit condition met, else (None, None).
 
@@ -109,8 +109,9 @@ def walk_exits(
     Updates `cycle.trailing_extreme` (highest price seen since entry) as it goes, so a trailing stop only
     ever moves up. Per point: stop-loss (price <= stop), take-profit (price >= target), trailing stop
     (price <= extreme * (1 - pct/100)), then the extreme is raised. `take_profit=False` ignores the target
-    (a strategy vetoed that exit: its stops still hold along the same path)."""
-    sl, tp, pct = cycle.stop_loss, cycle.take_profit if take_profit else None, cycle.trailing_pct
+    (a strategy vetoed that exit: its stops still hold along the same path). `stops=False` never exits on the
+    stop or the trailing stop but still raises the extreme (the stop rests on the exchange: exchange_stops.py)."""
+    sl, tp, pct = cycle.stop_loss if stops else None, cycle.take_profit if take_profit else None, cycle.trailing_pct
     for p in path:
         if sl is not None and p <= sl:
             return "stop_loss", sl
@@ -118,7 +119,7 @@ def walk_exits(
             return "take_profit", tp
         if pct:
             ext = cycle.trailing_extreme
-            if ext is not None and p <= (level := trailing_level(ext, pct)):
+            if stops and ext is not None and p <= (level := trailing_level(ext, pct)):
                 return "trailing_stop", level
             if ext is None or p > ext:
                 cycle.trailing_extreme = p

@@ -26,6 +26,7 @@ from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.services.trader.core import TraderCore
 from roottrading.services.trader.cycle_hooks import CycleHooks
 from roottrading.services.trader.exchange_factory import create_exchange
+from roottrading.services.trader.exchange_stops import ExchangeStopsConfig
 from roottrading.services.trader.manual import ManualEntryClient
 from roottrading.services.trader.ownership import TakeOver
 from roottrading.services.trader.paper_account import PaperAccount
@@ -58,6 +59,11 @@ class TraderService(Service):
         # instances in one process, the same strategies loaded here in split mode (cycle_hooks.py)
         self.core.hooks = CycleHooks(self._callback_strategies)
         self.core.decisions = DecisionRepo(ctx.db)
+        self.core.xstops = ExchangeStopsConfig(
+            ctx.settings.trader_exchange_stops,
+            int(ctx.settings.trader_exchange_stop_move_s * 1000),
+            ctx.settings.trader_exchange_stop_limit_pct,
+        )
         # the symbols this instance manages: those of the order-request partitions it holds (ownership.py)
         self.takeover = TakeOver(self.core, ownership_for(ctx.bus, m.ORDER_REQUESTS, self.name))
         if not self.feed_market:  # a remote exchange: account queries cost request weight
