@@ -5,9 +5,10 @@ What it does (see docs/backtesting.md, "The fast engine"):
 - Signals: the analyzer's rule, exactly. A strategy is evaluated on the trailing window the analyzer gives it
   (AnalyzerEngine.lookback over the candles seen so far; the replay starts with empty windows). For
   `ema_cross` (without ride_or_react) a compiled kernel (kernels.py) recomputes every window's EMAs with
-  TA-Lib's arithmetic and flags the candles where a cross may happen; every other strategy is evaluated on
-  every candle. Either way the signal itself (side, strength, stops) comes from the strategy's own
-  `latest_signal_bars` on that window: the kernel only decides where to look.
+  TA-Lib's arithmetic and flags the candles where a cross may happen, and which side; every other strategy
+  is a candidate on every candle. Either way the signal itself (side, strength, stops) comes from the
+  strategy's own `latest_signal_bars` on that window (fast_signals.py): the kernel only decides where to
+  look. A candidate is confirmed only when the simulation would act on a signal of a side it may give.
 - Simulation: only the candles where something can happen are visited (a signal, or a bar that may meet an
   open cycle's stop/target, found by a compiled scan). On those, the real pieces run: the coordinator's
   filters (filters.py) and sizing (sizing.size_entry), the trader's exit walk (position.walk_exits) and
@@ -81,7 +82,6 @@ class FastRun:
             raise EngineUnavailable("fast models one symbol and one strategy per run")
         self.symbol, self.name = config.symbols[0], config.strategies[0]
         self.series = list(candles.get(self.symbol, ()))
-        self._cand: np.ndarray | None = None  # candle indices where the strategy may signal (_candidates)
         self.sim = ov.sim_config()
         if self.sim.volume_cap is not None or self.sim.latency_ms:
             raise EngineUnavailable("fast does not model sim.volume_cap or sim.latency_ms")
@@ -145,49 +145,17 @@ class FastRun:
 
     # ------------------------------------------------------------------ signals
     def _arrays(self) -> None:
-        s = self.series
-        self.open_time = np.fromiter((c.open_time for c in s), np.int64, len(s))
-        cols = np.array([(c.open, c.high, c.low, c.close, c.volume) for c in s], np.float64).reshape(len(s), 5)
-        self.o, self.h, self.lo, self.c, self.v = (np.ascontiguousarray(cols[:, k]) for k in range(5))
+        """The candle arrays and the strategy's candidate candles (fast_signals.SignalSource)."""
+        from roottrading.backtest.fast_signals import SignalSource
 
-    def _bars(self, i: int) -> Any:
-        from roottrading.strategies.base import Bars
-
-        s = max(0, i + 1 - self.lookback)
-        e = i + 1
-        return Bars(
-            open_time=self.open_time[s:e],
-            open=self.o[s:e],
-            high=self.h[s:e],
-            low=self.lo[s:e],
-            close=self.c[s:e],
-            volume=self.v[s:e],
-        )
-
-    def _candidates(self) -> np.ndarray:
-        st = self.strategy
-        if st.name == "ema_cross" and not st.ride_or_react and type(st).__name__ == "EmaCross":
-            from roottrading.backtest.kernels import ema_cross_candidates
-
-            return ema_cross_candidates(self.c, int(st.fast), int(st.slow), self.lookback, int(st.warmup))
-        return np.arange(len(self.series), dtype=np.int64)
+        self.src = SignalSource(self.series, self.strategy, self.lookback, self.symbol, self.config.interval)
+        self.open_time, self.h, self.lo, self.c = self.src.open_time, self.src.h, self.src.lo, self.src.c
 
     def signals(self, lo: int = 0, hi: int | None = None) -> dict[int, Signal]:
-        """The strategy's signals at the candles in [lo, hi) (all when not given)."""
-        out: dict[int, Signal] = {}
-        st = self.strategy
-        if self._cand is None:
-            self._cand = self._candidates()
-        cand = self._cand
-        hi = len(self.series) if hi is None else hi
-        a, b = np.searchsorted(cand, [lo, hi])
-        for i in cand[a:b].tolist():
-            if min(i + 1, self.lookback) <= st.warmup:
-                continue
-            sig = st.latest_signal_bars(self._bars(i), self.symbol, self.config.interval)
-            if sig is not None:
-                out[i] = sig
-        return out
+        """The strategy's signals at the candles in [lo, hi) (all when not given), either side."""
+        if not hasattr(self, "src"):
+            self._arrays()
+        return self.src.in_range(lo, hi)
 
     # ------------------------------------------------------------------ the run
     async def run(self, progress: Any = None) -> BacktestResult:
@@ -199,7 +167,6 @@ class FastRun:
 
         t0 = time.perf_counter()
         self._arrays()
-        self._cand = self._candidates()
         n = len(self.series)
         self._start_sim()
         # chunks: ~1/200 of the run (a progress step), no smaller than what makes the overhead negligible
@@ -207,7 +174,7 @@ class FastRun:
         done, interrupted = 0, False
         while done < n:
             b = min(n, done + step)
-            self._simulate_until(b, self.signals(done, b))
+            self._simulate_until(b)
             done = b
             if progress is not None:
                 try:
@@ -273,14 +240,22 @@ class FastRun:
         self.cur: _Open | None = None
         self.pos = 0  # first candle not simulated yet
 
-    def _simulate_until(self, n: int, sigs: dict[int, Signal]) -> None:
-        """Simulate candles [self.pos, n) given the signals in that range (see the module docstring)."""
-        trades, cur = self.trades, self.cur
-        sig_idx = sorted(sigs)
-        k = 0
+    def _simulate_until(self, n: int) -> None:
+        """Simulate candles [self.pos, n) (see the module docstring). Signals are asked for lazily, at the
+        strategy's candidate candles (fast_signals), and only when one the simulation would act on may fire
+        there: a BUY while flat (or while the cycle may close on that very candle, before the signal is
+        read), a SELL while a cycle is active. A candle whose signal is not asked for is not visited unless
+        an exit may happen on it: the signal would have been ignored, and skipping a candle changes nothing."""
+        from roottrading.backtest.kernels import MAY_BUY, MAY_SELL
+
+        trades, cur, src = self.trades, self.cur, self.src
+        lo, hi = (int(x) for x in np.searchsorted(src.index, [self.pos, n]))
+        cand, sides = src.index[lo:hi].tolist(), src.sides[lo:hi].tolist()
+        k, m = 0, len(cand)
         i = self.pos
         while i < n:
-            nxt_sig = sig_idx[k] if k < len(sig_idx) else n
+            nxt_sig = cand[k] if k < m else n
+            exit_here = False
             if cur is None:
                 if nxt_sig >= n:
                     break
@@ -290,6 +265,18 @@ class FastRun:
                 i = min(j, nxt_sig)
                 if i >= n:
                     break
+                exit_here = j == i
+            s: Signal | None = None
+            if k < m and cand[k] == i:
+                may = sides[k]
+                k += 1
+                active = cur is not None and cur.cycle.status is CycleStatus.ACTIVE
+                want = (MAY_BUY if cur is None or exit_here else 0) | (MAY_SELL if active else 0)
+                if may & want:
+                    s = src.at(i)
+            if s is None and not exit_here:
+                i += 1
+                continue
             # one time step at candle i: the trader's exits (and the exchange's fill), then the signal
             if cur is not None and cur.index < i:
                 self._feed_until(i, cur)
@@ -298,9 +285,7 @@ class FastRun:
                     cur = None
             else:
                 self._feed_until(i, None)
-            if k < len(sig_idx) and sig_idx[k] == i:
-                s = sigs[i]
-                k += 1
+            if s is not None:
                 if s.side is Side.SELL:
                     if cur is not None and cur.cycle.status is CycleStatus.ACTIVE:
                         cur.cycle.exit_tag = s.tag
@@ -663,7 +648,8 @@ class FastRun:
         sells = [x.time for x in cur.fills if x.side is Side.SELL]
         closed = open_at is None
         mark = None if open_at is None else to_decimal(self.series[open_at].close)
-        apply_fills(c, cur.fills, self.base, self.quote)
+        if not closed:  # a closed cycle had them applied, with the same fills, when it completed (_settle)
+            apply_fills(c, cur.fills, self.base, self.quote)
         p = cycle_pnl(c, [fill_row(x) for x in cur.fills], quote_asset=self.quote, mark=mark)
         return Trade(
             symbol=c.symbol,

@@ -96,6 +96,35 @@ def test_ema_candidates_cover_every_window_signal() -> None:
     assert fired and fired <= cand
 
 
+def test_ema_candidate_sides_cover_each_signal_side() -> None:
+    """The side bits are a superset too: a window's BUY is at a MAY_BUY candidate, its SELL at a MAY_SELL one
+    (the engine skips confirming a candidate whose possible sides it would ignore)."""
+    from roottrading.backtest.kernels import MAY_BUY, MAY_SELL, ema_cross_candidate_sides
+    from roottrading.domain import Side
+    from roottrading.strategies.base import Bars
+    from roottrading.strategies.builtin.trend import EmaCross
+
+    candles = synthetic_candles("BTCUSDT", "1m", 1500, seed=12, start_price=20_000.0)
+    arr = {
+        k: np.array([getattr(c, k) for c in candles], np.float64) for k in ("open", "high", "low", "close", "volume")
+    }
+    t = np.array([c.open_time for c in candles], np.int64)
+    st = EmaCross()
+    idx, sides = ema_cross_candidate_sides(arr["close"], 12, 26, 100, st.warmup)
+    side_at = dict(zip(idx.tolist(), sides.tolist(), strict=True))
+    seen = set()
+    for i in range(len(candles)):
+        s = max(0, i - 99)
+        b = Bars(t[s : i + 1], *(arr[k][s : i + 1] for k in ("open", "high", "low", "close", "volume")))
+        sig = st.latest_signal_bars(b, "BTCUSDT", "1m")
+        if sig is not None:
+            bit = MAY_BUY if sig.side is Side.BUY else MAY_SELL
+            assert side_at.get(i, 0) & bit, (i, sig.side, side_at.get(i))
+            seen.add(sig.side)
+    assert seen == {Side.BUY, Side.SELL}
+    assert set(sides.tolist()) <= {MAY_BUY, MAY_SELL, MAY_BUY | MAY_SELL}
+
+
 def test_ema_cross_parity_synthetic() -> None:
     candles = synthetic_candles("BTCUSDT", "1m", 2500, seed=3, start_price=20_000.0)
     fast, rep = _both(_config(candles, "ema_cross"), candles)
