@@ -31,7 +31,7 @@ could raises, so a fast result is never a silently different answer.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -249,10 +249,16 @@ class FastRun:
         from roottrading.backtest.kernels import MAY_BUY, MAY_SELL
 
         trades, cur, src = self.trades, self.cur, self.src
-        lo, hi = (int(x) for x in np.searchsorted(src.index, [self.pos, n]))
-        cand, sides = src.index[lo:hi].tolist(), src.sides[lo:hi].tolist()
+        get: Callable[[int], Signal | None]
+        if src.sided:
+            lo, hi = (int(x) for x in np.searchsorted(src.index, [self.pos, n]))
+            cand, sides, get = src.index[lo:hi].tolist(), src.sides[lo:hi].tolist(), src.at
+        else:  # every candle a candidate, either side: confirm them all at once and visit only the signals
+            sigs = src.in_range(self.pos, n)
+            cand, sides, get = list(sigs), [MAY_BUY | MAY_SELL] * len(sigs), sigs.__getitem__
         k, m = 0, len(cand)
         i = self.pos
+        exit_j = -1  # the open cycle's first exit candidate at or after i (scanned up to n), -1: scan again
         while i < n:
             nxt_sig = cand[k] if k < m else n
             exit_here = False
@@ -261,11 +267,12 @@ class FastRun:
                     break
                 i = nxt_sig
             else:
-                j = self._next_exit_candidate(cur, i, nxt_sig)
-                i = min(j, nxt_sig)
+                if exit_j < i:  # the levels are fixed for a cycle: a scan stays valid until passed
+                    exit_j = self._next_exit_candidate(cur, i, n)
+                i = min(exit_j, nxt_sig)
                 if i >= n:
                     break
-                exit_here = j == i
+                exit_here = exit_j == i
             s: Signal | None = None
             if k < m and cand[k] == i:
                 may = sides[k]
@@ -273,7 +280,7 @@ class FastRun:
                 active = cur is not None and cur.cycle.status is CycleStatus.ACTIVE
                 want = (MAY_BUY if cur is None or exit_here else 0) | (MAY_SELL if active else 0)
                 if may & want:
-                    s = src.at(i)
+                    s = get(i)
             if s is None and not exit_here:
                 i += 1
                 continue
@@ -294,6 +301,7 @@ class FastRun:
                         cur = None
                 elif cur is None:
                     cur = self._entry(s, i)
+                    exit_j = -1
             i += 1
         self.cur = cur
         self.pos = n

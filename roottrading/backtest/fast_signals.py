@@ -23,7 +23,11 @@ EITHER = MAY_BUY | MAY_SELL
 
 
 class SignalSource:
-    """Candle arrays plus the strategy: candidate candles (with the sides that may fire) and the signal at one."""
+    """Candle arrays plus the strategy: candidate candles (with the sides that may fire) and the signal at one.
+    `sided`: the candidates come from a kernel that knows their sides (worth confirming lazily); otherwise
+    every candle is a candidate of either side."""
+
+    sided: bool
 
     def __init__(self, series: Sequence[Candle], strategy: Any, lookback: int, symbol: str, interval: str):
         self.strategy, self.lookback, self.symbol, self.interval = strategy, lookback, symbol, interval
@@ -39,7 +43,9 @@ class SignalSource:
         if st.name == "ema_cross" and not st.ride_or_react and type(st).__name__ == "EmaCross":
             from roottrading.backtest.kernels import ema_cross_candidate_sides
 
+            self.sided = True
             return ema_cross_candidate_sides(self.c, int(st.fast), int(st.slow), self.lookback, int(st.warmup))
+        self.sided = False  # no side known before a candidate is confirmed
         n = len(self.c)
         first = 0  # the first window longer than the warm-up: min(i + 1, lookback) > warmup
         while first < n and min(first + 1, self.lookback) <= st.warmup:
@@ -53,7 +59,7 @@ class SignalSource:
 
         s = max(0, i + 1 - self.lookback)
         e = i + 1
-        return Bars(
+        return Bars.views(
             open_time=self.open_time[s:e],
             open=self.o[s:e],
             high=self.h[s:e],
