@@ -228,6 +228,8 @@ class FastRun:
         self.close_times = [c.close_time for c in self.series]
         self.px_now = Decimal(0)  # the trader's last price when a fill's balances are reported
         self.day_high: dict[int, Decimal] = {}
+        self.day_low: dict[int, Decimal] = {}
+        self.daily_breach = False  # some day's range reached risk.daily_loss_limit's margin (see _after_close)
         self.peak = self.config.balance
         self.streak = 0
         self.locked = False  # the strategy_loss_streak lock (disable_strategy or pause: one strategy, same effect)
@@ -568,10 +570,8 @@ class FastRun:
         value_low = self.equity_low
         if r.max_drawdown.enabled and (self.peak - value_low) >= self.peak * r.max_drawdown.limit_pct / 100 * MARGIN:
             raise EngineUnavailable(f"risk.max_drawdown could act before candle {i} (not modelled)")
-        if r.daily_loss_limit.enabled:
-            for day, high in self.day_high.items():
-                if (high - self.day_low.get(day, high)) >= high * r.daily_loss_limit.limit_pct / 100 * MARGIN:
-                    raise EngineUnavailable(f"risk.daily_loss_limit could act before candle {i} (not modelled)")
+        if r.daily_loss_limit.enabled and self.daily_breach:
+            raise EngineUnavailable(f"risk.daily_loss_limit could act before candle {i} (not modelled)")
 
     def _locked(self, now: int) -> bool:
         """The loss-streak lock as the risk service keeps it (risk/state.py, services/risk/service.py): set when
@@ -641,13 +641,16 @@ class FastRun:
         high_value = quote_during + held * to_decimal(hi)
         self.equity_low = min(self.equity_low, low_value, quote_now)
         self.peak = max(self.peak, high_value, quote_now)
-        if not hasattr(self, "day_low"):
-            self.day_low: dict[int, Decimal] = {}
         d0 = self.series[cur.index].open_time // 86_400_000
         d1 = self.series[self.fed].close_time // 86_400_000
+        limit = self.rules_set.daily_loss_limit.limit_pct
         for d in range(d0, d1 + 1):
-            self.day_high[d] = max(self.day_high.get(d, high_value), high_value, spent * 0 + quote_now)
-            self.day_low[d] = min(self.day_low.get(d, low_value), low_value)
+            high = self.day_high[d] = max(self.day_high.get(d, high_value), high_value, spent * 0 + quote_now)
+            low = self.day_low[d] = min(self.day_low.get(d, low_value), low_value)
+            # a day's high only rises and its low only falls, so once (high - low) reaches the margin it stays
+            # there: checking the days touched here, once, is checking every day at every entry
+            if high - low >= high * limit / 100 * MARGIN:
+                self.daily_breach = True
 
     # ------------------------------------------------------------------ results
     def _trade(self, cur: _Open, open_at: int | None = None) -> Trade:

@@ -253,3 +253,16 @@ def test_parity_every_builtin_strategy_default_risk_sizing(strategy: str) -> Non
     _assert_same(fast, rep)
     # pump_dump finds no 1 % pump on volume in these 15 hours; it trades in test_parity_every_builtin_strategy
     assert rep or strategy == "pump_dump"
+
+
+def test_daily_loss_limit_that_could_act_sends_the_run_to_replay() -> None:
+    """risk.daily_loss_limit is not modelled: the first entry after a day whose account range reached 80 % of
+    the limit stops the fast run (the breach is latched when a cycle closes; it is never undone, as a day's
+    high only rises and its low only falls). A limit no day comes near lets the run finish on fast."""
+    candles = synthetic_candles("BTCUSDT", "1m", 2500, seed=3, start_price=20_000.0)
+    tight = _config(candles, "ema_cross", settings={**NO_STREAK, "risk.daily_loss_limit.limit_pct": "0.01"})
+    with pytest.raises(EngineUnavailable, match=r"daily_loss_limit could act before candle \d+"):
+        asyncio.run(run_fast(tight, {"BTCUSDT": candles}))
+    loose = _config(candles, "ema_cross", settings={**NO_STREAK, "risk.daily_loss_limit.limit_pct": "90"})
+    result = asyncio.run(run_fast(loose, {"BTCUSDT": candles}))
+    assert result.engine == "fast" and len(result.trades) > 20
