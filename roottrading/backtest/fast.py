@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from roottrading.backtest.gcfreeze import frozen_heap
 from roottrading.backtest.metrics import backtest_metrics
 from roottrading.backtest.model import BacktestConfig, BacktestResult, EngineUnavailable, Trade
 from roottrading.backtest.overrides import PlatformOverrides, parse_overrides
@@ -72,7 +73,8 @@ async def run_fast(
 ) -> BacktestResult:
     """Same contract as run_replay; raises EngineUnavailable (with the reason) for what it does not model."""
     ov = overrides if overrides is not None else parse_overrides(config.settings)
-    return await FastRun(config, candles, ov).run(progress)
+    with frozen_heap():  # the collector skips the candles (gcfreeze.py)
+        return await FastRun(config, candles, ov).run(progress)
 
 
 class FastRun:
@@ -659,9 +661,14 @@ class FastRun:
         sells = [x.time for x in cur.fills if x.side is Side.SELL]
         closed = open_at is None
         mark = None if open_at is None else to_decimal(self.series[open_at].close)
-        if not closed:  # a closed cycle had them applied, with the same fills, when it completed (_settle)
+        if closed and c.profit_loss is not None:
+            # _settle applied these very fills when the cycle completed: apply_fills' cycle_pnl, whose total is
+            # its realised PnL once the cycle is terminal, set the cycle's fees and profit_loss
+            fees, pnl = c.fees, c.profit_loss
+        else:
             apply_fills(c, cur.fills, self.base, self.quote)
-        p = cycle_pnl(c, [fill_row(x) for x in cur.fills], quote_asset=self.quote, mark=mark)
+            p = cycle_pnl(c, [fill_row(x) for x in cur.fills], quote_asset=self.quote, mark=mark)
+            fees, pnl = p.fees, p.total
         return Trade(
             symbol=c.symbol,
             strategy=c.strategy,
@@ -670,8 +677,8 @@ class FastRun:
             exit_time=(max(sells) if sells else c.updated_at) if closed else None,
             exit_price=c.exit_price if closed else None,
             quantity=c.quantity,
-            fees=p.fees,
-            pnl=p.total,
+            fees=fees,
+            pnl=pnl,
             exit_reason=(c.close_reason or "closed") if closed else "end_of_data",
             entry_tag=c.entry_tag,
             exit_tag=c.exit_tag,

@@ -115,3 +115,24 @@ def test_buy_and_hold_is_computed_once_per_candle_set_and_never_for_other_candle
     assert len(calls) == 2 and len(other[1]) == len(cs) - 1
     buy_and_hold({"BTCUSDT": cs}, Decimal(2000), Decimal("0.001"))
     assert len(calls) == 3  # another balance is another question
+
+
+def test_backtest_metrics_reads_the_curve_once_with_the_same_results() -> None:
+    """backtest_metrics takes the curve's columns once; its daily-return metrics and exposure are those of the
+    public functions on the tuples."""
+    import numpy as np
+
+    from roottrading.backtest import metrics as m
+    from roottrading.capital import metrics as cm
+    from tests.backtest.helpers import config
+
+    rng = np.random.default_rng(3)
+    times = (np.arange(5_000) * 60_000 + 59_999).tolist()
+    equity = list(zip(times, (10_000 + np.cumsum(rng.normal(0, 5, 5_000))).tolist(), strict=True))
+    trades = [trade(times[10], times[400]), trade(times[1_000], times[1_200]), trade(times[4_000], None)]
+    cs = hourly()
+    got = m.backtest_metrics(config(), trades, equity, {"BTCUSDT": cs}, taker_fee=Decimal("0.001"))
+    rets = cm.returns_from_equity(daily_values(equity, 10_000.0))
+    assert got["sharpe"] == m._num(cm.sharpe(rets)) and got["sortino"] == m._num(cm.sortino(rets))
+    assert got["exposure"] == m._num(exposure(trades, [t for t, _ in equity]))
+    assert got["max_drawdown"] == m._num(m.max_drawdown([10_000.0] + [v for _, v in equity]))
