@@ -21,6 +21,10 @@ market-time balances job) with the risk manager's own size caps (RiskEngine._siz
 loss-streak lock is kept as the risk service keeps it (set on the losing close, lifted at since + cooldown
 in market time, streak re-armed).
 
+Modules: this one holds the run and its loop; fast_signals.py the signals, fast_exchange.py the simulated
+exchange's side (feeding candles, the trader's exits), fast_gates.py the risk gates, fast_results.py the
+trades and the equity curve. FastRun mixes the last three in (one object's state, split by job).
+
 What it does not model (the run raises EngineUnavailable and the runner hands it to `replay`, saying why):
 several symbols or strategies in one run, trailing stops, a volume cap or latency, multiple cycles,
 consensus; and any risk rule or pocket limit that might bind: each entry checks, with a margin, that none
@@ -32,36 +36,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import numpy as np
 
+from roottrading.backtest.fast_exchange import ExchangeFeed
+from roottrading.backtest.fast_gates import MARGIN, Q8, RiskGates
+from roottrading.backtest.fast_gates import OpenCycle as _Open
+from roottrading.backtest.fast_results import Results
 from roottrading.backtest.gcfreeze import frozen_heap
 from roottrading.backtest.metrics import backtest_metrics
 from roottrading.backtest.model import BacktestConfig, BacktestResult, EngineUnavailable, Trade
 from roottrading.backtest.overrides import PlatformOverrides, parse_overrides
-from roottrading.capital.pnl import cycle_pnl, split_symbol
+from roottrading.capital.pnl import split_symbol
 from roottrading.domain import Candle, CycleStatus, OrderType, Side, Signal, TradeCycle
 from roottrading.domain.money import to_decimal
 from roottrading.exchange.sim import SimEngine
 from roottrading.services.coordinator import filters as f
 from roottrading.services.coordinator.sizing import SizeRequest, reservation_amount, reserve_multiplier, size_entry
 from roottrading.services.trader.exchange_factory import demo_rules
-from roottrading.services.trader.position import apply_fills, fill_row, position, walk_exits
-from roottrading.services.trader.stops import sim_exit_order
+from roottrading.services.trader.position import apply_fills, position
 
 CHUNK_MIN = 2_000  # candles per progress step at least (a step costs a little: numpy slicing, a loop yield)
-MARGIN = Decimal("0.8")  # a rule counts as "could not have acted" only below 80 % of its limit
-Q8 = Decimal("0.00000001")
-
-
-@dataclass
-class _Open:
-    cycle: TradeCycle
-    index: int  # candle of the entry
-    fills: list[Any] = field(default_factory=list)
 
 
 async def run_fast(
@@ -77,7 +74,7 @@ async def run_fast(
         return await FastRun(config, candles, ov).run(progress)
 
 
-class FastRun:
+class FastRun(ExchangeFeed, RiskGates, Results):
     def __init__(self, config: BacktestConfig, candles: Mapping[str, Sequence[Candle]], ov: PlatformOverrides):
         self.config, self.ov = config, ov
         if len(config.symbols) != 1 or len(config.strategies) != 1:
@@ -310,160 +307,6 @@ class FastRun:
         self.cur = cur
         self.pos = n
 
-    # ------------------------------------------------------------------ exchange feeding
-    def _jobs_until(self, i: int) -> None:
-        """Run the trader's periodic balances job at every candle step before candle i where it was due (market
-        time, after that step: replay._run_due), with the balances as they are (no fill since the last event)."""
-        import bisect
-
-        while self.job_next < i:
-            k = bisect.bisect_left(self.close_times, self.job_due, lo=self.job_next)
-            if k >= i:
-                self.job_next = i
-                return
-            self.reported = self._account(to_decimal(self.series[k].close))
-            self.job_due = self.close_times[k] + self.job_ms
-            self.job_next = k + 1
-
-    def _account(self, price: Decimal) -> Decimal:
-        """TraderCore.publish_balances' total: every balance (free + locked) valued at the trader's last price."""
-        total = Decimal(0)
-        for asset, b in sorted(self.engine.balances().items()):
-            px = Decimal(1) if asset == self.quote else (price if asset == self.base else None)
-            if px is None:
-                continue
-            total += (b.free + b.locked) * px
-        return total
-
-    def _feed_until(self, i: int, cur: _Open | None) -> None:
-        """Feed candle i to the exchange after setting its last price to the previous close (nothing rests
-        between visits, so skipping the candles in between changes nothing). With an open cycle, the trader's
-        exit walk runs first (as TraderCore.on_price with a feed)."""
-        eng, sym = self.engine, self.symbol
-        c = self.series[i]
-        self.step_time = c.close_time
-        self._jobs_until(i)
-        # the trader's last price: the previous close during the feed, this close once it has processed the data
-        self.px_now = to_decimal(self.series[i - 1].close) if i > 0 else Decimal(0)
-        if i > 0 and self.fed != i - 1:
-            prev = self.series[i - 1]
-            eng.on_trade(sym, prev.close_time, to_decimal(prev.close))
-        if cur is None:
-            eng.on_candle(c)
-            self.fed = i
-            self.px_now = to_decimal(c.close)
-            return
-        from roottrading.exchange.sim.market import candle_path
-
-        path = candle_path(c)
-        cyc = cur.cycle
-        reason, level = walk_exits(cyc, path)
-        if reason is None or level is None:
-            eng.on_candle(c)
-            self.fed = i
-            self.px_now = to_decimal(c.close)
-            return
-        last = eng.last_price(sym)
-        held = self._held(cur)
-        plan = sim_exit_order(reason, level, False, last, path, self.rules, held)
-        placed = None
-        if plan is not None:
-            placed = self._place_sell(cur, plan.type, plan.price, plan.stop_price, reason, c.open_time)
-        eng.on_candle(c)
-        self.fed = i
-        self._collect(cur)
-        self.px_now = to_decimal(c.close)
-        if placed is not None:
-            o = eng.get_order(sym, placed)
-            if not o.status.is_terminal:
-                eng.cancel_order(sym, placed)
-                self._collect(cur)
-                self._sell_rest(cur, reason)
-        else:
-            self._sell_rest(cur, reason)
-        self._settle(cur)
-
-    def _held(self, cur: _Open) -> Decimal:
-        return position(cur.fills, self.base).held
-
-    def _place_sell(
-        self, cur: _Open, type_: OrderType, price: Decimal | None, stop: Decimal | None, reason: str, t: int
-    ) -> str | None:
-        from roottrading.exchange.errors import BinanceError
-
-        r = self.rules
-        market = type_ is OrderType.MARKET
-        qty = r.round_quantity(self._held(cur), market=market)
-        px = r.round_price(price) if price is not None and not market else None
-        sp = r.round_price(stop) if stop is not None and not market else None
-        try:
-            r.check(Side.SELL, type_, qty, px, sp, self.engine.last_price(self.symbol))
-        except BinanceError:
-            return None
-        n = sum(1 for x in cur.fills if x.side is Side.SELL) + len(getattr(cur, "sells", []))
-        coid = f"{cur.cycle.id}:exit:{n}:{len(cur.fills)}"
-        cur.cycle.close_reason = reason
-        try:
-            self.engine.place_order(self.symbol, Side.SELL, type_, coid, quantity=qty, price=px, stop_price=sp)
-        except BinanceError:
-            return None
-        return coid
-
-    def _sell_rest(self, cur: _Open, reason: str) -> None:
-        if self._sellable(self._held(cur)) is None:
-            return
-        self._place_sell(cur, OrderType.MARKET, None, None, reason, self.engine.now)
-        self._collect(cur)
-
-    def _sellable(self, held: Decimal) -> Decimal | None:
-        r = self.rules
-        q = r.round_quantity(held, market=True)
-        if q <= 0 or q < r.min_qty:
-            return None
-        px = self.engine.last_price(self.symbol)
-        if px is not None and r.notional_filter and r.min_notional_apply_to_market and q * px < r.min_notional:
-            return None
-        return q
-
-    def _collect(self, cur: _Open) -> None:
-        """The cycle's fills from the exchange (its trades of this cycle's orders), stamped with the time step's
-        market time, as the trader records them on the replay's simulated clock (the candle's close)."""
-        import msgspec
-
-        # only the trades since the last look (from_id): reading the whole history each time was quadratic
-        filled = False
-        for fl in self.engine.my_trades(self.symbol, from_id=self.next_trade_id):
-            self.next_trade_id = max(self.next_trade_id, int(fl.trade_id) + 1)
-            filled = True
-            if fl.client_order_id.startswith(cur.cycle.id):
-                cur.fills.append(msgspec.structs.replace(fl, time=self.step_time))
-        if filled and self.px_now > 0:  # the trader republishes the balances after a fill (TraderCore._drain)
-            self.reported = self._account(self.px_now)
-
-    def _settle(self, cur: _Open) -> None:
-        """The trader's _advance for a cycle whose exit was sent: completed when only dust is left."""
-        pos = position(cur.fills, self.base)
-        if pos.sold > 0 and self._sellable(pos.held) is None:
-            cur.cycle.status = CycleStatus.COMPLETED
-            apply_fills(cur.cycle, cur.fills, self.base, self.quote)
-            self._after_close(cur)
-
-    def _market_exit(self, cur: _Open, reason: str, i: int) -> None:
-        self._place_sell(cur, OrderType.MARKET, None, None, reason, self.series[i].close_time)
-        self._collect(cur)
-        self._settle(cur)
-        if cur.cycle.status is not CycleStatus.COMPLETED:
-            raise EngineUnavailable(f"an exit at candle {i} did not complete (not modelled)")
-
-    def _next_exit_candidate(self, cur: _Open, i: int, end: int) -> int:
-        from roottrading.backtest.kernels import first_exit_candidate
-
-        cyc = cur.cycle
-        sl = float(cyc.stop_loss) if cyc.stop_loss is not None else np.nan
-        tp = float(cyc.take_profit) if cyc.take_profit is not None else np.nan
-        start = max(i, cur.index + 1)
-        return int(first_exit_candidate(self.lo, self.h, start, min(end, len(self.series)), sl, tp))
-
     # ------------------------------------------------------------------ entries
     def _entry(self, s: Signal, i: int) -> _Open | None:
         now = self.series[i].close_time
@@ -556,152 +399,3 @@ class FastRun:
     def _held_dust(self) -> Decimal:
         b = self.engine.balances().get(self.base)
         return (b.free + b.locked) if b is not None else Decimal(0)
-
-    def _atr_pct(self) -> np.ndarray:
-        from roottrading.backtest.kernels import wilder_atr_pct
-
-        return wilder_atr_pct(self.h, self.lo, self.c, int(self.rules_set.volatility.atr_period))
-
-    def _check_risk(self, i: int, price: Decimal) -> None:
-        """Gates that refuse entries: raise when one could have acted (see the module docstring)."""
-        r = self.rules_set
-        if r.volatility.enabled:
-            a = self.atr_pct[i]
-            if a == a and Decimal(repr(float(a))) >= r.volatility.max_atr_pct * MARGIN:
-                raise EngineUnavailable(f"risk.volatility could act at candle {i} (not modelled)")
-        value_low = self.equity_low
-        if r.max_drawdown.enabled and (self.peak - value_low) >= self.peak * r.max_drawdown.limit_pct / 100 * MARGIN:
-            raise EngineUnavailable(f"risk.max_drawdown could act before candle {i} (not modelled)")
-        if r.daily_loss_limit.enabled and self.daily_breach:
-            raise EngineUnavailable(f"risk.daily_loss_limit could act before candle {i} (not modelled)")
-
-    def _locked(self, now: int) -> bool:
-        """The loss-streak lock as the risk service keeps it (risk/state.py, services/risk/service.py): set when
-        a completed cycle makes the streak reach the limit, at that time step's market time, until that time
-        plus the rule's cooldown (none: for good); an entry checked at or after `until` lifts it and counts the
-        streak from 0 again (the tracker's expire/_rearm). Refused entries change nothing else in the replay
-        (no coordinator cooldown, no order counted), so returning "no entry" here is the same outcome."""
-        if not self.locked:
-            return False
-        if self.lock_until is not None and now >= self.lock_until:
-            self.locked, self.lock_until, self.streak = False, None, 0
-            return False
-        return True
-
-    def _risk_shrink(self, i: int, s: Signal, price: Decimal, qty: Decimal, pocket_capped: bool) -> Decimal | None:
-        """Risk sizing: the risk manager's own size caps (RiskEngine._size) on the exact state it has when no
-        cycle is open (its equity: the same balances report the coordinator sized from; no positions), then the
-        coordinator's rounding and min-notional check after a shrink. When the pocket capped the size computed
-        from a lower bound of the pocket, the result is still exact if the risk cap is below that size (the
-        true size, at least as large, is shrunk to the same cap); otherwise the run falls back."""
-        from roottrading.risk import OrderIntent
-        from roottrading.risk.engine import RiskEngine
-        from roottrading.risk.rules import RiskRules
-        from roottrading.risk.state import RiskState
-
-        st = RiskState(
-            now_ms=self.series[i].close_time,
-            equity=self.reported,
-            equity_peak=self.reported,
-            day_start_equity=self.reported,
-            realised_pnl_today=Decimal(0),
-        )
-        intent = OrderIntent(
-            id="fast", symbol=self.symbol, side=Side.BUY, quantity=qty, price=price, strategy=self.name, time=s.time
-        )
-        verdict = RiskEngine(RiskRules(rules=self.rules_set))._size(intent, st)
-        if not verdict.allowed:
-            raise EngineUnavailable(f"a risk size cap refuses the entry at candle {i} (not modelled)")
-        if pocket_capped and not verdict.quantity < qty:
-            raise EngineUnavailable(f"the pocket limit could bind at candle {i} (not modelled)")
-        if verdict.quantity < qty:
-            qty = self.rules.round_quantity(verdict.quantity)
-            if qty * price < Decimal(self.rules.min_notional):
-                return None  # the coordinator refuses: risk shrank the order below min notional
-        return qty
-
-    def _after_close(self, cur: _Open) -> None:
-        """Track what the conservative risk checks need: loss streak, lowest/highest account values."""
-        pnl = cur.cycle.profit_loss or Decimal(0)
-        self.streak = self.streak + 1 if pnl < 0 else 0
-        rule = self.rules_set.strategy_loss_streak
-        if rule.enabled and not self.locked and self.streak >= rule.max_consecutive_losses:
-            # the risk service locks on the cycle update, at the time step's market time (the fills' time)
-            cooldown = self.rules_set.cooldown_ms("strategy_loss_streak")
-            self.locked = True
-            self.lock_until = None if cooldown is None else self.step_time + cooldown
-        # lowest account value while the cycle was open: its held quantity at the lowest low
-        held = position(cur.fills, self.base).net_bought
-        lo = float(np.min(self.lo[cur.index : self.fed + 1])) if self.fed >= cur.index else float(self.lo[cur.index])
-        spent = sum((x.quote_quantity for x in cur.fills if x.side is Side.BUY), Decimal(0))
-        quote_now = self._quote_total()
-        sold_quote = sum((x.quote_quantity for x in cur.fills if x.side is Side.SELL), Decimal(0))
-        # quote before the sells = now - sells' proceeds (fees in quote are small: counted as held value)
-        quote_during = quote_now - sold_quote
-        low_value = quote_during + held * to_decimal(lo)
-        hi = float(np.max(self.h[cur.index : self.fed + 1]))
-        high_value = quote_during + held * to_decimal(hi)
-        self.equity_low = min(self.equity_low, low_value, quote_now)
-        self.peak = max(self.peak, high_value, quote_now)
-        d0 = self.series[cur.index].open_time // 86_400_000
-        d1 = self.series[self.fed].close_time // 86_400_000
-        limit = self.rules_set.daily_loss_limit.limit_pct
-        for d in range(d0, d1 + 1):
-            high = self.day_high[d] = max(self.day_high.get(d, high_value), high_value, spent * 0 + quote_now)
-            low = self.day_low[d] = min(self.day_low.get(d, low_value), low_value)
-            # a day's high only rises and its low only falls, so once (high - low) reaches the margin it stays
-            # there: checking the days touched here, once, is checking every day at every entry
-            if high - low >= high * limit / 100 * MARGIN:
-                self.daily_breach = True
-
-    # ------------------------------------------------------------------ results
-    def _trade(self, cur: _Open, open_at: int | None = None) -> Trade:
-        c = cur.cycle
-        buys = [x.time for x in cur.fills if x.side is Side.BUY]
-        sells = [x.time for x in cur.fills if x.side is Side.SELL]
-        closed = open_at is None
-        mark = None if open_at is None else to_decimal(self.series[open_at].close)
-        if closed and c.profit_loss is not None:
-            # _settle applied these very fills when the cycle completed: apply_fills' cycle_pnl, whose total is
-            # its realised PnL once the cycle is terminal, set the cycle's fees and profit_loss
-            fees, pnl = c.fees, c.profit_loss
-        else:
-            apply_fills(c, cur.fills, self.base, self.quote)
-            p = cycle_pnl(c, [fill_row(x) for x in cur.fills], quote_asset=self.quote, mark=mark)
-            fees, pnl = p.fees, p.total
-        return Trade(
-            symbol=c.symbol,
-            strategy=c.strategy,
-            entry_time=min(buys),
-            entry_price=c.entry_price or Decimal(0),
-            exit_time=(max(sells) if sells else c.updated_at) if closed else None,
-            exit_price=c.exit_price if closed else None,
-            quantity=c.quantity,
-            fees=fees,
-            pnl=pnl,
-            exit_reason=(c.close_reason or "closed") if closed else "end_of_data",
-            entry_tag=c.entry_tag,
-            exit_tag=c.exit_tag,
-        )
-
-    def _equity_curve(self, trades: list[Trade], n: int) -> list[tuple[int, float]]:
-        """Account value at each of the first n candles' closes (vectorised from the trades: cash steps at
-        exits, the held quantity marked at the close while a cycle is open)."""
-        if not n:
-            return []
-        close_times = np.asarray(self.close_times[:n], np.int64)
-        dcash = np.zeros(n + 1)
-        dheld = np.zeros(n + 1)
-        for t in trades:  # step changes, summed once (no per-trade pass over the whole curve)
-            a = int(np.searchsorted(close_times, t.entry_time))
-            b = n if t.exit_time is None else int(np.searchsorted(close_times, t.exit_time))
-            cost = float(t.entry_price * t.quantity)  # a chart: float is enough
-            dcash[a] -= cost
-            dheld[a] += float(t.quantity)
-            dheld[b] -= float(t.quantity)
-            if t.exit_time is not None:
-                dcash[b] += cost + float(t.pnl)
-        cash = float(self.config.balance) + np.cumsum(dcash[:n])
-        held = np.cumsum(dheld[:n])
-        value = cash + held * self.c[:n]
-        return list(zip(close_times.tolist(), value.tolist(), strict=True))
