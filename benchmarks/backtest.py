@@ -10,6 +10,11 @@ trades read back, metrics) and, measured in the same run, a baseline: a plain Nu
     .venv/bin/python benchmarks/backtest.py --engine fast --candles 1000000
     .venv/bin/python benchmarks/backtest.py --case strategies [--days 365]   # every built-in strategy on fast
     .venv/bin/python benchmarks/backtest.py --case memory [--symbols 10] [--days 365]   # peak RSS
+    .venv/bin/python benchmarks/backtest.py --engine fast --candles 1000000 --against 70e9f3a   # old vs new
+
+`--against REV` (engine fast, or --case strategies) also runs the fast engine as it was at git revision REV
+(roottrading/backtest/fast.py read with `git show`, the rest of the package as it is now), interleaved with the
+current one on the same candles, checks that both give the same trades, and prints both rates and their ratio.
 
 The engine figure is steady state: imports and the compiled kernels' load (numba, cached on disk) are paid by a
 warm-up run on the first candles first and printed separately. `--case strategies` (target: all 27 strategies
@@ -27,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
+import subprocess
 import sys
 import time
 from decimal import Decimal
@@ -59,6 +66,59 @@ def baseline(close: np.ndarray, fee: float = 0.001) -> tuple[float, int]:
     return len(close) / (time.perf_counter() - t), trades
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fast_at(rev: str) -> Any:
+    """roottrading.backtest.fast as it was at git revision `rev` (its imports resolve to today's package)."""
+    src = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:roottrading/backtest/fast.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    name = f"roottrading.backtest._fast_at_{rev.replace('-', '_')}"
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    assert spec is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses look their module up while the class body runs
+    exec(compile(src, f"{rev}:roottrading/backtest/fast.py", "exec"), mod.__dict__)
+    return mod
+
+
+def timed_fast(mod: Any, config: BacktestConfig, candles: list[Any]) -> tuple[Any, float, float]:
+    """(result, wall s, CPU s) of one asyncio.run of `mod.run_fast` (what the CLI does per run)."""
+    t, cpu = time.perf_counter(), time.process_time()
+    r = asyncio.run(mod.run_fast(config, {candles[0].symbol: candles}))
+    return r, time.perf_counter() - t, time.process_time() - cpu
+
+
+def compare_fast(rev: str, config: BacktestConfig, candles: list[Any], repeat: int) -> tuple[float, float]:
+    """Old (at `rev`) and current fast engine on the same run, interleaved `repeat` times; the best CPU time
+    of each (the least disturbed by other processes). Raises if their trades differ. Returns (old, new) CPU s."""
+    from roottrading.backtest import fast as current
+
+    old = fast_at(rev)
+    best = {"old": float("inf"), "new": float("inf")}
+    walls = {"old": float("inf"), "new": float("inf")}
+    trades: dict[str, Any] = {}
+    for _ in range(repeat):
+        for key, mod in (("old", old), ("new", current)):
+            r, wall, cpu = timed_fast(mod, config, candles)
+            best[key], walls[key] = min(best[key], cpu), min(walls[key], wall)
+            trades[key] = r.trades
+    if trades["old"] != trades["new"]:
+        raise SystemExit(f"the fast engine at {rev} and now give different trades: parity broken")
+    n = len(candles)
+    for key, label in (("old", f"fast at {rev}"), ("new", "fast now")):
+        print(
+            f"  {label:<18} {n / best[key]:>12,.0f} candles per CPU s ({best[key]:.2f} CPU s; "
+            f"best wall {walls[key]:.2f}s = {n / walls[key]:,.0f} candles/s)"
+        )
+    print(f"  speed-up: {best['old'] / best['new']:.2f}x (CPU), same {len(trades['new'])} trades")
+    return best["old"], best["new"]
+
+
 FAST_SETTINGS = {"risk.daily_loss_limit.enabled": "false", "risk.max_drawdown.enabled": "false"}
 
 
@@ -88,8 +148,9 @@ def warm_up(engine: str) -> float:
     return time.perf_counter() - t
 
 
-def case_strategies(days: float) -> None:
-    """Every built-in strategy alone on fast over one symbol: total seconds (target < 30 s for a year)."""
+def case_strategies(days: float, against: str | None = None) -> None:
+    """Every built-in strategy alone on fast over one symbol: total seconds (target < 30 s for a year).
+    With `against`, each strategy also runs on the fast engine at that revision (same trades checked)."""
     from roottrading.backtest.fast import run_fast
     from roottrading.backtest.model import EngineUnavailable
     from roottrading.services.analyzer.engine import AnalyzerEngine, EngineConfig
@@ -99,7 +160,17 @@ def case_strategies(days: float) -> None:
     names = sorted(AnalyzerEngine(EngineConfig(interval="1m")).registry.names())
     print(f"warm-up (imports, kernels): {warm_up('fast'):.2f}s, not counted")
     total, cpu_total, ran, refused = 0.0, 0.0, 0, []
+    old_cpu, new_cpu = 0.0, 0.0
     for name in names:
+        if against is not None:
+            print(f"  {name}:")
+            try:
+                o, c = compare_fast(against, make_config(candles, "fast", name), candles, 1)
+            except EngineUnavailable as exc:
+                refused.append(f"{name}: {exc}")
+                continue
+            old_cpu, new_cpu = old_cpu + o, new_cpu + c
+            continue
         t, cpu = time.perf_counter(), time.process_time()
         try:
             r = asyncio.run(run_fast(make_config(candles, "fast", name), {"BTCUSDT": candles}))
@@ -109,6 +180,15 @@ def case_strategies(days: float) -> None:
         wall, cpu = time.perf_counter() - t, time.process_time() - cpu
         total, cpu_total, ran = total + wall, cpu_total + cpu, ran + 1
         print(f"  {name:<24} {wall:8.2f}s ({cpu:.2f} CPU s) {n / wall:>12,.0f} candles/s  {len(r.trades)} trades")
+    if against is not None:
+        print(
+            f"{len(names) - len(refused)} strategies x {n:,} 1m candles ({days:g} days): fast at {against} "
+            f"{old_cpu:.1f} CPU s, fast now {new_cpu:.1f} CPU s ({old_cpu / new_cpu:.2f}x); one year now "
+            f"~{new_cpu * 365 / days:.0f} CPU s (target < 30 s)"
+        )
+        for line in refused:
+            print(f"  not modelled by fast: {line}")
+        return
     print(
         f"{ran} of {len(names)} strategies x {n:,} 1m candles ({days:g} days) on fast: {total:.1f}s "
         f"({cpu_total:.1f} CPU s); one year would take ~{total * 365 / days:.0f}s at this rate (target < 30 s)"
@@ -152,10 +232,12 @@ def main() -> None:
     p.add_argument("--symbols", type=int, default=10, help="--case memory: how many symbols")
     p.add_argument("--tracemalloc", action="store_true", help="--case memory: also trace the Python heap")
     p.add_argument("--profile", action="store_true", help="print the 30 most expensive functions (cProfile)")
+    p.add_argument("--against", metavar="REV", help="fast: also run the fast engine of git revision REV, same run")
+    p.add_argument("--repeat", type=int, default=3, help="--against: interleaved runs of each (best CPU time)")
     args = p.parse_args()
     configure_logging("ERROR", "console")
     if args.case == "strategies":
-        case_strategies(args.days)
+        case_strategies(args.days, args.against)
         return
     if args.case == "memory":
         case_memory(args.symbols, args.days, args.tracemalloc)
@@ -165,6 +247,13 @@ def main() -> None:
     close = np.array([c.close for c in candles])
     base_rate, base_trades = baseline(close)
     config = make_config(candles, args.engine, fast=12, slow=26)
+    if args.against is not None:
+        if args.engine != "fast":
+            raise SystemExit("--against compares fast engines: add --engine fast")
+        print(f"EMA cross 12/26, {len(candles):,} 1m candles, fast engine at {args.against} vs now:")
+        compare_fast(args.against, config, candles, args.repeat)
+        print(f"baseline NumPy + TA-Lib EMA-cross loop: {base_rate:,.0f} candles/s ({base_trades} trades)")
+        return
 
     async def run() -> object:
         return await run_engine(config, {"BTCUSDT": candles}, notice=lambda s: print(f"note: {s}"))

@@ -5,9 +5,10 @@ What it does (see docs/backtesting.md, "The fast engine"):
 - Signals: the analyzer's rule, exactly. A strategy is evaluated on the trailing window the analyzer gives it
   (AnalyzerEngine.lookback over the candles seen so far; the replay starts with empty windows). For
   `ema_cross` (without ride_or_react) a compiled kernel (kernels.py) recomputes every window's EMAs with
-  TA-Lib's arithmetic and flags the candles where a cross may happen; every other strategy is evaluated on
-  every candle. Either way the signal itself (side, strength, stops) comes from the strategy's own
-  `latest_signal_bars` on that window: the kernel only decides where to look.
+  TA-Lib's arithmetic and flags the candles where a cross may happen, and which side; every other strategy
+  is a candidate on every candle. Either way the signal itself (side, strength, stops) comes from the
+  strategy's own `latest_signal_bars` on that window (fast_signals.py): the kernel only decides where to
+  look. A candidate is confirmed only when the simulation would act on a signal of a side it may give.
 - Simulation: only the candles where something can happen are visited (a signal, or a bar that may meet an
   open cycle's stop/target, found by a compiled scan). On those, the real pieces run: the coordinator's
   filters (filters.py) and sizing (sizing.size_entry), the trader's exit walk (position.walk_exits) and
@@ -20,6 +21,10 @@ market-time balances job) with the risk manager's own size caps (RiskEngine._siz
 loss-streak lock is kept as the risk service keeps it (set on the losing close, lifted at since + cooldown
 in market time, streak re-armed).
 
+Modules: this one holds the run and its loop; fast_signals.py the signals, fast_exchange.py the simulated
+exchange's side (feeding candles, the trader's exits), fast_gates.py the risk gates, fast_results.py the
+trades and the equity curve. FastRun mixes the last three in (one object's state, split by job).
+
 What it does not model (the run raises EngineUnavailable and the runner hands it to `replay`, saying why):
 several symbols or strategies in one run, trailing stops, a volume cap or latency, multiple cycles,
 consensus; and any risk rule or pocket limit that might bind: each entry checks, with a margin, that none
@@ -30,36 +35,30 @@ could raises, so a fast result is never a silently different answer.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import numpy as np
 
+from roottrading.backtest.fast_exchange import ExchangeFeed
+from roottrading.backtest.fast_gates import MARGIN, Q8, RiskGates
+from roottrading.backtest.fast_gates import OpenCycle as _Open
+from roottrading.backtest.fast_results import Results
+from roottrading.backtest.gcfreeze import frozen_heap
 from roottrading.backtest.metrics import backtest_metrics
 from roottrading.backtest.model import BacktestConfig, BacktestResult, EngineUnavailable, Trade
 from roottrading.backtest.overrides import PlatformOverrides, parse_overrides
-from roottrading.capital.pnl import cycle_pnl, split_symbol
+from roottrading.capital.pnl import split_symbol
 from roottrading.domain import Candle, CycleStatus, OrderType, Side, Signal, TradeCycle
 from roottrading.domain.money import to_decimal
 from roottrading.exchange.sim import SimEngine
 from roottrading.services.coordinator import filters as f
 from roottrading.services.coordinator.sizing import SizeRequest, reservation_amount, reserve_multiplier, size_entry
 from roottrading.services.trader.exchange_factory import demo_rules
-from roottrading.services.trader.position import apply_fills, fill_row, position, walk_exits
-from roottrading.services.trader.stops import sim_exit_order
+from roottrading.services.trader.position import apply_fills, position
 
 CHUNK_MIN = 2_000  # candles per progress step at least (a step costs a little: numpy slicing, a loop yield)
-MARGIN = Decimal("0.8")  # a rule counts as "could not have acted" only below 80 % of its limit
-Q8 = Decimal("0.00000001")
-
-
-@dataclass
-class _Open:
-    cycle: TradeCycle
-    index: int  # candle of the entry
-    fills: list[Any] = field(default_factory=list)
 
 
 async def run_fast(
@@ -71,17 +70,17 @@ async def run_fast(
 ) -> BacktestResult:
     """Same contract as run_replay; raises EngineUnavailable (with the reason) for what it does not model."""
     ov = overrides if overrides is not None else parse_overrides(config.settings)
-    return await FastRun(config, candles, ov).run(progress)
+    with frozen_heap():  # the collector skips the candles (gcfreeze.py)
+        return await FastRun(config, candles, ov).run(progress)
 
 
-class FastRun:
+class FastRun(ExchangeFeed, RiskGates, Results):
     def __init__(self, config: BacktestConfig, candles: Mapping[str, Sequence[Candle]], ov: PlatformOverrides):
         self.config, self.ov = config, ov
         if len(config.symbols) != 1 or len(config.strategies) != 1:
             raise EngineUnavailable("fast models one symbol and one strategy per run")
         self.symbol, self.name = config.symbols[0], config.strategies[0]
         self.series = list(candles.get(self.symbol, ()))
-        self._cand: np.ndarray | None = None  # candle indices where the strategy may signal (_candidates)
         self.sim = ov.sim_config()
         if self.sim.volume_cap is not None or self.sim.latency_ms:
             raise EngineUnavailable("fast does not model sim.volume_cap or sim.latency_ms")
@@ -145,49 +144,17 @@ class FastRun:
 
     # ------------------------------------------------------------------ signals
     def _arrays(self) -> None:
-        s = self.series
-        self.open_time = np.fromiter((c.open_time for c in s), np.int64, len(s))
-        cols = np.array([(c.open, c.high, c.low, c.close, c.volume) for c in s], np.float64).reshape(len(s), 5)
-        self.o, self.h, self.lo, self.c, self.v = (np.ascontiguousarray(cols[:, k]) for k in range(5))
+        """The candle arrays and the strategy's candidate candles (fast_signals.SignalSource)."""
+        from roottrading.backtest.fast_signals import SignalSource
 
-    def _bars(self, i: int) -> Any:
-        from roottrading.strategies.base import Bars
-
-        s = max(0, i + 1 - self.lookback)
-        e = i + 1
-        return Bars(
-            open_time=self.open_time[s:e],
-            open=self.o[s:e],
-            high=self.h[s:e],
-            low=self.lo[s:e],
-            close=self.c[s:e],
-            volume=self.v[s:e],
-        )
-
-    def _candidates(self) -> np.ndarray:
-        st = self.strategy
-        if st.name == "ema_cross" and not st.ride_or_react and type(st).__name__ == "EmaCross":
-            from roottrading.backtest.kernels import ema_cross_candidates
-
-            return ema_cross_candidates(self.c, int(st.fast), int(st.slow), self.lookback, int(st.warmup))
-        return np.arange(len(self.series), dtype=np.int64)
+        self.src = SignalSource(self.series, self.strategy, self.lookback, self.symbol, self.config.interval)
+        self.open_time, self.h, self.lo, self.c = self.src.open_time, self.src.h, self.src.lo, self.src.c
 
     def signals(self, lo: int = 0, hi: int | None = None) -> dict[int, Signal]:
-        """The strategy's signals at the candles in [lo, hi) (all when not given)."""
-        out: dict[int, Signal] = {}
-        st = self.strategy
-        if self._cand is None:
-            self._cand = self._candidates()
-        cand = self._cand
-        hi = len(self.series) if hi is None else hi
-        a, b = np.searchsorted(cand, [lo, hi])
-        for i in cand[a:b].tolist():
-            if min(i + 1, self.lookback) <= st.warmup:
-                continue
-            sig = st.latest_signal_bars(self._bars(i), self.symbol, self.config.interval)
-            if sig is not None:
-                out[i] = sig
-        return out
+        """The strategy's signals at the candles in [lo, hi) (all when not given), either side."""
+        if not hasattr(self, "src"):
+            self._arrays()
+        return self.src.in_range(lo, hi)
 
     # ------------------------------------------------------------------ the run
     async def run(self, progress: Any = None) -> BacktestResult:
@@ -199,7 +166,6 @@ class FastRun:
 
         t0 = time.perf_counter()
         self._arrays()
-        self._cand = self._candidates()
         n = len(self.series)
         self._start_sim()
         # chunks: ~1/200 of the run (a progress step), no smaller than what makes the overhead negligible
@@ -207,7 +173,7 @@ class FastRun:
         done, interrupted = 0, False
         while done < n:
             b = min(n, done + step)
-            self._simulate_until(b, self.signals(done, b))
+            self._simulate_until(b)
             done = b
             if progress is not None:
                 try:
@@ -261,6 +227,8 @@ class FastRun:
         self.close_times = [c.close_time for c in self.series]
         self.px_now = Decimal(0)  # the trader's last price when a fill's balances are reported
         self.day_high: dict[int, Decimal] = {}
+        self.day_low: dict[int, Decimal] = {}
+        self.daily_breach = False  # some day's range reached risk.daily_loss_limit's margin (see _after_close)
         self.peak = self.config.balance
         self.streak = 0
         self.locked = False  # the strategy_loss_streak lock (disable_strategy or pause: one strategy, same effect)
@@ -273,23 +241,50 @@ class FastRun:
         self.cur: _Open | None = None
         self.pos = 0  # first candle not simulated yet
 
-    def _simulate_until(self, n: int, sigs: dict[int, Signal]) -> None:
-        """Simulate candles [self.pos, n) given the signals in that range (see the module docstring)."""
-        trades, cur = self.trades, self.cur
-        sig_idx = sorted(sigs)
-        k = 0
+    def _simulate_until(self, n: int) -> None:
+        """Simulate candles [self.pos, n) (see the module docstring). Signals are asked for lazily, at the
+        strategy's candidate candles (fast_signals), and only when one the simulation would act on may fire
+        there: a BUY while flat (or while the cycle may close on that very candle, before the signal is
+        read), a SELL while a cycle is active. A candle whose signal is not asked for is not visited unless
+        an exit may happen on it: the signal would have been ignored, and skipping a candle changes nothing."""
+        from roottrading.backtest.kernels import MAY_BUY, MAY_SELL
+
+        trades, cur, src = self.trades, self.cur, self.src
+        get: Callable[[int], Signal | None]
+        if src.sided:
+            lo, hi = (int(x) for x in np.searchsorted(src.index, [self.pos, n]))
+            cand, sides, get = src.index[lo:hi].tolist(), src.sides[lo:hi].tolist(), src.at
+        else:  # every candle a candidate, either side: confirm them all at once and visit only the signals
+            sigs = src.in_range(self.pos, n)
+            cand, sides, get = list(sigs), [MAY_BUY | MAY_SELL] * len(sigs), sigs.__getitem__
+        k, m = 0, len(cand)
         i = self.pos
+        exit_j = -1  # the open cycle's first exit candidate at or after i (scanned up to n), -1: scan again
         while i < n:
-            nxt_sig = sig_idx[k] if k < len(sig_idx) else n
+            nxt_sig = cand[k] if k < m else n
+            exit_here = False
             if cur is None:
                 if nxt_sig >= n:
                     break
                 i = nxt_sig
             else:
-                j = self._next_exit_candidate(cur, i, nxt_sig)
-                i = min(j, nxt_sig)
+                if exit_j < i:  # the levels are fixed for a cycle: a scan stays valid until passed
+                    exit_j = self._next_exit_candidate(cur, i, n)
+                i = min(exit_j, nxt_sig)
                 if i >= n:
                     break
+                exit_here = exit_j == i
+            s: Signal | None = None
+            if k < m and cand[k] == i:
+                may = sides[k]
+                k += 1
+                active = cur is not None and cur.cycle.status is CycleStatus.ACTIVE
+                want = (MAY_BUY if cur is None or exit_here else 0) | (MAY_SELL if active else 0)
+                if may & want:
+                    s = get(i)
+            if s is None and not exit_here:
+                i += 1
+                continue
             # one time step at candle i: the trader's exits (and the exchange's fill), then the signal
             if cur is not None and cur.index < i:
                 self._feed_until(i, cur)
@@ -298,9 +293,7 @@ class FastRun:
                     cur = None
             else:
                 self._feed_until(i, None)
-            if k < len(sig_idx) and sig_idx[k] == i:
-                s = sigs[i]
-                k += 1
+            if s is not None:
                 if s.side is Side.SELL:
                     if cur is not None and cur.cycle.status is CycleStatus.ACTIVE:
                         cur.cycle.exit_tag = s.tag
@@ -309,163 +302,10 @@ class FastRun:
                         cur = None
                 elif cur is None:
                     cur = self._entry(s, i)
+                    exit_j = -1
             i += 1
         self.cur = cur
         self.pos = n
-
-    # ------------------------------------------------------------------ exchange feeding
-    def _jobs_until(self, i: int) -> None:
-        """Run the trader's periodic balances job at every candle step before candle i where it was due (market
-        time, after that step: replay._run_due), with the balances as they are (no fill since the last event)."""
-        import bisect
-
-        while self.job_next < i:
-            k = bisect.bisect_left(self.close_times, self.job_due, lo=self.job_next)
-            if k >= i:
-                self.job_next = i
-                return
-            self.reported = self._account(to_decimal(self.series[k].close))
-            self.job_due = self.close_times[k] + self.job_ms
-            self.job_next = k + 1
-
-    def _account(self, price: Decimal) -> Decimal:
-        """TraderCore.publish_balances' total: every balance (free + locked) valued at the trader's last price."""
-        total = Decimal(0)
-        for asset, b in sorted(self.engine.balances().items()):
-            px = Decimal(1) if asset == self.quote else (price if asset == self.base else None)
-            if px is None:
-                continue
-            total += (b.free + b.locked) * px
-        return total
-
-    def _feed_until(self, i: int, cur: _Open | None) -> None:
-        """Feed candle i to the exchange after setting its last price to the previous close (nothing rests
-        between visits, so skipping the candles in between changes nothing). With an open cycle, the trader's
-        exit walk runs first (as TraderCore.on_price with a feed)."""
-        eng, sym = self.engine, self.symbol
-        c = self.series[i]
-        self.step_time = c.close_time
-        self._jobs_until(i)
-        # the trader's last price: the previous close during the feed, this close once it has processed the data
-        self.px_now = to_decimal(self.series[i - 1].close) if i > 0 else Decimal(0)
-        if i > 0 and self.fed != i - 1:
-            prev = self.series[i - 1]
-            eng.on_trade(sym, prev.close_time, to_decimal(prev.close))
-        if cur is None:
-            eng.on_candle(c)
-            self.fed = i
-            self.px_now = to_decimal(c.close)
-            return
-        from roottrading.exchange.sim.market import candle_path
-
-        path = candle_path(c)
-        cyc = cur.cycle
-        reason, level = walk_exits(cyc, path)
-        if reason is None or level is None:
-            eng.on_candle(c)
-            self.fed = i
-            self.px_now = to_decimal(c.close)
-            return
-        last = eng.last_price(sym)
-        held = self._held(cur)
-        plan = sim_exit_order(reason, level, False, last, path, self.rules, held)
-        placed = None
-        if plan is not None:
-            placed = self._place_sell(cur, plan.type, plan.price, plan.stop_price, reason, c.open_time)
-        eng.on_candle(c)
-        self.fed = i
-        self._collect(cur)
-        self.px_now = to_decimal(c.close)
-        if placed is not None:
-            o = eng.get_order(sym, placed)
-            if not o.status.is_terminal:
-                eng.cancel_order(sym, placed)
-                self._collect(cur)
-                self._sell_rest(cur, reason)
-        else:
-            self._sell_rest(cur, reason)
-        self._settle(cur)
-
-    def _held(self, cur: _Open) -> Decimal:
-        return position(cur.fills, self.base).held
-
-    def _place_sell(
-        self, cur: _Open, type_: OrderType, price: Decimal | None, stop: Decimal | None, reason: str, t: int
-    ) -> str | None:
-        from roottrading.exchange.errors import BinanceError
-
-        r = self.rules
-        market = type_ is OrderType.MARKET
-        qty = r.round_quantity(self._held(cur), market=market)
-        px = r.round_price(price) if price is not None and not market else None
-        sp = r.round_price(stop) if stop is not None and not market else None
-        try:
-            r.check(Side.SELL, type_, qty, px, sp, self.engine.last_price(self.symbol))
-        except BinanceError:
-            return None
-        n = sum(1 for x in cur.fills if x.side is Side.SELL) + len(getattr(cur, "sells", []))
-        coid = f"{cur.cycle.id}:exit:{n}:{len(cur.fills)}"
-        cur.cycle.close_reason = reason
-        try:
-            self.engine.place_order(self.symbol, Side.SELL, type_, coid, quantity=qty, price=px, stop_price=sp)
-        except BinanceError:
-            return None
-        return coid
-
-    def _sell_rest(self, cur: _Open, reason: str) -> None:
-        if self._sellable(self._held(cur)) is None:
-            return
-        self._place_sell(cur, OrderType.MARKET, None, None, reason, self.engine.now)
-        self._collect(cur)
-
-    def _sellable(self, held: Decimal) -> Decimal | None:
-        r = self.rules
-        q = r.round_quantity(held, market=True)
-        if q <= 0 or q < r.min_qty:
-            return None
-        px = self.engine.last_price(self.symbol)
-        if px is not None and r.notional_filter and r.min_notional_apply_to_market and q * px < r.min_notional:
-            return None
-        return q
-
-    def _collect(self, cur: _Open) -> None:
-        """The cycle's fills from the exchange (its trades of this cycle's orders), stamped with the time step's
-        market time, as the trader records them on the replay's simulated clock (the candle's close)."""
-        import msgspec
-
-        # only the trades since the last look (from_id): reading the whole history each time was quadratic
-        filled = False
-        for fl in self.engine.my_trades(self.symbol, from_id=self.next_trade_id):
-            self.next_trade_id = max(self.next_trade_id, int(fl.trade_id) + 1)
-            filled = True
-            if fl.client_order_id.startswith(cur.cycle.id):
-                cur.fills.append(msgspec.structs.replace(fl, time=self.step_time))
-        if filled and self.px_now > 0:  # the trader republishes the balances after a fill (TraderCore._drain)
-            self.reported = self._account(self.px_now)
-
-    def _settle(self, cur: _Open) -> None:
-        """The trader's _advance for a cycle whose exit was sent: completed when only dust is left."""
-        pos = position(cur.fills, self.base)
-        if pos.sold > 0 and self._sellable(pos.held) is None:
-            cur.cycle.status = CycleStatus.COMPLETED
-            apply_fills(cur.cycle, cur.fills, self.base, self.quote)
-            self._after_close(cur)
-
-    def _market_exit(self, cur: _Open, reason: str, i: int) -> None:
-        self._place_sell(cur, OrderType.MARKET, None, None, reason, self.series[i].close_time)
-        self._collect(cur)
-        self._settle(cur)
-        if cur.cycle.status is not CycleStatus.COMPLETED:
-            raise EngineUnavailable(f"an exit at candle {i} did not complete (not modelled)")
-
-    def _next_exit_candidate(self, cur: _Open, i: int, end: int) -> int:
-        from roottrading.backtest.kernels import first_exit_candidate
-
-        cyc = cur.cycle
-        sl = float(cyc.stop_loss) if cyc.stop_loss is not None else np.nan
-        tp = float(cyc.take_profit) if cyc.take_profit is not None else np.nan
-        start = max(i, cur.index + 1)
-        return int(first_exit_candidate(self.lo, self.h, start, min(end, len(self.series)), sl, tp))
 
     # ------------------------------------------------------------------ entries
     def _entry(self, s: Signal, i: int) -> _Open | None:
@@ -559,145 +399,3 @@ class FastRun:
     def _held_dust(self) -> Decimal:
         b = self.engine.balances().get(self.base)
         return (b.free + b.locked) if b is not None else Decimal(0)
-
-    def _atr_pct(self) -> np.ndarray:
-        from roottrading.backtest.kernels import wilder_atr_pct
-
-        return wilder_atr_pct(self.h, self.lo, self.c, int(self.rules_set.volatility.atr_period))
-
-    def _check_risk(self, i: int, price: Decimal) -> None:
-        """Gates that refuse entries: raise when one could have acted (see the module docstring)."""
-        r = self.rules_set
-        if r.volatility.enabled:
-            a = self.atr_pct[i]
-            if a == a and Decimal(repr(float(a))) >= r.volatility.max_atr_pct * MARGIN:
-                raise EngineUnavailable(f"risk.volatility could act at candle {i} (not modelled)")
-        value_low = self.equity_low
-        if r.max_drawdown.enabled and (self.peak - value_low) >= self.peak * r.max_drawdown.limit_pct / 100 * MARGIN:
-            raise EngineUnavailable(f"risk.max_drawdown could act before candle {i} (not modelled)")
-        if r.daily_loss_limit.enabled:
-            for day, high in self.day_high.items():
-                if (high - self.day_low.get(day, high)) >= high * r.daily_loss_limit.limit_pct / 100 * MARGIN:
-                    raise EngineUnavailable(f"risk.daily_loss_limit could act before candle {i} (not modelled)")
-
-    def _locked(self, now: int) -> bool:
-        """The loss-streak lock as the risk service keeps it (risk/state.py, services/risk/service.py): set when
-        a completed cycle makes the streak reach the limit, at that time step's market time, until that time
-        plus the rule's cooldown (none: for good); an entry checked at or after `until` lifts it and counts the
-        streak from 0 again (the tracker's expire/_rearm). Refused entries change nothing else in the replay
-        (no coordinator cooldown, no order counted), so returning "no entry" here is the same outcome."""
-        if not self.locked:
-            return False
-        if self.lock_until is not None and now >= self.lock_until:
-            self.locked, self.lock_until, self.streak = False, None, 0
-            return False
-        return True
-
-    def _risk_shrink(self, i: int, s: Signal, price: Decimal, qty: Decimal, pocket_capped: bool) -> Decimal | None:
-        """Risk sizing: the risk manager's own size caps (RiskEngine._size) on the exact state it has when no
-        cycle is open (its equity: the same balances report the coordinator sized from; no positions), then the
-        coordinator's rounding and min-notional check after a shrink. When the pocket capped the size computed
-        from a lower bound of the pocket, the result is still exact if the risk cap is below that size (the
-        true size, at least as large, is shrunk to the same cap); otherwise the run falls back."""
-        from roottrading.risk import OrderIntent
-        from roottrading.risk.engine import RiskEngine
-        from roottrading.risk.rules import RiskRules
-        from roottrading.risk.state import RiskState
-
-        st = RiskState(
-            now_ms=self.series[i].close_time,
-            equity=self.reported,
-            equity_peak=self.reported,
-            day_start_equity=self.reported,
-            realised_pnl_today=Decimal(0),
-        )
-        intent = OrderIntent(
-            id="fast", symbol=self.symbol, side=Side.BUY, quantity=qty, price=price, strategy=self.name, time=s.time
-        )
-        verdict = RiskEngine(RiskRules(rules=self.rules_set))._size(intent, st)
-        if not verdict.allowed:
-            raise EngineUnavailable(f"a risk size cap refuses the entry at candle {i} (not modelled)")
-        if pocket_capped and not verdict.quantity < qty:
-            raise EngineUnavailable(f"the pocket limit could bind at candle {i} (not modelled)")
-        if verdict.quantity < qty:
-            qty = self.rules.round_quantity(verdict.quantity)
-            if qty * price < Decimal(self.rules.min_notional):
-                return None  # the coordinator refuses: risk shrank the order below min notional
-        return qty
-
-    def _after_close(self, cur: _Open) -> None:
-        """Track what the conservative risk checks need: loss streak, lowest/highest account values."""
-        pnl = cur.cycle.profit_loss or Decimal(0)
-        self.streak = self.streak + 1 if pnl < 0 else 0
-        rule = self.rules_set.strategy_loss_streak
-        if rule.enabled and not self.locked and self.streak >= rule.max_consecutive_losses:
-            # the risk service locks on the cycle update, at the time step's market time (the fills' time)
-            cooldown = self.rules_set.cooldown_ms("strategy_loss_streak")
-            self.locked = True
-            self.lock_until = None if cooldown is None else self.step_time + cooldown
-        # lowest account value while the cycle was open: its held quantity at the lowest low
-        held = position(cur.fills, self.base).net_bought
-        lo = float(np.min(self.lo[cur.index : self.fed + 1])) if self.fed >= cur.index else float(self.lo[cur.index])
-        spent = sum((x.quote_quantity for x in cur.fills if x.side is Side.BUY), Decimal(0))
-        quote_now = self._quote_total()
-        sold_quote = sum((x.quote_quantity for x in cur.fills if x.side is Side.SELL), Decimal(0))
-        # quote before the sells = now - sells' proceeds (fees in quote are small: counted as held value)
-        quote_during = quote_now - sold_quote
-        low_value = quote_during + held * to_decimal(lo)
-        hi = float(np.max(self.h[cur.index : self.fed + 1]))
-        high_value = quote_during + held * to_decimal(hi)
-        self.equity_low = min(self.equity_low, low_value, quote_now)
-        self.peak = max(self.peak, high_value, quote_now)
-        if not hasattr(self, "day_low"):
-            self.day_low: dict[int, Decimal] = {}
-        d0 = self.series[cur.index].open_time // 86_400_000
-        d1 = self.series[self.fed].close_time // 86_400_000
-        for d in range(d0, d1 + 1):
-            self.day_high[d] = max(self.day_high.get(d, high_value), high_value, spent * 0 + quote_now)
-            self.day_low[d] = min(self.day_low.get(d, low_value), low_value)
-
-    # ------------------------------------------------------------------ results
-    def _trade(self, cur: _Open, open_at: int | None = None) -> Trade:
-        c = cur.cycle
-        buys = [x.time for x in cur.fills if x.side is Side.BUY]
-        sells = [x.time for x in cur.fills if x.side is Side.SELL]
-        closed = open_at is None
-        mark = None if open_at is None else to_decimal(self.series[open_at].close)
-        apply_fills(c, cur.fills, self.base, self.quote)
-        p = cycle_pnl(c, [fill_row(x) for x in cur.fills], quote_asset=self.quote, mark=mark)
-        return Trade(
-            symbol=c.symbol,
-            strategy=c.strategy,
-            entry_time=min(buys),
-            entry_price=c.entry_price or Decimal(0),
-            exit_time=(max(sells) if sells else c.updated_at) if closed else None,
-            exit_price=c.exit_price if closed else None,
-            quantity=c.quantity,
-            fees=p.fees,
-            pnl=p.total,
-            exit_reason=(c.close_reason or "closed") if closed else "end_of_data",
-            entry_tag=c.entry_tag,
-            exit_tag=c.exit_tag,
-        )
-
-    def _equity_curve(self, trades: list[Trade], n: int) -> list[tuple[int, float]]:
-        """Account value at each of the first n candles' closes (vectorised from the trades: cash steps at
-        exits, the held quantity marked at the close while a cycle is open)."""
-        if not n:
-            return []
-        close_times = np.asarray(self.close_times[:n], np.int64)
-        dcash = np.zeros(n + 1)
-        dheld = np.zeros(n + 1)
-        for t in trades:  # step changes, summed once (no per-trade pass over the whole curve)
-            a = int(np.searchsorted(close_times, t.entry_time))
-            b = n if t.exit_time is None else int(np.searchsorted(close_times, t.exit_time))
-            cost = float(t.entry_price * t.quantity)  # a chart: float is enough
-            dcash[a] -= cost
-            dheld[a] += float(t.quantity)
-            dheld[b] -= float(t.quantity)
-            if t.exit_time is not None:
-                dcash[b] += cost + float(t.pnl)
-        cash = float(self.config.balance) + np.cumsum(dcash[:n])
-        held = np.cumsum(dheld[:n])
-        value = cash + held * self.c[:n]
-        return list(zip(close_times.tolist(), value.tolist(), strict=True))

@@ -35,13 +35,23 @@ def _ema_last2(x: np.ndarray, s: int, e: int, period: int) -> tuple[float, float
     return before, prev
 
 
+MAY_BUY = 1  # candidate side bits (ema_cross_candidate_sides): a BUY may fire here
+MAY_SELL = 2  # a SELL may fire here
+
+
 @njit(cache=True, nogil=True)
-def ema_cross_candidates(close: np.ndarray, fast: int, slow: int, lookback: int, warmup: int) -> np.ndarray:
-    """Indices i where `ema_cross` may fire on the analyzer's window ending at i (length min(i + 1, lookback),
-    evaluated only when longer than the warm-up). A superset of crossed_above | crossed_below at the window's
-    last row: the tie tolerance is widened by SLACK both ways."""
+def ema_cross_candidate_sides(
+    close: np.ndarray, fast: int, slow: int, lookback: int, warmup: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, sides): the candles where `ema_cross` may fire on the analyzer's window ending at i (length
+    min(i + 1, lookback), evaluated only when longer than the warm-up), and for each which signal may fire
+    there (MAY_BUY: the widened crossed_above test holds, MAY_SELL: the widened crossed_below one). A superset
+    of crossed_above / crossed_below at the window's last row: the tie tolerance is widened by SLACK both ways.
+    The sides let the engine skip confirming a candidate whose only possible signal the simulation would
+    ignore (a BUY while a cycle is open, a SELL while flat)."""
     n = len(close)
     out = np.empty(n, np.int64)
+    sides = np.empty(n, np.int8)
     m = 0
     for i in range(n):
         length = min(i + 1, lookback)
@@ -58,8 +68,14 @@ def ema_cross_candidates(close: np.ndarray, fast: int, slow: int, lookback: int,
         down = a1 < b1 - t1 + w1 and a0 >= b0 - t0 - w0
         if up or down:
             out[m] = i
+            sides[m] = (MAY_BUY if up else 0) | (MAY_SELL if down else 0)
             m += 1
-    return out[:m]
+    return out[:m], sides[:m]
+
+
+def ema_cross_candidates(close: np.ndarray, fast: int, slow: int, lookback: int, warmup: int) -> np.ndarray:
+    """Indices i where `ema_cross` may fire (either side): see ema_cross_candidate_sides."""
+    return ema_cross_candidate_sides(close, fast, slow, lookback, warmup)[0]
 
 
 @njit(cache=True, nogil=True)

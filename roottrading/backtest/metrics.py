@@ -37,7 +37,11 @@ def daily_values(equity: Sequence[tuple[int, float]], start_value: float) -> lis
     `equity` in time order. Vectorised (a million-candle run): the same values as a loop over the points."""
     if not equity:
         return [start_value]
-    t, v = _columns(equity)
+    return _daily(*_columns(equity), start_value)
+
+
+def _daily(t: np.ndarray, v: np.ndarray, start_value: float) -> list[float]:
+    """daily_values on the curve's columns (non-empty)."""
     days = t // DAY_MS
     wanted = np.arange(days[0], days[-1] + 1)
     last = np.searchsorted(days, wanted, side="right") - 1  # each day's last point (or the previous day's)
@@ -94,7 +98,7 @@ def trade_table(trades: Sequence[Trade], key: str) -> list[dict[str, Any]]:
     return out
 
 
-def exposure(trades: Sequence[Trade], times: Sequence[int]) -> float | None:
+def exposure(trades: Sequence[Trade], times: Sequence[int] | np.ndarray) -> float | None:
     """Share of the candle times (equity points, in time order) at which at least one trade was open: entered
     at or before the time and not yet exited (a trade open at the end counts to the end). From the trades, not
     from the account's balances: the dust left below the step size after a sale is not a position."""
@@ -133,6 +137,15 @@ def buy_and_hold(
     return dict(result[0]), result[1]
 
 
+def _sorted_unique(t: np.ndarray) -> np.ndarray:
+    """np.unique(t) by a sort (NumPy 2's hash-based unique took 0.7 s on a million close times, which one
+    symbol gives already sorted)."""
+    if len(t) > 1 and not bool(np.all(t[1:] > t[:-1])):
+        t = np.sort(t, kind="stable")
+        t = t[np.concatenate(([True], t[1:] != t[:-1]))]
+    return t
+
+
 def _buy_and_hold(
     candles: Mapping[str, Sequence[Candle]], balance: Decimal, taker_fee: Decimal
 ) -> tuple[dict[str, Any], list[tuple[int, float]]]:
@@ -145,13 +158,17 @@ def _buy_and_hold(
     qty = {s: share * (1 - fee) / c[0].open for s, c in series.items()}
     # every symbol's last close at each close time of any symbol (its first open before its first close),
     # summed in the symbols' order: the same floats as a loop over the merged points, vectorised
-    times = np.unique(
-        np.concatenate([np.fromiter((c.close_time for c in cs), np.int64, len(cs)) for cs in series.values()])
-    )
+    cols = {
+        s: (
+            np.fromiter((c.close_time for c in cs), np.int64, len(cs)),
+            np.fromiter((c.close for c in cs), np.float64, len(cs)),
+        )
+        for s, cs in series.items()
+    }
+    times = _sorted_unique(np.concatenate([t for t, _ in cols.values()]))
     total: Any = 0
     for s, cs in series.items():
-        own_t = np.fromiter((c.close_time for c in cs), np.int64, len(cs))
-        closes = np.fromiter((c.close for c in cs), np.float64, len(cs))
+        own_t, closes = cols[s]
         k = np.searchsorted(own_t, times, side="right") - 1
         last = np.where(k >= 0, closes[np.maximum(k, 0)], float(cs[0].open))
         total = total + qty[s] * last
@@ -160,7 +177,7 @@ def _buy_and_hold(
     final = curve[-1][1] if curve else start
     values = np.concatenate(([start], value))
     days = (curve[-1][0] - next(iter(series.values()))[0].open_time) / DAY_MS if curve else 0
-    rets = cm.returns_from_equity(daily_values(curve, start))
+    rets = cm.returns_from_equity(_daily(times, value, start))  # daily_values(curve, start), from the columns
     growth, dd = cm.cagr(_ends(values), days), max_drawdown(values)
     return (
         {
@@ -188,9 +205,11 @@ def backtest_metrics(
     """Every metric of a run. `candles`: what was actually replayed (a partial run: the part done)."""
     start = float(config.balance)
     closed = [float(t.pnl) for t in trades if t.exit_time is not None]
-    daily = daily_values(equity, start)
+    # the curve's columns once (a year of 1m points: each pass over the tuples costs ~0.1 s)
+    times, points = _columns(equity)
+    daily = _daily(times, points, start) if equity else [start]
     rets = cm.returns_from_equity(daily)
-    values = np.concatenate(([start], _columns(equity)[1])) if equity else np.array([start])
+    values = np.concatenate(([start], points)) if equity else np.array([start])
     first = min((c[0].open_time for c in candles.values() if c), default=config.start_ms)
     days = (equity[-1][0] - first) / DAY_MS if equity else 0.0
     dd = max_drawdown(values)
@@ -219,7 +238,7 @@ def backtest_metrics(
         "profit_factor": _num(pf),
         "expectancy": _num(cm.expectancy(closed)),
         "win_rate": _num(cm.win_rate(closed)),
-        "exposure": _num(exposure(trades, [t for t, _ in equity])),
+        "exposure": _num(exposure(trades, times)),
         "days": _num(days),
         "buy_and_hold": bh,
         "by_strategy": trade_table(trades, "strategy"),

@@ -78,6 +78,32 @@ class Bars:
         )
 
     @classmethod
+    def views(
+        cls,
+        open_time: np.ndarray,
+        open: np.ndarray,
+        high: np.ndarray,
+        low: np.ndarray,
+        close: np.ndarray,
+        volume: np.ndarray,
+    ) -> Bars:
+        """`Bars(...)` with empty memos, built without the frozen dataclass's __init__ (which sets each field
+        through object.__setattr__): the fast backtest builds one per candle, and that init was half its cost
+        (2.6 us against 1.2). Same object: same fields, same type, still frozen against assignment."""
+        b = object.__new__(cls)
+        b.__dict__.update(
+            open_time=open_time,
+            open=open,
+            high=high,
+            low=low,
+            close=close,
+            volume=volume,
+            cache={},
+            informative={},
+        )
+        return b
+
+    @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> Bars:
         missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
         if missing:

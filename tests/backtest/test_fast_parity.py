@@ -96,6 +96,35 @@ def test_ema_candidates_cover_every_window_signal() -> None:
     assert fired and fired <= cand
 
 
+def test_ema_candidate_sides_cover_each_signal_side() -> None:
+    """The side bits are a superset too: a window's BUY is at a MAY_BUY candidate, its SELL at a MAY_SELL one
+    (the engine skips confirming a candidate whose possible sides it would ignore)."""
+    from roottrading.backtest.kernels import MAY_BUY, MAY_SELL, ema_cross_candidate_sides
+    from roottrading.domain import Side
+    from roottrading.strategies.base import Bars
+    from roottrading.strategies.builtin.trend import EmaCross
+
+    candles = synthetic_candles("BTCUSDT", "1m", 1500, seed=12, start_price=20_000.0)
+    arr = {
+        k: np.array([getattr(c, k) for c in candles], np.float64) for k in ("open", "high", "low", "close", "volume")
+    }
+    t = np.array([c.open_time for c in candles], np.int64)
+    st = EmaCross()
+    idx, sides = ema_cross_candidate_sides(arr["close"], 12, 26, 100, st.warmup)
+    side_at = dict(zip(idx.tolist(), sides.tolist(), strict=True))
+    seen = set()
+    for i in range(len(candles)):
+        s = max(0, i - 99)
+        b = Bars(t[s : i + 1], *(arr[k][s : i + 1] for k in ("open", "high", "low", "close", "volume")))
+        sig = st.latest_signal_bars(b, "BTCUSDT", "1m")
+        if sig is not None:
+            bit = MAY_BUY if sig.side is Side.BUY else MAY_SELL
+            assert side_at.get(i, 0) & bit, (i, sig.side, side_at.get(i))
+            seen.add(sig.side)
+    assert seen == {Side.BUY, Side.SELL}
+    assert set(sides.tolist()) <= {MAY_BUY, MAY_SELL, MAY_BUY | MAY_SELL}
+
+
 def test_ema_cross_parity_synthetic() -> None:
     candles = synthetic_candles("BTCUSDT", "1m", 2500, seed=3, start_price=20_000.0)
     fast, rep = _both(_config(candles, "ema_cross"), candles)
@@ -224,3 +253,16 @@ def test_parity_every_builtin_strategy_default_risk_sizing(strategy: str) -> Non
     _assert_same(fast, rep)
     # pump_dump finds no 1 % pump on volume in these 15 hours; it trades in test_parity_every_builtin_strategy
     assert rep or strategy == "pump_dump"
+
+
+def test_daily_loss_limit_that_could_act_sends_the_run_to_replay() -> None:
+    """risk.daily_loss_limit is not modelled: the first entry after a day whose account range reached 80 % of
+    the limit stops the fast run (the breach is latched when a cycle closes; it is never undone, as a day's
+    high only rises and its low only falls). A limit no day comes near lets the run finish on fast."""
+    candles = synthetic_candles("BTCUSDT", "1m", 2500, seed=3, start_price=20_000.0)
+    tight = _config(candles, "ema_cross", settings={**NO_STREAK, "risk.daily_loss_limit.limit_pct": "0.01"})
+    with pytest.raises(EngineUnavailable, match=r"daily_loss_limit could act before candle \d+"):
+        asyncio.run(run_fast(tight, {"BTCUSDT": candles}))
+    loose = _config(candles, "ema_cross", settings={**NO_STREAK, "risk.daily_loss_limit.limit_pct": "90"})
+    result = asyncio.run(run_fast(loose, {"BTCUSDT": candles}))
+    assert result.engine == "fast" and len(result.trades) > 20

@@ -115,3 +115,54 @@ def test_buy_and_hold_is_computed_once_per_candle_set_and_never_for_other_candle
     assert len(calls) == 2 and len(other[1]) == len(cs) - 1
     buy_and_hold({"BTCUSDT": cs}, Decimal(2000), Decimal("0.001"))
     assert len(calls) == 3  # another balance is another question
+
+
+def test_backtest_metrics_reads_the_curve_once_with_the_same_results() -> None:
+    """backtest_metrics takes the curve's columns once; its daily-return metrics and exposure are those of the
+    public functions on the tuples."""
+    import numpy as np
+
+    from roottrading.backtest import metrics as m
+    from roottrading.capital import metrics as cm
+    from tests.backtest.helpers import config
+
+    rng = np.random.default_rng(3)
+    times = (np.arange(5_000) * 60_000 + 59_999).tolist()
+    equity = list(zip(times, (10_000 + np.cumsum(rng.normal(0, 5, 5_000))).tolist(), strict=True))
+    trades = [trade(times[10], times[400]), trade(times[1_000], times[1_200]), trade(times[4_000], None)]
+    cs = hourly()
+    got = m.backtest_metrics(config(), trades, equity, {"BTCUSDT": cs}, taker_fee=Decimal("0.001"))
+    rets = cm.returns_from_equity(daily_values(equity, 10_000.0))
+    assert got["sharpe"] == m._num(cm.sharpe(rets)) and got["sortino"] == m._num(cm.sortino(rets))
+    assert got["exposure"] == m._num(exposure(trades, [t for t, _ in equity]))
+    assert got["max_drawdown"] == m._num(m.max_drawdown([10_000.0] + [v for _, v in equity]))
+
+
+def test_sorted_unique_is_numpys_unique() -> None:
+    """buy_and_hold merges the symbols' close times with a sort (NumPy 2's hashed unique was slow): same array."""
+    import numpy as np
+
+    from roottrading.backtest.metrics import _sorted_unique
+
+    rng = np.random.default_rng(4)
+    cases = [np.arange(10, dtype=np.int64), np.array([], np.int64), np.array([7], np.int64)]
+    cases += [rng.integers(0, 40, size=int(rng.integers(2, 60))).astype(np.int64) for _ in range(200)]
+    cases.append(np.concatenate([np.arange(0, 100, 3), np.arange(0, 100, 5)]).astype(np.int64))  # two symbols
+    for t in cases:
+        got = _sorted_unique(t.copy())
+        assert got.dtype == np.int64 and np.array_equal(got, np.unique(t))
+
+
+def test_buy_and_hold_on_unaligned_symbols() -> None:
+    """Several symbols whose close times interleave: one point per distinct close time, each symbol's last
+    close (its first open before its first close)."""
+    from roottrading.datasets import synthetic_candles
+
+    a = synthetic_candles("AUSDT", "1h", 30, seed=1)
+    b = synthetic_candles("BUSDT", "1m", 200, seed=2, start_ms=a[0].open_time + 7 * 60_000)
+    _, curve = buy_and_hold({"AUSDT": a, "BUSDT": b, "CUSDT": []}, Decimal(1000), Decimal(0))
+    times = sorted({c.close_time for c in a} | {c.close_time for c in b})
+    assert [t for t, _ in curve] == times
+    t = b[0].close_time  # B's first close; A has no close yet: A at its first open
+    value = dict(curve)[t]
+    assert value == pytest.approx(500 / a[0].open * a[0].open + 500 / b[0].open * b[0].close)
