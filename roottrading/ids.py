@@ -33,5 +33,10 @@ def is_our_client_order_id(client_order_id: str) -> bool:
     return client_order_id.startswith(OUR_ORDER_PREFIX) and len(body) == 30 and set(body) <= _HEX
 
 
+def adjustment_request_id(cycle_id: str, attempt: int, time_ms: int) -> str:
+    """The request of a cycle's `attempt`-th addition (position_adjustment), asked at `time_ms`."""
+    return f"req-{_h(cycle_id, 'add', attempt, time_ms)}"
+
+
 def cycle_id(request_id: str) -> str:
     return f"cy-{_h(request_id, 'cycle', n=20)}"

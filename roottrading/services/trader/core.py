@@ -42,6 +42,7 @@ from roottrading.exchange.errors import (
 )
 from roottrading.exchange.filters import SymbolRules
 from roottrading.services.trader.control import ControlMixin
+from roottrading.services.trader.cycle_adjust import CycleAdjustMixin
 from roottrading.services.trader.cycle_exits import CycleExitsMixin
 from roottrading.services.trader.cycle_hooks import CycleHooks
 from roottrading.services.trader.orders import digest, entry_order, fill_from_row, merge
@@ -69,7 +70,7 @@ def exit_retry_delay_ms(failed_exits: int) -> int:
     return int(min(EXIT_RETRY_BASE_MS * 2 ** max(0, min(failed_exits - 1, 30)), EXIT_RETRY_MAX_MS))
 
 
-class TraderCore(ControlMixin, CycleExitsMixin):
+class TraderCore(ControlMixin, CycleExitsMixin, CycleAdjustMixin):
     """Cycles, orders and fills of one account. The Service wires it to the bus, the store and HTTP."""
 
     def __init__(
@@ -120,14 +121,16 @@ class TraderCore(ControlMixin, CycleExitsMixin):
             "fills": 0,
             "resent": 0,
             "exit_vetoes": 0,  # exits a strategy's confirm_exit vetoed (cycle_exits.py)
+            "adjustments": 0,  # additions to open cycles sent for position_adjustment (cycle_adjust.py)
         }
         self._unsubscribe: Callable[[], None] | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self.started = False  # set after start(): from then on a takeover loads its symbols (ownership.py)
         # the strategies' position callbacks (cycle_exits.py); the service gives the loaded strategies and a
         # DecisionRepo (exit vetoes are stored as decisions); without them: no callbacks, vetoes only logged
-        self.hooks = CycleHooks()
+        self.hooks = CycleHooks(adjustments=self._adjustments_done)
         self.decisions: Any = None
+        self.funder: Any = None  # funds position_adjustment's additions (the coordinator; cycle_adjust.py)
         self.untold_fills: dict[str, list[Fill]] = {}  # cycle id -> fills applied, not yet told to on_fill
 
     # ------------------------------------------------------------------ lifecycle
@@ -404,7 +407,7 @@ class TraderCore(ControlMixin, CycleExitsMixin):
         if entry is None:
             return
         exit_ = self.order_cache.get(c.exit_order_id) if c.exit_order_id else None
-        for o in (entry, exit_):
+        for o in (entry, exit_, *self._adds(cycle_id)):
             if o is not None and o.executed_quantity > sum(
                 (f.quantity for f in self.fills.get(c.id, []) if f.client_order_id == o.client_order_id), Decimal(0)
             ):
