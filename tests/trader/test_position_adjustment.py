@@ -107,7 +107,7 @@ async def funded_entry(rig: Rig, rid: str, qty: str = "0.05") -> str:
 
 
 async def live_reservations(rig: Rig, cycle_id: str) -> list[Any]:
-    return await coordinator(rig).ledger.reservations(status=["reserved", "consumed"], cycle_id=cycle_id)  # type: ignore[no-any-return]
+    return await coordinator(rig).ledger.reservations(status=["reserved", "consumed"], cycle_id=cycle_id)
 
 
 async def active_pocket(rig: Rig) -> Any:
