@@ -13,13 +13,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 
 from roottrading import ids
+from roottrading import messages as m
 from roottrading.clock import SimClock
 from roottrading.domain import CycleStatus, OrderRequest, Side
 from roottrading.runtime import Wiring
+from roottrading.runtime.http import build_app
 from roottrading.services.coordinator.adjust import split_pnl
 from roottrading.services.coordinator.strategy_hooks import StrategyHooks
 from roottrading.services.trader.cycle_hooks import CycleHooks
@@ -188,6 +191,22 @@ async def test_without_a_reachable_coordinator_nothing_is_added(rig: Rig) -> Non
     await rig.bar(20000, 20000, 19500, 19500)
     c = await rig.cycle(cid)
     assert c.status is CycleStatus.ACTIVE and c.quantity == D("0.04995") and rig.core.stats["adjustments"] == 0
+
+
+async def test_the_coordinator_funds_an_addition_over_http_as_in_split_mode(full: Rig) -> None:
+    """POST /adjust (a trader in another process): the same decision as the direct call; a bad body is 422."""
+    assert full.host is not None
+    cid = await funded_entry(full, "r1")
+    body = {"request": m.to_builtins(req("a1", qty=None, quote_quantity=D(500), cycle_id=cid)), "price": "20000"}
+    transport = httpx.ASGITransport(app=build_app(full.host))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers={"Authorization": "Bearer t"}) as c:
+        answer = (await c.post("/api/coordinator/adjust", json=body)).json()
+        assert (await c.post("/api/coordinator/adjust", json={"price": "1"})).status_code == 422
+    assert answer["decision"] == "accepted", answer
+    funded = msgspec.convert(answer["request"], OrderRequest, strict=False)
+    assert funded.cycle_id == cid and funded.quantity == D("0.025") and funded.reservation_id
+    (res,) = [r for r in await live_reservations(full, cid) if r.id == funded.reservation_id]
+    assert res.amount > D(500)  # the quantity at the price plus the fee and slippage buffers
 
 
 def test_callback_list_load_check_and_pnl_split() -> None:
