@@ -157,6 +157,25 @@ async def test_additions_are_funded_sent_on_the_same_cycle_and_limited(full: Rig
     assert after.used_value == before.used_value
 
 
+async def test_the_coordinator_is_asked_without_the_trader_lock(full: Rig) -> None:
+    """A risk check and a ledger write (an HTTP call, split) must not hold up other cycles' stops."""
+    use(full, Dca())
+    real, held = full.core.funder, []
+
+    class Spy:
+        async def adjust(self, req: OrderRequest, price: Decimal) -> dict[str, Any]:
+            held.append(full.core.lock.locked())
+            assert full.core.adjusting[req.cycle_id] is None  # marked as being funded meanwhile
+            return await real.adjust(req, price)
+
+    full.core.funder = Spy()
+    cid = await funded_entry(full, "r1")
+    await full.bar(20000, 20050, 19900, 20000)
+    await full.bar(20000, 20000, 19500, 19500)
+    assert held == [False] and full.core.stats["adjustments"] == 1 and not full.core.adjusting
+    assert len([o for o in full.core._cycle_orders(cid) if o.side is Side.BUY]) == 2
+
+
 async def test_an_addition_the_pocket_cannot_fund_is_refused_and_nothing_is_sent(full: Rig) -> None:
     use(full, Huge())
     cid = await funded_entry(full, "r1")

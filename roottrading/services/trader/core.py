@@ -131,6 +131,8 @@ class TraderCore(ControlMixin, CycleExitsMixin, CycleAdjustMixin):
         self.hooks = CycleHooks(adjustments=self._adjustments_done)
         self.decisions: Any = None
         self.funder: Any = None  # funds position_adjustment's additions (the coordinator; cycle_adjust.py)
+        # cycle id -> the addition asked, being funded (None once a funding call has claimed it)
+        self.adjusting: dict[str, tuple[OrderRequest, Decimal] | None] = {}
         self.untold_fills: dict[str, list[Fill]] = {}  # cycle id -> fills applied, not yet told to on_fill
 
     # ------------------------------------------------------------------ lifecycle
@@ -782,6 +784,7 @@ class TraderCore(ControlMixin, CycleExitsMixin, CycleAdjustMixin):
                     await self._retry_exit(c)  # spaced out by exit_retry_delay_ms
                 elif c.status is CycleStatus.ACTIVE:
                     await self._cycle_callbacks(c, path[-1])  # the strategy's custom exit / stop (cycle_exits.py)
+        await self._fund_additions()  # position_adjustment's, asked above, funded without the lock (cycle_adjust.py)
 
     async def _sim_exit(
         self, c: TradeCycle, reason: str, level: Decimal, raised: bool, path: Sequence[Decimal]

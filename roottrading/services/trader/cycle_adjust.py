@@ -7,7 +7,10 @@ Why here and how (see roottrading/strategies/cycle_callbacks.py for the strategy
 - The money path is the entries' one: the amount goes to the coordinator (`funder`: the coordinator peer in
   one process, else its POST /adjust, services/trader/manual.py), which sizes it on the symbol's grid, asks
   the risk manager, reserves it in the pocket (reservation tied to the cycle) and stores the decision. Only an
-  accepted, funded request becomes an order; no coordinator, no addition.
+  accepted, funded request becomes an order; no coordinator, no addition. The coordinator is asked after
+  on_price has released the trader's lock (a risk check and a ledger write, or an HTTP call, must not hold up
+  other cycles' stops); the cycle is marked as being funded meanwhile, so a price arriving in between asks
+  nothing, and the funded request is sent under the lock if the cycle is still active.
 - The order is a MARKET buy of the SAME cycle (cycle_id set, client id from its own request id). Its fills join
   the cycle's fills, from which `_advance` derives quantity, average entry price and fees as for the entry;
   the exit sells everything the cycle holds. The stop, target and trailing stop stay as they were (a
@@ -45,7 +48,7 @@ class CycleAdjustMixin:
         return sum(1 for o in self._adds(cycle_id) if o.executed_quantity > 0)
 
     async def _position_adjustment(self: TraderCore, c: TradeCycle, price: Decimal) -> None:  # type: ignore[misc]
-        """Ask the strategy for an addition; fund it through the coordinator; send it. Caller holds the lock."""
+        """Ask the strategy for an addition; queue it for funding (`_fund_additions`). Caller holds the lock."""
         funder = self.funder
         if funder is None or c.status is not CycleStatus.ACTIVE or c.close_reason is not None:
             return
@@ -54,8 +57,8 @@ class CycleAdjustMixin:
         limit = self.hooks.max_adjustments(c.strategy)
         if limit <= 0 or self._adjustments_done(c.id) >= limit:
             return
-        if any(not o.status.is_terminal for o in self._cycle_orders(c.id)):
-            return  # the entry or an addition still in flight: its fills first
+        if c.id in self.adjusting or any(not o.status.is_terminal for o in self._cycle_orders(c.id)):
+            return  # an addition being funded, or the entry or an addition in flight: that one first
         now = self.clock.now_ms()
         amount = self.hooks.add_amount(c, now, price)
         if amount is None:
@@ -72,16 +75,34 @@ class CycleAdjustMixin:
             cycle_id=c.id,
             tag=c.entry_tag,
         )
-        try:
-            answer = await funder.adjust(req, price)
-        except CoordinatorUnavailable as exc:  # down, timeout, a bad answer: no addition at this price
-            self.log.warning("position adjustment not funded", cycle=c.id, error=repr(exc))
-            return
-        funded = answer.get("request") if answer.get("decision") == "accepted" else None
-        if funded is None:
-            self.log.info("position adjustment refused", cycle=c.id, reason=answer.get("reason"))
-            return
-        await self._add_to_cycle(c, msgspec.convert(funded, OrderRequest, strict=False))
+        self.adjusting[c.id] = (req, price)
+
+    async def _fund_additions(self: TraderCore) -> None:  # type: ignore[misc]
+        """Fund the additions asked under the lock, each through the coordinator WITHOUT the trader's lock (a
+        risk check and a ledger write, or an HTTP call in split mode, must not hold up the other cycles'
+        stops), then send the accepted ones under the lock. Called by on_price once its lock is released."""
+        for cycle_id, asked in list(self.adjusting.items()):
+            if asked is None:
+                continue  # claimed by a concurrent on_price (another symbol's prices)
+            self.adjusting[cycle_id] = None  # claimed here: still "being funded" for _position_adjustment
+            req, price = asked
+            try:
+                answer = await self.funder.adjust(req, price)
+            except CoordinatorUnavailable as exc:  # down, timeout, a bad answer: no addition at this price
+                self.log.warning("position adjustment not funded", cycle=cycle_id, error=str(exc))
+                answer = {}
+            except BaseException:
+                self.adjusting.pop(cycle_id, None)  # anything else: not left "being funded" for ever
+                raise
+            funded = answer.get("request") if answer.get("decision") == "accepted" else None
+            async with self.lock:
+                self.adjusting.pop(cycle_id, None)
+                c = self.open.get(cycle_id)
+                if funded is None:
+                    if answer:
+                        self.log.info("position adjustment refused", cycle=cycle_id, reason=answer.get("reason"))
+                elif c is not None:
+                    await self._add_to_cycle(c, msgspec.convert(funded, OrderRequest, strict=False))
 
     async def _add_to_cycle(self: TraderCore, c: TradeCycle, req: OrderRequest) -> Order | None:  # type: ignore[misc]
         """Send the funded addition `req` as a BUY of cycle `c`. Caller holds the lock. Idempotent by request."""
