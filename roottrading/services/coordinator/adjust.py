@@ -83,7 +83,10 @@ class AdjustMixin:
                 await self._record(s, "rejected", f"circuit open: {dep}", stage="breaker")
                 return None
         quote = req.quote_quantity if req.quote_quantity is not None else (req.quantity or Decimal(0)) * price
-        qty = self._round(s.symbol, quote / price) if price > 0 else Decimal(0)
+        if not (quote.is_finite() and price.is_finite() and quote > 0 and price > 0):
+            await self._record(s, "rejected", "an addition needs a positive amount and price", stage="sizing")
+            return None
+        qty = self._round(s.symbol, quote / price)
         floor = self._min_notional(s.symbol)
         if qty <= 0 or qty * price < floor:
             await self._record(
