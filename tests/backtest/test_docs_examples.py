@@ -54,7 +54,7 @@ async def test_the_dca_addition_changes_the_replay_trade(tmp_path: Path) -> None
     first, control = dca.trades[0], plain.trades[0]
     # one addition of 100 quote at a lower price: a larger position at a lower average entry
     assert first.entry_price < control.entry_price
-    assert abs((first.quantity - control.quantity) * first.entry_price - 100) < 5
+    assert abs((first.quantity - control.quantity) * first.entry_price - 100) < 5  # (both entered with 1,000)
     assert first.pnl > control.pnl
 
 

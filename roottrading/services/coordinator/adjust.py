@@ -6,7 +6,9 @@ an entry, in every deployment (the trader calls `adjust_entry` directly in one p
 
 - the circuit breakers, then the quote amount turned into a quantity on the symbol's grid (below the
   exchange's minimum notional: refused);
-- the risk manager's verdict for that quantity (a shrink is applied; below the minimum: refused);
+- the risk manager's verdict for that quantity, as an addition to the cycle (OrderIntent.cycle_id: it opens
+  no new cycle, and the position size limit caps the cycle's whole position); a shrink is applied; below
+  the minimum notional: refused;
 - a pocket reservation of the quantity at the price plus the fee and slippage buffers, tied to the cycle,
   committed with its "accepted" decision (stage "adjust"); refusals are stored decisions too. The strategy
   filters (cooldown, one open cycle, signal age) are for new cycles and do not apply.
@@ -96,7 +98,7 @@ class AdjustMixin:
                 stage="sizing",
             )
             return None
-        verdict = await self._risk_check(s, req.id, qty)
+        verdict = await self._risk_check(s, req.id, qty, cycle_id=req.cycle_id)
         if verdict is None:
             return None
         if verdict.quantity < qty:

@@ -562,7 +562,7 @@ class CoordinatorService(AdjustMixin, Service):
             return None
         return sizing
 
-    async def _risk_check(self, s: Signal, req_id: str, qty: Decimal) -> Any:
+    async def _risk_check(self, s: Signal, req_id: str, qty: Decimal, cycle_id: str | None = None) -> Any:
         br = self.breakers["risk"]
         if not br.allow():
             await self._record(s, "rejected", "circuit open: risk", stage="breaker")
@@ -575,6 +575,7 @@ class CoordinatorService(AdjustMixin, Service):
             price=to_decimal(s.price),
             strategy=s.strategy,
             time=s.time,
+            cycle_id=cycle_id,
         )
         try:
             verdict = await self.risk.check(intent)
