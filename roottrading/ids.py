@@ -44,5 +44,10 @@ def is_protective_order_id(client_order_id: str, cycle_id: str) -> bool:
     return client_order_id.startswith(f"rt{_h(cycle_id, 'protect', n=22)}") and len(client_order_id) == 32
 
 
+def adjustment_request_id(cycle_id: str, attempt: int, time_ms: int) -> str:
+    """The request of a cycle's `attempt`-th addition (position_adjustment), asked at `time_ms`."""
+    return f"req-{_h(cycle_id, 'add', attempt, time_ms)}"
+
+
 def cycle_id(request_id: str) -> str:
     return f"cy-{_h(request_id, 'cycle', n=20)}"

@@ -465,10 +465,14 @@ class PocketLedger:
             )
         return _reservation(r) if r else None
 
-    async def reservations(self, *, status: list[str] | None = None, limit: int = 10_000) -> list[Reservation]:
+    async def reservations(
+        self, *, status: list[str] | None = None, cycle_id: str | None = None, limit: int = 10_000
+    ) -> list[Reservation]:
         stmt = select(pocket_reservations)
         if status:
             stmt = stmt.where(pocket_reservations.c.status.in_(status))
+        if cycle_id is not None:  # a cycle's entry and its position adjustments
+            stmt = stmt.where(pocket_reservations.c.cycle_id == cycle_id)
         stmt = stmt.order_by(pocket_reservations.c.created_at.desc()).limit(limit)
         async with self.db.connect() as conn:
             return [_reservation(r) for r in (await conn.execute(stmt)).mappings().all()]

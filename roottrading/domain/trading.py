@@ -55,6 +55,7 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     take_profit: Decimal | None = None
     trailing_pct: Decimal | None = None
     tag: str | None = None  # the signal's entry or exit tag (the trader stores it on the cycle)
+    cycle_id: str | None = None  # a BUY adding to this open cycle (position_adjustment), not a new cycle
 
 
 class Fill(msgspec.Struct, frozen=True, kw_only=True):

@@ -32,6 +32,7 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True):
     strategy: str = "manual"
     is_exit: bool = False
     time: int = 0
+    cycle_id: str | None = None  # a BUY adding to this open cycle (position_adjustment): not a new cycle
 
 
 class RiskDecision(msgspec.Struct, frozen=True, kw_only=True):
@@ -153,7 +154,8 @@ class RiskEngine:
         for t in self.triggers(state):
             if t.strategy is None or t.strategy == intent.strategy:
                 return _refuse(t.action, t.rule, t.message)
-        if r.max_open_cycles.enabled and len(state.positions) >= r.max_open_cycles.limit:
+        adds = intent.cycle_id is not None and any(p.cycle_id == intent.cycle_id for p in state.positions)
+        if r.max_open_cycles.enabled and len(state.positions) >= r.max_open_cycles.limit and not adds:
             return _refuse(
                 "reject", "max_open_cycles", f"{len(state.positions)} open cycles, limit {r.max_open_cycles.limit}"
             )
@@ -195,8 +197,11 @@ class RiskEngine:
             if intent.symbol.upper() in ps.per_symbol_quote:
                 limits.append(ps.per_symbol_quote[intent.symbol.upper()])
             max_notional = min(limits)
-            why = f"position size {(qty * price).quantize(Decimal('0.01'))} above max {max_notional.quantize(Decimal('0.01'))}"
-            if (d := cap("max_position_size", ps.action, max_notional / price, why)) is not None:
+            # an addition to an open cycle: the cycle's whole position is what the limit caps
+            held = sum((p.notional for p in state.positions if p.cycle_id == intent.cycle_id), Decimal(0))
+            size = (qty * price + held).quantize(Decimal("0.01"))
+            why = f"position size {size} above max {max_notional.quantize(Decimal('0.01'))}"
+            if (d := cap("max_position_size", ps.action, (max_notional - held) / price, why)) is not None:
                 return d
         ea = r.max_exposure_per_asset
         if ea.enabled:

@@ -74,6 +74,8 @@ class BaseStrategy:
     #: True: the trader keeps this strategy's stop as a STOP_LOSS_LIMIT order on the exchange, so it holds
     #: while the platform is down (docs/trade-cycle.md); False: never; None: the TRADER_EXCHANGE_STOPS setting
     exchange_stop: ClassVar[bool | None] = None
+    #: the most additions `position_adjustment` may make to one cycle (filled ones count)
+    max_entry_adjustments: ClassVar[int] = 1
 
     sl_atr = Param(2.0, 0.0, 10.0, 0.5, doc="stop-loss distance in ATR(14) multiples; 0 = none")
     tp_atr = Param(3.0, 0.0, 20.0, 0.5, doc="take-profit distance in ATR(14) multiples; 0 = none")
@@ -158,6 +160,12 @@ class BaseStrategy:
     def on_fill(self, fill: Any, cycle: Any) -> None:
         """Override to keep state from the strategy's own fills (entry and exit): a `Fill` and the CycleView
         as updated by it."""
+        return None
+
+    def position_adjustment(self, cycle: Any, now: int, price: Any, profit: Any) -> Any:
+        """Override to add to the open position (DCA): return a quote amount to buy now, or None. The addition
+        is funded like an entry (pocket reservation, risk check) and is at most `max_entry_adjustments` per
+        cycle (strategies/cycle_callbacks.py)."""
         return None
 
     # ---- persistent state ---------------------------------------------------------------------

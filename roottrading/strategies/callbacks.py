@@ -31,6 +31,7 @@ ARGUMENTS = {
     "custom_exit": ("cycle", "now", "price", "profit"),
     "confirm_exit": ("cycle", "reason", "price"),
     "on_fill": ("fill", "cycle"),
+    "position_adjustment": ("cycle", "now", "price", "profit"),
 }
 #: every optional callback; a strategy overriding any runs on the `replay` backtest engine only (the trader's
 #: position callbacks are in cycle_callbacks.py)
@@ -75,8 +76,9 @@ def overrides_callbacks(strategy: Any) -> list[str]:
 
 
 def check_callbacks(cls: type) -> None:
-    """Raise ValueError at load when an overridden callback cannot take its arguments (positionally), or
-    `stoploss_can_loosen` is not a bool: otherwise the mistake would only show as a failure on every price."""
+    """Raise ValueError at load when an overridden callback cannot take its arguments (positionally),
+    `stoploss_can_loosen` is not a bool or `max_entry_adjustments` no count: otherwise the mistake would only
+    show as a failure on every price."""
     import inspect
 
     for name in overrides_callbacks(cls):
@@ -93,6 +95,9 @@ def check_callbacks(cls: type) -> None:
         raise ValueError(f"{cls.__qualname__}.stoploss_can_loosen must be True or False")
     if getattr(cls, "exchange_stop", None) not in (None, True, False):
         raise ValueError(f"{cls.__qualname__}.exchange_stop must be True, False or None")
+    limit = getattr(cls, "max_entry_adjustments", 1)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"{cls.__qualname__}.max_entry_adjustments must be an int >= 0")
 
 
 def callback_instances(strategies_dir: str | None) -> dict[str, Any]:

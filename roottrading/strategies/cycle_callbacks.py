@@ -17,6 +17,12 @@ live, paper and the `replay` backtest:
   must not be able to cancel it (a buggy veto would leave a falling position without any exit).
 - `on_fill(fill, cycle)`: after each fill of the strategy's entry and exit orders, with the cycle as updated by
   it; the return value is ignored.
+- `position_adjustment(cycle, now, price, profit) -> Decimal | float | None`: a quote amount to ADD to the
+  position now (DCA), or None. The trader asks the coordinator to fund it like an entry (risk check, pocket
+  reservation, a stored decision), then sends a MARKET buy on the same cycle, whose quantity, average entry
+  price and fees follow from all its fills. Asked only while nothing of the cycle is in flight, and at most
+  `max_entry_adjustments` additions per cycle (class attribute, default 1) are made. Reducing a position is
+  not offered (a partial exit is a SELL signal with a quantity, or a manual order).
 
 Timing, the same in every mode: custom_stoploss and custom_exit run after a price (a tick, or a candle's whole
 intra-bar path) has been checked against the cycle's exits, with `price` its last price and `now` the platform
@@ -57,9 +63,10 @@ class CycleView:
     trailing_extreme: Decimal | None  # highest price seen since entry (tracked when trailing_pct is set)
     entry_tag: str | None  # the tag of the signal that opened the cycle
     status: str  # the cycle's status value (ACTIVE while callbacks other than on_fill run)
+    adjustments: int = 0  # additions position_adjustment made that filled (0: the entry only)
 
     @classmethod
-    def of(cls, c: TradeCycle) -> CycleView:
+    def of(cls, c: TradeCycle, adjustments: int = 0) -> CycleView:
         return cls(
             id=c.id,
             symbol=c.symbol,
@@ -74,6 +81,7 @@ class CycleView:
             trailing_extreme=c.trailing_extreme,
             entry_tag=c.entry_tag,
             status=c.status.value,
+            adjustments=adjustments,
         )
 
 

@@ -226,3 +226,35 @@ async def test_reconciliation_releases_reservations_of_finished_cycles(
     assert sorted(x["reservation"] for x in report["released"]) == ["orphan", "r0"]
     assert (await ledger.get("r0")).status == "released" and (await ledger.get("r-open")).status == "reserved"
     assert report["unfunded_cycles"] == [] and report["used_capital"] == "100"
+
+
+async def test_reconciliation_counts_a_cycles_pnl_once_over_its_position_adjustments(
+    env: tuple[Host, httpx.AsyncClient, SimClock],
+) -> None:
+    """A DCA cycle holds its entry's reservation and one per addition (tied by cycle id); if the coordinator
+    missed its end, reconciliation releases them all and moves the pocket by the cycle's PnL once."""
+    host, c, clock = env
+    ledger = host.services["portfolio"].ledger  # type: ignore[attr-defined]
+    await ledger.reserve("r-dca", D(100), cycle_id="dca")
+    await ledger.reserve("r-dca-add", D(100), cycle_id="dca")
+    before = {p.pocket_type: p for p in await ledger.pockets()}["active"].current_value
+    await CycleRepo(host.db).save(
+        TradeCycle(
+            id="dca",
+            symbol="BTCUSDT",
+            strategy="dca",
+            side=Side.BUY,
+            status=CycleStatus.COMPLETED,
+            created_at=T0,
+            updated_at=T0,
+            entry_price=D(100),
+            quantity=D(2),
+            reservation_id="r-dca",
+            profit_loss=D(-30),
+        )
+    )
+    clock.advance(3_600_000)
+    report = (await c.put("/api/portfolio/pockets/sync", headers=AUTH)).json()["reconciliation"]
+    assert sorted(x["reservation"] for x in report["released"]) == ["r-dca", "r-dca-add"]
+    after = {p.pocket_type: p for p in await ledger.pockets()}["active"]
+    assert after.current_value == before - 30 and after.used_value == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -84,6 +85,21 @@ def test_max_open_cycles_rejects() -> None:
     pos = tuple(Position(f"c{i}", f"A{i}USDT", "s0", D(10)) for i in range(5))
     d = engine().check(buy(), state(positions=pos))
     assert not d.allowed and d.rule == "max_open_cycles" and "5 open cycles" in d.reasons[0]
+
+
+def test_an_addition_to_an_open_cycle_opens_no_cycle_and_its_whole_position_is_capped() -> None:
+    """position_adjustment's intents carry their cycle: at max_open_cycles they still pass, and the position
+    size limit (20 % of equity: 2,000) caps the cycle's position, not the addition alone."""
+    others = (Position(f"c{i}", f"A{i}USDT", "s0", D(10)) for i in range(1, 5))
+    pos = (Position("c0", "BTCUSDT", "s1", D(1500)), *others)
+    add = msgspec.structs.replace(buy(qty="0.02"), cycle_id="c0")  # 1,000 more on a 1,500 position
+    d = engine().check(add, state(positions=pos))
+    assert d.allowed and d.action == "shrink" and d.quantity == D("0.01")  # 500 of room left
+    assert "position size 2500.00 above max 2000.00" in d.reasons[0]
+    assert engine().check(buy(), state(positions=pos)).rule == "max_open_cycles"  # a new cycle is still refused
+    full = (Position("c0", "BTCUSDT", "s1", D(2000)),)
+    d = engine().check(msgspec.structs.replace(buy(), cycle_id="c0"), state(positions=full))
+    assert not d.allowed and d.rule == "max_position_size" and "no room left" in d.reasons[0]
 
 
 def test_daily_loss_limit_pauses_entries_but_not_exits() -> None:

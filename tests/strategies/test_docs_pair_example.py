@@ -1,5 +1,6 @@
 """The pair-trading example of docs/strategies.md runs as written: it loads, fires tagged entries and exits on
-two correlated series, and the analyzer live says what offline `signals()` says."""
+two correlated series, and the analyzer live says what offline `signals()` says. (Its backtest and demo
+run: tests/backtest/test_docs_examples.py.)"""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "strategies.md"
 
 
 def _example() -> str:
-    m = re.search(r"```python\n(# my_strategies/btc_eth_ratio\.py\n.*?)```", DOC.read_text(), re.S)
+    m = re.search(r"```python\n(# my_strategies/eth_btc_ratio\.py\n.*?)```", DOC.read_text(), re.S)
     assert m, "the pair-trading example is missing from docs/strategies.md"
     return m.group(1)
 
@@ -54,26 +55,26 @@ def _frame(cs: list[Candle]) -> pd.DataFrame:
 def test_the_documented_pair_example_runs_live_and_offline_alike(tmp_path: Path) -> None:
     folder = tmp_path / "my_strategies"
     folder.mkdir()
-    (folder / "btc_eth_ratio.py").write_text(_example())
+    (folder / "eth_btc_ratio.py").write_text(_example())
     loaded = load_folder(folder, check_bias=False)
     assert not loaded.errors, loaded.errors
-    cls = loaded.strategies["btc_eth_ratio"]
+    cls = loaded.strategies["eth_btc_ratio"]
     btc, eth = _pair(1500)
     params = {"lookback": 12, "z_in": 1.0}
-    sf = cls(**params).signals(_frame(btc), informative={"ETHUSDT": _frame(eth), "BTCUSDT": _frame(btc)})
+    sf = cls(**params).signals(_frame(eth), informative={"ETHUSDT": _frame(eth), "BTCUSDT": _frame(btc)})
     fired = np.flatnonzero(sf.side)
     assert (sf.side == 1).sum() >= 2 and (sf.side == -1).sum() >= 2
     assert sf.tag is not None and set(sf.tag[fired]) == {"z<-1", "z>0"}
     eng = AnalyzerEngine(
         EngineConfig(
-            interval="5m", strategies_dir=str(folder), enabled=["btc_eth_ratio"], params={"btc_eth_ratio": params}
+            interval="5m", strategies_dir=str(folder), enabled=["eth_btc_ratio"], params={"eth_btc_ratio": params}
         )
     )
     live = {}
     for b, e in zip(btc, eth, strict=True):
-        eng.inform([e, b])
-        live.update({s.id: s for s in eng.on_candle(b).signals})
+        eng.inform([b, e])
+        live.update({s.id: s for s in eng.on_candle(e).signals})
     assert not eng.last_errors
-    offline = {f"btc_eth_ratio:BTCUSDT:5m:{int(sf.open_time[i])}": sf.row(int(i)) for i in fired}
+    offline = {f"eth_btc_ratio:ETHUSDT:5m:{int(sf.open_time[i])}": sf.row(int(i)) for i in fired}
     assert live.keys() == offline.keys()
     assert all(live[k].tag == offline[k]["tag"] for k in live)

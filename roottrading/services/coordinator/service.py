@@ -36,6 +36,7 @@ from roottrading.domain.money import plain_text, to_decimal
 from roottrading.risk import OrderIntent
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
 from roottrading.services.coordinator import filters as f
+from roottrading.services.coordinator.adjust import AdjustMixin
 from roottrading.services.coordinator.breaker import CircuitBreaker, CircuitOpen
 from roottrading.services.coordinator.config import load_config
 from roottrading.services.coordinator.memory import DAY_MS, SKEW_MS, DecidedSignals, OpenCycles, PendingEntries
@@ -67,7 +68,7 @@ def reservation_id_for_signal(signal_id: str) -> str:
     return f"res-{ids.request_id_for_signal(signal_id)[4:]}"
 
 
-class CoordinatorService(Service):
+class CoordinatorService(AdjustMixin, Service):
     name = "coordinator"
     description = "Filters, sizes, risk-checks and funds signals into order requests."
 
@@ -131,9 +132,8 @@ class CoordinatorService(Service):
             if c.status is CycleStatus.ACTIVE and c.entry_price is not None and c.quantity > 0:
                 await self.ledger.consume(c.reservation_id, c.entry_price * c.quantity + c.fees)
             elif c.status.is_terminal:
-                await self.ledger.release(
-                    c.reservation_id, f"cycle {c.status.value.lower()}", pnl=c.profit_loss or Decimal(0)
-                )
+                # with its position adjustments' reservations, if any (adjust.py)
+                await self.release_cycle(c, f"cycle {c.status.value.lower()}", c.profit_loss or Decimal(0))
         except LEDGER_ERRORS as exc:  # retried by the bus; reconciliation is the last resort
             self.log.error("reservation settlement failed", reservation=c.reservation_id, cycle=c.id, error=repr(exc))
             raise
@@ -557,7 +557,7 @@ class CoordinatorService(Service):
             return None
         return sizing
 
-    async def _risk_check(self, s: Signal, req_id: str, qty: Decimal) -> Any:
+    async def _risk_check(self, s: Signal, req_id: str, qty: Decimal, cycle_id: str | None = None) -> Any:
         br = self.breakers["risk"]
         if not br.allow():
             await self._record(s, "rejected", "circuit open: risk", stage="breaker")
@@ -570,6 +570,7 @@ class CoordinatorService(Service):
             price=to_decimal(s.price),
             strategy=s.strategy,
             time=s.time,
+            cycle_id=cycle_id,
         )
         try:
             verdict = await self.risk.check(intent)
@@ -666,6 +667,16 @@ class CoordinatorService(Service):
             except (KeyError, ArithmeticError, msgspec.ValidationError) as exc:
                 raise HTTPException(422, f"bad manual entry: {exc}") from None
             return await self.manual_entry(req, price)
+
+        @r.post("/adjust")
+        async def adjust(body: dict[str, Any]) -> dict[str, Any]:
+            """A trader's position adjustment when it runs in another process (adjust.py)."""
+            try:
+                req = msgspec.convert(body["request"], OrderRequest, strict=False)
+                price = Decimal(str(body["price"]))
+            except (KeyError, ArithmeticError, msgspec.ValidationError) as exc:
+                raise HTTPException(422, f"bad adjustment: {exc}") from None
+            return await self.adjust_entry(req, price)
 
         @r.get("/config")
         async def config() -> dict[str, Any]:

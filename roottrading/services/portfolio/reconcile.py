@@ -73,6 +73,8 @@ class Reconciler:
             c = by_res.get(r.id) or (by_res.get(f"cycle:{r.cycle_id}") if r.cycle_id else None)
             if c is not None and c.status.is_terminal and now - c.updated_at >= self.grace_ms:
                 pnl = c.profit_loss if c.status is CycleStatus.COMPLETED and c.profit_loss is not None else ZERO
+                if c.reservation_id and r.id != c.reservation_id:
+                    pnl = ZERO  # a position adjustment's reservation: the PnL goes with the entry's, once
                 await self.ledger.release(r.id, f"reconcile: cycle {c.id} {c.status.value}", pnl=pnl)
                 released.append({"reservation": r.id, "cycle": c.id, "why": f"cycle {c.status.value}"})
             elif (

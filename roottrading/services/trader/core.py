@@ -42,6 +42,7 @@ from roottrading.exchange.errors import (
 )
 from roottrading.exchange.filters import SymbolRules
 from roottrading.services.trader.control import ControlMixin
+from roottrading.services.trader.cycle_adjust import CycleAdjustMixin
 from roottrading.services.trader.cycle_exits import CycleExitsMixin
 from roottrading.services.trader.cycle_hooks import CycleHooks
 from roottrading.services.trader.exchange_stops import ExchangeStopsConfig, ExchangeStopsMixin
@@ -70,7 +71,7 @@ def exit_retry_delay_ms(failed_exits: int) -> int:
     return int(min(EXIT_RETRY_BASE_MS * 2 ** max(0, min(failed_exits - 1, 30)), EXIT_RETRY_MAX_MS))
 
 
-class TraderCore(ControlMixin, CycleExitsMixin, ExchangeStopsMixin):
+class TraderCore(ControlMixin, CycleExitsMixin, ExchangeStopsMixin, CycleAdjustMixin):
     """Cycles, orders and fills of one account. The Service wires it to the bus, the store and HTTP."""
 
     def __init__(
@@ -121,14 +122,18 @@ class TraderCore(ControlMixin, CycleExitsMixin, ExchangeStopsMixin):
             "fills": 0,
             "resent": 0,
             "exit_vetoes": 0,  # exits a strategy's confirm_exit vetoed (cycle_exits.py)
+            "adjustments": 0,  # additions to open cycles sent for position_adjustment (cycle_adjust.py)
         }
         self._unsubscribe: Callable[[], None] | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self.started = False  # set after start(): from then on a takeover loads its symbols (ownership.py)
         # the strategies' position callbacks (cycle_exits.py); the service gives the loaded strategies and a
         # DecisionRepo (exit vetoes are stored as decisions); without them: no callbacks, vetoes only logged
-        self.hooks = CycleHooks()
+        self.hooks = CycleHooks(adjustments=self._adjustments_done)
         self.decisions: Any = None
+        self.funder: Any = None  # funds position_adjustment's additions (the coordinator; cycle_adjust.py)
+        # cycle id -> the addition asked, being funded (None once a funding call has claimed it)
+        self.adjusting: dict[str, tuple[OrderRequest, Decimal] | None] = {}
         self.untold_fills: dict[str, list[Fill]] = {}  # cycle id -> fills applied, not yet told to on_fill
         self.xstops, self._protecting, self._no_oco = ExchangeStopsConfig(), set(), set()  # exchange_stops.py
 
@@ -407,7 +412,7 @@ class TraderCore(ControlMixin, CycleExitsMixin, ExchangeStopsMixin):
             return
         self._adopt_stop_fill(c)  # an exchange stop that executed is the cycle's exit
         exit_ = self.order_cache.get(c.exit_order_id) if c.exit_order_id else None
-        for o in (entry, exit_):
+        for o in (entry, exit_, *self._adds(cycle_id)):
             if o is not None and o.executed_quantity > sum(
                 (f.quantity for f in self.fills.get(c.id, []) if f.client_order_id == o.client_order_id), Decimal(0)
             ):
@@ -787,6 +792,7 @@ class TraderCore(ControlMixin, CycleExitsMixin, ExchangeStopsMixin):
                 elif c.status is CycleStatus.ACTIVE:
                     await self._cycle_callbacks(c, path[-1])  # the strategy's custom exit / stop (cycle_exits.py)
                     await self._protect(c)  # a moved stop moves its exchange order (rate-limited)
+        await self._fund_additions()  # position_adjustment's, asked above, funded without the lock (cycle_adjust.py)
 
     async def _sim_exit(
         self, c: TradeCycle, reason: str, level: Decimal, raised: bool, path: Sequence[Decimal]

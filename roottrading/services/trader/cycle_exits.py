@@ -9,6 +9,7 @@ Why a mixin apart from core.py: the state machine stays the state machine; this 
   it is logged, counted (stats "exit_vetoes") and stored as a decision ("exit_vetoed", once per cycle and
   exit reason: a target vetoed on every candle is one row).
 - After a fill of the strategy's order is applied to its cycle: `on_fill` with the updated cycle.
+- Last, after the stop: `position_adjustment` may add to the position (cycle_adjust.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class CycleExitsMixin:
             self.log.debug("stop moved by the strategy", cycle=c.id, stop=str(stop), previous=str(c.stop_loss))
             c.stop_loss = stop
             await self.cycles.save(c)  # like a trailing stop's move: stored, not a transition
+        await self._position_adjustment(c, price)  # an addition (DCA), funded by the coordinator (cycle_adjust.py)
 
     async def _exit_confirmed(self: TraderCore, c: TradeCycle, reason: str, price: Decimal) -> bool:  # type: ignore[misc]
         """False when the strategy vetoes this (vetoable) exit; the veto is logged, counted and stored."""

@@ -1,5 +1,5 @@
 """The trader's side of the position callbacks (roottrading/strategies/cycle_callbacks.py): custom_stoploss,
-custom_exit, confirm_exit and on_fill, each call isolated.
+custom_exit, confirm_exit, on_fill and position_adjustment, each call isolated.
 
 Which instances: the strategies the coordinator calls confirm_entry / stake on. In one process (the demo, the
 `replay` backtest, `roottrading run`) the trader asks its coordinator peer for them, so a strategy's state kept
@@ -31,13 +31,15 @@ from roottrading.strategies.cycle_callbacks import (
 
 log = structlog.get_logger(__name__)
 Source = Callable[[], dict[str, Any]]
+Count = Callable[[str], int]
 
 
 class CycleHooks:
     """Calls one strategy's position callbacks for a cycle; answers what the trader should do."""
 
-    def __init__(self, source: Source | None = None) -> None:
+    def __init__(self, source: Source | None = None, adjustments: Count | None = None) -> None:
         self._source = source
+        self._adjustments = adjustments  # cycle id -> additions filled (the trader's orders); None: 0
         self._hooks: dict[str, tuple[Any, frozenset[str]]] | None = None  # name -> (instance, overridden)
         self.failures: dict[str, int] = {}  # strategy -> callbacks that raised or answered nonsense
         self.vetoes: deque[dict[str, Any]] = deque(maxlen=100)  # the latest exit vetoes, newest last
@@ -59,13 +61,35 @@ class CycleHooks:
         entry = (self._hooks or {}).get(name)
         return getattr(entry[0], attr, None) if entry is not None else None
 
+    def _view(self, c: TradeCycle) -> CycleView:
+        return CycleView.of(c, self._adjustments(c.id) if self._adjustments is not None else 0)
+
+    def max_adjustments(self, name: str) -> int:
+        """The strategy's `max_entry_adjustments` when it defines position_adjustment, else 0."""
+        strat = self._strategy(name, "position_adjustment")
+        return int(getattr(strat, "max_entry_adjustments", 1)) if strat is not None else 0
+
+    def add_amount(self, c: TradeCycle, now: int, price: Decimal) -> Decimal | None:
+        """The quote amount `position_adjustment` wants added to the cycle now, or None. The limit on additions
+        and the funding are the trader's and the coordinator's (cycle_adjust.py)."""
+        strat = self._strategy(c.strategy, "position_adjustment")
+        if strat is None:
+            return None
+        raw = self._call(strat, "position_adjustment", self._view(c), now, price, profit_ratio(c.entry_price, price))
+        if raw is None:
+            return None
+        amount = _positive(raw)
+        if amount is None:
+            self._fail(strat, "position_adjustment", f"returned {raw!r}, not a positive quote amount or None")
+        return amount
+
     def new_stop(self, c: TradeCycle, now: int, price: Decimal) -> Decimal | None:
         """The stop `custom_stoploss` moves the cycle to, when the rules accept it (tighter, or the strategy
         allows loosening); None: keep the current stop."""
         strat = self._strategy(c.strategy, "custom_stoploss")
         if strat is None:
             return None
-        raw = self._call(strat, "custom_stoploss", CycleView.of(c), now, price, profit_ratio(c.entry_price, price))
+        raw = self._call(strat, "custom_stoploss", self._view(c), now, price, profit_ratio(c.entry_price, price))
         if raw is None:
             return None
         stop = _positive(raw)
@@ -79,7 +103,7 @@ class CycleHooks:
         strat = self._strategy(c.strategy, "custom_exit")
         if strat is None:
             return None
-        reason = self._call(strat, "custom_exit", CycleView.of(c), now, price, profit_ratio(c.entry_price, price))
+        reason = self._call(strat, "custom_exit", self._view(c), now, price, profit_ratio(c.entry_price, price))
         if reason is None:
             return None
         if not isinstance(reason, str) or not reason.strip():
@@ -93,7 +117,7 @@ class CycleHooks:
         strat = self._strategy(c.strategy, "confirm_exit")
         if strat is None:
             return None
-        veto = self._call(strat, "confirm_exit", CycleView.of(c), reason, price)
+        veto = self._call(strat, "confirm_exit", self._view(c), reason, price)
         if veto is None:
             return None
         if not isinstance(veto, str) or not veto:
@@ -108,7 +132,7 @@ class CycleHooks:
         """Tell the cycle's strategy about one of its fills (`on_fill`); its answer is ignored."""
         strat = self._strategy(c.strategy, "on_fill")
         if strat is not None:
-            self._call(strat, "on_fill", fill, CycleView.of(c))
+            self._call(strat, "on_fill", fill, self._view(c))
 
     def _call(self, strat: Any, hook: str, *args: Any) -> Any:
         try:

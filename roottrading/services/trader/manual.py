@@ -1,7 +1,8 @@
-"""How the trader's API submits a manual entry to the coordinator, which applies the money rules (risk
-check, pocket reservation) before the order exists: directly when the coordinator is hosted in the same
-process (`ctx.peer("coordinator")`), else HTTP POST <coordinator url>/manual with the platform's bearer
-token. Unreachable means refused (503): a manual entry never bypasses the pockets and the risk manager."""
+"""How the trader submits a manual entry (its API) or a position adjustment (cycle_adjust.py) to the
+coordinator, which applies the money rules (risk check, pocket reservation) before the order exists:
+directly when the coordinator is hosted in the same process (`ctx.peer("coordinator")`), else HTTP POST
+<coordinator url>/manual or /adjust with the platform's bearer token. Unreachable means refused (503 for a
+manual entry, no addition for an adjustment): neither bypasses the pockets and the risk manager."""
 
 from __future__ import annotations
 
@@ -31,6 +32,16 @@ class ManualEntryClient:
         peer = self.ctx.peer("coordinator")
         if peer is not None:
             return await peer.manual_entry(req, price)
+        return await self._post("/manual", req, price)
+
+    async def adjust(self, req: OrderRequest, price: Decimal) -> dict[str, Any]:
+        """The coordinator's answer to an addition to cycle `req.cycle_id` (same shape as `submit`)."""
+        peer = self.ctx.peer("coordinator")
+        if peer is not None:
+            return await peer.adjust_entry(req, price)
+        return await self._post("/adjust", req, price)
+
+    async def _post(self, path: str, req: OrderRequest, price: Decimal) -> dict[str, Any]:
         token, _ = self.ctx.settings.ensure_api_token()
         body = {"request": m.to_builtins(req), "price": str(price)}
         try:
@@ -38,7 +49,7 @@ class ManualEntryClient:
                 base_url=self.url, timeout=self.timeout_s, headers={"Authorization": f"Bearer {token}"}
             ) as http:
                 resp = await http.post(
-                    "/manual", content=msgspec.json.encode(body), headers={"Content-Type": "application/json"}
+                    path, content=msgspec.json.encode(body), headers={"Content-Type": "application/json"}
                 )
         except httpx.HTTPError as exc:
             raise CoordinatorUnavailable(f"coordinator unreachable at {self.url}: {exc!r}") from None

@@ -57,7 +57,8 @@ class TraderService(Service):
         )
         # the strategies' position callbacks (custom stop/exit, confirm_exit, on_fill): the coordinator's
         # instances in one process, the same strategies loaded here in split mode (cycle_hooks.py)
-        self.core.hooks = CycleHooks(self._callback_strategies)
+        self.core.hooks = CycleHooks(self._callback_strategies, adjustments=self.core._adjustments_done)
+        self.core.funder = self.manual  # position_adjustment's additions are funded by the coordinator
         self.core.decisions = DecisionRepo(ctx.db)
         self.core.xstops = ExchangeStopsConfig(
             ctx.settings.trader_exchange_stops,
