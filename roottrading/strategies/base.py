@@ -76,6 +76,8 @@ class BaseStrategy:
     exchange_stop: ClassVar[bool | None] = None
     #: the most additions `position_adjustment` may make to one cycle (filled ones count)
     max_entry_adjustments: ClassVar[int] = 1
+    #: how long (market time) a limit entry chosen by `order_type` may rest before the trader cancels the rest
+    limit_entry_timeout_s: ClassVar[float] = 600.0
 
     sl_atr = Param(2.0, 0.0, 10.0, 0.5, doc="stop-loss distance in ATR(14) multiples; 0 = none")
     tp_atr = Param(3.0, 0.0, 20.0, 0.5, doc="take-profit distance in ATR(14) multiples; 0 = none")
@@ -139,6 +141,11 @@ class BaseStrategy:
 
     def stake(self, request: Any) -> Any:
         """Override to choose the quote amount of an entry (still capped by pockets and risk); None = default."""
+        return None
+
+    def order_type(self, request: Any) -> Any:
+        """Override to place the entry as a limit order: "LIMIT" (at the signal's price) or
+        `LimitOrder(price)` (strategies/callbacks.py); None or "MARKET" = a market order (the default)."""
         return None
 
     # ---- optional position callbacks, called by the trader on open cycles (strategies/cycle_callbacks.py) --

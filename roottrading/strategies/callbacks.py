@@ -1,4 +1,4 @@
-"""Optional strategy callbacks in the coordinator's decision path: `confirm_entry` and `stake`.
+"""Optional strategy callbacks in the coordinator's decision path: `confirm_entry`, `stake` and `order_type`.
 
 Why: some decisions need the moment of the order, not the candle: skip an entry because of something the
 vectorised signal cannot see (a tag the strategy wants only at some hours, a maximum number of entries it
@@ -9,6 +9,12 @@ strategy class; the coordinator calls them for each entry signal that passed its
   ("strategy veto: <reason>").
 - `stake(request) -> Decimal | float | None`: the quote amount to put in; None keeps the coordinator's sizing.
   It is still capped by the pocket's available funds, the per-symbol limits and the risk manager.
+- `order_type(request) -> None | "MARKET" | "LIMIT" | LimitOrder(price)`: how the entry is placed. None or
+  "MARKET": a market order (the default); "LIMIT": a limit order at the signal's price; `LimitOrder(price)`:
+  a limit order at that price (rounded down to the tick). A limit entry rests until it fills or until the
+  strategy's `limit_entry_timeout_s` (market time, default 600 s) has passed, when the trader cancels what is
+  left of it: a partly filled entry keeps its position (managed as usual), an unfilled one ends CANCELED and
+  its reservation is released. The funds reserved are sized at the higher of the signal's and the limit price.
 
 A callback that raises is isolated like a failing strategy in the analyzer: logged with the exception and
 treated as "no opinion" (no veto, no stake), so the entry goes through the coordinator's own rules.
@@ -27,6 +33,7 @@ from roottrading.domain.money import to_decimal
 ARGUMENTS = {
     "confirm_entry": ("request",),
     "stake": ("request",),
+    "order_type": ("request",),
     "custom_stoploss": ("cycle", "now", "price", "profit"),
     "custom_exit": ("cycle", "now", "price", "profit"),
     "confirm_exit": ("cycle", "reason", "price"),
@@ -95,6 +102,9 @@ def check_callbacks(cls: type) -> None:
         raise ValueError(f"{cls.__qualname__}.stoploss_can_loosen must be True or False")
     if getattr(cls, "exchange_stop", None) not in (None, True, False):
         raise ValueError(f"{cls.__qualname__}.exchange_stop must be True, False or None")
+    timeout = getattr(cls, "limit_entry_timeout_s", 600.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ValueError(f"{cls.__qualname__}.limit_entry_timeout_s must be a number of seconds > 0")
     limit = getattr(cls, "max_entry_adjustments", 1)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise ValueError(f"{cls.__qualname__}.max_entry_adjustments must be an int >= 0")
@@ -115,9 +125,18 @@ def callback_instances(strategies_dir: str | None) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class LimitOrder:
+    """`order_type`'s answer for a limit entry at `price` (quote currency)."""
+
+    price: Decimal | float | int | str
+
+
+@dataclass(frozen=True)
 class EntryHooks:
-    """The callbacks' answer for one entry: a veto reason, a stake, and the errors of callbacks that raised."""
+    """The callbacks' answer for one entry: a veto reason, a stake, a limit price (None: a market order), and
+    the errors of callbacks that raised."""
 
     veto: str | None = None
     stake: Decimal | None = None
+    limit_price: Decimal | None = None
     errors: tuple[str, ...] = ()

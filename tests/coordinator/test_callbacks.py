@@ -146,3 +146,51 @@ def test_fast_engine_hands_callback_strategies_to_replay(tmp_path: Path) -> None
     )
     with pytest.raises(EngineUnavailable, match="callbacks \\(confirm_entry, stake\\)"):
         asyncio.run(run_fast(cfg, {"BTCUSDT": cs}))
+
+
+async def test_order_type_places_limit_entries(tmp_path: Path) -> None:
+    """order_type: "LIMIT" -> a limit at the signal's price; LimitOrder(p) -> at p on the tick grid (rounded
+    down); None/"MARKET" -> market; a bad answer is an error that falls back to a market order. A limit above
+    the signal's price reserves funds at the limit price."""
+    from roottrading.domain import OrderType
+    from roottrading.strategies.callbacks import LimitOrder
+
+    class Limits:
+        name = "limits"
+
+        def confirm_entry(self, request: Any) -> None:
+            return None
+
+        def stake(self, request: Any) -> Decimal:
+            return Decimal(300)
+
+        def order_type(self, request: Any) -> Any:
+            return {
+                "at": "LIMIT",
+                "below": LimitOrder(Decimal("97.123456789")),
+                "above": LimitOrder(120),
+                "market": "MARKET",
+                "bad": LimitOrder(-1),
+            }.get(request.tag)
+
+    host = await _host(tmp_path)
+    cap = Capture()
+    await host.bus.subscribe(m.ORDER_REQUESTS, "test", cap)
+    try:
+        co: Any = host.services["coordinator"]
+        co.hooks = StrategyHooks(None, {"limits": Limits()})
+        for tag in ("at", "below", "above", "market", "bad"):
+            await co.on_signal(message(_tagged(tag, tag, strategy="limits")))
+        assert await host.bus.drain(5)
+        req = {r.signal_id: r for r in cap.requests}
+        assert (req["at"].type, req["at"].price) == (OrderType.LIMIT, Decimal(100))
+        assert (req["below"].type, req["below"].price) == (OrderType.LIMIT, Decimal("97.12"))  # tick 0.01, down
+        assert (req["market"].type, req["market"].price) == (OrderType.MARKET, None)
+        assert (req["bad"].type, req["bad"].price) == (OrderType.MARKET, None)
+        bad = (await co.decisions.query(signal_id="bad"))[0]
+        assert "order_type returned" in bad["details"]["callback_errors"][0]
+        reserved = {r.id: r.amount for r in await co.ledger.reservations()}
+        at, above = (reserved[req[tag].reservation_id] for tag in ("at", "above"))
+        assert above > at * Decimal("1.19")  # 3 units at (up to) 120 reserve 20 % more than 3 units at 100
+    finally:
+        await host.stop()

@@ -356,15 +356,19 @@ class CoordinatorService(AdjustMixin, Service):
                 )
                 return
         price = to_decimal(s.price)
+        limit = self._tick(s.symbol, hooks.limit_price) if hooks.limit_price is not None else None
         mult = reserve_multiplier(self.cfg.fee_buffer_pct, self.cfg.slippage_buffer_pct)
         amount = min(sizing.reserve_amount, reservation_amount(qty, price, mult))
+        if limit is not None and limit > price:  # a marketable limit may pay up to its price
+            amount = reservation_amount(qty, limit, mult)
         res_id = reservation_id_for_signal(s.id)
         req = OrderRequest(
             id=req_id,
             time=s.time,
             symbol=s.symbol,
             side=Side.BUY,
-            type=OrderType.MARKET,
+            type=OrderType.MARKET if limit is None else OrderType.LIMIT,
+            price=limit,
             quantity=qty,
             strategy=s.strategy,
             signal_id=s.id,
@@ -506,6 +510,11 @@ class CoordinatorService(AdjustMixin, Service):
     def _round(self, symbol: str, qty: Decimal) -> Decimal:
         r = self._rules(symbol)
         return r.round_quantity(qty) if r is not None else fixed_step_rounder(self.cfg.default_step)(qty)
+
+    def _tick(self, symbol: str, price: Decimal) -> Decimal:
+        """A limit price on the symbol's tick grid (rounded down: a buy never pays more than asked)."""
+        r = self._rules(symbol)
+        return r.round_price(price) if r is not None else price
 
     def _min_notional(self, symbol: str) -> Decimal:
         r = self._rules(symbol)

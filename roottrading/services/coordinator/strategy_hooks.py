@@ -19,7 +19,7 @@ import structlog
 
 from roottrading.domain import Signal
 from roottrading.services.analyzer.engine import describe_exception
-from roottrading.strategies.callbacks import EntryHooks, EntryRequest, callback_instances
+from roottrading.strategies.callbacks import EntryHooks, EntryRequest, LimitOrder, callback_instances
 
 log = structlog.get_logger(__name__)
 _NONE = EntryHooks()
@@ -63,7 +63,25 @@ class StrategyHooks:
             if stake is None or not stake.is_finite() or stake <= 0 or (isinstance(raw, float) and math.isnan(raw)):
                 errors.append(f"stake returned {raw!r}, not a positive amount")
                 stake = None
-        return EntryHooks(stake=stake, errors=tuple(errors))
+        limit = self._limit_price(strat, req, errors)
+        return EntryHooks(stake=stake, limit_price=limit, errors=tuple(errors))
+
+    def _limit_price(self, strat: Any, req: EntryRequest, errors: list[str]) -> Decimal | None:
+        """`order_type`'s answer as a limit price, None for a market order (also when the answer is invalid)."""
+        raw = self._call(strat, "order_type", req, errors)
+        if raw is None or (isinstance(raw, str) and raw.upper() == "MARKET"):
+            return None
+        if isinstance(raw, str) and raw.upper() == "LIMIT":
+            return req.price
+        if isinstance(raw, LimitOrder):
+            try:
+                price = Decimal(str(raw.price))
+            except InvalidOperation:
+                price = Decimal("NaN")
+            if price.is_finite() and price > 0:
+                return price
+        errors.append(f"order_type returned {raw!r}, not None, 'MARKET', 'LIMIT' or LimitOrder(positive price)")
+        return None
 
     def _call(self, strat: Any, hook: str, req: EntryRequest, errors: list[str]) -> Any:
         try:

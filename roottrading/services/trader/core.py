@@ -123,6 +123,7 @@ class TraderCore(ControlMixin, CycleExitsMixin, ExchangeStopsMixin, CycleAdjustM
             "resent": 0,
             "exit_vetoes": 0,  # exits a strategy's confirm_exit vetoed (cycle_exits.py)
             "adjustments": 0,  # additions to open cycles sent for position_adjustment (cycle_adjust.py)
+            "entries_expired": 0,  # limit entries (order_type) cancelled after limit_entry_timeout_s (cycle_exits.py)
         }
         self._unsubscribe: Callable[[], None] | None = None
         self._pump_task: asyncio.Task[None] | None = None
@@ -792,6 +793,7 @@ class TraderCore(ControlMixin, CycleExitsMixin, ExchangeStopsMixin, CycleAdjustM
                 elif c.status is CycleStatus.ACTIVE:
                     await self._cycle_callbacks(c, path[-1])  # the strategy's custom exit / stop (cycle_exits.py)
                     await self._protect(c)  # a moved stop moves its exchange order (rate-limited)
+            await self._expire_limit_entries(symbol)  # order_type's limit entries past their time (cycle_exits.py)
         await self._fund_additions()  # position_adjustment's, asked above, funded without the lock (cycle_adjust.py)
 
     async def _sim_exit(

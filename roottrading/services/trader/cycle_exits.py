@@ -10,6 +10,9 @@ Why a mixin apart from core.py: the state machine stays the state machine; this 
   exit reason: a target vetoed on every candle is one row).
 - After a fill of the strategy's order is applied to its cycle: `on_fill` with the updated cycle.
 - Last, after the stop: `position_adjustment` may add to the position (cycle_adjust.py).
+- A limit entry chosen by `order_type` that is still resting `limit_entry_timeout_s` (market time) after it
+  was placed is cancelled: unfilled, the cycle ends CANCELED (its reservation released); partly filled, it
+  keeps that position, managed as usual. Manual orders and strategies the trader has not loaded rest GTC.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from roottrading.domain import CycleStatus, Fill, TradeCycle
+from roottrading.domain import CycleStatus, Fill, OrderType, TradeCycle
 
 if TYPE_CHECKING:
     from roottrading.services.trader.core import TraderCore
@@ -39,6 +42,32 @@ class CycleExitsMixin:
             c.stop_loss = stop
             await self.cycles.save(c)  # like a trailing stop's move: stored, not a transition
         await self._position_adjustment(c, price)  # an addition (DCA), funded by the coordinator (cycle_adjust.py)
+
+    async def _expire_limit_entries(self: TraderCore, symbol: str) -> None:  # type: ignore[misc]
+        """Cancel what is left of `symbol`'s strategy limit entries past their strategy's limit_entry_timeout_s.
+        Caller holds the lock."""
+        now = self.clock.now_ms()
+        for c in [c for c in self.open.values() if c.symbol == symbol and c.strategy != "manual"]:
+            if c.status not in (CycleStatus.WAITING_ENTRY, CycleStatus.ACTIVE):
+                continue
+            entry = self.order_cache.get(c.entry_order_id or "")
+            if entry is None or entry.type is not OrderType.LIMIT or entry.status.is_terminal:
+                continue
+            timeout_s = self.hooks.attribute(c.strategy, "limit_entry_timeout_s")
+            if timeout_s is None or now - entry.created_at < float(timeout_s) * 1000:
+                continue
+            self.log.info(
+                "limit entry expired: cancelling what is left of it",
+                cycle=c.id,
+                symbol=c.symbol,
+                strategy=c.strategy,
+                price=str(entry.price),
+                filled=str(entry.executed_quantity),
+                age_s=(now - entry.created_at) / 1000,
+            )
+            self.stats["entries_expired"] += 1
+            await self._cancel(entry)
+            await self._advance(c.id)
 
     async def _exit_confirmed(self: TraderCore, c: TradeCycle, reason: str, price: Decimal) -> bool:  # type: ignore[misc]
         """False when the strategy vetoes this (vetoable) exit; the veto is logged, counted and stored."""
