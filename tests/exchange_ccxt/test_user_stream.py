@@ -203,3 +203,62 @@ async def test_fake_ws_api_checks_the_signature_like_rest(fake_binance) -> None:
             assert (await ask("userDataStream.unsubscribe", {"subscriptionId": 0}))["result"] == {}
             assert (await ask("session.subscriptions", {}))["result"] == []
             assert (await ask("no.such.method", {}))["status"] == 400
+
+
+class ScriptedClient:
+    """Stands in for ccxt.pro's client: watch_orders answers the scripted batches, then raises the last item."""
+
+    def __init__(self, batches: list[Any]) -> None:
+        self.batches = batches
+        self.has = {"watchOrders": True}
+
+    async def watch_orders(self) -> list[dict[str, Any]]:
+        item = self.batches.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def milliseconds(self) -> int:
+        return 0
+
+
+def _ccxt_order(oid: str, cid: str, amount: Any, status: str = "canceled") -> dict[str, Any]:
+    return {
+        "id": oid,
+        "clientOrderId": cid,
+        "symbol": "BTC/USDT",
+        "side": "buy",
+        "type": "limit",
+        "amount": amount,
+        "price": 100.0,
+        "filled": 0.0,
+        "cost": 0.0,
+        "status": status,
+        "timestamp": 1,
+        "info": {},
+    }
+
+
+async def test_an_unusable_update_is_skipped_and_a_crash_leaves_the_poller_at_full_pace() -> None:
+    ex = CcxtExchange("binance", api_key=API_KEY, secret=API_SECRET, poll_interval_s=1.0, reconcile_interval_s=30.0)
+    try:
+        assert ex.stream is not None
+        ex._unified = {"BTCUSDT": "BTC/USDT"}
+        ups: list[Any] = []
+        ex._callbacks.append(ups.append)
+        ex.stream.client = ScriptedClient(
+            [[_ccxt_order("1", "bad", "not a number"), _ccxt_order("2", "good", 0.01)], RuntimeError("a bug")]
+        )
+        ex.stream.live = True
+        with pytest.raises(RuntimeError):
+            await ex.stream._orders()
+        assert ex.stream.stats["skipped"] == 1  # not guessed: the next poll reads it
+        assert [u.order.client_order_id for u in ups] == ["good"] and ups[0].execution_type == "CANCELED"
+        ex.stream.client = ScriptedClient([RuntimeError("a bug in a watch loop")])
+        ex.stream.adapter.id = "kraken"  # no Binance subscribe answer to wait for: the grace period path
+        with pytest.raises(RuntimeError):
+            await ex.stream.run()
+        assert not ex.stream.live and ex.poll_pace_s() == 1.0  # the poller back at its interval
+    finally:
+        ex.id = "binance"
+        await ex.close()

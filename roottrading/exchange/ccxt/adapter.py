@@ -422,8 +422,13 @@ class CcxtExchange(OrderTracking):
 
     async def _poll_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_pace_s())
+            # not asyncio.wait_for: on 3.11 it can swallow the cancel of close() when the wake-up lands with it
+            waiter = asyncio.ensure_future(self._wake.wait())
+            try:
+                done, _ = await asyncio.wait({waiter}, timeout=self.poll_pace_s())
+            finally:
+                waiter.cancel()
+            if done:
                 self._wake.clear()
                 continue  # the stream went up or down: sleep again at the new pace (it reconciles itself)
             await self.reconcile()

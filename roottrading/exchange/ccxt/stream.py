@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 import ccxt
@@ -58,7 +58,7 @@ class UserStream:
         self.retry_delay_s = retry_delay_s
         self.live = False  # subscribed and not known to be broken
         self.gave_up = False
-        self.stats = {"connects": 0, "drops": 0, "orders": 0, "trades": 0, "balances": 0}
+        self.stats = {"connects": 0, "drops": 0, "orders": 0, "trades": 0, "balances": 0, "skipped": 0}
         self.on_change: Callable[[], None] = lambda: None  # the adapter's poller: wake up and re-read `live`
 
     def _set_live(self, live: bool) -> None:
@@ -68,6 +68,13 @@ class UserStream:
 
     # ------------------------------------------------------------------ supervision
     async def run(self) -> None:
+        """Sessions until refused for good; whatever ends it (cancelled, a bug) leaves the poller at full pace."""
+        try:
+            await self._sessions()
+        finally:
+            self._set_live(False)
+
+    async def _sessions(self) -> None:
         refusals = 0
         attempt = 0
         while True:
@@ -159,39 +166,59 @@ class UserStream:
             self.stats["trades"] += 1
             self.adapter._dispatch(OrderUpdate(time=fill.time, execution_type="TRADE", order=order, fill=fill))
 
+    def _skip(self, kind: str, item: dict[str, Any], exc: Exception) -> None:
+        """An update ccxt parsed into something unusable (no side, a non-number): not guessed; the next
+        reconciliation poll reads the same order or fill over REST."""
+        self.stats["skipped"] += 1
+        log.warning(
+            "ccxt.user_stream_bad_update", exchange=self.adapter.id, kind=kind, id=item.get("id"), error=repr(exc)
+        )
+
     async def _orders(self) -> None:
-        ad = self.adapter
         while True:
             for o in await self.client.watch_orders():
-                symbol = self._symbol_id(o.get("symbol"))
-                if symbol is None:
-                    continue  # a market this adapter does not trade (not spot)
-                cur = self._order(o, symbol)
-                self.stats["orders"] += 1
-                for t in o.get("trades") or []:  # ccxt keeps an order's fills with it where the event has them
-                    self._push_fill({**t, "side": t.get("side") or o.get("side")}, symbol, cur)
-                before = ad._known.get(cur.exchange_order_id or "")
-                final = cur.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
-                if final and (before is None or before.status != cur.status):
-                    ad._dispatch(OrderUpdate(time=cur.updated_at, execution_type=cur.status.value, order=cur))
-                ad._track(cur)
+                try:
+                    self._on_order(o)
+                except (ValueError, TypeError, KeyError, InvalidOperation) as exc:
+                    self._skip("order", o, exc)
+
+    def _on_order(self, o: dict[str, Any]) -> None:
+        ad = self.adapter
+        symbol = self._symbol_id(o.get("symbol"))
+        if symbol is None:
+            return  # a market this adapter does not trade (not spot)
+        cur = self._order(o, symbol)
+        self.stats["orders"] += 1
+        for t in o.get("trades") or []:  # ccxt keeps an order's fills with it where the event has them
+            self._push_fill({**t, "side": t.get("side") or o.get("side")}, symbol, cur)
+        before = ad._known.get(cur.exchange_order_id or "")
+        final = cur.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
+        if final and (before is None or before.status != cur.status):
+            ad._dispatch(OrderUpdate(time=cur.updated_at, execution_type=cur.status.value, order=cur))
+        ad._track(cur)
 
     async def _trades(self) -> None:
         """Fills where an order's own update does not carry them (deduped with the ones it does)."""
         while True:
             for t in await self.client.watch_my_trades():
-                symbol = self._symbol_id(t.get("symbol"))
-                if symbol is None:
-                    continue
-                # the order as of this fill: ccxt's order cache (updated by the same event) before our own copy
-                cache = getattr(getattr(self.client, "orders", None), "hashmap", None) or {}
-                cached = (cache.get(t.get("symbol")) or {}).get(str(t.get("order")))
-                known = self.adapter._known.get(str(t.get("order")))
-                if cached is not None:
-                    self._push_fill(t, symbol, self._order(cached, symbol))
-                elif known is not None:
-                    self._push_fill(t, symbol, known)
-                # else: an order not seen yet; its own update (or the next poll) carries the fill
+                try:
+                    self._on_trade(t)
+                except (ValueError, TypeError, KeyError, InvalidOperation) as exc:
+                    self._skip("trade", t, exc)
+
+    def _on_trade(self, t: dict[str, Any]) -> None:
+        symbol = self._symbol_id(t.get("symbol"))
+        if symbol is None:
+            return
+        # the order as of this fill: ccxt's order cache (updated by the same event) before our own copy
+        cache = getattr(getattr(self.client, "orders", None), "hashmap", None) or {}
+        cached = (cache.get(t.get("symbol")) or {}).get(str(t.get("order")))
+        known = self.adapter._known.get(str(t.get("order")))
+        if cached is not None:
+            self._push_fill(t, symbol, self._order(cached, symbol))
+        elif known is not None:
+            self._push_fill(t, symbol, known)
+        # else: an order not seen yet; its own update (or the next poll) carries the fill
 
     async def _balances(self) -> None:
         ad = self.adapter

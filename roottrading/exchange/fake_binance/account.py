@@ -184,7 +184,7 @@ class TradingAccount:
                 return key
         key = gen_key(60)
         self.listen_keys[key] = now + self.state.config.listen_key_ttl_s
-        self._start_drops()
+        self.start_drops()
         return key
 
     def keepalive(self, key: str) -> bool:
@@ -217,7 +217,8 @@ class TradingAccount:
         self.state.stats["user_stream_drops"] += n
         return n
 
-    def _start_drops(self) -> None:
+    def start_drops(self) -> None:
+        """The fault 'user-data streams dropped every N s', from the first user-data subscription on."""
         every = self.state.config.user_stream_drop_every_s
         if every and self._drop_task is None:
 

@@ -80,6 +80,7 @@ def subscribe_signature(session: Session, acct: TradingAccount, params: dict[str
     sub_id = session.next_id
     session.next_id += 1
     session.subscriptions.append(sub_id)
+    acct.start_drops()  # the drop fault covers these connections as it covers the listenKey streams
     return {"subscriptionId": sub_id}
 
 
