@@ -12,7 +12,9 @@ Updates pushed here are the poller's: fills deduped by trade id (tracking.OrderT
 (canceled, expired, rejected) pushed once, balances pushed when they differ from the last ones pushed.
 
 Reconnects: ccxt drops its websocket client when the server closes it; the next watch call dials again and
-subscribes again (Binance spot: the WebSocket API's userDataStream.subscribe.signature).
+subscribes again (Binance spot: the WebSocket API's userDataStream.subscribe.signature). A drop after a
+subscription that went through is dialled again after `retry_delay_s`; attempts that fail before subscribing
+back off (doubling, at most 30 s).
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 SUBSCRIBE_GRACE_S = 2.0  # exchanges other than Binance: no subscribe answer to wait for; assumed live after this
-STABLE_S = 30.0  # a connection up this long resets the reconnect backoff
 _FOR_GOOD = (ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.NotSupported, ccxt.BadRequest)
 GIVE_UP_AFTER = 3  # refusals in a row (for good) before falling back to polling only
 
@@ -78,8 +79,7 @@ class UserStream:
         refusals = 0
         attempt = 0
         while True:
-            loop = asyncio.get_running_loop()
-            started = loop.time()
+            connects = self.stats["connects"]
             try:
                 await self._session()
             except _FOR_GOOD as exc:
@@ -95,7 +95,8 @@ class UserStream:
                 self.stats["drops"] += 1
                 log.warning("ccxt.user_stream_dropped", exchange=self.adapter.id, error=repr(exc))
             self._set_live(False)
-            attempt = 0 if loop.time() - started > STABLE_S else attempt + 1
+            # a drop after a subscription went through: dial again at once; failures to subscribe back off
+            attempt = 0 if self.stats["connects"] > connects else attempt + 1
             await asyncio.sleep(min(30.0, self.retry_delay_s * 2 ** max(0, attempt - 1)))
 
     async def _session(self) -> None:
