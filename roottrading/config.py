@@ -173,7 +173,24 @@ class Settings(TuningSettings):
     ccxt_password: SecretStr = Field(SecretStr(""), description="API passphrase, for exchanges that have one")
     ccxt_rest_url: str = Field("", description="EXCHANGE=ccxt:<id>: every API URL moved to this host (a simulator)")
     ccxt_poll_interval_s: float = Field(
-        1.0, gt=0, le=60, description="EXCHANGE=ccxt:<id>: how often the orders placed are polled for changes"
+        1.0,
+        gt=0,
+        le=60,
+        description="EXCHANGE=ccxt:<id>: how often the orders placed are polled for changes when there is no"
+        " user stream (the exchange's ccxt class has no watch methods, CCXT_USER_STREAM=poll, or the stream is down)",
+    )
+    ccxt_user_stream: Literal["auto", "poll"] = Field(
+        "auto",
+        description="EXCHANGE=ccxt:<id>: auto = order, fill and balance updates over ccxt.pro's websocket watch"
+        " methods where the exchange has them (polling otherwise, and while the stream is down); poll = REST"
+        " polling only",
+    )
+    ccxt_reconcile_interval_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="EXCHANGE=ccxt:<id>: while the user stream is live, the orders are still polled this often"
+        " (and once after each reconnect) so an update lost with a dropped socket is found",
     )
 
     # --- infrastructure ---

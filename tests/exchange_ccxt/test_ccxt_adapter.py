@@ -135,7 +135,7 @@ async def test_order_path_as_the_trader_uses_the_port(fake_binance) -> None:  # 
 
 async def test_polling_pushes_changes_made_behind_the_adapter(fake_binance) -> None:  # noqa: F811
     async with fake_binance(start_paused=True) as srv:
-        ex = ccxt_exchange(srv)
+        ex = ccxt_exchange(srv, user_stream="poll")  # the poller alone (test_user_stream.py: the stream)
         engine = srv.state.trading.engine
         ups: list[Any] = []
         try:

@@ -24,8 +24,22 @@ async def test_ccxt_binance_uses_the_binance_keys_and_a_simulator_url() -> None:
     try:
         assert isinstance(ex, CcxtExchange) and feed is False
         assert ex.client.apiKey == "k" and ex.client.urls["api"]["private"].startswith("http://127.0.0.1:9000/api/v3")
+        # the user stream too (CCXT_USER_STREAM=auto by default): ccxt.pro's class, its WebSocket API moved there
+        assert ex.stream is not None and ex.reconcile_interval_s == 30.0
+        assert ex.client.urls["api"]["ws"]["ws-api"]["spot"] == "http://127.0.0.1:9000/ws-api/v3"
     finally:
         await ex.close()
+
+
+async def test_ccxt_user_stream_poll_keeps_polling_only() -> None:
+    s = live(exchange="ccxt:binance", ccxt_user_stream="poll", ccxt_poll_interval_s=2.0)
+    ex, _ = create_exchange(SimpleNamespace(settings=s, clock=SimClock(), wiring=Wiring()))
+    try:
+        assert isinstance(ex, CcxtExchange) and ex.stream is None and ex.poll_pace_s() == 2.0
+    finally:
+        await ex.close()
+    with pytest.raises(ConfigError):
+        live(exchange="ccxt:binance", ccxt_user_stream="sometimes")
 
 
 async def test_native_stays_the_default() -> None:

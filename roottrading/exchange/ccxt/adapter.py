@@ -6,10 +6,12 @@ exchanges ccxt unifies (`EXCHANGE=ccxt:<id>`; `EXCHANGE=binance` keeps the nativ
 - Errors are ccxt's, mapped to the port's (errors.py). A new order or a cancel whose outcome is unknown
   (timeout, dropped connection, 5xx) is looked up by client order id, as the native adapter does: found, it
   is returned; not found, `OrderNotFound` (resend with the same id); lookup impossible, `OrderFateUnknown`.
-- Updates: ccxt's unified API has no portable user-data push over REST, so orders this adapter placed are
-  polled every `poll_interval_s` (default 1 s): state changes and new fills (from fetch_my_trades, deduped
-  by trade id) are pushed to the subscribers, then the balances that changed. Fills in an order's answer
-  (Binance's FULL response) are pushed at once.
+- Updates: where the exchange's ccxt.pro class has `watchOrders` (and `user_stream="auto"`), they come over
+  its websocket (stream.py: watch_orders / watch_my_trades / watch_balance) and the poller below only
+  reconciles, every `reconcile_interval_s` and after each (re)connect. Otherwise, or while the stream is
+  down, the orders this adapter placed are polled every `poll_interval_s` (default 1 s): state changes and
+  new fills (from fetch_my_trades, deduped by trade id) are pushed to the subscribers, then the balances
+  that changed. Fills in an order's answer (Binance's FULL response) are pushed at once.
 - OCO: only where the exchange has Binance's endpoint (ccxt's implicit `privatePostOrderOco`); elsewhere
   `OrderTypeNotSupported`.
 
@@ -28,6 +30,7 @@ from urllib.parse import urlsplit
 
 import ccxt
 import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
 import msgspec
 import structlog
 
@@ -37,6 +40,7 @@ from roottrading.exchange.binance.rest_orders import order_list_from_rest
 from roottrading.exchange.ccxt.convert import fill_from_ccxt, order_from_ccxt, rules_from_market
 from roottrading.exchange.ccxt.errors import is_fate_unknown, port_error
 from roottrading.exchange.ccxt.ratelimit import fit_to_published_limit
+from roottrading.exchange.ccxt.stream import UserStream, has_user_stream
 from roottrading.exchange.errors import (
     Disconnected,
     ExchangeError,
@@ -88,6 +92,8 @@ class CcxtExchange(OrderTracking):
         rest_url: str | None = None,
         options: dict[str, Any] | None = None,
         poll_interval_s: float = 1.0,
+        user_stream: str = "auto",
+        reconcile_interval_s: float = 30.0,
         fate_query_attempts: int = 4,
         fate_query_delay_s: float = 0.5,
         timeout_s: float = 10.0,
@@ -96,6 +102,10 @@ class CcxtExchange(OrderTracking):
         cls = getattr(ccxt_async, exchange_id, None)
         if cls is None or exchange_id not in ccxt_async.exchanges:
             raise ValueError(f"ccxt has no exchange {exchange_id!r}")
+        if user_stream not in ("auto", "poll"):
+            raise ValueError(f"user_stream must be 'auto' or 'poll', not {user_stream!r}")
+        if user_stream == "auto" and exchange_id in ccxt_pro.exchanges:
+            cls = getattr(ccxt_pro, exchange_id)  # the same REST methods, plus the websocket watch* ones
         config: dict[str, Any] = {
             "apiKey": api_key,
             "secret": secret,
@@ -118,7 +128,15 @@ class CcxtExchange(OrderTracking):
         self._unified: dict[str, str] = {}  # exchange id (BTCUSDT) -> ccxt symbol (BTC/USDT)
         OrderTracking.__init__(self)
         self._poller: asyncio.Task[None] | None = None
+        self._poll_lock = asyncio.Lock()  # the poller's and the stream's reconciliations never interleave
+        self._wake = asyncio.Event()  # the stream went up or down: the poller re-reads its pace at once
         self._balances: dict[str, Balance] = {}
+        self.reconcile_interval_s = reconcile_interval_s
+        self.stream: UserStream | None = None
+        self._streamer: asyncio.Task[None] | None = None
+        if user_stream == "auto" and has_user_stream(self.client):
+            self.stream = UserStream(self, reconcile_interval_s)
+            self.stream.on_change = self._wake.set
         self.stats = {"fate_unknown": 0, "recovered": 0, "not_found": 0, "polls": 0, "poll_errors": 0}
 
     def __repr__(self) -> str:
@@ -394,17 +412,41 @@ class CcxtExchange(OrderTracking):
         except RuntimeError:
             return  # started by the next call made from inside the loop
         self._poller = asyncio.create_task(self._poll_loop(), name=f"ccxt:{self.id}:poll")
+        if self.stream is not None:
+            self._streamer = asyncio.create_task(self.stream.run(), name=f"ccxt:{self.id}:user-stream")
+
+    def poll_pace_s(self) -> float:
+        """The poller's interval now: slow while the user stream is live, `poll_interval_s` otherwise."""
+        live = self.stream is not None and self.stream.live
+        return max(self.reconcile_interval_s, self.poll_interval_s) if live else self.poll_interval_s
 
     async def _poll_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.poll_interval_s)
+            # not asyncio.wait_for: on 3.11 it can swallow the cancel of close() when the wake-up lands with it
+            waiter = asyncio.ensure_future(self._wake.wait())
             try:
-                await self.poll_once()
-            except (ExchangeError, OSError) as exc:
-                self.stats["poll_errors"] += 1
-                log.warning("ccxt.poll_failed", exchange=self.id, error=repr(exc))
+                done, _ = await asyncio.wait({waiter}, timeout=self.poll_pace_s())
+            finally:
+                waiter.cancel()
+            if done:
+                self._wake.clear()
+                continue  # the stream went up or down: sleep again at the new pace (it reconciles itself)
+            await self.reconcile()
+
+    async def reconcile(self) -> None:
+        """One poll; a failure is logged and counted (the next poll tries again)."""
+        try:
+            await self.poll_once()
+        except (ExchangeError, OSError) as exc:
+            self.stats["poll_errors"] += 1
+            log.warning("ccxt.poll_failed", exchange=self.id, error=repr(exc))
 
     async def poll_once(self) -> None:
+        """Push what changed since the last poll (see _poll_changes); never two at once."""
+        async with self._poll_lock:
+            await self._poll_changes()
+
+    async def _poll_changes(self) -> None:
         """Push what changed since the last poll. Per symbol with orders placed here and not final: one open
         orders request; only when one of them filled more or is no longer open, its trades (since the oldest
         such order) and a query of each order no longer open; then, only after a change, the balances. A quiet
@@ -456,34 +498,12 @@ class CcxtExchange(OrderTracking):
                 self._dispatch(BalanceUpdate(time=int(self.client.milliseconds()), balances=diff))
 
     async def close(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-            self._poller = None
+        for task in (self._streamer, self._poller):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._poller = self._streamer = None
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.client.close()
-
-
-def ccxt_from_settings(settings: Any, clock: Any = None) -> CcxtExchange:
-    """The adapter EXCHANGE=ccxt:<id> names. ccxt:binance takes the BINANCE_* keys, and BINANCE_REST_URL when
-    it is not Binance's own (a simulator); other ids take CCXT_API_KEY/SECRET/PASSWORD and CCXT_REST_URL."""
-    ex_id = settings.ccxt_id
-    if ex_id is None:
-        raise ValueError(f"EXCHANGE={settings.exchange} is not a ccxt exchange")
-    if ex_id == "binance":
-        key, secret, password = settings.binance_api_key, settings.binance_secret_key, None
-        url = settings.binance_rest_url if settings.binance_rest_url != "https://api.binance.com" else None
-    else:
-        key, secret, password = settings.ccxt_api_key, settings.ccxt_secret, settings.ccxt_password
-        url = settings.ccxt_rest_url or None
-    return CcxtExchange(
-        ex_id,
-        api_key=key.get_secret_value(),
-        secret=secret.get_secret_value(),
-        password=password.get_secret_value() if password is not None else None,
-        rest_url=url,
-        poll_interval_s=settings.ccxt_poll_interval_s,
-        clock=clock,
-    )

@@ -26,6 +26,7 @@ from roottrading.domain import Order
 from roottrading.exchange.base import BalanceUpdate, ExchangeUpdate, OrderUpdate
 from roottrading.exchange.errors import BinanceError
 from roottrading.exchange.fake_binance.rest import symbol_info
+from roottrading.exchange.fake_binance.wsapi_user import USER_EVENTS
 from roottrading.exchange.filters import parse_exchange_info
 from roottrading.exchange.sim.config import SimConfig
 from roottrading.exchange.sim.engine import SimEngine
@@ -121,7 +122,7 @@ class TradingAccount:
     def publish_user(self, payload: dict[str, Any]) -> None:
         raw = None
         hub = self.state.hub
-        for key in self.listen_keys:
+        for key in (*self.listen_keys, USER_EVENTS):  # listenKey streams, WebSocket API subscriptions
             if hub.has_subscribers(key):
                 raw = raw or _enc.encode(payload)
                 hub.publish(key, raw)
@@ -183,7 +184,7 @@ class TradingAccount:
                 return key
         key = gen_key(60)
         self.listen_keys[key] = now + self.state.config.listen_key_ttl_s
-        self._start_drops()
+        self.start_drops()
         return key
 
     def keepalive(self, key: str) -> bool:
@@ -199,10 +200,15 @@ class TradingAccount:
         return True
 
     def drop_user_streams(self, key: str | None = None) -> int:
-        """Close user-data connections (all, or those on `key`): the fault 'dropped user-data stream'."""
+        """Close user-data connections (all, or those on `key`): the fault 'dropped user-data stream'. All
+        includes the WebSocket API connections (wsapi_user.py)."""
         n = 0
         for conn in list(self.state.hub.connections):
-            hit = key in conn.streams if key is not None else any(s in self.listen_keys for s in conn.streams)
+            hit = (
+                key in conn.streams
+                if key is not None
+                else any(s in self.listen_keys or s == USER_EVENTS for s in conn.streams)
+            )
             if hit:
                 conn.overflowed = True  # the hub's sender closes the socket on its next wake-up
                 with contextlib.suppress(asyncio.QueueFull):
@@ -211,7 +217,8 @@ class TradingAccount:
         self.state.stats["user_stream_drops"] += n
         return n
 
-    def _start_drops(self) -> None:
+    def start_drops(self) -> None:
+        """The fault 'user-data streams dropped every N s', from the first user-data subscription on."""
         every = self.state.config.user_stream_drop_every_s
         if every and self._drop_task is None:
 

@@ -4,7 +4,8 @@ Install it as an extension: `build_app(config, extensions=[trading_extension])` 
 /api/v3/order (POST/GET/DELETE), /api/v3/order/test, /api/v3/order/oco, /api/v3/openOrders (GET/DELETE),
 /api/v3/account, /api/v3/myTrades, /api/v3/allOrders, /api/v3/userDataStream (POST/PUT/DELETE), the wallet and
 margin reads of fake_binance/sapi.py, and the user-data WebSocket `/ws/<listenKey>` (served by the market side's
-WebSocket code through a hub validator).
+WebSocket code through a hub validator), and the WebSocket API's user-data subscription `/ws-api/v3`
+(wsapi_user.py).
 Response shapes follow Binance's docs (ACK/RESULT/FULL; MARKET and LIMIT default to FULL, others to ACK).
 Faults (config): accept-then-timeout, accept-then-5xx, -1021, -2010, plus the market side's 429/418/5xx.
 """
@@ -41,6 +42,7 @@ from roottrading.exchange.fake_binance.app import FakeBinanceState
 from roottrading.exchange.fake_binance.auth import check_api_key, check_signed, read_params
 from roottrading.exchange.fake_binance.limits import WeightSpec
 from roottrading.exchange.fake_binance.sapi import sapi_routes
+from roottrading.exchange.fake_binance.wsapi_user import ws_api_routes
 
 _LIMIT_TYPES = (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
 Params = dict[str, str]
@@ -459,4 +461,5 @@ def trading_extension(state: FakeBinanceState) -> list[BaseRoute]:
             "/api/v3/userDataStream", endpoint(user_stream, security="USER_STREAM"), methods=["POST", "PUT", "DELETE"]
         ),
         *sapi_routes(acct, endpoint),
+        *ws_api_routes(state),
     ]

@@ -102,7 +102,7 @@ def create_exchange(ctx: Any) -> tuple[Any, bool]:
         feed = ctx.wiring.feed_exchange
         return given, hasattr(given, "on_candle") if feed is None else feed
     if ctx.settings.trading_mode == "live" and ctx.settings.ccxt_id is not None:  # EXCHANGE=ccxt:<id>
-        from roottrading.exchange.ccxt.adapter import ccxt_from_settings
+        from roottrading.exchange.ccxt.settings import ccxt_from_settings
 
         return ccxt_from_settings(ctx.settings, ctx.clock), False
     if ctx.settings.trading_mode == "live":
@@ -155,7 +155,7 @@ def rules_loader(ctx: Any) -> RulesLoader:
         return [s.upper() for s in ctx.settings.symbols]
 
     if ctx.settings.trading_mode == "live" and ctx.settings.ccxt_id is not None:
-        from roottrading.exchange.ccxt.adapter import ccxt_from_settings
+        from roottrading.exchange.ccxt.settings import ccxt_from_settings
 
         async def via_ccxt() -> dict[str, SymbolRules]:
             ex = ccxt_from_settings(ctx.settings)
