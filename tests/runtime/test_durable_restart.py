@@ -154,6 +154,9 @@ async def test_the_paper_account_survives_sigkill_with_a_cycle_open(
         await bus.start()
         c0 = candle(0, 20_000)
         await bus.publish(m.candles_topic("BTCUSDT"), c0, key="BTCUSDT", msg_id=c0.key)
+        # the trader's candle consumer and its order consumer are separate: without the price in the paper
+        # account first, the MARKET buy is refused "no market price" (CI saw it once)
+        assert await bus.drain(30), "the trader did not take the first candle"
         buy = OrderRequest(id="paper-buy-1", time=1, symbol="BTCUSDT", side=Side.BUY, quantity=D("0.01"))
         await bus.publish(m.ORDER_REQUESTS, buy, key="BTCUSDT", msg_id=buy.id)
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
@@ -174,6 +177,7 @@ async def test_the_paper_account_survives_sigkill_with_a_cycle_open(
 
             c1 = candle(1, 20_200)
             await bus.publish(m.candles_topic("BTCUSDT"), c1, key="BTCUSDT", msg_id=c1.key)
+            assert await bus.drain(30), "the restarted trader did not take the candle"
             sell = OrderRequest(id="paper-sell-1", time=2, symbol="BTCUSDT", side=Side.SELL)
             await bus.publish(m.ORDER_REQUESTS, sell, key="BTCUSDT", msg_id=sell.id)
             await poll(client, "/cycles", lambda b: b["items"][0]["status"] == "COMPLETED")
