@@ -4,13 +4,7 @@ Why a module of its own: core.py and every one of its mixins classify exchange e
 mixins import these here without importing core.py (which imports them). core.py re-exports the names.
 """
 
-from roottrading.exchange.errors import (
-    Disconnected,
-    ExchangeError,
-    OrderFateUnknown,
-    RateLimited,
-    TooManyOrders,
-)
+from roottrading.exchange.errors import Disconnected, ExchangeError, OrderFateUnknown, RateLimited, TooManyOrders
 
 # Outcome unknown: the order may or may not exist. Query by client id before any retry.
 UNKNOWN_OUTCOME = (OrderFateUnknown, Disconnected, TimeoutError, ConnectionError, OSError)

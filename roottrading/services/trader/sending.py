@@ -22,13 +22,7 @@ import msgspec
 from roottrading import ids
 from roottrading.capital.pnl import split_symbol
 from roottrading.domain import CycleStatus, Order, OrderRequest, OrderStatus, OrderType, Side, TradeCycle
-from roottrading.exchange.errors import (
-    BinanceError,
-    CancelRejected,
-    DuplicateOrder,
-    ExchangeError,
-    NoSuchOrder,
-)
+from roottrading.exchange.errors import BinanceError, CancelRejected, DuplicateOrder, ExchangeError, NoSuchOrder
 from roottrading.services.trader.orders import entry_order, merge
 from roottrading.services.trader.outcomes import READ_RETRY, RETRY_LATER, UNKNOWN_OUTCOME
 from roottrading.services.trader.position import position
