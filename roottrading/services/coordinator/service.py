@@ -13,6 +13,11 @@ A redelivered signal (same id) finds its decision and does nothing again, except
 Symbol rules (step size, min notional) come from the exchange itself (rules.py), loaded at start and
 refreshed periodically, so the coordinator sizes on the exchange's grid also when it runs without the trader.
 
+Split by job into mixins of CoordinatorService: entries.py (the BUY pipeline, manual entries), exits.py,
+breaker_steps.py (size, risk, reserve, publish: each behind its circuit breaker), decisions.py (decision rows,
+redelivery) and adjust.py (position adjustments); this module keeps the wiring, the cycle and balance
+consumers, on_signal's dispatch, the HTTP routes and health.
+
 Hot path without database reads (memory.py): decided signal ids and open cycles live in memory, loaded from
 the store at start and kept current from this service's own decisions and `trade.cycles` updates.
 """
@@ -20,55 +25,35 @@ the store at start and kept current from this service's own decisions and `trade
 from __future__ import annotations
 
 import asyncio
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 from fastapi import APIRouter, HTTPException, Query
-from sqlalchemy.exc import SQLAlchemyError
 
-from roottrading import ids
 from roottrading import messages as m
 from roottrading.bus.ownership import ownership_for
-from roottrading.capital import InsufficientFunds, PocketLedger
-from roottrading.domain import CycleStatus, OrderRequest, OrderType, Side, Signal, SignalStrength, TradeCycle
-from roottrading.domain.money import plain_text, to_decimal
-from roottrading.risk import OrderIntent
+from roottrading.capital import PocketLedger
+from roottrading.domain import CycleStatus, OrderRequest, Side, Signal, TradeCycle
 from roottrading.runtime.service import Consumes, HealthStatus, Job, Service
-from roottrading.services.coordinator import filters as f
 from roottrading.services.coordinator.adjust import AdjustMixin
-from roottrading.services.coordinator.breaker import CircuitBreaker, CircuitOpen
+from roottrading.services.coordinator.breaker import CircuitBreaker
+from roottrading.services.coordinator.breaker_steps import LEDGER_ERRORS, BreakerStepsMixin, _SizedFromStaleView
 from roottrading.services.coordinator.config import load_config
+from roottrading.services.coordinator.decisions import FINAL, DecisionsMixin
+from roottrading.services.coordinator.entries import EntriesMixin
+from roottrading.services.coordinator.entries import reservation_id_for_signal as reservation_id_for_signal
+from roottrading.services.coordinator.exits import ExitsMixin
 from roottrading.services.coordinator.memory import DAY_MS, SKEW_MS, DecidedSignals, OpenCycles, PendingEntries
 from roottrading.services.coordinator.ownership import CoordinatorTakeOver
-from roottrading.services.coordinator.risk_client import RiskClient, RiskUnavailable
+from roottrading.services.coordinator.risk_client import RiskClient
 from roottrading.services.coordinator.rules import SymbolRulesCache
-from roottrading.services.coordinator.sizing import (
-    SizeRequest,
-    Sizing,
-    fixed_step_rounder,
-    reservation_amount,
-    reserve_multiplier,
-    size_entry,
-)
 from roottrading.services.coordinator.strategy_hooks import StrategyHooks
 from roottrading.services.trader.exchange_factory import rules_loader
 from roottrading.store import CycleRepo, DecisionRepo
 
-LEDGER_ERRORS = (SQLAlchemyError, OSError, ConnectionError, TimeoutError)
-BUS_ERRORS = (ConnectionError, OSError, RuntimeError, TimeoutError)
-FINAL = ("accepted", "rejected", "failed")
 
-
-class _SizedFromStaleView(Exception):
-    """The reservation found fewer funds than the ledger's view said: the entry is sized again, fresh."""
-
-
-def reservation_id_for_signal(signal_id: str) -> str:
-    return f"res-{ids.request_id_for_signal(signal_id)[4:]}"
-
-
-class CoordinatorService(AdjustMixin, Service):
+class CoordinatorService(DecisionsMixin, ExitsMixin, EntriesMixin, BreakerStepsMixin, AdjustMixin, Service):
     name = "coordinator"
     description = "Filters, sizes, risk-checks and funds signals into order requests."
 
@@ -209,454 +194,6 @@ class CoordinatorService(AdjustMixin, Service):
             except _SizedFromStaleView:  # funds moved since the view was read: size again from the store
                 await self._entry(s, fresh=True)
 
-    async def _prior_decision(self, s: Signal) -> str | None:
-        """The signal's latest decision: from memory when it covers the signal's time, else the store."""
-        known = self.decided.get(s.id)
-        if known is not None or self.decided.covers(s.time):
-            return known
-        rows = await self.decisions.query(signal_id=s.id, limit=5)
-        final = [d["decision"] for d in rows if d["decision"] in FINAL]
-        if final and final[0] == "accepted":
-            self.decided.unsure.add(s.id)
-        return final[0] if final else None
-
-    async def _republish(self, s: Signal) -> None:
-        """After a restart: the request of an accepted signal may never have left (crash between the commit
-        and the publish). Publish it again; the trader keys cycles and exits by request id."""
-        self.decided.unsure.discard(s.id)
-        rows = [d for d in await self.decisions.query(signal_id=s.id, limit=5) if d["decision"] in FINAL]
-        raw = (rows[0].get("details") or {}).get("request") if rows and rows[0]["decision"] == "accepted" else None
-        if raw is None:
-            return
-        req = msgspec.convert(raw, OrderRequest, strict=False)
-        try:
-            await self.ctx.publish(m.ORDER_REQUESTS, req, key=req.symbol, msg_id=req.id)
-        except BUS_ERRORS as exc:  # the next redelivery tries again
-            self.decided.unsure.add(s.id)
-            self.log.error("republish of an accepted request failed", signal=s.id, error=repr(exc))
-            raise
-        self.log.info("accepted request published again after a restart", signal=s.id, request=req.id)
-
-    def _decision_row(self, s: Signal, decision: str, reason: str, details: dict[str, Any]) -> dict[str, Any]:
-        """The row to store. Nothing is noted here: a decision counts only once its write commits
-        (`_decided`), else a failed write followed by the bus's redelivery would read as "already decided"."""
-        now = self.ctx.clock.now_ms()
-        clean = {k: (plain_text(v) if isinstance(v, Decimal) else v) for k, v in details.items()}
-        if decision == "accepted":  # per-signal line at debug: the row itself is the record
-            self.log.debug("signal accepted", signal=s.id, symbol=s.symbol, strategy=s.strategy, reason=reason)
-        else:
-            self.log.warning("signal " + decision, signal=s.id, symbol=s.symbol, strategy=s.strategy, reason=reason)
-        return {
-            "signal_id": s.id,
-            "time": now,
-            "symbol": s.symbol,
-            "strategy": s.strategy,
-            "decision": decision,
-            "reason": reason,
-            "details": clean,
-        }
-
-    async def _record(self, s: Signal, decision: str, reason: str, **details: Any) -> None:
-        row = self._decision_row(s, decision, reason, details)
-        await self.decisions.add(**row)
-        self._decided(row)
-
-    def _decided(self, row: dict[str, Any]) -> None:
-        """Note a STORED decision in memory and count it (call only after its write committed)."""
-        decision = row["decision"]
-        self.counts[decision] = self.counts.get(decision, 0) + 1
-        self.decided.note(row["signal_id"], decision, row["time"])
-
-    def _unaccept(self) -> None:
-        """An accepted decision whose request could not be sent: counted as failed instead."""
-        self.counts["accepted"] -= 1
-
-    async def _open_cycles(self, s: Signal) -> list[TradeCycle]:
-        """From the store (exits: the source of truth for what can be sold)."""
-        live = [st.value for st in CycleStatus if not st.is_terminal]
-        page, _ = await self.cycles.query(status=live, symbol=s.symbol, strategy=s.strategy, limit=1000)
-        return page
-
-    async def _exit(self, s: Signal) -> None:
-        open_ = await self._open_cycles(s)
-        active = [c for c in open_ if c.status is CycleStatus.ACTIVE and c.quantity > 0]
-        if not active:
-            why = (
-                "no open position to exit (spot: no short selling)"
-                if not open_
-                else "open cycle not ready to exit (entry not filled yet or exit already in progress)"
-            )
-            await self._record(s, "rejected", why, stage="exit")
-            return
-        qty = sum((c.quantity for c in active), Decimal(0))
-        req_id = ids.request_id_for_signal(s.id)
-        req = OrderRequest(
-            id=req_id,
-            time=s.time,
-            symbol=s.symbol,
-            side=Side.SELL,
-            type=OrderType.MARKET,
-            quantity=qty,
-            strategy=s.strategy,
-            signal_id=s.id,
-            tag=s.tag,
-        )
-        await self._record(
-            s,
-            "accepted",
-            f"exit of {len(active)} cycle(s), quantity {qty}",
-            stage="exit",
-            tag=s.tag,
-            request_id=req_id,
-            quantity=qty,
-            cycles=[c.id for c in active],
-            request=m.to_builtins(req),
-        )
-        if not await self._publish(s, req, stage="exit"):
-            return
-        self.pending.drop((s.symbol, s.strategy))
-
-    async def _entry(self, s: Signal, fresh: bool = False) -> None:
-        key = (s.symbol, s.strategy)
-        for why in (
-            f.age_filter(s, self.cfg, self.ctx.clock.now_ms()),
-            f.strength_filter(s, self.cfg),
-            f.regime_filter(s, self.cfg),
-            f.cooldown_filter(s, self.cfg, self.last_entry.get(key)),
-            f.open_cycle_filter(s, self.cfg, self._open_count(s)),
-        ):
-            if why:
-                await self._record(s, "rejected", why, stage="filter")
-                return
-        hooks = self.hooks.before_entry(s)  # the strategy's optional confirm_entry / stake (isolated)
-        if hooks.veto:
-            await self._record(s, "rejected", f"strategy veto: {hooks.veto}", stage="callback", errors=hooks.errors)
-            return
-        for dep in ("risk", "ledger", "bus"):  # fail fast, before reserving anything
-            if self.breakers[dep].state == "open":
-                await self._record(s, "rejected", f"circuit open: {dep}", stage="breaker")
-                return
-        sizing = await self._size(s, fresh, stake=hooks.stake)
-        if sizing is None:
-            return
-        qty = sizing.quantity
-        req_id = ids.request_id_for_signal(s.id)
-        verdict = await self._risk_check(s, req_id, qty)
-        if verdict is None:
-            return
-        if verdict.quantity < qty:
-            qty = self._round(s.symbol, verdict.quantity)
-            if qty * to_decimal(s.price) < self._min_notional(s.symbol):
-                await self._record(
-                    s,
-                    "rejected",
-                    f"risk shrank the order below min notional: {'; '.join(verdict.reasons)}",
-                    stage="risk",
-                    risk=verdict.reasons,
-                )
-                return
-        price = to_decimal(s.price)
-        limit = self._tick(s.symbol, hooks.limit_price) if hooks.limit_price is not None else None
-        mult = reserve_multiplier(self.cfg.fee_buffer_pct, self.cfg.slippage_buffer_pct)
-        amount = min(sizing.reserve_amount, reservation_amount(qty, price, mult))
-        if limit is not None and limit > price:  # a marketable limit may pay up to its price
-            amount = reservation_amount(qty, limit, mult)
-        res_id = reservation_id_for_signal(s.id)
-        req = OrderRequest(
-            id=req_id,
-            time=s.time,
-            symbol=s.symbol,
-            side=Side.BUY,
-            type=OrderType.MARKET if limit is None else OrderType.LIMIT,
-            price=limit,
-            quantity=qty,
-            strategy=s.strategy,
-            signal_id=s.id,
-            reservation_id=res_id,
-            stop_loss=sizing.stop,
-            take_profit=_dec(s.take_profit),
-            trailing_pct=_dec(s.trailing_pct),
-            tag=s.tag,
-        )
-        accepted = self._decision_row(
-            s,
-            "accepted",
-            f"buy {qty} {s.symbol} (~{(qty * price).quantize(Decimal('0.01'))} "
-            f"quote), risk {sizing.risk_amount.quantize(Decimal('0.01'))} to stop {sizing.stop}"
-            + (f"; {'; '.join(verdict.reasons)}" if verdict.action == "shrink" else ""),
-            {
-                "stage": "order",
-                "tag": s.tag,
-                **({"callback_errors": list(hooks.errors)} if hooks.errors else {}),
-                "request_id": req_id,
-                "reservation_id": res_id,
-                "quantity": qty,
-                "price": price,
-                "stop_loss": sizing.stop,
-                "reserved": amount,
-                "risk_amount": qty * sizing.stop_distance,
-                "capped_by": sizing.capped_by,
-                "risk": verdict.reasons,
-                "risk_action": verdict.action,
-                "request": m.to_builtins(req),
-            },
-        )
-        # the decision is stored in the reservation's transaction: both or neither, before the publish
-        if not await self._reserve(
-            s,
-            res_id,
-            amount,
-            ids.cycle_id(req_id),
-            also=lambda conn: DecisionRepo.add_in(conn, accepted),
-            sized_from_view=not fresh,
-        ):
-            return
-        self._decided(accepted)  # committed with the reservation
-        if not await self._publish(s, req, stage="order", reservation_id=res_id):
-            return
-        self.last_entry[key] = s.time
-        self.pending.add(key, ids.cycle_id(req_id), self.ctx.clock.now_ms())
-
-    # --- manual entries -------------------------------------------------------------------------------
-    async def manual_entry(self, req: OrderRequest, price: Decimal) -> dict[str, Any]:
-        """A manual BUY (the trader's POST /order) through the same money rules as a signal's entry: the
-        risk check (a refusal, or a shrink, refuses it: a person asked for that quantity), a pocket
-        reservation with its "accepted" decision in one transaction, the request published on
-        `order.requests` with its reservation, which `on_cycle` settles when the cycle fills and closes.
-        The strategy filters (strength, regime, cooldown, one open cycle) do not apply. `price` is the
-        limit price or the trader's last price, used for the notional.
-
-        Why here: the coordinator owns the pockets and the risk client; the trader's API reaches this method
-        directly when both run in one process, else over HTTP (POST /manual), so the rules are the same in
-        every deployment. Idempotent by request id (decision keyed `manual:<request id>`). Returns
-        {"decision", "reason", "request"} (request: the funded OrderRequest, when accepted)."""
-        s = Signal(
-            id=f"manual:{req.id}",
-            time=req.time,
-            symbol=req.symbol,
-            strategy=req.strategy,
-            side=Side.BUY,
-            strength=SignalStrength.VERY_STRONG,
-            price=float(price),
-        )
-        async with self._lock:
-            if await self._prior_decision(s) not in FINAL:
-                await self._manual(s, req, price)
-        rows = [d for d in await self.decisions.query(signal_id=s.id, limit=5) if d["decision"] in FINAL]
-        if not rows:
-            return {"decision": "failed", "reason": "no decision stored", "request": None}
-        d = rows[0]
-        request = (d.get("details") or {}).get("request") if d["decision"] == "accepted" else None
-        return {"decision": d["decision"], "reason": d["reason"], "request": request}
-
-    async def _manual(self, s: Signal, req: OrderRequest, price: Decimal) -> None:
-        for dep in ("risk", "ledger", "bus"):
-            if self.breakers[dep].state == "open":
-                await self._record(s, "rejected", f"circuit open: {dep}", stage="breaker")
-                return
-        qty = req.quantity if req.quantity is not None else (req.quote_quantity or Decimal(0)) / price
-        verdict = await self._risk_check(s, req.id, qty)
-        if verdict is None:
-            return
-        if verdict.quantity < qty:
-            await self._record(
-                s,
-                "rejected",
-                f"risk allows at most {plain_text(verdict.quantity)}: {'; '.join(verdict.reasons)}",
-                stage="risk",
-                risk=verdict.reasons,
-            )
-            return
-        # the same reservation rule as a signal's entry: fee and slippage buffers (a market buy may fill worse)
-        amount = reservation_amount(
-            qty, price, reserve_multiplier(self.cfg.fee_buffer_pct, self.cfg.slippage_buffer_pct)
-        )
-        res_id = reservation_id_for_signal(s.id)
-        funded = msgspec.structs.replace(req, reservation_id=res_id, signal_id=s.id)
-        accepted = self._decision_row(
-            s,
-            "accepted",
-            f"manual buy {plain_text(qty)} {s.symbol} (~{(qty * price).quantize(Decimal('0.01'))} quote)",
-            {
-                "stage": "order",
-                "manual": True,
-                "request_id": req.id,
-                "reservation_id": res_id,
-                "quantity": qty,
-                "price": price,
-                "reserved": amount,
-                "risk": verdict.reasons,
-                "request": m.to_builtins(funded),
-            },
-        )
-        if not await self._reserve(
-            s, res_id, amount, ids.cycle_id(req.id), also=lambda conn: DecisionRepo.add_in(conn, accepted)
-        ):
-            return
-        self._decided(accepted)
-        await self._publish(s, funded, stage="order", reservation_id=res_id)
-
-    def _open_count(self, s: Signal) -> int:
-        """Open cycles of the signal's symbol/strategy (memory view), plus the accepted entries the trader has
-        not announced yet."""
-        ttl_ms = int(self.cfg.pending_ttl_s * 1000)
-        pend = self.pending.count((s.symbol, s.strategy), self.ctx.clock.now_ms(), ttl_ms, self.open_view.seen)
-        return self.open_view.count(s.symbol, s.strategy) + pend
-
-    # --- steps behind breakers ------------------------------------------------------------------------
-    def _rules(self, symbol: str) -> Any:
-        return self.symbol_rules.get(symbol)
-
-    def _round(self, symbol: str, qty: Decimal) -> Decimal:
-        r = self._rules(symbol)
-        return r.round_quantity(qty) if r is not None else fixed_step_rounder(self.cfg.default_step)(qty)
-
-    def _tick(self, symbol: str, price: Decimal) -> Decimal:
-        """A limit price on the symbol's tick grid (rounded down: a buy never pays more than asked)."""
-        r = self._rules(symbol)
-        return r.round_price(price) if r is not None else price
-
-    def _min_notional(self, symbol: str) -> Decimal:
-        r = self._rules(symbol)
-        return Decimal(r.min_notional) if r is not None else self.cfg.default_min_notional
-
-    async def _size(self, s: Signal, fresh: bool = False, stake: Decimal | None = None) -> Sizing | None:
-        br = self.breakers["ledger"]
-        try:
-            br.check()
-            listed = await self.ledger.pockets(max_age_s=0.0 if fresh else self.cfg.pocket_view_s)
-            br.success()
-            pockets = {p.pocket_type: p for p in listed}
-        except LEDGER_ERRORS as exc:
-            br.failure()
-            await self._record(s, "failed", f"ledger unavailable: {exc!r}", stage="sizing")
-            return None
-        except CircuitOpen as exc:
-            await self._record(s, "rejected", str(exc), stage="breaker")
-            return None
-        pocket = pockets.get(self.cfg.pocket)
-        available = pocket.available_value if pocket is not None else Decimal(0)
-        sym = s.symbol.upper()
-        sizing = size_entry(
-            SizeRequest(
-                equity=await self.equity(listed),
-                price=to_decimal(s.price),
-                stop=_dec(s.stop_loss),
-                risk_pct=self.cfg.risk_pct,
-                default_stop_pct=self.cfg.default_stop_pct,
-                available=available,
-                fee_buffer_pct=self.cfg.fee_buffer_pct,
-                slippage_buffer_pct=self.cfg.slippage_buffer_pct,
-                max_quantity=self.cfg.max_quantity.get(sym),
-                max_notional=self.cfg.max_notional.get(sym),
-                stake=stake if stake is not None else self.cfg.stake_quote,
-            ),
-            lambda q: self._round(s.symbol, q),
-            self._min_notional(s.symbol),
-        )
-        if not sizing.ok:
-            await self._record(
-                s,
-                "rejected",
-                f"sizing: {sizing.reject_reason}",
-                stage="sizing",
-                pocket=self.cfg.pocket,
-                available=available,
-            )
-            return None
-        return sizing
-
-    async def _risk_check(self, s: Signal, req_id: str, qty: Decimal, cycle_id: str | None = None) -> Any:
-        br = self.breakers["risk"]
-        if not br.allow():
-            await self._record(s, "rejected", "circuit open: risk", stage="breaker")
-            return None
-        intent = OrderIntent(
-            id=req_id,
-            symbol=s.symbol,
-            side=Side.BUY,
-            quantity=qty,
-            price=to_decimal(s.price),
-            strategy=s.strategy,
-            time=s.time,
-            cycle_id=cycle_id,
-        )
-        try:
-            verdict = await self.risk.check(intent)
-        except RiskUnavailable as exc:
-            br.failure()
-            await self._record(s, "failed", f"risk unavailable: {exc}", stage="risk")
-            return None
-        br.success()
-        if not verdict.allowed:
-            await self._record(
-                s,
-                "rejected",
-                "risk: " + "; ".join(verdict.reasons),
-                stage="risk",
-                risk_action=verdict.action,
-                rule=verdict.rule,
-            )
-            return None
-        return verdict
-
-    async def _reserve(
-        self, s: Signal, res_id: str, amount: Decimal, cycle_id: str, also: Any = None, sized_from_view: bool = False
-    ) -> bool:
-        br = self.breakers["ledger"]
-        if not br.allow():
-            await self._record(s, "rejected", "circuit open: ledger", stage="breaker")
-            return False
-        try:
-            await self.ledger.reserve(
-                res_id,
-                amount,
-                pocket=self.cfg.pocket,
-                cycle_id=cycle_id,
-                reason=f"entry {s.symbol} {s.strategy}",
-                also=also,
-            )
-        except InsufficientFunds as exc:
-            br.success()
-            if sized_from_view and self.cfg.pocket_view_s > 0:
-                raise _SizedFromStaleView from exc
-            await self._record(s, "rejected", f"insufficient funds: {exc}", stage="reserve")
-            return False
-        except LEDGER_ERRORS as exc:
-            br.failure()
-            await self._release(res_id, "reservation failed")
-            await self._record(s, "failed", f"ledger unavailable: {exc!r}", stage="reserve")
-            return False
-        br.success()
-        return True
-
-    async def _publish(self, s: Signal, req: OrderRequest, *, stage: str, reservation_id: str | None = None) -> bool:
-        br = self.breakers["bus"]
-        if not br.allow():
-            self._unaccept()
-            if reservation_id:
-                await self._release(reservation_id, "circuit open: bus")
-            await self._record(s, "rejected", "circuit open: bus", stage=stage)
-            return False
-        try:
-            await self.ctx.publish(m.ORDER_REQUESTS, req, key=req.symbol, msg_id=req.id)
-        except BUS_ERRORS as exc:
-            br.failure()
-            self._unaccept()
-            if reservation_id:
-                await self._release(reservation_id, f"order not sent: {exc!r}")
-            await self._record(s, "failed", f"bus unavailable: {exc!r}", stage=stage, released=bool(reservation_id))
-            return False
-        br.success()
-        self.requests_sent += 1
-        return True
-
-    async def _release(self, res_id: str, reason: str) -> None:
-        try:
-            await self.ledger.release(res_id, reason)
-        except LEDGER_ERRORS as exc:  # the portfolio's reconciliation frees it later
-            self.log.error("release failed; reservation left for reconciliation", reservation=res_id, error=repr(exc))
-
     # --- HTTP -----------------------------------------------------------------------------------------
     def router(self) -> APIRouter:
         r = APIRouter()
@@ -707,7 +244,3 @@ class CoordinatorService(AdjustMixin, Service):
                 **self.takeover.health(),
             },
         )
-
-
-def _dec(x: float | None) -> Decimal | None:
-    return None if x is None else to_decimal(x).quantize(Decimal("0.00000001"), rounding=ROUND_DOWN)
