@@ -21,6 +21,7 @@ from roottrading.capital.pnl import split_symbol
 from roottrading.domain import CycleStatus, Order, OrderStatus, Side, TradeCycle
 from roottrading.exchange.errors import NoSuchOrder
 from roottrading.ids import is_our_client_order_id
+from roottrading.services.trader.outcomes import READ_RETRY
 from roottrading.services.trader.position import position
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 class ControlMixin:
     async def reconcile(self: TraderCore) -> dict[str, int]:  # type: ignore[misc]
         """Align every non-terminal stored order and open cycle with the exchange. Returns counters."""
-        from roottrading.services.trader.core import READ_RETRY
 
         out = {"checked": 0, "adopted": 0, "resent": 0, "abandoned": 0, "unreachable": 0}
         out |= {"adopted_unknown": 0, "foreign": 0, "closed_outside": 0, "young": 0, "others": 0}
@@ -69,7 +69,6 @@ class ControlMixin:
         prefix that the store does not know (its intent's commit was lost: a power cut, a restored backup) is
         adopted, so the position it opened or closed is managed again; a person's orders (any other id) are
         counted and left alone. Caller holds the lock."""
-        from roottrading.services.trader.core import READ_RETRY
 
         found: dict[str, Order] = {}
         try:
@@ -120,7 +119,6 @@ class ControlMixin:
         complete) is judged: a fill not yet seen must not look like a position sold by hand. The PnL of such
         a close is unknown (the sale, if any, was not ours): `profit_loss` stays None and the reservation is
         released with 0 by whoever settles cycles. Caller holds the lock."""
-        from roottrading.services.trader.core import READ_RETRY
 
         by_base: dict[str, list[tuple[TradeCycle, Decimal]]] = {}
         for c in self.open.values():

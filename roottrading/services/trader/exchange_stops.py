@@ -39,6 +39,7 @@ from roottrading.capital.pnl import split_symbol
 from roottrading.domain import CycleStatus, Order, OrderStatus, OrderType, Side, TradeCycle
 from roottrading.exchange.errors import BinanceError, ExchangeError, OrderTypeNotSupported
 from roottrading.services.trader.orders import merge
+from roottrading.services.trader.outcomes import UNKNOWN_OUTCOME
 from roottrading.services.trader.position import position, trailing_level
 from roottrading.services.trader.stops import STOP_TYPES
 
@@ -251,7 +252,6 @@ class ExchangeStopsMixin:
         """Send both stored legs as one OCO. Outcome unknown: the legs stay PENDING_NEW for reconciliation.
         Any definite refusal, a rate limit included, rejects both (the stop is placed again after the move
         interval; the local stops apply meanwhile)."""
-        from roottrading.services.trader.core import UNKNOWN_OUTCOME
 
         try:
             answer = await self.exchange.place_oco(
