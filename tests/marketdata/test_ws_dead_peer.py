@@ -17,13 +17,15 @@ from roottrading.exchange.binance.ws import BinanceStreamClient
 
 
 @contextlib.asynccontextmanager
-async def silent_peer() -> AsyncIterator[tuple[str, list[float]]]:
-    """Yields (ws base URL, connection times). Each connection is accepted and then never served."""
+async def silent_peer(accept_after_s: float = 0.0) -> AsyncIterator[tuple[str, list[float]]]:
+    """Yields (ws base URL, connection times). Each connection is accepted (after `accept_after_s`) and then
+    never served."""
     connected: list[float] = []
     hang = asyncio.Event()
 
     async def handler(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=False)  # it never reads, so pings and close frames go unanswered
+        await asyncio.sleep(accept_after_s)
         await ws.prepare(request)
         connected.append(time.monotonic())
         await hang.wait()
@@ -91,3 +93,21 @@ async def test_a_peer_that_does_not_answer_pings_is_dropped() -> None:
     assert client.counters["stale"] == 0  # the watchdog did not fire: the missing pong did
     assert len(connected) >= 3 and client.counters["errors"] >= 2
     assert "PONG" in (client.last_error or ""), client.last_error
+
+
+async def test_a_stop_while_connecting_does_not_wait_for_a_closing_handshake() -> None:
+    """stop() while the opening handshake is under way finds no connection to close; the connection that
+    opens right after must be dropped, not closed gracefully (which waits close_timeout_s for a silent
+    peer: CI saw run() outlive the test's 3 s bound)."""
+    async with silent_peer(accept_after_s=0.3) as (base, connected):
+        client = BinanceStreamClient(
+            ["BTCUSDT"], "1m", on_event=_never, base_url=base, ping_interval_s=None, close_timeout_s=5.0, seed=1
+        )
+        task = asyncio.create_task(client.run())
+        while client.state.name != "CONNECTING":
+            await asyncio.sleep(0.005)
+        t0 = time.monotonic()
+        await client.stop()  # during the opening handshake: nothing to close yet
+        await asyncio.wait_for(task, 3)
+        assert time.monotonic() - t0 < 2.0
+    assert len(connected) <= 1

@@ -246,6 +246,9 @@ class BinanceStreamClient:
             ) as ws:
                 self._ws = ws
                 self._disconnected.clear()
+                if self._stop.is_set():  # stop() came while connecting: it found no connection to close
+                    self._drop(ws)  # leaving the context must not wait close_timeout_s for a handshake
+                    return got_message
                 self.state = ConnectionState.CONNECTED
                 self.connected_at = time.monotonic()
                 log.info("binance_ws.connected", streams=len(self.streams), reconnects=self.reconnects)
