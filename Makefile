@@ -42,7 +42,7 @@ PYTEST_MARK := -m "not slow"
 endif
 
 test-py: $(STAMP)
-	$(PY) -m pytest -q --durations=25 $(PYTEST_MARK)
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=25 $(PYTEST_MARK)
 
 test-all: lint
 	$(PY) -m pytest -q

@@ -37,7 +37,9 @@ def test_leaves_a_freeze_it_did_not_make() -> None:
         before = gc.get_freeze_count()
         with frozen_heap() as did:
             assert not did
-        assert gc.get_freeze_count() == before
+        # not unfrozen (that would give 0); not exactly `before` either: frozen objects freed by their
+        # refcount meanwhile leave the permanent generation (another thread of the test runner: CI saw -2)
+        assert gc.get_freeze_count() >= before * 0.99
     finally:
         gc.unfreeze()
 
