@@ -18,7 +18,6 @@ exchange (as an operator would before an audit), the trader restarts and reconci
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from pathlib import Path
@@ -121,15 +120,10 @@ async def run_until_handled_then_kill(trader: Trader, rng: random.Random, during
     return "working"
 
 
-# The ccxt:binance variant passes (docs/exchanges.md: 107-138 s, full audit) but doubles the soak's share of CI's
-# 25-minute budget: it runs when ROOTTRADING_CCXT_SOAK=1 (say so when you change the ccxt adapter).
-CCXT_SOAK = pytest.mark.skipif(
-    os.environ.get("ROOTTRADING_CCXT_SOAK") != "1", reason="opt-in: ROOTTRADING_CCXT_SOAK=1 runs the ccxt soak"
-)
-
-
+# The ccxt:binance variant is tests/binance_trading/test_trader_soak_ccxt.py: a file of its own, so the two soaks
+# run on different pytest-xdist workers (loadfile) instead of one after the other.
 @pytest.mark.slow
-@pytest.mark.parametrize("exchange", ["binance", pytest.param("ccxt:binance", marks=CCXT_SOAK)])
+@pytest.mark.parametrize("exchange", ["binance"])
 async def test_trader_service_soak_sigkill(tmp_path: Path, redis_url: str, unique: str, exchange: str) -> None:
     rng = random.Random(20240611)
     fake = FakeBinance(free_port(), tmp_path / "engine.json", tmp_path / "fake.log")
