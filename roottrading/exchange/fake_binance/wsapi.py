@@ -7,7 +7,8 @@ import asyncio
 import random
 import re
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
@@ -131,7 +132,13 @@ async def _serve(ws: WebSocket, streams: list[str], combined: bool, state: FakeB
     rng = random.Random(state.config.seed * 1_000_003 + conn.id)
     for s in streams:
         state.hub.subscribe(conn, s)
-    tasks = [asyncio.create_task(_sender(ws, conn, state, rng)), asyncio.create_task(_receiver(ws, conn, state))]
+    await run_connection(state, conn, _sender(ws, conn, state, rng), _receiver(ws, conn, state))
+
+
+async def run_connection(state: FakeBinanceState, conn: Connection, *halves: Coroutine[Any, Any, None]) -> None:
+    """Run a connection's sending and receiving halves until one ends (the client left, or a fault dropped
+    it), then stop the other and leave the hub. Shared by the market streams and the WebSocket API."""
+    tasks = [asyncio.create_task(h) for h in halves]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for t in done:

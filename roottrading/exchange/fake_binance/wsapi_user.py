@@ -18,18 +18,18 @@ Dropped by the same fault as the listenKey streams (TradingAccount.drop_user_str
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from roottrading.exchange.errors import BadApiKeyFormat, BinanceError, InvalidApiKey
 from roottrading.exchange.fake_binance.auth import check_signed
 from roottrading.exchange.fake_binance.hub import Connection
+from roottrading.exchange.fake_binance.wsapi import run_connection
 
 if TYPE_CHECKING:
     from roottrading.exchange.fake_binance.account import TradingAccount
@@ -144,17 +144,6 @@ def ws_api_routes(state: FakeBinanceState) -> list[WebSocketRoute]:
         state.hub.subscribe(conn, USER_EVENTS)
         state.stats["ws_api_connections"] += 1
         session = Session(conn)
-        tasks = [asyncio.create_task(_sender(ws, session)), asyncio.create_task(_receiver(ws, session, state))]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for t in done:
-                exc = t.exception()
-                if exc is not None and not isinstance(exc, (WebSocketDisconnect, RuntimeError, OSError)):
-                    raise exc
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            state.hub.disconnect(conn)
+        await run_connection(state, conn, _sender(ws, session), _receiver(ws, session, state))
 
     return [WebSocketRoute("/ws-api/v3", serve)]

@@ -68,12 +68,7 @@ class AdjustMixin:
                 answer = await self._adjust(s, req, price)
                 if answer is not None:
                     return answer
-        rows = [d for d in await self.decisions.query(signal_id=s.id, limit=5) if d["decision"] in FINAL]
-        if not rows:
-            return {"decision": "failed", "reason": "no decision stored", "request": None}
-        d = rows[0]
-        request = (d.get("details") or {}).get("request") if d["decision"] == "accepted" else None
-        return {"decision": d["decision"], "reason": d["reason"], "request": request}
+        return await self._stored_answer(s.id)
 
     async def _adjust(self: CoordinatorService, s: Signal, req: OrderRequest, price: Decimal) -> dict[str, Any] | None:  # type: ignore[misc]
         """The accepted answer, or None once a refusal is stored (the caller reads it back)."""

@@ -28,6 +28,16 @@ FINAL = ("accepted", "rejected", "failed")
 class DecisionsMixin:
     """Decision rows written and remembered (CoordinatorService's record of every signal)."""
 
+    async def _stored_answer(self: CoordinatorService, signal_id: str) -> dict[str, Any]:  # type: ignore[misc]
+        """A manual entry's or an addition's final decision as its caller gets it: {"decision", "reason",
+        "request" (the funded request when accepted, else None)}, read back from the store."""
+        rows = [d for d in await self.decisions.query(signal_id=signal_id, limit=5) if d["decision"] in FINAL]
+        if not rows:
+            return {"decision": "failed", "reason": "no decision stored", "request": None}
+        d = rows[0]
+        request = (d.get("details") or {}).get("request") if d["decision"] == "accepted" else None
+        return {"decision": d["decision"], "reason": d["reason"], "request": request}
+
     async def _prior_decision(self: CoordinatorService, s: Signal) -> str | None:  # type: ignore[misc]
         """The signal's latest decision: from memory when it covers the signal's time, else the store."""
         known = self.decided.get(s.id)

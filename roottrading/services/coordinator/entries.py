@@ -162,12 +162,7 @@ class EntriesMixin:
         async with self._lock:
             if await self._prior_decision(s) not in FINAL:
                 await self._manual(s, req, price)
-        rows = [d for d in await self.decisions.query(signal_id=s.id, limit=5) if d["decision"] in FINAL]
-        if not rows:
-            return {"decision": "failed", "reason": "no decision stored", "request": None}
-        d = rows[0]
-        request = (d.get("details") or {}).get("request") if d["decision"] == "accepted" else None
-        return {"decision": d["decision"], "reason": d["reason"], "request": request}
+        return await self._stored_answer(s.id)
 
     async def _manual(self: CoordinatorService, s: Signal, req: OrderRequest, price: Decimal) -> None:  # type: ignore[misc]
         for dep in ("risk", "ledger", "bus"):
