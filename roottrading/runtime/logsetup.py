@@ -73,8 +73,13 @@ class BusLogSink:
         return event_dict
 
     def attach(self, bus: MessageBus, clock: Clock) -> None:
+        """Copy events to `bus` from now on. One pump at a time: a second Host in the process (tests, two
+        analyzers) takes the sink over; two pumps on one queue published lines twice and popped an empty one."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
         self.bus, self.clock = bus, clock
         self._wake = asyncio.Event()
+        self._wake.set()  # lines queued before this attach go out too
         self._task = asyncio.create_task(self._pump(), name="log-sink")
 
     async def _pump(self) -> None:
@@ -82,13 +87,17 @@ class BusLogSink:
             await self._wake.wait()
             self._wake.clear()
             while self.queue and self.bus is not None:
-                rec = self.queue[0]
+                # taken off before the await: the queue may change meanwhile (a full queue drops its oldest)
+                rec = self.queue.popleft()
                 try:
                     await self.bus.publish(m.logs_topic(rec.level), rec, key=rec.service)
                 except (ConnectionError, OSError, RuntimeError):
-                    await asyncio.sleep(0.5)  # bus unavailable: keep the line, try again
+                    self.queue.appendleft(rec)  # bus unavailable: keep the line, try again
+                    await asyncio.sleep(0.5)
                     continue
-                self.queue.popleft()
+                except asyncio.CancelledError:
+                    self.queue.appendleft(rec)  # handed over to the next pump (attach) or kept (detach)
+                    raise
 
     async def detach(self) -> None:
         if self._task:

@@ -103,3 +103,40 @@ def test_log_format_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings().effective_log_format == "auto"
     monkeypatch.setenv("LOG_JSON", "false")  # the older variable still works when LOG_FORMAT is not set
     assert load_settings().effective_log_format == "console"
+
+
+async def test_a_second_attach_takes_the_bus_log_sink_over_and_every_line_goes_out_once() -> None:
+    """Two Hosts in one process attach the one sink in turn (CI: two analyzers). Before, each attach started a
+    pump of its own on the same queue: lines went out twice and a pump popped an empty queue (IndexError)."""
+    import asyncio
+
+    from roottrading.clock import SimClock
+    from roottrading.runtime.logsetup import BusLogSink
+
+    class SlowBus:
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        async def publish(self, topic: str, rec: object, key: str = "") -> None:
+            await asyncio.sleep(0.001)  # a real publish awaits: the other pump would run meanwhile
+            self.sent.append(rec.event)  # type: ignore[attr-defined]
+
+    sink = BusLogSink()
+    first, second = SlowBus(), SlowBus()
+    sink.attach(first, SimClock(0))  # type: ignore[arg-type]
+    for i in range(20):
+        sink(None, "info", {"event": f"a{i}", "service": "x"})
+    sink.attach(second, SimClock(0))  # type: ignore[arg-type]
+    await asyncio.sleep(0.002)  # a pump is publishing now
+    for i in range(20):  # these wake every pump waiting, while one is mid-publish
+        sink(None, "info", {"event": f"b{i}", "service": "x"})
+        await asyncio.sleep(0)
+    for _ in range(500):
+        if not sink.queue:
+            break
+        await asyncio.sleep(0.005)
+    task = sink._task
+    await sink.detach()
+    assert task is not None and task.cancelled()  # stopped by detach, not by an exception
+    sent = first.sent + second.sent
+    assert sorted(sent) == sorted([f"a{i}" for i in range(20)] + [f"b{i}" for i in range(20)])  # once each
